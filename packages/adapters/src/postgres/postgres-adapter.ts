@@ -1,0 +1,56 @@
+import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
+import { type Kysely, PostgresDialect, sql } from 'kysely';
+import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
+import { classifyPostgresError } from './postgres-errors.js';
+import { createPostgresPool } from './postgres-pool.js';
+
+const CAPABILITIES: StorageCapabilities = Object.freeze({
+  rowLocks: true,
+  skipLocked: true,
+  noWait: true,
+  concurrentWriters: true,
+  schemas: true,
+  updateFromValues: true,
+});
+
+const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 'jsonb' });
+
+/**
+ * PostgreSQL through a `pg` pool: the production and scale-out backend. Rows are locked with
+ * `SELECT … FOR UPDATE [NOWAIT | SKIP LOCKED]`; only transaction-scoped locks are used, so it works behind
+ * PgBouncer in transaction pooling mode.
+ *
+ * @example
+ * ```ts
+ * import { createMarketplace } from '@marketkit/core';
+ * import { postgresAdapter } from '@marketkit/adapters/postgres';
+ * const market = createMarketplace({ adapter: postgresAdapter({ connectionString: process.env.DATABASE_URL }) });
+ * await market.migrate();
+ * ```
+ */
+export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
+  const pool = config.pool ?? (() => createPostgresPool(config));
+  return {
+    name: 'postgres',
+    capabilities: CAPABILITIES,
+    columnTypes: COLUMN_TYPES,
+    dialect: new PostgresDialect({ pool }),
+    classifyError: classifyPostgresError,
+    withMigrationLock: (db, name, fn) => withAdvisoryLock(db, name, fn),
+  };
+}
+
+/**
+ * Holds a session advisory lock on one dedicated connection while the migrations run there, so concurrent
+ * `migrate()` calls queue. Run migrations over a direct connection, not through PgBouncer in transaction mode.
+ */
+async function withAdvisoryLock<T>(db: Kysely<unknown>, name: string, fn: (db: Kysely<unknown>) => Promise<T>) {
+  return db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(hashtext(${name}))`.execute(conn);
+    try {
+      return await fn(conn);
+    } finally {
+      await sql`select pg_advisory_unlock(hashtext(${name}))`.execute(conn);
+    }
+  });
+}

@@ -1,0 +1,39 @@
+import type { StorageErrorKind } from '@marketkit/core';
+
+const BY_SQLSTATE: Readonly<Record<string, StorageErrorKind>> = {
+  '23505': 'uniqueViolation',
+  '23503': 'foreignKeyViolation',
+  '23514': 'checkViolation',
+  '40001': 'serializationFailure',
+  '40P01': 'deadlock',
+  '55P03': 'lockNotAvailable',
+  '57P01': 'connectionLost',
+  '57P02': 'connectionLost',
+  '57P03': 'connectionLost',
+};
+
+const NODE_CONNECTION_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+
+/** Maps a pg (node-postgres) error to what it means. */
+export function classifyPostgresError(error: unknown): StorageErrorKind | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    const kind = BY_SQLSTATE[code];
+    if (kind !== undefined) return kind;
+    if (code.startsWith('08') || NODE_CONNECTION_CODES.has(code)) return 'connectionLost';
+  }
+  if (
+    error instanceof Error &&
+    /Connection terminated|Client has encountered a connection error/i.test(error.message)
+  ) {
+    return 'connectionLost';
+  }
+  return undefined;
+}

@@ -1,0 +1,28 @@
+import type { PostgresPool } from 'kysely';
+import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
+
+const INT8_OID = 20;
+
+interface PgModule {
+  Pool: new (config: Record<string, unknown>) => PostgresPool;
+  types: { getTypeParser(oid: number, format?: string): (value: string) => unknown };
+}
+
+/**
+ * Creates a `pg.Pool` whose BIGINT columns parse to `bigint`, per pool (the global pg type registry is the
+ * host's and is left alone).
+ */
+export async function createPostgresPool(config: PostgresAdapterConfig): Promise<PostgresPool> {
+  const mod = (await import('pg')) as unknown as { default?: PgModule } & PgModule;
+  const pg = mod.default ?? mod;
+  return new pg.Pool({
+    connectionString: config.connectionString,
+    max: config.max ?? 10,
+    application_name: config.applicationName ?? 'marketkit',
+    ...(config.statementTimeoutMs ? { statement_timeout: config.statementTimeoutMs } : {}),
+    types: {
+      getTypeParser: (oid: number, format?: string) =>
+        oid === INT8_OID ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format),
+    },
+  });
+}

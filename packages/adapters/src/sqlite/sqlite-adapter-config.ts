@@ -1,0 +1,20 @@
+import type { SqliteDatabase } from 'kysely';
+
+/** The few methods of a better-sqlite3 `Database` the adapter calls (typed structurally; no import needed). */
+export interface BetterSqliteDatabase extends SqliteDatabase {
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  defaultSafeIntegers(toggleState?: boolean): unknown;
+  readonly memory: boolean;
+}
+
+/** Options of {@link sqliteAdapter}. */
+export interface SqliteAdapterConfig {
+  /** Path of the database file; `:memory:` (the default) for a private in-memory database. */
+  readonly filename?: string;
+  /** An open better-sqlite3 database to use instead of `filename`; the adapter sets its pragmas. */
+  readonly database?: BetterSqliteDatabase;
+  /** How long a writer waits for another process's write lock, in ms. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /** `FULL` (default) survives power loss; `NORMAL` is faster in WAL mode and can lose the last commits. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+}

@@ -1,0 +1,58 @@
+import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
+import type { Kysely, SqliteDatabase } from 'kysely';
+import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
+import { ImmediateSqliteDialect } from './sqlite-driver.js';
+import { classifySqliteError } from './sqlite-errors.js';
+
+const CAPABILITIES: StorageCapabilities = Object.freeze({
+  rowLocks: false,
+  skipLocked: false,
+  noWait: false,
+  concurrentWriters: false,
+  schemas: false,
+  updateFromValues: true,
+});
+
+const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'integer', json: 'text' });
+
+/**
+ * The embedded default: SQLite through better-sqlite3, in WAL mode with a busy timeout and foreign keys on.
+ * Write transactions begin `IMMEDIATE`, so they serialize across processes sharing the file. Integers come
+ * back as `bigint`, so amounts beyond 2^53 stay exact.
+ *
+ * @example
+ * ```ts
+ * import { createMarketplace } from '@marketkit/core';
+ * import { sqliteAdapter } from '@marketkit/adapters/sqlite';
+ * const market = createMarketplace({ adapter: sqliteAdapter({ filename: 'market.db' }) });
+ * await market.migrate();
+ * ```
+ */
+export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter {
+  const open = async (): Promise<SqliteDatabase> => {
+    const db = config.database ?? (await openFile(config.filename ?? ':memory:'));
+    configure(db, config);
+    return db;
+  };
+  return {
+    name: 'sqlite',
+    capabilities: CAPABILITIES,
+    columnTypes: COLUMN_TYPES,
+    dialect: new ImmediateSqliteDialect({ database: open }),
+    classifyError: classifySqliteError,
+    withMigrationLock: <T>(db: Kysely<unknown>, _name: string, fn: (db: Kysely<unknown>) => Promise<T>) => fn(db),
+  };
+}
+
+async function openFile(filename: string): Promise<BetterSqliteDatabase> {
+  const mod = (await import('better-sqlite3')) as unknown as { default: new (f: string) => BetterSqliteDatabase };
+  return new mod.default(filename);
+}
+
+function configure(db: BetterSqliteDatabase, config: SqliteAdapterConfig): void {
+  db.defaultSafeIntegers(true);
+  if (!db.memory) db.pragma('journal_mode = WAL');
+  db.pragma(`busy_timeout = ${Math.trunc(config.busyTimeoutMs ?? 5000)}`);
+  db.pragma('foreign_keys = ON');
+  db.pragma(`synchronous = ${config.synchronous ?? 'FULL'}`);
+}

@@ -1,0 +1,18 @@
+/**
+ * `@marketkit/core`: the domain and the engine of Marketkit. Talks to storage only through Kysely and the
+ * {@link StorageAdapter} port; adapters live in `@marketkit/adapters`.
+ * @packageDocumentation
+ */
+export { type Clock, systemClock } from './clock/clock.js';
+export * from './errors/index.js';
+export * from './ledger/index.js';
+export { createMarketplace, type Marketplace, type MarketplaceOptions } from './marketplace.js';
+export * from './money/index.js';
+export type { MigrateResult } from './schema/migrate.js';
+export type {
+  StorageAdapter,
+  StorageCapabilities,
+  StorageColumnTypes,
+  StorageErrorKind,
+} from './storage/storage-adapter.js';
+export { StorageError } from './storage/storage-error.js';

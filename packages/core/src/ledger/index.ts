@@ -1,0 +1,19 @@
+export type {
+  Account,
+  AccountFlags,
+  AccountInput,
+  CreateAccountResult,
+  CreateAccountResultCode,
+} from './account-types.js';
+export { Ledger } from './ledger.js';
+export { LEDGER_LIMITS, MAX_INT64 } from './ledger-limits.js';
+export type { CurrencyTotals, LedgerVerification } from './ledger-verification.js';
+export type { ListTransfersInput, TransferPage } from './transfer-queries.js';
+export type {
+  CreateTransferResult,
+  CreateTransferResultCode,
+  PendingStatus,
+  Transfer,
+  TransferFlags,
+  TransferInput,
+} from './transfer-types.js';

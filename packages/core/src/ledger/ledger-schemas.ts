@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { currencyCodeSchema } from '../money/currency.js';
+import { LEDGER_LIMITS, MAX_INT64 } from './ledger-limits.js';
+
+const L = LEDGER_LIMITS;
+
+/** Ids are printable ASCII without spaces, 1–128 characters. */
+export const ledgerIdSchema = z
+  .string()
+  .min(1)
+  .max(L.maxIdLength)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/** Non-negative integer minor units up to 2^63-1, as bigint, safe-integer number or digit string. */
+export const minorUnitsSchema = z
+  .union([z.bigint(), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().regex(/^\d{1,19}$/)])
+  .transform((v) => BigInt(v))
+  .refine((v) => v >= 0n && v <= MAX_INT64, 'must be an integer number of minor units between 0 and 2^63-1');
+
+const codeSchema = z.number().int().min(0).max(L.maxCode);
+
+export const accountInputSchema = z.strictObject({
+  id: ledgerIdSchema,
+  currency: currencyCodeSchema,
+  code: codeSchema,
+  ownerId: z.string().min(1).max(L.maxIdLength).optional(),
+  flags: z
+    .strictObject({
+      debitsMustNotExceedCredits: z.boolean().optional(),
+      creditsMustNotExceedDebits: z.boolean().optional(),
+    })
+    .optional(),
+  userData: z.string().max(L.maxUserDataLength).optional(),
+});
+
+export const transferInputSchema = z.strictObject({
+  id: ledgerIdSchema,
+  debitAccountId: ledgerIdSchema.optional(),
+  creditAccountId: ledgerIdSchema.optional(),
+  amount: minorUnitsSchema.optional(),
+  currency: currencyCodeSchema.optional(),
+  code: codeSchema.optional(),
+  reference: z.string().max(L.maxReferenceLength).optional(),
+  userData: z.string().max(L.maxUserDataLength).optional(),
+  flags: z
+    .strictObject({
+      linked: z.boolean().optional(),
+      pending: z.boolean().optional(),
+      postPending: z.boolean().optional(),
+      voidPending: z.boolean().optional(),
+    })
+    .optional(),
+  pendingId: ledgerIdSchema.optional(),
+  timeoutSeconds: z.number().int().min(0).max(L.maxTimeoutSeconds).optional(),
+});
+
+/** A transfer after validation: amounts are bigint. */
+export type ParsedTransfer = z.output<typeof transferInputSchema>;
+export type ParsedAccount = z.output<typeof accountInputSchema>;
+
+export const accountBatchSchema = z.array(accountInputSchema).min(1).max(L.maxBatchSize);
+export const transferBatchSchema = z.array(transferInputSchema).min(1).max(L.maxBatchSize);
+
+export const listTransfersSchema = z.strictObject({
+  accountId: ledgerIdSchema,
+  limit: z.number().int().min(1).max(L.maxPageSize).default(50),
+  cursor: z.string().max(400).optional(),
+});

@@ -1,0 +1,124 @@
+import { type Kysely, sql } from 'kysely';
+import { chunks } from '../storage/chunks.js';
+import type { MarketkitTransaction } from '../storage/storage.js';
+import type { StorageCapabilities } from '../storage/storage-adapter.js';
+import { updateFromValues } from '../storage/update-from-values.js';
+import { accountStateFromRow, pendingStateFromRow, transferRecordFromRow, transferRow } from './ledger-rows.js';
+import type { AccountState, LedgerSnapshot, PendingState, TransferRecord } from './ledger-state.js';
+
+const ROWS_PER_INSERT = 2000;
+
+/** Reads and locks what a batch touches: pending rows first, then accounts, each in id order (no deadlocks). */
+export async function loadSnapshot(
+  trx: MarketkitTransaction,
+  caps: StorageCapabilities,
+  transferIds: readonly string[],
+  pendingIds: readonly string[],
+  accountIds: ReadonlySet<string>,
+): Promise<LedgerSnapshot> {
+  const transfers = new Map<string, TransferRecord>();
+  const pendings = new Map<string, PendingState>();
+  const accounts = new Map<string, AccountState>();
+  const lookup = [...new Set([...transferIds, ...pendingIds])];
+  for (const chunk of chunks(lookup, 5000)) {
+    const rows = await trx.selectFrom('transfers').selectAll().where('id', 'in', chunk).execute();
+    for (const r of rows) transfers.set(r.id, transferRecordFromRow(r));
+  }
+  const ids = new Set(accountIds);
+  if (pendingIds.length > 0) {
+    for (const chunk of chunks([...new Set(pendingIds)].sort(), 5000)) {
+      let q = trx.selectFrom('pending_transfers').selectAll().where('id', 'in', chunk).orderBy('id');
+      if (caps.rowLocks) q = q.forUpdate();
+      for (const r of await q.execute()) {
+        pendings.set(r.id, pendingStateFromRow(r));
+        ids.add(r.debit_account_id);
+        ids.add(r.credit_account_id);
+      }
+    }
+  }
+  await lockAccounts(trx, caps, [...ids], accounts);
+  return { accounts, transfers, pendings };
+}
+
+/** Loads and (where the backend has row locks) locks accounts in id order into `into`. */
+export async function lockAccounts(
+  trx: MarketkitTransaction,
+  caps: StorageCapabilities,
+  ids: readonly string[],
+  into: Map<string, AccountState>,
+): Promise<void> {
+  for (const chunk of chunks([...ids].sort(), 5000)) {
+    let q = trx.selectFrom('accounts').selectAll().where('id', 'in', chunk).orderBy('id');
+    if (caps.rowLocks) q = q.forUpdate();
+    for (const r of await q.execute()) into.set(r.id, accountStateFromRow(r));
+  }
+}
+
+/** Writes a batch's effects: new transfers, pending statuses, account balances. */
+export async function writeOutcome(
+  trx: MarketkitTransaction,
+  state: LedgerSnapshot,
+  created: readonly TransferRecord[],
+  now: number,
+): Promise<void> {
+  for (const chunk of chunks(created, ROWS_PER_INSERT)) {
+    await trx.insertInto('transfers').values(chunk.map(transferRow)).execute();
+  }
+  await writePendings(
+    trx,
+    [...state.pendings.values()].filter((p) => p.changed),
+    now,
+  );
+  await writeAccounts(
+    trx,
+    [...state.accounts.values()].filter((a) => a.changed),
+  );
+}
+
+async function writePendings(trx: MarketkitTransaction, changed: readonly PendingState[], now: number) {
+  const inserts = changed.filter((p) => p.isNew);
+  for (const chunk of chunks(inserts, ROWS_PER_INSERT)) {
+    await trx
+      .insertInto('pending_transfers')
+      .values(
+        chunk.map((p) => ({
+          id: p.id,
+          debit_account_id: p.debitAccountId,
+          credit_account_id: p.creditAccountId,
+          amount: p.amount,
+          currency: p.currency,
+          status: p.status,
+          expires_at: p.expiresAt,
+          resolved_by_id: p.resolvedById,
+          updated_at: now,
+        })),
+      )
+      .execute();
+  }
+  const updates = changed.filter((p) => !p.isNew);
+  if (updates.length === 0) return;
+  await updateFromValues(
+    trx as unknown as Kysely<unknown>,
+    'pending_transfers',
+    'id',
+    [{ name: 'status' }, { name: 'resolved_by_id' }, { name: 'updated_at', int64: true }],
+    updates.map((p) => [p.id, p.status, p.resolvedById, now]),
+  );
+}
+
+async function writeAccounts(trx: MarketkitTransaction, changed: readonly AccountState[]) {
+  if (changed.length === 0) return;
+  await updateFromValues(
+    trx as unknown as Kysely<unknown>,
+    'accounts',
+    'id',
+    [
+      { name: 'debits_pending', int64: true },
+      { name: 'debits_posted', int64: true },
+      { name: 'credits_pending', int64: true },
+      { name: 'credits_posted', int64: true },
+    ],
+    changed.map((a) => [a.id, a.debitsPending, a.debitsPosted, a.creditsPending, a.creditsPosted]),
+    [sql`version = version + 1`],
+  );
+}

@@ -1,0 +1,148 @@
+import type { Clock } from '../clock/clock.js';
+import { parseInput } from '../errors/validation-error.js';
+import { chunks } from '../storage/chunks.js';
+import type { Storage } from '../storage/storage.js';
+import type { Account, AccountInput, CreateAccountResult } from './account-types.js';
+import { insertAccounts } from './account-writer.js';
+import { accountFromRow } from './ledger-rows.js';
+import { accountBatchSchema, listTransfersSchema, transferBatchSchema } from './ledger-schemas.js';
+import { loadSnapshot, writeOutcome } from './ledger-store.js';
+import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
+import { evaluateTransfers, expirePending } from './transfer-evaluator.js';
+import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
+import type { CreateTransferResult, TransferInput } from './transfer-types.js';
+
+/**
+ * Double-entry accounting with TigerBeetle's semantics, in SQL: accounts with cached balances, immutable
+ * transfers with client-supplied ids, two-phase (pending → posted | voided | expired) and linked transfers.
+ * Every batch runs in one database transaction; results are per item.
+ *
+ * @example
+ * ```ts
+ * await market.ledger.createAccounts([
+ *   { id: 'buyer', currency: 'USD', code: 1, flags: { debitsMustNotExceedCredits: true } },
+ *   { id: 'seller', currency: 'USD', code: 2 },
+ * ]);
+ * const [r] = await market.ledger.createTransfers([
+ *   { id: 't1', debitAccountId: 'buyer', creditAccountId: 'seller', amount: 500n, currency: 'USD' },
+ * ]);
+ * // r.result === 'exceedsCredits' until the buyer has funds
+ * ```
+ */
+export class Ledger {
+  readonly #storage: Storage;
+  readonly #clock: Clock;
+
+  constructor(storage: Storage, clock: Clock) {
+    this.#storage = storage;
+    this.#clock = clock;
+  }
+
+  /**
+   * Creates accounts. Idempotent per id: an identical account returns `exists`, a different one
+   * `existsWithDifferent…`. Throws `VALIDATION_FAILED` (and writes nothing) on malformed input.
+   */
+  async createAccounts(accounts: readonly AccountInput[]): Promise<CreateAccountResult[]> {
+    const batch = parseInput(accountBatchSchema, accounts, 'accounts');
+    const now = this.#clock.now();
+    return this.#storage.transaction((trx) => insertAccounts(trx, batch, now), { retryUniqueViolations: true });
+  }
+
+  /**
+   * Applies transfers in order, in one database transaction, and returns one result per transfer.
+   * Concurrency contract: any number of concurrent callers, in any number of processes, see each transfer id
+   * applied at most once; balances never go below a flagged account's limit, pending amounts included.
+   * Throws `VALIDATION_FAILED` (and writes nothing) on malformed input.
+   */
+  async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
+    const batch = parseInput(transferBatchSchema, transfers, 'transfers');
+    const pendingIds = batch.flatMap((t) => (t.pendingId === undefined ? [] : [t.pendingId]));
+    const accountIds = new Set<string>();
+    for (const t of batch) {
+      if (t.debitAccountId !== undefined) accountIds.add(t.debitAccountId);
+      if (t.creditAccountId !== undefined) accountIds.add(t.creditAccountId);
+    }
+    const caps = this.#storage.adapter.capabilities;
+    return this.#storage.transaction(
+      async (trx) => {
+        const now = this.#clock.now();
+        const state = await loadSnapshot(
+          trx,
+          caps,
+          batch.map((t) => t.id),
+          pendingIds,
+          accountIds,
+        );
+        for (const p of state.pendings.values()) {
+          if (p.status === 'pending' && p.expiresAt !== null && p.expiresAt <= now) expirePending(p, state.accounts);
+        }
+        const { results, created } = evaluateTransfers(batch, state, now);
+        await writeOutcome(trx, state, created, now);
+        return results;
+      },
+      { retryUniqueViolations: true },
+    );
+  }
+
+  /**
+   * Releases pending transfers whose timeout has passed (at most `limit` per call) and returns how many.
+   * The worker runs this on a timer; a post or void of an expired transfer also expires it first.
+   */
+  async expirePendingTransfers(limit = 500): Promise<number> {
+    const caps = this.#storage.adapter.capabilities;
+    return this.#storage.transaction(async (trx) => {
+      const now = this.#clock.now();
+      let q = trx
+        .selectFrom('pending_transfers')
+        .select('id')
+        .where('status', '=', 'pending')
+        .where('expires_at', '<=', BigInt(now))
+        .orderBy('id')
+        .limit(limit);
+      if (caps.skipLocked) q = q.forUpdate().skipLocked();
+      const due = (await q.execute()).map((r) => r.id);
+      if (due.length === 0) return 0;
+      const state = await loadSnapshot(trx, caps, [], due, new Set());
+      let expired = 0;
+      for (const p of state.pendings.values()) {
+        if (p.status === 'pending' && p.expiresAt !== null && p.expiresAt <= now) {
+          expirePending(p, state.accounts);
+          expired++;
+        }
+      }
+      await writeOutcome(trx, state, [], now);
+      return expired;
+    });
+  }
+
+  /** Looks accounts up by id; unknown ids are absent from the result. */
+  async getAccounts(ids: readonly string[]): Promise<Account[]> {
+    const out: Account[] = [];
+    for (const chunk of chunks([...ids], 5000)) {
+      const rows = await this.#storage.run((db) =>
+        db.selectFrom('accounts').selectAll().where('id', 'in', chunk).execute(),
+      );
+      out.push(...rows.map(accountFromRow));
+    }
+    return out;
+  }
+
+  /** One account, or `undefined`. */
+  async getAccount(id: string): Promise<Account | undefined> {
+    return (await this.getAccounts([id]))[0];
+  }
+
+  /** An account's transfers, newest first, a page at a time (pass `nextCursor` back for the next page). */
+  async listTransfers(input: ListTransfersInput): Promise<TransferPage> {
+    const parsed = parseInput(listTransfersSchema, input, 'listTransfers input');
+    return this.#storage.run((db) => listTransfers(db, parsed));
+  }
+
+  /**
+   * Checks that every cached balance equals the sum of its transfers, that each currency sums to zero and
+   * that no flagged account is overdrawn. Reads everything: meant for tests, audits and ops, not hot paths.
+   */
+  async verify(): Promise<LedgerVerification> {
+    return this.#storage.snapshot((trx) => verifyLedger(trx));
+  }
+}

@@ -1,0 +1,53 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import type { Storage } from '../storage/storage.js';
+import type { MarketkitMigration, MigrationContext } from './migration-context.js';
+import { MIGRATIONS } from './migrations/index.js';
+
+/** Names of the migrations that ran in one `migrate()` call. */
+export interface MigrateResult {
+  readonly applied: readonly string[];
+}
+
+/**
+ * Brings the schema up to date with Kysely's Migrator, under Marketkit's own migration tables
+ * (`<prefix>migrations`, `<prefix>migrations_lock`). Safe to call from several processes at once: the
+ * adapter's migration lock serializes them and the losers find nothing left to do.
+ */
+export async function migrate(
+  storage: Storage,
+  migrations: readonly MarketkitMigration[] = MIGRATIONS,
+): Promise<MigrateResult> {
+  const ctx: MigrationContext = { types: storage.adapter.columnTypes, prefix: storage.tablePrefix };
+  const lockName = `${storage.schema ?? 'public'}.${storage.tablePrefix}migrations`;
+  const base = storage.db as unknown as Kysely<unknown>;
+  const results = await storage.adapter.withMigrationLock(base, lockName, async (db) => {
+    if (storage.schema !== undefined) await sql`create schema if not exists ${sql.id(storage.schema)}`.execute(db);
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },
+      migrationTableName: `${storage.tablePrefix}migrations`,
+      migrationLockTableName: `${storage.tablePrefix}migrations_lock`,
+      ...(storage.schema === undefined ? {} : { migrationTableSchema: storage.schema }),
+    });
+    return migrator.migrateToLatest();
+  });
+  return { applied: appliedOrThrow(results) };
+}
+
+function toKyselyMigrations(list: readonly MarketkitMigration[], ctx: MigrationContext): Record<string, Migration> {
+  const out: Record<string, Migration> = {};
+  for (const m of list) out[m.name] = { up: (db) => m.up(db, ctx) };
+  return out;
+}
+
+function appliedOrThrow({ error, results }: MigrationResultSet): string[] {
+  if (error !== undefined) {
+    throw new MarketkitError('MIGRATION_FAILED', {
+      message: `Migration failed: ${error instanceof Error ? error.message : String(error)}`,
+      cause: error,
+      details: { results: results ?? [] },
+    });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

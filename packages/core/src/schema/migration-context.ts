@@ -1,0 +1,15 @@
+import type { Kysely } from 'kysely';
+import type { StorageColumnTypes } from '../storage/storage-adapter.js';
+
+/** What a migration needs besides the database: the backend's column types and the index-name prefix. */
+export interface MigrationContext {
+  readonly types: StorageColumnTypes;
+  /** Prefix for index and constraint names, which are not table names and so are not renamed by the plugin. */
+  readonly prefix: string;
+}
+
+/** One schema change; migrations run in list order and each runs once. */
+export interface MarketkitMigration {
+  readonly name: string;
+  up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
+}

@@ -1,0 +1,64 @@
+import type { Dialect, Kysely } from 'kysely';
+
+/** What a driver error means, independent of the database that raised it. */
+export type StorageErrorKind =
+  | 'uniqueViolation'
+  | 'foreignKeyViolation'
+  | 'checkViolation'
+  | 'serializationFailure'
+  | 'deadlock'
+  | 'lockNotAvailable'
+  | 'connectionLost';
+
+/**
+ * What a backend can do. Core branches on these flags, never on the adapter's name
+ * (the pattern of kysely's `DialectAdapter.supportsReturning`).
+ */
+export interface StorageCapabilities {
+  /** `SELECT … FOR UPDATE` locks single rows. False where a write transaction locks the whole database. */
+  readonly rowLocks: boolean;
+  /** `FOR UPDATE SKIP LOCKED` is available. */
+  readonly skipLocked: boolean;
+  /** `FOR UPDATE NOWAIT` is available. */
+  readonly noWait: boolean;
+  /** Several write transactions can run at once (PostgreSQL); false when writers serialize (SQLite). */
+  readonly concurrentWriters: boolean;
+  /** Tables can live in a named schema. */
+  readonly schemas: boolean;
+  /** `UPDATE … FROM (VALUES …)` updates many rows with different values in one statement. */
+  readonly updateFromValues: boolean;
+}
+
+/** The column types the shared migrations ask for, spelled in the backend's SQL. */
+export interface StorageColumnTypes {
+  /** A signed 64-bit integer (minor units, timestamps in ms, versions). */
+  readonly int64: 'bigint' | 'integer';
+  /** A JSON document. */
+  readonly json: 'jsonb' | 'text';
+}
+
+/**
+ * The port every database backend fills in. Core writes its queries once in Kysely; an adapter
+ * supplies only what differs between databases. See `@marketkit/adapters/sqlite` for the smallest
+ * complete implementation, and run `runAdapterConformance` from `@marketkit/testing` against a new one.
+ *
+ * Contract:
+ * - Integer columns MUST come back from the driver as `bigint` (never a lossy `number`).
+ * - A transaction started by `db.transaction()` MUST take the write lock it needs up front or lock rows
+ *   with `FOR UPDATE` when `capabilities.rowLocks` is true.
+ */
+export interface StorageAdapter {
+  /** A short name for logs and test titles, e.g. `sqlite` or `postgres`. */
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+  readonly columnTypes: StorageColumnTypes;
+  /** The Kysely dialect, already configured (pool, pragmas, begin mode). */
+  readonly dialect: Dialect;
+  /** Maps a driver error to what it means, or `undefined` when it is none of the known kinds. */
+  classifyError(error: unknown): StorageErrorKind | undefined;
+  /**
+   * Runs `fn` while holding a lock that serializes schema migrations across processes.
+   * Backends whose migration transaction already serializes (SQLite `BEGIN IMMEDIATE`) just call `fn`.
+   */
+  withMigrationLock<T>(db: Kysely<unknown>, name: string, fn: (db: Kysely<unknown>) => Promise<T>): Promise<T>;
+}

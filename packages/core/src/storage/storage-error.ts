@@ -1,0 +1,34 @@
+import type { ErrorCode } from '../errors/error-codes.js';
+import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import type { StorageAdapter, StorageErrorKind } from './storage-adapter.js';
+
+const CODE_BY_KIND: Readonly<Record<StorageErrorKind, ErrorCode>> = {
+  uniqueViolation: 'UNIQUE_VIOLATION',
+  foreignKeyViolation: 'STORAGE_ERROR',
+  checkViolation: 'STORAGE_ERROR',
+  serializationFailure: 'SERIALIZATION_FAILURE',
+  deadlock: 'DEADLOCK_DETECTED',
+  lockNotAvailable: 'LOCK_NOT_AVAILABLE',
+  connectionLost: 'CONNECTION_LOST',
+};
+
+/** A database error, classified by the adapter, with the driver's error as `cause`. */
+export class StorageError extends MarketkitError {
+  readonly kind: StorageErrorKind | undefined;
+  constructor(kind: StorageErrorKind | undefined, cause: unknown) {
+    const text = cause instanceof Error ? cause.message : String(cause);
+    super(kind === undefined ? 'STORAGE_ERROR' : CODE_BY_KIND[kind], {
+      message: `Database error${kind === undefined ? '' : ` (${kind})`}: ${text}`,
+      details: { kind: kind ?? 'unknown' },
+      cause,
+    });
+    this.name = 'StorageError';
+    this.kind = kind;
+  }
+}
+
+/** Turns any thrown value into a Marketkit error; Marketkit errors pass through unchanged. */
+export function toStorageError(adapter: StorageAdapter, error: unknown): MarketkitError {
+  if (isMarketkitError(error)) return error;
+  return new StorageError(adapter.classifyError(error), error);
+}

@@ -1,0 +1,127 @@
+import { Kysely, type Transaction, WithSchemaPlugin } from 'kysely';
+import pRetry from 'p-retry';
+import { z } from 'zod';
+import { parseInput, ValidationError } from '../errors/validation-error.js';
+import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
+import type { StorageAdapter } from './storage-adapter.js';
+import { toStorageError } from './storage-error.js';
+import { TablePrefixPlugin } from './table-prefix-plugin.js';
+
+const identifier = z
+  .string()
+  .max(40)
+  .regex(/^[a-z_][a-z0-9_]*$/, 'lowercase letters, digits and underscores, not starting with a digit');
+
+const storageOptionsSchema = z.object({
+  tablePrefix: z.union([identifier, z.literal('')]).default('mk_'),
+  schema: identifier.optional(),
+});
+
+/** Where Marketkit's tables live beside the host's. */
+export interface StorageOptions {
+  /** Prefix of every table and index Marketkit creates. Default `mk_`. */
+  readonly tablePrefix?: string;
+  /** PostgreSQL schema to hold the tables (created by `migrate()`); needs `capabilities.schemas`. */
+  readonly schema?: string;
+}
+
+/** Options for {@link Storage.transaction}. */
+export interface TransactionOptions {
+  /** Attempts in all, counting the first, on serialization failures and deadlocks. Default 8. */
+  readonly maxAttempts?: number;
+  /**
+   * Also rerun on a unique violation: for work that checks for existing rows first, so that the rerun sees the
+   * row a concurrent transaction just committed and reports it instead of failing.
+   */
+  readonly retryUniqueViolations?: boolean;
+}
+
+/** A transaction over Marketkit's tables. */
+export type MarketkitTransaction = Transaction<MarketkitDatabase>;
+
+/**
+ * Core's wrapper around an adapter: the Kysely instance with the table prefix, and a transaction runner that
+ * retries serialization failures and deadlocks with backoff and turns driver errors into coded errors.
+ * @internal built by `createMarketplace`; modules receive it.
+ */
+export class Storage {
+  readonly adapter: StorageAdapter;
+  readonly db: Kysely<MarketkitDatabase>;
+  readonly tablePrefix: string;
+  readonly schema: string | undefined;
+
+  constructor(adapter: StorageAdapter, options: StorageOptions = {}) {
+    const parsed = parseInput(storageOptionsSchema, options, 'storage options');
+    if (parsed.schema !== undefined && !adapter.capabilities.schemas) {
+      throw new ValidationError([{ path: ['schema'], message: `adapter ${adapter.name} does not support schemas` }]);
+    }
+    this.adapter = adapter;
+    this.tablePrefix = parsed.tablePrefix;
+    this.schema = parsed.schema;
+    const plugins = [new TablePrefixPlugin(parsed.tablePrefix, MARKETKIT_TABLES)];
+    this.db = new Kysely<MarketkitDatabase>({
+      dialect: adapter.dialect,
+      plugins: parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins],
+    });
+  }
+
+  /**
+   * Runs `fn` in one database transaction. Serialization failures and deadlocks roll back and rerun `fn`
+   * with exponential backoff and jitter, so `fn` must not have side effects outside the transaction.
+   * Every other driver error is rethrown as a `MarketkitError` with a stable code.
+   */
+  async transaction<T>(fn: (trx: MarketkitTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const attempts = options.maxAttempts ?? 8;
+    return pRetry(
+      async () => {
+        try {
+          return await this.db.transaction().execute(fn);
+        } catch (error) {
+          throw toStorageError(this.adapter, error);
+        }
+      },
+      {
+        retries: attempts - 1,
+        minTimeout: 2,
+        maxTimeout: 200,
+        factor: 2,
+        randomize: true,
+        shouldRetry: (error) => isRetriedInTransaction(error, options.retryUniqueViolations === true),
+      },
+    );
+  }
+
+  /**
+   * Runs reads that must see one consistent snapshot (REPEATABLE READ where writers run concurrently).
+   * Not retried: a snapshot read has nothing to conflict with.
+   */
+  async snapshot<T>(fn: (trx: MarketkitTransaction) => Promise<T>): Promise<T> {
+    try {
+      const builder = this.db.transaction();
+      const tx = this.adapter.capabilities.concurrentWriters ? builder.setIsolationLevel('repeatable read') : builder;
+      return await tx.execute(fn);
+    } catch (error) {
+      throw toStorageError(this.adapter, error);
+    }
+  }
+
+  /** Runs a read (or a single statement) outside an explicit transaction, mapping driver errors. */
+  async run<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.db);
+    } catch (error) {
+      throw toStorageError(this.adapter, error);
+    }
+  }
+
+  /** Closes the pool or the database file. */
+  async destroy(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+function isRetriedInTransaction(error: unknown, uniqueViolations: boolean): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (uniqueViolations && code === 'UNIQUE_VIOLATION') return true;
+  return code === 'SERIALIZATION_FAILURE' || code === 'DEADLOCK_DETECTED';
+}

@@ -1,0 +1,9 @@
+/**
+ * `@marketkit/testing`: what host apps and Marketkit's own tests share — backends for shared test bodies,
+ * a throwaway PostgreSQL, a controllable clock and invariant checkers.
+ * @packageDocumentation
+ */
+export { type TestBackend, type TestDatabase, testBackends } from './backends/test-backend.js';
+export { ManualClock } from './clock/manual-clock.js';
+export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
+export * from './postgres/index.js';

@@ -1,0 +1,18 @@
+// Requires every published entry point as CommonJS from the built dist/ and checks it works end to end.
+const { createMarketplace, Money } = require('@marketkit/core');
+const { sqliteAdapter } = require('@marketkit/adapters/sqlite');
+const { postgresAdapter } = require('@marketkit/adapters/postgres');
+const { ManualClock } = require('@marketkit/testing');
+
+(async () => {
+  const market = createMarketplace({ adapter: sqliteAdapter(), clock: new ManualClock() });
+  await market.migrate();
+  const [r] = await market.ledger.createAccounts([{ id: 'a', currency: 'USD', code: 1 }]);
+  if (r?.result !== 'ok') throw new Error('CJS: createAccounts failed');
+  await market.close();
+  if (typeof postgresAdapter !== 'function' || Money.of('1.00', 'USD').minor !== 100n) throw new Error('CJS: exports');
+  console.log('CJS entry points OK');
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,18 @@
+// Imports every published entry point as ESM from the built dist/ and checks it works end to end.
+import { createMarketplace, isMarketkitError, Money } from '@marketkit/core';
+import { postgresAdapter } from '@marketkit/adapters/postgres';
+import { sqliteAdapter } from '@marketkit/adapters/sqlite';
+import { ManualClock, testBackends } from '@marketkit/testing';
+
+const market = createMarketplace({ adapter: sqliteAdapter(), clock: new ManualClock() });
+await market.migrate();
+const [r] = await market.ledger.createAccounts([{ id: 'a', currency: 'USD', code: 1 }]);
+if (r?.result !== 'ok') throw new Error('ESM: createAccounts failed');
+await market.close();
+if (typeof postgresAdapter !== 'function' || testBackends().length === 0) throw new Error('ESM: exports missing');
+try {
+  Money.of('1.001', 'USD');
+} catch (e) {
+  if (!isMarketkitError(e)) throw new Error('ESM: error is not branded');
+}
+console.log('ESM entry points OK');

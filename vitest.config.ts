@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: '@marketkit/core', replacement: src('./packages/core/src/index.ts') },
+      { find: '@marketkit/adapters/sqlite', replacement: src('./packages/adapters/src/sqlite/index.ts') },
+      { find: '@marketkit/adapters/postgres', replacement: src('./packages/adapters/src/postgres/index.ts') },
+      { find: '@marketkit/testing', replacement: src('./packages/testing/src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'examples/test/**/*.test.ts'],
+    globalSetup: ['./packages/testing/src/postgres/vitest-global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+  },
+});
