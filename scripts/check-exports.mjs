@@ -5,5 +5,7 @@ import { execFileSync } from 'node:child_process';
 for (const dir of ['packages/core', 'packages/adapters', 'packages/testing']) {
   console.log(`--- ${dir}`);
   execFileSync('npx', ['publint', '--strict', dir], { stdio: 'inherit' });
-  execFileSync('npx', ['attw', '--pack', dir, '--profile', 'node16', '--format', 'table-flipped'], { stdio: 'inherit' });
+  execFileSync('npx', ['attw', '--pack', dir, '--profile', 'node16', '--format', 'table-flipped'], {
+    stdio: 'inherit',
+  });
 }

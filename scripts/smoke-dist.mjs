@@ -1,7 +1,8 @@
 // Imports every published entry point as ESM from the built dist/ and checks it works end to end.
-import { createMarketplace, isMarketkitError, Money } from '@marketkit/core';
+
 import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
+import { createMarketplace, isMarketkitError, Money } from '@marketkit/core';
 import { ManualClock, testBackends } from '@marketkit/testing';
 
 const market = createMarketplace({ adapter: sqliteAdapter(), clock: new ManualClock() });

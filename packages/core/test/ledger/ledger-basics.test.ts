@@ -47,7 +47,14 @@ for (const backend of testBackends()) {
 
     it('posts part of a pending transfer and releases the rest', async () => {
       const res = await market.ledger.createTransfers([
-        { id: 'hold', debitAccountId: 'buyer', creditAccountId: 'seller', amount: 4000n, currency: 'USD', flags: { pending: true } },
+        {
+          id: 'hold',
+          debitAccountId: 'buyer',
+          creditAccountId: 'seller',
+          amount: 4000n,
+          currency: 'USD',
+          flags: { pending: true },
+        },
         { id: 'post', pendingId: 'hold', amount: 3000n, flags: { postPending: true } },
         { id: 'post-again', pendingId: 'hold', flags: { postPending: true } },
       ]);
@@ -61,7 +68,15 @@ for (const backend of testBackends()) {
 
     it('expires a pending transfer after its timeout', async () => {
       await market.ledger.createTransfers([
-        { id: 'h2', debitAccountId: 'buyer', creditAccountId: 'seller', amount: 100n, currency: 'USD', flags: { pending: true }, timeoutSeconds: 60 },
+        {
+          id: 'h2',
+          debitAccountId: 'buyer',
+          creditAccountId: 'seller',
+          amount: 100n,
+          currency: 'USD',
+          flags: { pending: true },
+          timeoutSeconds: 60,
+        },
       ]);
       clock.advance(61_000);
       expect(await market.ledger.expirePendingTransfers()).toBe(1);
@@ -73,7 +88,14 @@ for (const backend of testBackends()) {
 
     it('rolls back a linked chain when one member fails', async () => {
       const res = await market.ledger.createTransfers([
-        { id: 'l1', debitAccountId: 'ext', creditAccountId: 'seller', amount: 5n, currency: 'USD', flags: { linked: true } },
+        {
+          id: 'l1',
+          debitAccountId: 'ext',
+          creditAccountId: 'seller',
+          amount: 5n,
+          currency: 'USD',
+          flags: { linked: true },
+        },
         { id: 'l2', debitAccountId: 'buyer', creditAccountId: 'seller', amount: 10n ** 12n, currency: 'USD' },
       ]);
       expect(res.map((r) => r.result)).toEqual(['linkedEventFailed', 'exceedsCredits']);
@@ -84,7 +106,9 @@ for (const backend of testBackends()) {
 
     it('rejects malformed input with VALIDATION_FAILED and writes nothing', async () => {
       await expect(
-        market.ledger.createTransfers([{ id: 'bad', debitAccountId: 'ext', creditAccountId: 'buyer', amount: -1, currency: 'USD' }]),
+        market.ledger.createTransfers([
+          { id: 'bad', debitAccountId: 'ext', creditAccountId: 'buyer', amount: -1, currency: 'USD' },
+        ]),
       ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
       expect((await market.ledger.listTransfers({ accountId: 'ext' })).transfers.map((t) => t.id)).not.toContain('bad');
     });

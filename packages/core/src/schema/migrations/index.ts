@@ -1,5 +1,17 @@
 import type { MarketkitMigration } from '../migration-context.js';
 import { ledgerMigration } from './0001-ledger.js';
+import { outboxMigration } from './0002-outbox.js';
+import { lockingMigration } from './0003-locking.js';
+import { jobsMigration } from './0004-jobs.js';
+import { sagasMigration } from './0005-sagas.js';
+import { idempotencyMigration } from './0006-idempotency.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
-export const MIGRATIONS: readonly MarketkitMigration[] = [ledgerMigration];
+export const MIGRATIONS: readonly MarketkitMigration[] = [
+  ledgerMigration,
+  outboxMigration,
+  lockingMigration,
+  jobsMigration,
+  sagasMigration,
+  idempotencyMigration,
+];
