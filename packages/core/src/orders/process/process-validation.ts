@@ -1,0 +1,122 @@
+import { parseInput, ValidationError, type ValidationIssue } from '../../errors/validation-error.js';
+import {
+  EFFECTS,
+  type ProcessDefinition,
+  type ProcessDefinitionInput,
+  processDefinitionSchema,
+} from './process-definition.js';
+
+type Escrow = 'empty' | 'held';
+
+/**
+ * Validates a transaction process: its shape (zod), then its meaning — every transition names known states,
+ * names are unique, every state is reachable from the initial state, terminal states have no way out, every
+ * non-terminal state has one, and no terminal state can be entered with money still in escrow (escrow effects
+ * are followed along every path). Throws `ValidationError` (VALIDATION_FAILED) listing every problem.
+ *
+ * @example
+ * ```ts
+ * const process = defineProcess({ name: 'rental', version: 1, initial: 'requested', states: {...}, transitions: [...] });
+ * ```
+ */
+export function defineProcess(input: ProcessDefinitionInput): ProcessDefinition {
+  const def = parseInput(processDefinitionSchema, input, 'transaction process');
+  const issues = [...checkNames(def), ...checkReachability(def), ...checkEscrow(def)];
+  if (issues.length > 0) {
+    throw new ValidationError(
+      issues,
+      `Invalid transaction process ${def.name}: ${issues.map((i) => i.message).join('; ')}`,
+    );
+  }
+  return Object.freeze(def);
+}
+
+function fromList(from: string | readonly string[]): readonly string[] {
+  return typeof from === 'string' ? [from] : from;
+}
+
+function checkNames(def: ProcessDefinition): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const states = new Set(Object.keys(def.states));
+  if (!states.has(def.initial))
+    issues.push({ path: ['initial'], message: `initial state ${def.initial} is not declared` });
+  const seen = new Set<string>();
+  def.transitions.forEach((t, i) => {
+    if (seen.has(t.name))
+      issues.push({ path: ['transitions', i, 'name'], message: `transition ${t.name} is declared twice` });
+    seen.add(t.name);
+    for (const f of fromList(t.from)) {
+      if (!states.has(f))
+        issues.push({ path: ['transitions', i, 'from'], message: `transition ${t.name} leaves unknown state ${f}` });
+      else if (def.states[f]?.terminal) {
+        issues.push({ path: ['transitions', i, 'from'], message: `transition ${t.name} leaves terminal state ${f}` });
+      }
+    }
+    if (!states.has(t.to))
+      issues.push({ path: ['transitions', i, 'to'], message: `transition ${t.name} goes to unknown state ${t.to}` });
+    if (t.afterMs !== undefined && !t.actors.includes('system')) {
+      issues.push({
+        path: ['transitions', i, 'actors'],
+        message: `timed transition ${t.name} must allow the system actor`,
+      });
+    }
+  });
+  return issues;
+}
+
+function checkReachability(def: ProcessDefinition): ValidationIssue[] {
+  const reached = new Set([def.initial]);
+  const queue = [def.initial];
+  while (queue.length > 0) {
+    const s = queue.shift()!;
+    for (const t of def.transitions) {
+      if (fromList(t.from).includes(s) && !reached.has(t.to)) {
+        reached.add(t.to);
+        queue.push(t.to);
+      }
+    }
+  }
+  const issues: ValidationIssue[] = [];
+  for (const [state, spec] of Object.entries(def.states)) {
+    if (!reached.has(state))
+      issues.push({ path: ['states', state], message: `state ${state} is unreachable from ${def.initial}` });
+    const leaves = def.transitions.some((t) => fromList(t.from).includes(state));
+    if (!spec.terminal && !leaves)
+      issues.push({ path: ['states', state], message: `non-terminal state ${state} has no way out` });
+  }
+  return issues;
+}
+
+/** Follows escrow along every path: the set of escrow conditions each state can be entered with. */
+function checkEscrow(def: ProcessDefinition): ValidationIssue[] {
+  const possible = new Map<string, Set<Escrow>>([[def.initial, new Set<Escrow>(['empty'])]]);
+  const queue: [string, Escrow][] = [[def.initial, 'empty']];
+  while (queue.length > 0) {
+    const [state, escrow] = queue.shift()!;
+    for (const t of def.transitions) {
+      if (!fromList(t.from).includes(state)) continue;
+      let next: Escrow = escrow;
+      for (const e of t.effects) {
+        const kind = EFFECTS[e].escrow;
+        if (kind === 'fill') next = 'held';
+        else if (kind === 'empty') next = 'empty';
+      }
+      const set = possible.get(t.to) ?? new Set<Escrow>();
+      if (!set.has(next)) {
+        set.add(next);
+        possible.set(t.to, set);
+        queue.push([t.to, next]);
+      }
+    }
+  }
+  const issues: ValidationIssue[] = [];
+  for (const [state, spec] of Object.entries(def.states)) {
+    if (spec.terminal && possible.get(state)?.has('held')) {
+      issues.push({
+        path: ['states', state],
+        message: `terminal state ${state} can be reached with money left in escrow`,
+      });
+    }
+  }
+  return issues;
+}
