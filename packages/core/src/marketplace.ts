@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { type Clock, systemClock } from './clock/clock.js';
 import { parseInput } from './errors/validation-error.js';
+import { createIdFactory } from './ids/id-factory.js';
 import { Ledger } from './ledger/ledger.js';
+import { Listings, type ListingsOptions } from './listings/listings.js';
 import { type MigrateResult, migrate } from './schema/migrate.js';
 import { Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
@@ -16,11 +18,14 @@ export interface MarketplaceOptions {
   readonly schema?: string;
   /** Where time comes from. Default: the system clock. */
   readonly clock?: Clock;
+  /** Listings options, e.g. the stock strategy. */
+  readonly listings?: ListingsOptions;
 }
 
 /** One embedded Marketkit instance. Create as many as you like; none shares state with another. */
 export interface Marketplace {
   readonly ledger: Ledger;
+  readonly listings: Listings;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
   /** Closes the database connections. */
@@ -56,8 +61,10 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     ...(options.schema === undefined ? {} : { schema: options.schema }),
   });
   const clock = options.clock ?? systemClock;
+  const ids = createIdFactory();
   return Object.freeze({
     ledger: new Ledger(storage, clock),
+    listings: new Listings(storage, clock, ids, options.listings),
     migrate: () => migrate(storage),
     close: () => storage.destroy(),
   });

@@ -6,4 +6,5 @@
 export { type TestBackend, type TestDatabase, testBackends } from './backends/test-backend.js';
 export { ManualClock } from './clock/manual-clock.js';
 export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
+export { checkStockInvariants } from './invariants/stock-invariants.js';
 export * from './postgres/index.js';

@@ -11,6 +11,8 @@ export const ERROR_CODES = {
     message: 'The amount has more decimal places than the currency allows, or is out of range.',
   },
   INSUFFICIENT_FUNDS: { retryable: false, message: 'The account does not have enough funds.' },
+  INSUFFICIENT_STOCK: { retryable: false, message: 'The listing does not have that many units available.' },
+  RESERVATION_EXPIRED: { retryable: false, message: 'The stock reservation expired before it was used.' },
   NOT_FOUND: { retryable: false, message: 'The record does not exist.' },
   CONCURRENCY_CONFLICT: { retryable: true, message: 'The record was changed by someone else; reload and retry.' },
   UNIQUE_VIOLATION: { retryable: false, message: 'A record with the same key already exists.' },

@@ -2,6 +2,7 @@ import { OUTBOX_TABLE_NAMES, type OutboxTables } from '../events/outbox-tables.j
 import { IDEMPOTENCY_TABLE_NAMES, type IdempotencyTables } from '../idempotency/idempotency-tables.js';
 import { JOB_TABLE_NAMES, type JobTables } from '../jobs/job-tables.js';
 import type { LedgerTables } from '../ledger/ledger-tables.js';
+import { LISTING_TABLE_NAMES, type ListingTables } from '../listings/listing-tables.js';
 import { LOCKING_TABLE_NAMES, type LockingTables } from '../locking/locking-tables.js';
 import { SAGA_TABLE_NAMES, type SagaTables } from '../sagas/saga-tables.js';
 
@@ -12,7 +13,8 @@ export interface MarketkitDatabase
     LockingTables,
     SagaTables,
     JobTables,
-    IdempotencyTables {}
+    IdempotencyTables,
+    ListingTables {}
 
 /** Logical names of every table Marketkit owns (the table prefix applies to exactly these). */
 export const MARKETKIT_TABLES: readonly string[] = [
@@ -24,4 +26,5 @@ export const MARKETKIT_TABLES: readonly string[] = [
   ...SAGA_TABLE_NAMES,
   ...JOB_TABLE_NAMES,
   ...IDEMPOTENCY_TABLE_NAMES,
+  ...LISTING_TABLE_NAMES,
 ];

@@ -5,6 +5,7 @@ import { lockingMigration } from './0003-locking.js';
 import { jobsMigration } from './0004-jobs.js';
 import { sagasMigration } from './0005-sagas.js';
 import { idempotencyMigration } from './0006-idempotency.js';
+import { listingsMigration } from './0007-listings.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   jobsMigration,
   sagasMigration,
   idempotencyMigration,
+  listingsMigration,
 ];

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { Money } from '../money/money.js';
+
+const id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+const money = z.custom<Money>((v) => Money.isMoney(v), 'must be a Money');
+const quantity = z.number().int().min(0).max(1_000_000_000);
+const minor = z.bigint().min(0n).max(9_223_372_036_854_775_807n);
+
+export const commissionSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('percentage'),
+    percent: z.string().regex(/^\d{1,3}(\.\d{1,6})?$/, 'a percentage such as 12.5'),
+    minimumMinor: minor.optional(),
+    rounding: z.enum(['halfEven', 'halfUp', 'down', 'up']).optional(),
+  }),
+  z.strictObject({ kind: z.literal('fixed'), amountMinor: minor }),
+]);
+
+export const listingInputSchema = z.strictObject({
+  id: id.optional(),
+  sellerId: id,
+  title: z.string().min(1).max(300),
+  price: money.refine((m) => !m.isNegative(), 'must not be negative'),
+  quantity,
+  commission: commissionSchema.optional(),
+});
+
+export const listingUpdateSchema = z.strictObject({
+  expectedVersion: z.number().int().min(0),
+  title: z.string().min(1).max(300).optional(),
+  price: money.refine((m) => !m.isNegative(), 'must not be negative').optional(),
+  quantity: quantity.optional(),
+  status: z.enum(['active', 'closed']).optional(),
+});
+
+export const reserveInputSchema = z.strictObject({
+  listingId: id,
+  quantity: z.number().int().min(1).max(1_000_000),
+  ttlMs: z
+    .number()
+    .int()
+    .min(1000)
+    .max(30 * 24 * 3600 * 1000)
+    .default(15 * 60 * 1000),
+  orderId: id.optional(),
+  reservationId: id.optional(),
+});
+
+export const listingIdSchema = id;

@@ -1,0 +1,76 @@
+import type { Money } from '../money/money.js';
+
+/** Commission for a listing: a percentage with an optional minimum, or a fixed amount per order. */
+export type CommissionRule =
+  | {
+      readonly kind: 'percentage';
+      /** e.g. `'12.5'` for 12.5 %. */
+      readonly percent: string;
+      /** Minimum commission in minor units. */
+      readonly minimumMinor?: bigint | undefined;
+      readonly rounding?: 'halfEven' | 'halfUp' | 'down' | 'up' | undefined;
+    }
+  | { readonly kind: 'fixed'; readonly amountMinor: bigint };
+
+/** What `listings.create` takes. */
+export interface ListingInput {
+  /** Client-supplied id; generated when absent. */
+  readonly id?: string;
+  readonly sellerId: string;
+  readonly title: string;
+  /** Unit price. */
+  readonly price: Money;
+  /** Units for sale. */
+  readonly quantity: number;
+  /** Overrides the marketplace's default commission for orders of this listing. */
+  readonly commission?: CommissionRule;
+}
+
+/** A listing with its stock counters. `sold + reserved + available = quantity` always holds. */
+export interface Listing {
+  readonly id: string;
+  readonly sellerId: string;
+  readonly title: string;
+  readonly price: Money;
+  readonly quantity: number;
+  readonly sold: number;
+  readonly reserved: number;
+  readonly available: number;
+  readonly commission: CommissionRule | null;
+  readonly status: 'active' | 'closed';
+  /** Optimistic-concurrency version: pass it back as `expectedVersion` to edit. */
+  readonly version: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** An edit of a listing, applied only if the listing is still at `expectedVersion`. */
+export interface ListingUpdate {
+  readonly expectedVersion: number;
+  readonly title?: string;
+  readonly price?: Money;
+  /** New total quantity; may not drop below `sold + reserved`. */
+  readonly quantity?: number;
+  readonly status?: 'active' | 'closed';
+}
+
+/** Units held for an order until sold, released or expired. */
+export interface StockReservation {
+  readonly id: string;
+  readonly listingId: string;
+  readonly orderId: string | null;
+  readonly quantity: number;
+  readonly status: 'active' | 'sold' | 'released' | 'expired';
+  readonly expiresAt: number;
+}
+
+/** What `listings.reserve` takes. */
+export interface ReserveInput {
+  readonly listingId: string;
+  readonly quantity: number;
+  /** How long the hold lasts, in ms (default 15 minutes). */
+  readonly ttlMs?: number;
+  readonly orderId?: string;
+  /** Client-supplied id: reserving again with the same id returns the existing reservation. */
+  readonly reservationId?: string;
+}

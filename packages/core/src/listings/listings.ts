@@ -1,0 +1,237 @@
+import { sql } from 'kysely';
+import type { Clock } from '../clock/clock.js';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { parseInput } from '../errors/validation-error.js';
+import type { IdFactory } from '../ids/id-factory.js';
+import type { Storage } from '../storage/storage.js';
+import { encodeCommission, listingFromRow } from './listing-rows.js';
+import { listingIdSchema, listingInputSchema, listingUpdateSchema, reserveInputSchema } from './listing-schemas.js';
+import type { Listing, ListingInput, ListingUpdate, ReserveInput, StockReservation } from './listing-types.js';
+import {
+  findReservation,
+  moveReservation,
+  type ReservationMove,
+  reserveStock,
+  type StockStrategy,
+} from './stock-store.js';
+import { type StockVerification, verifyStock } from './stock-verification.js';
+
+/** Options of {@link Listings}. */
+export interface ListingsOptions {
+  /** How contended stock is taken; see {@link StockStrategy}. Default `guardedUpdate`. */
+  readonly stockStrategy?: StockStrategy;
+}
+
+/**
+ * Listings and their stock. Under any interleaving of buyers, `sold + reserved + available = quantity` and
+ * nothing is oversold.
+ *
+ * @example
+ * ```ts
+ * const listing = await market.listings.create({ sellerId: 'bob', title: 'Lamp', price: Money.of('40', 'USD'), quantity: 3 });
+ * const hold = await market.listings.reserve({ listingId: listing.id, quantity: 1, ttlMs: 15 * 60_000 });
+ * await market.listings.markSold(hold.id);
+ * ```
+ */
+export class Listings {
+  readonly #storage: Storage;
+  readonly #clock: Clock;
+  readonly #ids: IdFactory;
+  readonly #strategy: StockStrategy;
+
+  constructor(storage: Storage, clock: Clock, ids: IdFactory, options: ListingsOptions = {}) {
+    this.#storage = storage;
+    this.#clock = clock;
+    this.#ids = ids;
+    this.#strategy = options.stockStrategy ?? 'guardedUpdate';
+  }
+
+  /** The stock strategy in use. */
+  get stockStrategy(): StockStrategy {
+    return this.#strategy;
+  }
+
+  /** Creates a listing. With a client-supplied `id`, creating it again returns the existing listing. */
+  async create(input: ListingInput): Promise<Listing> {
+    const p = parseInput(listingInputSchema, input, 'listing');
+    const id = p.id ?? this.#ids('lst');
+    const now = this.#clock.now();
+    return this.#storage.transaction(
+      async (trx) => {
+        const existing = await trx.selectFrom('listings').selectAll().where('id', '=', id).executeTakeFirst();
+        if (existing !== undefined) return listingFromRow(existing);
+        const row = {
+          id,
+          seller_id: p.sellerId,
+          title: p.title,
+          price_minor: p.price.minor,
+          currency: p.price.currency,
+          quantity: p.quantity,
+          commission: p.commission === undefined ? null : encodeCommission(p.commission),
+          created_at: now,
+          updated_at: now,
+        };
+        const inserted = await trx.insertInto('listings').values(row).returningAll().executeTakeFirstOrThrow();
+        return listingFromRow(inserted);
+      },
+      { retryUniqueViolations: true },
+    );
+  }
+
+  /** A listing, or `undefined`. */
+  async get(id: string): Promise<Listing | undefined> {
+    const listingId = parseInput(listingIdSchema, id, 'listing id');
+    const row = await this.#storage.run((db) =>
+      db.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst(),
+    );
+    return row === undefined ? undefined : listingFromRow(row);
+  }
+
+  /**
+   * Edits a listing if it is still at `expectedVersion` (optimistic concurrency). A stale version gets
+   * `CONCURRENCY_CONFLICT` (retryable: reload and try again); a quantity below `sold + reserved` gets
+   * `INSUFFICIENT_STOCK`. Stock movements do not bump the version, so buyers never make a seller's edit stale.
+   */
+  async update(id: string, update: ListingUpdate): Promise<Listing> {
+    const listingId = parseInput(listingIdSchema, id, 'listing id');
+    const u = parseInput(listingUpdateSchema, update, 'listing update');
+    const now = this.#clock.now();
+    return this.#storage.transaction(async (trx) => {
+      let q = trx
+        .updateTable('listings')
+        .set({
+          version: sql`version + 1`,
+          updated_at: now,
+          ...(u.title === undefined ? {} : { title: u.title }),
+          ...(u.price === undefined ? {} : { price_minor: u.price.minor, currency: u.price.currency }),
+          ...(u.quantity === undefined ? {} : { quantity: u.quantity }),
+          ...(u.status === undefined ? {} : { status: u.status }),
+        })
+        .where('id', '=', listingId)
+        .where('version', '=', BigInt(u.expectedVersion));
+      if (u.quantity !== undefined) q = q.where(sql<boolean>`sold + reserved <= ${u.quantity}`);
+      const row = await q.returningAll().executeTakeFirst();
+      if (row !== undefined) return listingFromRow(row);
+      const current = await trx.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst();
+      if (current === undefined)
+        throw new MarketkitError('NOT_FOUND', { message: `Listing ${listingId} does not exist.` });
+      const listing = listingFromRow(current);
+      if (listing.version !== u.expectedVersion) {
+        throw new MarketkitError('CONCURRENCY_CONFLICT', {
+          message: `Listing ${listingId} is at version ${listing.version}, not ${u.expectedVersion}.`,
+          details: { listingId, expectedVersion: u.expectedVersion, actualVersion: listing.version },
+        });
+      }
+      throw new MarketkitError('INSUFFICIENT_STOCK', {
+        message: `Listing ${listingId} has ${listing.sold + listing.reserved} units sold or reserved; quantity ${u.quantity} is too low.`,
+        details: { listingId, sold: listing.sold, reserved: listing.reserved },
+      });
+    });
+  }
+
+  /**
+   * Reserves units for `ttlMs`. Gets `INSUFFICIENT_STOCK` (and changes nothing) when fewer are available.
+   * With `reservationId`, reserving again returns the existing reservation instead of taking more stock.
+   */
+  async reserve(input: ReserveInput): Promise<StockReservation> {
+    const p = parseInput(reserveInputSchema, input, 'reservation');
+    const id = p.reservationId ?? this.#ids('rsv');
+    return this.#storage.transaction(
+      async (trx) => {
+        if (p.reservationId !== undefined) {
+          const existing = await findReservation(trx, id);
+          if (existing !== undefined) return existing;
+        }
+        const ctx = { caps: this.#storage.adapter.capabilities, strategy: this.#strategy, now: this.#clock.now() };
+        return reserveStock(trx, ctx, {
+          id,
+          listingId: p.listingId,
+          quantity: p.quantity,
+          ttlMs: p.ttlMs,
+          orderId: p.orderId,
+        });
+      },
+      { retryUniqueViolations: true },
+    );
+  }
+
+  /** Converts an active reservation to sold. An expired one gets `RESERVATION_EXPIRED` (and is released). */
+  async markSold(reservationId: string): Promise<StockReservation> {
+    return this.#move(reservationId, 'sell');
+  }
+
+  /** Releases an active reservation (stock back). Releasing one already released or expired changes nothing. */
+  async release(reservationId: string): Promise<StockReservation> {
+    return this.#move(reservationId, 'release');
+  }
+
+  /** Puts the units of a sold reservation back on sale (a cancelled, refunded order). */
+  async restock(reservationId: string): Promise<StockReservation> {
+    return this.#move(reservationId, 'restock');
+  }
+
+  /** Expires reservations past their expiry (at most `limit`) and returns how many. Run by the worker. */
+  async expireReservations(limit = 500): Promise<number> {
+    const caps = this.#storage.adapter.capabilities;
+    return this.#storage.transaction(async (trx) => {
+      const now = this.#clock.now();
+      let q = trx
+        .selectFrom('stock_reservations')
+        .select('id')
+        .where('status', '=', 'active')
+        .where('expires_at', '<=', BigInt(now))
+        .orderBy('id')
+        .limit(limit);
+      if (caps.skipLocked) q = q.forUpdate().skipLocked();
+      let expired = 0;
+      for (const { id } of await q.execute())
+        if ((await moveReservation(trx, id, 'expire', now)) !== undefined) expired++;
+      return expired;
+    });
+  }
+
+  /**
+   * Checks the stock invariants of every listing (counters equal the sums of reservations; sold + reserved ≤
+   * quantity). Reads everything in one snapshot: for tests, audits and ops.
+   */
+  async verifyStock(): Promise<StockVerification> {
+    return this.#storage.snapshot((trx) => verifyStock(trx));
+  }
+
+  async #move(reservationId: string, move: ReservationMove): Promise<StockReservation> {
+    const id = parseInput(listingIdSchema, reservationId, 'reservation id');
+    const outcome = await this.#storage.transaction(async (trx) => {
+      const now = this.#clock.now();
+      const current = await findReservation(trx, id);
+      if (current === undefined)
+        throw new MarketkitError('NOT_FOUND', { message: `Reservation ${id} does not exist.` });
+      if (current.status === 'active' && current.expiresAt <= now && move !== 'release') {
+        await moveReservation(trx, id, 'expire', now);
+        return { expired: true as const };
+      }
+      const moved = await moveReservation(trx, id, move, now);
+      return { expired: false as const, reservation: moved ?? current, moved: moved !== undefined };
+    });
+    if (outcome.expired) {
+      throw new MarketkitError('RESERVATION_EXPIRED', {
+        message: `Reservation ${id} expired.`,
+        details: { reservationId: id },
+      });
+    }
+    if (!outcome.moved && !isSettled(outcome.reservation.status, move)) {
+      throw new MarketkitError('INVALID_TRANSITION', {
+        message: `Reservation ${id} is ${outcome.reservation.status}; cannot ${move}.`,
+        details: { reservationId: id, status: outcome.reservation.status, move },
+      });
+    }
+    return outcome.reservation;
+  }
+}
+
+/** A move that finds the reservation already where it would have put it is an idempotent no-op. */
+function isSettled(status: StockReservation['status'], move: ReservationMove): boolean {
+  if (move === 'sell') return status === 'sold';
+  if (move === 'release') return status === 'released' || status === 'expired';
+  if (move === 'restock') return status === 'released';
+  return status === 'expired';
+}
