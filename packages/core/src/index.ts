@@ -9,6 +9,7 @@ export * from './ledger/index.js';
 export * from './listings/index.js';
 export { createMarketplace, type Marketplace, type MarketplaceOptions } from './marketplace.js';
 export * from './money/index.js';
+export * from './payments/index.js';
 export type { MigrateResult } from './schema/migrate.js';
 export type {
   StorageAdapter,

@@ -8,3 +8,4 @@ export { ManualClock } from './clock/manual-clock.js';
 export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
 export { checkStockInvariants } from './invariants/stock-invariants.js';
 export * from './postgres/index.js';
+export * from './sandbox/index.js';

@@ -33,6 +33,12 @@ export const ERROR_CODES = {
     retryable: true,
     message: 'A request with the same idempotency key is still in progress.',
   },
+  PAYMENT_DECLINED: { retryable: false, message: 'The payment provider declined the operation.' },
+  PROVIDER_ERROR: { retryable: true, message: 'The payment provider failed; the operation may be retried.' },
+  PROVIDER_TIMEOUT: {
+    retryable: true,
+    message: 'The payment provider did not answer in time; the outcome is unknown, retry with the same key.',
+  },
   INTERNAL: { retryable: false, message: 'An internal invariant was violated.' },
 } as const satisfies Record<string, { retryable: boolean; message: string }>;
 

@@ -1,0 +1,13 @@
+export type {
+  Authorization,
+  AuthorizeRequest,
+  Capture,
+  CaptureRequest,
+  PaymentOperation,
+  PaymentProvider,
+  Payout,
+  PayoutRequest,
+  Refund,
+  RefundRequest,
+  VoidRequest,
+} from './payment-provider.js';
