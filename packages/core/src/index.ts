@@ -7,6 +7,7 @@ export { type Clock, systemClock } from './clock/clock.js';
 export * from './errors/index.js';
 export * from './ledger/index.js';
 export * from './listings/index.js';
+export * from './locking/index.js';
 export { createMarketplace, type Marketplace, type MarketplaceOptions } from './marketplace.js';
 export * from './money/index.js';
 export * from './payments/index.js';

@@ -4,6 +4,7 @@ import { parseInput } from './errors/validation-error.js';
 import { createIdFactory } from './ids/id-factory.js';
 import { Ledger } from './ledger/ledger.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
+import { Leases } from './locking/leases.js';
 import { type MigrateResult, migrate } from './schema/migrate.js';
 import { Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
@@ -26,6 +27,8 @@ export interface MarketplaceOptions {
 export interface Marketplace {
   readonly ledger: Ledger;
   readonly listings: Listings;
+  /** Leases with fencing tokens for singleton work. */
+  readonly leases: Leases;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
   /** Closes the database connections. */
@@ -65,6 +68,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   return Object.freeze({
     ledger: new Ledger(storage, clock),
     listings: new Listings(storage, clock, ids, options.listings),
+    leases: new Leases(storage, clock),
     migrate: () => migrate(storage),
     close: () => storage.destroy(),
   });

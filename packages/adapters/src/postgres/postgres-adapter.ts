@@ -1,7 +1,7 @@
 import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
 import { type Kysely, PostgresDialect, sql } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
-import { classifyPostgresError } from './postgres-errors.js';
+import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
 import { createPostgresPool } from './postgres-pool.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
@@ -36,6 +36,7 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
     columnTypes: COLUMN_TYPES,
     dialect: new PostgresDialect({ pool }),
     classifyError: classifyPostgresError,
+    isDriverError: isPostgresDriverError,
     withMigrationLock: (db, name, fn) => withAdvisoryLock(db, name, fn),
   };
 }

@@ -37,3 +37,11 @@ export function classifyPostgresError(error: unknown): StorageErrorKind | undefi
   }
   return undefined;
 }
+
+/** True for errors pg raised: server errors (with a SQLSTATE and severity) and connection failures. */
+export function isPostgresDriverError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const e = error as Error & { code?: unknown; severity?: unknown };
+  if (typeof e.severity === 'string' && typeof e.code === 'string') return true;
+  return classifyPostgresError(error) !== undefined;
+}

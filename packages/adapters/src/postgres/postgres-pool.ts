@@ -15,7 +15,7 @@ interface PgModule {
 export async function createPostgresPool(config: PostgresAdapterConfig): Promise<PostgresPool> {
   const mod = (await import('pg')) as unknown as { default?: PgModule } & PgModule;
   const pg = mod.default ?? mod;
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: config.connectionString,
     max: config.max ?? 10,
     application_name: config.applicationName ?? 'marketkit',
@@ -25,4 +25,8 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
         oid === INT8_OID ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format),
     },
   });
+  // An idle client's error (server restart, failover, pg_terminate_backend) must not crash the host process:
+  // the pool drops that client and the next query gets a fresh connection or a classified error.
+  (pool as unknown as { on(event: 'error', listener: (error: Error) => void): void }).on('error', () => {});
+  return pool;
 }

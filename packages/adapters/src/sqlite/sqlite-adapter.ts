@@ -2,7 +2,7 @@ import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@m
 import type { Kysely, SqliteDatabase } from 'kysely';
 import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
 import { ImmediateSqliteDialect } from './sqlite-driver.js';
-import { classifySqliteError } from './sqlite-errors.js';
+import { classifySqliteError, isSqliteDriverError } from './sqlite-errors.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
   rowLocks: false,
@@ -40,6 +40,7 @@ export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter 
     columnTypes: COLUMN_TYPES,
     dialect: new ImmediateSqliteDialect({ database: open }),
     classifyError: classifySqliteError,
+    isDriverError: isSqliteDriverError,
     withMigrationLock: <T>(db: Kysely<unknown>, _name: string, fn: (db: Kysely<unknown>) => Promise<T>) => fn(db),
   };
 }

@@ -15,3 +15,8 @@ export function classifySqliteError(error: unknown): StorageErrorKind | undefine
   if (error instanceof TypeError && /database connection is not open/i.test(error.message)) return 'connectionLost';
   return undefined;
 }
+
+/** True for errors better-sqlite3 raised. */
+export function isSqliteDriverError(error: unknown): boolean {
+  return (error instanceof Error && error.name === 'SqliteError') || classifySqliteError(error) !== undefined;
+}

@@ -36,7 +36,8 @@ export function evaluateTransfers(batch: readonly ParsedTransfer[], state: Ledge
       for (let j = chainStart; j < i; j++) results[j] = { index: j, id: batch[j]!.id, result: 'linkedEventFailed' };
       while (i + 1 < batch.length && batch[i]!.flags?.linked === true) {
         i++;
-        results.push({ index: i, id: batch[i]!.id, result: 'linkedEventFailed' });
+        const open = i === batch.length - 1 && batch[i]!.flags?.linked === true;
+        results.push({ index: i, id: batch[i]!.id, result: open ? 'linkedEventChainOpen' : 'linkedEventFailed' });
       }
       chainStart = -1;
       undo = [];

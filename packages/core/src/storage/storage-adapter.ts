@@ -57,6 +57,11 @@ export interface StorageAdapter {
   /** Maps a driver error to what it means, or `undefined` when it is none of the known kinds. */
   classifyError(error: unknown): StorageErrorKind | undefined;
   /**
+   * True when `error` was raised by the database driver (and so should surface as a `StorageError`); any other
+   * error thrown inside a transaction (the host's own, a bug) passes through unchanged.
+   */
+  isDriverError(error: unknown): boolean;
+  /**
    * Runs `fn` while holding a lock that serializes schema migrations across processes.
    * Backends whose migration transaction already serializes (SQLite `BEGIN IMMEDIATE`) just call `fn`.
    */

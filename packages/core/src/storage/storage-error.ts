@@ -27,8 +27,13 @@ export class StorageError extends MarketkitError {
   }
 }
 
-/** Turns any thrown value into a Marketkit error; Marketkit errors pass through unchanged. */
-export function toStorageError(adapter: StorageAdapter, error: unknown): MarketkitError {
+/**
+ * Turns a driver error into a coded `StorageError`. Marketkit errors, and errors the driver did not raise (the
+ * host's own, programming errors), pass through unchanged so callers can still catch them by class.
+ */
+export function toStorageError(adapter: StorageAdapter, error: unknown): unknown {
   if (isMarketkitError(error)) return error;
-  return new StorageError(adapter.classifyError(error), error);
+  const kind = adapter.classifyError(error);
+  if (kind === undefined && !adapter.isDriverError(error)) return error;
+  return new StorageError(kind, error);
 }

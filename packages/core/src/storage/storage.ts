@@ -71,7 +71,7 @@ export class Storage {
    * Every other driver error is rethrown as a `MarketkitError` with a stable code.
    */
   async transaction<T>(fn: (trx: MarketkitTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const attempts = options.maxAttempts ?? 8;
+    const attempts = Math.max(1, Math.trunc(options.maxAttempts ?? 8));
     return pRetry(
       async () => {
         try {
