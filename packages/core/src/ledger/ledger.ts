@@ -1,14 +1,15 @@
 import type { Clock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
 import { chunks } from '../storage/chunks.js';
-import type { Storage } from '../storage/storage.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Account, AccountInput, CreateAccountResult } from './account-types.js';
 import { insertAccounts } from './account-writer.js';
+import { applyTransfers, type TransfersCreatedHook } from './apply-transfers.js';
 import { accountFromRow } from './ledger-rows.js';
-import { accountBatchSchema, listTransfersSchema, transferBatchSchema } from './ledger-schemas.js';
+import { accountBatchSchema, listTransfersSchema, type ParsedTransfer, transferBatchSchema } from './ledger-schemas.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
-import { evaluateTransfers, expirePending } from './transfer-evaluator.js';
+import { expirePending } from './transfer-evaluator.js';
 import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
 import type { CreateTransferResult, TransferInput } from './transfer-types.js';
 
@@ -33,9 +34,12 @@ export class Ledger {
   readonly #storage: Storage;
   readonly #clock: Clock;
 
-  constructor(storage: Storage, clock: Clock) {
+  readonly #onCreated: TransfersCreatedHook | undefined;
+
+  constructor(storage: Storage, clock: Clock, onCreated?: TransfersCreatedHook) {
     this.#storage = storage;
     this.#clock = clock;
+    this.#onCreated = onCreated;
   }
 
   /**
@@ -56,32 +60,31 @@ export class Ledger {
    */
   async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
     const batch = parseInput(transferBatchSchema, transfers, 'transfers');
-    const pendingIds = batch.flatMap((t) => (t.pendingId === undefined ? [] : [t.pendingId]));
-    const accountIds = new Set<string>();
-    for (const t of batch) {
-      if (t.debitAccountId !== undefined) accountIds.add(t.debitAccountId);
-      if (t.creditAccountId !== undefined) accountIds.add(t.creditAccountId);
-    }
-    const caps = this.#storage.adapter.capabilities;
-    return this.#storage.transaction(
-      async (trx) => {
-        const now = this.#clock.now();
-        const state = await loadSnapshot(
-          trx,
-          caps,
-          batch.map((t) => t.id),
-          pendingIds,
-          accountIds,
-        );
-        for (const p of state.pendings.values()) {
-          if (p.status === 'pending' && p.expiresAt !== null && p.expiresAt <= now) expirePending(p, state.accounts);
-        }
-        const { results, created } = evaluateTransfers(batch, state, now);
-        await writeOutcome(trx, state, created, now);
-        return results;
-      },
-      { retryUniqueViolations: true },
-    );
+    return this.#storage.transaction((trx) => this.#apply(trx, batch), { retryUniqueViolations: true });
+  }
+
+  /**
+   * `createTransfers` inside a transaction the caller already holds, so a module's business rows and its
+   * ledger transfers commit together. Validates like `createTransfers`.
+   * @internal for Marketkit's own modules.
+   */
+  async createTransfersIn(
+    trx: MarketkitTransaction,
+    transfers: readonly TransferInput[],
+  ): Promise<CreateTransferResult[]> {
+    return this.#apply(trx, parseInput(transferBatchSchema, transfers, 'transfers'));
+  }
+
+  /**
+   * `createAccounts` inside a transaction the caller already holds.
+   * @internal for Marketkit's own modules.
+   */
+  async createAccountsIn(trx: MarketkitTransaction, accounts: readonly AccountInput[]): Promise<CreateAccountResult[]> {
+    return insertAccounts(trx, parseInput(accountBatchSchema, accounts, 'accounts'), this.#clock.now());
+  }
+
+  #apply(trx: MarketkitTransaction, batch: readonly ParsedTransfer[]): Promise<CreateTransferResult[]> {
+    return applyTransfers(trx, this.#storage.adapter.capabilities, batch, this.#clock.now(), this.#onCreated);
   }
 
   /**

@@ -1,0 +1,44 @@
+import type { MarketkitTransaction } from '../storage/storage.js';
+import type { StorageCapabilities } from '../storage/storage-adapter.js';
+import type { ParsedTransfer } from './ledger-schemas.js';
+import type { TransferRecord } from './ledger-state.js';
+import { loadSnapshot, writeOutcome } from './ledger-store.js';
+import { evaluateTransfers, expirePending } from './transfer-evaluator.js';
+import type { CreateTransferResult } from './transfer-types.js';
+
+/** Called with the transfers a batch created, inside its transaction (the outbox hooks in here). */
+export type TransfersCreatedHook = (trx: MarketkitTransaction, created: readonly TransferRecord[]) => Promise<void>;
+
+/**
+ * Applies a validated batch inside the caller's transaction: loads and locks what it touches, expires due
+ * pending transfers it references, evaluates in order, writes the effects. The unit every module that moves
+ * money composes into its own transaction (rule 1: one transaction per state change).
+ */
+export async function applyTransfers(
+  trx: MarketkitTransaction,
+  caps: StorageCapabilities,
+  batch: readonly ParsedTransfer[],
+  now: number,
+  onCreated?: TransfersCreatedHook,
+): Promise<CreateTransferResult[]> {
+  const pendingIds = batch.flatMap((t) => (t.pendingId === undefined ? [] : [t.pendingId]));
+  const accountIds = new Set<string>();
+  for (const t of batch) {
+    if (t.debitAccountId !== undefined) accountIds.add(t.debitAccountId);
+    if (t.creditAccountId !== undefined) accountIds.add(t.creditAccountId);
+  }
+  const state = await loadSnapshot(
+    trx,
+    caps,
+    batch.map((t) => t.id),
+    pendingIds,
+    accountIds,
+  );
+  for (const p of state.pendings.values()) {
+    if (p.status === 'pending' && p.expiresAt !== null && p.expiresAt <= now) expirePending(p, state.accounts);
+  }
+  const { results, created } = evaluateTransfers(batch, state, now);
+  await writeOutcome(trx, state, created, now);
+  if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
+  return results;
+}
