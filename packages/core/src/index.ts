@@ -10,6 +10,7 @@ export * from './listings/index.js';
 export * from './locking/index.js';
 export { createMarketplace, type Marketplace, type MarketplaceOptions } from './marketplace.js';
 export * from './money/index.js';
+export * from './orders/index.js';
 export * from './payments/index.js';
 export type { MigrateResult } from './schema/migrate.js';
 export type {

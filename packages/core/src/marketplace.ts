@@ -3,8 +3,15 @@ import { type Clock, systemClock } from './clock/clock.js';
 import { parseInput } from './errors/validation-error.js';
 import { createIdFactory } from './ids/id-factory.js';
 import { Ledger } from './ledger/ledger.js';
+import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
+import { Escrow } from './orders/escrow.js';
+import { Orders } from './orders/orders.js';
+import { purchaseProcess } from './orders/process/default-purchase-process.js';
+import type { ProcessDefinitionInput } from './orders/process/process-definition.js';
+import { defineProcess } from './orders/process/process-validation.js';
+import type { PaymentProvider } from './payments/payment-provider.js';
 import { type MigrateResult, migrate } from './schema/migrate.js';
 import { Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
@@ -21,6 +28,14 @@ export interface MarketplaceOptions {
   readonly clock?: Clock;
   /** Listings options, e.g. the stock strategy. */
   readonly listings?: ListingsOptions;
+  /** The payment provider (required for checkout, refunds and payouts). Never receives card data. */
+  readonly payments?: PaymentProvider;
+  /** The transaction process orders follow. Default: `purchaseProcess()`. Validated when loaded. */
+  readonly process?: ProcessDefinitionInput;
+  /** The marketplace's default commission; a listing may override it. Default 10 %, half-even. */
+  readonly commission?: CommissionRule;
+  /** How long a provider call of a transition may stay in flight before a worker resumes it (ms). Default 60 s. */
+  readonly pendingOpTimeoutMs?: number;
 }
 
 /** One embedded Marketkit instance. Create as many as you like; none shares state with another. */
@@ -29,6 +44,8 @@ export interface Marketplace {
   readonly listings: Listings;
   /** Leases with fencing tokens for singleton work. */
   readonly leases: Leases;
+  /** Orders moving through the transaction process, with escrow. */
+  readonly orders: Orders;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
   /** Closes the database connections. */
@@ -65,8 +82,21 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   });
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
+  const ledger = new Ledger(storage, clock);
+  const orders = new Orders({
+    storage,
+    clock,
+    ids,
+    escrow: new Escrow(ledger),
+    payments: options.payments,
+    process: defineProcess(options.process ?? purchaseProcess()),
+    commission: options.commission ?? { kind: 'percentage', percent: '10' },
+    stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
+    pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
+  });
   return Object.freeze({
-    ledger: new Ledger(storage, clock),
+    ledger,
+    orders,
     listings: new Listings(storage, clock, ids, options.listings),
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),

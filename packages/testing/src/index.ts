@@ -6,6 +6,7 @@
 export { type TestBackend, type TestDatabase, testBackends } from './backends/test-backend.js';
 export { ManualClock } from './clock/manual-clock.js';
 export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
+export { checkMarketInvariants } from './invariants/market-invariants.js';
 export { checkStockInvariants } from './invariants/stock-invariants.js';
 export * from './postgres/index.js';
 export * from './sandbox/index.js';

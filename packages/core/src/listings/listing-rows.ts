@@ -40,7 +40,7 @@ export function encodeCommission(rule: CommissionRule): string {
   return JSON.stringify(rule, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-function decodeCommission(text: string): CommissionRule {
+export function decodeCommission(text: string): CommissionRule {
   const raw = JSON.parse(text) as Record<string, unknown>;
   if (raw['kind'] === 'fixed') return { kind: 'fixed', amountMinor: BigInt(raw['amountMinor'] as string) };
   return {

@@ -170,7 +170,10 @@ export class Listings {
     return this.#move(reservationId, 'restock');
   }
 
-  /** Expires reservations past their expiry (at most `limit`) and returns how many. Run by the worker. */
+  /**
+   * Expires reservations past their expiry (at most `limit`) and returns how many. Run by the worker. Reservations
+   * an order holds are left to the order's process (its timed transition cancels the order and releases them).
+   */
   async expireReservations(limit = 500): Promise<number> {
     const caps = this.#storage.adapter.capabilities;
     return this.#storage.transaction(async (trx) => {
@@ -179,6 +182,7 @@ export class Listings {
         .selectFrom('stock_reservations')
         .select('id')
         .where('status', '=', 'active')
+        .where('order_id', 'is', null)
         .where('expires_at', '<=', BigInt(now))
         .orderBy('id')
         .limit(limit);

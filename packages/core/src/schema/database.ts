@@ -4,6 +4,7 @@ import { JOB_TABLE_NAMES, type JobTables } from '../jobs/job-tables.js';
 import type { LedgerTables } from '../ledger/ledger-tables.js';
 import { LISTING_TABLE_NAMES, type ListingTables } from '../listings/listing-tables.js';
 import { LOCKING_TABLE_NAMES, type LockingTables } from '../locking/locking-tables.js';
+import { ORDER_TABLE_NAMES, type OrderTables } from '../orders/order-tables.js';
 import { SAGA_TABLE_NAMES, type SagaTables } from '../sagas/saga-tables.js';
 
 /** Every table Marketkit owns, by logical name; the physical name carries the configured prefix. */
@@ -14,7 +15,8 @@ export interface MarketkitDatabase
     SagaTables,
     JobTables,
     IdempotencyTables,
-    ListingTables {}
+    ListingTables,
+    OrderTables {}
 
 /** Logical names of every table Marketkit owns (the table prefix applies to exactly these). */
 export const MARKETKIT_TABLES: readonly string[] = [
@@ -27,4 +29,5 @@ export const MARKETKIT_TABLES: readonly string[] = [
   ...JOB_TABLE_NAMES,
   ...IDEMPOTENCY_TABLE_NAMES,
   ...LISTING_TABLE_NAMES,
+  ...ORDER_TABLE_NAMES,
 ];

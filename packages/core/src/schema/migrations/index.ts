@@ -6,6 +6,7 @@ import { jobsMigration } from './0004-jobs.js';
 import { sagasMigration } from './0005-sagas.js';
 import { idempotencyMigration } from './0006-idempotency.js';
 import { listingsMigration } from './0007-listings.js';
+import { ordersMigration } from './0008-orders.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   sagasMigration,
   idempotencyMigration,
   listingsMigration,
+  ordersMigration,
 ];

@@ -1,0 +1,171 @@
+import { MarketkitError } from '../errors/marketkit-error.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { TransferInput } from '../ledger/transfer-types.js';
+import type { CommissionRule } from '../listings/listing-types.js';
+import { Money } from '../money/money.js';
+import { toBigInt } from '../storage/int64.js';
+import type { MarketkitTransaction } from '../storage/storage.js';
+import { commissionOn } from './commission.js';
+import { escrowAccounts as acct, ESCROW_ACCOUNT_CODES, ESCROW_CODES } from './escrow-accounts.js';
+
+/** The order fields escrow needs. */
+export interface EscrowOrder {
+  readonly id: string;
+  readonly sellerId: string;
+  readonly currency: string;
+}
+
+/**
+ * Escrow effects, each inside the caller's transaction: captured funds sit in the order's escrow account; a
+ * release pays the seller the balance minus commission and the platform the commission; refunds return funds to
+ * the buyer (through the provider's clearing account); a split divides the balance. Transfer ids derive from the
+ * order and the order event, so a re-run effect reports `exists` and moves nothing twice.
+ */
+export class Escrow {
+  readonly #ledger: Ledger;
+  constructor(ledger: Ledger) {
+    this.#ledger = ledger;
+  }
+
+  /** Opens the accounts an order's money can touch (idempotent). */
+  async openAccounts(trx: MarketkitTransaction, order: EscrowOrder): Promise<void> {
+    const c = order.currency;
+    const flagged = { debitsMustNotExceedCredits: true };
+    await this.#ledger.createAccountsIn(trx, [
+      { id: acct.clearing(c), currency: c, code: ESCROW_ACCOUNT_CODES.clearing, ownerId: 'platform' },
+      {
+        id: acct.commission(c),
+        currency: c,
+        code: ESCROW_ACCOUNT_CODES.commission,
+        ownerId: 'platform',
+        flags: flagged,
+      },
+      {
+        id: acct.seller(order.sellerId, c),
+        currency: c,
+        code: ESCROW_ACCOUNT_CODES.seller,
+        ownerId: order.sellerId,
+        flags: flagged,
+      },
+      { id: acct.escrow(order.id), currency: c, code: ESCROW_ACCOUNT_CODES.escrow, ownerId: order.id, flags: flagged },
+    ]);
+  }
+
+  /** The money still in the order's escrow. */
+  async balance(trx: MarketkitTransaction, order: EscrowOrder): Promise<Money> {
+    const row = await trx
+      .selectFrom('accounts')
+      .select(['credits_posted', 'debits_posted', 'debits_pending'])
+      .where('id', '=', acct.escrow(order.id))
+      .executeTakeFirst();
+    const minor =
+      row === undefined
+        ? 0n
+        : toBigInt(row.credits_posted) - toBigInt(row.debits_posted) - toBigInt(row.debits_pending);
+    return Money.fromMinor(minor, order.currency);
+  }
+
+  /** Records the captured payment in escrow. */
+  async capture(trx: MarketkitTransaction, order: EscrowOrder, amount: Money): Promise<void> {
+    await this.#move(trx, [
+      {
+        id: `${order.id}:capture`,
+        debitAccountId: acct.clearing(order.currency),
+        creditAccountId: acct.escrow(order.id),
+        amount: amount.minor,
+        currency: order.currency,
+        code: ESCROW_CODES.capture,
+        reference: order.id,
+      },
+    ]);
+  }
+
+  /** Pays out the whole balance: seller gets balance − commission, the platform the commission. Returns the commission. */
+  async release(trx: MarketkitTransaction, order: EscrowOrder, rule: CommissionRule, tag: string): Promise<Money> {
+    const balance = await this.balance(trx, order);
+    return this.#paySeller(trx, order, balance, rule, tag);
+  }
+
+  /** Returns `amount` from escrow to the buyer. */
+  async refund(trx: MarketkitTransaction, order: EscrowOrder, amount: Money, tag: string): Promise<void> {
+    if (amount.isZero()) return;
+    await this.#move(trx, [
+      {
+        id: `${order.id}:refund:${tag}`,
+        debitAccountId: acct.escrow(order.id),
+        creditAccountId: acct.clearing(order.currency),
+        amount: amount.minor,
+        currency: order.currency,
+        code: ESCROW_CODES.refund,
+        reference: order.id,
+      },
+    ]);
+  }
+
+  /** Divides the whole balance: `buyerPercent` % back to the buyer, the rest to the seller (minus commission). */
+  splitShares(balance: Money, buyerPercent: number): [Money, Money] {
+    const [buyer, seller] = balance.allocate([buyerPercent, 100 - buyerPercent]);
+    return [buyer ?? Money.zero(balance.currency), seller ?? Money.zero(balance.currency)];
+  }
+
+  /** Pays `share` of the escrow to the seller minus commission. Returns the commission. */
+  async paySellerShare(
+    trx: MarketkitTransaction,
+    order: EscrowOrder,
+    share: Money,
+    rule: CommissionRule,
+    tag: string,
+  ): Promise<Money> {
+    return this.#paySeller(trx, order, share, rule, tag);
+  }
+
+  async #paySeller(
+    trx: MarketkitTransaction,
+    order: EscrowOrder,
+    base: Money,
+    rule: CommissionRule,
+    tag: string,
+  ): Promise<Money> {
+    if (base.isZero()) return base;
+    const fee = commissionOn(base, rule);
+    const net = base.subtract(fee);
+    const c = order.currency;
+    const transfers: TransferInput[] = [];
+    if (!net.isZero()) {
+      transfers.push({
+        id: `${order.id}:release:${tag}`,
+        debitAccountId: acct.escrow(order.id),
+        creditAccountId: acct.seller(order.sellerId, c),
+        amount: net.minor,
+        currency: c,
+        code: ESCROW_CODES.releaseToSeller,
+        reference: order.id,
+        flags: { linked: !fee.isZero() },
+      });
+    }
+    if (!fee.isZero()) {
+      transfers.push({
+        id: `${order.id}:commission:${tag}`,
+        debitAccountId: acct.escrow(order.id),
+        creditAccountId: acct.commission(c),
+        amount: fee.minor,
+        currency: c,
+        code: ESCROW_CODES.commission,
+        reference: order.id,
+      });
+    }
+    await this.#move(trx, transfers);
+    return fee;
+  }
+
+  async #move(trx: MarketkitTransaction, transfers: readonly TransferInput[]): Promise<void> {
+    const results = await this.#ledger.createTransfersIn(trx, transfers);
+    const failed = results.find((r) => r.result !== 'ok' && r.result !== 'exists');
+    if (failed !== undefined) {
+      throw new MarketkitError(failed.result === 'exceedsCredits' ? 'INSUFFICIENT_FUNDS' : 'INTERNAL', {
+        message: `Escrow transfer ${failed.id} failed: ${failed.result}`,
+        details: { transferId: failed.id, result: failed.result },
+      });
+    }
+  }
+}

@@ -1,0 +1,7 @@
+export { commissionOn } from './commission.js';
+export { ESCROW_ACCOUNT_CODES, ESCROW_CODES, escrowAccounts } from './escrow-accounts.js';
+export type { EscrowVerification } from './escrow-verification.js';
+export type { OrderTables } from './order-tables.js';
+export type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
+export { Orders } from './orders.js';
+export * from './process/index.js';

@@ -1,0 +1,170 @@
+import type { Selectable } from 'kysely';
+import { isMarketkitError } from '../errors/marketkit-error.js';
+import type { CommissionRule } from '../listings/listing-types.js';
+import { moveReservation } from '../listings/stock-store.js';
+import { Money } from '../money/money.js';
+import type { PaymentProvider } from '../payments/payment-provider.js';
+import { toBigInt } from '../storage/int64.js';
+import type { MarketkitTransaction } from '../storage/storage.js';
+import type { Escrow } from './escrow.js';
+import type { OrdersTable } from './order-tables.js';
+import type { EffectName } from './process/process-definition.js';
+
+/** Parameters a transition carries into its effects. */
+export interface EffectParams {
+  readonly amountMinor?: bigint | undefined;
+  readonly buyerPercent?: number | undefined;
+  readonly captureId?: string | undefined;
+}
+
+/** What the provider calls of a transition produced, for its local effects. */
+export interface ExternalOutcome {
+  /** Minor units refunded to the buyer at the provider by this transition. */
+  refundedMinor: bigint;
+}
+
+const EXTERNAL: ReadonlySet<EffectName> = new Set([
+  'voidAuthorization',
+  'refundBuyer',
+  'refundBuyerPartial',
+  'resolveSplit',
+]);
+
+/** True when any effect calls the payment provider (and so the transition runs in two commits around it). */
+export function needsProvider(effects: readonly EffectName[]): boolean {
+  return effects.some((e) => EXTERNAL.has(e));
+}
+
+/**
+ * Runs a transition's provider calls, each with an idempotency key derived from the order, the event sequence
+ * and the effect, so a retried or resumed transition never refunds or voids twice.
+ */
+export async function runProviderCalls(
+  payments: PaymentProvider,
+  order: Selectable<OrdersTable>,
+  effects: readonly EffectName[],
+  params: EffectParams,
+  escrowMinor: bigint,
+  seq: number,
+): Promise<ExternalOutcome> {
+  const key = (what: string) => `${order.id}:${seq}:${what}`;
+  const currency = order.currency;
+  const out: ExternalOutcome = { refundedMinor: 0n };
+  for (const effect of effects) {
+    if (effect === 'voidAuthorization' && order.authorization_id !== null && order.capture_id === null) {
+      await voidOrRefundCapture(payments, order, key);
+    }
+    const refund =
+      effect === 'refundBuyer'
+        ? escrowMinor
+        : effect === 'refundBuyerPartial'
+          ? (params.amountMinor ?? 0n)
+          : effect === 'resolveSplit'
+            ? splitBuyerMinor(escrowMinor, currency, params.buyerPercent ?? 0)
+            : 0n;
+    if (refund > 0n && order.capture_id !== null) {
+      await payments.refund({
+        idempotencyKey: key(`refund:${effect}`),
+        captureId: order.capture_id,
+        amountMinor: refund,
+        currency,
+      });
+      out.refundedMinor += refund;
+    }
+  }
+  return out;
+}
+
+/** The buyer's share of a split, as `Escrow.splitShares` computes it. */
+export function splitBuyerMinor(escrowMinor: bigint, currency: string, buyerPercent: number): bigint {
+  return Money.fromMinor(escrowMinor, currency).allocate([buyerPercent, 100 - buyerPercent])[0]?.minor ?? 0n;
+}
+
+/**
+ * Voids an authorization; if the provider says it was already captured (a checkout that crashed after capture),
+ * replays the capture by its key to learn its id (no new charge) and refunds it in full.
+ */
+async function voidOrRefundCapture(
+  payments: PaymentProvider,
+  order: Selectable<OrdersTable>,
+  key: (w: string) => string,
+) {
+  const authorizationId = order.authorization_id!;
+  try {
+    await payments.void({ idempotencyKey: `${order.id}:void`, authorizationId });
+  } catch (error) {
+    if (!isMarketkitError(error) || error.code !== 'PAYMENT_DECLINED') throw error;
+    const amount = toBigInt(order.amount_minor);
+    const capture = await payments.capture({
+      idempotencyKey: `${order.id}:capture`,
+      authorizationId,
+      amountMinor: amount,
+      currency: order.currency,
+    });
+    await payments.refund({
+      idempotencyKey: key('refund:uncaptured'),
+      captureId: capture.captureId,
+      amountMinor: amount,
+      currency: order.currency,
+    });
+  }
+}
+
+/** Context of the local effects of one transition. */
+export interface LocalEffectContext {
+  readonly trx: MarketkitTransaction;
+  readonly escrow: Escrow;
+  readonly order: Selectable<OrdersTable>;
+  readonly rule: CommissionRule;
+  readonly params: EffectParams;
+  readonly seq: number;
+  readonly now: number;
+  readonly external: ExternalOutcome;
+}
+
+/** Column changes the local effects ask of the order row. */
+export interface OrderPatch {
+  capture_id?: string;
+  frozen?: number;
+  refunded_minor?: bigint;
+  commission_minor?: bigint;
+}
+
+/** Runs a transition's database effects inside its transaction and returns the order columns to update. */
+export async function runLocalEffects(ctx: LocalEffectContext, effects: readonly EffectName[]): Promise<OrderPatch> {
+  const { trx, escrow, order, now, seq } = ctx;
+  const view = { id: order.id, sellerId: order.seller_id, currency: order.currency };
+  const patch: OrderPatch = {};
+  let refunded = toBigInt(order.refunded_minor);
+  let commission = toBigInt(order.commission_minor);
+  for (const effect of effects) {
+    if (effect === 'captureToEscrow') {
+      await escrow.capture(trx, view, Money.fromMinor(toBigInt(order.amount_minor), order.currency));
+      if (ctx.params.captureId !== undefined) patch.capture_id = ctx.params.captureId;
+    } else if (effect === 'markStockSold') {
+      await moveReservation(trx, order.reservation_id, 'sell', now);
+    } else if (effect === 'releaseStock') {
+      if ((await moveReservation(trx, order.reservation_id, 'release', now)) === undefined) {
+        await moveReservation(trx, order.reservation_id, 'restock', now);
+      }
+    } else if (effect === 'freezeEscrow') {
+      patch.frozen = 1;
+    } else if (effect === 'releaseToSeller') {
+      commission += (await escrow.release(trx, view, ctx.rule, String(seq))).minor;
+    } else if (effect === 'refundBuyer' || effect === 'refundBuyerPartial') {
+      const amount =
+        effect === 'refundBuyer' ? (await escrow.balance(trx, view)).minor : (ctx.params.amountMinor ?? 0n);
+      await escrow.refund(trx, view, Money.fromMinor(amount, order.currency), `${seq}`);
+      refunded += amount;
+    } else if (effect === 'resolveSplit') {
+      const balance = await escrow.balance(trx, view);
+      const [buyer, seller] = escrow.splitShares(balance, ctx.params.buyerPercent ?? 0);
+      await escrow.refund(trx, view, buyer, `${seq}`);
+      refunded += buyer.minor;
+      commission += (await escrow.paySellerShare(trx, view, seller, ctx.rule, String(seq))).minor;
+    }
+  }
+  if (refunded !== toBigInt(order.refunded_minor)) patch.refunded_minor = refunded;
+  if (commission !== toBigInt(order.commission_minor)) patch.commission_minor = commission;
+  return patch;
+}

@@ -1,0 +1,478 @@
+import { createHash } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import type { Clock } from '../clock/clock.js';
+import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import { parseInput } from '../errors/validation-error.js';
+import type { IdFactory } from '../ids/id-factory.js';
+import { decodeCommission } from '../listings/listing-rows.js';
+import type { CommissionRule } from '../listings/listing-types.js';
+import { reserveStock, type StockStrategy } from '../listings/stock-store.js';
+import type { PaymentProvider } from '../payments/payment-provider.js';
+import { toBigInt } from '../storage/int64.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { Escrow } from './escrow.js';
+import { escrowAccounts } from './escrow-accounts.js';
+import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
+import { type EffectParams, needsProvider, runLocalEffects, runProviderCalls } from './order-effects.js';
+import { checkGuards } from './order-guards.js';
+import { orderEventFromRow, orderFromRow } from './order-rows.js';
+import { checkoutSchema, orderIdSchema, transitionNameSchema, transitionSchema } from './order-schemas.js';
+import { appendOrderEvent, lockOrder, nextEventSeq } from './order-store.js';
+import type { OrdersTable } from './order-tables.js';
+import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
+import type { ProcessDefinition, ProcessTransition } from './process/process-definition.js';
+
+/** What the orders engine is built from. */
+export interface OrdersDeps {
+  readonly storage: Storage;
+  readonly clock: Clock;
+  readonly ids: IdFactory;
+  readonly escrow: Escrow;
+  readonly payments: PaymentProvider | undefined;
+  readonly process: ProcessDefinition;
+  readonly commission: CommissionRule;
+  readonly stockStrategy: StockStrategy;
+  /** How long a transition's provider call may stay in flight before a worker resumes it. */
+  readonly pendingOpTimeoutMs: number;
+}
+
+interface PendingOp {
+  readonly transition: string;
+  readonly actor: Actor;
+  readonly reason: string | null;
+  readonly seq: number;
+  readonly amountMinor?: string;
+  readonly buyerPercent?: number;
+}
+
+const SYSTEM: Actor = Object.freeze({ role: 'system', id: 'system' });
+
+/**
+ * Orders moving through a declared transaction process. Every transition records an append-only order event in
+ * the same database transaction as its effects; a transition that calls the payment provider first marks the
+ * order busy, calls the provider with keys derived from the order and event, then commits its effects — so a
+ * crash anywhere is resumed (`resumeStalled`) without charging or refunding twice.
+ *
+ * @example
+ * ```ts
+ * const order = await market.orders.checkout({ buyerId: 'alice', listingId, quantity: 1, paymentMethod: 'tok_visa' });
+ * await market.orders.transition(order.id, 'ship', { actor: { role: 'seller', id: order.sellerId } });
+ * ```
+ */
+export class Orders {
+  readonly #d: OrdersDeps;
+  constructor(deps: OrdersDeps) {
+    this.#d = deps;
+  }
+
+  /** The process orders follow. */
+  get process(): ProcessDefinition {
+    return this.#d.process;
+  }
+
+  /**
+   * Reserves stock, creates the order, then authorizes and captures the payment into escrow. Declined: the
+   * order is cancelled and the stock released, and `PAYMENT_DECLINED` is thrown. A retryable provider failure
+   * leaves the order in checkout; calling `checkout` again with the same `orderId` or idempotency key resumes it.
+   */
+  async checkout(input: CheckoutInput): Promise<Order> {
+    const p = parseInput(checkoutSchema, input, 'checkout');
+    const orderId =
+      p.orderId ?? (p.idempotencyKey === undefined ? this.#d.ids('ord') : derivedId(p.buyerId, p.idempotencyKey));
+    const row = await this.#d.storage.transaction((trx) => this.#createOrder(trx, orderId, p), {
+      retryUniqueViolations: true,
+    });
+    if (row.state !== this.#d.process.initial) return this.get(orderId) as Promise<Order>;
+    return this.#pay(row);
+  }
+
+  /**
+   * Fires transition `name` as `input.actor`. `FORBIDDEN` when the role may not fire it or the actor is not the
+   * order's buyer/seller; `INVALID_TRANSITION` from another state; nothing changes in either case.
+   */
+  async transition(orderId: string, name: string, input: TransitionInput): Promise<Order> {
+    const id = parseInput(orderIdSchema, orderId, 'order id');
+    const t = parseInput(transitionNameSchema, name, 'transition name');
+    const p = parseInput(transitionSchema, input, 'transition input');
+    await this.#fire(id, t, p.actor, p.reason ?? null, { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent });
+    return (await this.get(id))!;
+  }
+
+  /** An order with its escrow balance, or `undefined`. */
+  async get(orderId: string): Promise<Order | undefined> {
+    const id = parseInput(orderIdSchema, orderId, 'order id');
+    return this.#d.storage.run(async (db) => {
+      const row = await db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+      if (row === undefined) return undefined;
+      const acct = await db
+        .selectFrom('accounts')
+        .select(['credits_posted', 'debits_posted'])
+        .where('id', '=', escrowAccounts.escrow(id))
+        .executeTakeFirst();
+      return orderFromRow(row, acct === undefined ? 0n : toBigInt(acct.credits_posted) - toBigInt(acct.debits_posted));
+    });
+  }
+
+  /** Every transition the order went through, oldest first. */
+  async history(orderId: string): Promise<OrderEvent[]> {
+    const id = parseInput(orderIdSchema, orderId, 'order id');
+    const rows = await this.#d.storage.run((db) =>
+      db.selectFrom('order_events').selectAll().where('order_id', '=', id).orderBy('seq').execute(),
+    );
+    return rows.map(orderEventFromRow);
+  }
+
+  /** Checks that escrow closes: terminal orders hold nothing, and every captured unit went to exactly one party. */
+  async verifyEscrow(): Promise<EscrowVerification> {
+    const terminal = Object.entries(this.#d.process.states)
+      .filter(([, s]) => s.terminal)
+      .map(([n]) => n);
+    return this.#d.storage.snapshot((trx) => verifyEscrow(trx, terminal));
+  }
+
+  /** Fires due time-based transitions (as `system`); returns how many fired. The worker runs this. */
+  async fireDueTransitions(limit = 100): Promise<number> {
+    const now = this.#d.clock.now();
+    let fired = 0;
+    for (const t of this.#d.process.transitions) {
+      if (t.afterMs === undefined) continue;
+      const from = typeof t.from === 'string' ? [t.from] : t.from;
+      const due = await this.#d.storage.run((db) =>
+        db
+          .selectFrom('orders')
+          .select('id')
+          .where('state', 'in', from)
+          .where('pending_op', 'is', null)
+          .where('state_entered_at', '<=', BigInt(now - t.afterMs!))
+          .orderBy('id')
+          .limit(limit)
+          .execute(),
+      );
+      for (const { id } of due) if (await this.#tryFire(id, t.name, SYSTEM, `timed: ${t.afterMs} ms in state`)) fired++;
+    }
+    return fired;
+  }
+
+  /** Completes transitions whose provider call was interrupted (crash, timeout) past their deadline. */
+  async resumeStalled(limit = 100): Promise<number> {
+    const now = this.#d.clock.now();
+    const stalled = await this.#d.storage.run((db) =>
+      db
+        .selectFrom('orders')
+        .select(['id', 'pending_op'])
+        .where('pending_op', 'is not', null)
+        .where('pending_op_expires_at', '<=', BigInt(now))
+        .limit(limit)
+        .execute(),
+    );
+    let resumed = 0;
+    for (const s of stalled) {
+      const op = JSON.parse(s.pending_op!) as PendingOp;
+      const params = {
+        amountMinor: op.amountMinor === undefined ? undefined : BigInt(op.amountMinor),
+        buyerPercent: op.buyerPercent,
+      };
+      try {
+        await this.#fire(s.id, op.transition, op.actor, op.reason, params, true);
+        resumed++;
+      } catch (error) {
+        if (!isMarketkitError(error) || !error.retryable) throw error;
+      }
+    }
+    return resumed;
+  }
+
+  async #tryFire(id: string, name: string, actor: Actor, reason: string): Promise<boolean> {
+    try {
+      await this.#fire(id, name, actor, reason, {});
+      return true;
+    } catch (error) {
+      if (isMarketkitError(error) && (error.retryable || error.code === 'INVALID_TRANSITION')) return false;
+      throw error;
+    }
+  }
+
+  async #createOrder(trx: MarketkitTransaction, orderId: string, p: ReturnType<typeof checkoutSchema.parse>) {
+    const existing = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+    if (existing !== undefined) {
+      if (
+        existing.buyer_id !== p.buyerId ||
+        existing.listing_id !== p.listingId ||
+        Number(existing.quantity) !== p.quantity
+      ) {
+        throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
+          message: `Order ${orderId} exists with a different request.`,
+        });
+      }
+      return existing;
+    }
+    const listing = await trx.selectFrom('listings').selectAll().where('id', '=', p.listingId).executeTakeFirst();
+    if (listing === undefined)
+      throw new MarketkitError('NOT_FOUND', { message: `Listing ${p.listingId} does not exist.` });
+    if (listing.seller_id === p.buyerId)
+      throw new MarketkitError('FORBIDDEN', { message: 'A seller cannot buy their own listing.' });
+    const now = this.#d.clock.now();
+    const reservationMs = this.#reservationMs();
+    await reserveStock(
+      trx,
+      { caps: this.#d.storage.adapter.capabilities, strategy: this.#d.stockStrategy, now },
+      { id: `${orderId}:rsv`, listingId: p.listingId, quantity: p.quantity, ttlMs: reservationMs, orderId },
+    );
+    const row = {
+      id: orderId,
+      process: `${this.#d.process.name}@${this.#d.process.version}`,
+      state: this.#d.process.initial,
+      buyer_id: p.buyerId,
+      seller_id: listing.seller_id,
+      listing_id: p.listingId,
+      quantity: p.quantity,
+      amount_minor: toBigInt(listing.price_minor) * BigInt(p.quantity),
+      commission_minor: 0n,
+      currency: listing.currency,
+      reservation_id: `${orderId}:rsv`,
+      payment_method: p.paymentMethod,
+      authorization_id: null,
+      capture_id: null,
+      pending_op: null,
+      pending_op_expires_at: null,
+      state_entered_at: now,
+      created_at: now,
+      updated_at: now,
+    };
+    const inserted = await trx.insertInto('orders').values(row).returningAll().executeTakeFirstOrThrow();
+    await this.#d.escrow.openAccounts(trx, { id: orderId, sellerId: listing.seller_id, currency: listing.currency });
+    await appendOrderEvent(trx, {
+      orderId,
+      seq: 1,
+      transition: 'checkout',
+      from: null,
+      to: row.state,
+      actor: { role: 'buyer', id: p.buyerId },
+      reason: null,
+      data: { quantity: p.quantity, amountMinor: row.amount_minor },
+      at: now,
+    });
+    return inserted;
+  }
+
+  async #pay(row: Selectable<OrdersTable>): Promise<Order> {
+    const payments = this.#payments();
+    const amountMinor = toBigInt(row.amount_minor);
+    let captureId: string;
+    try {
+      let authorizationId = row.authorization_id;
+      if (authorizationId === null) {
+        const auth = await payments.authorize({
+          idempotencyKey: `${row.id}:authorize`,
+          amountMinor,
+          currency: row.currency,
+          paymentMethod: row.payment_method,
+          reference: row.id,
+        });
+        authorizationId = auth.authorizationId;
+        await this.#d.storage.transaction((trx) =>
+          trx
+            .updateTable('orders')
+            .set({ authorization_id: authorizationId })
+            .where('id', '=', row.id)
+            .where('authorization_id', 'is', null)
+            .execute(),
+        );
+      }
+      ({ captureId } = await payments.capture({
+        idempotencyKey: `${row.id}:capture`,
+        authorizationId,
+        amountMinor,
+        currency: row.currency,
+      }));
+    } catch (error) {
+      if (isMarketkitError(error) && error.code === 'PAYMENT_DECLINED') {
+        await this.#fire(
+          row.id,
+          'cancelUnpaid',
+          { role: 'system', id: 'payments' },
+          `payment declined: ${error.message}`,
+          {},
+        );
+      }
+      throw error;
+    }
+    await this.#fire(row.id, 'confirmPayment', { role: 'system', id: 'payments' }, null, { captureId });
+    return (await this.get(row.id))!;
+  }
+
+  /**
+   * Fires a transition: validation and (if it calls the provider) a busy mark in one commit, the provider calls,
+   * then the effects, the new state and the order event in one commit.
+   */
+  async #fire(
+    id: string,
+    name: string,
+    actor: Actor,
+    reason: string | null,
+    params: EffectParams,
+    resuming = false,
+  ): Promise<void> {
+    const storage = this.#d.storage;
+    const caps = storage.adapter.capabilities;
+    const plan = await storage.transaction(async (trx) => {
+      const order = await lockOrder(trx, caps, id);
+      const t = this.#authorize(order, name, actor, resuming);
+      const escrowMinor = (
+        await this.#d.escrow.balance(trx, { id, sellerId: order.seller_id, currency: order.currency })
+      ).minor;
+      checkGuards(t, order, params, escrowMinor);
+      const busy = order.pending_op === null ? undefined : (JSON.parse(order.pending_op) as PendingOp);
+      const seq = busy?.seq ?? (await nextEventSeq(trx, id));
+      if (!needsProvider(t.effects)) {
+        await this.#commit(trx, order, t, actor, reason, params, seq, { refundedMinor: 0n });
+        return undefined;
+      }
+      if (busy === undefined) {
+        const op: PendingOp = {
+          transition: t.name,
+          actor,
+          reason,
+          seq,
+          ...(params.amountMinor === undefined ? {} : { amountMinor: params.amountMinor.toString() }),
+          ...(params.buyerPercent === undefined ? {} : { buyerPercent: params.buyerPercent }),
+        };
+        await trx
+          .updateTable('orders')
+          .set({
+            pending_op: JSON.stringify(op),
+            pending_op_expires_at: this.#d.clock.now() + this.#d.pendingOpTimeoutMs,
+          })
+          .where('id', '=', id)
+          .execute();
+      }
+      return { order, t, seq, escrowMinor };
+    });
+    if (plan === undefined) return;
+    const external = await runProviderCalls(
+      this.#payments(),
+      plan.order,
+      plan.t.effects,
+      params,
+      plan.escrowMinor,
+      plan.seq,
+    );
+    await storage.transaction(async (trx) => {
+      const order = await lockOrder(trx, caps, id);
+      if (order.pending_op === null || (JSON.parse(order.pending_op) as PendingOp).seq !== plan.seq) return;
+      await this.#commit(trx, order, plan.t, actor, reason, params, plan.seq, external);
+    });
+  }
+
+  #authorize(order: Selectable<OrdersTable>, name: string, actor: Actor, resuming: boolean): ProcessTransition {
+    if (order.pending_op !== null && !resuming) {
+      const op = JSON.parse(order.pending_op) as PendingOp;
+      if (op.transition !== name || op.actor.id !== actor.id) {
+        throw new MarketkitError('CONCURRENCY_CONFLICT', {
+          message: `Order ${order.id} is busy with ${op.transition}.`,
+          details: { orderId: order.id, busyWith: op.transition },
+        });
+      }
+    }
+    if (
+      (actor.role === 'buyer' && actor.id !== order.buyer_id) ||
+      (actor.role === 'seller' && actor.id !== order.seller_id)
+    ) {
+      throw new MarketkitError('FORBIDDEN', {
+        message: `${actor.id} is not the ${actor.role} of order ${order.id}.`,
+        details: { role: actor.role },
+      });
+    }
+    const named = this.#d.process.transitions.filter((c) => c.name === name);
+    if (named.length === 0)
+      throw new MarketkitError('INVALID_TRANSITION', {
+        message: `Process ${this.#d.process.name} has no transition ${name}.`,
+      });
+    const t = named.find((c) => (typeof c.from === 'string' ? c.from === order.state : c.from.includes(order.state)));
+    if (!(t ?? named[0]!).actors.includes(actor.role)) {
+      throw new MarketkitError('FORBIDDEN', {
+        message: `A ${actor.role} may not fire ${name}.`,
+        details: { role: actor.role, transition: name },
+      });
+    }
+    if (t === undefined) {
+      throw new MarketkitError('INVALID_TRANSITION', {
+        message: `Order ${order.id} is ${order.state}; ${name} does not leave it.`,
+        details: { state: order.state, transition: name },
+      });
+    }
+    return t;
+  }
+
+  async #commit(
+    trx: MarketkitTransaction,
+    order: Selectable<OrdersTable>,
+    t: ProcessTransition,
+    actor: Actor,
+    reason: string | null,
+    params: EffectParams,
+    seq: number,
+    external: { refundedMinor: bigint },
+  ) {
+    const now = this.#d.clock.now();
+    const rule = await this.#commissionRule(trx, order.listing_id);
+    const patch = await runLocalEffects(
+      { trx, escrow: this.#d.escrow, order, rule, params, seq, now, external },
+      t.effects,
+    );
+    await trx
+      .updateTable('orders')
+      .set({
+        ...patch,
+        state: t.to,
+        state_entered_at: now,
+        updated_at: now,
+        pending_op: null,
+        pending_op_expires_at: null,
+        version: BigInt(Number(order.version) + 1),
+      })
+      .where('id', '=', order.id)
+      .execute();
+    const data: Record<string, unknown> = {};
+    if (params.amountMinor !== undefined) data['amountMinor'] = params.amountMinor;
+    if (params.buyerPercent !== undefined) data['buyerPercent'] = params.buyerPercent;
+    await appendOrderEvent(trx, {
+      orderId: order.id,
+      seq,
+      transition: t.name,
+      from: order.state,
+      to: t.to,
+      actor,
+      reason,
+      data: Object.keys(data).length === 0 ? null : data,
+      at: now,
+    });
+  }
+
+  async #commissionRule(trx: MarketkitTransaction, listingId: string): Promise<CommissionRule> {
+    const row = await trx.selectFrom('listings').select('commission').where('id', '=', listingId).executeTakeFirst();
+    return row?.commission == null ? this.#d.commission : decodeCommission(row.commission);
+  }
+
+  #reservationMs(): number {
+    const t = this.#d.process.transitions.find(
+      (x) =>
+        x.afterMs !== undefined &&
+        (x.from === this.#d.process.initial || (Array.isArray(x.from) && x.from.includes(this.#d.process.initial))),
+    );
+    return t?.afterMs ?? 15 * 60 * 1000;
+  }
+
+  #payments(): PaymentProvider {
+    if (this.#d.payments === undefined)
+      throw new MarketkitError('VALIDATION_FAILED', {
+        message: 'createMarketplace({ payments }) is required for checkout and refunds.',
+      });
+    return this.#d.payments;
+  }
+}
+
+/** An order id derived from the buyer and their idempotency key, so the same key always names the same order. */
+function derivedId(buyerId: string, key: string): string {
+  return `ord_${createHash('sha256').update(`${buyerId}\u0000${key}`).digest('hex').slice(0, 32)}`;
+}
