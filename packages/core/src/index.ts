@@ -12,6 +12,7 @@ export { createMarketplace, type Marketplace, type MarketplaceOptions } from './
 export * from './money/index.js';
 export * from './orders/index.js';
 export * from './payments/index.js';
+export * from './payouts/index.js';
 export type { MigrateResult } from './schema/migrate.js';
 export type {
   StorageAdapter,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type Clock, systemClock } from './clock/clock.js';
+import { MarketkitError } from './errors/marketkit-error.js';
 import { parseInput } from './errors/validation-error.js';
 import { createIdFactory } from './ids/id-factory.js';
 import { Ledger } from './ledger/ledger.js';
@@ -12,6 +13,7 @@ import { purchaseProcess } from './orders/process/default-purchase-process.js';
 import type { ProcessDefinitionInput } from './orders/process/process-definition.js';
 import { defineProcess } from './orders/process/process-validation.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
+import { Payouts } from './payouts/payouts.js';
 import { type MigrateResult, migrate } from './schema/migrate.js';
 import { Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
@@ -46,6 +48,8 @@ export interface Marketplace {
   readonly leases: Leases;
   /** Orders moving through the transaction process, with escrow. */
   readonly orders: Orders;
+  /** Seller payouts through the payment provider. */
+  readonly payouts: Payouts;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
   /** Closes the database connections. */
@@ -94,9 +98,18 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
     pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
   });
+  const payments = (): PaymentProvider => {
+    if (options.payments === undefined) {
+      throw new MarketkitError('VALIDATION_FAILED', {
+        message: 'createMarketplace({ payments }) is required for this.',
+      });
+    }
+    return options.payments;
+  };
   return Object.freeze({
     ledger,
     orders,
+    payouts: new Payouts(storage, clock, ids, ledger, payments),
     listings: new Listings(storage, clock, ids, options.listings),
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),

@@ -5,6 +5,7 @@ import type { LedgerTables } from '../ledger/ledger-tables.js';
 import { LISTING_TABLE_NAMES, type ListingTables } from '../listings/listing-tables.js';
 import { LOCKING_TABLE_NAMES, type LockingTables } from '../locking/locking-tables.js';
 import { ORDER_TABLE_NAMES, type OrderTables } from '../orders/order-tables.js';
+import { PAYOUT_TABLE_NAMES, type PayoutTables } from '../payouts/payout-tables.js';
 import { SAGA_TABLE_NAMES, type SagaTables } from '../sagas/saga-tables.js';
 
 /** Every table Marketkit owns, by logical name; the physical name carries the configured prefix. */
@@ -16,7 +17,8 @@ export interface MarketkitDatabase
     JobTables,
     IdempotencyTables,
     ListingTables,
-    OrderTables {}
+    OrderTables,
+    PayoutTables {}
 
 /** Logical names of every table Marketkit owns (the table prefix applies to exactly these). */
 export const MARKETKIT_TABLES: readonly string[] = [
@@ -30,4 +32,5 @@ export const MARKETKIT_TABLES: readonly string[] = [
   ...IDEMPOTENCY_TABLE_NAMES,
   ...LISTING_TABLE_NAMES,
   ...ORDER_TABLE_NAMES,
+  ...PAYOUT_TABLE_NAMES,
 ];

@@ -7,6 +7,7 @@ import { sagasMigration } from './0005-sagas.js';
 import { idempotencyMigration } from './0006-idempotency.js';
 import { listingsMigration } from './0007-listings.js';
 import { ordersMigration } from './0008-orders.js';
+import { payoutsMigration } from './0009-payouts.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -18,4 +19,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   idempotencyMigration,
   listingsMigration,
   ordersMigration,
+  payoutsMigration,
 ];

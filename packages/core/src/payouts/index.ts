@@ -1,0 +1,2 @@
+export type { PayoutTables } from './payout-tables.js';
+export { type Payout, type PayoutInput, Payouts } from './payouts.js';

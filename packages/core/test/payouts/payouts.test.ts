@@ -1,0 +1,112 @@
+import { createMarketplace, escrowAccounts, isMarketkitError, type Marketplace, Money } from '@marketkit/core';
+import {
+  checkMarketInvariants,
+  ManualClock,
+  SandboxPaymentProvider,
+  type TestDatabase,
+  testBackends,
+} from '@marketkit/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+for (const backend of testBackends()) {
+  describe(`payouts on ${backend.name}`, () => {
+    let database: TestDatabase;
+    let market: Marketplace;
+    const psp = new SandboxPaymentProvider();
+
+    beforeAll(async () => {
+      database = await backend.createDatabase();
+      market = createMarketplace({
+        adapter: database.adapter(),
+        clock: new ManualClock(),
+        payments: psp,
+        commission: { kind: 'fixed', amountMinor: 0n },
+      });
+      await market.migrate();
+      const listing = await market.listings.create({
+        sellerId: 'bob',
+        title: 'Desk',
+        price: Money.of('100.00', 'USD'),
+        quantity: 1,
+      });
+      const order = await market.orders.checkout({
+        buyerId: 'alice',
+        listingId: listing.id,
+        quantity: 1,
+        paymentMethod: 'tok_visa',
+      });
+      for (const [name, role, id] of [
+        ['ship', 'seller', 'bob'],
+        ['deliver', 'seller', 'bob'],
+        ['confirm', 'buyer', 'alice'],
+      ] as const) {
+        await market.orders.transition(order.id, name, { actor: { role, id } });
+      }
+    });
+    afterAll(async () => {
+      await market?.close();
+      await database?.drop();
+    });
+
+    const balance = async () => {
+      const a = await market.ledger.getAccount(escrowAccounts.seller('bob', 'USD'));
+      return (a?.creditsPosted ?? 0n) - (a?.debitsPosted ?? 0n) - (a?.debitsPending ?? 0n);
+    };
+
+    it('never pays out more than the available balance, even concurrently', async () => {
+      expect(await balance()).toBe(100_00n);
+      const outcomes = await Promise.all(
+        [1, 2, 3].map((i) =>
+          market.payouts
+            .request({
+              payoutId: `race-${i}`,
+              sellerId: 'bob',
+              currency: 'USD',
+              amountMinor: 40_00n,
+              destination: 'ba_bob',
+            })
+            .then(
+              (p) => p.status,
+              (e: unknown) => (isMarketkitError(e) ? e.code : String(e)),
+            ),
+        ),
+      );
+      expect(outcomes.filter((o) => o === 'paid')).toHaveLength(2);
+      expect(outcomes.filter((o) => o === 'INSUFFICIENT_FUNDS')).toHaveLength(1);
+      expect(await balance()).toBe(20_00n);
+      expect(psp.effects().paidOutMinor).toBe(80_00n);
+      await checkMarketInvariants(market);
+    });
+
+    it('voids the hold when the provider declines, and resumes after a timeout without paying twice', async () => {
+      psp.injectFault('payout', 'decline');
+      await expect(
+        market.payouts.request({
+          payoutId: 'declined',
+          sellerId: 'bob',
+          currency: 'USD',
+          amountMinor: 5_00n,
+          destination: 'ba_bob',
+        }),
+      ).rejects.toMatchObject({ code: 'PAYMENT_DECLINED' });
+      expect(await balance()).toBe(20_00n);
+      psp.injectFault('payout', 'errorAfterApply');
+      await expect(
+        market.payouts.request({
+          payoutId: 'flaky',
+          sellerId: 'bob',
+          currency: 'USD',
+          amountMinor: 5_00n,
+          destination: 'ba_bob',
+        }),
+      ).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+      expect((await market.payouts.get('flaky'))?.status).toBe('requested');
+      expect(await market.payouts.resume()).toBe(1);
+      expect((await market.payouts.get('flaky'))?.status).toBe('paid');
+      expect(psp.effects().paidOutMinor).toBe(85_00n);
+      expect(psp.effects().counts.payout).toBe(3);
+      expect(await balance()).toBe(15_00n);
+      await checkMarketInvariants(market);
+    });
+  });
+}
