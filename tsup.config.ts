@@ -46,7 +46,7 @@ const packages: Record<string, Options> = {
   testing: {
     ...shared,
     name: 'testing',
-    entry: { index: 'packages/testing/src/index.ts' },
+    entry: { index: 'packages/testing/src/index.ts', 'conformance/index': 'packages/testing/src/conformance/index.ts' },
     outDir: 'packages/testing/dist',
   },
 };

@@ -14,6 +14,8 @@ export * from './orders/index.js';
 export * from './payments/index.js';
 export * from './payouts/index.js';
 export type { MigrateResult } from './schema/migrate.js';
+/** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
+export { type MarketkitTransaction, Storage, type StorageOptions, type TransactionOptions } from './storage/storage.js';
 export type {
   StorageAdapter,
   StorageCapabilities,

@@ -27,6 +27,13 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
   });
   // An idle client's error (server restart, failover, pg_terminate_backend) must not crash the host process:
   // the pool drops that client and the next query gets a fresh connection or a classified error.
-  (pool as unknown as { on(event: 'error', listener: (error: Error) => void): void }).on('error', () => {});
+  // A checked-out client loses pg-pool's listener, so give every client its own: the failing query still
+  // rejects with a classified CONNECTION_LOST, but the emitter's 'error' never becomes an uncaught exception.
+  const emitter = pool as unknown as {
+    on(event: 'error', listener: (error: Error) => void): void;
+    on(event: 'connect', listener: (client: { on(event: 'error', l: (e: Error) => void): void }) => void): void;
+  };
+  emitter.on('error', () => {});
+  emitter.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }

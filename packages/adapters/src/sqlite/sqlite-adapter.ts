@@ -1,5 +1,5 @@
 import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
-import type { Kysely, SqliteDatabase } from 'kysely';
+import { type Kysely, type SqliteDatabase, sql } from 'kysely';
 import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
 import { ImmediateSqliteDialect } from './sqlite-driver.js';
 import { classifySqliteError, isSqliteDriverError } from './sqlite-errors.js';
@@ -41,8 +41,51 @@ export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter 
     dialect: new ImmediateSqliteDialect({ database: open }),
     classifyError: classifySqliteError,
     isDriverError: isSqliteDriverError,
-    withMigrationLock: <T>(db: Kysely<unknown>, _name: string, fn: (db: Kysely<unknown>) => Promise<T>) => fn(db),
+    withMigrationLock: immediateMigrationLock,
   };
+}
+
+/**
+ * Kysely runs SQLite migrations outside a transaction (no transactional DDL flag), so concurrent `migrate()`
+ * calls would race; running them on one connection inside `BEGIN IMMEDIATE` makes the others wait (busy
+ * timeout) and then find nothing left to do.
+ */
+async function immediateMigrationLock<T>(db: Kysely<unknown>, _name: string, fn: (db: Kysely<unknown>) => Promise<T>) {
+  return db.connection().execute(async (conn) => {
+    await beginImmediateWithoutBlocking(conn);
+    try {
+      const result = await fn(conn);
+      await sql`commit`.execute(conn);
+      return result;
+    } catch (error) {
+      await sql`rollback`.execute(conn);
+      throw error;
+    }
+  });
+}
+
+/**
+ * `BEGIN IMMEDIATE` that waits for another writer asynchronously: better-sqlite3's busy timeout would block the
+ * event loop, so a second adapter in the same process could never let the first one finish.
+ */
+async function beginImmediateWithoutBlocking(conn: Kysely<unknown>, maxWaitMs = 30_000): Promise<void> {
+  const started = Date.now();
+  const previous = await sql<{ timeout: bigint }>`pragma busy_timeout`.execute(conn);
+  await sql`pragma busy_timeout = 0`.execute(conn);
+  try {
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      try {
+        await sql`begin immediate`.execute(conn);
+        return;
+      } catch (error) {
+        if (classifySqliteError(error) !== 'lockNotAvailable' || Date.now() - started > maxWaitMs) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  } finally {
+    const ms = Number(previous.rows[0]?.timeout ?? 5000);
+    await sql`pragma busy_timeout = ${sql.raw(String(Math.trunc(ms)))}`.execute(conn);
+  }
 }
 
 async function openFile(filename: string): Promise<BetterSqliteDatabase> {

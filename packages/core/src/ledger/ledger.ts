@@ -118,16 +118,19 @@ export class Ledger {
     });
   }
 
-  /** Looks accounts up by id; unknown ids are absent from the result. */
+  /** Looks accounts up by id, in the order asked; unknown ids are absent from the result. */
   async getAccounts(ids: readonly string[]): Promise<Account[]> {
-    const out: Account[] = [];
-    for (const chunk of chunks([...ids], 5000)) {
+    const found = new Map<string, Account>();
+    for (const chunk of chunks([...new Set(ids)], 5000)) {
       const rows = await this.#storage.run((db) =>
         db.selectFrom('accounts').selectAll().where('id', 'in', chunk).execute(),
       );
-      out.push(...rows.map(accountFromRow));
+      for (const r of rows) found.set(r.id, accountFromRow(r));
     }
-    return out;
+    return ids.flatMap((id) => {
+      const a = found.get(id);
+      return a === undefined ? [] : [a];
+    });
   }
 
   /** One account, or `undefined`. */

@@ -20,7 +20,7 @@ export interface PaymentProvider {
   /** Returns (part of) a capture to the buyer. */
   refund(request: RefundRequest): Promise<Refund>;
   /** Sends money from the platform's provider balance to a seller's payout destination. */
-  payout(request: PayoutRequest): Promise<Payout>;
+  payout(request: PayoutRequest): Promise<ProviderPayout>;
 }
 
 interface Keyed {
@@ -62,7 +62,7 @@ export interface PayoutRequest extends Keyed {
   readonly amountMinor: bigint;
   readonly currency: string;
 }
-export interface Payout {
+export interface ProviderPayout {
   readonly payoutId: string;
 }
 

@@ -6,8 +6,8 @@ import {
   MarketkitError,
   type PaymentOperation,
   type PaymentProvider,
-  type Payout,
   type PayoutRequest,
+  type ProviderPayout,
   type Refund,
   type RefundRequest,
   type VoidRequest,
@@ -69,6 +69,12 @@ export class SandboxPaymentProvider implements PaymentProvider {
     const queue = this.#faults.get(op) ?? [];
     for (let i = 0; i < times; i++) queue.push(fault);
     this.#faults.set(op, queue);
+  }
+
+  /** Drops injected faults not yet used (of `op`, or of every operation). */
+  clearFaults(op?: PaymentOperation): void {
+    if (op === undefined) this.#faults.clear();
+    else this.#faults.delete(op);
   }
 
   /** Registers a callback (webhook) receiver. */
@@ -138,7 +144,7 @@ export class SandboxPaymentProvider implements PaymentProvider {
     });
   }
 
-  payout(r: PayoutRequest): Promise<Payout> {
+  payout(r: PayoutRequest): Promise<ProviderPayout> {
     return this.#call('payout', r, () => {
       this.#paidOut += r.amountMinor;
       const payoutId = this.#id('po');

@@ -1,0 +1,6 @@
+export {
+  type AdapterConformanceOptions,
+  type ConformanceDatabase,
+  type ConnectionKiller,
+  runAdapterConformance,
+} from './adapter-conformance.js';
