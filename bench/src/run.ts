@@ -3,12 +3,14 @@
  * Each benchmark prints its figures beside a baseline measured in the same run.
  */
 import { runLedgerBench } from './ledger-bench.js';
+import { runOutboxBench } from './outbox-bench.js';
 
 /** A benchmark: receives the arguments after its name. */
 type Bench = (args: readonly string[]) => Promise<void>;
 
 const BENCHES = new Map<string, Bench>([
   ['ledger', runLedgerBench],
+  ['outbox', runOutboxBench],
   // ---- Registered by the lead once the files land (add the imports at the top): ----
   // import { runSagaBench } from './saga-bench.js';       ['saga', runSagaBench],
   // import { runOutboxBench } from './outbox-bench.js';   ['outbox', runOutboxBench],

@@ -1,7 +1,7 @@
 import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { createFreshDatabase, requirePostgresUrl } from '@marketkit/testing';
-import { sql } from 'kysely';
 import { runAdapterConformance } from '@marketkit/testing/conformance';
+import { sql } from 'kysely';
 
 /** The URL with `lock_timeout` set for every connection opened from it. */
 function withLockTimeout(url: string, ms: number): string {

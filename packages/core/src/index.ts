@@ -5,6 +5,8 @@
  */
 export { type Clock, systemClock } from './clock/clock.js';
 export * from './errors/index.js';
+export * from './events/index.js';
+export * from './idempotency/index.js';
 export * from './ledger/index.js';
 export * from './listings/index.js';
 export * from './locking/index.js';
@@ -13,6 +15,7 @@ export * from './money/index.js';
 export * from './orders/index.js';
 export * from './payments/index.js';
 export * from './payouts/index.js';
+export type { MarketkitDatabase } from './schema/database.js';
 export type { MigrateResult } from './schema/migrate.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
 export { type MarketkitTransaction, Storage, type StorageOptions, type TransactionOptions } from './storage/storage.js';

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { type Clock, systemClock } from './clock/clock.js';
 import { MarketkitError } from './errors/marketkit-error.js';
 import { parseInput } from './errors/validation-error.js';
+import { type EventsOptions, MarketEvents } from './events/index.js';
+import { Idempotency } from './idempotency/idempotency.js';
+import type { IdempotencyOptions } from './idempotency/idempotency-types.js';
 import { createIdFactory } from './ids/id-factory.js';
 import { Ledger } from './ledger/ledger.js';
 import type { CommissionRule } from './listings/listing-types.js';
@@ -28,6 +31,10 @@ export interface MarketplaceOptions {
   readonly schema?: string;
   /** Where time comes from. Default: the system clock. */
   readonly clock?: Clock;
+  /** Brokers to publish events to, and relay tuning. */
+  readonly events?: EventsOptions;
+  /** Idempotency keys: window (`ttlMs`, default 24 h) and default `begin` lock (`lockMs`, default 60 s). */
+  readonly idempotency?: IdempotencyOptions;
   /** Listings options, e.g. the stock strategy. */
   readonly listings?: ListingsOptions;
   /** The payment provider (required for checkout, refunds and payouts). Never receives card data. */
@@ -43,6 +50,10 @@ export interface MarketplaceOptions {
 /** One embedded Marketkit instance. Create as many as you like; none shares state with another. */
 export interface Marketplace {
   readonly ledger: Ledger;
+  /** Domain events: `on(type, handler)` after commit; the outbox relay (`runOnce`, `start`, `stop`). */
+  readonly events: MarketEvents;
+  /** Stripe-style idempotency keys (execute / begin / complete / fail / sweepExpired). */
+  readonly idempotency: Idempotency;
   readonly listings: Listings;
   /** Leases with fencing tokens for singleton work. */
   readonly leases: Leases;
@@ -86,6 +97,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   });
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
+  const events = new MarketEvents(storage, clock, options.events);
   const ledger = new Ledger(storage, clock);
   const orders = new Orders({
     storage,
@@ -108,11 +120,16 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   };
   return Object.freeze({
     ledger,
+    events,
+    idempotency: new Idempotency(storage, clock, options.idempotency),
     orders,
     payouts: new Payouts(storage, clock, ids, ledger, payments),
     listings: new Listings(storage, clock, ids, options.listings),
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),
-    close: () => storage.destroy(),
+    close: async () => {
+      await events.stop();
+      await storage.destroy();
+    },
   });
 }

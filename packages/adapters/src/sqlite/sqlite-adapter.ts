@@ -3,6 +3,7 @@ import { type Kysely, type SqliteDatabase, sql } from 'kysely';
 import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
 import { ImmediateSqliteDialect } from './sqlite-driver.js';
 import { classifySqliteError, isSqliteDriverError } from './sqlite-errors.js';
+import { withStatementCache } from './sqlite-statement-cache.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
   rowLocks: false,
@@ -32,7 +33,7 @@ export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter 
   const open = async (): Promise<SqliteDatabase> => {
     const db = config.database ?? (await openFile(config.filename ?? ':memory:'));
     configure(db, config);
-    return db;
+    return withStatementCache(db);
   };
   return {
     name: 'sqlite',

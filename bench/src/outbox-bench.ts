@@ -1,0 +1,344 @@
+/**
+ * `npm run bench -- outbox [--quick]`: on PostgreSQL, (1) events per second the outbox relay drains from a backlog,
+ * with 1 and 4 relays on separate pools, (2) the latency from a writer's commit to an in-process listener (p50,
+ * p99) with the relay's polling loop, with and without a `wake()` after commit, and (3) what `appendEvents` adds
+ * to a small write transaction. Each figure sits beside a baseline from the same run: a hand-written
+ * `SELECT … FOR UPDATE SKIP LOCKED` + `UPDATE` drain loop over a plain queue table through `pg` directly, and the
+ * same transaction without the outbox write.
+ *
+ * What the baseline does not do: it keeps no per-aggregate order across workers, and it holds its transaction (and
+ * a pooled connection) open while the handler runs, which it calls before committing. The relay commits a lease
+ * (with a fencing token) first and delivers outside any transaction, so a slow sink never holds locks, and marks
+ * in a second commit: one extra commit per batch, and one commit before the listener hears of an event.
+ */
+import { performance } from 'node:perf_hooks';
+import { postgresAdapter } from '@marketkit/adapters/postgres';
+import { createFreshDatabase } from '@marketkit/testing';
+import { sql } from 'kysely';
+import pg from 'pg';
+import {
+  appendEvents,
+  EventListeners,
+  type EventSink,
+  type OutboxEventInput,
+  OutboxRelay,
+} from '../../packages/core/src/events/index.js';
+import { migrate } from '../../packages/core/src/schema/migrate.js';
+import { Storage } from '../../packages/core/src/storage/storage.js';
+import { formatRatio, formatTable, median } from './report.js';
+
+interface Settings {
+  readonly backlog: number;
+  readonly rounds: number;
+  readonly latencyEvents: number;
+  readonly overheadMs: number;
+}
+
+const BATCH = 500;
+const AGGREGATES = 1000;
+const POLL_MS = 10;
+
+const payloadOf = (i: number) => ({ orderId: `ord_${i % AGGREGATES}`, amount: BigInt(1000 + i), currency: 'USD' });
+const eventOf = (i: number): OutboxEventInput => ({
+  type: 'order.paid',
+  aggregateType: 'order',
+  aggregateId: `ord_${i % AGGREGATES}`,
+  payload: payloadOf(i),
+});
+const jsonOf = (i: number) => JSON.stringify(payloadOf(i), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs the outbox benchmark and prints its tables. */
+export async function runOutboxBench(args: readonly string[] = []): Promise<void> {
+  const quick = args.includes('--quick');
+  const settings: Settings = quick
+    ? { backlog: 5000, rounds: 1, latencyEvents: 300, overheadMs: 500 }
+    : { backlog: 20_000, rounds: 3, latencyEvents: 1500, overheadMs: 1500 };
+  const base = process.env['MARKETKIT_PG_URL'] || 'postgres://root@127.0.0.1:5432/test';
+  const db = await createFreshDatabase(base, { prefix: 'mk_bench_' });
+  const open = (max: number) => new Storage(postgresAdapter({ connectionString: db.url, max }));
+  const storage = open(8);
+  const raw = new pg.Pool({ connectionString: db.url, max: 8 });
+  try {
+    await migrate(storage);
+    await raw.query(`create table bench_queue (id bigserial primary key, payload jsonb not null, delivered_at bigint);
+      create index bench_queue_pending on bench_queue (id) where delivered_at is null;
+      create table bench_rows (id int primary key, n bigint not null);
+      insert into bench_rows select g, 0 from generate_series(0, 99) g;`);
+    console.log(
+      `Outbox on PostgreSQL: backlog ${settings.backlog} events over ${AGGREGATES} aggregates, batches of ${BATCH}`,
+    );
+    await benchDrain(settings, storage, raw, open, db.url);
+    await benchLatency(settings, storage, raw, db.url);
+    await benchOverhead(settings, storage);
+  } finally {
+    await raw.end();
+    await storage.destroy();
+    await db.drop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (1) Drain throughput
+
+async function benchDrain(
+  s: Settings,
+  storage: Storage,
+  raw: pg.Pool,
+  open: (max: number) => Storage,
+  url: string,
+): Promise<void> {
+  const rows: string[][] = [];
+  for (const workers of [1, 4]) {
+    const sdk: number[] = [];
+    const plain: number[] = [];
+    for (let round = 0; round < s.rounds; round++) {
+      await fillOutbox(storage, s.backlog);
+      sdk.push(await drainWithRelays(open, workers, s.backlog));
+      await fillQueue(raw, s.backlog);
+      plain.push(await drainRaw(url, workers, s.backlog));
+    }
+    rows.push([
+      `${workers} relay${workers > 1 ? 's' : ''}`,
+      rate(median(sdk)),
+      rate(median(plain)),
+      formatRatio(median(sdk) / median(plain)),
+    ]);
+  }
+  console.log(`\n(1) Drain throughput (events/s, median of ${s.rounds})`);
+  console.log(
+    formatTable(['workload', 'OutboxRelay', 'raw SKIP LOCKED loop', 'relay/raw'], rows, [
+      'left',
+      'right',
+      'right',
+      'right',
+    ]),
+  );
+}
+
+async function fillOutbox(storage: Storage, n: number): Promise<void> {
+  for (let start = 0; start < n; start += BATCH) {
+    const events = Array.from({ length: Math.min(BATCH, n - start) }, (_, k) => eventOf(start + k));
+    await storage.transaction((trx) => appendEvents(trx, events));
+  }
+  await sql`analyze`.execute(storage.db); // fresh tables: give the planner statistics, as autovacuum would
+}
+
+async function fillQueue(raw: pg.Pool, n: number): Promise<void> {
+  for (let start = 0; start < n; start += BATCH) {
+    const payloads = Array.from({ length: Math.min(BATCH, n - start) }, (_, k) => jsonOf(start + k));
+    await raw.query('insert into bench_queue (payload) select unnest($1::jsonb[])', [payloads]);
+  }
+  await raw.query('analyze bench_queue');
+}
+
+async function drainWithRelays(open: (max: number) => Storage, workers: number, n: number): Promise<number> {
+  const pools = Array.from({ length: workers }, () => open(4));
+  let delivered = 0;
+  const sink: EventSink = {
+    name: 'count',
+    deliver: async (events) => {
+      delivered += events.length;
+    },
+  };
+  const relays = pools.map((p) => new OutboxRelay(p, { sinks: [sink], batchSize: BATCH, partitionsPerRun: 4 }));
+  await Promise.all(pools.map((p) => p.run((db) => db.selectFrom('outbox_partitions').select('fence').execute())));
+  const start = performance.now();
+  await Promise.all(
+    relays.map(async (relay) => {
+      while (delivered < n) if ((await relay.runOnce()) === 0) await sleep(1);
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  await Promise.all(relays.map((relay) => relay.release()));
+  await Promise.all(pools.map((p) => p.destroy()));
+  return n / seconds;
+}
+
+async function drainRaw(url: string, workers: number, n: number): Promise<number> {
+  const pools = Array.from({ length: workers }, () => new pg.Pool({ connectionString: url, max: 1 }));
+  await Promise.all(pools.map((p) => p.query('select 1')));
+  let delivered = 0;
+  const start = performance.now();
+  await Promise.all(
+    pools.map(async (pool) => {
+      while (delivered < n) {
+        const got = await rawDrainOnce(pool, () => {});
+        delivered += got;
+        if (got === 0) await sleep(1);
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  await Promise.all(pools.map((p) => p.end()));
+  return n / seconds;
+}
+
+/** The baseline: one transaction that locks a batch, hands it on and marks it. */
+async function rawDrainOnce(pool: pg.Pool, handle: (payload: unknown) => void): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query<{ id: string; payload: unknown }>(
+      `select id, payload from bench_queue where delivered_at is null order by id limit ${BATCH} for update skip locked`,
+    );
+    for (const r of rows) handle(r.payload);
+    if (rows.length > 0) {
+      await client.query('update bench_queue set delivered_at = $2 where id = any($1::bigint[])', [
+        rows.map((r) => r.id),
+        Date.now(),
+      ]);
+    }
+    await client.query('commit');
+    return rows.length;
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (2) Latency from commit to listener
+
+async function benchLatency(s: Settings, storage: Storage, raw: pg.Pool, url: string): Promise<void> {
+  const rows: string[][] = [];
+  const segments = 3; // alternate the two loops, so both see the same machine load
+  const perSegment = Math.ceil(s.latencyEvents / segments);
+  for (const wake of [false, true]) {
+    const sdk: number[] = [];
+    const plain: number[] = [];
+    for (let k = 0; k < segments; k++) {
+      sdk.push(...(await latencyRelay(storage, perSegment, wake)));
+      plain.push(...(await latencyRaw(raw, url, perSegment, wake)));
+    }
+    const label = wake ? 'poll + wake() after commit' : `poll every ${POLL_MS} ms`;
+    for (const q of [0.5, 0.99]) {
+      const a = quantile(sdk, q);
+      const b = quantile(plain, q);
+      rows.push([label, `p${q * 100}`, ms(a), ms(b), formatRatio(a / b)]);
+    }
+  }
+  console.log(
+    `\n(2) Latency from commit to listener (${segments * perSegment} single-event transactions per loop, one every 2 ms;` +
+      ' the raw loop calls its handler before its own commit, the relay after committing its lease)',
+  );
+  console.log(
+    formatTable(['loop', 'quantile', 'OutboxRelay', 'raw SKIP LOCKED loop', 'relay/raw'], rows, [
+      'left',
+      'left',
+      'right',
+      'right',
+      'right',
+    ]),
+  );
+}
+
+async function latencyRelay(storage: Storage, n: number, wake: boolean): Promise<number[]> {
+  const committedAt: number[] = [];
+  const heardAt = new Map<number, number>(); // the listener can run before the writer sees its commit return
+  const listeners = new EventListeners<{ 'order.paid': { i: number } }>();
+  listeners.on('order.paid', (e) => {
+    if (!heardAt.has(e.payload.i)) heardAt.set(e.payload.i, performance.now());
+  });
+  const relay = new OutboxRelay(storage, { sinks: [listeners], pollIntervalMs: POLL_MS, batchSize: BATCH });
+  relay.start();
+  for (let i = 0; i < n; i++) {
+    const event = { type: 'order.paid', aggregateType: 'order', aggregateId: `lat_${i % 50}`, payload: { i } };
+    await storage.transaction((trx) => appendEvents(trx, [event]));
+    committedAt[i] = performance.now();
+    if (wake) relay.wake();
+    await sleep(2);
+  }
+  while (heardAt.size < n) await sleep(5);
+  await relay.stop();
+  return latenciesOf(committedAt, heardAt);
+}
+
+async function latencyRaw(raw: pg.Pool, url: string, n: number, wake: boolean): Promise<number[]> {
+  const committedAt: number[] = [];
+  const heardAt = new Map<number, number>();
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  let running = true;
+  let interrupt: (() => void) | undefined;
+  const loop = (async () => {
+    while (running) {
+      const got = await rawDrainOnce(pool, (payload) => {
+        const i = (payload as { i: number }).i;
+        if (!heardAt.has(i)) heardAt.set(i, performance.now());
+      });
+      if (got === 0 && running) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, POLL_MS);
+          interrupt = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    }
+  })();
+  for (let i = 0; i < n; i++) {
+    await raw.query('insert into bench_queue (payload) values ($1)', [JSON.stringify({ i })]);
+    committedAt[i] = performance.now();
+    if (wake) interrupt?.();
+    await sleep(2);
+  }
+  while (heardAt.size < n) await sleep(5);
+  running = false;
+  interrupt?.();
+  await loop;
+  await pool.end();
+  return latenciesOf(committedAt, heardAt);
+}
+
+/** Commit-to-listener times; 0 when the listener ran before the writer's commit call returned. */
+function latenciesOf(committedAt: readonly number[], heardAt: ReadonlyMap<number, number>): number[] {
+  return committedAt.map((c, i) => Math.max(0, (heardAt.get(i) ?? Number.NaN) - c));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (3) What appendEvents adds to a write transaction
+
+async function benchOverhead(s: Settings, storage: Storage): Promise<void> {
+  const write = async (withEvent: boolean, i: number) =>
+    storage.transaction(async (trx) => {
+      await sql`update bench_rows set n = n + 1 where id = ${i % 100}`.execute(trx); // one small business write
+      if (withEvent) await appendEvents(trx, [eventOf(i)]);
+    });
+  const measure = async (withEvent: boolean) => {
+    let i = 0;
+    const end = performance.now() + s.overheadMs;
+    while (performance.now() < end) await write(withEvent, i++);
+    return (i * 1000) / s.overheadMs;
+  };
+  await measure(true);
+  await measure(false);
+  const withEvents: number[] = [];
+  const without: number[] = [];
+  for (let r = 0; r < s.rounds; r++) {
+    without.push(await measure(false));
+    withEvents.push(await measure(true));
+  }
+  const a = median(withEvents);
+  const b = median(without);
+  console.log('\n(3) Cost on the write path (sequential transactions/s: one UPDATE, plus one event)');
+  console.log(
+    formatTable(
+      ['workload', 'with appendEvents', 'without', 'with/without', 'added per tx'],
+      [['1 update + 1 event', rate(a), rate(b), formatRatio(a / b), ms(1000 / a - 1000 / b)]],
+      ['left', 'right', 'right', 'right', 'right'],
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+const rate = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => `${n.toFixed(2)} ms`;

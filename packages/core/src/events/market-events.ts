@@ -1,0 +1,78 @@
+import type { Clock } from '../clock/clock.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import { appendEvents } from './append-events.js';
+import { EventListeners } from './event-listeners.js';
+import type { EventSink } from './event-sink.js';
+import type { AppendedEvent, JsonObject, OutboxEventInput } from './event-types.js';
+import { OutboxRelay } from './outbox-relay.js';
+import { type Publisher, publisherSink } from './publisher.js';
+import type { OutboxRelayOptions } from './relay-options.js';
+
+/**
+ * Options of the events module of a marketplace (`createMarketplace({ events })`).
+ *
+ * @example
+ * ```ts
+ * const events: EventsOptions = { publishers: [jetStreamPublisher({ jetstream: nc.jetstream() })], relay: { batchSize: 200 } };
+ * ```
+ */
+export interface EventsOptions {
+  /** Brokers to publish every event to, after the in-process listeners. */
+  readonly publishers?: readonly Publisher[];
+  /** Further sinks (webhooks, …), after the publishers. */
+  readonly sinks?: readonly EventSink[];
+  /** Relay tuning; `sinks` and `clock` come from the marketplace. */
+  readonly relay?: Omit<OutboxRelayOptions, 'sinks' | 'clock'>;
+}
+
+/**
+ * The events module of one marketplace: typed in-process listeners, the relay that drains the outbox to them and
+ * to the configured publishers, and `append` to write events in a transaction.
+ *
+ * @example
+ * ```ts
+ * market.events.on('transfer.created', (e) => console.log(e.payload));
+ * market.events.start(); // or let `market.worker()` call `runOnce()`
+ * ```
+ */
+export class MarketEvents<M extends object = Record<string, JsonObject>> {
+  readonly listeners: EventListeners<M>;
+  readonly relay: OutboxRelay;
+  readonly #clock: Clock;
+
+  constructor(storage: Storage, clock: Clock, options: EventsOptions = {}) {
+    this.#clock = clock;
+    this.listeners = new EventListeners<M>();
+    const sinks: EventSink[] = [
+      this.listeners,
+      ...(options.publishers ?? []).map((p, i) => publisherSink(p, `publisher-${i}`)),
+      ...(options.sinks ?? []),
+    ];
+    this.relay = new OutboxRelay(storage, { ...options.relay, sinks, clock });
+  }
+
+  /** See {@link EventListeners.on}. */
+  readonly on: EventListeners<M>['on'] = (type, handler) => this.listeners.on(type, handler);
+  /** See {@link EventListeners.onAny}. */
+  readonly onAny: EventListeners<M>['onAny'] = (handler) => this.listeners.onAny(handler);
+
+  /** Writes events in `trx` with the marketplace's clock; see {@link appendEvents}. */
+  append(trx: MarketkitTransaction, events: readonly OutboxEventInput[]): Promise<AppendedEvent[]> {
+    return appendEvents(trx, events, { clock: this.#clock });
+  }
+
+  /** See {@link OutboxRelay.runOnce}. */
+  runOnce(): Promise<number> {
+    return this.relay.runOnce();
+  }
+
+  /** See {@link OutboxRelay.start}. */
+  start(): void {
+    this.relay.start();
+  }
+
+  /** See {@link OutboxRelay.stop}. */
+  stop(): Promise<void> {
+    return this.relay.stop();
+  }
+}

@@ -1,0 +1,220 @@
+import type { ExpressionBuilder } from 'kysely';
+import { encodeTime } from 'ulid';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import type { MarketkitDatabase } from '../schema/database.js';
+import { toBigInt, toNumber } from '../storage/int64.js';
+import type { Storage } from '../storage/storage.js';
+import { EVENT_COLUMNS, eventFromRow } from './event-rows.js';
+import type { OutboxEvent } from './event-types.js';
+import type { OutboxPartitionsTable } from './outbox-tables.js';
+
+/** A partition this relay holds: its number, the fencing token of the claim, and failures so far. @internal */
+export interface PartitionLease {
+  readonly partition: number;
+  readonly fence: bigint;
+  readonly attempts: number;
+  /** Until when the lease holds, by the claiming relay's clock. */
+  readonly expiresAt: number;
+}
+
+/**
+ * `(SELECT id … ORDER BY sort_key LIMIT 1) IS NOT NULL` rather than `EXISTS`: a scalar subquery is not turned
+ * into a join, and its order is the pending index's, so PostgreSQL probes that index once per partition whatever
+ * its statistics say (a semi join over the backlog, or a scan through delivered rows, costs milliseconds).
+ */
+function hasPendingEvents(eb: ExpressionBuilder<MarketkitDatabase & { p: OutboxPartitionsTable }, 'p'>) {
+  const first = eb
+    .selectFrom('outbox_events as e')
+    .select('e.id')
+    .whereRef('e.partition_no', '=', 'p.partition_no')
+    .where('e.delivered_at', 'is', null)
+    .orderBy('e.sort_key') // the pending index's order: an index probe even when most rows are delivered
+    .limit(1);
+  return eb(first, 'is not', null);
+}
+
+/** Longest `last_error` kept. */
+const MAX_ERROR_LENGTH = 1000;
+
+/**
+ * Claims up to `limit` partitions that have undelivered events, are not leased (or their lease expired) and are
+ * not backing off, in one statement: `UPDATE … WHERE partition_no IN (SELECT … FOR UPDATE SKIP LOCKED)` on
+ * PostgreSQL, the same without row locks on SQLite, where the write lock serializes claimers. Each claim bumps
+ * the partition's fencing token. Least recently leased partitions go first.
+ * @internal
+ */
+export async function claimPartitions(
+  storage: Storage,
+  owner: string,
+  now: number,
+  leaseMs: number,
+  limit: number,
+): Promise<PartitionLease[]> {
+  const rows = await storage.run((db) => {
+    let due = db
+      .selectFrom('outbox_partitions as p')
+      .select('p.partition_no')
+      .where((eb) => eb.or([eb('p.owner', 'is', null), eb('p.lease_expires_at', '<=', BigInt(now))]))
+      .where('p.next_attempt_at', '<=', BigInt(now))
+      .where(hasPendingEvents)
+      .orderBy('p.lease_expires_at')
+      .limit(limit);
+    if (storage.adapter.capabilities.skipLocked) due = due.forUpdate().skipLocked();
+    return db
+      .updateTable('outbox_partitions')
+      .set((eb) => ({ owner, fence: eb('fence', '+', 1n), lease_expires_at: now + leaseMs }))
+      .where('partition_no', 'in', due)
+      .where((eb) => eb.or([eb('owner', 'is', null), eb('lease_expires_at', '<=', BigInt(now))]))
+      .returning(['partition_no', 'fence', 'attempts'])
+      .execute();
+  });
+  return rows.map((r) => ({
+    partition: toNumber(r.partition_no),
+    fence: toBigInt(r.fence),
+    attempts: toNumber(r.attempts),
+    expiresAt: now + leaseMs,
+  }));
+}
+
+/**
+ * Whether any partition might be claimable: a read that takes no write lock, so an idle relay on SQLite never
+ * queues behind writers. @internal
+ */
+export async function anyPartitionDue(storage: Storage, now: number): Promise<boolean> {
+  const row = await storage.run((db) =>
+    db
+      .selectFrom('outbox_partitions as p')
+      .select('p.partition_no')
+      .where((eb) => eb.or([eb('p.owner', 'is', null), eb('p.lease_expires_at', '<=', BigInt(now))]))
+      .where('p.next_attempt_at', '<=', BigInt(now))
+      .where(hasPendingEvents)
+      .limit(1)
+      .executeTakeFirst(),
+  );
+  return row !== undefined;
+}
+
+/**
+ * The first `limit` undelivered events of a partition by sort key. Each aggregate's events in it are a prefix of
+ * its undelivered events in `sequence` order: sort keys grow with `sequence`, and sequence n + 1 commits only
+ * after n. @internal
+ */
+export async function readPartition(storage: Storage, partition: number, limit: number): Promise<OutboxEvent[]> {
+  const rows = await storage.run((db) =>
+    db
+      .selectFrom('outbox_events')
+      .select(EVENT_COLUMNS)
+      .where('partition_no', '=', BigInt(partition))
+      .where('delivered_at', 'is', null)
+      .orderBy('sort_key')
+      .limit(limit)
+      .execute(),
+  );
+  return rows.map(eventFromRow);
+}
+
+/**
+ * Marks `ids` delivered and, in the same transaction, checks (and row-locks) the fencing token, clears the backoff
+ * and either releases the lease or, with `renewUntil`, keeps it until then (the relay goes on with the partition's
+ * next batch without claiming it again). Throws `LEASE_LOST`, marking nothing, when another relay claimed the
+ * partition since: only the latest claim's holder can mark. An expired lease that nobody took over still marks:
+ * the token, not the clock, decides. @internal
+ */
+export async function markDelivered(
+  storage: Storage,
+  lease: PartitionLease,
+  ids: readonly string[],
+  now: number,
+  renewUntil?: number,
+): Promise<PartitionLease> {
+  await storage.transaction(async (trx) => {
+    const held = await trx
+      .updateTable('outbox_partitions')
+      .set(
+        renewUntil === undefined
+          ? { owner: null, lease_expires_at: now, attempts: 0, next_attempt_at: 0, last_error: null }
+          : { lease_expires_at: renewUntil, attempts: 0, next_attempt_at: 0, last_error: null },
+      )
+      .where('partition_no', '=', BigInt(lease.partition))
+      .where('fence', '=', lease.fence)
+      .returning('partition_no')
+      .executeTakeFirst();
+    if (held === undefined) throw leaseLost(lease);
+    await trx.updateTable('outbox_events').set({ delivered_at: now }).where('id', 'in', ids).execute();
+  });
+  return { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
+}
+
+/**
+ * Records a failed delivery and releases the lease until `retryAt`. Returns false when the lease was lost
+ * meanwhile (the new holder's record stands). @internal
+ */
+export async function backOff(
+  storage: Storage,
+  lease: PartitionLease,
+  error: unknown,
+  now: number,
+  retryAt: number,
+): Promise<boolean> {
+  const text = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, MAX_ERROR_LENGTH);
+  const result = await storage.run((db) =>
+    db
+      .updateTable('outbox_partitions')
+      .set({
+        owner: null,
+        lease_expires_at: now,
+        attempts: lease.attempts + 1,
+        next_attempt_at: retryAt,
+        last_error: text,
+      })
+      .where('partition_no', '=', BigInt(lease.partition))
+      .where('fence', '=', lease.fence)
+      .executeTakeFirst(),
+  );
+  return result.numUpdatedRows > 0n;
+}
+
+/** Gives a lease back without recording anything (nothing was there to deliver). @internal */
+export async function releaseLease(storage: Storage, lease: PartitionLease, now: number): Promise<void> {
+  await storage.run((db) =>
+    db
+      .updateTable('outbox_partitions')
+      .set({ owner: null, lease_expires_at: now })
+      .where('partition_no', '=', BigInt(lease.partition))
+      .where('fence', '=', lease.fence)
+      .execute(),
+  );
+}
+
+/**
+ * Deletes up to `limit` delivered events created before `cutoff` (ms since the epoch) and returns how many. It walks
+ * the primary key: a ULID starts with its creation time, so `id < ulidAt(cutoff)` is a range of it.
+ * Undelivered events are never deleted. @internal
+ */
+export async function deleteDelivered(storage: Storage, cutoff: number, limit: number): Promise<number> {
+  const bound = `${encodeTime(Math.max(0, cutoff), 10)}0000000000000000`;
+  const result = await storage.run((db) =>
+    db
+      .deleteFrom('outbox_events')
+      .where(
+        'id',
+        'in',
+        db
+          .selectFrom('outbox_events')
+          .select('id')
+          .where('id', '<', bound)
+          .where('delivered_at', 'is not', null)
+          .orderBy('id')
+          .limit(limit),
+      )
+      .executeTakeFirst(),
+  );
+  return Number(result.numDeletedRows);
+}
+
+function leaseLost(lease: PartitionLease): MarketkitError {
+  return new MarketkitError('LEASE_LOST', {
+    message: `Outbox partition ${lease.partition} was claimed by another relay; its events stay undelivered here`,
+    details: { partition: lease.partition, fence: lease.fence.toString() },
+  });
+}

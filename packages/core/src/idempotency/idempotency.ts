@@ -1,0 +1,338 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock/clock.js';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { parseInput } from '../errors/validation-error.js';
+import type { MarketkitTransaction, Storage, TransactionOptions } from '../storage/storage.js';
+import { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
+import {
+  beginOptionsSchema,
+  callSchema,
+  executeOptionsSchema,
+  handleSchema,
+  optionsSchema,
+  scopeSchema,
+  sweepLimitSchema,
+} from './idempotency-schemas.js';
+import {
+  type ClaimValues,
+  claimKey,
+  deleteExpired,
+  extendLock,
+  type FingerprintedScope,
+  readRecord,
+  releaseKey,
+  resolveExisting,
+  storeOutcome,
+} from './idempotency-store.js';
+import type {
+  BeginOptions,
+  BeginResult,
+  ExecuteOptions,
+  FailOutcome,
+  IdempotencyHandle,
+  IdempotencyOptions,
+  IdempotencyRecord,
+  IdempotencyScope,
+  IdempotentCall,
+  ResultCodec,
+} from './idempotency-types.js';
+import { requestFingerprint } from './request-fingerprint.js';
+import { decodeResult, encodeError, encodeResult } from './result-encoding.js';
+import { isStorableError } from './storable-error.js';
+
+/**
+ * Stripe-style idempotency keys, kept in the database so they hold across any number of processes. A key is scoped
+ * to (actor, operation, key) and stored with the fingerprint of its request:
+ * - the same key and request again returns the stored result (a success, or a deterministic error rethrown with
+ *   the same code, message and details) and runs nothing;
+ * - the same key with another request gets `IDEMPOTENCY_KEY_REUSED`;
+ * - the same key while the first request is still in progress gets `IDEMPOTENCY_CONFLICT` (retryable);
+ * - a key expires `ttlMs` (default 24 h, by the injected {@link Clock}) after its request started; after that it
+ *   counts as never used, and {@link Idempotency.sweepExpired} deletes it.
+ *
+ * @example
+ * ```ts
+ * const order = await market.idempotency.execute(
+ *   { key: req.header('Idempotency-Key'), actor: user.id, operation: 'orders.create', request: body },
+ *   async (trx) => createOrderRows(trx, body), // business writes on the same transaction
+ * );
+ * ```
+ */
+export class Idempotency {
+  readonly #storage: Storage;
+  readonly #clock: Clock;
+  readonly #ttlMs: number;
+  readonly #lockMs: number;
+
+  constructor(storage: Storage, clock: Clock, options: IdempotencyOptions = {}) {
+    const parsed = parseInput(optionsSchema, options, 'idempotency options');
+    this.#storage = storage;
+    this.#clock = clock;
+    this.#ttlMs = parsed.ttlMs;
+    this.#lockMs = parsed.lockMs;
+  }
+
+  /** How long a key lives after its request started, in ms. */
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  /**
+   * Runs `fn` at most once per key: in ONE database transaction it claims the key (`INSERT … ON CONFLICT`), runs
+   * `fn`'s business writes on the same `trx` and stores the result, so all of it commits or none of it does.
+   * If the key is already used it replays or refuses as the class describes, without calling `fn`.
+   *
+   * Errors thrown by `fn`: a non-retryable `MarketkitError` (say `INSUFFICIENT_FUNDS`) is deterministic, so its
+   * code, message and details are stored and replayed; `fn`'s writes roll back and the error is stored in a second
+   * short transaction. Anything else, retryable errors (`CONCURRENCY_CONFLICT`, storage errors) and foreign errors
+   * alike, is not stored: the whole transaction rolls back and the key is free for a retry.
+   *
+   * `fn` must have no effects outside `trx`: it reruns on serialization failures and deadlocks, and may run in a
+   * transaction that then rolls back. Its result must be plain data (bigint allowed), or pass a `codec`. `execute`
+   * opens its own transaction: do not call it inside another one (on SQLite that waits for itself).
+   *
+   * Concurrency contract: of any number of concurrent callers with the same key and request, in any number of
+   * processes, `fn`'s writes MUST commit at most once, and every caller MUST get that result (or its stored error),
+   * or `IDEMPOTENCY_CONFLICT`. On PostgreSQL a concurrent caller waits for the first one's transaction and then
+   * replays its result.
+   *
+   * @example
+   * ```ts
+   * const payout = await idempotency.execute(
+   *   { key: 'po-7f3a', actor: 'seller-42', operation: 'payouts.create', request: { amount: 5000n } },
+   *   async (trx) => {
+   *     await trx.insertInto('payouts').values({ ... }).execute();
+   *     return { payoutId: 'po_1', amount: 5000n };
+   *   },
+   * );
+   * ```
+   */
+  async execute<T>(
+    call: IdempotentCall,
+    fn: (trx: MarketkitTransaction) => Promise<T>,
+    options: ExecuteOptions<T> = {},
+  ): Promise<T> {
+    const scope = this.#parseCall(call);
+    parseInput(executeOptionsSchema, options, 'execute options');
+    let failure: MarketkitError | undefined;
+    try {
+      const outcome = await this.#storage.transaction(async (trx) => {
+        failure = undefined;
+        const now = this.#clock.now();
+        const claimed = await claimKey(trx, scope, this.#claimValues(now, { status: 'in_progress', result: null }));
+        if (claimed === undefined) return { stored: await resolveExisting(trx, scope, now) };
+        let value: T;
+        try {
+          value = await fn(trx);
+        } catch (error) {
+          if (isStorableError(error)) failure = error;
+          throw error;
+        }
+        const result = encodeResult(options.codec === undefined ? value : options.codec.encode(value));
+        if (!(await storeOutcome(trx, scope, { status: 'succeeded', result, now: this.#clock.now() }, null))) {
+          throw new MarketkitError('INTERNAL', { message: `The claim of idempotency key ${scope.key} vanished.` });
+        }
+        return { value };
+      }, transactionOptions(options));
+      return 'value' in outcome ? outcome.value : decode(outcome.stored, options.codec);
+    } catch (error) {
+      if (failure === undefined || error !== failure) throw error;
+      return this.#storeFailure(scope, failure, options.codec);
+    }
+  }
+
+  /**
+   * Claims the key and commits an in-progress record, for work that calls an external service and so cannot hold
+   * one transaction (a checkout saga step). Returns `started` with a handle; finish with {@link Idempotency.complete} in the
+   * transaction of the business writes, or {@link Idempotency.fail}. Returns `replayed` with the stored result if the request
+   * already succeeded, and throws as {@link Idempotency.execute} does otherwise (`IDEMPOTENCY_CONFLICT` while another holder's
+   * lock lasts). Once a holder's lock expired (it crashed), the same request takes the key over with `attempt` + 1:
+   * the external call must itself be idempotent (derive the provider's idempotency key from the operation).
+   *
+   * Concurrency contract: of any number of concurrent callers for a free key, exactly one MUST get `started`; while
+   * its lock lasts, every other caller MUST get `IDEMPOTENCY_CONFLICT` (same request) or `IDEMPOTENCY_KEY_REUSED`.
+   *
+   * @example
+   * ```ts
+   * const begun = await idempotency.begin({ key, actor: buyerId, operation: 'checkout.capture', request });
+   * if (begun.status === 'replayed') return begun.result;
+   * try {
+   *   const capture = await provider.capture({ idempotencyKey: `${orderId}:capture`, ... });
+   *   return await storage.transaction(async (trx) => {
+   *     await recordCapture(trx, capture);
+   *     await idempotency.complete(trx, begun.handle, capture);
+   *     return capture;
+   *   });
+   * } catch (error) {
+   *   await idempotency.fail(begun.handle, error);
+   *   throw error;
+   * }
+   * ```
+   */
+  async begin<T = unknown>(call: IdempotentCall, options: BeginOptions<T> = {}): Promise<BeginResult<T>> {
+    const scope = this.#parseCall(call);
+    const lockMs = parseInput(beginOptionsSchema, options, 'begin options').lockMs ?? this.#lockMs;
+    const token = randomUUID();
+    const outcome = await this.#storage.transaction(async (trx) => {
+      const now = this.#clock.now();
+      const lockedUntil = now + lockMs;
+      const claim: ClaimValues = {
+        ...this.#claimValues(now, { status: 'in_progress', result: null }),
+        lockToken: token,
+        lockedUntil,
+        expiresAt: Math.max(now + this.#ttlMs, lockedUntil),
+      };
+      const attempt = await claimKey(trx, scope, claim);
+      if (attempt === undefined) return { stored: await resolveExisting(trx, scope, now) };
+      return { handle: Object.freeze({ ...scope, token, attempt, lockedUntil }) };
+    });
+    if ('handle' in outcome) return Object.freeze({ status: 'started', handle: outcome.handle });
+    return Object.freeze({ status: 'replayed', result: decode(outcome.stored, options.codec) });
+  }
+
+  /**
+   * Stores `result` as the outcome of a key taken with {@link Idempotency.begin}, inside `trx`, the transaction of the
+   * business writes, so they commit together. Throws `LEASE_LOST` when the handle no longer holds the key (another
+   * caller took it over after the lock expired): let it propagate so `trx` rolls back.
+   *
+   * @example
+   * ```ts
+   * await storage.transaction(async (trx) => {
+   *   await recordCapture(trx, capture);
+   *   await idempotency.complete(trx, handle, { captureId: capture.id });
+   * });
+   * ```
+   */
+  async complete<T>(
+    trx: MarketkitTransaction,
+    handle: IdempotencyHandle,
+    result: T,
+    options: { readonly codec?: ResultCodec<T> } = {},
+  ): Promise<void> {
+    parseInput(handleSchema, handle, 'idempotency handle');
+    const text = encodeResult(options.codec === undefined ? result : options.codec.encode(result));
+    const outcome = { status: 'succeeded', result: text, now: this.#clock.now() } as const;
+    const stored = await storeOutcome(trx, handle, outcome, { token: handle.token, ttlMs: this.#ttlMs });
+    if (!stored) throw lost(handle);
+  }
+
+  /**
+   * Ends a key taken with {@link Idempotency.begin} without success. A deterministic `error` (a non-retryable
+   * `MarketkitError`) is stored and replayed to later requests (`stored`); any other error releases the key so the
+   * request can be retried (`released`). Returns `lost`, and changes nothing, when the handle no longer holds the
+   * key, so it is safe in a `catch` block. Pass `trx` to record it with compensating writes.
+   *
+   * @example
+   * ```ts
+   * catch (error) { await idempotency.fail(handle, error); throw error; }
+   * ```
+   */
+  async fail(handle: IdempotencyHandle, error: unknown, trx?: MarketkitTransaction): Promise<FailOutcome> {
+    parseInput(handleSchema, handle, 'idempotency handle');
+    const work = async (t: MarketkitTransaction): Promise<FailOutcome> => {
+      if (!isStorableError(error)) return (await releaseKey(t, handle, handle.token)) ? 'released' : 'lost';
+      const outcome = { status: 'failed', result: encodeError(error), now: this.#clock.now() } as const;
+      return (await storeOutcome(t, handle, outcome, { token: handle.token, ttlMs: this.#ttlMs })) ? 'stored' : 'lost';
+    };
+    return trx === undefined ? this.#storage.transaction(work) : work(trx);
+  }
+
+  /**
+   * Extends a {@link Idempotency.begin} holder's lock to `lockMs` from now (default: the module's lock) and returns the new
+   * handle. Throws `LEASE_LOST` when the key was taken over or finished. For external calls that may outlast a lock.
+   *
+   * @example
+   * ```ts
+   * handle = await idempotency.renew(handle, 120_000);
+   * ```
+   */
+  async renew(handle: IdempotencyHandle, lockMs?: number): Promise<IdempotencyHandle> {
+    parseInput(handleSchema, handle, 'idempotency handle');
+    const ms = parseInput(beginOptionsSchema, { lockMs }, 'renew options').lockMs ?? this.#lockMs;
+    const lockedUntil = this.#clock.now() + ms;
+    const ok = await this.#storage.transaction((trx) => extendLock(trx, handle, handle.token, lockedUntil));
+    if (!ok) throw lost(handle);
+    return Object.freeze({ ...handle, lockedUntil });
+  }
+
+  /**
+   * What the database holds for a key (status, fingerprint, times), or `undefined` when it was never used or has
+   * been swept. An expired record is returned with `expired: true`. For operators and tests.
+   *
+   * @example
+   * ```ts
+   * const rec = await idempotency.inspect({ key: 'po-7f3a', actor: 'seller-42', operation: 'payouts.create' });
+   * ```
+   */
+  async inspect(scope: IdempotencyScope): Promise<IdempotencyRecord | undefined> {
+    const s = parseInput(scopeSchema, scope, 'idempotency scope');
+    const record = await this.#storage.run((db) => readRecord(db, s, this.#clock.now()));
+    if (record === undefined) return undefined;
+    const { result: _result, ...rest } = record;
+    return Object.freeze(rest);
+  }
+
+  /**
+   * Deletes records that expired (at most `limit`, in transactions of at most
+   * {@link IDEMPOTENCY_LIMITS.sweepBatchSize}) and returns how many. Run it on a timer from any number of processes;
+   * on PostgreSQL concurrent sweepers skip each other's rows.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => void market.idempotency.sweepExpired().catch(log), 60_000);
+   * ```
+   */
+  async sweepExpired(limit = 10_000): Promise<number> {
+    parseInput(sweepLimitSchema, limit, 'sweep limit');
+    const caps = this.#storage.adapter.capabilities;
+    let total = 0;
+    while (total < limit) {
+      const batch = Math.min(IDEMPOTENCY_LIMITS.sweepBatchSize, limit - total);
+      const now = this.#clock.now();
+      const deleted = await this.#storage.transaction((trx) => deleteExpired(trx, caps, now, batch));
+      total += deleted;
+      if (deleted < batch) break;
+    }
+    return total;
+  }
+
+  #parseCall(call: IdempotentCall): FingerprintedScope {
+    const p = parseInput(callSchema, call, 'idempotent call');
+    return { key: p.key, actor: p.actor, operation: p.operation, fingerprint: requestFingerprint(call.request) };
+  }
+
+  #claimValues(now: number, v: Pick<ClaimValues, 'status' | 'result'>): ClaimValues {
+    return { now, ...v, lockToken: null, lockedUntil: null, expiresAt: now + this.#ttlMs };
+  }
+
+  /** Stores `failure` (thrown by `fn`, whose writes rolled back) as the key's outcome and rethrows it, or replays. */
+  async #storeFailure<T>(scope: FingerprintedScope, failure: MarketkitError, codec?: ResultCodec<T>): Promise<T> {
+    const result = encodeError(failure);
+    const stored = await this.#storage.transaction(async (trx) => {
+      const now = this.#clock.now();
+      if ((await claimKey(trx, scope, this.#claimValues(now, { status: 'failed', result }))) !== undefined) return null;
+      return resolveExisting(trx, scope, now);
+    });
+    if (stored === null) throw failure;
+    return decode(stored, codec);
+  }
+}
+
+function decode<T>(stored: string, codec: ResultCodec<T> | undefined): T {
+  const value = decodeResult(stored);
+  return codec === undefined ? (value as T) : codec.decode(value);
+}
+
+function transactionOptions(options: ExecuteOptions<unknown>): TransactionOptions {
+  return {
+    ...(options.retryUniqueViolations === undefined ? {} : { retryUniqueViolations: options.retryUniqueViolations }),
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+  };
+}
+
+function lost(handle: IdempotencyHandle): MarketkitError {
+  return new MarketkitError('LEASE_LOST', {
+    message: `The idempotency key ${handle.key} (attempt ${handle.attempt}) was taken over or already finished.`,
+    details: { key: handle.key, actor: handle.actor, operation: handle.operation, attempt: handle.attempt },
+  });
+}

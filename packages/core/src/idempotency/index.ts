@@ -1,0 +1,17 @@
+export { Idempotency } from './idempotency.js';
+export { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
+export type { IdempotencyStatus } from './idempotency-tables.js';
+export type {
+  BeginOptions,
+  BeginResult,
+  ExecuteOptions,
+  FailOutcome,
+  IdempotencyHandle,
+  IdempotencyOptions,
+  IdempotencyRecord,
+  IdempotencyScope,
+  IdempotentCall,
+  ResultCodec,
+} from './idempotency-types.js';
+export { canonicalJson, requestFingerprint } from './request-fingerprint.js';
+export { isStorableError } from './storable-error.js';

@@ -1,0 +1,154 @@
+import { ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  appendEvents,
+  EventListeners,
+  OUTBOX_LIMITS,
+  OUTBOX_PARTITIONS,
+  type OutboxEvent,
+  OutboxRelay,
+  partitionOf,
+} from '../../src/events/index.js';
+import type { Storage } from '../../src/storage/storage.js';
+import { commitEvents, openStorage, orderEvent, pendingCount } from './outbox-fixture.js';
+
+for (const backend of testBackends()) {
+  describe(`appendEvents on ${backend.name}`, () => {
+    let database: TestDatabase;
+    let storage: Storage;
+    const clock = new ManualClock();
+
+    beforeAll(async () => {
+      database = await backend.createDatabase();
+      storage = await openStorage(database);
+    });
+    afterAll(async () => {
+      await storage?.destroy();
+      await database?.drop();
+    });
+
+    async function drain(): Promise<OutboxEvent[]> {
+      const listeners = new EventListeners();
+      const seen: OutboxEvent[] = [];
+      listeners.onAny((e) => {
+        seen.push(e);
+      });
+      const relay = new OutboxRelay(storage, { sinks: [listeners], clock, partitionsPerRun: OUTBOX_PARTITIONS });
+      while ((await relay.runOnce()) > 0);
+      return seen;
+    }
+
+    it('numbers each aggregate 1, 2, 3… across transactions, in input order, on a stable partition', async () => {
+      const first = await commitEvents(storage, [orderEvent('n1', 1), orderEvent('n2', 1), orderEvent('n1', 2)], clock);
+      const second = await commitEvents(storage, [orderEvent('n2', 2), orderEvent('n1', 3)], clock);
+      expect(first.map((e) => [e.aggregateId, e.sequence])).toEqual([
+        ['n1', 1],
+        ['n2', 1],
+        ['n1', 2],
+      ]);
+      expect(second.map((e) => [e.aggregateId, e.sequence])).toEqual([
+        ['n2', 2],
+        ['n1', 3],
+      ]);
+      for (const e of [...first, ...second]) expect(e.partition).toBe(partitionOf('order', e.aggregateId));
+      const ids = [...first, ...second].map((e) => e.id);
+      expect(new Set(ids).size).toBe(5);
+      expect([...ids].sort()).toEqual(ids); // monotonic within a process
+      const delivered = await drain();
+      expect(delivered.map((e) => e.id).sort()).toEqual([...ids].sort());
+    });
+
+    it('spreads aggregates over all partitions with a fixed hash', () => {
+      expect(partitionOf('order', 'ord_1')).toBe(partitionOf('order', 'ord_1'));
+      expect(partitionOf('order', 'x')).not.toBe(partitionOf('listing', 'x'));
+      const used = new Set(Array.from({ length: 500 }, (_, i) => partitionOf('order', `o${i}`)));
+      expect(used.size).toBe(OUTBOX_PARTITIONS);
+      // Pinned values: the hash is stored with every event and must never change.
+      expect([partitionOf('order', 'ord_1'), partitionOf('account', 'platform'), partitionOf('a', '')]).toEqual([
+        4, 7, 4,
+      ]);
+    });
+
+    it('writes bigint payload values as decimal strings and keeps the rest of the JSON', async () => {
+      const payload = { amount: 12_345_678_901_234_567_890n, nested: { list: [1n, 'x', null, true] }, note: 'é' };
+      await commitEvents(
+        storage,
+        [{ type: 'money.moved', aggregateType: 'account', aggregateId: 'big', payload }],
+        clock,
+      );
+      const [event] = await drain();
+      expect(event?.payload).toEqual({
+        amount: '12345678901234567890',
+        nested: { list: ['1', 'x', null, true] },
+        note: 'é',
+      });
+      expect(event).toMatchObject({ type: 'money.moved', aggregateType: 'account', aggregateId: 'big', sequence: 1 });
+      expect(event?.createdAt).toBe(clock.now());
+    });
+
+    it('leaves nothing behind for a rolled-back transaction, not even a sequence number', async () => {
+      await expect(
+        storage.transaction(async (trx) => {
+          await appendEvents(trx, [orderEvent('rb', 1, 'order.ghost'), orderEvent('rb', 2, 'order.ghost')], { clock });
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect(await pendingCount(storage)).toBe(0);
+      const [kept] = await commitEvents(storage, [orderEvent('rb', 1, 'order.real')], clock);
+      expect(kept?.sequence).toBe(1);
+      const delivered = await drain();
+      expect(delivered.map((e) => e.type)).toEqual(['order.real']);
+    });
+
+    it('returns [] for an empty batch without touching the database', async () => {
+      expect(await storage.transaction((trx) => appendEvents(trx, []))).toEqual([]);
+    });
+
+    it('rejects malformed events with VALIDATION_FAILED and writes nothing', async () => {
+      const bad: unknown[] = [
+        { ...orderEvent('v', 1), type: '' },
+        { ...orderEvent('v', 1), aggregateId: 'x'.repeat(OUTBOX_LIMITS.maxAggregateIdLength + 1) },
+        { ...orderEvent('v', 1), aggregateType: 'x'.repeat(OUTBOX_LIMITS.maxAggregateTypeLength + 1) },
+        { ...orderEvent('v', 1), type: 't'.repeat(OUTBOX_LIMITS.maxTypeLength + 1) },
+        { ...orderEvent('v', 1), payload: [1, 2] },
+        { ...orderEvent('v', 1), payload: null },
+        { ...orderEvent('v', 1), payload: 'text' },
+      ];
+      for (const event of bad) {
+        await expect(
+          storage.transaction((trx) => appendEvents(trx, [orderEvent('v', 0), event as never])),
+        ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      }
+      const cyclic: Record<string, unknown> = { n: 1n };
+      cyclic['self'] = cyclic;
+      await expect(
+        storage.transaction((trx) => appendEvents(trx, [{ ...orderEvent('v', 1), payload: cyclic }])),
+      ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      const tooMany = Array.from({ length: OUTBOX_LIMITS.maxEventsPerAppend + 1 }, (_, i) => orderEvent('v', i));
+      await expect(storage.transaction((trx) => appendEvents(trx, tooMany))).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+      });
+      expect(await pendingCount(storage)).toBe(0);
+    });
+
+    it('accepts a payload of exactly the maximum JSON length and refuses one character more', async () => {
+      const filler = (extra: number) => ({ s: 'x'.repeat(OUTBOX_LIMITS.maxPayloadLength - '{"s":""}'.length + extra) });
+      await expect(
+        storage.transaction((trx) => appendEvents(trx, [{ ...orderEvent('edge', 1), payload: filler(1) }])),
+      ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      const [written] = await commitEvents(storage, [{ ...orderEvent('edge', 1), payload: filler(0) }], clock);
+      expect(written?.sequence).toBe(1);
+      const [event] = await drain();
+      expect(JSON.stringify(event?.payload).length).toBe(OUTBOX_LIMITS.maxPayloadLength);
+    });
+
+    it('writes a batch of the maximum size in one call', async () => {
+      const batch = Array.from({ length: OUTBOX_LIMITS.maxEventsPerAppend }, (_, i) => orderEvent(`bulk${i % 7}`, i));
+      const written = await commitEvents(storage, batch, clock);
+      expect(written).toHaveLength(OUTBOX_LIMITS.maxEventsPerAppend);
+      const perAggregate = written.filter((e) => e.aggregateId === 'bulk3').map((e) => e.sequence);
+      expect(perAggregate).toEqual(perAggregate.map((_, i) => i + 1));
+      expect((await drain()).length).toBe(OUTBOX_LIMITS.maxEventsPerAppend);
+    });
+  });
+}
