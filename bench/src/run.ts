@@ -4,6 +4,7 @@
  */
 import { runLedgerBench } from './ledger-bench.js';
 import { runOutboxBench } from './outbox-bench.js';
+import { runSagaBench } from './saga-bench.js';
 
 /** A benchmark: receives the arguments after its name. */
 type Bench = (args: readonly string[]) => Promise<void>;
@@ -11,11 +12,7 @@ type Bench = (args: readonly string[]) => Promise<void>;
 const BENCHES = new Map<string, Bench>([
   ['ledger', runLedgerBench],
   ['outbox', runOutboxBench],
-  // ---- Registered by the lead once the files land (add the imports at the top): ----
-  // import { runSagaBench } from './saga-bench.js';       ['saga', runSagaBench],
-  // import { runOutboxBench } from './outbox-bench.js';   ['outbox', runOutboxBench],
-  // import { runCheckoutBench } from './checkout-bench.js'; ['checkout', runCheckoutBench],
-  // ---- end of the lead's registrations ----
+  ['saga', runSagaBench],
 ]);
 
 async function main(): Promise<void> {

@@ -7,6 +7,7 @@ export { type Clock, systemClock } from './clock/clock.js';
 export * from './errors/index.js';
 export * from './events/index.js';
 export * from './idempotency/index.js';
+export * from './jobs/index.js';
 export * from './ledger/index.js';
 export * from './listings/index.js';
 export * from './locking/index.js';
@@ -15,6 +16,7 @@ export * from './money/index.js';
 export * from './orders/index.js';
 export * from './payments/index.js';
 export * from './payouts/index.js';
+export * from './sagas/index.js';
 export type { MarketkitDatabase } from './schema/database.js';
 export type { MigrateResult } from './schema/migrate.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
@@ -26,3 +28,4 @@ export type {
   StorageErrorKind,
 } from './storage/storage-adapter.js';
 export { StorageError } from './storage/storage-error.js';
+export * from './worker/index.js';

@@ -6,7 +6,11 @@ import { type EventsOptions, MarketEvents } from './events/index.js';
 import { Idempotency } from './idempotency/idempotency.js';
 import type { IdempotencyOptions } from './idempotency/idempotency-types.js';
 import { createIdFactory } from './ids/id-factory.js';
+import { type JobDefinition, JobRegistry } from './jobs/job-definition.js';
+import { Jobs } from './jobs/jobs.js';
+import { ledgerExpiryJob } from './jobs/ledger-expiry-job.js';
 import { Ledger } from './ledger/ledger.js';
+import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
@@ -17,9 +21,14 @@ import type { ProcessDefinitionInput } from './orders/process/process-definition
 import { defineProcess } from './orders/process/process-validation.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
 import { Payouts } from './payouts/payouts.js';
+import type { SagaDefinition } from './sagas/saga-definition.js';
+import { SagaRegistry } from './sagas/saga-registry.js';
+import { Sagas } from './sagas/sagas.js';
 import { type MigrateResult, migrate } from './schema/migrate.js';
 import { Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
+import { createWorker, type Worker } from './worker/worker.js';
+import type { WorkerOptions } from './worker/worker-options.js';
 
 /** Options of {@link createMarketplace}. */
 export interface MarketplaceOptions {
@@ -35,6 +44,10 @@ export interface MarketplaceOptions {
   readonly events?: EventsOptions;
   /** Idempotency keys: window (`ttlMs`, default 24 h) and default `begin` lock (`lockMs`, default 60 s). */
   readonly idempotency?: IdempotencyOptions;
+  /** Saga definitions the workers of this marketplace run. */
+  readonly sagas?: readonly SagaDefinition[];
+  /** Job (durable timer) handlers the workers of this marketplace run. */
+  readonly jobs?: readonly JobDefinition[];
   /** Listings options, e.g. the stock strategy. */
   readonly listings?: ListingsOptions;
   /** The payment provider (required for checkout, refunds and payouts). Never receives card data. */
@@ -63,6 +76,15 @@ export interface Marketplace {
   readonly payouts: Payouts;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
+  /** Durable sagas: start, inspect, and operator retry/resolve of failed ones. */
+  readonly sagas: Sagas;
+  /** Durable timers: run this job at time T, exactly once, on any worker. */
+  readonly jobs: Jobs;
+  /**
+   * A worker for this process: claims due sagas and jobs, drains the outbox, fires timed order transitions,
+   * resumes interrupted provider calls and payouts, expires stock holds. Run one in as many processes as you like.
+   */
+  worker(options?: Omit<WorkerOptions, 'storage' | 'clock' | 'sagas' | 'jobs'>): Worker;
   /** Closes the database connections. */
   close(): Promise<void>;
 }
@@ -98,7 +120,9 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
   const events = new MarketEvents(storage, clock, options.events);
-  const ledger = new Ledger(storage, clock);
+  const ledger = new Ledger(storage, clock, (trx, created) =>
+    events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
+  );
   const orders = new Orders({
     storage,
     clock,
@@ -109,6 +133,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     commission: options.commission ?? { kind: 'percentage', percent: '10' },
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
     pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
+    emit: (trx, e) => events.append(trx, e).then(() => {}),
   });
   const payments = (): PaymentProvider => {
     if (options.payments === undefined) {
@@ -118,13 +143,29 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     }
     return options.payments;
   };
+  const sagas = new Sagas(storage, new SagaRegistry(options.sagas ?? []), clock, ids);
+  const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
+  const listings = new Listings(storage, clock, ids, options.listings);
+  const payouts = new Payouts(storage, clock, ids, ledger, payments, (trx, e) => events.append(trx, e).then(() => {}));
+  const maintenance = [
+    { name: 'outbox', runOnce: () => events.relay.runOnce() },
+    { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
+    { name: 'order-resume', runOnce: () => orders.resumeStalled() },
+    { name: 'payout-resume', runOnce: () => payouts.resume() },
+    { name: 'stock-expiry', runOnce: () => listings.expireReservations() },
+    { name: 'ledger-expiry', runOnce: () => ledger.expirePendingTransfers() },
+  ];
   return Object.freeze({
     ledger,
     events,
+    sagas,
+    jobs,
+    worker: (o: Omit<WorkerOptions, 'storage' | 'clock' | 'sagas' | 'jobs'> = {}): Worker =>
+      createWorker({ ...o, storage, clock, sagas, jobs, extraPollers: [...maintenance, ...(o.extraPollers ?? [])] }),
     idempotency: new Idempotency(storage, clock, options.idempotency),
     orders,
-    payouts: new Payouts(storage, clock, ids, ledger, payments),
-    listings: new Listings(storage, clock, ids, options.listings),
+    payouts,
+    listings,
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),
     close: async () => {

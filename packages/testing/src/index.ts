@@ -5,6 +5,7 @@
  */
 export { type TestBackend, type TestDatabase, testBackends } from './backends/test-backend.js';
 export { ManualClock } from './clock/manual-clock.js';
+export * from './fakes/index.js';
 export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
 export { checkMarketInvariants } from './invariants/market-invariants.js';
 export { checkStockInvariants } from './invariants/stock-invariants.js';

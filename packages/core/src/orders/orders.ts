@@ -3,6 +3,7 @@ import type { Selectable } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import type { OutboxEventInput } from '../events/event-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { decodeCommission } from '../listings/listing-rows.js';
 import type { CommissionRule } from '../listings/listing-types.js';
@@ -34,6 +35,8 @@ export interface OrdersDeps {
   readonly stockStrategy: StockStrategy;
   /** How long a transition's provider call may stay in flight before a worker resumes it. */
   readonly pendingOpTimeoutMs: number;
+  /** Writes outbox events in the given transaction. */
+  readonly emit: (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
 }
 
 interface PendingOp {
@@ -252,6 +255,22 @@ export class Orders {
       data: { quantity: p.quantity, amountMinor: row.amount_minor },
       at: now,
     });
+    await this.#d.emit(trx, [
+      orderEvent(
+        orderId,
+        1,
+        'checkout',
+        null,
+        row.state,
+        { role: 'buyer', id: p.buyerId },
+        {
+          listingId: p.listingId,
+          quantity: p.quantity,
+          amountMinor: row.amount_minor,
+          currency: row.currency,
+        },
+      ),
+    ]);
     return inserted;
   }
 
@@ -447,6 +466,7 @@ export class Orders {
       data: Object.keys(data).length === 0 ? null : data,
       at: now,
     });
+    await this.#d.emit(trx, [orderEvent(order.id, seq, t.name, order.state, t.to, actor, data)]);
   }
 
   async #commissionRule(trx: MarketkitTransaction, listingId: string): Promise<CommissionRule> {
@@ -470,6 +490,24 @@ export class Orders {
       });
     return this.#d.payments;
   }
+}
+
+/** The outbox event of one order transition: `order.<transition>`, ordered per order. */
+function orderEvent(
+  orderId: string,
+  seq: number,
+  transition: string,
+  from: string | null,
+  to: string,
+  actor: Actor,
+  data: Record<string, unknown>,
+): OutboxEventInput {
+  return {
+    type: `order.${transition}`,
+    aggregateType: 'order',
+    aggregateId: orderId,
+    payload: { orderId, seq, transition, from, to, actor, ...data },
+  };
 }
 
 /** An order id derived from the buyer and their idempotency key, so the same key always names the same order. */

@@ -3,14 +3,28 @@ import { z } from 'zod';
 import type { Clock } from '../clock/clock.js';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import type { OutboxEventInput } from '../events/event-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { currencyCodeSchema } from '../money/currency.js';
 import { ESCROW_CODES, escrowAccounts } from '../orders/escrow-accounts.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
-import type { Storage } from '../storage/storage.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { PayoutsTable } from './payout-tables.js';
+
+type Emit = (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
+
+const payoutEvent = (
+  type: string,
+  r: { id: string; seller_id: string; currency: string },
+  amountMinor: bigint,
+): OutboxEventInput => ({
+  type: `payout.${type}`,
+  aggregateType: 'payout',
+  aggregateId: r.id,
+  payload: { payoutId: r.id, sellerId: r.seller_id, currency: r.currency, amountMinor },
+});
 
 /** A payout as stored. */
 export interface Payout {
@@ -66,8 +80,17 @@ export class Payouts {
   readonly #ids: IdFactory;
   readonly #ledger: Ledger;
   readonly #payments: () => PaymentProvider;
+  readonly #emit: Emit;
 
-  constructor(storage: Storage, clock: Clock, ids: IdFactory, ledger: Ledger, payments: () => PaymentProvider) {
+  constructor(
+    storage: Storage,
+    clock: Clock,
+    ids: IdFactory,
+    ledger: Ledger,
+    payments: () => PaymentProvider,
+    emit: Emit,
+  ) {
+    this.#emit = emit;
     this.#storage = storage;
     this.#clock = clock;
     this.#ids = ids;
@@ -118,6 +141,9 @@ export class Payouts {
           );
         }
         const now = this.#clock.now();
+        await this.#emit(trx, [
+          payoutEvent('requested', { id: payoutId, seller_id: p.sellerId, currency: p.currency }, p.amountMinor),
+        ]);
         return trx
           .insertInto('payouts')
           .values({
@@ -186,6 +212,7 @@ export class Payouts {
       await this.#ledger.createTransfersIn(trx, [
         { id: `${row.id}:${outcome.ok ? 'post' : 'void'}`, pendingId: `${row.id}:hold`, flags },
       ]);
+      await this.#emit(trx, [payoutEvent(outcome.ok ? 'paid' : 'failed', row, amountMinor)]);
       return trx
         .updateTable('payouts')
         .set({

@@ -1,0 +1,229 @@
+import { type Selectable, sql } from 'kysely';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { decodeJson, encodeJson } from '../jobs/json-column.js';
+import { toBigInt, toNumber } from '../storage/int64.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { SagaInstancesTable, SagaStatus, SagaStepsTable } from './saga-tables.js';
+import type { SagaInfo, SagaStepEntry } from './saga-types.js';
+
+/** The mutable part of a saga instance that a worker writes under its fence. */
+export interface SagaProgress {
+  readonly status: SagaStatus;
+  readonly stepIndex: number;
+  readonly outputs: Readonly<Record<string, unknown>>;
+  readonly attempts: number;
+  /** `keep` leaves the lease alone; otherwise it is released and the saga next runs at `nextRunAt` (`null`: never). */
+  readonly lease: 'keep' | { readonly nextRunAt: number | null };
+  /** The error to record; `null` clears it, `undefined` keeps the recorded one. */
+  readonly lastError: unknown;
+}
+
+/** A saga claimed by a worker: what it needs to run it and the fencing token its writes must carry. */
+export interface ClaimedSaga {
+  readonly id: string;
+  readonly name: string;
+  readonly status: SagaStatus;
+  readonly stepIndex: number;
+  readonly input: unknown;
+  readonly outputs: Readonly<Record<string, unknown>>;
+  readonly attempts: number;
+  readonly version: bigint;
+}
+
+/** An entry to append to the step log. */
+export type StepLogInput = Omit<SagaStepEntry, 'id' | 'createdAt' | 'sagaId'>;
+
+/** Maps a row to the public view. */
+export function sagaFromRow(r: Selectable<SagaInstancesTable>): SagaInfo {
+  return Object.freeze({
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    stepIndex: toNumber(r.step_index),
+    input: decodeJson(r.input),
+    outputs: (decodeJson(r.outputs) ?? {}) as Record<string, unknown>,
+    attempts: toNumber(r.attempts),
+    nextRunAt: r.next_run_at === null ? null : toNumber(r.next_run_at),
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: toNumber(r.lease_expires_at),
+    version: toBigInt(r.version),
+    lastError: r.last_error === null ? null : (decodeJson(r.last_error) as { code: string; message: string }),
+    resolution: r.resolution,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+  });
+}
+
+/** Maps a step-log row to the public view. */
+export function stepEntryFromRow(r: Selectable<SagaStepsTable>): SagaStepEntry {
+  return Object.freeze({
+    id: r.id,
+    sagaId: r.saga_id,
+    stepIndex: toNumber(r.step_index),
+    stepName: r.step_name,
+    phase: r.phase,
+    outcome: r.outcome,
+    attempt: toNumber(r.attempt),
+    detail: r.detail === null ? null : decodeJson(r.detail),
+    worker: r.worker,
+    createdAt: toNumber(r.created_at),
+  });
+}
+
+/**
+ * Claims up to `limit` sagas that are due (retry time passed) or whose lease expired, for `owner` until
+ * `now + leaseMs`, and bumps each one's fencing token. `FOR UPDATE SKIP LOCKED` where the backend has it, so
+ * concurrent claimers take disjoint sagas without waiting; elsewhere the `next_run_at <= now` guard of the one
+ * `UPDATE` (under the database write lock) makes the claim exclusive.
+ *
+ * Concurrency contract: a saga is claimed by at most one caller per expiry of its lease.
+ */
+export async function claimSagas(
+  storage: Storage,
+  owner: string,
+  limit: number,
+  now: number,
+  leaseMs: number,
+): Promise<ClaimedSaga[]> {
+  const rows = await storage.transaction(async (trx) => {
+    let due = trx
+      .selectFrom('saga_instances')
+      .select('id')
+      .where('next_run_at', '<=', BigInt(now))
+      .orderBy('next_run_at')
+      .limit(limit);
+    if (storage.adapter.capabilities.skipLocked) due = due.forUpdate().skipLocked();
+    return trx
+      .updateTable('saga_instances')
+      .set((eb) => ({
+        lease_owner: owner,
+        lease_expires_at: now + leaseMs,
+        next_run_at: now + leaseMs,
+        version: eb('version', '+', 1n),
+        updated_at: now,
+      }))
+      .where('id', 'in', due)
+      .where('next_run_at', '<=', BigInt(now))
+      .returning(['id', 'name', 'status', 'step_index', 'input', 'outputs', 'attempts', 'version'])
+      .execute();
+  });
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    stepIndex: toNumber(r.step_index),
+    input: decodeJson(r.input),
+    outputs: (decodeJson(r.outputs) ?? {}) as Record<string, unknown>,
+    attempts: toNumber(r.attempts),
+    version: toBigInt(r.version),
+  }));
+}
+
+/**
+ * The fenced progress write: updates the saga only while its fencing token is still `version`. Throws
+ * `LEASE_LOST` (so the enclosing transaction, with the step's own writes, rolls back) when another worker took
+ * the saga over or an operator changed it.
+ */
+export async function writeProgress(
+  trx: MarketkitTransaction,
+  id: string,
+  version: bigint,
+  p: SagaProgress,
+  now: number,
+): Promise<void> {
+  const release = p.lease === 'keep' ? {} : { next_run_at: p.lease.nextRunAt, lease_owner: null, lease_expires_at: 0 };
+  const result = await trx
+    .updateTable('saga_instances')
+    .set({
+      status: p.status,
+      step_index: p.stepIndex,
+      outputs: encodeJson(p.outputs),
+      attempts: p.attempts,
+      ...(p.lastError === undefined ? {} : { last_error: p.lastError === null ? null : encodeJson(p.lastError) }),
+      updated_at: now,
+      ...release,
+    })
+    .where('id', '=', id)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw sagaLeaseLost(id, version);
+}
+
+/** Appends one entry to the step log. */
+export async function appendStepLog(
+  trx: MarketkitTransaction,
+  id: string,
+  sagaId: string,
+  e: StepLogInput,
+  now: number,
+): Promise<void> {
+  await trx
+    .insertInto('saga_steps')
+    .values({
+      id,
+      saga_id: sagaId,
+      step_index: e.stepIndex,
+      step_name: e.stepName,
+      phase: e.phase,
+      outcome: e.outcome,
+      attempt: e.attempt,
+      detail: e.detail === undefined ? null : encodeJson(e.detail),
+      worker: e.worker,
+      created_at: now,
+    })
+    .execute();
+}
+
+/**
+ * Extends the lease of a claimed saga. Returns false when the lease is gone (taken over, released, or the saga
+ * ended), and then changes nothing.
+ */
+export async function renewSagaLease(
+  storage: Storage,
+  id: string,
+  version: bigint,
+  owner: string,
+  expiresAt: number,
+): Promise<boolean> {
+  const result = await storage.run((db) =>
+    db
+      .updateTable('saga_instances')
+      .set({ lease_expires_at: expiresAt, next_run_at: expiresAt })
+      .where('id', '=', id)
+      .where('version', '=', version)
+      .where('lease_owner', '=', owner)
+      .where('next_run_at', 'is not', null)
+      .executeTakeFirst(),
+  );
+  return result.numUpdatedRows > 0n;
+}
+
+/** An operator action on a parked saga: bumps the fencing token and applies `set` if the saga is `failed`. */
+export async function changeFailedSaga(
+  trx: MarketkitTransaction,
+  id: string,
+  set: Partial<Pick<Selectable<SagaInstancesTable>, 'status' | 'next_run_at' | 'attempts' | 'resolution'>>,
+  now: number,
+): Promise<Selectable<SagaInstancesTable>> {
+  const row = await trx
+    .updateTable('saga_instances')
+    .set({ ...set, lease_owner: null, lease_expires_at: 0, updated_at: now, version: sql`version + 1` })
+    .where('id', '=', id)
+    .where('status', '=', 'failed')
+    .returningAll()
+    .executeTakeFirst();
+  if (row !== undefined) return row;
+  const existing = await trx.selectFrom('saga_instances').select('status').where('id', '=', id).executeTakeFirst();
+  if (existing === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga ${id}.`, details: { id } });
+  throw new MarketkitError('INVALID_TRANSITION', {
+    message: `Saga ${id} is ${existing.status}; only a failed saga can be retried or resolved.`,
+    details: { id, status: existing.status },
+  });
+}
+
+function sagaLeaseLost(id: string, version: bigint): MarketkitError {
+  return new MarketkitError('LEASE_LOST', {
+    message: `Saga ${id}: the lease with fencing token ${version} was taken over; the step does not commit.`,
+    details: { sagaId: id, version: String(version) },
+  });
+}

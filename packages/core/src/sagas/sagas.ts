@@ -1,0 +1,247 @@
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import { type Clock, systemClock } from '../clock/clock.js';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { parseInput } from '../errors/validation-error.js';
+import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
+import { decodeJson, encodeJson } from '../jobs/json-column.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { SagaRegistry } from './saga-registry.js';
+import { InlineStartFailed, runClaimedSaga, type SagaRunControl, type SagaRunOutcome } from './saga-runner.js';
+import { type ClaimedSaga, changeFailedSaga, claimSagas, sagaFromRow, stepEntryFromRow } from './saga-store.js';
+import type { SagaInfo, SagaStepEntry, StartSagaOptions } from './saga-types.js';
+
+const idSchema = z.string().min(1).max(200);
+const startOptionsSchema = z.strictObject({
+  id: idSchema.optional(),
+  runAt: z.number().int().nonnegative().optional(),
+});
+
+class AlreadyStarted extends Error {}
+
+/**
+ * Durable sagas: start them, look them up, and (for operators) list, retry or resolve the ones parked as
+ * `failed`. Workers ({@link createWorker}) run them; nothing here keeps state in memory.
+ *
+ * @example
+ * ```ts
+ * const sagas = new Sagas(storage, new SagaRegistry([checkoutSaga]), clock);
+ * const saga = await sagas.start('checkout', { orderId: 'o1', amount: 500n }, { id: 'checkout:o1' });
+ * // … a worker runs it …
+ * (await sagas.get(saga.id))?.status; // 'completed'
+ * for (const parked of await sagas.listFailed()) await sagas.resolve(parked.id, 'refunded by hand');
+ * ```
+ */
+export class Sagas {
+  readonly #storage: Storage;
+  readonly #clock: Clock;
+  readonly #ids: IdFactory;
+  readonly registry: SagaRegistry;
+
+  constructor(
+    storage: Storage,
+    registry: SagaRegistry,
+    clock: Clock = systemClock,
+    ids: IdFactory = createIdFactory(),
+  ) {
+    this.#storage = storage;
+    this.registry = registry;
+    this.#clock = clock;
+    this.#ids = ids;
+  }
+
+  /**
+   * Starts the saga `name` with `input` (validated by its schema): stores it as `running`, for a worker to run.
+   * Pass `trx` to start it atomically with the caller's own writes. Idempotent on `options.id`: starting the
+   * same id again returns the stored saga; with another name or input it throws `IDEMPOTENCY_KEY_REUSED`.
+   */
+  async start(
+    name: string,
+    input: unknown,
+    options: StartSagaOptions = {},
+    trx?: MarketkitTransaction,
+  ): Promise<SagaInfo> {
+    const def = this.registry.get(name);
+    if (def === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga named ${name} is registered.` });
+    const opts = parseInput(startOptionsSchema, options, 'saga start options');
+    const parsed = parseInput(def.input, input, `saga ${name} input`);
+    const now = this.#clock.now();
+    const id = opts.id ?? this.#ids('saga');
+    const encoded = encodeJson(parsed);
+    const insert = async (t: MarketkitTransaction) => {
+      const inserted = await t
+        .insertInto('saga_instances')
+        .values({
+          id,
+          name,
+          status: 'running',
+          step_index: 0,
+          input: encoded,
+          outputs: encodeJson({}),
+          next_run_at: opts.runAt ?? now,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (inserted !== undefined) return sagaFromRow(inserted);
+      const existing = sagaFromRow(
+        await t.selectFrom('saga_instances').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
+      );
+      if (existing.name !== name || !isDeepStrictEqual(existing.input, decodeJson(encoded))) {
+        throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
+          message: `Saga ${id} was already started with another name or input.`,
+          details: { id, name: existing.name },
+        });
+      }
+      return existing;
+    };
+    return trx === undefined ? this.#storage.transaction(insert) : insert(trx);
+  }
+
+  /**
+   * Starts the saga and runs it in this process right away, as far as it goes now (to the end, or until a step
+   * waits for a retry), under a lease taken in the same insert: no worker round trip, no poll delay. If this
+   * process dies, a worker takes the saga over once the lease expires. Resolves to how the run ended;
+   * `'released'` when the id already existed (the saga is someone else's to run).
+   *
+   * @example
+   * ```ts
+   * const outcome = await sagas.run('checkout', { orderId: 'o1' }, { id: 'checkout:o1' }); // 'completed'
+   * ```
+   */
+  async run(
+    name: string,
+    input: unknown,
+    options: StartSagaOptions & { readonly leaseMs?: number } = {},
+  ): Promise<SagaRunOutcome> {
+    const def = this.registry.get(name);
+    if (def === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga named ${name} is registered.` });
+    const { leaseMs = 30_000, ...rest } = options;
+    const opts = parseInput(startOptionsSchema, rest, 'saga start options');
+    const parsed = parseInput(def.input, input, `saga ${name} input`);
+    const now = this.#clock.now();
+    const id = opts.id ?? this.#ids('saga');
+    const owner = this.#ids('inline');
+    const encoded = encodeJson(parsed);
+    const insert = (trx: MarketkitTransaction) =>
+      trx
+        .insertInto('saga_instances')
+        .values({
+          id,
+          name,
+          status: 'running',
+          step_index: 0,
+          input: encoded,
+          outputs: encodeJson({}),
+          next_run_at: now + leaseMs,
+          lease_owner: owner,
+          lease_expires_at: now + leaseMs,
+          version: 1,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+    const claimed: ClaimedSaga = {
+      id,
+      name,
+      status: 'running',
+      stepIndex: 0,
+      input: decodeJson(encoded),
+      outputs: {},
+      attempts: 0,
+      version: 1n,
+    };
+    const control = { owner, leaseMs, isStopping: () => false };
+    if (def.steps[0]?.kind === 'local') {
+      // The insert and the first step share one commit; if that fails, start the ordinary way below.
+      const prelude = async (trx: MarketkitTransaction) => {
+        if ((await insert(trx)).numInsertedOrUpdatedRows === 0n) throw new AlreadyStarted();
+      };
+      try {
+        return await this.execute(claimed, { ...control, prelude });
+      } catch (error) {
+        if (!(error instanceof InlineStartFailed)) throw error;
+        if (error.cause instanceof AlreadyStarted) return 'released';
+      }
+    }
+    const inserted = await this.#storage.transaction(insert);
+    if (inserted.numInsertedOrUpdatedRows === 0n) return 'released';
+    return this.execute(claimed, control);
+  }
+
+  /** The saga `id`, or `undefined`. */
+  async get(id: string): Promise<SagaInfo | undefined> {
+    const row = await this.#storage.run((db) =>
+      db.selectFrom('saga_instances').selectAll().where('id', '=', id).executeTakeFirst(),
+    );
+    return row === undefined ? undefined : sagaFromRow(row);
+  }
+
+  /** The saga's step log, oldest first: every finished attempt of a step or compensation. */
+  async history(id: string): Promise<SagaStepEntry[]> {
+    const rows = await this.#storage.run((db) =>
+      db.selectFrom('saga_steps').selectAll().where('saga_id', '=', id).orderBy('id').execute(),
+    );
+    return rows.map(stepEntryFromRow);
+  }
+
+  /** Sagas parked as `failed` (a compensation kept failing), oldest change first, for an operator. */
+  async listFailed(options: { readonly limit?: number } = {}): Promise<SagaInfo[]> {
+    const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? 100)), 1000);
+    const rows = await this.#storage.run((db) =>
+      db
+        .selectFrom('saga_instances')
+        .selectAll()
+        .where('status', '=', 'failed')
+        .orderBy('updated_at')
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
+    );
+    return rows.map(sagaFromRow);
+  }
+
+  /**
+   * Sends a `failed` saga back to compensating, from the compensation that failed, with fresh attempts; a
+   * worker picks it up at once. Throws `NOT_FOUND`, or `INVALID_TRANSITION` when it is not `failed`.
+   */
+  async retry(id: string): Promise<SagaInfo> {
+    parseInput(idSchema, id, 'saga id');
+    const now = this.#clock.now();
+    const row = await this.#storage.transaction((trx) =>
+      changeFailedSaga(trx, id, { status: 'compensating', attempts: 0n, next_run_at: BigInt(now) }, now),
+    );
+    return sagaFromRow(row);
+  }
+
+  /**
+   * Closes a `failed` saga as `resolved`, with the operator's note (what was done by hand). Throws `NOT_FOUND`,
+   * or `INVALID_TRANSITION` when it is not `failed`.
+   */
+  async resolve(id: string, note: string): Promise<SagaInfo> {
+    parseInput(idSchema, id, 'saga id');
+    parseInput(z.string().min(1).max(2000), note, 'resolution note');
+    const now = this.#clock.now();
+    const row = await this.#storage.transaction((trx) =>
+      changeFailedSaga(trx, id, { status: 'resolved', resolution: note, next_run_at: null }, now),
+    );
+    return sagaFromRow(row);
+  }
+
+  /** Claims up to `limit` runnable sagas for `owner`. @internal used by the worker. */
+  claim(owner: string, limit: number, leaseMs: number): Promise<ClaimedSaga[]> {
+    return claimSagas(this.#storage, owner, limit, this.#clock.now(), leaseMs);
+  }
+
+  /** Runs a claimed saga as far as it goes now. @internal used by the worker. */
+  execute(claimed: ClaimedSaga, control: SagaRunControl): Promise<SagaRunOutcome> {
+    return runClaimedSaga(
+      { storage: this.#storage, clock: this.#clock, ids: this.#ids, registry: this.registry },
+      claimed,
+      control,
+    );
+  }
+}
