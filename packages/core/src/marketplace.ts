@@ -120,6 +120,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
   const events = new MarketEvents(storage, clock, options.events);
+  const idempotency = new Idempotency(storage, clock, options.idempotency);
   const ledger = new Ledger(storage, clock, (trx, created) =>
     events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
   );
@@ -134,6 +135,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
     pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
     emit: (trx, e) => events.append(trx, e).then(() => {}),
+    idempotency,
   });
   const payments = (): PaymentProvider => {
     if (options.payments === undefined) {
@@ -162,7 +164,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     jobs,
     worker: (o: Omit<WorkerOptions, 'storage' | 'clock' | 'sagas' | 'jobs'> = {}): Worker =>
       createWorker({ ...o, storage, clock, sagas, jobs, extraPollers: [...maintenance, ...(o.extraPollers ?? [])] }),
-    idempotency: new Idempotency(storage, clock, options.idempotency),
+    idempotency,
     orders,
     payouts,
     listings,

@@ -4,6 +4,8 @@ import type { Clock } from '../clock/clock.js';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
+import type { Idempotency } from '../idempotency/idempotency.js';
+import type { IdempotentCall } from '../idempotency/idempotency-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { decodeCommission } from '../listings/listing-rows.js';
 import type { CommissionRule } from '../listings/listing-types.js';
@@ -14,6 +16,7 @@ import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Escrow } from './escrow.js';
 import { escrowAccounts } from './escrow-accounts.js';
 import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
+import { ORDER_CODEC } from './order-codec.js';
 import { type EffectParams, needsProvider, runLocalEffects, runProviderCalls } from './order-effects.js';
 import { checkGuards } from './order-guards.js';
 import { orderEventFromRow, orderFromRow } from './order-rows.js';
@@ -35,6 +38,8 @@ export interface OrdersDeps {
   readonly stockStrategy: StockStrategy;
   /** How long a transition's provider call may stay in flight before a worker resumes it. */
   readonly pendingOpTimeoutMs: number;
+  /** Stripe-style idempotency keys for checkout and transitions. */
+  readonly idempotency: Idempotency;
   /** Writes outbox events in the given transaction. */
   readonly emit: (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
 }
@@ -49,6 +54,9 @@ interface PendingOp {
 }
 
 const SYSTEM: Actor = Object.freeze({ role: 'system', id: 'system' });
+
+/** Called inside the last commit of an operation (records its idempotency key there). */
+type OnCommit = (trx: MarketkitTransaction) => Promise<void>;
 
 /**
  * Orders moving through a declared transaction process. Every transition records an append-only order event in
@@ -82,11 +90,25 @@ export class Orders {
     const p = parseInput(checkoutSchema, input, 'checkout');
     const orderId =
       p.orderId ?? (p.idempotencyKey === undefined ? this.#d.ids('ord') : derivedId(p.buyerId, p.idempotencyKey));
-    const row = await this.#d.storage.transaction((trx) => this.#createOrder(trx, orderId, p), {
-      retryUniqueViolations: true,
-    });
-    if (row.state !== this.#d.process.initial) return this.get(orderId) as Promise<Order>;
-    return this.#pay(row);
+    const work = async (onCommit?: OnCommit): Promise<Order> => {
+      const row = await this.#d.storage.transaction((trx) => this.#createOrder(trx, orderId, p), {
+        retryUniqueViolations: true,
+      });
+      if (row.state !== this.#d.process.initial) return (await this.get(orderId))!;
+      return this.#pay(row, onCommit);
+    };
+    if (p.idempotencyKey === undefined) return work();
+    const request = {
+      orderId: p.orderId ?? null,
+      listingId: p.listingId,
+      quantity: p.quantity,
+      paymentMethod: p.paymentMethod,
+    };
+    return this.#idempotent(
+      { key: p.idempotencyKey, actor: p.buyerId, operation: 'orders.checkout', request },
+      orderId,
+      work,
+    );
   }
 
   /**
@@ -97,8 +119,52 @@ export class Orders {
     const id = parseInput(orderIdSchema, orderId, 'order id');
     const t = parseInput(transitionNameSchema, name, 'transition name');
     const p = parseInput(transitionSchema, input, 'transition input');
-    await this.#fire(id, t, p.actor, p.reason ?? null, { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent });
-    return (await this.get(id))!;
+    const params = { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent };
+    const work = async (onCommit?: OnCommit): Promise<Order> => {
+      await this.#fire(id, t, p.actor, p.reason ?? null, params, false, onCommit);
+      return (await this.get(id))!;
+    };
+    if (p.idempotencyKey === undefined) return work();
+    const request = { orderId: id, transition: t, reason: p.reason ?? null, ...params };
+    return this.#idempotent({ key: p.idempotencyKey, actor: p.actor.id, operation: `orders.${t}`, request }, id, work);
+  }
+
+  /**
+   * Runs `work` under an idempotency key: a replay returns the order as the first call left it (or rethrows its
+   * deterministic error) without running anything; the result is recorded in the same transaction as the
+   * operation's last commit, so a crash can never leave the key recorded for work that did not happen.
+   */
+  async #idempotent(
+    call: IdempotentCall,
+    orderId: string,
+    work: (onCommit: OnCommit) => Promise<Order>,
+  ): Promise<Order> {
+    const idem = this.#d.idempotency;
+    const begun = await idem.begin<Order>(call, { codec: ORDER_CODEC });
+    if (begun.status === 'replayed') return begun.result;
+    let recorded = false;
+    const onCommit: OnCommit = async (trx) => {
+      await idem.complete(trx, begun.handle, await this.#read(trx, orderId), { codec: ORDER_CODEC });
+      recorded = true;
+    };
+    try {
+      const order = await work(onCommit);
+      if (!recorded) await this.#d.storage.transaction(async (trx) => onCommit(trx));
+      return order;
+    } catch (error) {
+      await idem.fail(begun.handle, error);
+      throw error;
+    }
+  }
+
+  async #read(trx: MarketkitTransaction, orderId: string): Promise<Order> {
+    const row = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirstOrThrow();
+    const acct = await trx
+      .selectFrom('accounts')
+      .select(['credits_posted', 'debits_posted'])
+      .where('id', '=', escrowAccounts.escrow(orderId))
+      .executeTakeFirst();
+    return orderFromRow(row, acct === undefined ? 0n : toBigInt(acct.credits_posted) - toBigInt(acct.debits_posted));
   }
 
   /** An order with its escrow balance, or `undefined`. */
@@ -274,7 +340,7 @@ export class Orders {
     return inserted;
   }
 
-  async #pay(row: Selectable<OrdersTable>): Promise<Order> {
+  async #pay(row: Selectable<OrdersTable>, onCommit?: OnCommit): Promise<Order> {
     const payments = this.#payments();
     const amountMinor = toBigInt(row.amount_minor);
     let captureId: string;
@@ -316,7 +382,15 @@ export class Orders {
       }
       throw error;
     }
-    await this.#fire(row.id, 'confirmPayment', { role: 'system', id: 'payments' }, null, { captureId });
+    await this.#fire(
+      row.id,
+      'confirmPayment',
+      { role: 'system', id: 'payments' },
+      null,
+      { captureId },
+      false,
+      onCommit,
+    );
     return (await this.get(row.id))!;
   }
 
@@ -331,6 +405,7 @@ export class Orders {
     reason: string | null,
     params: EffectParams,
     resuming = false,
+    onCommit?: OnCommit,
   ): Promise<void> {
     const storage = this.#d.storage;
     const caps = storage.adapter.capabilities;
@@ -345,6 +420,7 @@ export class Orders {
       const seq = busy?.seq ?? (await nextEventSeq(trx, id));
       if (!needsProvider(t.effects)) {
         await this.#commit(trx, order, t, actor, reason, params, seq, { refundedMinor: 0n });
+        if (onCommit !== undefined) await onCommit(trx);
         return undefined;
       }
       if (busy === undefined) {
@@ -380,6 +456,7 @@ export class Orders {
       const order = await lockOrder(trx, caps, id);
       if (order.pending_op === null || (JSON.parse(order.pending_op) as PendingOp).seq !== plan.seq) return;
       await this.#commit(trx, order, plan.t, actor, reason, params, plan.seq, external);
+      if (onCommit !== undefined) await onCommit(trx);
     });
   }
 
