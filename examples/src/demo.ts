@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { type Account, createMarketplace, Money } from '@marketkit/core';
+import { runMarketplaceDemo } from './marketplace-demo.js';
 
 const file = join(tmpdir(), `marketkit-demo-${process.pid}.db`);
 const market = createMarketplace({ adapter: sqliteAdapter({ filename: file }) });
@@ -107,6 +108,8 @@ async function main(): Promise<void> {
     console.log(`  ${t.currency}: debits ${usd(t.debitsPosted)} = credits ${usd(t.creditsPosted)}`);
   for (const p of check.problems) console.log(`  problem: ${p}`);
   if (!check.ok) process.exitCode = 1;
+  await market.close();
+  await runMarketplaceDemo(join(tmpdir(), `marketkit-demo-market-${process.pid}.db`));
 }
 
 /** Commission at `percent`, rounded half-even; the seller gets exactly the rest. */
@@ -129,8 +132,9 @@ main()
     process.exitCode = 1;
   })
   .finally(async () => {
-    await market.close();
-    rmSync(file, { force: true });
-    rmSync(`${file}-wal`, { force: true });
-    rmSync(`${file}-shm`, { force: true });
+    for (const f of [file, join(tmpdir(), `marketkit-demo-market-${process.pid}.db`)]) {
+      rmSync(f, { force: true });
+      rmSync(`${f}-wal`, { force: true });
+      rmSync(`${f}-shm`, { force: true });
+    }
   });

@@ -1,0 +1,111 @@
+/**
+ * The marketplace half of `npm run demo`: a listing, a checkout captured into escrow, shipping, delivery,
+ * release to the seller minus commission, a payout, a disputed order split by an operator, a cancelled one,
+ * domain events drained by a worker, and every invariant checked.
+ */
+import { sqliteAdapter } from '@marketkit/adapters/sqlite';
+import { createMarketplace, escrowAccounts, Money } from '@marketkit/core';
+import { checkMarketInvariants, SandboxPaymentProvider } from '@marketkit/testing';
+
+export async function runMarketplaceDemo(file: string): Promise<void> {
+  const psp = new SandboxPaymentProvider();
+  const market = createMarketplace({
+    adapter: sqliteAdapter({ filename: file }),
+    payments: psp,
+    commission: { kind: 'percentage', percent: '12.5', minimumMinor: 100n },
+  });
+  try {
+    await market.migrate();
+    const events: string[] = [];
+    market.events.onAny((e) => {
+      events.push(e.type);
+    });
+
+    const lamp = await market.listings.create({
+      sellerId: 'bob',
+      title: 'Brass lamp',
+      price: Money.of('40.00', 'USD'),
+      quantity: 5,
+    });
+    const bob = { role: 'seller', id: 'bob' } as const;
+    const alice = { role: 'buyer', id: 'alice' } as const;
+
+    const order = await market.orders.checkout({
+      buyerId: 'alice',
+      listingId: lamp.id,
+      quantity: 3,
+      paymentMethod: 'tok_visa',
+      idempotencyKey: 'alice-cart-1',
+    });
+    console.log(`\ncheckout ${order.id}: ${order.state}, ${order.amount.format()} held in escrow`);
+    await market.orders.transition(order.id, 'ship', { actor: bob });
+    await market.orders.transition(order.id, 'deliver', { actor: bob });
+    const done = await market.orders.transition(order.id, 'confirm', { actor: alice });
+    console.log(
+      `confirmed: ${done.state}; commission ${done.commission.format()}, seller gets ${done.amount.subtract(done.commission).format()}`,
+    );
+
+    const replay = await market.orders.checkout({
+      buyerId: 'alice',
+      listingId: lamp.id,
+      quantity: 3,
+      paymentMethod: 'tok_visa',
+      idempotencyKey: 'alice-cart-1',
+    });
+    console.log(
+      `same idempotency key again: order ${replay.id}, provider captures so far: ${psp.effects().counts.capture}`,
+    );
+
+    const disputed = await market.orders.checkout({
+      buyerId: 'carol',
+      listingId: lamp.id,
+      quantity: 1,
+      paymentMethod: 'tok_visa',
+    });
+    await market.orders.transition(disputed.id, 'ship', { actor: bob });
+    await market.orders.transition(disputed.id, 'openDispute', {
+      actor: { role: 'buyer', id: 'carol' },
+      reason: 'arrived dented',
+    });
+    const split = await market.orders.transition(disputed.id, 'resolveSplit', {
+      actor: { role: 'operator', id: 'ops' },
+      buyerPercent: 40,
+    });
+    console.log(
+      `dispute resolved by split: ${split.refunded.format()} back to the buyer, escrow left ${split.escrowBalance.format()}`,
+    );
+
+    const cancelled = await market.orders.checkout({
+      buyerId: 'dave',
+      listingId: lamp.id,
+      quantity: 1,
+      paymentMethod: 'tok_visa',
+    });
+    await market.orders.transition(cancelled.id, 'cancel', { actor: { role: 'buyer', id: 'dave' } });
+    console.log(
+      `cancelled before shipping: refunded ${(await market.orders.get(cancelled.id))?.refunded.format()}; stock available ${(await market.listings.get(lamp.id))?.available}`,
+    );
+
+    const sellerAccount = await market.ledger.getAccount(escrowAccounts.seller('bob', 'USD'));
+    const available = (sellerAccount?.creditsPosted ?? 0n) - (sellerAccount?.debitsPosted ?? 0n);
+    const payout = await market.payouts.request({
+      sellerId: 'bob',
+      currency: 'USD',
+      amountMinor: available,
+      destination: 'ba_bob',
+    });
+    console.log(`payout to bob: ${Money.fromMinor(payout.amountMinor, 'USD').format()} (${payout.status})`);
+
+    const worker = market.worker({ concurrency: 2 });
+    while ((await worker.runOnce()) > 0) {}
+    console.log(`events delivered after commit: ${events.length} (${[...new Set(events)].slice(0, 6).join(', ')}, …)`);
+    console.log('history of the first order:');
+    for (const e of await market.orders.history(order.id))
+      console.log(`  ${e.seq}. ${e.from ?? '∅'} → ${e.to}  by ${e.actor.role} (${e.transition})`);
+
+    await checkMarketInvariants(market);
+    console.log('marketplace invariants: OK (ledger balanced, stock conserved, escrow closed)');
+  } finally {
+    await market.close();
+  }
+}
