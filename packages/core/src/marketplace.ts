@@ -153,6 +153,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
     { name: 'order-resume', runOnce: () => orders.resumeStalled() },
+    { name: 'checkout-resume', runOnce: () => orders.resumeCheckouts() },
     { name: 'payout-resume', runOnce: () => payouts.resume() },
     { name: 'stock-expiry', runOnce: () => listings.expireReservations() },
     { name: 'ledger-expiry', runOnce: () => ledger.expirePendingTransfers() },

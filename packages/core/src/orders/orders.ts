@@ -222,6 +222,37 @@ export class Orders {
     return fired;
   }
 
+  /**
+   * Finishes checkouts that stopped between creating the order and confirming payment (the caller crashed, or
+   * the provider failed retryably) once they are older than the in-flight window: authorize and capture are
+   * replayed with the same keys, so nothing is charged twice. Checkouts past their reservation are left to the
+   * timer, which cancels them. Returns how many were confirmed. The worker runs this.
+   */
+  async resumeCheckouts(limit = 50): Promise<number> {
+    const now = this.#d.clock.now();
+    const rows = await this.#d.storage.run((db) =>
+      db
+        .selectFrom('orders')
+        .selectAll()
+        .where('state', '=', this.#d.process.initial)
+        .where('pending_op', 'is', null)
+        .where('created_at', '<=', BigInt(now - this.#d.pendingOpTimeoutMs))
+        .where('created_at', '>', BigInt(now - this.#reservationMs()))
+        .orderBy('created_at')
+        .limit(limit)
+        .execute(),
+    );
+    let confirmed = 0;
+    for (const row of rows) {
+      try {
+        if ((await this.#pay(row)).state !== this.#d.process.initial) confirmed++;
+      } catch (error) {
+        if (!isMarketkitError(error)) throw error;
+      }
+    }
+    return confirmed;
+  }
+
   /** Completes transitions whose provider call was interrupted (crash, timeout) past their deadline. */
   async resumeStalled(limit = 100): Promise<number> {
     const now = this.#d.clock.now();
@@ -382,15 +413,24 @@ export class Orders {
       }
       throw error;
     }
-    await this.#fire(
-      row.id,
-      'confirmPayment',
-      { role: 'system', id: 'payments' },
-      null,
-      { captureId },
-      false,
-      onCommit,
-    );
+    try {
+      await this.#fire(
+        row.id,
+        'confirmPayment',
+        { role: 'system', id: 'payments' },
+        null,
+        { captureId },
+        false,
+        onCommit,
+      );
+    } catch (error) {
+      // Another caller with the same order id, or a worker resuming this checkout, confirmed it first with the
+      // same capture: that is success, not a conflict.
+      const current = await this.get(row.id);
+      if (!isMarketkitError(error) || error.code !== 'INVALID_TRANSITION' || current?.captureId !== captureId)
+        throw error;
+      if (onCommit !== undefined) await this.#d.storage.transaction(async (trx) => onCommit(trx));
+    }
     return (await this.get(row.id))!;
   }
 

@@ -119,6 +119,21 @@ for (const backend of testBackends()) {
       await checkMarketInvariants(market);
     });
 
+    it('lets a worker finish a checkout the provider interrupted, charging once', async () => {
+      psp.injectFault('capture', 'errorAfterApply');
+      const orderId = `resume-${backend.name}`;
+      await expect(
+        market.orders.checkout({ orderId, buyerId: 'alice', listingId, quantity: 1, paymentMethod: 'tok_visa' }),
+      ).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+      expect((await market.orders.get(orderId))?.state).toBe('checkout');
+      const captures = psp.effects().counts.capture;
+      clock.advance(61_000);
+      await market.worker().runOnce();
+      expect((await market.orders.get(orderId))?.state).toBe('paid');
+      expect(psp.effects().counts.capture).toBe(captures);
+      await checkMarketInvariants(market);
+    });
+
     it('refuses actors who are not parties or whose role may not fire, and changes nothing', async () => {
       const order = await checkout(1);
       const stranger = { role: 'buyer', id: 'mallory' } as const;
