@@ -2,6 +2,7 @@
  * `npm run bench -- <name> [flags…]` runs one benchmark, e.g. `npm run bench -- ledger`.
  * Each benchmark prints its figures beside a baseline measured in the same run.
  */
+import { runCheckoutBench } from './checkout-bench.js';
 import { runLedgerBench } from './ledger-bench.js';
 import { runOutboxBench } from './outbox-bench.js';
 import { runSagaBench } from './saga-bench.js';
@@ -10,6 +11,7 @@ import { runSagaBench } from './saga-bench.js';
 type Bench = (args: readonly string[]) => Promise<void>;
 
 const BENCHES = new Map<string, Bench>([
+  ['checkout', runCheckoutBench],
   ['ledger', runLedgerBench],
   ['outbox', runOutboxBench],
   ['saga', runSagaBench],

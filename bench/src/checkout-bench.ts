@@ -1,0 +1,278 @@
+/**
+ * `npm run bench -- checkout`: full checkouts per second through `market.orders.checkout` (idempotency key, stock
+ * reservation, order, escrow accounts, capture into escrow, order events, outbox rows) on SQLite and on PostgreSQL
+ * (1 connection, and 32 in flight), each beside two hand-written baselines doing the same writes in the same run:
+ * (a) one statement per write, (b) as few round trips as possible. Plus 64 buyers on one listing (PostgreSQL),
+ * with the `guardedUpdate` and the `rowLock` stock strategy, and the SDK's round trips per checkout.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { sqliteAdapter } from '@marketkit/adapters/sqlite';
+import { createMarketplace } from '@marketkit/core';
+import { SandboxPaymentProvider } from '@marketkit/testing';
+import { type BenchOptions, type Measured, measure, parseOptions, type StatementStats } from './checkout/measure.js';
+import { CheckoutStream, checkoutRecordsKeys, sdkLane, seedListings } from './checkout/model.js';
+import {
+  BUYERS_ON_ONE_LISTING,
+  benchPostgres,
+  type Figures,
+  IN_FLIGHT,
+  type PostgresResults,
+} from './checkout/postgres-scenario.js';
+import { openRawSqlite, sqliteRawLane } from './checkout/raw-sqlite.js';
+import { formatRate, formatRatio, formatTable } from './report.js';
+
+/**
+ * Runs the checkout benchmark and prints its tables to stdout (progress goes to stderr). Flags: `--quick` (one
+ * short round per row, a smoke run; the figures are not stable), `--only=sqlite` or `--only=postgres`.
+ *
+ * @example
+ * ```sh
+ * npm run bench -- checkout
+ * npm run bench -- checkout --quick --only=postgres
+ * ```
+ */
+export async function runCheckoutBench(args: readonly string[] = []): Promise<void> {
+  const o = parseOptions(args);
+  const started = performance.now();
+  const loadBefore = loadavg()[0] ?? 0;
+  let keys: boolean | undefined;
+  const withKey = async (m: Parameters<typeof checkoutRecordsKeys>[0]) => {
+    keys = await checkoutRecordsKeys(m);
+    return keys;
+  };
+  const lite = o.only === 'postgres' ? undefined : await benchSqlite(o, withKey);
+  const pg = o.only === 'sqlite' ? undefined : await benchPostgres(o, withKey);
+  console.log(header(o, pg?.server, [loadBefore, loadavg()[0] ?? 0], keys === true));
+  const rows: Row[] = [];
+  if (lite !== undefined) rows.push(['SQLite WAL, synchronous=FULL', 'sequential', lite.measured]);
+  if (pg !== undefined) {
+    rows.push(['PostgreSQL', '1 connection, sequential', pg.sequential.measured]);
+    rows.push(['', `${IN_FLIGHT} in flight (pool ${IN_FLIGHT})`, pg.inFlight.measured]);
+  }
+  console.log(mainTable(rows));
+  console.log(`\n${goals(lite?.measured, pg).join('\n')}`);
+  if (pg !== undefined) printPostgresDetail(pg);
+  const checks = [...(lite?.checks ?? []), ...(pg?.checks ?? [])];
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  console.log(`\n${checks.join('\n')}\n${seconds} s in all.`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SQLite
+
+async function benchSqlite(
+  o: BenchOptions,
+  withKey: (m: Parameters<typeof checkoutRecordsKeys>[0]) => Promise<boolean>,
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'marketkit-bench-'));
+  const open = (file: string) =>
+    createMarketplace({
+      adapter: sqliteAdapter({ filename: join(dir, file) }),
+      payments: new SandboxPaymentProvider(),
+    });
+  try {
+    const market = open('sdk.db');
+    await seedListings(market);
+    const seed = open('raw.db');
+    await seedListings(seed);
+    await seed.close();
+    const key = await withKey(market);
+    const db = openRawSqlite(join(dir, 'raw.db'));
+    const lanes = [
+      sdkLane('SDK', market, new CheckoutStream('s', key)),
+      sqliteRawLane('a', db, new CheckoutStream('a', key)),
+      sqliteRawLane('b', db, new CheckoutStream('b', key)),
+    ];
+    const measured = await measure(o, lanes, 1);
+    process.stderr.write('  done: SQLite, sequential\n');
+    db.close();
+    await market.close();
+    const checks: string[] = [];
+    for (const file of ['sdk.db', 'raw.db']) checks.push(await verifySqlite(open(file), join(dir, file)));
+    return { measured, checks };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function verifySqlite(market: ReturnType<typeof createMarketplace>, file: string): Promise<string> {
+  const problems: string[] = [];
+  try {
+    for (const v of [
+      await market.ledger.verify(),
+      await market.listings.verifyStock(),
+      await market.orders.verifyEscrow(),
+    ]) {
+      if (!v.ok) problems.push(...v.problems.slice(0, 3));
+    }
+  } finally {
+    await market.close();
+  }
+  const db = openRawSqlite(file);
+  const n = (sql: string) => Number((db.prepare(sql).pluck().get() as bigint | null) ?? 0n);
+  const [orders, unpaid, reserved, keys, open] = [
+    n('select count(*) from mk_orders'),
+    n(`select count(*) from mk_orders where state <> 'paid'`),
+    n('select sum(reserved) from mk_listings'),
+    n('select count(*) from mk_idempotency_keys'),
+    n(`select count(*) from mk_idempotency_keys where status <> 'succeeded'`),
+  ];
+  db.close();
+  if (unpaid > 0) problems.push(`${unpaid} orders not paid`);
+  if (reserved > 0) problems.push(`${reserved} units still reserved`);
+  if (open > 0) problems.push(`${open} idempotency keys not succeeded`);
+  const name = file.endsWith('sdk.db') ? 'SDK' : 'baselines';
+  if (problems.length > 0) throw new Error(`SQLite (${name}): verification failed: ${problems.join('; ')}`);
+  return `SQLite (${name} file): ${orders} orders, all paid; ${keys} idempotency keys, all succeeded; invariants pass.`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Output
+
+type Row = [group: string, name: string, m: Measured];
+
+function header(o: BenchOptions, server: string | undefined, load: readonly [number, number], keys: boolean): string {
+  return [
+    `Checkout benchmark: Node ${process.version}, ${cpus().length} CPUs${server ? `, PostgreSQL ${server}` : ''}; ` +
+      `1-minute load average ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after.`,
+    'One checkout = market.orders.checkout({ orderId, buyerId, listingId, quantity 1-3, paymentMethod' +
+      (keys ? ', idempotencyKey })' : ' }) (WITHOUT idempotency key: checkout does not record one yet)'),
+    '  with the in-memory SandboxPaymentProvider; 200 listings of 20 sellers, 64 buyers, round-robin. It writes:',
+    `  ${keys ? 'idempotency key claim | ' : ''}listing (stock taken) + reservation + order + escrow account (+ seller, ` +
+      'clearing, commission accounts the first time) + order event + outbox | order.authorization_id |',
+    `  capture transfer + 2 balances + outbox, reservation sold + listing, order paid + order event + outbox${keys ? ' + key result' : ''}.`,
+    'Baselines, same rows, same provider calls, same run:',
+    '  (a) one statement per write, in the same transactions as the SDK (a one-statement transaction sent alone);',
+    '  (b) PostgreSQL: each transaction as ONE statement (data-modifying CTEs); SQLite: (a) in a single transaction.',
+    `Each row: warm-up, then ${o.rounds} round(s) sized so the SDK spends ~${o.roundMs} ms in each; sequential lanes take`,
+    'turns call by call, concurrent ones run one after another. Medians of the rounds; ± is half their spread;',
+    "ratios are medians of the rounds' ratios. Below 1 the SDK is slower.",
+    '',
+  ].join('\n');
+}
+
+function mainTable(rows: readonly Row[]): string {
+  const spreadOf = (s: number | undefined) => (s === undefined ? '' : `${Math.round((s * 100) / 2)}%`);
+  const cells = rows.map(([group, name, m]) => [
+    group,
+    name,
+    ...m.lanes.flatMap((l) => [formatRate(l.rate), spreadOf(l.spread)]),
+    formatRatio(m.ratios[1]!),
+    formatRatio(m.ratios[2]!),
+  ]);
+  const headers = ['backend', 'workload', 'SDK/s', '±', 'raw (a)/s', '±', 'raw (b)/s', '±', 'SDK/(a)', 'SDK/(b)'];
+  return formatTable(headers, cells, ['left', 'left', ...Array<'right'>(8).fill('right')]);
+}
+
+function goals(lite: Measured | undefined, pg: PostgresResults | undefined): string[] {
+  const verdict = (r: number, goal: number) => `${formatRatio(r)} ${r >= goal ? 'met' : 'NOT met'}`;
+  const out = ['Goals (issue 4):'];
+  if (lite !== undefined) out.push(`  SQLite: SDK >= 0.8x (a): ${verdict(lite.ratios[1]!, 0.8)}`);
+  if (pg !== undefined) {
+    for (const [name, f] of [
+      ['1 connection', pg.sequential],
+      [`${IN_FLIGHT} in flight`, pg.inFlight],
+    ] as const) {
+      const [a, b] = [f.measured.ratios[1]!, f.measured.ratios[2]!];
+      out.push(`  PostgreSQL, ${name}: SDK >= 1.5x (a): ${verdict(a, 1.5)}; SDK >= 0.8x (b): ${verdict(b, 0.8)}`);
+    }
+  }
+  return out;
+}
+
+function printPostgresDetail(pg: PostgresResults): void {
+  console.log('\nPostgreSQL round trips of one checkout (statements in order; a group is one transaction):');
+  for (const [name, trace] of [
+    ['SDK', pg.trace.sdk],
+    ['raw (a)', pg.trace.a],
+    ['raw (b)', pg.trace.b],
+  ] as const) {
+    const groups = transactions(trace);
+    const txs = groups.filter((g) => g[0] === 'begin' || g.length === 1).length;
+    console.log(`  ${name}: ${trace.length} round trips, ${txs} transactions or lone statements`);
+    for (const g of groups) console.log(`    [${g.length}] ${g.join(' · ')}`);
+  }
+  const seq = pg.sequential;
+  console.log('\nPostgreSQL, 1 connection: where the time of one SDK checkout goes (measured rounds)');
+  console.log(breakdown(seq.stats[0]!, seq.measured.count, seq.measured.ms[0]!));
+  const perCheckout = (f: Figures, i: number) => (f.stats[i]!.calls / f.measured.count).toFixed(1);
+  const dbUs = (f: Figures, i: number) => fmt((f.stats[i]!.ms * 1000) / f.measured.count);
+  const wallUs = (f: Figures, i: number) => fmt((f.measured.ms[i]! * 1000) / f.measured.count);
+  console.log(
+    `  baselines: (a) ${perCheckout(seq, 1)} round trips, ${dbUs(seq, 1)} µs in the database, ${wallUs(seq, 1)} µs wall;` +
+      ` (b) ${perCheckout(seq, 2)} round trips, ${dbUs(seq, 2)} µs in the database, ${wallUs(seq, 2)} µs wall.`,
+  );
+  console.log(
+    `\nPostgreSQL, ${BUYERS_ON_ONE_LISTING} buyers at once on one listing (pool ${BUYERS_ON_ONE_LISTING}; each lane its own listing):`,
+  );
+  const c = pg.contention;
+  const names = ['SDK, guardedUpdate', 'SDK, rowLock', 'raw (a), guarded update', 'raw (b), guarded update'];
+  const cells = c.measured.lanes.map((l, i) => [
+    names[i]!,
+    formatRate(l.rate),
+    l.spread === undefined ? '' : `${Math.round((l.spread * 100) / 2)}%`,
+    formatRatio(1 / c.measured.ratios[i]!),
+    perCheckout(c, i),
+    String(c.stats[i]!.count('rollback')),
+    errors(c.stats[i]!),
+  ]);
+  const headers = ['lane', 'checkouts/s', '±', 'vs guardedUpdate', 'round trips', 'rollbacks', 'failed statements'];
+  console.log(formatTable(headers, cells, ['left', 'right', 'right', 'right', 'right', 'right', 'left']));
+  const [g, r] = [c.measured.lanes[0]!, c.measured.lanes[1]!];
+  const noise = Math.max(g.spread ?? 0, r.spread ?? 0) / 2;
+  const diff = Math.abs(g.rate / r.rate - 1);
+  const winner = g.rate >= r.rate ? 'guardedUpdate' : 'rowLock';
+  console.log(
+    `  Faster: ${winner}, by ${Math.round(diff * 100)}%${diff <= noise ? ' (within the spread of the rounds: a tie)' : ''}.` +
+      ` Over ${c.measured.count} checkouts per lane.`,
+  );
+  const f = pg.inFlight;
+  const failed = [0, 1, 2].map(
+    (i) => `${['SDK', '(a)', '(b)'][i]} ${f.stats[i]!.count('rollback')}/${errors(f.stats[i]!)}`,
+  );
+  console.log(`  ${IN_FLIGHT} in flight, rollbacks/failed statements: ${failed.join(', ')}.`);
+}
+
+/** Statements split into transactions: `begin` … `commit`/`rollback`, and each statement outside one. */
+function transactions(trace: readonly string[]): string[][] {
+  const out: string[][] = [];
+  let open: string[] | undefined;
+  for (const s of trace) {
+    if (s === 'begin') {
+      open = [s];
+      out.push(open);
+    } else if (open !== undefined) {
+      open.push(s);
+      if (s === 'commit' || s === 'rollback') open = undefined;
+    } else out.push([s]);
+  }
+  return out;
+}
+
+function breakdown(stats: StatementStats, count: number, wallMs: number): string {
+  const rows = stats
+    .entries()
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([label, e]) => [
+      label,
+      (e.calls / count).toFixed(2),
+      fmt((e.ms * 1000) / e.calls),
+      fmt((e.ms * 1000) / count),
+    ]);
+  rows.push(['= in the database (sum)', (stats.calls / count).toFixed(1), '', fmt((stats.ms * 1000) / count)]);
+  rows.push(['+ outside it (JS, driver)', '', '', fmt(((wallMs - stats.ms) * 1000) / count)]);
+  rows.push(['= wall time per checkout', '', '', fmt((wallMs * 1000) / count)]);
+  return formatTable(['statement', 'per checkout', 'µs each', 'µs per checkout'], rows, [
+    'left',
+    'right',
+    'right',
+    'right',
+  ]);
+}
+
+const errors = (s: StatementStats) =>
+  s.errorCount === 0 ? '0' : [...s.errors].map(([code, n]) => `${n}× ${code}`).join(', ');
+const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
