@@ -142,15 +142,15 @@ export class Orders {
     const idem = this.#d.idempotency;
     const begun = await idem.begin<Order>(call, { codec: ORDER_CODEC });
     if (begun.status === 'replayed') return begun.result;
-    let recorded = false;
+    let recorded: Order | undefined;
     const onCommit: OnCommit = async (trx) => {
-      await idem.complete(trx, begun.handle, await this.#read(trx, orderId), { codec: ORDER_CODEC });
-      recorded = true;
+      recorded = await this.#read(trx, orderId);
+      await idem.complete(trx, begun.handle, recorded, { codec: ORDER_CODEC });
     };
     try {
       const order = await work(onCommit);
-      if (!recorded) await this.#d.storage.transaction(async (trx) => onCommit(trx));
-      return order;
+      if (recorded === undefined) await this.#d.storage.transaction(async (trx) => onCommit(trx));
+      return recorded ?? order;
     } catch (error) {
       await idem.fail(begun.handle, error);
       throw error;
@@ -386,8 +386,8 @@ export class Orders {
           reference: row.id,
         });
         authorizationId = auth.authorizationId;
-        await this.#d.storage.transaction((trx) =>
-          trx
+        await this.#d.storage.run((db) =>
+          db
             .updateTable('orders')
             .set({ authorization_id: authorizationId })
             .where('id', '=', row.id)
@@ -452,9 +452,9 @@ export class Orders {
     const plan = await storage.transaction(async (trx) => {
       const order = await lockOrder(trx, caps, id);
       const t = this.#authorize(order, name, actor, resuming);
-      const escrowMinor = (
-        await this.#d.escrow.balance(trx, { id, sellerId: order.seller_id, currency: order.currency })
-      ).minor;
+      const escrowMinor = needsEscrowBalance(t)
+        ? (await this.#d.escrow.balance(trx, { id, sellerId: order.seller_id, currency: order.currency })).minor
+        : 0n;
       checkGuards(t, order, params, escrowMinor);
       const busy = order.pending_op === null ? undefined : (JSON.parse(order.pending_op) as PendingOp);
       const seq = busy?.seq ?? (await nextEventSeq(trx, id));
@@ -551,7 +551,8 @@ export class Orders {
     external: { refundedMinor: bigint },
   ) {
     const now = this.#d.clock.now();
-    const rule = await this.#commissionRule(trx, order.listing_id);
+    const paysSeller = t.effects.includes('releaseToSeller') || t.effects.includes('resolveSplit');
+    const rule = paysSeller ? await this.#commissionRule(trx, order.listing_id) : this.#d.commission;
     const patch = await runLocalEffects(
       { trx, escrow: this.#d.escrow, order, rule, params, seq, now, external },
       t.effects,
@@ -607,6 +608,11 @@ export class Orders {
       });
     return this.#d.payments;
   }
+}
+
+/** Only guards and provider refunds read the escrow balance before the transition commits. */
+function needsEscrowBalance(t: ProcessTransition): boolean {
+  return t.guards.includes('refundWithinEscrow') || needsProvider(t.effects);
 }
 
 /** The outbox event of one order transition: `order.<transition>`, ordered per order. */
