@@ -9,7 +9,13 @@ import { withTimeout } from '../jobs/with-timeout.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaDefinition, SagaStep, SagaStepContext } from './saga-definition.js';
 import type { SagaRegistry } from './saga-registry.js';
-import { appendStepLog, type ClaimedSaga, renewSagaLease, type StepLogInput, writeProgress } from './saga-store.js';
+import {
+  type ClaimedSaga,
+  renewSagaLease,
+  type StepLogInput,
+  type StepLogRow,
+  writeProgressAndLog,
+} from './saga-store.js';
 import type { SagaStatus } from './saga-tables.js';
 
 /** What running a claimed saga ended with (for the worker's counters and tests). */
@@ -236,8 +242,14 @@ class SagaRun {
     }
     const done = next.status === 'completed' || next.status === 'compensated';
     // A compensation keeps the error that made the saga compensate, for operators.
-    await this.#write(trx, next, 0, phase === 'run' ? null : undefined, done ? { release: null } : 'keep');
-    await this.#log(trx, { stepIndex: index, stepName: step.name, phase, outcome: 'completed', attempt, detail });
+    await this.#write(trx, next, 0, phase === 'run' ? null : undefined, done ? { release: null } : 'keep', {
+      stepIndex: index,
+      stepName: step.name,
+      phase,
+      outcome: 'completed',
+      attempt,
+      detail,
+    });
   }
 
   /** Moves past a completed external step in memory; its record commits with the next write. */
@@ -273,10 +285,9 @@ class SagaRun {
     const entry = { stepIndex: s.stepIndex, stepName: step.name, phase, attempt, detail: summary } as const;
     if (kind === 'retryable' && attempt < policy.attempts) {
       const retryAt = this.#env.clock.now() + backoffDelay(policy, attempt);
-      await this.#env.storage.transaction(async (trx) => {
-        await this.#write(trx, s, attempt, summary, { release: retryAt });
-        await this.#log(trx, { ...entry, outcome: 'retrying' });
-      });
+      await this.#env.storage.transaction((trx) =>
+        this.#write(trx, s, attempt, summary, { release: retryAt }, { ...entry, outcome: 'retrying' }),
+      );
       return 'retrying';
     }
     let next: Pick<State, 'status' | 'stepIndex'>;
@@ -288,10 +299,9 @@ class SagaRun {
       next = { status: 'failed', stepIndex: s.stepIndex };
     }
     const lease: LeaseChange = next.status === 'compensating' ? 'keep' : { release: null };
-    await this.#env.storage.transaction(async (trx) => {
-      await this.#write(trx, { ...next, outputs: s.outputs }, 0, summary, lease);
-      await this.#log(trx, { ...entry, outcome: 'failed' });
-    });
+    await this.#env.storage.transaction((trx) =>
+      this.#write(trx, { ...next, outputs: s.outputs }, 0, summary, lease, { ...entry, outcome: 'failed' }),
+    );
     this.#apply();
     return 'next';
   }
@@ -302,17 +312,29 @@ class SagaRun {
     this.#apply();
   }
 
+  /**
+   * The fenced progress write of a transaction, with its step-log entries: the deferred external step's (if
+   * any), then `entry`. One statement on PostgreSQL, two on SQLite.
+   */
   async #write(
     trx: MarketkitTransaction,
     next: Pick<State, 'status' | 'stepIndex' | 'outputs'>,
     attempts: number,
     error: unknown,
     lease: LeaseChange,
+    entry?: Omit<StepLogInput, 'worker'>,
   ): Promise<void> {
-    const now = this.#env.clock.now();
+    const { storage, clock, ids } = this.#env;
+    const worker = this.#control.owner;
+    const log: StepLogRow[] = [];
+    // Ids in this order, so that the log (ordered by id) lists the deferred step first.
+    if (this.#deferred !== undefined) log.push({ id: ids('sst'), entry: { ...this.#deferred, worker } });
+    if (entry !== undefined) log.push({ id: ids('sst'), entry: { ...entry, worker } });
+    const now = clock.now();
     try {
-      await writeProgress(
+      await writeProgressAndLog(
         trx,
+        storage.adapter,
         this.#claimed.id,
         this.#claimed.version,
         {
@@ -323,13 +345,13 @@ class SagaRun {
           lastError: error,
           lease: lease === 'keep' ? 'keep' : { nextRunAt: lease.release },
         },
+        log,
         now,
       );
     } catch (e) {
       if (hasErrorCode(e, 'LEASE_LOST')) this.#fenceLost = true;
       throw e;
     }
-    if (this.#deferred !== undefined) await this.#log(trx, this.#deferred);
     this.#pending = { status: next.status, stepIndex: next.stepIndex, outputs: { ...next.outputs }, attempts };
   }
 
@@ -338,16 +360,6 @@ class SagaRun {
     if (this.#pending !== undefined) Object.assign(this.#state, this.#pending);
     this.#pending = undefined;
     this.#deferred = undefined;
-  }
-
-  async #log(trx: MarketkitTransaction, e: Omit<StepLogInput, 'worker'>): Promise<void> {
-    await appendStepLog(
-      trx,
-      this.#env.ids('sst'),
-      this.#claimed.id,
-      { ...e, worker: this.#control.owner },
-      this.#env.clock.now(),
-    );
   }
 }
 

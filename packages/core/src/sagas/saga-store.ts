@@ -3,6 +3,7 @@ import { MarketkitError } from '../errors/marketkit-error.js';
 import { decodeJson, encodeJson } from '../jobs/json-column.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { StorageAdapter } from '../storage/storage-adapter.js';
 import type { SagaInstancesTable, SagaStatus, SagaStepsTable } from './saga-tables.js';
 import type { SagaInfo, SagaStepEntry } from './saga-types.js';
 
@@ -119,6 +120,12 @@ export async function claimSagas(
   }));
 }
 
+/** A step-log entry with its id, ready to append. */
+export interface StepLogRow {
+  readonly id: string;
+  readonly entry: StepLogInput;
+}
+
 /**
  * The fenced progress write: updates the saga only while its fencing token is still `version`. Throws
  * `LEASE_LOST` (so the enclosing transaction, with the step's own writes, rolls back) when another worker took
@@ -131,46 +138,113 @@ export async function writeProgress(
   p: SagaProgress,
   now: number,
 ): Promise<void> {
-  const release = p.lease === 'keep' ? {} : { next_run_at: p.lease.nextRunAt, lease_owner: null, lease_expires_at: 0 };
   const result = await trx
     .updateTable('saga_instances')
-    .set({
-      status: p.status,
-      step_index: p.stepIndex,
-      outputs: encodeJson(p.outputs),
-      attempts: p.attempts,
-      ...(p.lastError === undefined ? {} : { last_error: p.lastError === null ? null : encodeJson(p.lastError) }),
-      updated_at: now,
-      ...release,
-    })
+    .set(progressColumns(p, now))
     .where('id', '=', id)
     .where('version', '=', version)
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw sagaLeaseLost(id, version);
 }
 
-/** Appends one entry to the step log. */
-export async function appendStepLog(
+/**
+ * The fenced progress write and the step-log entries of the same commit, in as few statements as the backend
+ * allows, with the guarantees of {@link writeProgress} followed by {@link appendStepLog}: nothing is logged
+ * unless the fence holds, and a lost fence throws `LEASE_LOST`.
+ *
+ * Where writers run concurrently (PostgreSQL, where every statement is a network round trip), one statement:
+ * a data-modifying CTE whose fenced `UPDATE … RETURNING` feeds the `INSERT … SELECT` of the entries, so a lost
+ * fence inserts no row, which the row count reports. Elsewhere (SQLite: no DML in a CTE, and a statement costs
+ * no round trip) the fenced `UPDATE`, then one multi-row `INSERT`.
+ */
+export async function writeProgressAndLog(
   trx: MarketkitTransaction,
+  adapter: StorageAdapter,
   id: string,
-  sagaId: string,
-  e: StepLogInput,
+  version: bigint,
+  p: SagaProgress,
+  log: readonly StepLogRow[],
   now: number,
 ): Promise<void> {
+  if (log.length === 0 || !adapter.capabilities.concurrentWriters) {
+    await writeProgress(trx, id, version, p, now);
+    await appendStepLog(trx, id, log, now);
+    return;
+  }
+  const int64 = sql.raw(adapter.columnTypes.int64);
+  const json = sql.raw(adapter.columnTypes.json);
+  const rows = log.map(({ id: entryId, entry: e }) => {
+    const detail = e.detail === undefined ? null : encodeJson(e.detail);
+    return sql`(${entryId}, ${id}, cast(${e.stepIndex} as ${int64}), ${e.stepName}, ${e.phase}, ${e.outcome}, cast(${e.attempt} as ${int64}), cast(${detail} as ${json}), ${e.worker}, cast(${now} as ${int64}))`;
+  });
+  const result = await trx
+    .with('p', (db) =>
+      db
+        .updateTable('saga_instances')
+        .set(progressColumns(p, now))
+        .where('id', '=', id)
+        .where('version', '=', version)
+        .returning('id'),
+    )
+    .insertInto('saga_steps')
+    .columns(STEP_COLUMNS)
+    .expression(
+      sql`select v.* from p cross join (values ${sql.join(rows)}) as v (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})`,
+    )
+    .executeTakeFirst();
+  if (result.numInsertedOrUpdatedRows !== BigInt(log.length)) throw sagaLeaseLost(id, version);
+}
+
+const STEP_COLUMNS = [
+  'id',
+  'saga_id',
+  'step_index',
+  'step_name',
+  'phase',
+  'outcome',
+  'attempt',
+  'detail',
+  'worker',
+  'created_at',
+] as const satisfies readonly (keyof SagaStepsTable)[];
+
+function progressColumns(p: SagaProgress, now: number) {
+  const release = p.lease === 'keep' ? {} : { next_run_at: p.lease.nextRunAt, lease_owner: null, lease_expires_at: 0 };
+  return {
+    status: p.status,
+    step_index: p.stepIndex,
+    outputs: encodeJson(p.outputs),
+    attempts: p.attempts,
+    ...(p.lastError === undefined ? {} : { last_error: p.lastError === null ? null : encodeJson(p.lastError) }),
+    updated_at: now,
+    ...release,
+  };
+}
+
+/** Appends entries to the step log, in one statement. */
+export async function appendStepLog(
+  trx: MarketkitTransaction,
+  sagaId: string,
+  log: readonly StepLogRow[],
+  now: number,
+): Promise<void> {
+  if (log.length === 0) return;
   await trx
     .insertInto('saga_steps')
-    .values({
-      id,
-      saga_id: sagaId,
-      step_index: e.stepIndex,
-      step_name: e.stepName,
-      phase: e.phase,
-      outcome: e.outcome,
-      attempt: e.attempt,
-      detail: e.detail === undefined ? null : encodeJson(e.detail),
-      worker: e.worker,
-      created_at: now,
-    })
+    .values(
+      log.map(({ id, entry: e }) => ({
+        id,
+        saga_id: sagaId,
+        step_index: e.stepIndex,
+        step_name: e.stepName,
+        phase: e.phase,
+        outcome: e.outcome,
+        attempt: e.attempt,
+        detail: e.detail === undefined ? null : encodeJson(e.detail),
+        worker: e.worker,
+        created_at: now,
+      })),
+    )
     .execute();
 }
 
