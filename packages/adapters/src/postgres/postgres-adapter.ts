@@ -11,6 +11,7 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   concurrentWriters: true,
   schemas: true,
   updateFromValues: true,
+  writableCtes: true,
 });
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 'jsonb' });

@@ -12,6 +12,7 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   concurrentWriters: false,
   schemas: false,
   updateFromValues: true,
+  writableCtes: false,
 });
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'integer', json: 'text' });

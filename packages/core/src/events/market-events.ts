@@ -1,5 +1,6 @@
 import type { Clock } from '../clock/clock.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { StorageAdapter } from '../storage/storage-adapter.js';
 import { appendEvents } from './append-events.js';
 import { EventListeners } from './event-listeners.js';
 import type { EventSink } from './event-sink.js';
@@ -39,9 +40,11 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
   readonly listeners: EventListeners<M>;
   readonly relay: OutboxRelay;
   readonly #clock: Clock;
+  readonly #backend: StorageAdapter;
 
   constructor(storage: Storage, clock: Clock, options: EventsOptions = {}) {
     this.#clock = clock;
+    this.#backend = storage.adapter;
     this.listeners = new EventListeners<M>();
     const sinks: EventSink[] = [
       this.listeners,
@@ -58,7 +61,7 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
 
   /** Writes events in `trx` with the marketplace's clock; see {@link appendEvents}. */
   append(trx: MarketkitTransaction, events: readonly OutboxEventInput[]): Promise<AppendedEvent[]> {
-    return appendEvents(trx, events, { clock: this.#clock });
+    return appendEvents(trx, events, { clock: this.#clock, backend: this.#backend });
   }
 
   /** See {@link OutboxRelay.runOnce}. */

@@ -27,6 +27,8 @@ export interface StorageCapabilities {
   readonly schemas: boolean;
   /** `UPDATE … FROM (VALUES …)` updates many rows with different values in one statement. */
   readonly updateFromValues: boolean;
+  /** `WITH x AS (INSERT/UPDATE … RETURNING …) INSERT …`: several writes in one statement (one round trip). */
+  readonly writableCtes: boolean;
 }
 
 /** The column types the shared migrations ask for, spelled in the backend's SQL. */

@@ -14,7 +14,9 @@ export async function openStorage(database: TestDatabase, max = 4): Promise<Stor
 
 /** Commits `events` in one transaction. */
 export function commitEvents(storage: Storage, events: readonly OutboxEventInput[], clock?: Clock) {
-  return storage.transaction((trx) => appendEvents(trx, events, clock === undefined ? {} : { clock }));
+  return storage.transaction((trx) =>
+    appendEvents(trx, events, clock === undefined ? { backend: storage.adapter } : { clock, backend: storage.adapter }),
+  );
 }
 
 /** An event of aggregate `order/<id>` with a small payload. */

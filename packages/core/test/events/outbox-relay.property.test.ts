@@ -85,7 +85,7 @@ for (const backend of testBackends()) {
           let written: Awaited<ReturnType<typeof appendEvents>> = [];
           try {
             await writer.transaction(async (trx) => {
-              written = await appendEvents(trx, events);
+              written = await appendEvents(trx, events, { backend: writer.adapter });
               if (write.rollback) throw new Error('rolled back on purpose');
             });
           } catch (error) {
