@@ -124,12 +124,20 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const ledger = new Ledger(storage, clock, (trx, created) =>
     events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
   );
+  const payments = (): PaymentProvider => {
+    if (options.payments === undefined) {
+      throw new MarketkitError('VALIDATION_FAILED', {
+        message: 'createMarketplace({ payments }) is required for checkout, refunds and payouts.',
+      });
+    }
+    return options.payments;
+  };
   const orders = new Orders({
     storage,
     clock,
     ids,
     escrow: new Escrow(ledger),
-    payments: options.payments,
+    payments,
     process: defineProcess(options.process ?? purchaseProcess()),
     commission: options.commission ?? { kind: 'percentage', percent: '10' },
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
@@ -137,14 +145,6 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     emit: (trx, e) => events.append(trx, e).then(() => {}),
     idempotency,
   });
-  const payments = (): PaymentProvider => {
-    if (options.payments === undefined) {
-      throw new MarketkitError('VALIDATION_FAILED', {
-        message: 'createMarketplace({ payments }) is required for this.',
-      });
-    }
-    return options.payments;
-  };
   const sagas = new Sagas(storage, new SagaRegistry(options.sagas ?? []), clock, ids);
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, options.listings);

@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
+import { claimLeased } from '../storage/lease-claim.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { ScheduleJobInput } from './job-definition.js';
 import type { JobStatus, JobsTable } from './job-tables.js';
@@ -92,28 +93,10 @@ export async function claimJobs(
   now: number,
   leaseMs: number,
 ): Promise<ClaimedJob[]> {
-  const rows = await storage.transaction(async (trx) => {
-    let due = trx
-      .selectFrom('jobs')
-      .select('id')
-      .where('next_run_at', '<=', BigInt(now))
-      .orderBy('next_run_at')
-      .limit(limit);
-    if (storage.adapter.capabilities.skipLocked) due = due.forUpdate().skipLocked();
-    return trx
-      .updateTable('jobs')
-      .set((eb) => ({
-        lease_owner: owner,
-        lease_expires_at: now + leaseMs,
-        next_run_at: now + leaseMs,
-        version: eb('version', '+', 1n),
-        updated_at: now,
-      }))
-      .where('id', 'in', due)
-      .where('next_run_at', '<=', BigInt(now))
-      .returning(['id', 'kind', 'payload', 'run_at', 'attempts', 'version'])
-      .execute();
-  });
+  const rows = await storage.transaction((trx) =>
+    claimLeased(trx, storage.adapter.capabilities, 'jobs', owner, limit, now, leaseMs),
+  );
+
   return rows.map((r) => ({
     id: r.id,
     kind: r.kind,

@@ -3,7 +3,7 @@ import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
 import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
-import { evaluateTransfers, expirePending } from './transfer-evaluator.js';
+import { evaluateTransfers, expireDue } from './transfer-evaluator.js';
 import type { CreateTransferResult } from './transfer-types.js';
 
 /** Called with the transfers a batch created, inside its transaction (the outbox hooks in here). */
@@ -34,9 +34,7 @@ export async function applyTransfers(
     pendingIds,
     accountIds,
   );
-  for (const p of state.pendings.values()) {
-    if (p.status === 'pending' && p.expiresAt !== null && p.expiresAt <= now) expirePending(p, state.accounts);
-  }
+  expireDue(state, now);
   const { results, created } = evaluateTransfers(batch, state, now);
   await writeOutcome(trx, state, created, now);
   if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);

@@ -9,7 +9,7 @@ import { accountFromRow } from './ledger-rows.js';
 import { accountBatchSchema, listTransfersSchema, type ParsedTransfer, transferBatchSchema } from './ledger-schemas.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
-import { expirePending } from './transfer-evaluator.js';
+import { expireDue } from './transfer-evaluator.js';
 import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
 import type { CreateTransferResult, TransferInput } from './transfer-types.js';
 
@@ -106,13 +106,7 @@ export class Ledger {
       const due = (await q.execute()).map((r) => r.id);
       if (due.length === 0) return 0;
       const state = await loadSnapshot(trx, caps, [], due, new Set());
-      let expired = 0;
-      for (const p of state.pendings.values()) {
-        if (p.status === 'pending' && p.expiresAt !== null && p.expiresAt <= now) {
-          expirePending(p, state.accounts);
-          expired++;
-        }
-      }
+      const expired = expireDue(state, now);
       await writeOutcome(trx, state, [], now);
       return expired;
     });

@@ -258,8 +258,22 @@ function setStatus(p: PendingState, status: PendingState['status'], by: string |
   });
 }
 
-/** Releases a pending transfer whose timeout has passed. Not undone by a failing chain: time moved on. */
-export function expirePending(p: PendingState, accounts: Map<string, AccountState>): void {
+/**
+ * Expires every loaded pending transfer whose timeout has passed by `now`, releasing its amount; returns how many.
+ * Not undone by a failing chain: time moved on.
+ */
+export function expireDue(state: LedgerSnapshot, now: number): number {
+  let expired = 0;
+  for (const p of state.pendings.values()) {
+    if (p.status === 'pending' && p.expiresAt !== null && p.expiresAt <= now) {
+      expirePending(p, state.accounts);
+      expired++;
+    }
+  }
+  return expired;
+}
+
+function expirePending(p: PendingState, accounts: Map<string, AccountState>): void {
   const dr = accounts.get(p.debitAccountId);
   const cr = accounts.get(p.creditAccountId);
   if (dr === undefined || cr === undefined) return;

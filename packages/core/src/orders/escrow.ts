@@ -1,12 +1,32 @@
+import type { Kysely } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { TransferInput } from '../ledger/transfer-types.js';
 import type { CommissionRule } from '../listings/listing-types.js';
 import { Money } from '../money/money.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt } from '../storage/int64.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import { commissionOn } from './commission.js';
 import { escrowAccounts as acct, ESCROW_ACCOUNT_CODES, ESCROW_CODES } from './escrow-accounts.js';
+
+/** The money left in an order's escrow account, in minor units (0 before anything was captured). */
+export async function escrowMinor(db: Kysely<MarketkitDatabase>, orderId: string): Promise<bigint> {
+  const row = await db
+    .selectFrom('accounts')
+    .select(['credits_posted', 'debits_posted', 'debits_pending'])
+    .where('id', '=', acct.escrow(orderId))
+    .executeTakeFirst();
+  return row === undefined
+    ? 0n
+    : toBigInt(row.credits_posted) - toBigInt(row.debits_posted) - toBigInt(row.debits_pending);
+}
+
+/** Divides an escrow balance: `buyerPercent` % back to the buyer, the rest to the seller, to the minor unit. */
+export function splitEscrow(balance: Money, buyerPercent: number): [Money, Money] {
+  const [buyer, seller] = balance.allocate([buyerPercent, 100 - buyerPercent]);
+  return [buyer ?? Money.zero(balance.currency), seller ?? Money.zero(balance.currency)];
+}
 
 /** The order fields escrow needs. */
 export interface EscrowOrder {
@@ -53,16 +73,7 @@ export class Escrow {
 
   /** The money still in the order's escrow. */
   async balance(trx: MarketkitTransaction, order: EscrowOrder): Promise<Money> {
-    const row = await trx
-      .selectFrom('accounts')
-      .select(['credits_posted', 'debits_posted', 'debits_pending'])
-      .where('id', '=', acct.escrow(order.id))
-      .executeTakeFirst();
-    const minor =
-      row === undefined
-        ? 0n
-        : toBigInt(row.credits_posted) - toBigInt(row.debits_posted) - toBigInt(row.debits_pending);
-    return Money.fromMinor(minor, order.currency);
+    return Money.fromMinor(await escrowMinor(trx, order.id), order.currency);
   }
 
   /** Records the captured payment in escrow. */
@@ -100,12 +111,6 @@ export class Escrow {
         reference: order.id,
       },
     ]);
-  }
-
-  /** Divides the whole balance: `buyerPercent` % back to the buyer, the rest to the seller (minus commission). */
-  splitShares(balance: Money, buyerPercent: number): [Money, Money] {
-    const [buyer, seller] = balance.allocate([buyerPercent, 100 - buyerPercent]);
-    return [buyer ?? Money.zero(balance.currency), seller ?? Money.zero(balance.currency)];
   }
 
   /** Pays `share` of the escrow to the seller minus commission. Returns the commission. */

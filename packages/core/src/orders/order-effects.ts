@@ -6,7 +6,7 @@ import { Money } from '../money/money.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
 import { toBigInt } from '../storage/int64.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
-import type { Escrow } from './escrow.js';
+import { type Escrow, splitEscrow } from './escrow.js';
 import type { OrdersTable } from './order-tables.js';
 import type { EffectName } from './process/process-definition.js';
 
@@ -60,7 +60,7 @@ export async function runProviderCalls(
         : effect === 'refundBuyerPartial'
           ? (params.amountMinor ?? 0n)
           : effect === 'resolveSplit'
-            ? splitBuyerMinor(escrowMinor, currency, params.buyerPercent ?? 0)
+            ? splitEscrow(Money.fromMinor(escrowMinor, currency), params.buyerPercent ?? 0)[0].minor
             : 0n;
     if (refund > 0n && order.capture_id !== null) {
       await payments.refund({
@@ -73,11 +73,6 @@ export async function runProviderCalls(
     }
   }
   return out;
-}
-
-/** The buyer's share of a split, as `Escrow.splitShares` computes it. */
-export function splitBuyerMinor(escrowMinor: bigint, currency: string, buyerPercent: number): bigint {
-  return Money.fromMinor(escrowMinor, currency).allocate([buyerPercent, 100 - buyerPercent])[0]?.minor ?? 0n;
 }
 
 /**
@@ -158,7 +153,7 @@ export async function runLocalEffects(ctx: LocalEffectContext, effects: readonly
       refunded += amount;
     } else if (effect === 'resolveSplit') {
       const balance = await escrow.balance(trx, view);
-      const [buyer, seller] = escrow.splitShares(balance, ctx.params.buyerPercent ?? 0);
+      const [buyer, seller] = splitEscrow(balance, ctx.params.buyerPercent ?? 0);
       await escrow.refund(trx, view, buyer, `${seq}`);
       refunded += buyer.minor;
       commission += (await escrow.paySellerShare(trx, view, seller, ctx.rule, String(seq))).minor;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
@@ -11,10 +11,10 @@ import { decodeCommission } from '../listings/listing-rows.js';
 import type { CommissionRule } from '../listings/listing-types.js';
 import { reserveStock, type StockStrategy } from '../listings/stock-store.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt } from '../storage/int64.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
-import type { Escrow } from './escrow.js';
-import { escrowAccounts } from './escrow-accounts.js';
+import { type Escrow, escrowMinor } from './escrow.js';
 import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
 import { ORDER_CODEC } from './order-codec.js';
 import { type EffectParams, needsProvider, runLocalEffects, runProviderCalls } from './order-effects.js';
@@ -32,7 +32,8 @@ export interface OrdersDeps {
   readonly clock: Clock;
   readonly ids: IdFactory;
   readonly escrow: Escrow;
-  readonly payments: PaymentProvider | undefined;
+  /** The payment provider; throws `VALIDATION_FAILED` when the marketplace was created without one. */
+  readonly payments: () => PaymentProvider;
   readonly process: ProcessDefinition;
   readonly commission: CommissionRule;
   readonly stockStrategy: StockStrategy;
@@ -144,7 +145,7 @@ export class Orders {
     if (begun.status === 'replayed') return begun.result;
     let recorded: Order | undefined;
     const onCommit: OnCommit = async (trx) => {
-      recorded = await this.#read(trx, orderId);
+      recorded = (await readOrder(trx, orderId))!;
       await idem.complete(trx, begun.handle, recorded, { codec: ORDER_CODEC });
     };
     try {
@@ -157,29 +158,10 @@ export class Orders {
     }
   }
 
-  async #read(trx: MarketkitTransaction, orderId: string): Promise<Order> {
-    const row = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirstOrThrow();
-    const acct = await trx
-      .selectFrom('accounts')
-      .select(['credits_posted', 'debits_posted'])
-      .where('id', '=', escrowAccounts.escrow(orderId))
-      .executeTakeFirst();
-    return orderFromRow(row, acct === undefined ? 0n : toBigInt(acct.credits_posted) - toBigInt(acct.debits_posted));
-  }
-
   /** An order with its escrow balance, or `undefined`. */
   async get(orderId: string): Promise<Order | undefined> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
-    return this.#d.storage.run(async (db) => {
-      const row = await db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
-      if (row === undefined) return undefined;
-      const acct = await db
-        .selectFrom('accounts')
-        .select(['credits_posted', 'debits_posted'])
-        .where('id', '=', escrowAccounts.escrow(id))
-        .executeTakeFirst();
-      return orderFromRow(row, acct === undefined ? 0n : toBigInt(acct.credits_posted) - toBigInt(acct.debits_posted));
-    });
+    return this.#d.storage.run((db) => readOrder(db, id));
   }
 
   /** Every transition the order went through, oldest first. */
@@ -372,7 +354,7 @@ export class Orders {
   }
 
   async #pay(row: Selectable<OrdersTable>, onCommit?: OnCommit): Promise<Order> {
-    const payments = this.#payments();
+    const payments = this.#d.payments();
     const amountMinor = toBigInt(row.amount_minor);
     let captureId: string;
     try {
@@ -485,7 +467,7 @@ export class Orders {
     });
     if (plan === undefined) return;
     const external = await runProviderCalls(
-      this.#payments(),
+      this.#d.payments(),
       plan.order,
       plan.t.effects,
       params,
@@ -600,14 +582,12 @@ export class Orders {
     );
     return t?.afterMs ?? 15 * 60 * 1000;
   }
+}
 
-  #payments(): PaymentProvider {
-    if (this.#d.payments === undefined)
-      throw new MarketkitError('VALIDATION_FAILED', {
-        message: 'createMarketplace({ payments }) is required for checkout and refunds.',
-      });
-    return this.#d.payments;
-  }
+/** An order with its escrow balance, read through `db` (a transaction or the pool), or `undefined`. */
+async function readOrder(db: Kysely<MarketkitDatabase>, orderId: string): Promise<Order | undefined> {
+  const row = await db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  return row === undefined ? undefined : orderFromRow(row, await escrowMinor(db, orderId));
 }
 
 /** Only guards and provider refunds read the escrow balance before the transition commits. */

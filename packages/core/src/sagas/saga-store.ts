@@ -2,6 +2,7 @@ import { type Selectable, sql } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { decodeJson, encodeJson } from '../jobs/json-column.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
+import { claimLeased } from '../storage/lease-claim.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { StorageAdapter } from '../storage/storage-adapter.js';
 import type { SagaInstancesTable, SagaStatus, SagaStepsTable } from './saga-tables.js';
@@ -86,28 +87,10 @@ export async function claimSagas(
   now: number,
   leaseMs: number,
 ): Promise<ClaimedSaga[]> {
-  const rows = await storage.transaction(async (trx) => {
-    let due = trx
-      .selectFrom('saga_instances')
-      .select('id')
-      .where('next_run_at', '<=', BigInt(now))
-      .orderBy('next_run_at')
-      .limit(limit);
-    if (storage.adapter.capabilities.skipLocked) due = due.forUpdate().skipLocked();
-    return trx
-      .updateTable('saga_instances')
-      .set((eb) => ({
-        lease_owner: owner,
-        lease_expires_at: now + leaseMs,
-        next_run_at: now + leaseMs,
-        version: eb('version', '+', 1n),
-        updated_at: now,
-      }))
-      .where('id', 'in', due)
-      .where('next_run_at', '<=', BigInt(now))
-      .returning(['id', 'name', 'status', 'step_index', 'input', 'outputs', 'attempts', 'version'])
-      .execute();
-  });
+  const rows = await storage.transaction((trx) =>
+    claimLeased(trx, storage.adapter.capabilities, 'saga_instances', owner, limit, now, leaseMs),
+  );
+
   return rows.map((r) => ({
     id: r.id,
     name: r.name,

@@ -1,0 +1,50 @@
+import { type Kysely, type Selectable, sql } from 'kysely';
+import type { MarketkitDatabase } from '../schema/database.js';
+import type { MarketkitTransaction } from './storage.js';
+import type { StorageCapabilities } from './storage-adapter.js';
+
+/** Tables whose rows are claimed by workers under a lease: `next_run_at` is due time, then lease expiry. */
+export type LeasedTable = 'jobs' | 'saga_instances';
+
+/**
+ * Claims up to `limit` due rows of `table` (or rows whose lease expired) for `owner` until `now + leaseMs`, bumping
+ * each one's fencing token (`version`), and returns the claimed rows. `FOR UPDATE SKIP LOCKED` where the backend has it,
+ * so concurrent claimers take disjoint rows without waiting; elsewhere the `next_run_at <= now` guard of the one
+ * `UPDATE` (under the database write lock) makes the claim exclusive.
+ *
+ * Concurrency contract: a row is claimed by at most one caller per expiry of its lease.
+ */
+export async function claimLeased<T extends LeasedTable>(
+  trx: MarketkitTransaction,
+  caps: StorageCapabilities,
+  table: T,
+  owner: string,
+  limit: number,
+  now: number,
+  leaseMs: number,
+): Promise<Selectable<MarketkitDatabase[T]>[]> {
+  // Both tables share the lease columns; type the statement against one of them.
+  const db = trx as unknown as Kysely<Pick<MarketkitDatabase, 'jobs'>>;
+  const name = table as 'jobs';
+  let due = db
+    .selectFrom(name)
+    .select('id')
+    .where('next_run_at', '<=', BigInt(now))
+    .orderBy('next_run_at')
+    .limit(limit);
+  if (caps.skipLocked) due = due.forUpdate().skipLocked();
+  const rows = await db
+    .updateTable(name)
+    .set({
+      lease_owner: owner,
+      lease_expires_at: now + leaseMs,
+      next_run_at: now + leaseMs,
+      version: sql`version + 1`,
+      updated_at: now,
+    })
+    .where('id', 'in', due)
+    .where('next_run_at', '<=', BigInt(now))
+    .returningAll()
+    .execute();
+  return rows as unknown as Selectable<MarketkitDatabase[T]>[];
+}
