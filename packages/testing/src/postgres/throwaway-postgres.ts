@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assertBinariesReachable } from './binaries-reachable.js';
 
 /**
  * A PostgreSQL server started by {@link startThrowawayPostgres}; it lives until {@link ThrowawayPostgres.stop}.
@@ -66,6 +67,7 @@ const SUPERUSER = 'postgres';
  */
 export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<ThrowawayPostgres> {
   const { default: EmbeddedPostgres } = await importEmbeddedPostgres();
+  await assertBinariesReachable();
   const port = options.port ?? (await findFreePort());
   // With no dataDir given we own a parent folder and remove it on stop. mkdtemp makes it 0700 and owned by
   // the current user; when that is root, the `postgres` user must still be able to traverse it.
