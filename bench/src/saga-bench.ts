@@ -26,7 +26,7 @@ import { launchDbosPeer } from './saga/dbos-peer.js';
 import { baselineRound, marketkitSaga } from './saga/workload.js';
 
 type Backend = 'sqlite' | 'postgres';
-type Mode = 'saga' | 'baseline' | 'dbos';
+type Mode = 'saga' | 'perStep' | 'baseline' | 'dbos';
 
 interface ChildSpec {
   readonly backend: Backend;
@@ -70,7 +70,11 @@ async function runChild(spec: ChildSpec): Promise<void> {
       ? await launchDbosPeer({ url: spec.location, storage, psp, poolSize: Math.max(2, half), runMigrations: false })
       : undefined;
   const one =
-    dbos !== undefined ? dbos.one : spec.mode === 'saga' ? marketkitSaga(storage, psp) : baselineRound(storage, psp);
+    dbos !== undefined
+      ? dbos.one
+      : spec.mode === 'baseline'
+        ? baselineRound(storage, psp)
+        : marketkitSaga(storage, psp, spec.mode === 'saga');
   let seq = 0;
   const prefix = `${process.pid}-${spec.mode}`;
   await storage.run((db) => sql`select 1`.execute(db)); // connect before the window
@@ -173,6 +177,7 @@ async function prepare(backend: Backend): Promise<Prepared> {
 
 interface RoundTrips {
   readonly saga: number;
+  readonly perStep: number;
   readonly baseline: number;
   /** DBOS: statements on the application side and on its system database. */
   readonly dbos?: { readonly app: number; readonly system: number };
@@ -199,8 +204,9 @@ async function countRoundTrips(backend: Backend, location: string, dbosLocation?
     return counter.count / n;
   };
   const saga = await counted('saga', marketkitSaga);
+  const perStep = await counted('perStep', (s, psp) => marketkitSaga(s, psp, false));
   const baseline = await counted('baseline', baselineRound);
-  if (dbosLocation === undefined) return { saga, baseline };
+  if (dbosLocation === undefined) return { saga, perStep, baseline };
   const app: Counter = { count: 0 };
   const system: Counter = { count: 0 };
   const storage = new Storage(countingAdapter(adapterFor(backend, dbosLocation, 2), app));
@@ -221,7 +227,7 @@ async function countRoundTrips(backend: Backend, location: string, dbosLocation?
     await peer.shutdown();
     await storage.destroy();
   }
-  return { saga, baseline, dbos: { app: app.count / n, system: system.count / n } };
+  return { saga, perStep, baseline, dbos: { app: app.count / n, system: system.count / n } };
 }
 
 interface Row {
@@ -229,6 +235,7 @@ interface Row {
   readonly processes: number;
   readonly inFlight: number;
   readonly saga: number[];
+  readonly perStep: number[];
   readonly baseline: number[];
   readonly dbos: number[];
 }
@@ -259,11 +266,13 @@ export async function runSagaBench(args: readonly string[] = []): Promise<void> 
       if (verbose) console.error(`${backend} round trips: ${JSON.stringify(trips.get(backend))}`);
       const grid: Row[] = [];
       for (const processes of [1, 4]) {
-        for (const inFlight of [1, 32]) grid.push({ backend, processes, inFlight, saga: [], baseline: [], dbos: [] });
+        for (const inFlight of [1, 32])
+          grid.push({ backend, processes, inFlight, saga: [], perStep: [], baseline: [], dbos: [] });
       }
       for (let round = 0; round < rounds; round++) {
         for (const row of grid) {
-          const sides: Mode[] = dbosDb === undefined ? ['baseline', 'saga'] : ['baseline', 'saga', 'dbos'];
+          const sides: Mode[] = ['baseline', 'saga', 'perStep'];
+          if (dbosDb !== undefined) sides.push('dbos');
           if (round % 2 === 1) sides.reverse(); // who goes first alternates
           for (const mode of sides) {
             const location = mode === 'dbos' && dbosDb !== undefined ? dbosDb.location : db.location;
@@ -300,6 +309,8 @@ function report(rows: readonly Row[], trips: ReadonlyMap<Backend, RoundTrips>, d
       rate(r.baseline),
       rate(r.saga),
       ratio(r.saga, r.baseline),
+      rate(r.perStep),
+      ratio(r.perStep, r.baseline),
       rate(r.dbos),
       r.dbos.length === 0 ? '–' : ratio(r.dbos, r.baseline),
       r.dbos.length === 0 ? '–' : ratio(r.saga, r.dbos),
@@ -309,13 +320,28 @@ function report(rows: readonly Row[], trips: ReadonlyMap<Backend, RoundTrips>, d
     `Sagas of 4 steps (3 local writes + 1 external call to an in-process fake) per second; medians of ${rounds} ` +
       `round(s) of ${durationMs / 1000} s, ratios = median of per-round ratios (± half their spread)`,
   );
-  console.log('  Marketkit: sagas.run() inline. (a): the same writes as 3 plain transactions + the call.');
+  console.log(
+    '  Marketkit: sagas.run() inline; w2 and w3 (consecutive local steps) share one commit, the default. ' +
+      '"1 commit/step": batchLocalSteps: false.',
+  );
+  console.log('  (a): the same writes as 3 plain transactions + the call.');
   console.log('  DBOS: the same saga as a DBOS Transact workflow (3 steps of one transaction each + 1 step).\n');
   console.log(
     formatTable(
-      ['backend', 'workload', '(a) plain/s', 'Marketkit/s', 'MK/(a)', 'DBOS/s', 'DBOS/(a)', 'MK/DBOS'],
+      [
+        'backend',
+        'workload',
+        '(a) plain/s',
+        'Marketkit/s',
+        'MK/(a)',
+        '1 commit/step/s',
+        '/(a)',
+        'DBOS/s',
+        'DBOS/(a)',
+        'MK/DBOS',
+      ],
       table,
-      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
 
@@ -324,11 +350,20 @@ function report(rows: readonly Row[], trips: ReadonlyMap<Backend, RoundTrips>, d
     backend,
     t.baseline.toFixed(1),
     t.saga.toFixed(1),
+    t.perStep.toFixed(1),
     t.dbos === undefined
       ? '–'
       : `${(t.dbos.app + t.dbos.system).toFixed(1)} (${t.dbos.app} app + ${t.dbos.system} system)`,
   ]);
-  console.log(formatTable(['backend', '(a)', 'Marketkit', 'DBOS'], tripRows, ['left', 'right', 'right', 'right']));
+  console.log(
+    formatTable(['backend', '(a)', 'Marketkit', '1 commit/step', 'DBOS'], tripRows, [
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]),
+  );
 
   console.log(
     '\nDurability cost per step: capacity time each step costs beyond the plain write, (1/sagas − 1/plain) ÷ 4; ' +
@@ -336,14 +371,15 @@ function report(rows: readonly Row[], trips: ReadonlyMap<Backend, RoundTrips>, d
   );
   const costs = rows.map((r) => {
     const conc = r.processes * r.inFlight;
-    const perStep = (v: readonly number[]) =>
+    const costPerStep = (v: readonly number[]) =>
       v.length === 0 ? '–' : `${(((1 / median(v) - 1 / median(r.baseline)) * 1e6) / 4).toFixed(0)} µs`;
     const latency = (v: readonly number[]) => (v.length === 0 ? '–' : `${((1e6 / median(v)) * conc).toFixed(0)} µs`);
     return [
       r.backend,
       `${r.processes} proc × ${r.inFlight} in flight`,
-      perStep(r.saga),
-      perStep(r.dbos),
+      costPerStep(r.saga),
+      costPerStep(r.perStep),
+      costPerStep(r.dbos),
       latency(r.baseline),
       latency(r.saga),
       latency(r.dbos),
@@ -351,9 +387,18 @@ function report(rows: readonly Row[], trips: ReadonlyMap<Backend, RoundTrips>, d
   });
   console.log(
     formatTable(
-      ['backend', 'workload', 'MK cost/step', 'DBOS cost/step', '(a) latency', 'MK latency', 'DBOS latency'],
+      [
+        'backend',
+        'workload',
+        'MK cost/step',
+        '1 commit/step',
+        'DBOS cost/step',
+        '(a) latency',
+        'MK latency',
+        'DBOS latency',
+      ],
       costs,
-      ['left', 'left', 'right', 'right', 'right', 'right', 'right'],
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
 }

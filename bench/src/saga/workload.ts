@@ -11,10 +11,18 @@ export async function write(trx: MarketkitTransaction, id: string, step: string)
   await sql`insert into bench_effects (id, step, amount) values (${`${id}:${step}`}, ${step}, ${1})`.execute(trx);
 }
 
-/** Runs one saga `id` to its end with `sagas.run()` (inline): w1, pay (external), w2, w3. */
-export function marketkitSaga(storage: Storage, psp: FakePaymentService): (id: string) => Promise<void> {
+/**
+ * Runs one saga `id` to its end with `sagas.run()` (inline): w1, pay (external), w2, w3. With `batchLocalSteps`
+ * (the default) w2 and w3 share one commit; without it every step commits on its own.
+ */
+export function marketkitSaga(
+  storage: Storage,
+  psp: FakePaymentService,
+  batchLocalSteps = true,
+): (id: string) => Promise<void> {
   const saga = defineSaga('bench', {
     input: z.object({ n: z.number() }),
+    batchLocalSteps,
     steps: [
       { name: 'w1', kind: 'local', run: ({ trx, sagaId }) => write(trx, sagaId, 'w1') },
       {

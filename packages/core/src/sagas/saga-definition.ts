@@ -74,6 +74,13 @@ export interface SagaDefinition<S extends z.ZodType = z.ZodType> {
   readonly name: string;
   readonly input: S;
   readonly steps: readonly SagaStep<z.output<S>>[];
+  /**
+   * Whether consecutive local steps commit in one transaction (with one progress record for them all) rather
+   * than one transaction each. Default true: local steps have no effect outside their transaction, so the
+   * saga's outcome is the same either way, with fewer commits. A failure of a later step in the batch is
+   * handled as if the earlier ones had committed on their own.
+   */
+  readonly batchLocalSteps: boolean;
 }
 
 const nameSchema = z
@@ -97,6 +104,7 @@ const specSchema = z.object({
     .min(1)
     .max(100)
     .refine((steps) => new Set(steps.map((s) => s.name)).size === steps.length, 'step names must be unique'),
+  batchLocalSteps: z.boolean().optional(),
 });
 
 /**
@@ -118,8 +126,18 @@ const specSchema = z.object({
  */
 export function defineSaga<S extends z.ZodType>(
   name: string,
-  spec: { readonly input: S; readonly steps: readonly SagaStep<z.output<S>>[] },
+  spec: {
+    readonly input: S;
+    readonly steps: readonly SagaStep<z.output<S>>[];
+    /** See {@link SagaDefinition.batchLocalSteps}; default true. */
+    readonly batchLocalSteps?: boolean;
+  },
 ): SagaDefinition<S> {
-  parseInput(specSchema, { name, steps: spec.steps }, `saga ${name}`);
-  return Object.freeze({ name, input: spec.input, steps: Object.freeze([...spec.steps]) });
+  parseInput(specSchema, { name, steps: spec.steps, batchLocalSteps: spec.batchLocalSteps }, `saga ${name}`);
+  return Object.freeze({
+    name,
+    input: spec.input,
+    steps: Object.freeze([...spec.steps]),
+    batchLocalSteps: spec.batchLocalSteps ?? true,
+  });
 }

@@ -11,7 +11,10 @@ import type { SagaDefinition, SagaStep, SagaStepContext } from './saga-definitio
 import type { SagaRegistry } from './saga-registry.js';
 import {
   type ClaimedSaga,
+  insertProgressAndLog,
   renewSagaLease,
+  type SagaProgress,
+  type SagaStart,
   type StepLogInput,
   type StepLogRow,
   writeProgressAndLog,
@@ -35,14 +38,22 @@ export interface SagaRunControl {
   /** True once the worker is stopping: the saga is released after the step in progress. */
   isStopping(): boolean;
   /**
-   * Runs first inside the transaction of the first step, when that step is local: `sagas.run` inserts the saga
-   * row there, so starting and the first step share one commit. If that transaction fails, the run rejects with
-   * {@link InlineStartFailed} and nothing was written.
+   * Set by `sagas.run` when the first step is local: the saga row does not exist yet, and the first transaction
+   * inserts it together with that step's writes and progress (one commit to start and run it). If that
+   * transaction fails, the run rejects with {@link InlineStartFailed} and nothing was written; if the id exists
+   * already, the cause is {@link AlreadyStarted}.
    */
-  readonly prelude?: (trx: MarketkitTransaction) => Promise<void>;
+  readonly start?: SagaStart;
 }
 
-/** The first transaction of an inline run (saga insert + first local step) failed; nothing was written. @internal */
+/** An inline run found its saga id taken: someone else started that saga. @internal */
+export class AlreadyStarted extends Error {
+  constructor(readonly sagaId: string) {
+    super(`saga ${sagaId} exists already`);
+  }
+}
+
+/** The first transaction of an inline run (saga insert + first local steps) failed; nothing was written. @internal */
 export class InlineStartFailed extends Error {
   constructor(override readonly cause: unknown) {
     super('inline start failed', { cause });
@@ -68,6 +79,7 @@ interface State {
 type LeaseChange = 'keep' | { readonly release: number | null };
 
 type Step = SagaStep<unknown>;
+type LogEntry = Omit<StepLogInput, 'worker'>;
 
 /**
  * Runs a claimed saga until it ends, waits for a retry, is released on stop, or its lease is lost. Every step
@@ -90,14 +102,15 @@ class SagaRun {
    * A completed external step not yet recorded: it commits with the next local step's transaction (one commit
    * fewer per saga). A crash before that re-runs it with the same idempotency key, which is safe by design.
    */
-  #deferred: Omit<StepLogInput, 'worker'> | undefined;
-  #prelude: ((trx: MarketkitTransaction) => Promise<void>) | undefined;
+  #deferred: LogEntry | undefined;
+  /** The saga row to insert with the first commit (inline start), until that commit happened. */
+  #start: SagaStart | undefined;
 
   constructor(env: SagaRunEnv, claimed: ClaimedSaga, control: SagaRunControl) {
     this.#env = env;
     this.#claimed = claimed;
     this.#control = control;
-    this.#prelude = control.prelude;
+    this.#start = control.start;
     this.#state = {
       status: claimed.status,
       stepIndex: claimed.stepIndex,
@@ -147,12 +160,95 @@ class SagaRun {
       const phase = s.status === 'running' ? 'run' : 'compensate';
       const step = def.steps[s.stepIndex];
       if (step === undefined) throw new Error(`saga ${def.name}: no step ${s.stepIndex}`);
-      const outcome = await this.#attempt(def, step, phase, input, signal);
+      const outcome =
+        phase === 'run' && step.kind === 'local'
+          ? await this.#runLocal(def, this.#localGroup(def), input, signal)
+          : await this.#attempt(def, step, phase, input, signal);
       if (outcome === 'retrying') return 'retrying';
     }
   }
 
-  /** One attempt of `step` in `phase`: on success its effects and the next state commit together. */
+  /**
+   * The local steps that run next in one transaction: the current one and, when the saga batches local steps,
+   * those right after it up to the next external step. They have no effect outside the transaction, so
+   * committing them together is the same as committing each with no crash in between.
+   */
+  #localGroup(def: SagaDefinition): Step[] {
+    const from = this.#state.stepIndex;
+    const group: Step[] = [def.steps[from]!];
+    if (!def.batchLocalSteps) return group;
+    for (let i = from + 1; i < def.steps.length && def.steps[i]!.kind === 'local'; i++) group.push(def.steps[i]!);
+    return group;
+  }
+
+  /**
+   * Runs `group` (local steps, from the current one) in one transaction that also records their progress. If
+   * step k > 0 fails, the steps before it commit on their own and then its failure is handled, exactly as if
+   * each step had committed by itself.
+   */
+  async #runLocal(
+    def: SagaDefinition,
+    group: readonly Step[],
+    input: unknown,
+    signal: AbortSignal,
+  ): Promise<'next' | 'retrying'> {
+    const s = this.#state;
+    const from = s.stepIndex;
+    const starting = this.#start !== undefined;
+    let failedAt = -1;
+    try {
+      await this.#env.storage.transaction(async (trx) => {
+        failedAt = -1;
+        let outputs = s.outputs;
+        const entries: LogEntry[] = [];
+        for (let k = 0; k < group.length; k++) {
+          const step = group[k]!;
+          const attempt = k === 0 ? s.attempts + 1 : 1;
+          let detail: unknown;
+          try {
+            detail = this.#output(def, step, await this.#work(def, step, 'run', attempt, input, outputs, signal, trx));
+          } catch (error) {
+            failedAt = k;
+            throw error;
+          }
+          outputs = { ...outputs, [step.name]: detail };
+          entries.push({
+            stepIndex: from + k,
+            stepName: step.name,
+            phase: 'run',
+            outcome: 'completed',
+            attempt,
+            detail,
+          });
+        }
+        const next = from + group.length;
+        const last = next >= def.steps.length;
+        const status = last ? 'completed' : 'running';
+        await this.#write(
+          trx,
+          { status, stepIndex: next, outputs },
+          0,
+          null,
+          last ? { release: null } : 'keep',
+          entries,
+        );
+      });
+    } catch (error) {
+      this.#pending = undefined;
+      if (this.#fenceLost) throw error;
+      if (starting) throw new InlineStartFailed(error);
+      if (failedAt > 0) {
+        const outcome = await this.#runLocal(def, group.slice(0, failedAt), input, signal);
+        if (outcome === 'retrying' || s.status !== 'running' || s.stepIndex !== from + failedAt) return outcome;
+        return this.#fail(def, group[failedAt]!, 'run', s.attempts + 1, error);
+      }
+      return this.#fail(def, group[0]!, 'run', s.attempts + 1, error);
+    }
+    this.#apply();
+    return 'next';
+  }
+
+  /** One attempt of an external step or of a compensation: on success its effects and the next state commit together. */
   async #attempt(
     def: SagaDefinition,
     step: Step,
@@ -162,46 +258,14 @@ class SagaRun {
   ): Promise<'next' | 'retrying'> {
     const s = this.#state;
     const attempt = s.attempts + 1;
-    const ctx: Omit<SagaStepContext<unknown>, 'signal'> = {
-      sagaId: this.#claimed.id,
-      sagaName: def.name,
-      input,
-      outputs: s.outputs,
-      phase,
-      attempt,
-      idempotencyKey: `${this.#claimed.id}:${step.name}:${phase}`,
-    };
-    const what = `saga ${def.name} step ${step.name} (${phase})`;
-    const work = (trx: MarketkitTransaction | undefined) =>
-      withTimeout(
-        async (sig) => {
-          if (phase === 'run')
-            return step.kind === 'local'
-              ? step.run({ ...ctx, signal: sig, trx: trx! })
-              : step.run({ ...ctx, signal: sig });
-          if (step.kind === 'local') return step.compensate?.({ ...ctx, signal: sig, trx: trx! });
-          return step.compensate?.({ ...ctx, signal: sig });
-        },
-        step.timeoutMs,
-        signal,
-        what,
-      );
-    const prelude = this.#prelude;
-    this.#prelude = undefined;
     try {
       if (step.kind === 'local') {
-        try {
-          await this.#env.storage.transaction(async (trx) => {
-            if (prelude !== undefined) await prelude(trx);
-            const out = await work(trx);
-            await this.#succeed(trx, def, step, phase, attempt, out);
-          });
-        } catch (error) {
-          if (prelude !== undefined) throw new InlineStartFailed(error);
-          throw error;
-        }
+        await this.#env.storage.transaction(async (trx) => {
+          const out = await this.#work(def, step, phase, attempt, input, s.outputs, signal, trx);
+          await this.#succeed(trx, def, step, phase, attempt, out);
+        });
       } else {
-        const out = await work(undefined);
+        const out = await this.#work(def, step, phase, attempt, input, s.outputs, signal, undefined);
         if (phase === 'run' && def.steps[s.stepIndex + 1]?.kind === 'local') {
           this.#defer(def, step, attempt, out);
           return 'next';
@@ -212,9 +276,50 @@ class SagaRun {
       return 'next';
     } catch (error) {
       this.#pending = undefined;
-      if (this.#fenceLost || error instanceof InlineStartFailed) throw error;
+      if (this.#fenceLost) throw error;
       return this.#fail(def, step, phase, attempt, error);
     }
+  }
+
+  /** Calls a step's `run` or `compensate` under its timeout; `trx` for a local step. */
+  #work(
+    def: SagaDefinition,
+    step: Step,
+    phase: 'run' | 'compensate',
+    attempt: number,
+    input: unknown,
+    outputs: Readonly<Record<string, unknown>>,
+    signal: AbortSignal,
+    trx: MarketkitTransaction | undefined,
+  ): Promise<unknown> {
+    const ctx: Omit<SagaStepContext<unknown>, 'signal'> = {
+      sagaId: this.#claimed.id,
+      sagaName: def.name,
+      input,
+      outputs,
+      phase,
+      attempt,
+      idempotencyKey: `${this.#claimed.id}:${step.name}:${phase}`,
+    };
+    return withTimeout(
+      async (sig) => {
+        if (phase === 'run')
+          return step.kind === 'local'
+            ? step.run({ ...ctx, signal: sig, trx: trx! })
+            : step.run({ ...ctx, signal: sig });
+        if (step.kind === 'local') return step.compensate?.({ ...ctx, signal: sig, trx: trx! });
+        return step.compensate?.({ ...ctx, signal: sig });
+      },
+      step.timeoutMs,
+      signal,
+      `saga ${def.name} step ${step.name} (${phase})`,
+    );
+  }
+
+  /** A step's output, validated by its schema and as it reads back from storage. */
+  #output(def: SagaDefinition, step: Step, out: unknown): unknown {
+    const value = step.output === undefined ? out : parseInput(step.output, out, `${def.name}.${step.name} output`);
+    return roundTrip(value);
   }
 
   /** Records a successful attempt and moves the saga on, in the step's transaction. */
@@ -231,8 +336,7 @@ class SagaRun {
     let detail: unknown = null;
     let next: { status: SagaStatus; stepIndex: number; outputs: Record<string, unknown> };
     if (phase === 'run') {
-      const value = step.output === undefined ? out : parseInput(step.output, out, `${def.name}.${step.name} output`);
-      detail = roundTrip(value);
+      detail = this.#output(def, step, out);
       const outputs = { ...s.outputs, [step.name]: detail };
       const last = index + 1 >= def.steps.length;
       next = { status: last ? 'completed' : 'running', stepIndex: index + 1, outputs };
@@ -242,21 +346,15 @@ class SagaRun {
     }
     const done = next.status === 'completed' || next.status === 'compensated';
     // A compensation keeps the error that made the saga compensate, for operators.
-    await this.#write(trx, next, 0, phase === 'run' ? null : undefined, done ? { release: null } : 'keep', {
-      stepIndex: index,
-      stepName: step.name,
-      phase,
-      outcome: 'completed',
-      attempt,
-      detail,
-    });
+    await this.#write(trx, next, 0, phase === 'run' ? null : undefined, done ? { release: null } : 'keep', [
+      { stepIndex: index, stepName: step.name, phase, outcome: 'completed', attempt, detail },
+    ]);
   }
 
   /** Moves past a completed external step in memory; its record commits with the next write. */
   #defer(def: SagaDefinition, step: Step, attempt: number, out: unknown): void {
     const s = this.#state;
-    const value = step.output === undefined ? out : parseInput(step.output, out, `${def.name}.${step.name} output`);
-    const detail = roundTrip(value);
+    const detail = this.#output(def, step, out);
     this.#deferred = {
       stepIndex: s.stepIndex,
       stepName: step.name,
@@ -286,7 +384,7 @@ class SagaRun {
     if (kind === 'retryable' && attempt < policy.attempts) {
       const retryAt = this.#env.clock.now() + backoffDelay(policy, attempt);
       await this.#env.storage.transaction((trx) =>
-        this.#write(trx, s, attempt, summary, { release: retryAt }, { ...entry, outcome: 'retrying' }),
+        this.#write(trx, s, attempt, summary, { release: retryAt }, [{ ...entry, outcome: 'retrying' }]),
       );
       return 'retrying';
     }
@@ -300,7 +398,7 @@ class SagaRun {
     }
     const lease: LeaseChange = next.status === 'compensating' ? 'keep' : { release: null };
     await this.#env.storage.transaction((trx) =>
-      this.#write(trx, { ...next, outputs: s.outputs }, 0, summary, lease, { ...entry, outcome: 'failed' }),
+      this.#write(trx, { ...next, outputs: s.outputs }, 0, summary, lease, [{ ...entry, outcome: 'failed' }]),
     );
     this.#apply();
     return 'next';
@@ -308,13 +406,14 @@ class SagaRun {
 
   /** A write of the current state without moving it (unknown saga, invalid input, release on stop). */
   async #commit(error: unknown, lease: LeaseChange): Promise<void> {
-    await this.#env.storage.transaction((trx) => this.#write(trx, this.#state, this.#state.attempts, error, lease));
+    await this.#env.storage.transaction((trx) => this.#write(trx, this.#state, this.#state.attempts, error, lease, []));
     this.#apply();
   }
 
   /**
    * The fenced progress write of a transaction, with its step-log entries: the deferred external step's (if
-   * any), then `entry`. One statement on PostgreSQL, two on SQLite.
+   * any), then `entries`. One statement on PostgreSQL, two on SQLite. On an inline start it inserts the saga
+   * instead, and throws {@link AlreadyStarted} when the id is taken.
    */
   async #write(
     trx: MarketkitTransaction,
@@ -322,35 +421,34 @@ class SagaRun {
     attempts: number,
     error: unknown,
     lease: LeaseChange,
-    entry?: Omit<StepLogInput, 'worker'>,
+    entries: readonly LogEntry[],
   ): Promise<void> {
     const { storage, clock, ids } = this.#env;
     const worker = this.#control.owner;
     const log: StepLogRow[] = [];
     // Ids in this order, so that the log (ordered by id) lists the deferred step first.
     if (this.#deferred !== undefined) log.push({ id: ids('sst'), entry: { ...this.#deferred, worker } });
-    if (entry !== undefined) log.push({ id: ids('sst'), entry: { ...entry, worker } });
+    for (const e of entries) log.push({ id: ids('sst'), entry: { ...e, worker } });
     const now = clock.now();
-    try {
-      await writeProgressAndLog(
-        trx,
-        storage.adapter,
-        this.#claimed.id,
-        this.#claimed.version,
-        {
-          status: next.status,
-          stepIndex: next.stepIndex,
-          outputs: next.outputs,
-          attempts,
-          lastError: error,
-          lease: lease === 'keep' ? 'keep' : { nextRunAt: lease.release },
-        },
-        log,
-        now,
-      );
-    } catch (e) {
-      if (hasErrorCode(e, 'LEASE_LOST')) this.#fenceLost = true;
-      throw e;
+    const progress: SagaProgress = {
+      status: next.status,
+      stepIndex: next.stepIndex,
+      outputs: next.outputs,
+      attempts,
+      lastError: error,
+      lease: lease === 'keep' ? 'keep' : { nextRunAt: lease.release },
+    };
+    const start = this.#start;
+    if (start !== undefined) {
+      if (!(await insertProgressAndLog(trx, storage.adapter, start, progress, log, now)))
+        throw new AlreadyStarted(start.id);
+    } else {
+      try {
+        await writeProgressAndLog(trx, storage.adapter, this.#claimed.id, this.#claimed.version, progress, log, now);
+      } catch (e) {
+        if (hasErrorCode(e, 'LEASE_LOST')) this.#fenceLost = true;
+        throw e;
+      }
     }
     this.#pending = { status: next.status, stepIndex: next.stepIndex, outputs: { ...next.outputs }, attempts };
   }
@@ -360,6 +458,7 @@ class SagaRun {
     if (this.#pending !== undefined) Object.assign(this.#state, this.#pending);
     this.#pending = undefined;
     this.#deferred = undefined;
+    this.#start = undefined;
   }
 }
 

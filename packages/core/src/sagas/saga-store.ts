@@ -135,7 +135,7 @@ export async function writeProgress(
  * allows, with the guarantees of {@link writeProgress} followed by {@link appendStepLog}: nothing is logged
  * unless the fence holds, and a lost fence throws `LEASE_LOST`.
  *
- * Where writers run concurrently (PostgreSQL, where every statement is a network round trip), one statement:
+ * Where the backend has data-modifying CTEs (PostgreSQL, where every statement is a network round trip), one statement:
  * a data-modifying CTE whose fenced `UPDATE … RETURNING` feeds the `INSERT … SELECT` of the entries, so a lost
  * fence inserts no row, which the row count reports. Elsewhere (SQLite: no DML in a CTE, and a statement costs
  * no round trip) the fenced `UPDATE`, then one multi-row `INSERT`.
@@ -149,17 +149,11 @@ export async function writeProgressAndLog(
   log: readonly StepLogRow[],
   now: number,
 ): Promise<void> {
-  if (log.length === 0 || !adapter.capabilities.concurrentWriters) {
+  if (log.length === 0 || !adapter.capabilities.writableCtes) {
     await writeProgress(trx, id, version, p, now);
     await appendStepLog(trx, id, log, now);
     return;
   }
-  const int64 = sql.raw(adapter.columnTypes.int64);
-  const json = sql.raw(adapter.columnTypes.json);
-  const rows = log.map(({ id: entryId, entry: e }) => {
-    const detail = e.detail === undefined ? null : encodeJson(e.detail);
-    return sql`(${entryId}, ${id}, cast(${e.stepIndex} as ${int64}), ${e.stepName}, ${e.phase}, ${e.outcome}, cast(${e.attempt} as ${int64}), cast(${detail} as ${json}), ${e.worker}, cast(${now} as ${int64}))`;
-  });
   const result = await trx
     .with('p', (db) =>
       db
@@ -171,11 +165,81 @@ export async function writeProgressAndLog(
     )
     .insertInto('saga_steps')
     .columns(STEP_COLUMNS)
-    .expression(
-      sql`select v.* from p cross join (values ${sql.join(rows)}) as v (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})`,
-    )
+    .expression(sql`select v.* from p cross join ${logValues(adapter, id, log, now)}`)
     .executeTakeFirst();
   if (result.numInsertedOrUpdatedRows !== BigInt(log.length)) throw sagaLeaseLost(id, version);
+}
+
+/** A saga that the first transaction of an inline run inserts, already moved on by that transaction's steps. */
+export interface SagaStart {
+  readonly id: string;
+  readonly name: string;
+  /** The validated input, encoded. */
+  readonly input: string;
+  readonly owner: string;
+  readonly leaseMs: number;
+}
+
+/**
+ * Inserts a new saga with the progress its first transaction made, under `start.owner`'s lease (fencing token 1),
+ * and appends the step-log entries of that transaction. Returns false, writing nothing, when a saga with that id
+ * exists already. One statement where writers run concurrently (a data-modifying CTE: the insert's `RETURNING`
+ * feeds the log insert, so an existing id inserts no entry); elsewhere the insert, then the log.
+ */
+export async function insertProgressAndLog(
+  trx: MarketkitTransaction,
+  adapter: StorageAdapter,
+  start: SagaStart,
+  p: SagaProgress,
+  log: readonly StepLogRow[],
+  now: number,
+): Promise<boolean> {
+  const leased = p.lease === 'keep';
+  const row = {
+    ...progressColumns(p, now),
+    id: start.id,
+    name: start.name,
+    input: start.input,
+    next_run_at: p.lease === 'keep' ? now + start.leaseMs : p.lease.nextRunAt,
+    lease_owner: leased ? start.owner : null,
+    lease_expires_at: leased ? now + start.leaseMs : 0,
+    version: 1,
+    created_at: now,
+  };
+  if (log.length === 0 || !adapter.capabilities.writableCtes) {
+    const inserted = await trx
+      .insertInto('saga_instances')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    if (inserted.numInsertedOrUpdatedRows === 0n) return false;
+    await appendStepLog(trx, start.id, log, now);
+    return true;
+  }
+  const result = await trx
+    .with('s', (db) =>
+      db
+        .insertInto('saga_instances')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returning('id'),
+    )
+    .insertInto('saga_steps')
+    .columns(STEP_COLUMNS)
+    .expression(sql`select v.* from s cross join ${logValues(adapter, start.id, log, now)}`)
+    .executeTakeFirst();
+  return result.numInsertedOrUpdatedRows === BigInt(log.length);
+}
+
+/** The entries as a `(values …) as v (columns)` list, typed for a `SELECT` from it. */
+function logValues(adapter: StorageAdapter, sagaId: string, log: readonly StepLogRow[], now: number) {
+  const int64 = sql.raw(adapter.columnTypes.int64);
+  const json = sql.raw(adapter.columnTypes.json);
+  const rows = log.map(({ id, entry: e }) => {
+    const detail = e.detail === undefined ? null : encodeJson(e.detail);
+    return sql`(${id}, ${sagaId}, cast(${e.stepIndex} as ${int64}), ${e.stepName}, ${e.phase}, ${e.outcome}, cast(${e.attempt} as ${int64}), cast(${detail} as ${json}), ${e.worker}, cast(${now} as ${int64}))`;
+  });
+  return sql`(values ${sql.join(rows)}) as v (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})`;
 }
 
 const STEP_COLUMNS = [

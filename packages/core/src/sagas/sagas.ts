@@ -7,7 +7,13 @@ import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
 import { decodeJson, encodeJson } from '../jobs/json-column.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaRegistry } from './saga-registry.js';
-import { InlineStartFailed, runClaimedSaga, type SagaRunControl, type SagaRunOutcome } from './saga-runner.js';
+import {
+  AlreadyStarted,
+  InlineStartFailed,
+  runClaimedSaga,
+  type SagaRunControl,
+  type SagaRunOutcome,
+} from './saga-runner.js';
 import { type ClaimedSaga, changeFailedSaga, claimSagas, sagaFromRow, stepEntryFromRow } from './saga-store.js';
 import type { SagaInfo, SagaStepEntry, StartSagaOptions } from './saga-types.js';
 
@@ -16,8 +22,6 @@ const startOptionsSchema = z.strictObject({
   id: idSchema.optional(),
   runAt: z.number().int().nonnegative().optional(),
 });
-
-class AlreadyStarted extends Error {}
 
 /**
  * Durable sagas: start them, look them up, and (for operators) list, retry or resolve the ones parked as
@@ -156,12 +160,9 @@ export class Sagas {
     };
     const control = { owner, leaseMs, isStopping: () => false };
     if (def.steps[0]?.kind === 'local') {
-      // The insert and the first step share one commit; if that fails, start the ordinary way below.
-      const prelude = async (trx: MarketkitTransaction) => {
-        if ((await insert(trx)).numInsertedOrUpdatedRows === 0n) throw new AlreadyStarted();
-      };
+      // The first transaction inserts the saga with its first steps' progress; if it fails, start the ordinary way.
       try {
-        return await this.execute(claimed, { ...control, prelude });
+        return await this.execute(claimed, { ...control, start: { id, name, input: encoded, owner, leaseMs } });
       } catch (error) {
         if (!(error instanceof InlineStartFailed)) throw error;
         if (error.cause instanceof AlreadyStarted) return 'released';
