@@ -9,15 +9,14 @@ import { withTimeout } from '../jobs/with-timeout.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaDefinition, SagaStep, SagaStepContext } from './saga-definition.js';
 import type { SagaRegistry } from './saga-registry.js';
+import { insertProgressAndLog, writeProgressAndLog } from './saga-statements.js';
 import {
   type ClaimedSaga,
-  insertProgressAndLog,
   renewSagaLease,
   type SagaProgress,
   type SagaStart,
   type StepLogInput,
   type StepLogRow,
-  writeProgressAndLog,
 } from './saga-store.js';
 import type { SagaStatus } from './saga-tables.js';
 
@@ -440,11 +439,10 @@ class SagaRun {
     };
     const start = this.#start;
     if (start !== undefined) {
-      if (!(await insertProgressAndLog(trx, storage.adapter, start, progress, log, now)))
-        throw new AlreadyStarted(start.id);
+      if (!(await insertProgressAndLog(trx, storage, start, progress, log, now))) throw new AlreadyStarted(start.id);
     } else {
       try {
-        await writeProgressAndLog(trx, storage.adapter, this.#claimed.id, this.#claimed.version, progress, log, now);
+        await writeProgressAndLog(trx, storage, this.#claimed.id, this.#claimed.version, progress, log, now);
       } catch (e) {
         if (hasErrorCode(e, 'LEASE_LOST')) this.#fenceLost = true;
         throw e;

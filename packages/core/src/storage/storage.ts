@@ -3,6 +3,7 @@ import pRetry from 'p-retry';
 import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
+import { StatementTemplates } from './statement-template.js';
 import type { StorageAdapter } from './storage-adapter.js';
 import { toStorageError } from './storage-error.js';
 import { TablePrefixPlugin } from './table-prefix-plugin.js';
@@ -49,6 +50,8 @@ export class Storage {
   readonly db: Kysely<MarketkitDatabase>;
   readonly tablePrefix: string;
   readonly schema: string | undefined;
+  /** Hot statements compiled once for this instance's prefix or schema (`StatementTemplate`). */
+  readonly templates: StatementTemplates;
 
   constructor(adapter: StorageAdapter, options: StorageOptions = {}) {
     const parsed = parseInput(storageOptionsSchema, options, 'storage options');
@@ -63,6 +66,7 @@ export class Storage {
       dialect: adapter.dialect,
       plugins: parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins],
     });
+    this.templates = new StatementTemplates(this.db);
   }
 
   /**
@@ -76,6 +80,32 @@ export class Storage {
       async () => {
         try {
           return await this.db.transaction().execute(fn);
+        } catch (error) {
+          throw toStorageError(this.adapter, error);
+        }
+      },
+      {
+        retries: attempts - 1,
+        minTimeout: 2,
+        maxTimeout: 200,
+        factor: 2,
+        randomize: true,
+        shouldRetry: (error) => isRetriedInTransaction(error, options.retryUniqueViolations === true),
+      },
+    );
+  }
+
+  /**
+   * Runs `fn`, which sends ONE statement, outside an explicit transaction (autocommit: no `BEGIN`/`COMMIT` round
+   * trips), retried on serialization failures and deadlocks like {@link Storage.transaction}. The statement is its
+   * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes.
+   */
+  async autocommit<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const attempts = Math.max(1, Math.trunc(options.maxAttempts ?? 8));
+    return pRetry(
+      async () => {
+        try {
+          return await fn(this.db);
         } catch (error) {
           throw toStorageError(this.adapter, error);
         }

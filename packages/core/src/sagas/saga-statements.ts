@@ -1,0 +1,257 @@
+/**
+ * The saga engine's hot writes as statement templates: compiled once per shape, then only bound, because every
+ * step of every saga sends one. Where the backend has data-modifying CTEs (PostgreSQL, where each statement is a
+ * network round trip) the progress write and the step-log insert are one statement; elsewhere (SQLite) two.
+ */
+import { type RawBuilder, sql } from 'kysely';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { encodeJson } from '../jobs/json-column.js';
+import type { ParamRef } from '../storage/statement-template.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { SagaProgress, SagaStart, StepLogRow } from './saga-store.js';
+import type { SagaStepsTable } from './saga-tables.js';
+
+const STEP_COLUMNS = [
+  'id',
+  'saga_id',
+  'step_index',
+  'step_name',
+  'phase',
+  'outcome',
+  'attempt',
+  'detail',
+  'worker',
+  'created_at',
+] as const satisfies readonly (keyof SagaStepsTable)[];
+
+type Values = Record<string, unknown>;
+
+/** The shape of a progress write: which optional columns it sets. */
+function shapeOf(p: SagaProgress): string {
+  return `${p.lease === 'keep' ? 'keep' : 'release'}:${p.lastError === undefined ? 'error-kept' : 'error-set'}`;
+}
+
+/** The `SET` of a progress write, as parameters. */
+function progressSet(p: ParamRef, shape: string) {
+  return {
+    status: p('status'),
+    step_index: p('step_index'),
+    outputs: p('outputs'),
+    attempts: p('attempts'),
+    updated_at: p('now'),
+    ...(shape.endsWith('error-set') ? { last_error: p('last_error') } : {}),
+    ...(shape.startsWith('release')
+      ? { next_run_at: p('next_run_at'), lease_owner: p('lease_owner'), lease_expires_at: p('lease_expires_at') }
+      : {}),
+  };
+}
+
+function progressValues(p: SagaProgress, now: number, into: Values): Values {
+  into['status'] = p.status;
+  into['step_index'] = p.stepIndex;
+  into['outputs'] = encodeJson(p.outputs);
+  into['attempts'] = p.attempts;
+  into['now'] = now;
+  if (p.lastError !== undefined) into['last_error'] = p.lastError === null ? null : encodeJson(p.lastError);
+  if (p.lease !== 'keep') {
+    into['next_run_at'] = p.lease.nextRunAt;
+    into['lease_owner'] = null;
+    into['lease_expires_at'] = 0;
+  }
+  return into;
+}
+
+/** `(values (…), …) as v (columns)` with `n` rows of parameters `l<i>_<column>`, typed for a `SELECT` from it. */
+function logRows(storage: Storage, p: ParamRef, n: number): RawBuilder<unknown> {
+  const int64 = sql.raw(storage.adapter.columnTypes.int64);
+  const json = sql.raw(storage.adapter.columnTypes.json);
+  const rows = Array.from({ length: n }, (_, i) => {
+    const c = (name: string) => p(`l${i}_${name}`);
+    return sql`(${c('id')}, ${p('saga_id')}, cast(${c('step_index')} as ${int64}), ${c('step_name')}, ${c('phase')}, ${c('outcome')}, cast(${c('attempt')} as ${int64}), cast(${c('detail')} as ${json}), ${c('worker')}, cast(${p('now')} as ${int64}))`;
+  });
+  return sql`(values ${sql.join(rows)}) as v (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})`;
+}
+
+function logValues(sagaId: string, log: readonly StepLogRow[], into: Values): Values {
+  into['saga_id'] = sagaId;
+  log.forEach(({ id, entry: e }, i) => {
+    into[`l${i}_id`] = id;
+    into[`l${i}_step_index`] = e.stepIndex;
+    into[`l${i}_step_name`] = e.stepName;
+    into[`l${i}_phase`] = e.phase;
+    into[`l${i}_outcome`] = e.outcome;
+    into[`l${i}_attempt`] = e.attempt;
+    into[`l${i}_detail`] = e.detail === undefined ? null : encodeJson(e.detail);
+    into[`l${i}_worker`] = e.worker;
+  });
+  return into;
+}
+
+/** Appends entries to the step log, in one statement. */
+export async function appendStepLog(
+  trx: MarketkitTransaction,
+  storage: Storage,
+  sagaId: string,
+  log: readonly StepLogRow[],
+  now: number,
+): Promise<void> {
+  if (log.length === 0) return;
+  const t = storage.templates.get(`saga.log:${log.length}`, (db, p) =>
+    db.insertInto('saga_steps').values(
+      Array.from({ length: log.length }, (_, i) => ({
+        id: p(`l${i}_id`),
+        saga_id: p('saga_id'),
+        step_index: p(`l${i}_step_index`),
+        step_name: p(`l${i}_step_name`),
+        phase: p(`l${i}_phase`),
+        outcome: p(`l${i}_outcome`),
+        attempt: p(`l${i}_attempt`),
+        detail: p(`l${i}_detail`),
+        worker: p(`l${i}_worker`),
+        created_at: p('now'),
+      })),
+    ),
+  );
+  await trx.executeQuery(t.bind(logValues(sagaId, log, { now })));
+}
+
+/**
+ * The fenced progress write: updates the saga only while its fencing token is still `version`. Throws
+ * `LEASE_LOST` (so the enclosing transaction, with the step's own writes, rolls back) when another worker took
+ * the saga over or an operator changed it.
+ */
+export async function writeProgress(
+  trx: MarketkitTransaction,
+  storage: Storage,
+  id: string,
+  version: bigint,
+  p: SagaProgress,
+  now: number,
+): Promise<void> {
+  const shape = shapeOf(p);
+  const t = storage.templates.get(`saga.progress:${shape}`, (db, ref) =>
+    db
+      .updateTable('saga_instances')
+      .set(progressSet(ref, shape))
+      .where('id', '=', ref('id'))
+      .where('version', '=', ref('version')),
+  );
+  const result = await trx.executeQuery(t.bind(progressValues(p, now, { id, version })));
+  if (result.numAffectedRows === 0n) throw sagaLeaseLost(id, version);
+}
+
+/**
+ * The fenced progress write and the step-log entries of the same commit, with the guarantees of
+ * {@link writeProgress} followed by {@link appendStepLog}: nothing is logged unless the fence holds, and a lost
+ * fence throws `LEASE_LOST`. With data-modifying CTEs one statement: the fenced `UPDATE … RETURNING` feeds the
+ * `INSERT … SELECT` of the entries, so a lost fence inserts no row, which the row count reports.
+ */
+export async function writeProgressAndLog(
+  trx: MarketkitTransaction,
+  storage: Storage,
+  id: string,
+  version: bigint,
+  p: SagaProgress,
+  log: readonly StepLogRow[],
+  now: number,
+): Promise<void> {
+  if (log.length === 0 || !storage.adapter.capabilities.writableCtes) {
+    await writeProgress(trx, storage, id, version, p, now);
+    await appendStepLog(trx, storage, id, log, now);
+    return;
+  }
+  const shape = shapeOf(p);
+  const t = storage.templates.get(`saga.progress+log:${shape}:${log.length}`, (db, ref) =>
+    db
+      .with('p', (d) =>
+        d
+          .updateTable('saga_instances')
+          .set(progressSet(ref, shape))
+          .where('id', '=', ref('id'))
+          .where('version', '=', ref('version'))
+          .returning('id'),
+      )
+      .insertInto('saga_steps')
+      .columns(STEP_COLUMNS)
+      .expression(sql`select v.* from p cross join ${logRows(storage, ref, log.length)}`),
+  );
+  const result = await trx.executeQuery(t.bind(logValues(id, log, progressValues(p, now, { id, version }))));
+  if (result.numAffectedRows !== BigInt(log.length)) throw sagaLeaseLost(id, version);
+}
+
+/**
+ * Inserts a new saga with the progress its first transaction made, under `start.owner`'s lease (fencing token 1),
+ * and appends the step-log entries of that transaction. Returns false, writing nothing, when a saga with that id
+ * exists already. With data-modifying CTEs one statement (the insert's `RETURNING` feeds the log insert, so an
+ * existing id inserts no entry); elsewhere the insert, then the log.
+ */
+export async function insertProgressAndLog(
+  trx: MarketkitTransaction,
+  storage: Storage,
+  start: SagaStart,
+  p: SagaProgress,
+  log: readonly StepLogRow[],
+  now: number,
+): Promise<boolean> {
+  const keep = p.lease === 'keep';
+  const values = progressValues(p, now, {
+    id: start.id,
+    name: start.name,
+    input: start.input,
+    next_run_at: p.lease === 'keep' ? now + start.leaseMs : p.lease.nextRunAt,
+    lease_owner: keep ? start.owner : null,
+    lease_expires_at: keep ? now + start.leaseMs : 0,
+  });
+  values['last_error'] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
+  const insert = (ref: ParamRef) => ({
+    id: ref('id'),
+    name: ref('name'),
+    status: ref('status'),
+    step_index: ref('step_index'),
+    input: ref('input'),
+    outputs: ref('outputs'),
+    attempts: ref('attempts'),
+    last_error: ref('last_error'),
+    next_run_at: ref('next_run_at'),
+    lease_owner: ref('lease_owner'),
+    lease_expires_at: ref('lease_expires_at'),
+    version: ref('version'),
+    created_at: ref('now'),
+    updated_at: ref('now'),
+  });
+  values['version'] = 1;
+  if (log.length === 0 || !storage.adapter.capabilities.writableCtes) {
+    const t = storage.templates.get('saga.insert', (db, ref) =>
+      db
+        .insertInto('saga_instances')
+        .values(insert(ref))
+        .onConflict((oc) => oc.column('id').doNothing()),
+    );
+    const inserted = await trx.executeQuery(t.bind(values));
+    if (inserted.numAffectedRows === 0n) return false;
+    await appendStepLog(trx, storage, start.id, log, now);
+    return true;
+  }
+  const t = storage.templates.get(`saga.insert+log:${log.length}`, (db, ref) =>
+    db
+      .with('s', (d) =>
+        d
+          .insertInto('saga_instances')
+          .values(insert(ref))
+          .onConflict((oc) => oc.column('id').doNothing())
+          .returning('id'),
+      )
+      .insertInto('saga_steps')
+      .columns(STEP_COLUMNS)
+      .expression(sql`select v.* from s cross join ${logRows(storage, ref, log.length)}`),
+  );
+  const result = await trx.executeQuery(t.bind(logValues(start.id, log, values)));
+  return result.numAffectedRows === BigInt(log.length);
+}
+
+function sagaLeaseLost(id: string, version: bigint): MarketkitError {
+  return new MarketkitError('LEASE_LOST', {
+    message: `Saga ${id}: the lease with fencing token ${version} was taken over; the step does not commit.`,
+    details: { sagaId: id, version: String(version) },
+  });
+}

@@ -1,0 +1,82 @@
+import { type Compilable, CompiledQuery, type Kysely } from 'kysely';
+import type { MarketkitDatabase } from '../schema/database.js';
+
+const MARK = '\u0000mk-param:';
+
+/** Stands for the value of the named parameter where a statement template is built. */
+export type ParamRef = (name: string) => never;
+
+/** Builds a statement with `p(name)` wherever a value goes; it is compiled once, then only bound. */
+export type TemplateBuild = (db: Kysely<MarketkitDatabase>, p: ParamRef) => Compilable;
+
+/**
+ * A statement compiled once through the Kysely instance (so the table prefix or schema applies) and then
+ * executed any number of times with new values: no query building, plugin pass or compilation per call. On a
+ * hot path that saves 100–300 µs of CPU per statement here, more than a statement's round trip costs the
+ * server. Build the statement with `p(name)` for every value; a value written inline (not through `p`) is
+ * rejected when the template is compiled, so a template can never carry a stale value.
+ *
+ * @example
+ * ```ts
+ * const bump = new StatementTemplate(storage.db, (db, p) =>
+ *   db.updateTable('accounts').set({ user_data: p('data') }).where('id', '=', p('id')));
+ * await trx.executeQuery(bump.bind({ id: 'acc_1', data: 'x' }));
+ * ```
+ */
+export class StatementTemplate {
+  /** The compiled SQL text. */
+  readonly sql: string;
+  readonly #names: readonly string[];
+
+  constructor(db: Kysely<MarketkitDatabase>, build: TemplateBuild) {
+    const compiled = build(db, (name) => `${MARK}${name}` as never).compile();
+    this.sql = compiled.sql;
+    this.#names = compiled.parameters.map((value, i) => {
+      if (typeof value !== 'string' || !value.startsWith(MARK)) {
+        throw new Error(`statement template: parameter $${i + 1} is a literal value, not p(name)`);
+      }
+      return value.slice(MARK.length);
+    });
+  }
+
+  /** The names of the parameters, in the order of the compiled statement's placeholders. */
+  get parameterNames(): readonly string[] {
+    return this.#names;
+  }
+
+  /** The statement with `values` in place, ready for `db.executeQuery` (in a transaction or not). */
+  bind(values: Readonly<Record<string, unknown>>): CompiledQuery {
+    const params = new Array<unknown>(this.#names.length);
+    for (let i = 0; i < params.length; i++) {
+      const name = this.#names[i]!;
+      const value = values[name];
+      if (value === undefined && !(name in values)) throw new Error(`statement template: no value for ${name}`);
+      params[i] = value;
+    }
+    return CompiledQuery.raw(this.sql, params);
+  }
+}
+
+/**
+ * Templates by key, compiled on first use. Keep one per Kysely instance: the compiled text depends on its
+ * dialect and plugins.
+ * @internal
+ */
+export class StatementTemplates {
+  readonly #db: Kysely<MarketkitDatabase>;
+  readonly #cache = new Map<string, StatementTemplate>();
+
+  constructor(db: Kysely<MarketkitDatabase>) {
+    this.#db = db;
+  }
+
+  /** The template cached under `key`, built by `build` the first time. A key must always name the same shape. */
+  get(key: string, build: TemplateBuild): StatementTemplate {
+    let template = this.#cache.get(key);
+    if (template === undefined) {
+      template = new StatementTemplate(this.#db, build);
+      this.#cache.set(key, template);
+    }
+    return template;
+  }
+}

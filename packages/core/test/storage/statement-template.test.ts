@@ -1,0 +1,90 @@
+import { systemClock } from '@marketkit/core';
+import { type TestDatabase, testBackends } from '@marketkit/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineSaga, SagaRegistry, Sagas } from '../../src/sagas/index.js';
+import { migrate } from '../../src/schema/migrate.js';
+import { StatementTemplate } from '../../src/storage/statement-template.js';
+import { Storage } from '../../src/storage/storage.js';
+
+for (const backend of testBackends()) {
+  describe(`statement templates on ${backend.name}`, () => {
+    let database: TestDatabase;
+    let storage: Storage;
+    let schema: string | undefined;
+    /** The physical name of a table under this storage's prefix and schema. */
+    const physical = (table: string) => sql.raw(`${schema === undefined ? '' : `"${schema}".`}"tpl_${table}"`);
+
+    beforeAll(async () => {
+      database = await backend.createDatabase();
+      const adapter = database.adapter();
+      schema = adapter.capabilities.schemas ? 'tpl_s' : undefined;
+      storage = new Storage(adapter, { tablePrefix: 'tpl_', ...(schema === undefined ? {} : { schema }) });
+      await migrate(storage);
+    });
+    afterAll(async () => {
+      await storage?.destroy();
+      await database?.drop();
+    });
+
+    it('compiles once under the prefix and schema, then binds new values each time', async () => {
+      const insert = new StatementTemplate(storage.db, (db, p) =>
+        db.insertInto('outbox_aggregates').values({
+          aggregate_type: p('type'),
+          aggregate_id: p('id'),
+          last_seq: p('seq'),
+          last_key: p('seq'),
+        }),
+      );
+      expect(insert.sql).toContain('tpl_outbox_aggregates');
+      if (schema !== undefined) expect(insert.sql).toContain(`"${schema}"`);
+      expect(insert.parameterNames).toEqual(['type', 'id', 'seq', 'seq']);
+      for (let i = 1; i <= 3; i++) {
+        const result = await storage.db.executeQuery(insert.bind({ type: 'order', id: `o${i}`, seq: i * 10 }));
+        expect(result.numAffectedRows).toBe(1n);
+      }
+      const rows = await sql<{ aggregate_id: string; last_seq: unknown }>`
+        select aggregate_id, last_seq from ${physical('outbox_aggregates')} order by aggregate_id`.execute(storage.db);
+      expect(rows.rows.map((r) => [r.aggregate_id, Number(r.last_seq)])).toEqual([
+        ['o1', 10],
+        ['o2', 20],
+        ['o3', 30],
+      ]);
+    });
+
+    it('refuses a value written into the template and a missing value at bind time', () => {
+      expect(
+        () =>
+          new StatementTemplate(storage.db, (db, p) =>
+            db.updateTable('outbox_aggregates').set({ last_seq: 5 }).where('aggregate_id', '=', p('id')),
+          ),
+      ).toThrow(/parameter \$1 is a literal value/);
+      const t = new StatementTemplate(storage.db, (db, p) =>
+        db
+          .updateTable('outbox_aggregates')
+          .set({ last_seq: p('seq') })
+          .where('aggregate_id', '=', p('id')),
+      );
+      expect(() => t.bind({ id: 'o1' })).toThrow(/no value for seq/);
+      // null is a value
+      expect(t.bind({ id: 'o1', seq: null }).parameters).toEqual([null, 'o1']);
+    });
+
+    it('runs the saga engine’s templated writes against the prefixed tables', async () => {
+      const saga = defineSaga('tpl', {
+        input: z.object({ n: z.number() }),
+        steps: [
+          { name: 'one', kind: 'local', run: async () => 1 },
+          { name: 'two', kind: 'local', run: async () => 2 },
+        ],
+      });
+      const sagas = new Sagas(storage, new SagaRegistry([saga]), systemClock);
+      expect(await sagas.run('tpl', { n: 1 }, { id: 'tpl-1' })).toBe('completed');
+      const steps = await sql<{ step_name: string }>`
+        select step_name from ${physical('saga_steps')} where saga_id = ${'tpl-1'} order by id`.execute(storage.db);
+      expect(steps.rows.map((r) => r.step_name)).toEqual(['one', 'two']);
+      expect((await sagas.get('tpl-1'))?.outputs).toEqual({ one: 1, two: 2 });
+    });
+  });
+}
