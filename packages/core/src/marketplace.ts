@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type Clock, systemClock } from './clock/clock.js';
 import { MarketkitError } from './errors/marketkit-error.js';
 import { parseInput } from './errors/validation-error.js';
+import type { OutboxEventInput } from './events/event-types.js';
 import { type EventsOptions, MarketEvents } from './events/index.js';
 import { Idempotency } from './idempotency/idempotency.js';
 import type { IdempotencyOptions } from './idempotency/idempotency-types.js';
@@ -20,12 +21,13 @@ import { purchaseProcess } from './orders/process/default-purchase-process.js';
 import type { ProcessDefinitionInput } from './orders/process/process-definition.js';
 import { defineProcess } from './orders/process/process-validation.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
+import { payoutSaga } from './payouts/payout-saga.js';
 import { Payouts } from './payouts/payouts.js';
 import type { SagaDefinition } from './sagas/saga-definition.js';
 import { SagaRegistry } from './sagas/saga-registry.js';
 import { Sagas } from './sagas/sagas.js';
 import { type MigrateResult, migrate } from './schema/migrate.js';
-import { Storage } from './storage/storage.js';
+import { type MarketkitTransaction, Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import type { WorkerOptions } from './worker/worker-options.js';
@@ -132,6 +134,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     }
     return options.payments;
   };
+  const emit = (trx: MarketkitTransaction, e: readonly OutboxEventInput[]) => events.append(trx, e).then(() => {});
   const orders = new Orders({
     storage,
     clock,
@@ -142,19 +145,19 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     commission: options.commission ?? { kind: 'percentage', percent: '10' },
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
     pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
-    emit: (trx, e) => events.append(trx, e).then(() => {}),
+    emit,
     idempotency,
   });
-  const sagas = new Sagas(storage, new SagaRegistry(options.sagas ?? []), clock, ids);
+  const builtIn = [payoutSaga({ ledger, clock, payments, emit })];
+  const sagas = new Sagas(storage, new SagaRegistry([...builtIn, ...(options.sagas ?? [])]), clock, ids);
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, options.listings);
-  const payouts = new Payouts(storage, clock, ids, ledger, payments, (trx, e) => events.append(trx, e).then(() => {}));
+  const payouts = new Payouts(storage, ids, sagas);
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
     { name: 'order-resume', runOnce: () => orders.resumeStalled() },
     { name: 'checkout-resume', runOnce: () => orders.resumeCheckouts() },
-    { name: 'payout-resume', runOnce: () => payouts.resume() },
     { name: 'stock-expiry', runOnce: () => listings.expireReservations() },
     { name: 'ledger-expiry', runOnce: () => ledger.expirePendingTransfers() },
   ];

@@ -1,30 +1,15 @@
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
-import type { Clock } from '../clock/clock.js';
-import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import { ERROR_CODES, type ErrorCode } from '../errors/error-codes.js';
+import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
-import type { OutboxEventInput } from '../events/event-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
-import type { Ledger } from '../ledger/ledger.js';
 import { currencyCodeSchema } from '../money/currency.js';
-import { ESCROW_CODES, escrowAccounts } from '../orders/escrow-accounts.js';
-import type { PaymentProvider } from '../payments/payment-provider.js';
+import type { Sagas } from '../sagas/sagas.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
-import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/storage.js';
+import { PAYOUT_SAGA, payoutSagaId, payoutSagaInput } from './payout-saga.js';
 import type { PayoutsTable } from './payout-tables.js';
-
-type Emit = (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
-
-const payoutEvent = (
-  type: string,
-  r: { id: string; seller_id: string; currency: string },
-  amountMinor: bigint,
-): OutboxEventInput => ({
-  type: `payout.${type}`,
-  aggregateType: 'payout',
-  aggregateId: r.id,
-  payload: { payoutId: r.id, sellerId: r.seller_id, currency: r.currency, amountMinor },
-});
 
 /** A payout as stored. */
 export interface Payout {
@@ -64,10 +49,12 @@ const payoutSchema = z.strictObject({
 });
 
 /**
- * Seller payouts through the payment provider. The amount is first held on the seller's balance with a
- * pending ledger transfer (so concurrent payouts can never exceed the available balance), then sent with an
- * idempotency key equal to the payout id, then posted — or voided if the provider refuses. A payout interrupted
- * by a crash is finished by `resume()` without paying twice.
+ * Seller payouts through the payment provider, each run as a durable saga (`marketkit.payout`, see
+ * `payoutSaga`): the amount is first held on the seller's balance with a pending ledger transfer (so
+ * concurrent payouts can never exceed the available balance), then sent with an idempotency key equal to the
+ * payout id, then posted — or voided if the provider declines. A payout interrupted by a crash or a provider
+ * timeout is retried with backoff by any worker, without paying twice; operators see stuck ones with
+ * `market.sagas.listFailed()`.
  *
  * @example
  * ```ts
@@ -76,94 +63,54 @@ const payoutSchema = z.strictObject({
  */
 export class Payouts {
   readonly #storage: Storage;
-  readonly #clock: Clock;
   readonly #ids: IdFactory;
-  readonly #ledger: Ledger;
-  readonly #payments: () => PaymentProvider;
-  readonly #emit: Emit;
+  readonly #sagas: Sagas;
 
-  constructor(
-    storage: Storage,
-    clock: Clock,
-    ids: IdFactory,
-    ledger: Ledger,
-    payments: () => PaymentProvider,
-    emit: Emit,
-  ) {
-    this.#emit = emit;
+  constructor(storage: Storage, ids: IdFactory, sagas: Sagas) {
     this.#storage = storage;
-    this.#clock = clock;
     this.#ids = ids;
-    this.#ledger = ledger;
-    this.#payments = payments;
+    this.#sagas = sagas;
   }
 
-  /** Pays `amountMinor` out of the seller's balance. `INSUFFICIENT_FUNDS` (nothing held) if it exceeds what is available. */
+  /**
+   * Pays `amountMinor` out of the seller's balance and resolves once the provider paid it. Throws
+   * `INSUFFICIENT_FUNDS` (nothing held, no payout recorded) beyond the available balance, `PAYMENT_DECLINED`
+   * (the hold is voided, the payout `failed`) when the provider refuses. On a retryable provider error it throws
+   * that error while the payout stays `requested` and workers retry it with backoff. Requesting the same
+   * `payoutId` again returns the payout as it stands (or the same error); with another seller, currency or
+   * amount it throws `IDEMPOTENCY_KEY_REUSED`.
+   */
   async request(input: PayoutInput): Promise<Payout> {
     const p = parseInput(payoutSchema, input, 'payout');
     const payoutId = p.payoutId ?? this.#ids('po');
-    const row = await this.#storage.transaction(
-      async (trx) => {
-        const existing = await trx.selectFrom('payouts').selectAll().where('id', '=', payoutId).executeTakeFirst();
-        if (existing !== undefined) {
-          if (
-            existing.seller_id !== p.sellerId ||
-            toBigInt(existing.amount_minor) !== p.amountMinor ||
-            existing.currency !== p.currency
-          ) {
-            throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
-              message: `Payout ${payoutId} exists with a different request.`,
-            });
-          }
-          return existing;
-        }
-        const [hold] = await this.#ledger.createTransfersIn(trx, [
-          {
-            id: `${payoutId}:hold`,
-            debitAccountId: escrowAccounts.seller(p.sellerId, p.currency),
-            creditAccountId: escrowAccounts.clearing(p.currency),
-            amount: p.amountMinor,
-            currency: p.currency,
-            code: ESCROW_CODES.payout,
-            reference: payoutId,
-            flags: { pending: true },
-          },
-        ]);
-        if (hold?.result !== 'ok') {
-          throw new MarketkitError(
-            hold?.result === 'exceedsCredits' || hold?.result === 'debitAccountNotFound'
-              ? 'INSUFFICIENT_FUNDS'
-              : 'INTERNAL',
-            {
-              message: `Payout of ${p.amountMinor} for ${p.sellerId} refused: ${hold?.result}`,
-              details: { result: hold?.result },
-            },
-          );
-        }
-        const now = this.#clock.now();
-        await this.#emit(trx, [
-          payoutEvent('requested', { id: payoutId, seller_id: p.sellerId, currency: p.currency }, p.amountMinor),
-        ]);
-        return trx
-          .insertInto('payouts')
-          .values({
-            id: payoutId,
-            seller_id: p.sellerId,
-            currency: p.currency,
-            amount_minor: p.amountMinor,
-            destination: p.destination,
-            status: 'requested',
-            provider_payout_id: null,
-            failure: null,
-            created_at: now,
-            updated_at: now,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-      },
-      { retryUniqueViolations: true },
-    );
-    return this.#send(row);
+    const sagaId = payoutSagaId(payoutId);
+    const sagaInput = { ...p, payoutId };
+    const outcome = await this.#sagas.run(PAYOUT_SAGA, sagaInput, { id: sagaId });
+    const saga = await this.#sagas.get(sagaId);
+    if (saga === undefined) throw new MarketkitError('INTERNAL', { message: `Payout saga ${sagaId} vanished.` });
+    if (outcome === 'released') {
+      const stored = payoutSagaInput.parse(saga.input);
+      if (stored.sellerId !== p.sellerId || stored.amountMinor !== p.amountMinor || stored.currency !== p.currency) {
+        throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
+          message: `Payout ${payoutId} exists with a different request.`,
+          details: { payoutId },
+        });
+      }
+    }
+    const payout = await this.get(payoutId);
+    if (saga.status === 'completed' && payout !== undefined) return payout;
+    if (saga.lastError !== null) {
+      const code = saga.lastError.code in ERROR_CODES ? (saga.lastError.code as ErrorCode) : 'PROVIDER_ERROR';
+      throw new MarketkitError(code, {
+        message: saga.lastError.message,
+        details: { payoutId, status: payout?.status ?? null },
+      });
+    }
+    if (payout !== undefined) return payout; // another caller is running it right now
+    throw new MarketkitError('IDEMPOTENCY_CONFLICT', {
+      message: `Payout ${payoutId} is being requested by another call.`,
+      details: { payoutId },
+    });
   }
 
   /** A payout, or `undefined`. */
@@ -172,72 +119,6 @@ export class Payouts {
       db.selectFrom('payouts').selectAll().where('id', '=', payoutId).executeTakeFirst(),
     );
     return row === undefined ? undefined : payoutFromRow(row);
-  }
-
-  /** Finishes payouts still `requested` (a crash or a provider timeout interrupted them); returns how many finished. */
-  async resume(limit = 100): Promise<number> {
-    const rows = await this.#storage.run((db) =>
-      db.selectFrom('payouts').selectAll().where('status', '=', 'requested').orderBy('id').limit(limit).execute(),
-    );
-    let done = 0;
-    for (const row of rows) {
-      try {
-        await this.#send(row);
-        done++;
-      } catch (error) {
-        if (!isMarketkitError(error) || !error.retryable) throw error;
-      }
-    }
-    return done;
-  }
-
-  async #send(row: Selectable<PayoutsTable>): Promise<Payout> {
-    if (row.status !== 'requested') return payoutFromRow(row);
-    const amountMinor = toBigInt(row.amount_minor);
-    let outcome: { ok: true; providerId: string } | { ok: false; failure: string };
-    try {
-      const sent = await this.#payments().payout({
-        idempotencyKey: row.id,
-        destination: row.destination,
-        amountMinor,
-        currency: row.currency,
-      });
-      outcome = { ok: true, providerId: sent.payoutId };
-    } catch (error) {
-      if (!isMarketkitError(error) || error.code !== 'PAYMENT_DECLINED') throw error;
-      outcome = { ok: false, failure: error.message };
-    }
-    const updated = await this.#storage.transaction(async (trx) => {
-      const flags = outcome.ok ? { postPending: true } : { voidPending: true };
-      await this.#ledger.createTransfersIn(trx, [
-        { id: `${row.id}:${outcome.ok ? 'post' : 'void'}`, pendingId: `${row.id}:hold`, flags },
-      ]);
-      await this.#emit(trx, [payoutEvent(outcome.ok ? 'paid' : 'failed', row, amountMinor)]);
-      return trx
-        .updateTable('payouts')
-        .set({
-          status: outcome.ok ? 'paid' : 'failed',
-          provider_payout_id: outcome.ok ? outcome.providerId : null,
-          failure: outcome.ok ? null : outcome.failure,
-          updated_at: this.#clock.now(),
-        })
-        .where('id', '=', row.id)
-        .where('status', '=', 'requested')
-        .returningAll()
-        .executeTakeFirst();
-    });
-    const final =
-      updated ??
-      (await this.#storage.run((db) =>
-        db.selectFrom('payouts').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow(),
-      ));
-    if (final.status === 'failed') {
-      throw new MarketkitError('PAYMENT_DECLINED', {
-        message: `Payout ${row.id} was declined: ${final.failure}`,
-        details: { payoutId: row.id },
-      });
-    }
-    return payoutFromRow(final);
   }
 }
 

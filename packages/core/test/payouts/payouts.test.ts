@@ -13,12 +13,13 @@ for (const backend of testBackends()) {
     let database: TestDatabase;
     let market: Marketplace;
     const psp = new SandboxPaymentProvider();
+    const clock = new ManualClock();
 
     beforeAll(async () => {
       database = await backend.createDatabase();
       market = createMarketplace({
         adapter: database.adapter(),
-        clock: new ManualClock(),
+        clock,
         payments: psp,
         commission: { kind: 'fixed', amountMinor: 0n },
       });
@@ -78,7 +79,7 @@ for (const backend of testBackends()) {
       await checkMarketInvariants(market);
     });
 
-    it('voids the hold when the provider declines, and resumes after a timeout without paying twice', async () => {
+    it('voids the hold when the provider declines, and retries after a timeout without paying twice', async () => {
       psp.injectFault('payout', 'decline');
       await expect(
         market.payouts.request({
@@ -100,12 +101,56 @@ for (const backend of testBackends()) {
           destination: 'ba_bob',
         }),
       ).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+      expect(await market.payouts.get('declined')).toMatchObject({
+        status: 'failed',
+        failure: expect.stringMatching(/declin/i),
+      });
+      expect((await market.sagas.get('payout:declined'))?.status).toBe('compensated');
       expect((await market.payouts.get('flaky'))?.status).toBe('requested');
-      expect(await market.payouts.resume()).toBe(1);
+      const waiting = await market.sagas.get('payout:flaky');
+      expect(waiting).toMatchObject({ status: 'running', attempts: 1 });
+      // a worker retries it once the durable backoff has passed, with the same idempotency key
+      await market.worker().runOnce();
+      expect(await market.sagas.get('payout:flaky')).toMatchObject({ status: 'running', attempts: 1 }); // not due yet
+      clock.advance(waiting!.nextRunAt! - clock.now());
+      await market.worker().runOnce();
       expect((await market.payouts.get('flaky'))?.status).toBe('paid');
       expect(psp.effects().paidOutMinor).toBe(85_00n);
       expect(psp.effects().counts.payout).toBe(3);
       expect(await balance()).toBe(15_00n);
+      expect((await market.sagas.history('payout:flaky')).map((e) => `${e.stepName}:${e.outcome}`)).toEqual([
+        'hold:completed',
+        'send:retrying',
+        'send:completed',
+        'settle:completed',
+      ]);
+      await checkMarketInvariants(market);
+    });
+
+    it('answers a repeated request from the stored outcome and refuses a changed one', async () => {
+      const request = {
+        payoutId: 'again',
+        sellerId: 'bob',
+        currency: 'USD',
+        amountMinor: 1_00n,
+        destination: 'ba_bob',
+      };
+      const first = await market.payouts.request(request);
+      expect(first.status).toBe('paid');
+      const calls = psp.effects().counts.payout;
+      expect(await market.payouts.request(request)).toEqual(first);
+      expect(psp.effects().counts.payout).toBe(calls);
+      await expect(market.payouts.request({ ...request, amountMinor: 2_00n })).rejects.toMatchObject({
+        code: 'IDEMPOTENCY_KEY_REUSED',
+      });
+      const tooMuch = { ...request, payoutId: 'too-much', amountMinor: 1_000_00n };
+      await expect(market.payouts.request(tooMuch)).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
+      await expect(market.payouts.request(tooMuch)).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
+      expect(await market.payouts.get('too-much')).toBeUndefined(); // nothing held, nothing recorded
+      expect(psp.effects().counts.payout).toBe(calls);
+      await expect(market.payouts.request({ ...request, amountMinor: -1n })).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+      });
       await checkMarketInvariants(market);
     });
   });

@@ -1,0 +1,174 @@
+import { z } from 'zod';
+import type { Clock } from '../clock/clock.js';
+import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import type { OutboxEventInput } from '../events/event-types.js';
+import { decodeJson } from '../jobs/json-column.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { ESCROW_CODES, escrowAccounts } from '../orders/escrow-accounts.js';
+import type { PaymentProvider } from '../payments/payment-provider.js';
+import { defineSaga, type SagaDefinition } from '../sagas/saga-definition.js';
+import type { MarketkitTransaction } from '../storage/storage.js';
+
+/** The name of the payout saga in the marketplace's saga registry. */
+export const PAYOUT_SAGA = 'marketkit.payout';
+
+/** The saga id of payout `payoutId`: one saga per payout, so requesting it again never starts a second. */
+export const payoutSagaId = (payoutId: string): string => `payout:${payoutId}`;
+
+/** The payout saga's input (stored with it; bigints as strings). */
+export const payoutSagaInput = z.object({
+  payoutId: z.string(),
+  sellerId: z.string(),
+  currency: z.string(),
+  amountMinor: z.coerce.bigint(),
+  destination: z.string(),
+});
+type PayoutSagaInput = z.output<typeof payoutSagaInput>;
+
+/** What the payout saga needs. */
+export interface PayoutSagaDeps {
+  readonly ledger: Ledger;
+  readonly clock: Clock;
+  readonly payments: () => PaymentProvider;
+  readonly emit: (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
+}
+
+const event = (type: string, p: PayoutSagaInput): OutboxEventInput => ({
+  type: `payout.${type}`,
+  aggregateType: 'payout',
+  aggregateId: p.payoutId,
+  payload: { payoutId: p.payoutId, sellerId: p.sellerId, currency: p.currency, amountMinor: p.amountMinor },
+});
+
+/**
+ * Provider errors other than a decline (timeouts, outages) are retried for about a day with capped backoff: the
+ * outcome of a failed call is unknown (the money may have moved), so giving up would mean voiding a hold the
+ * provider may have paid out. A decline is final.
+ */
+const SEND_RETRY = { attempts: 200, minTimeoutMs: 1000, maxTimeoutMs: 10 * 60_000, factor: 2 } as const;
+
+/**
+ * A seller payout as a durable saga:
+ * 1. `hold` (local): a pending ledger transfer from the seller's balance to clearing (refused with
+ *    `INSUFFICIENT_FUNDS` beyond the available balance, so concurrent payouts can never overdraw it), the payout
+ *    row and `payout.requested`, in one commit. Compensation: void the hold, mark the payout failed,
+ *    `payout.failed`.
+ * 2. `send` (external): the provider's payout with the payout id as idempotency key, so a re-run after a crash
+ *    or a timeout never pays twice. A decline compensates step 1.
+ * 3. `settle` (local): post the hold, mark the payout paid, `payout.paid`.
+ */
+export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSagaInput> {
+  return defineSaga(PAYOUT_SAGA, {
+    input: payoutSagaInput,
+    steps: [
+      {
+        name: 'hold',
+        kind: 'local',
+        retry: { attempts: 5, minTimeoutMs: 50, maxTimeoutMs: 5000 },
+        async run({ trx, input }) {
+          const [hold] = await deps.ledger.createTransfersIn(trx, [
+            {
+              id: `${input.payoutId}:hold`,
+              debitAccountId: escrowAccounts.seller(input.sellerId, input.currency),
+              creditAccountId: escrowAccounts.clearing(input.currency),
+              amount: input.amountMinor,
+              currency: input.currency,
+              code: ESCROW_CODES.payout,
+              reference: input.payoutId,
+              flags: { pending: true },
+            },
+          ]);
+          if (hold?.result !== 'ok') {
+            const short = hold?.result === 'exceedsCredits' || hold?.result === 'debitAccountNotFound';
+            throw new MarketkitError(short ? 'INSUFFICIENT_FUNDS' : 'INTERNAL', {
+              message: `Payout of ${input.amountMinor} for ${input.sellerId} refused: ${hold?.result}`,
+              details: { result: hold?.result },
+            });
+          }
+          const now = deps.clock.now();
+          await deps.emit(trx, [event('requested', input)]);
+          await trx
+            .insertInto('payouts')
+            .values({
+              id: input.payoutId,
+              seller_id: input.sellerId,
+              currency: input.currency,
+              amount_minor: input.amountMinor,
+              destination: input.destination,
+              status: 'requested',
+              provider_payout_id: null,
+              failure: null,
+              created_at: now,
+              updated_at: now,
+            })
+            .execute();
+          return null;
+        },
+        async compensate({ trx, input, sagaId }) {
+          const [voided] = await deps.ledger.createTransfersIn(trx, [
+            { id: `${input.payoutId}:void`, pendingId: `${input.payoutId}:hold`, flags: { voidPending: true } },
+          ]);
+          if (voided?.result !== 'ok' && voided?.result !== 'exists') {
+            throw new MarketkitError('INTERNAL', {
+              message: `Payout ${input.payoutId}: voiding the hold failed: ${voided?.result}`,
+              details: { result: voided?.result },
+            });
+          }
+          const saga = await trx
+            .selectFrom('saga_instances')
+            .select('last_error')
+            .where('id', '=', sagaId)
+            .executeTakeFirst();
+          const reason = saga?.last_error == null ? null : (decodeJson(saga.last_error) as { message?: string });
+          await deps.emit(trx, [event('failed', input)]);
+          await trx
+            .updateTable('payouts')
+            .set({ status: 'failed', failure: reason?.message ?? 'failed', updated_at: deps.clock.now() })
+            .where('id', '=', input.payoutId)
+            .where('status', '=', 'requested')
+            .execute();
+        },
+      },
+      {
+        name: 'send',
+        kind: 'external',
+        retry: SEND_RETRY,
+        classify: (error) => (isMarketkitError(error) && error.code === 'PAYMENT_DECLINED' ? 'permanent' : 'retryable'),
+        async run({ input }) {
+          const sent = await deps.payments().payout({
+            idempotencyKey: input.payoutId,
+            destination: input.destination,
+            amountMinor: input.amountMinor,
+            currency: input.currency,
+          });
+          return { providerPayoutId: sent.payoutId };
+        },
+      },
+      {
+        name: 'settle',
+        kind: 'local',
+        retry: { attempts: 5, minTimeoutMs: 50, maxTimeoutMs: 5000 },
+        async run({ trx, input, outputs }) {
+          const sent = outputs['send'] as { providerPayoutId: string };
+          const [posted] = await deps.ledger.createTransfersIn(trx, [
+            { id: `${input.payoutId}:post`, pendingId: `${input.payoutId}:hold`, flags: { postPending: true } },
+          ]);
+          if (posted?.result !== 'ok' && posted?.result !== 'exists') {
+            throw new MarketkitError('INTERNAL', {
+              message: `Payout ${input.payoutId}: posting the hold failed: ${posted?.result}`,
+              details: { result: posted?.result },
+            });
+          }
+          await deps.emit(trx, [event('paid', input)]);
+          await trx
+            .updateTable('payouts')
+            .set({ status: 'paid', provider_payout_id: sent.providerPayoutId, updated_at: deps.clock.now() })
+            .where('id', '=', input.payoutId)
+            .where('status', '=', 'requested')
+            .execute();
+          return null;
+        },
+      },
+    ],
+  });
+}
