@@ -123,8 +123,11 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const ids = createIdFactory();
   const events = new MarketEvents(storage, clock, options.events);
   const idempotency = new Idempotency(storage, clock, options.idempotency);
-  const ledger = new Ledger(storage, clock, (trx, created) =>
-    events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
+  const ledger = new Ledger(
+    storage,
+    clock,
+    (trx, created) => events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
+    transferCreatedEvent,
   );
   const payments = (): PaymentProvider => {
     if (options.payments === undefined) {

@@ -1,3 +1,4 @@
+import { getRandomValues } from 'node:crypto';
 import { sql } from 'kysely';
 import { monotonicFactory } from 'ulid';
 import { type Clock, systemClock } from '../clock/clock.js';
@@ -40,13 +41,40 @@ const ROWS_PER_INSERT = 2000;
 type IdFactory = ReturnType<typeof monotonicFactory>;
 const idFactories = new WeakMap<Clock, IdFactory>();
 
+// The random part of an id from a pool of cryptographic random words, refilled 1024 at a time: ulid's default
+// asks the system for one byte per character, which cost more than the rest of an append.
+const randomPool = new Uint32Array(1024);
+let randomAt = randomPool.length;
+function pooledRandom(): number {
+  if (randomAt >= randomPool.length) {
+    getRandomValues(randomPool);
+    randomAt = 0;
+  }
+  return randomPool[randomAt++]! / 4294967296;
+}
+
 function idFactory(clock: Clock): IdFactory {
   let factory = idFactories.get(clock);
   if (factory === undefined) {
-    factory = monotonicFactory();
+    factory = monotonicFactory(pooledRandom);
     idFactories.set(clock, factory);
   }
   return factory;
+}
+
+/**
+ * `count` new outbox event ids for events written at `now` by `clock`'s writers, in order: the ids
+ * {@link appendEvents} would give them. For statements that write events themselves (see `outbox-ctes.ts`).
+ * @internal
+ */
+export function nextOutboxIds(clock: Clock, now: number, count: number): string[] {
+  const nextId = idFactory(clock);
+  return Array.from({ length: count }, () => nextId(now));
+}
+
+/** The sort-key base of events written at `now` (ms × {@link KEY_SCALE}). @internal */
+export function sortKeyBase(now: number): number {
+  return now * KEY_SCALE;
 }
 
 interface AggregateGroup {

@@ -33,27 +33,46 @@ export interface ClaimValues {
  * record cannot change before the caller reads it.
  */
 export async function claimKey(
-  trx: MarketkitTransaction,
+  trx: Kysely<MarketkitDatabase>,
   scope: FingerprintedScope,
   v: ClaimValues,
 ): Promise<number | undefined> {
-  const now = BigInt(v.now);
-  const row = await trx
-    .insertInto('idempotency_keys')
-    .values({
-      actor: scope.actor,
-      operation: scope.operation,
-      idempotency_key: scope.key,
-      fingerprint: scope.fingerprint,
-      status: v.status,
-      result: v.result,
-      lock_token: v.lockToken,
-      locked_until: v.lockedUntil,
-      attempt: 1,
-      created_at: v.now,
-      completed_at: v.status === 'in_progress' ? null : v.now,
-      expires_at: v.expiresAt,
-    })
+  const row = await claimKeyQuery(trx, scope, claimColumns(v)).executeTakeFirst();
+  return row === undefined ? undefined : toNumber(row.attempt);
+}
+
+/** The column values of a claim, as {@link claimKeyQuery} binds them. */
+export interface ClaimColumns {
+  readonly now: bigint;
+  readonly status: IdempotencyStatus;
+  readonly result: string | null;
+  readonly lockToken: string | null;
+  readonly lockedUntil: number | null;
+  readonly attempt: number;
+  readonly completedAt: number | null;
+  readonly expiresAt: number;
+}
+
+/** The columns a claim writes. */
+export function claimColumns(v: ClaimValues): ClaimColumns {
+  return {
+    now: BigInt(v.now),
+    status: v.status,
+    result: v.result,
+    lockToken: v.lockToken,
+    lockedUntil: v.lockedUntil,
+    attempt: 1,
+    completedAt: v.status === 'in_progress' ? null : v.now,
+    expiresAt: v.expiresAt,
+  };
+}
+
+/**
+ * The statement of {@link claimKey}, not yet run: every value comes from `scope` and `c`, so it can also be built
+ * once as a statement template with placeholders.
+ */
+export function claimKeyQuery(db: Kysely<MarketkitDatabase>, scope: FingerprintedScope, c: ClaimColumns) {
+  return insertKeyQuery(db, scope, c)
     .onConflict((oc) =>
       oc
         .columns(['actor', 'operation', 'idempotency_key'])
@@ -63,7 +82,7 @@ export async function claimKey(
           result: eb.ref('excluded.result'),
           lock_token: eb.ref('excluded.lock_token'),
           locked_until: eb.ref('excluded.locked_until'),
-          attempt: sql<bigint>`case when ${sql.ref('idempotency_keys.expires_at')} <= ${now} then 1
+          attempt: sql<bigint>`case when ${sql.ref('idempotency_keys.expires_at')} <= ${c.now} then 1
             else ${sql.ref('idempotency_keys.attempt')} + 1 end`,
           created_at: eb.ref('excluded.created_at'),
           completed_at: eb.ref('excluded.completed_at'),
@@ -71,18 +90,44 @@ export async function claimKey(
         }))
         .where((eb) =>
           eb.or([
-            eb('idempotency_keys.expires_at', '<=', now),
+            eb('idempotency_keys.expires_at', '<=', c.now),
             eb.and([
-              eb('idempotency_keys.status', '=', 'in_progress'),
-              eb('idempotency_keys.locked_until', '<=', now),
+              eb('idempotency_keys.status', '=', sql.lit('in_progress')),
+              eb('idempotency_keys.locked_until', '<=', c.now),
               eb('idempotency_keys.fingerprint', '=', eb.ref('excluded.fingerprint')),
             ]),
           ]),
         ),
     )
-    .returning('attempt')
-    .executeTakeFirst();
-  return row === undefined ? undefined : toNumber(row.attempt);
+    .returning('attempt');
+}
+
+/**
+ * The insert of a claim alone, for a key that is free (never used or swept): `ON CONFLICT DO NOTHING`, so it
+ * returns no row, and changes nothing, when the key has a record (then claim it with {@link claimKey}, which also
+ * replaces an expired record or takes over an abandoned one).
+ */
+export function insertNewKeyQuery(db: Kysely<MarketkitDatabase>, scope: FingerprintedScope, c: ClaimColumns) {
+  return insertKeyQuery(db, scope, c)
+    .onConflict((oc) => oc.columns(['actor', 'operation', 'idempotency_key']).doNothing())
+    .returning('attempt');
+}
+
+function insertKeyQuery(db: Kysely<MarketkitDatabase>, scope: FingerprintedScope, c: ClaimColumns) {
+  return db.insertInto('idempotency_keys').values({
+    actor: scope.actor,
+    operation: scope.operation,
+    idempotency_key: scope.key,
+    fingerprint: scope.fingerprint,
+    status: c.status,
+    result: c.result,
+    lock_token: c.lockToken,
+    locked_until: c.lockedUntil,
+    attempt: c.attempt,
+    created_at: c.now,
+    completed_at: c.completedAt,
+    expires_at: c.expiresAt,
+  });
 }
 
 /** The stored record of a key, or `undefined`. */
@@ -167,16 +212,33 @@ export async function storeOutcome(
   outcome: StoredOutcome,
   holder: { readonly token: string; readonly ttlMs: number } | null,
 ): Promise<boolean> {
-  const now = BigInt(outcome.now);
-  const natural = sql<bigint>`${sql.ref('created_at')} + ${BigInt(holder?.ttlMs ?? 0)}`;
-  let q = trx
+  const stored = { ...outcome, now: BigInt(outcome.now) };
+  const by = holder === null ? null : { token: holder.token, ttlMs: BigInt(holder.ttlMs) };
+  const result = await storeOutcomeQuery(trx, scope, stored, by).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/**
+ * The update {@link storeOutcome} runs, not yet executed (to embed in a larger statement); `now` and `ttlMs` as
+ * 64-bit integers.
+ */
+export function storeOutcomeQuery(
+  db: Kysely<MarketkitDatabase>,
+  scope: IdempotencyScope,
+  outcome: { readonly status: StoredOutcome['status']; readonly result: string; readonly now: bigint },
+  holder: { readonly token: string; readonly ttlMs: bigint } | null,
+) {
+  const now = outcome.now;
+  const natural = sql<bigint>`${sql.ref('created_at')} + ${holder?.ttlMs ?? 0n}`;
+  let q = db
     .updateTable('idempotency_keys')
     .set({
       status: outcome.status,
       result: outcome.result,
       completed_at: now,
-      lock_token: null,
-      locked_until: null,
+      // Constants as SQL literals, so the query also serves as a statement template (values only through `p`).
+      lock_token: sql<null>`null`,
+      locked_until: sql<null>`null`,
       ...(holder === null
         ? {}
         : { expires_at: sql<bigint>`case when ${natural} > ${now} then ${natural} else ${now} end` }),
@@ -184,10 +246,9 @@ export async function storeOutcome(
     .where('actor', '=', scope.actor)
     .where('operation', '=', scope.operation)
     .where('idempotency_key', '=', scope.key)
-    .where('status', '=', 'in_progress');
+    .where('status', '=', sql.lit('in_progress'));
   if (holder !== null) q = q.where('lock_token', '=', holder.token);
-  const result = await q.executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return q;
 }
 
 /** Deletes a `begin` holder's in-progress record so the key is free again. False when it is no longer theirs. */

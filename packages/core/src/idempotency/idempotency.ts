@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { toNumber } from '../storage/int64.js';
+import { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction, Storage, TransactionOptions } from '../storage/storage.js';
 import { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
 import {
@@ -15,14 +17,17 @@ import {
 } from './idempotency-schemas.js';
 import {
   type ClaimValues,
+  claimColumns,
   claimKey,
   deleteExpired,
   extendLock,
   type FingerprintedScope,
+  insertNewKeyQuery,
   readRecord,
   releaseKey,
   resolveExisting,
   storeOutcome,
+  storeOutcomeQuery,
 } from './idempotency-store.js';
 import type {
   BeginOptions,
@@ -63,6 +68,7 @@ export class Idempotency {
   readonly #clock: Clock;
   readonly #ttlMs: number;
   readonly #lockMs: number;
+  readonly #templates: StatementTemplates;
 
   constructor(storage: Storage, clock: Clock, options: IdempotencyOptions = {}) {
     const parsed = parseInput(optionsSchema, options, 'idempotency options');
@@ -70,6 +76,7 @@ export class Idempotency {
     this.#clock = clock;
     this.#ttlMs = parsed.ttlMs;
     this.#lockMs = parsed.lockMs;
+    this.#templates = new StatementTemplates(storage.db);
   }
 
   /** How long a key lives after its request started, in ms. */
@@ -173,20 +180,34 @@ export class Idempotency {
     const scope = this.#parseCall(call);
     const lockMs = parseInput(beginOptionsSchema, options, 'begin options').lockMs ?? this.#lockMs;
     const token = randomUUID();
-    const outcome = await this.#storage.transaction(async (trx) => {
-      const now = this.#clock.now();
+    const claimAt = (now: number): ClaimValues & { readonly lockedUntil: number } => {
       const lockedUntil = now + lockMs;
-      const claim: ClaimValues = {
+      return {
         ...this.#claimValues(now, { status: 'in_progress', result: null }),
         lockToken: token,
         lockedUntil,
         expiresAt: Math.max(now + this.#ttlMs, lockedUntil),
       };
+    };
+    const started = (attempt: number, claim: { readonly lockedUntil: number }) =>
+      Object.freeze({
+        status: 'started' as const,
+        handle: Object.freeze({ ...scope, token, attempt, lockedUntil: claim.lockedUntil }),
+      });
+    // The usual case, a free key, is one statement on its own (no BEGIN/COMMIT). When the key has a record, that
+    // insert changed nothing, and the full claim (which may replace an expired record or take over an abandoned
+    // one) runs with the read of the record in one transaction, which keeps the record from changing between them.
+    const first = claimAt(this.#clock.now());
+    const fast = await this.#claimAlone(scope, first);
+    if (fast !== undefined) return started(fast, first);
+    const outcome = await this.#storage.transaction(async (trx) => {
+      const now = this.#clock.now();
+      const claim = claimAt(now);
       const attempt = await claimKey(trx, scope, claim);
-      if (attempt === undefined) return { stored: await resolveExisting(trx, scope, now) };
-      return { handle: Object.freeze({ ...scope, token, attempt, lockedUntil }) };
+      if (attempt === undefined) return { stored: await resolveExisting(trx, scope, now) } as const;
+      return { started: started(attempt, claim) } as const;
     });
-    if ('handle' in outcome) return Object.freeze({ status: 'started', handle: outcome.handle });
+    if ('started' in outcome) return outcome.started;
     return Object.freeze({ status: 'replayed', result: decode(outcome.stored, options.codec) });
   }
 
@@ -214,6 +235,41 @@ export class Idempotency {
     const outcome = { status: 'succeeded', result: text, now: this.#clock.now() } as const;
     const stored = await storeOutcome(trx, handle, outcome, { token: handle.token, ttlMs: this.#ttlMs });
     if (!stored) throw lost(handle);
+  }
+
+  /**
+   * The write of {@link Idempotency.complete} as a query built with placeholders (`p` of a `CheckedStatement`),
+   * returning one row when it stored the result, for code that compiles a whole transaction into one statement: no
+   * row means the handle no longer holds the key (`complete` would throw `LEASE_LOST`), and the statement must then
+   * change nothing. Bind {@link Idempotency.completeValues}.
+   * @internal for Marketkit's own modules.
+   */
+  completeQuery(p: (name: string) => never) {
+    const scope = { actor: p('key_actor'), operation: p('key_operation'), key: p('key_key') };
+    const outcome = { status: p('key_status'), result: p('key_result'), now: p('key_now') };
+    return storeOutcomeQuery(this.#storage.db, scope, outcome, {
+      token: p('key_token'),
+      ttlMs: p('key_ttl'),
+    }).returning('status');
+  }
+
+  /** The values of {@link Idempotency.completeQuery} storing `result` for `handle`. @internal */
+  completeValues<T>(
+    handle: IdempotencyHandle,
+    result: T,
+    options: { readonly codec?: ResultCodec<T> } = {},
+  ): Record<string, unknown> {
+    parseInput(handleSchema, handle, 'idempotency handle');
+    return {
+      key_actor: handle.actor,
+      key_operation: handle.operation,
+      key_key: handle.key,
+      key_status: 'succeeded',
+      key_result: encodeResult(options.codec === undefined ? result : options.codec.encode(result)),
+      key_now: this.#clock.now(),
+      key_token: handle.token,
+      key_ttl: this.#ttlMs,
+    };
   }
 
   /**
@@ -294,6 +350,33 @@ export class Idempotency {
       if (deleted < batch) break;
     }
     return total;
+  }
+
+  /**
+   * Claims a free key with one statement on its own (an insert that does nothing when the key has a record), from a
+   * template compiled once; `undefined` when the key has a record, which {@link claimKey} then decides about.
+   */
+  async #claimAlone(scope: FingerprintedScope, claim: ClaimValues): Promise<number | undefined> {
+    const template = this.#templates.get('claim-new', (db, p) =>
+      insertNewKeyQuery(
+        db,
+        { actor: p('actor'), operation: p('operation'), key: p('key'), fingerprint: p('fingerprint') },
+        {
+          now: p('now'),
+          status: p('status'),
+          result: p('result'),
+          lockToken: p('lockToken'),
+          lockedUntil: p('lockedUntil'),
+          attempt: p('attempt'),
+          completedAt: p('completedAt'),
+          expiresAt: p('expiresAt'),
+        },
+      ),
+    );
+    const query = template.bind({ ...scope, ...claimColumns(claim) });
+    const out = await this.#storage.autocommit((db) => db.executeQuery<{ attempt: bigint | number }>(query));
+    const row = out.rows[0];
+    return row === undefined ? undefined : toNumber(row.attempt);
   }
 
   #parseCall(call: IdempotentCall): FingerprintedScope {

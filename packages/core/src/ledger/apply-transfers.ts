@@ -1,13 +1,19 @@
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
-import type { TransferRecord } from './ledger-state.js';
+import type { AccountState, TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { evaluateTransfers, expireDue } from './transfer-evaluator.js';
 import type { CreateTransferResult } from './transfer-types.js';
 
 /** Called with the transfers a batch created, inside its transaction (the outbox hooks in here). */
 export type TransfersCreatedHook = (trx: MarketkitTransaction, created: readonly TransferRecord[]) => Promise<void>;
+
+/** The per-item results of a batch and the balances of the accounts it touched, as they stand after it. */
+export interface AppliedBatch {
+  readonly results: CreateTransferResult[];
+  readonly accounts: ReadonlyMap<string, Readonly<AccountState>>;
+}
 
 /**
  * Applies a validated batch inside the caller's transaction: loads and locks what it touches, expires due
@@ -21,6 +27,17 @@ export async function applyTransfers(
   now: number,
   onCreated?: TransfersCreatedHook,
 ): Promise<CreateTransferResult[]> {
+  return (await applyTransfersWithBalances(trx, caps, batch, now, onCreated)).results;
+}
+
+/** {@link applyTransfers}, also returning the touched accounts' balances after the batch (read under its locks). */
+export async function applyTransfersWithBalances(
+  trx: MarketkitTransaction,
+  caps: StorageCapabilities,
+  batch: readonly ParsedTransfer[],
+  now: number,
+  onCreated?: TransfersCreatedHook,
+): Promise<AppliedBatch> {
   const pendingIds = batch.flatMap((t) => (t.pendingId === undefined ? [] : [t.pendingId]));
   const accountIds = new Set<string>();
   for (const t of batch) {
@@ -38,5 +55,5 @@ export async function applyTransfers(
   const { results, created } = evaluateTransfers(batch, state, now);
   await writeOutcome(trx, state, created, now);
   if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
-  return results;
+  return { results, accounts: state.accounts };
 }

@@ -1,14 +1,17 @@
 import type { Clock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
+import type { OutboxEventInput } from '../events/event-types.js';
 import { chunks } from '../storage/chunks.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Account, AccountInput, CreateAccountResult } from './account-types.js';
 import { insertAccounts } from './account-writer.js';
-import { applyTransfers, type TransfersCreatedHook } from './apply-transfers.js';
+import { type AppliedBatch, applyTransfersWithBalances, type TransfersCreatedHook } from './apply-transfers.js';
 import { accountFromRow } from './ledger-rows.js';
 import { accountBatchSchema, listTransfersSchema, type ParsedTransfer, transferBatchSchema } from './ledger-schemas.js';
+import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
+import { postedTransferValues } from './posted-transfer-ctes.js';
 import { expireDue } from './transfer-evaluator.js';
 import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
 import type { CreateTransferResult, TransferInput } from './transfer-types.js';
@@ -35,11 +38,43 @@ export class Ledger {
   readonly #clock: Clock;
 
   readonly #onCreated: TransfersCreatedHook | undefined;
+  readonly #createdEvent: ((t: TransferRecord) => OutboxEventInput) | undefined;
 
-  constructor(storage: Storage, clock: Clock, onCreated?: TransfersCreatedHook) {
+  /**
+   * @param onCreated called with the transfers each batch created, in its transaction (the outbox hooks in here).
+   * @param createdEvent the one outbox event `onCreated` writes per created transfer, if that is all it does: lets
+   * other modules write a transfer inside a statement they compile in one piece ({@link Ledger.postedTransferValues}).
+   */
+  constructor(
+    storage: Storage,
+    clock: Clock,
+    onCreated?: TransfersCreatedHook,
+    createdEvent?: (t: TransferRecord) => OutboxEventInput,
+  ) {
     this.#storage = storage;
     this.#clock = clock;
     this.#onCreated = onCreated;
+    this.#createdEvent = createdEvent;
+  }
+
+  /**
+   * The values of a plain posted transfer for the CTEs of `postedTransferCtes` (one statement compiled by another
+   * module), with the outbox events `createTransfers` would write for it; `undefined` when it cannot be written so
+   * (not a plain posted transfer, or a created-transfers hook whose writes are unknown). Throws `VALIDATION_FAILED`
+   * on malformed input.
+   * @internal for Marketkit's own modules.
+   */
+  postedTransferValues(
+    transfer: TransferInput,
+    now: number,
+    name: string,
+  ): { readonly values: Record<string, unknown>; readonly events: readonly OutboxEventInput[] } | undefined {
+    if (this.#onCreated !== undefined && this.#createdEvent === undefined) return undefined;
+    const [parsed] = parseInput(transferBatchSchema, [transfer], 'transfers');
+    const compiled = postedTransferValues(parsed!, now, name);
+    if (compiled === undefined) return undefined;
+    const events = this.#createdEvent === undefined ? [] : [this.#createdEvent(compiled.record)];
+    return { values: compiled.values, events };
   }
 
   /**
@@ -60,7 +95,9 @@ export class Ledger {
    */
   async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
     const batch = parseInput(transferBatchSchema, transfers, 'transfers');
-    return this.#storage.transaction((trx) => this.#apply(trx, batch), { retryUniqueViolations: true });
+    return this.#storage.transaction(async (trx) => (await this.#apply(trx, batch)).results, {
+      retryUniqueViolations: true,
+    });
   }
 
   /**
@@ -72,6 +109,18 @@ export class Ledger {
     trx: MarketkitTransaction,
     transfers: readonly TransferInput[],
   ): Promise<CreateTransferResult[]> {
+    return (await this.#apply(trx, parseInput(transferBatchSchema, transfers, 'transfers'))).results;
+  }
+
+  /**
+   * `createTransfersIn`, also returning the balances of the accounts the batch touched as they stand after it
+   * (read under the batch's row locks), so a caller need not read them again.
+   * @internal for Marketkit's own modules.
+   */
+  async createTransfersWithBalancesIn(
+    trx: MarketkitTransaction,
+    transfers: readonly TransferInput[],
+  ): Promise<AppliedBatch> {
     return this.#apply(trx, parseInput(transferBatchSchema, transfers, 'transfers'));
   }
 
@@ -83,8 +132,14 @@ export class Ledger {
     return insertAccounts(trx, parseInput(accountBatchSchema, accounts, 'accounts'), this.#clock.now());
   }
 
-  #apply(trx: MarketkitTransaction, batch: readonly ParsedTransfer[]): Promise<CreateTransferResult[]> {
-    return applyTransfers(trx, this.#storage.adapter.capabilities, batch, this.#clock.now(), this.#onCreated);
+  #apply(trx: MarketkitTransaction, batch: readonly ParsedTransfer[]): Promise<AppliedBatch> {
+    return applyTransfersWithBalances(
+      trx,
+      this.#storage.adapter.capabilities,
+      batch,
+      this.#clock.now(),
+      this.#onCreated,
+    );
   }
 
   /**

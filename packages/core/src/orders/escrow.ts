@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import type { AccountInput } from '../ledger/account-types.js';
 import type { Ledger } from '../ledger/ledger.js';
+import type { AccountState } from '../ledger/ledger-state.js';
 import type { TransferInput } from '../ledger/transfer-types.js';
 import type { CommissionRule } from '../listings/listing-types.js';
 import { Money } from '../money/money.js';
@@ -28,6 +30,37 @@ export function splitEscrow(balance: Money, buyerPercent: number): [Money, Money
   return [buyer ?? Money.zero(balance.currency), seller ?? Money.zero(balance.currency)];
 }
 
+/** The accounts an order's money can touch, as {@link Escrow.openAccounts} creates them. */
+export function orderAccounts(order: EscrowOrder): AccountInput[] {
+  const c = order.currency;
+  const flagged = { debitsMustNotExceedCredits: true };
+  return [
+    { id: acct.clearing(c), currency: c, code: ESCROW_ACCOUNT_CODES.clearing, ownerId: 'platform' },
+    { id: acct.commission(c), currency: c, code: ESCROW_ACCOUNT_CODES.commission, ownerId: 'platform', flags: flagged },
+    {
+      id: acct.seller(order.sellerId, c),
+      currency: c,
+      code: ESCROW_ACCOUNT_CODES.seller,
+      ownerId: order.sellerId,
+      flags: flagged,
+    },
+    { id: acct.escrow(order.id), currency: c, code: ESCROW_ACCOUNT_CODES.escrow, ownerId: order.id, flags: flagged },
+  ];
+}
+
+/** The transfer that records an order's captured payment in its escrow. */
+function captureTransfer(order: EscrowOrder, amount: Money): TransferInput {
+  return {
+    id: `${order.id}:capture`,
+    debitAccountId: acct.clearing(order.currency),
+    creditAccountId: acct.escrow(order.id),
+    amount: amount.minor,
+    currency: order.currency,
+    code: ESCROW_CODES.capture,
+    reference: order.id,
+  };
+}
+
 /** The order fields escrow needs. */
 export interface EscrowOrder {
   readonly id: string;
@@ -49,26 +82,15 @@ export class Escrow {
 
   /** Opens the accounts an order's money can touch (idempotent). */
   async openAccounts(trx: MarketkitTransaction, order: EscrowOrder): Promise<void> {
-    const c = order.currency;
-    const flagged = { debitsMustNotExceedCredits: true };
-    await this.#ledger.createAccountsIn(trx, [
-      { id: acct.clearing(c), currency: c, code: ESCROW_ACCOUNT_CODES.clearing, ownerId: 'platform' },
-      {
-        id: acct.commission(c),
-        currency: c,
-        code: ESCROW_ACCOUNT_CODES.commission,
-        ownerId: 'platform',
-        flags: flagged,
-      },
-      {
-        id: acct.seller(order.sellerId, c),
-        currency: c,
-        code: ESCROW_ACCOUNT_CODES.seller,
-        ownerId: order.sellerId,
-        flags: flagged,
-      },
-      { id: acct.escrow(order.id), currency: c, code: ESCROW_ACCOUNT_CODES.escrow, ownerId: order.id, flags: flagged },
-    ]);
+    await this.#ledger.createAccountsIn(trx, orderAccounts(order));
+  }
+
+  /**
+   * The values of the capture of {@link Escrow.capture} for the ledger's compiled transfer CTEs named `name`, with
+   * its outbox events, or `undefined` where the ledger cannot write it so. See `Ledger.postedTransferValues`.
+   */
+  captureValues(order: EscrowOrder, amount: Money, now: number, name: string) {
+    return this.#ledger.postedTransferValues(captureTransfer(order, amount), now, name);
   }
 
   /** The money still in the order's escrow. */
@@ -76,19 +98,11 @@ export class Escrow {
     return Money.fromMinor(await escrowMinor(trx, order.id), order.currency);
   }
 
-  /** Records the captured payment in escrow. */
-  async capture(trx: MarketkitTransaction, order: EscrowOrder, amount: Money): Promise<void> {
-    await this.#move(trx, [
-      {
-        id: `${order.id}:capture`,
-        debitAccountId: acct.clearing(order.currency),
-        creditAccountId: acct.escrow(order.id),
-        amount: amount.minor,
-        currency: order.currency,
-        code: ESCROW_CODES.capture,
-        reference: order.id,
-      },
-    ]);
+  /** Records the captured payment in escrow; returns the escrow balance after it, in minor units. */
+  async capture(trx: MarketkitTransaction, order: EscrowOrder, amount: Money): Promise<bigint> {
+    const accounts = await this.#move(trx, [captureTransfer(order, amount)]);
+    const escrow = accounts.get(acct.escrow(order.id));
+    return escrow === undefined ? 0n : escrow.creditsPosted - escrow.debitsPosted - escrow.debitsPending;
   }
 
   /** Pays out the whole balance: seller gets balance − commission, the platform the commission. Returns the commission. */
@@ -163,8 +177,11 @@ export class Escrow {
     return fee;
   }
 
-  async #move(trx: MarketkitTransaction, transfers: readonly TransferInput[]): Promise<void> {
-    const results = await this.#ledger.createTransfersIn(trx, transfers);
+  async #move(
+    trx: MarketkitTransaction,
+    transfers: readonly TransferInput[],
+  ): Promise<ReadonlyMap<string, Readonly<AccountState>>> {
+    const { results, accounts } = await this.#ledger.createTransfersWithBalancesIn(trx, transfers);
     const failed = results.find((r) => r.result !== 'ok' && r.result !== 'exists');
     if (failed !== undefined) {
       throw new MarketkitError(failed.result === 'exceedsCredits' ? 'INSUFFICIENT_FUNDS' : 'INTERNAL', {
@@ -172,5 +189,6 @@ export class Escrow {
         details: { transferId: failed.id, result: failed.result },
       });
     }
+    return accounts;
   }
 }

@@ -125,16 +125,24 @@ export interface OrderPatch {
   commission_minor?: bigint;
 }
 
+/** What a transition's local effects did: the order columns to update, and the escrow balance if it is known. */
+export interface LocalOutcome {
+  readonly patch: OrderPatch;
+  /** The escrow balance after the effects, when the last one that moved escrow reported it; else read it. */
+  readonly escrowMinor: bigint | undefined;
+}
+
 /** Runs a transition's database effects inside its transaction and returns the order columns to update. */
-export async function runLocalEffects(ctx: LocalEffectContext, effects: readonly EffectName[]): Promise<OrderPatch> {
+export async function runLocalEffects(ctx: LocalEffectContext, effects: readonly EffectName[]): Promise<LocalOutcome> {
   const { trx, escrow, order, now, seq } = ctx;
   const view = { id: order.id, sellerId: order.seller_id, currency: order.currency };
   const patch: OrderPatch = {};
+  let escrowMinor: bigint | undefined;
   let refunded = toBigInt(order.refunded_minor);
   let commission = toBigInt(order.commission_minor);
   for (const effect of effects) {
     if (effect === 'captureToEscrow') {
-      await escrow.capture(trx, view, Money.fromMinor(toBigInt(order.amount_minor), order.currency));
+      escrowMinor = await escrow.capture(trx, view, Money.fromMinor(toBigInt(order.amount_minor), order.currency));
       if (ctx.params.captureId !== undefined) patch.capture_id = ctx.params.captureId;
     } else if (effect === 'markStockSold') {
       await moveReservation(trx, order.reservation_id, 'sell', now);
@@ -145,13 +153,16 @@ export async function runLocalEffects(ctx: LocalEffectContext, effects: readonly
     } else if (effect === 'freezeEscrow') {
       patch.frozen = 1;
     } else if (effect === 'releaseToSeller') {
+      escrowMinor = undefined;
       commission += (await escrow.release(trx, view, ctx.rule, String(seq))).minor;
     } else if (effect === 'refundBuyer' || effect === 'refundBuyerPartial') {
+      escrowMinor = undefined;
       const amount =
         effect === 'refundBuyer' ? (await escrow.balance(trx, view)).minor : (ctx.params.amountMinor ?? 0n);
       await escrow.refund(trx, view, Money.fromMinor(amount, order.currency), `${seq}`);
       refunded += amount;
     } else if (effect === 'resolveSplit') {
+      escrowMinor = undefined;
       const balance = await escrow.balance(trx, view);
       const [buyer, seller] = splitEscrow(balance, ctx.params.buyerPercent ?? 0);
       await escrow.refund(trx, view, buyer, `${seq}`);
@@ -161,5 +172,5 @@ export async function runLocalEffects(ctx: LocalEffectContext, effects: readonly
   }
   if (refunded !== toBigInt(order.refunded_minor)) patch.refunded_minor = refunded;
   if (commission !== toBigInt(order.commission_minor)) patch.commission_minor = commission;
-  return patch;
+  return { patch, escrowMinor };
 }

@@ -1,4 +1,4 @@
-import { type Selectable, sql } from 'kysely';
+import type { Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
@@ -19,14 +19,35 @@ export async function lockOrder(
   return row;
 }
 
-/** The next sequence number of an order's event log. */
-export async function nextEventSeq(trx: MarketkitTransaction, orderId: string): Promise<number> {
-  const row = await trx
-    .selectFrom('order_events')
-    .select(sql<string>`coalesce(max(seq), 0)`.as('seq'))
-    .where('order_id', '=', orderId)
-    .executeTakeFirst();
-  return Number(row?.seq ?? 0) + 1;
+/**
+ * The next sequence number of an order's event log. Every transition appends one event and bumps the order's
+ * version in the same commit, and checkout writes event 1 at version 0, so the log holds `version + 1` events.
+ */
+export function nextEventSeq(order: Selectable<OrdersTable>): number {
+  return Number(order.version) + 2;
+}
+
+/**
+ * The order `orderId` when it exists for the same request (buyer, listing, quantity), `undefined` when it does not
+ * exist; throws `IDEMPOTENCY_KEY_REUSED` when it exists for another request.
+ */
+export async function sameOrder(
+  trx: MarketkitTransaction,
+  orderId: string,
+  p: { readonly buyerId: string; readonly listingId: string; readonly quantity: number },
+): Promise<Selectable<OrdersTable> | undefined> {
+  const existing = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  if (existing === undefined) return undefined;
+  if (
+    existing.buyer_id !== p.buyerId ||
+    existing.listing_id !== p.listingId ||
+    Number(existing.quantity) !== p.quantity
+  ) {
+    throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
+      message: `Order ${orderId} exists with a different request.`,
+    });
+  }
+  return existing;
 }
 
 /** Appends one entry to the order's history. Entries are never updated or deleted. */

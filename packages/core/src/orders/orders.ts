@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, OperationNodeSource, Selectable } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
@@ -13,18 +13,23 @@ import { reserveStock, type StockStrategy } from '../listings/stock-store.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt } from '../storage/int64.js';
+import { type ParamRef, StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import { CheckoutStatements } from './checkout-statements.js';
 import { type Escrow, escrowMinor } from './escrow.js';
 import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
 import { ORDER_CODEC } from './order-codec.js';
 import { type EffectParams, needsProvider, runLocalEffects, runProviderCalls } from './order-effects.js';
 import { checkGuards } from './order-guards.js';
+import { orderEvent } from './order-outbox-event.js';
 import { orderEventFromRow, orderFromRow } from './order-rows.js';
 import { checkoutSchema, orderIdSchema, transitionNameSchema, transitionSchema } from './order-schemas.js';
-import { appendOrderEvent, lockOrder, nextEventSeq } from './order-store.js';
+import { appendOrderEvent, lockOrder, nextEventSeq, sameOrder } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 import type { ProcessDefinition, ProcessTransition } from './process/process-definition.js';
+
+type ParsedCheckout = ReturnType<typeof checkoutSchema.parse>;
 
 /** What the orders engine is built from. */
 export interface OrdersDeps {
@@ -56,8 +61,16 @@ interface PendingOp {
 
 const SYSTEM: Actor = Object.freeze({ role: 'system', id: 'system' });
 
-/** Called inside the last commit of an operation (records its idempotency key there). */
-type OnCommit = (trx: MarketkitTransaction) => Promise<void>;
+/** Called inside the last commit of an operation with the order as it commits (records its idempotency key there). */
+type OnCommit = ((trx: MarketkitTransaction, order: Order) => Promise<void>) & {
+  /** The same write for an operation whose last commit is one statement: its query and its values. */
+  readonly statement: {
+    readonly query: (p: ParamRef) => OperationNodeSource;
+    readonly values: (order: Order) => Record<string, unknown>;
+  };
+  /** Tells that such a statement committed with `order` recorded. */
+  readonly committed: (order: Order) => void;
+};
 
 /**
  * Orders moving through a declared transaction process. Every transition records an append-only order event in
@@ -73,8 +86,12 @@ type OnCommit = (trx: MarketkitTransaction) => Promise<void>;
  */
 export class Orders {
   readonly #d: OrdersDeps;
+  readonly #statements: CheckoutStatements;
+  readonly #templates: StatementTemplates;
   constructor(deps: OrdersDeps) {
     this.#d = deps;
+    this.#statements = new CheckoutStatements(deps);
+    this.#templates = new StatementTemplates(deps.storage.db);
   }
 
   /** The process orders follow. */
@@ -92,9 +109,11 @@ export class Orders {
     const orderId =
       p.orderId ?? (p.idempotencyKey === undefined ? this.#d.ids('ord') : derivedId(p.buyerId, p.idempotencyKey));
     const work = async (onCommit?: OnCommit): Promise<Order> => {
-      const row = await this.#d.storage.transaction((trx) => this.#createOrder(trx, orderId, p), {
-        retryUniqueViolations: true,
-      });
+      const row =
+        (await this.#createInOneStatement(orderId, p)) ??
+        (await this.#d.storage.transaction((trx) => this.#createOrder(trx, orderId, p), {
+          retryUniqueViolations: true,
+        }));
       if (row.state !== this.#d.process.initial) return (await this.get(orderId))!;
       return this.#pay(row, onCommit);
     };
@@ -121,10 +140,8 @@ export class Orders {
     const t = parseInput(transitionNameSchema, name, 'transition name');
     const p = parseInput(transitionSchema, input, 'transition input');
     const params = { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent };
-    const work = async (onCommit?: OnCommit): Promise<Order> => {
-      await this.#fire(id, t, p.actor, p.reason ?? null, params, false, onCommit);
-      return (await this.get(id))!;
-    };
+    const work = async (onCommit?: OnCommit): Promise<Order> =>
+      (await this.#fire(id, t, p.actor, p.reason ?? null, params, false, onCommit)) ?? (await this.get(id))!;
     if (p.idempotencyKey === undefined) return work();
     const request = { orderId: id, transition: t, reason: p.reason ?? null, ...params };
     return this.#idempotent({ key: p.idempotencyKey, actor: p.actor.id, operation: `orders.${t}`, request }, id, work);
@@ -144,13 +161,26 @@ export class Orders {
     const begun = await idem.begin<Order>(call, { codec: ORDER_CODEC });
     if (begun.status === 'replayed') return begun.result;
     let recorded: Order | undefined;
-    const onCommit: OnCommit = async (trx) => {
-      recorded = (await readOrder(trx, orderId))!;
-      await idem.complete(trx, begun.handle, recorded, { codec: ORDER_CODEC });
-    };
+    const onCommit: OnCommit = Object.assign(
+      async (trx: MarketkitTransaction, order: Order) => {
+        await idem.complete(trx, begun.handle, order, { codec: ORDER_CODEC });
+        recorded = order;
+      },
+      {
+        statement: {
+          query: (p: ParamRef) => idem.completeQuery(p),
+          values: (order: Order) => idem.completeValues(begun.handle, order, { codec: ORDER_CODEC }),
+        },
+        committed: (order: Order) => {
+          recorded = order;
+        },
+      },
+    );
     try {
       const order = await work(onCommit);
-      if (recorded === undefined) await this.#d.storage.transaction(async (trx) => onCommit(trx));
+      if (recorded === undefined) {
+        await this.#d.storage.transaction(async (trx) => onCommit(trx, (await readOrder(trx, orderId)) ?? order));
+      }
       return recorded ?? order;
     } catch (error) {
       await idem.fail(begun.handle, error);
@@ -274,32 +304,17 @@ export class Orders {
     }
   }
 
-  async #createOrder(trx: MarketkitTransaction, orderId: string, p: ReturnType<typeof checkoutSchema.parse>) {
-    const existing = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
-    if (existing !== undefined) {
-      if (
-        existing.buyer_id !== p.buyerId ||
-        existing.listing_id !== p.listingId ||
-        Number(existing.quantity) !== p.quantity
-      ) {
-        throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
-          message: `Order ${orderId} exists with a different request.`,
-        });
-      }
-      return existing;
-    }
+  async #createOrder(trx: MarketkitTransaction, orderId: string, p: ParsedCheckout) {
     const listing = await trx.selectFrom('listings').selectAll().where('id', '=', p.listingId).executeTakeFirst();
-    if (listing === undefined)
-      throw new MarketkitError('NOT_FOUND', { message: `Listing ${p.listingId} does not exist.` });
-    if (listing.seller_id === p.buyerId)
+    if (listing === undefined || listing.seller_id === p.buyerId) {
+      const existing = await sameOrder(trx, orderId, p);
+      if (existing !== undefined) return existing;
+      if (listing === undefined)
+        throw new MarketkitError('NOT_FOUND', { message: `Listing ${p.listingId} does not exist.` });
       throw new MarketkitError('FORBIDDEN', { message: 'A seller cannot buy their own listing.' });
+    }
     const now = this.#d.clock.now();
     const reservationMs = this.#reservationMs();
-    await reserveStock(
-      trx,
-      { caps: this.#d.storage.adapter.capabilities, strategy: this.#d.stockStrategy, now },
-      { id: `${orderId}:rsv`, listingId: p.listingId, quantity: p.quantity, ttlMs: reservationMs, orderId },
-    );
     const row = {
       id: orderId,
       process: `${this.#d.process.name}@${this.#d.process.version}`,
@@ -321,7 +336,23 @@ export class Orders {
       created_at: now,
       updated_at: now,
     };
-    const inserted = await trx.insertInto('orders').values(row).returningAll().executeTakeFirstOrThrow();
+    // The insert tells whether the order exists (a retried checkout): then nothing else is written.
+    const inserted = await trx
+      .insertInto('orders')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted === undefined) {
+      const existing = await sameOrder(trx, orderId, p);
+      if (existing === undefined) throw new MarketkitError('INTERNAL', { message: `Order ${orderId} vanished.` });
+      return existing;
+    }
+    await reserveStock(
+      trx,
+      { caps: this.#d.storage.adapter.capabilities, strategy: this.#d.stockStrategy, now },
+      { id: `${orderId}:rsv`, listingId: p.listingId, quantity: p.quantity, ttlMs: reservationMs, orderId },
+    );
     await this.#d.escrow.openAccounts(trx, { id: orderId, sellerId: listing.seller_id, currency: listing.currency });
     await appendOrderEvent(trx, {
       orderId,
@@ -357,8 +388,8 @@ export class Orders {
     const payments = this.#d.payments();
     const amountMinor = toBigInt(row.amount_minor);
     let captureId: string;
+    let authorizationId = row.authorization_id;
     try {
-      let authorizationId = row.authorization_id;
       if (authorizationId === null) {
         const auth = await payments.authorize({
           idempotencyKey: `${row.id}:authorize`,
@@ -368,14 +399,15 @@ export class Orders {
           reference: row.id,
         });
         authorizationId = auth.authorizationId;
-        await this.#d.storage.run((db) =>
+        const record = this.#templates.get('record-authorization', (db, p) =>
           db
             .updateTable('orders')
-            .set({ authorization_id: authorizationId })
-            .where('id', '=', row.id)
-            .where('authorization_id', 'is', null)
-            .execute(),
+            .set({ authorization_id: p('authorization_id') })
+            .where('id', '=', p('id'))
+            .where('authorization_id', 'is', null),
         );
+        const query = record.bind({ authorization_id: authorizationId, id: row.id });
+        await this.#d.storage.run((db) => db.executeQuery(query));
       }
       ({ captureId } = await payments.capture({
         idempotencyKey: `${row.id}:capture`,
@@ -395,8 +427,14 @@ export class Orders {
       }
       throw error;
     }
+    const confirmed = await this.#confirmInOneStatement(
+      { ...row, authorization_id: authorizationId },
+      captureId,
+      onCommit,
+    );
+    if (confirmed !== undefined) return confirmed;
     try {
-      await this.#fire(
+      const paid = await this.#fire(
         row.id,
         'confirmPayment',
         { role: 'system', id: 'payments' },
@@ -405,15 +443,65 @@ export class Orders {
         false,
         onCommit,
       );
+      return paid ?? (await this.get(row.id))!;
     } catch (error) {
       // Another caller with the same order id, or a worker resuming this checkout, confirmed it first with the
       // same capture: that is success, not a conflict.
       const current = await this.get(row.id);
       if (!isMarketkitError(error) || error.code !== 'INVALID_TRANSITION' || current?.captureId !== captureId)
         throw error;
-      if (onCommit !== undefined) await this.#d.storage.transaction(async (trx) => onCommit(trx));
+      if (onCommit !== undefined) await this.#d.storage.transaction(async (trx) => onCommit(trx, current));
+      return current;
     }
-    return (await this.get(row.id))!;
+  }
+
+  /**
+   * The create-order transaction as one statement where the backend has writable CTEs and stock is taken by a
+   * guarded update; `undefined` when it wrote nothing (the step-by-step transaction then decides, and explains).
+   */
+  async #createInOneStatement(orderId: string, p: ParsedCheckout): Promise<Selectable<OrdersTable> | undefined> {
+    if (!this.#d.storage.adapter.capabilities.writableCtes || this.#d.stockStrategy !== 'guardedUpdate') return;
+    return this.#statements.createOrder({
+      orderId,
+      buyerId: p.buyerId,
+      listingId: p.listingId,
+      quantity: p.quantity,
+      paymentMethod: p.paymentMethod,
+      process: `${this.#d.process.name}@${this.#d.process.version}`,
+      state: this.#d.process.initial,
+      reservationMs: this.#reservationMs(),
+      now: this.#d.clock.now(),
+    });
+  }
+
+  /**
+   * The confirm-payment transaction as one statement where the backend has writable CTEs; `undefined` when it
+   * changed nothing (the order moved on, the transition is not one it compiles, …: `#fire` then decides).
+   */
+  async #confirmInOneStatement(
+    order: Selectable<OrdersTable>,
+    captureId: string,
+    onCommit: OnCommit | undefined,
+  ): Promise<Order | undefined> {
+    if (!this.#d.storage.adapter.capabilities.writableCtes) return undefined;
+    const actor: Actor = { role: 'system', id: 'payments' };
+    let transition: ProcessTransition;
+    try {
+      transition = this.#authorize(order, 'confirmPayment', actor, false);
+    } catch {
+      return undefined;
+    }
+    const now = this.#d.clock.now();
+    const done = await this.#statements.confirm({
+      order,
+      transition,
+      actor,
+      captureId,
+      now,
+      ...(onCommit === undefined ? {} : { complete: onCommit.statement }),
+    });
+    if (done !== undefined) onCommit?.committed(done);
+    return done;
   }
 
   /**
@@ -428,7 +516,7 @@ export class Orders {
     params: EffectParams,
     resuming = false,
     onCommit?: OnCommit,
-  ): Promise<void> {
+  ): Promise<Order | undefined> {
     const storage = this.#d.storage;
     const caps = storage.adapter.capabilities;
     const plan = await storage.transaction(async (trx) => {
@@ -439,11 +527,11 @@ export class Orders {
         : 0n;
       checkGuards(t, order, params, escrowMinor);
       const busy = order.pending_op === null ? undefined : (JSON.parse(order.pending_op) as PendingOp);
-      const seq = busy?.seq ?? (await nextEventSeq(trx, id));
+      const seq = busy?.seq ?? nextEventSeq(order);
       if (!needsProvider(t.effects)) {
-        await this.#commit(trx, order, t, actor, reason, params, seq, { refundedMinor: 0n });
-        if (onCommit !== undefined) await onCommit(trx);
-        return undefined;
+        const done = await this.#commit(trx, order, t, actor, reason, params, seq, { refundedMinor: 0n });
+        if (onCommit !== undefined) await onCommit(trx, done);
+        return { done };
       }
       if (busy === undefined) {
         const op: PendingOp = {
@@ -465,7 +553,7 @@ export class Orders {
       }
       return { order, t, seq, escrowMinor };
     });
-    if (plan === undefined) return;
+    if ('done' in plan) return plan.done;
     const external = await runProviderCalls(
       this.#d.payments(),
       plan.order,
@@ -474,11 +562,12 @@ export class Orders {
       plan.escrowMinor,
       plan.seq,
     );
-    await storage.transaction(async (trx) => {
+    return storage.transaction(async (trx) => {
       const order = await lockOrder(trx, caps, id);
-      if (order.pending_op === null || (JSON.parse(order.pending_op) as PendingOp).seq !== plan.seq) return;
-      await this.#commit(trx, order, plan.t, actor, reason, params, plan.seq, external);
-      if (onCommit !== undefined) await onCommit(trx);
+      if (order.pending_op === null || (JSON.parse(order.pending_op) as PendingOp).seq !== plan.seq) return undefined;
+      const done = await this.#commit(trx, order, plan.t, actor, reason, params, plan.seq, external);
+      if (onCommit !== undefined) await onCommit(trx, done);
+      return done;
     });
   }
 
@@ -531,27 +620,24 @@ export class Orders {
     params: EffectParams,
     seq: number,
     external: { refundedMinor: bigint },
-  ) {
+  ): Promise<Order> {
     const now = this.#d.clock.now();
     const paysSeller = t.effects.includes('releaseToSeller') || t.effects.includes('resolveSplit');
     const rule = paysSeller ? await this.#commissionRule(trx, order.listing_id) : this.#d.commission;
-    const patch = await runLocalEffects(
+    const local = await runLocalEffects(
       { trx, escrow: this.#d.escrow, order, rule, params, seq, now, external },
       t.effects,
     );
-    await trx
-      .updateTable('orders')
-      .set({
-        ...patch,
-        state: t.to,
-        state_entered_at: now,
-        updated_at: now,
-        pending_op: null,
-        pending_op_expires_at: null,
-        version: BigInt(Number(order.version) + 1),
-      })
-      .where('id', '=', order.id)
-      .execute();
+    const changes = {
+      ...local.patch,
+      state: t.to,
+      state_entered_at: BigInt(now),
+      updated_at: BigInt(now),
+      pending_op: null,
+      pending_op_expires_at: null,
+      version: BigInt(Number(order.version) + 1),
+    };
+    await trx.updateTable('orders').set(changes).where('id', '=', order.id).execute();
     const data: Record<string, unknown> = {};
     if (params.amountMinor !== undefined) data['amountMinor'] = params.amountMinor;
     if (params.buyerPercent !== undefined) data['buyerPercent'] = params.buyerPercent;
@@ -567,6 +653,9 @@ export class Orders {
       at: now,
     });
     await this.#d.emit(trx, [orderEvent(order.id, seq, t.name, order.state, t.to, actor, data)]);
+    // The order as `get()` would read it now: the locked row with the changes, and the escrow balance.
+    const after = { ...order, ...changes, frozen: toBigInt(changes.frozen ?? order.frozen) };
+    return orderFromRow(after, local.escrowMinor ?? (await escrowMinor(trx, order.id)));
   }
 
   async #commissionRule(trx: MarketkitTransaction, listingId: string): Promise<CommissionRule> {
@@ -593,24 +682,6 @@ async function readOrder(db: Kysely<MarketkitDatabase>, orderId: string): Promis
 /** Only guards and provider refunds read the escrow balance before the transition commits. */
 function needsEscrowBalance(t: ProcessTransition): boolean {
   return t.guards.includes('refundWithinEscrow') || needsProvider(t.effects);
-}
-
-/** The outbox event of one order transition: `order.<transition>`, ordered per order. */
-function orderEvent(
-  orderId: string,
-  seq: number,
-  transition: string,
-  from: string | null,
-  to: string,
-  actor: Actor,
-  data: Record<string, unknown>,
-): OutboxEventInput {
-  return {
-    type: `order.${transition}`,
-    aggregateType: 'order',
-    aggregateId: orderId,
-    payload: { orderId, seq, transition, from, to, actor, ...data },
-  };
 }
 
 /** An order id derived from the buyer and their idempotency key, so the same key always names the same order. */

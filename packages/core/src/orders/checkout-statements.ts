@@ -1,0 +1,329 @@
+import { type OperationNodeSource, type RawBuilder, type Selectable, sql } from 'kysely';
+import type { Clock } from '../clock/clock.js';
+import { isMarketkitError } from '../errors/marketkit-error.js';
+import { outboxCtes, outboxValues } from '../events/outbox-ctes.js';
+import { accountFlagBits } from '../ledger/ledger-flags.js';
+import { LEDGER_LIMITS } from '../ledger/ledger-limits.js';
+import { postedTransferCtes } from '../ledger/posted-transfer-ctes.js';
+import { Money } from '../money/money.js';
+import { CheckedStatement, type StatementCheck, statementValues } from '../storage/checked-statement.js';
+import { toBigInt } from '../storage/int64.js';
+import type { ParamRef } from '../storage/statement-template.js';
+import type { Storage } from '../storage/storage.js';
+import { type Escrow, orderAccounts } from './escrow.js';
+import { escrowAccounts } from './escrow-accounts.js';
+import { orderEvent } from './order-outbox-event.js';
+import { orderFromRow } from './order-rows.js';
+import { nextEventSeq } from './order-store.js';
+import type { OrdersTable } from './order-tables.js';
+import type { Actor, Order } from './order-types.js';
+import type { ProcessTransition } from './process/process-definition.js';
+
+/** What the checkout statements need. */
+export interface CheckoutStatementDeps {
+  readonly storage: Storage;
+  readonly clock: Clock;
+  readonly escrow: Escrow;
+}
+
+/** A new order, as the create statement writes it. */
+export interface CreateOrderCommand {
+  readonly orderId: string;
+  readonly buyerId: string;
+  readonly listingId: string;
+  readonly quantity: number;
+  readonly paymentMethod: string;
+  /** `<process name>@<version>`. */
+  readonly process: string;
+  /** The process's initial state. */
+  readonly state: string;
+  readonly reservationMs: number;
+  readonly now: number;
+}
+
+/** A confirmation of payment, as the confirm statement writes it. */
+export interface ConfirmCommand {
+  /** The order as it stands (the statement checks it still does: state, version, no operation in flight). */
+  readonly order: Selectable<OrdersTable>;
+  readonly transition: ProcessTransition;
+  readonly actor: Actor;
+  readonly captureId: string;
+  readonly now: number;
+  /** The idempotency key's completion: its query (built with placeholders) and its values for the result. */
+  readonly complete?: {
+    readonly query: (p: ParamRef) => OperationNodeSource;
+    readonly values: (order: Order) => Record<string, unknown>;
+  };
+}
+
+// Stand-ins for values only the statement knows (the listing's seller and currency, the amount), replaced in SQL.
+// Spaces cannot occur in order or ledger ids, so an order id never contains them.
+const SELLER = ' seller ';
+const CURRENCY = ' currency ';
+const AMOUNT = ' amount ';
+
+const COMPILED_EFFECTS: ReadonlySet<string> = new Set(['captureToEscrow', 'markStockSold', 'freezeEscrow']);
+
+/**
+ * The two write transactions of a checkout, each as ONE statement ({@link CheckedStatement}: data-modifying CTEs,
+ * sent alone) for backends with `capabilities.writableCtes`. Each writes exactly the rows the step-by-step
+ * transaction in `orders.ts` writes, and only when every guard of that transaction holds; otherwise it changes
+ * nothing and returns `undefined`, and the caller runs the step-by-step transaction, which throws the precise
+ * error (or, when the world changed in between, succeeds). Statements are compiled once per shape.
+ */
+export class CheckoutStatements {
+  readonly #d: CheckoutStatementDeps;
+  #create: CheckedStatement | undefined;
+  readonly #confirm = new Map<string, CheckedStatement>();
+
+  constructor(deps: CheckoutStatementDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Creates an order in one statement: takes the stock with a guarded update of the listing (active, enough
+   * units, not the buyer's own, no order with this id yet), then from its returned row inserts the reservation, the
+   * order, the order's ledger accounts that do not exist yet, order event 1 and the `order.checkout` outbox event.
+   * When the guard fails nothing is written; a concurrent insert of the same order id makes the statement fail and
+   * roll back. Returns the order row, or `undefined` when it wrote nothing.
+   */
+  async createOrder(c: CreateOrderCommand): Promise<Selectable<OrdersTable> | undefined> {
+    this.#create ??= new CheckedStatement(this.#d.storage, (p) => this.#createShape(p));
+    const accounts = orderAccounts({ id: c.orderId, sellerId: SELLER, currency: CURRENCY });
+    const event = orderEvent(
+      c.orderId,
+      1,
+      'checkout',
+      null,
+      c.state,
+      { role: 'buyer', id: c.buyerId },
+      {
+        listingId: c.listingId,
+        quantity: c.quantity,
+        amountMinor: '0',
+        currency: '',
+      },
+    );
+    const values: Record<string, unknown> = statementValues(
+      {
+        order_id: c.orderId,
+        buyer_id: c.buyerId,
+        listing_id: c.listingId,
+        quantity: c.quantity,
+        payment_method: c.paymentMethod,
+        process: c.process,
+        state: c.state,
+        now: c.now,
+        expires_at: c.now + c.reservationMs,
+        reservation_id: `${c.orderId}:rsv`,
+        event_id: `${c.orderId}:1`,
+        event_data: JSON.stringify({ quantity: c.quantity, amountMinor: AMOUNT }),
+        seller_account: escrowAccounts.seller(SELLER, CURRENCY),
+      },
+      outboxValues('ob', [event], this.#d.clock, c.now),
+    );
+    accounts.forEach((a, i) => {
+      values[`account_${i}_id`] = a.id;
+      values[`account_${i}_owner`] = a.ownerId ?? null;
+      values[`account_${i}_code`] = a.code;
+      values[`account_${i}_flags`] = accountFlagBits(a.flags);
+    });
+    try {
+      const out = await this.#create.run<Selectable<OrdersTable>>(values);
+      return out.ok ? out.rows[0] : undefined;
+    } catch (error) {
+      // Another caller inserted the same order (or its reservation) first: the statement rolled back.
+      if (isMarketkitError(error) && error.code === 'UNIQUE_VIOLATION') return undefined;
+      throw error;
+    }
+  }
+
+  #createShape(p: ParamRef) {
+    const big = (value: unknown) => sql`cast(${value} as bigint)`;
+    const q = big(p('quantity'));
+    const now = big(p('now'));
+    const fill = (text: unknown, seller: RawBuilder<unknown>, currency: RawBuilder<unknown>) =>
+      sql`replace(replace(cast(${text} as text), ${sql.lit(CURRENCY)}, ${currency}), ${sql.lit(SELLER)}, ${seller})`;
+    const sellerAccount = fill(p('seller_account'), sql`seller_id`, sql`currency`);
+    const accounts = orderAccounts({ id: '', sellerId: SELLER, currency: CURRENCY }).map(
+      (_, i) =>
+        sql`(${fill(p(`account_${i}_id`), sql`l.seller_id`, sql`l.currency`)},
+          ${fill(p(`account_${i}_owner`), sql`l.seller_id`, sql`l.currency`)},
+          ${big(p(`account_${i}_code`))}, ${big(p(`account_${i}_flags`))})`,
+    );
+    const amount = sql`l.price_minor * ${q}`;
+    const ctes = [
+      sql`l as (
+        update ${sql.table('listings')} set reserved = reserved + ${q}, updated_at = ${now}
+        where id = ${p('listing_id')} and status = 'active' and quantity - sold - reserved >= ${q}
+          and seller_id <> ${p('buyer_id')}
+          and length(${sellerAccount}) <= ${sql.lit(LEDGER_LIMITS.maxIdLength)} and ${sellerAccount} !~ '[^!-~]'
+          and not exists (select 1 from ${sql.table('orders')} where id = ${p('order_id')})
+        returning seller_id, price_minor, currency)`,
+      sql`rsv as (
+        insert into ${sql.table('stock_reservations')} (id, listing_id, order_id, quantity, status, expires_at,
+          created_at, updated_at)
+        select ${p('reservation_id')}, ${p('listing_id')}, ${p('order_id')}, ${q}, 'active', ${big(p('expires_at'))},
+          ${now}, ${now}
+        from l
+        returning id)`,
+      sql`o as (
+        insert into ${sql.table('orders')} (id, process, state, buyer_id, seller_id, listing_id, quantity, amount_minor,
+          commission_minor, currency, reservation_id, payment_method, authorization_id, capture_id, pending_op,
+          pending_op_expires_at, state_entered_at, created_at, updated_at)
+        select ${p('order_id')}, ${p('process')}, ${p('state')}, ${p('buyer_id')}, l.seller_id, ${p('listing_id')}, ${q},
+          ${amount}, 0, l.currency, ${p('reservation_id')}, ${p('payment_method')}, null, null, null, null,
+          ${now}, ${now}, ${now}
+        from l
+        returning *)`,
+      // Only the accounts that do not exist: an INSERT … ON CONFLICT of an existing, hot account (clearing) would
+      // wait for the row lock of every capture in flight.
+      sql`acc as (
+        insert into ${sql.table('accounts')} (id, owner_id, code, currency, flags, user_data, created_at)
+        select v.id, v.owner_id, v.code, l.currency, v.flags, null, ${now}
+        from l cross join lateral (values ${sql.join(accounts)}) as v(id, owner_id, code, flags)
+        where not exists (select 1 from ${sql.table('accounts')} x where x.id = v.id)
+        on conflict (id) do nothing)`,
+      sql`ev as (
+        insert into ${sql.table('order_events')} (id, order_id, seq, transition, from_state, to_state, actor_role,
+          actor_id, reason, data, at)
+        select ${p('event_id')}, ${p('order_id')}, 1, 'checkout', null, ${p('state')}, 'buyer', ${p('buyer_id')}, null,
+          replace(cast(${p('event_data')} as text), ${sql.lit(AMOUNT)}, cast(${amount} as text)), ${now}
+        from l)`,
+      ...outboxCtes(p, {
+        name: 'ob',
+        merges: [sql`jsonb_build_object('amountMinor', cast(${amount} as text), 'currency', l.currency)`],
+        jsonType: this.#d.storage.adapter.columnTypes.json,
+        from: 'l',
+      }),
+    ];
+    // No checks: every write selects from `l`, so when its guard fails the statement writes nothing and returns
+    // no row.
+    return { ctes, checks: [], result: 'o' };
+  }
+
+  /**
+   * Confirms a captured payment in one statement: the order moves to the transition's target (only if it is still
+   * in the state, at the version, the caller read, with no operation in flight), the capture into escrow is
+   * recorded through the ledger's compiled transfer (only where its outcome cannot depend on balances) with its
+   * outbox event, the reservation is sold, the order event and its outbox event are written, and the idempotency
+   * key records the result. Returns the order as `get()` will read it, or `undefined` when the statement changed
+   * nothing (a check failed, or the transition has effects it does not compile).
+   */
+  async confirm(c: ConfirmCommand): Promise<Order | undefined> {
+    const { order, transition: t, now } = c;
+    if (!t.effects.includes('captureToEscrow') || t.effects.some((e) => !COMPILED_EFFECTS.has(e))) return undefined;
+    if (t.guards.length > 0 || order.pending_op !== null || order.authorization_id === null) return undefined;
+    const amount = Money.fromMinor(toBigInt(order.amount_minor), order.currency);
+    const view = { id: order.id, sellerId: order.seller_id, currency: order.currency };
+    const capture = this.#d.escrow.captureValues(view, amount, now, 'capture');
+    if (capture === undefined) return undefined;
+    const seq = nextEventSeq(order);
+    const frozen = t.effects.includes('freezeEscrow') ? 1n : toBigInt(order.frozen);
+    const version = toBigInt(order.version);
+    const after: Selectable<OrdersTable> = {
+      ...order,
+      capture_id: c.captureId,
+      frozen,
+      state: t.to,
+      state_entered_at: BigInt(now),
+      updated_at: BigInt(now),
+      pending_op: null,
+      pending_op_expires_at: null,
+      version: version + 1n,
+    };
+    const result = orderFromRow(after, amount.minor);
+    const sells = t.effects.includes('markStockSold');
+    const events = [...capture.events, orderEvent(order.id, seq, t.name, order.state, t.to, c.actor, {})];
+    const key = `${sells}:${c.complete !== undefined}:${events.length}`;
+    let statement = this.#confirm.get(key);
+    if (statement === undefined) {
+      statement = new CheckedStatement(this.#d.storage, (p) => this.#confirmShape(p, sells, events.length, c.complete));
+      this.#confirm.set(key, statement);
+    }
+    const values = statementValues(
+      {
+        order_id: order.id,
+        new_capture_id: c.captureId,
+        frozen,
+        to: t.to,
+        from: order.state,
+        now,
+        version,
+        next_version: version + 1n,
+        authorization_id: order.authorization_id,
+        escrow_id: escrowAccounts.escrow(order.id),
+        amount: amount.minor.toString(),
+        event_id: `${order.id}:${seq}`,
+        seq,
+        transition: t.name,
+        actor_role: c.actor.role,
+        actor_id: c.actor.id,
+        reservation_id: order.reservation_id,
+      },
+      capture.values,
+      outboxValues('ob', events, this.#d.clock, now),
+      c.complete === undefined ? {} : c.complete.values(result),
+    );
+    const out = await statement.run(values);
+    return out.ok ? result : undefined;
+  }
+
+  #confirmShape(p: ParamRef, sells: boolean, events: number, complete: ConfirmCommand['complete']) {
+    const big = (value: unknown) => sql`cast(${value} as bigint)`;
+    const now = big(p('now'));
+    const capture = postedTransferCtes(p, 'capture');
+    const ctes: RawBuilder<unknown>[] = [
+      sql`o as (
+        update ${sql.table('orders')} set capture_id = ${p('new_capture_id')}, frozen = ${big(p('frozen'))}, state = ${p('to')},
+          state_entered_at = ${now}, updated_at = ${now}, pending_op = null, pending_op_expires_at = null,
+          version = ${big(p('next_version'))}
+        where id = ${p('order_id')} and state = ${p('from')} and version = ${big(p('version'))} and pending_op is null
+          and authorization_id = ${p('authorization_id')}
+        returning id)`,
+      ...capture.ctes,
+      sql`ev as (
+        insert into ${sql.table('order_events')} (id, order_id, seq, transition, from_state, to_state, actor_role,
+          actor_id, reason, data, at)
+        values (${p('event_id')}, ${p('order_id')}, ${big(p('seq'))}, ${p('transition')}, ${p('from')}, ${p('to')},
+          ${p('actor_role')}, ${p('actor_id')}, null, null, ${now})
+        returning id)`,
+      ...outboxCtes(p, {
+        name: 'ob',
+        merges: Array.from({ length: events }, () => undefined),
+        jsonType: this.#d.storage.adapter.columnTypes.json,
+      }),
+    ];
+    const checks: StatementCheck[] = [
+      { name: 'order unchanged since read', ok: sql`(select count(*) from o) = 1` },
+      ...capture.checks,
+      {
+        name: 'escrow held nothing before the capture',
+        ok: sql`(select credits_posted - debits_posted - debits_pending from ${sql.id(capture.accounts)}
+          where id = ${p('escrow_id')}) = ${big(p('amount'))}`,
+      },
+    ];
+    if (sells) {
+      ctes.push(
+        sql`rsv as (
+          update ${sql.table('stock_reservations')} set status = 'sold', updated_at = ${now}
+          where id = ${p('reservation_id')} and status = 'active'
+          returning listing_id, quantity)`,
+        sql`li as (
+          update ${sql.table('listings')} as li set reserved = li.reserved - rsv.quantity,
+            sold = li.sold + rsv.quantity, updated_at = ${now}
+          from rsv where li.id = rsv.listing_id
+          returning li.id)`,
+      );
+      checks.push(
+        { name: 'reservation active', ok: sql`(select count(*) from rsv) = 1` },
+        { name: 'listing sold', ok: sql`(select count(*) from li) = 1` },
+      );
+    }
+    if (complete !== undefined) {
+      ctes.push(sql`k as (${complete.query(p)})`);
+      checks.push({ name: 'idempotency key still held', ok: sql`(select count(*) from k) = 1` });
+    }
+    return { ctes, checks };
+  }
+}
