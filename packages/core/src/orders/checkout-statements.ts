@@ -5,16 +5,14 @@ import { outboxCtes, outboxValues } from '../events/outbox-ctes.js';
 import { accountFlagBits } from '../ledger/ledger-flags.js';
 import { LEDGER_LIMITS } from '../ledger/ledger-limits.js';
 import { postedTransferCtes } from '../ledger/posted-transfer-ctes.js';
-import { Money } from '../money/money.js';
 import { CheckedStatement, type StatementCheck, statementValues } from '../storage/checked-statement.js';
 import { toBigInt } from '../storage/int64.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
+import { planConfirm } from './confirm-plan.js';
 import { type Escrow, orderAccounts } from './escrow.js';
 import { escrowAccounts } from './escrow-accounts.js';
 import { orderEvent } from './order-outbox-event.js';
-import { orderFromRow } from './order-rows.js';
-import { nextEventSeq } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, Order } from './order-types.js';
 import type { ProcessTransition } from './process/process-definition.js';
@@ -41,6 +39,44 @@ export interface CreateOrderCommand {
   readonly now: number;
 }
 
+/** What taking the stock returns of the listing: all the order row needs besides the command. */
+export interface TakenListing {
+  readonly seller_id: string;
+  readonly price_minor: bigint | number;
+  readonly currency: string;
+}
+
+/**
+ * The row a compiled create-order writes, as the database holds it (the columns it leaves to their defaults at
+ * their defaults of migration 0008: nothing refunded, not frozen, version 0).
+ */
+export function createdOrderRow(c: CreateOrderCommand, listing: TakenListing): Selectable<OrdersTable> {
+  return {
+    id: c.orderId,
+    process: c.process,
+    state: c.state,
+    buyer_id: c.buyerId,
+    seller_id: listing.seller_id,
+    listing_id: c.listingId,
+    quantity: BigInt(c.quantity),
+    amount_minor: toBigInt(listing.price_minor) * BigInt(c.quantity),
+    commission_minor: 0n,
+    currency: listing.currency,
+    reservation_id: `${c.orderId}:rsv`,
+    payment_method: c.paymentMethod,
+    authorization_id: null,
+    capture_id: null,
+    refunded_minor: 0n,
+    frozen: 0n,
+    pending_op: null,
+    pending_op_expires_at: null,
+    state_entered_at: BigInt(c.now),
+    version: 0n,
+    created_at: BigInt(c.now),
+    updated_at: BigInt(c.now),
+  };
+}
+
 /** A confirmation of payment, as the confirm statement writes it. */
 export interface ConfirmCommand {
   /** The order as it stands (the statement checks it still does: state, version, no operation in flight). */
@@ -61,8 +97,6 @@ export interface ConfirmCommand {
 const SELLER = ' seller ';
 const CURRENCY = ' currency ';
 const AMOUNT = ' amount ';
-
-const COMPILED_EFFECTS: ReadonlySet<string> = new Set(['captureToEscrow', 'markStockSold', 'freezeEscrow']);
 
 /**
  * The two write transactions of a checkout, each as ONE statement ({@link CheckedStatement}: data-modifying CTEs,
@@ -129,8 +163,9 @@ export class CheckoutStatements {
       values[`account_${i}_flags`] = accountFlagBits(a.flags);
     });
     try {
-      const out = await this.#create.run<Selectable<OrdersTable>>(values);
-      return out.ok ? out.rows[0] : undefined;
+      const out = await this.#create.run<TakenListing>(values);
+      const listing = out.ok ? out.rows[0] : undefined;
+      return listing === undefined ? undefined : createdOrderRow(c, listing);
     } catch (error) {
       // Another caller inserted the same order (or its reservation) first: the statement rolled back.
       if (isMarketkitError(error) && error.code === 'UNIQUE_VIOLATION') return undefined;
@@ -175,7 +210,7 @@ export class CheckoutStatements {
           ${amount}, 0, l.currency, ${p('reservation_id')}, ${p('payment_method')}, null, null, null, null,
           ${now}, ${now}, ${now}
         from l
-        returning *)`,
+        returning id)`,
       // Only the accounts that do not exist: an INSERT … ON CONFLICT of an existing, hot account (clearing) would
       // wait for the row lock of every capture in flight.
       sql`acc as (
@@ -198,8 +233,8 @@ export class CheckoutStatements {
       }),
     ];
     // No checks: every write selects from `l`, so when its guard fails the statement writes nothing and returns
-    // no row.
-    return { ctes, checks: [], result: 'o' };
+    // no row. It returns the listing's row, from which the order row is known.
+    return { ctes, checks: [], result: 'l' };
   }
 
   /**
@@ -211,30 +246,11 @@ export class CheckoutStatements {
    * nothing (a check failed, or the transition has effects it does not compile).
    */
   async confirm(c: ConfirmCommand): Promise<Order | undefined> {
+    const plan = planConfirm(this.#d.escrow, c);
+    if (plan === undefined) return undefined;
     const { order, transition: t, now } = c;
-    if (!t.effects.includes('captureToEscrow') || t.effects.some((e) => !COMPILED_EFFECTS.has(e))) return undefined;
-    if (t.guards.length > 0 || order.pending_op !== null || order.authorization_id === null) return undefined;
-    const amount = Money.fromMinor(toBigInt(order.amount_minor), order.currency);
-    const view = { id: order.id, sellerId: order.seller_id, currency: order.currency };
-    const capture = this.#d.escrow.captureValues(view, amount, now, 'capture');
-    if (capture === undefined) return undefined;
-    const seq = nextEventSeq(order);
-    const frozen = t.effects.includes('freezeEscrow') ? 1n : toBigInt(order.frozen);
-    const version = toBigInt(order.version);
-    const after: Selectable<OrdersTable> = {
-      ...order,
-      capture_id: c.captureId,
-      frozen,
-      state: t.to,
-      state_entered_at: BigInt(now),
-      updated_at: BigInt(now),
-      pending_op: null,
-      pending_op_expires_at: null,
-      version: version + 1n,
-    };
-    const result = orderFromRow(after, amount.minor);
     const sells = t.effects.includes('markStockSold');
-    const events = [...capture.events, orderEvent(order.id, seq, t.name, order.state, t.to, c.actor, {})];
+    const events = [...plan.capture.events, plan.orderEvent];
     const key = `${sells}:${c.complete !== undefined}:${events.length}`;
     let statement = this.#confirm.get(key);
     if (statement === undefined) {
@@ -245,28 +261,28 @@ export class CheckoutStatements {
       {
         order_id: order.id,
         new_capture_id: c.captureId,
-        frozen,
+        frozen: plan.after.frozen,
         to: t.to,
         from: order.state,
         now,
-        version,
-        next_version: version + 1n,
+        version: order.version,
+        next_version: plan.after.version,
         authorization_id: order.authorization_id,
         escrow_id: escrowAccounts.escrow(order.id),
-        amount: amount.minor.toString(),
-        event_id: `${order.id}:${seq}`,
-        seq,
+        amount: plan.amount.toString(),
+        event_id: `${order.id}:${plan.seq}`,
+        seq: plan.seq,
         transition: t.name,
         actor_role: c.actor.role,
         actor_id: c.actor.id,
         reservation_id: order.reservation_id,
       },
-      capture.values,
+      plan.capture.values,
       outboxValues('ob', events, this.#d.clock, now),
-      c.complete === undefined ? {} : c.complete.values(result),
+      c.complete === undefined ? {} : c.complete.values(plan.result),
     );
     const out = await statement.run(values);
-    return out.ok ? result : undefined;
+    return out.ok ? plan.result : undefined;
   }
 
   #confirmShape(p: ParamRef, sells: boolean, events: number, complete: ConfirmCommand['complete']) {

@@ -16,6 +16,7 @@ import { toBigInt } from '../storage/int64.js';
 import { type ParamRef, StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import { CheckoutStatements } from './checkout-statements.js';
+import { CheckoutSteps } from './checkout-steps.js';
 import { type Escrow, escrowMinor } from './escrow.js';
 import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
 import { ORDER_CODEC } from './order-codec.js';
@@ -86,11 +87,14 @@ type OnCommit = ((trx: MarketkitTransaction, order: Order) => Promise<void>) & {
  */
 export class Orders {
   readonly #d: OrdersDeps;
-  readonly #statements: CheckoutStatements;
+  /** Checkout's two write transactions compiled: one statement each (writable CTEs) or templated steps. */
+  readonly #compiled: CheckoutStatements | CheckoutSteps;
   readonly #templates: StatementTemplates;
   constructor(deps: OrdersDeps) {
     this.#d = deps;
-    this.#statements = new CheckoutStatements(deps);
+    this.#compiled = deps.storage.adapter.capabilities.writableCtes
+      ? new CheckoutStatements(deps)
+      : new CheckoutSteps(deps);
     this.#templates = new StatementTemplates(deps.storage.db);
   }
 
@@ -456,12 +460,13 @@ export class Orders {
   }
 
   /**
-   * The create-order transaction as one statement where the backend has writable CTEs and stock is taken by a
-   * guarded update; `undefined` when it wrote nothing (the step-by-step transaction then decides, and explains).
+   * The create-order transaction where stock is taken by a guarded update: one statement where the backend has
+   * writable CTEs, templated steps in one transaction elsewhere; `undefined` when it wrote nothing (the generic
+   * transaction then decides, and explains).
    */
   async #createInOneStatement(orderId: string, p: ParsedCheckout): Promise<Selectable<OrdersTable> | undefined> {
-    if (!this.#d.storage.adapter.capabilities.writableCtes || this.#d.stockStrategy !== 'guardedUpdate') return;
-    return this.#statements.createOrder({
+    if (this.#d.stockStrategy !== 'guardedUpdate') return;
+    return this.#compiled.createOrder({
       orderId,
       buyerId: p.buyerId,
       listingId: p.listingId,
@@ -475,15 +480,15 @@ export class Orders {
   }
 
   /**
-   * The confirm-payment transaction as one statement where the backend has writable CTEs; `undefined` when it
-   * changed nothing (the order moved on, the transition is not one it compiles, …: `#fire` then decides).
+   * The confirm-payment transaction as one statement where the backend has writable CTEs, templated steps in one
+   * transaction elsewhere; `undefined` when it changed nothing (the order moved on, the transition is not one it
+   * compiles, …: `#fire` then decides).
    */
   async #confirmInOneStatement(
     order: Selectable<OrdersTable>,
     captureId: string,
     onCommit: OnCommit | undefined,
   ): Promise<Order | undefined> {
-    if (!this.#d.storage.adapter.capabilities.writableCtes) return undefined;
     const actor: Actor = { role: 'system', id: 'payments' };
     let transition: ProcessTransition;
     try {
@@ -492,7 +497,7 @@ export class Orders {
       return undefined;
     }
     const now = this.#d.clock.now();
-    const done = await this.#statements.confirm({
+    const done = await this.#compiled.confirm({
       order,
       transition,
       actor,

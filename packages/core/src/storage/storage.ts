@@ -75,24 +75,7 @@ export class Storage {
    * Every other driver error is rethrown as a `MarketkitError` with a stable code.
    */
   async transaction<T>(fn: (trx: MarketkitTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const attempts = Math.max(1, Math.trunc(options.maxAttempts ?? 8));
-    return pRetry(
-      async () => {
-        try {
-          return await this.db.transaction().execute(fn);
-        } catch (error) {
-          throw toStorageError(this.adapter, error);
-        }
-      },
-      {
-        retries: attempts - 1,
-        minTimeout: 2,
-        maxTimeout: 200,
-        factor: 2,
-        randomize: true,
-        shouldRetry: (error) => isRetriedInTransaction(error, options.retryUniqueViolations === true),
-      },
-    );
+    return this.#retried(() => this.db.transaction().execute(fn), options);
   }
 
   /**
@@ -101,19 +84,28 @@ export class Storage {
    * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes.
    */
   async autocommit<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.#retried(() => fn(this.db), options);
+  }
+
+  /**
+   * Runs `work` (a transaction or one statement), mapping driver errors, and reruns it on serialization failures and
+   * deadlocks (and unique violations if asked) with exponential backoff and jitter. The first attempt runs outside
+   * p-retry: on hot paths its setup cost more than the statement's own JS.
+   */
+  async #retried<T>(work: () => Promise<T>, options: TransactionOptions): Promise<T> {
     const attempts = Math.max(1, Math.trunc(options.maxAttempts ?? 8));
+    const retried = (error: unknown) => isRetriedInTransaction(error, options.retryUniqueViolations === true);
     const once = async () => {
       try {
-        return await fn(this.db);
+        return await work();
       } catch (error) {
         throw toStorageError(this.adapter, error);
       }
     };
-    // The first attempt outside p-retry: on a hot path its setup costs more than the statement's JS.
     try {
       return await once();
     } catch (error) {
-      if (attempts === 1 || !isRetriedInTransaction(error, options.retryUniqueViolations === true)) throw error;
+      if (attempts === 1 || !retried(error)) throw error;
     }
     await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 2)); // p-retry's first backoff
     return pRetry(once, {
@@ -122,7 +114,7 @@ export class Storage {
       maxTimeout: 200,
       factor: 2,
       randomize: true,
-      shouldRetry: (error) => isRetriedInTransaction(error, options.retryUniqueViolations === true),
+      shouldRetry: retried,
     });
   }
 

@@ -1,7 +1,8 @@
 /**
- * Checkout's two write transactions run as ONE statement each where the backend has writable CTEs (PostgreSQL) and
- * step by step in a transaction elsewhere (SQLite). Both must write the same rows, return the order exactly as
- * `get()` reads it, and, when a guard fails, change nothing and throw the same coded error.
+ * Checkout's two write transactions run compiled: as ONE statement each where the backend has writable CTEs
+ * (PostgreSQL), as templated statements in one transaction elsewhere (SQLite). Either way they must write the same
+ * rows as the generic path, return the order exactly as `get()` reads it, and, when a guard fails, change nothing
+ * and leave the generic path to throw the same coded error.
  */
 import {
   createMarketplace,
