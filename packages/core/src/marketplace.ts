@@ -154,7 +154,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const builtIn = [payoutSaga({ ledger, clock, payments, emit })];
   const sagas = new Sagas(storage, new SagaRegistry([...builtIn, ...(options.sagas ?? [])]), clock, ids);
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
-  const listings = new Listings(storage, clock, ids, options.listings);
+  const listings = new Listings(storage, clock, ids, idempotency, options.listings);
   const payouts = new Payouts(storage, ids, sagas);
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },

@@ -10,6 +10,8 @@ const money = z.custom<Money>((v) => Money.isMoney(v), 'must be a Money');
 const quantity = z.number().int().min(0).max(1_000_000_000);
 const minor = z.bigint().min(0n).max(9_223_372_036_854_775_807n);
 
+const idempotencyKey = z.string().min(1).max(255);
+
 export const commissionSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('percentage'),
@@ -27,6 +29,7 @@ export const listingInputSchema = z.strictObject({
   price: money.refine((m) => !m.isNegative(), 'must not be negative'),
   quantity,
   commission: commissionSchema.optional(),
+  idempotencyKey: idempotencyKey.optional(),
 });
 
 export const listingUpdateSchema = z.strictObject({
@@ -35,6 +38,7 @@ export const listingUpdateSchema = z.strictObject({
   price: money.refine((m) => !m.isNegative(), 'must not be negative').optional(),
   quantity: quantity.optional(),
   status: z.enum(['active', 'closed']).optional(),
+  idempotencyKey: idempotencyKey.optional(),
 });
 
 export const reserveInputSchema = z.strictObject({
@@ -48,6 +52,9 @@ export const reserveInputSchema = z.strictObject({
     .default(15 * 60 * 1000),
   orderId: id.optional(),
   reservationId: id.optional(),
+  idempotencyKey: idempotencyKey.optional(),
 });
+
+export const keyOptionsSchema = z.strictObject({ idempotencyKey: idempotencyKey.optional() });
 
 export const listingIdSchema = id;

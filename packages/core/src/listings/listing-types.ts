@@ -24,6 +24,18 @@ export interface ListingInput {
   readonly quantity: number;
   /** Overrides the marketplace's default commission for orders of this listing. */
   readonly commission?: CommissionRule;
+  /** Stripe-style idempotency key, scoped to the seller (see {@link KeyOptions}). */
+  readonly idempotencyKey?: string;
+}
+
+/**
+ * An optional idempotency key for a mutating call, with Stripe's semantics: the same key with the same request
+ * returns the stored result (or error) without running again; with another request `IDEMPOTENCY_KEY_REUSED`;
+ * while the first call runs `IDEMPOTENCY_CONFLICT`. Keys are scoped to the seller for `create`, to the listing
+ * for `update` and `reserve`, to the reservation for `markSold`, `release` and `restock`.
+ */
+export interface KeyOptions {
+  readonly idempotencyKey?: string;
 }
 
 /** A listing with its stock counters. `sold + reserved + available = quantity` always holds. */
@@ -52,6 +64,8 @@ export interface ListingUpdate {
   /** New total quantity; may not drop below `sold + reserved`. */
   readonly quantity?: number;
   readonly status?: 'active' | 'closed';
+  /** See {@link KeyOptions}. */
+  readonly idempotencyKey?: string;
 }
 
 /** Units held for an order until sold, released or expired. */
@@ -73,4 +87,6 @@ export interface ReserveInput {
   readonly orderId?: string;
   /** Client-supplied id: reserving again with the same id returns the existing reservation. */
   readonly reservationId?: string;
+  /** See {@link KeyOptions}. */
+  readonly idempotencyKey?: string;
 }

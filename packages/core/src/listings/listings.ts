@@ -2,11 +2,27 @@ import { sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import type { Idempotency } from '../idempotency/idempotency.js';
+import type { ResultCodec } from '../idempotency/idempotency-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
-import type { Storage } from '../storage/storage.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import { LISTING_CODEC } from './listing-codec.js';
 import { encodeCommission, listingFromRow } from './listing-rows.js';
-import { listingIdSchema, listingInputSchema, listingUpdateSchema, reserveInputSchema } from './listing-schemas.js';
-import type { Listing, ListingInput, ListingUpdate, ReserveInput, StockReservation } from './listing-types.js';
+import {
+  keyOptionsSchema,
+  listingIdSchema,
+  listingInputSchema,
+  listingUpdateSchema,
+  reserveInputSchema,
+} from './listing-schemas.js';
+import type {
+  KeyOptions,
+  Listing,
+  ListingInput,
+  ListingUpdate,
+  ReserveInput,
+  StockReservation,
+} from './listing-types.js';
 import {
   findReservation,
   moveReservation,
@@ -38,12 +54,31 @@ export class Listings {
   readonly #clock: Clock;
   readonly #ids: IdFactory;
   readonly #strategy: StockStrategy;
+  readonly #idempotency: Idempotency;
 
-  constructor(storage: Storage, clock: Clock, ids: IdFactory, options: ListingsOptions = {}) {
+  constructor(storage: Storage, clock: Clock, ids: IdFactory, idempotency: Idempotency, options: ListingsOptions = {}) {
     this.#storage = storage;
     this.#clock = clock;
     this.#ids = ids;
+    this.#idempotency = idempotency;
     this.#strategy = options.stockStrategy ?? 'guardedUpdate';
+  }
+
+  /**
+   * Runs `work` in one transaction; under an idempotency key (scope: key + `actor` + `operation`), through
+   * `Idempotency.execute`, so the key record, the writes and the stored result commit together.
+   */
+  #keyed<T>(
+    key: string | undefined,
+    scope: { readonly actor: string; readonly operation: string; readonly request: unknown },
+    work: (trx: MarketkitTransaction) => Promise<T>,
+    codec?: ResultCodec<T>,
+  ): Promise<T> {
+    if (key === undefined) return this.#storage.transaction(work, { retryUniqueViolations: true });
+    return this.#idempotency.execute({ key, ...scope }, work, {
+      retryUniqueViolations: true,
+      ...(codec === undefined ? {} : { codec }),
+    });
   }
 
   /** The stock strategy in use. */
@@ -51,12 +86,24 @@ export class Listings {
     return this.#strategy;
   }
 
-  /** Creates a listing. With a client-supplied `id`, creating it again returns the existing listing. */
+  /**
+   * Creates a listing. With a client-supplied `id`, creating it again returns the existing listing; with an
+   * `idempotencyKey` (scoped to the seller), a repeat returns the stored result.
+   */
   async create(input: ListingInput): Promise<Listing> {
     const p = parseInput(listingInputSchema, input, 'listing');
     const id = p.id ?? this.#ids('lst');
     const now = this.#clock.now();
-    return this.#storage.transaction(
+    const request = {
+      id: p.id ?? null,
+      title: p.title,
+      price: p.price.toJSON(),
+      quantity: p.quantity,
+      commission: p.commission === undefined ? null : encodeCommission(p.commission),
+    };
+    return this.#keyed(
+      p.idempotencyKey,
+      { actor: p.sellerId, operation: 'listings.create', request },
       async (trx) => {
         const existing = await trx.selectFrom('listings').selectAll().where('id', '=', id).executeTakeFirst();
         if (existing !== undefined) return listingFromRow(existing);
@@ -74,7 +121,7 @@ export class Listings {
         const inserted = await trx.insertInto('listings').values(row).returningAll().executeTakeFirstOrThrow();
         return listingFromRow(inserted);
       },
-      { retryUniqueViolations: true },
+      LISTING_CODEC,
     );
   }
 
@@ -96,37 +143,45 @@ export class Listings {
     const listingId = parseInput(listingIdSchema, id, 'listing id');
     const u = parseInput(listingUpdateSchema, update, 'listing update');
     const now = this.#clock.now();
-    return this.#storage.transaction(async (trx) => {
-      let q = trx
-        .updateTable('listings')
-        .set({
-          version: sql`version + 1`,
-          updated_at: now,
-          ...(u.title === undefined ? {} : { title: u.title }),
-          ...(u.price === undefined ? {} : { price_minor: u.price.minor, currency: u.price.currency }),
-          ...(u.quantity === undefined ? {} : { quantity: u.quantity }),
-          ...(u.status === undefined ? {} : { status: u.status }),
-        })
-        .where('id', '=', listingId)
-        .where('version', '=', BigInt(u.expectedVersion));
-      if (u.quantity !== undefined) q = q.where(sql<boolean>`sold + reserved <= ${u.quantity}`);
-      const row = await q.returningAll().executeTakeFirst();
-      if (row !== undefined) return listingFromRow(row);
-      const current = await trx.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst();
-      if (current === undefined)
-        throw new MarketkitError('NOT_FOUND', { message: `Listing ${listingId} does not exist.` });
-      const listing = listingFromRow(current);
-      if (listing.version !== u.expectedVersion) {
-        throw new MarketkitError('CONCURRENCY_CONFLICT', {
-          message: `Listing ${listingId} is at version ${listing.version}, not ${u.expectedVersion}.`,
-          details: { listingId, expectedVersion: u.expectedVersion, actualVersion: listing.version },
+    const { idempotencyKey, ...fields } = u;
+    const request = { ...fields, price: fields.price?.toJSON() ?? null };
+    const scope = { actor: `listing:${listingId}`, operation: 'listings.update', request };
+    return this.#keyed(
+      idempotencyKey,
+      scope,
+      async (trx) => {
+        let q = trx
+          .updateTable('listings')
+          .set({
+            version: sql`version + 1`,
+            updated_at: now,
+            ...(u.title === undefined ? {} : { title: u.title }),
+            ...(u.price === undefined ? {} : { price_minor: u.price.minor, currency: u.price.currency }),
+            ...(u.quantity === undefined ? {} : { quantity: u.quantity }),
+            ...(u.status === undefined ? {} : { status: u.status }),
+          })
+          .where('id', '=', listingId)
+          .where('version', '=', BigInt(u.expectedVersion));
+        if (u.quantity !== undefined) q = q.where(sql<boolean>`sold + reserved <= ${u.quantity}`);
+        const row = await q.returningAll().executeTakeFirst();
+        if (row !== undefined) return listingFromRow(row);
+        const current = await trx.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst();
+        if (current === undefined)
+          throw new MarketkitError('NOT_FOUND', { message: `Listing ${listingId} does not exist.` });
+        const listing = listingFromRow(current);
+        if (listing.version !== u.expectedVersion) {
+          throw new MarketkitError('CONCURRENCY_CONFLICT', {
+            message: `Listing ${listingId} is at version ${listing.version}, not ${u.expectedVersion}.`,
+            details: { listingId, expectedVersion: u.expectedVersion, actualVersion: listing.version },
+          });
+        }
+        throw new MarketkitError('INSUFFICIENT_STOCK', {
+          message: `Listing ${listingId} has ${listing.sold + listing.reserved} units sold or reserved; quantity ${u.quantity} is too low.`,
+          details: { listingId, sold: listing.sold, reserved: listing.reserved },
         });
-      }
-      throw new MarketkitError('INSUFFICIENT_STOCK', {
-        message: `Listing ${listingId} has ${listing.sold + listing.reserved} units sold or reserved; quantity ${u.quantity} is too low.`,
-        details: { listingId, sold: listing.sold, reserved: listing.reserved },
-      });
-    });
+      },
+      LISTING_CODEC,
+    );
   }
 
   /**
@@ -136,7 +191,10 @@ export class Listings {
   async reserve(input: ReserveInput): Promise<StockReservation> {
     const p = parseInput(reserveInputSchema, input, 'reservation');
     const id = p.reservationId ?? this.#ids('rsv');
-    return this.#storage.transaction(
+    const { idempotencyKey, ...request } = p;
+    return this.#keyed(
+      idempotencyKey,
+      { actor: `listing:${p.listingId}`, operation: 'listings.reserve', request },
       async (trx) => {
         if (p.reservationId !== undefined) {
           const existing = await findReservation(trx, id);
@@ -151,23 +209,22 @@ export class Listings {
           orderId: p.orderId,
         });
       },
-      { retryUniqueViolations: true },
     );
   }
 
   /** Converts an active reservation to sold. An expired one gets `RESERVATION_EXPIRED` (and is released). */
-  async markSold(reservationId: string): Promise<StockReservation> {
-    return this.#move(reservationId, 'sell');
+  async markSold(reservationId: string, options: KeyOptions = {}): Promise<StockReservation> {
+    return this.#move(reservationId, 'sell', options);
   }
 
   /** Releases an active reservation (stock back). Releasing one already released or expired changes nothing. */
-  async release(reservationId: string): Promise<StockReservation> {
-    return this.#move(reservationId, 'release');
+  async release(reservationId: string, options: KeyOptions = {}): Promise<StockReservation> {
+    return this.#move(reservationId, 'release', options);
   }
 
   /** Puts the units of a sold reservation back on sale (a cancelled, refunded order). */
-  async restock(reservationId: string): Promise<StockReservation> {
-    return this.#move(reservationId, 'restock');
+  async restock(reservationId: string, options: KeyOptions = {}): Promise<StockReservation> {
+    return this.#move(reservationId, 'restock', options);
   }
 
   /**
@@ -202,9 +259,11 @@ export class Listings {
     return this.#storage.snapshot((trx) => verifyStock(trx));
   }
 
-  async #move(reservationId: string, move: ReservationMove): Promise<StockReservation> {
+  async #move(reservationId: string, move: ReservationMove, options: KeyOptions): Promise<StockReservation> {
     const id = parseInput(listingIdSchema, reservationId, 'reservation id');
-    const outcome = await this.#storage.transaction(async (trx) => {
+    const { idempotencyKey } = parseInput(keyOptionsSchema, options, 'options');
+    const scope = { actor: `reservation:${id}`, operation: `listings.${move}`, request: { reservationId: id } };
+    const outcome = await this.#keyed(idempotencyKey, scope, async (trx) => {
       const now = this.#clock.now();
       const current = await findReservation(trx, id);
       if (current === undefined)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../errors/error-codes.js';
@@ -33,6 +34,13 @@ export interface PayoutInput {
   readonly amountMinor: bigint;
   /** The provider's token for the seller's bank account. */
   readonly destination: string;
+  /**
+   * Stripe-style idempotency key, scoped to the seller: without `payoutId`, the payout id is derived from the
+   * seller and the key, so the same key always names the same payout (its stored outcome is returned; another
+   * amount or currency is `IDEMPOTENCY_KEY_REUSED`). Unlike checkout keys these never expire: a payout id is
+   * never reused for a second payout.
+   */
+  readonly idempotencyKey?: string;
 }
 
 const id = z
@@ -46,6 +54,7 @@ const payoutSchema = z.strictObject({
   currency: currencyCodeSchema,
   amountMinor: z.bigint().min(1n).max(9_223_372_036_854_775_807n),
   destination: z.string().min(1).max(255),
+  idempotencyKey: z.string().min(1).max(255).optional(),
 });
 
 /**
@@ -81,8 +90,12 @@ export class Payouts {
    * amount it throws `IDEMPOTENCY_KEY_REUSED`.
    */
   async request(input: PayoutInput): Promise<Payout> {
-    const p = parseInput(payoutSchema, input, 'payout');
-    const payoutId = p.payoutId ?? this.#ids('po');
+    const { idempotencyKey, ...p } = parseInput(payoutSchema, input, 'payout');
+    const payoutId =
+      p.payoutId ??
+      (idempotencyKey === undefined
+        ? this.#ids('po')
+        : `po_${createHash('sha256').update(`${p.sellerId}\u0000${idempotencyKey}`).digest('hex').slice(0, 32)}`);
     const sagaId = payoutSagaId(payoutId);
     const sagaInput = { ...p, payoutId };
     const outcome = await this.#sagas.run(PAYOUT_SAGA, sagaInput, { id: sagaId });

@@ -151,6 +151,14 @@ for (const backend of testBackends()) {
       await expect(market.payouts.request({ ...request, amountMinor: -1n })).rejects.toMatchObject({
         code: 'VALIDATION_FAILED',
       });
+      // an idempotency key (without payoutId) names one payout per seller and key
+      const { payoutId: _, ...keyed } = { ...request, idempotencyKey: 'weekly-payout-7' };
+      const k1 = await market.payouts.request(keyed);
+      expect(await market.payouts.request(keyed)).toEqual(k1);
+      expect(psp.effects().counts.payout).toBe(calls + 1);
+      await expect(market.payouts.request({ ...keyed, currency: 'EUR' })).rejects.toMatchObject({
+        code: 'IDEMPOTENCY_KEY_REUSED',
+      });
       await checkMarketInvariants(market);
     });
   });
