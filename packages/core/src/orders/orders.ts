@@ -114,7 +114,7 @@ export class Orders {
       p.orderId ?? (p.idempotencyKey === undefined ? this.#d.ids('ord') : derivedId(p.buyerId, p.idempotencyKey));
     const work = async (onCommit?: OnCommit): Promise<Order> => {
       const row =
-        (await this.#createInOneStatement(orderId, p)) ??
+        (await this.#createCompiled(orderId, p)) ??
         (await this.#d.storage.transaction((trx) => this.#createOrder(trx, orderId, p), {
           retryUniqueViolations: true,
         }));
@@ -431,11 +431,7 @@ export class Orders {
       }
       throw error;
     }
-    const confirmed = await this.#confirmInOneStatement(
-      { ...row, authorization_id: authorizationId },
-      captureId,
-      onCommit,
-    );
+    const confirmed = await this.#confirmCompiled({ ...row, authorization_id: authorizationId }, captureId, onCommit);
     if (confirmed !== undefined) return confirmed;
     try {
       const paid = await this.#fire(
@@ -464,7 +460,7 @@ export class Orders {
    * writable CTEs, templated steps in one transaction elsewhere; `undefined` when it wrote nothing (the generic
    * transaction then decides, and explains).
    */
-  async #createInOneStatement(orderId: string, p: ParsedCheckout): Promise<Selectable<OrdersTable> | undefined> {
+  async #createCompiled(orderId: string, p: ParsedCheckout): Promise<Selectable<OrdersTable> | undefined> {
     if (this.#d.stockStrategy !== 'guardedUpdate') return;
     return this.#compiled.createOrder({
       orderId,
@@ -484,7 +480,7 @@ export class Orders {
    * transaction elsewhere; `undefined` when it changed nothing (the order moved on, the transition is not one it
    * compiles, …: `#fire` then decides).
    */
-  async #confirmInOneStatement(
+  async #confirmCompiled(
     order: Selectable<OrdersTable>,
     captureId: string,
     onCommit: OnCommit | undefined,
