@@ -11,6 +11,7 @@ import { accountBatchSchema, listTransfersSchema, type ParsedTransfer, transferB
 import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
+import { plainPostedTransfer } from './plain-transfer-check.js';
 import { postedTransferValues } from './posted-transfer-ctes.js';
 import { expireDue } from './transfer-evaluator.js';
 import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
@@ -70,8 +71,8 @@ export class Ledger {
     name: string,
   ): { readonly values: Record<string, unknown>; readonly events: readonly OutboxEventInput[] } | undefined {
     if (this.#onCreated !== undefined && this.#createdEvent === undefined) return undefined;
-    const [parsed] = parseInput(transferBatchSchema, [transfer], 'transfers');
-    const compiled = postedTransferValues(parsed!, now, name);
+    const parsed = plainPostedTransfer(transfer) ?? parseInput(transferBatchSchema, [transfer], 'transfers')[0]!;
+    const compiled = postedTransferValues(parsed, now, name);
     if (compiled === undefined) return undefined;
     const events = this.#createdEvent === undefined ? [] : [this.#createdEvent(compiled.record)];
     return { values: compiled.values, events };
