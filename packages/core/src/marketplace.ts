@@ -138,7 +138,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     return options.payments;
   };
   const emit = (trx: MarketkitTransaction, e: readonly OutboxEventInput[]) => events.append(trx, e).then(() => {});
-  const orders = new Orders({
+  const orders: Orders = new Orders({
     storage,
     clock,
     ids,
@@ -150,16 +150,16 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
     emit,
     idempotency,
+    sagas: (): Sagas => sagas,
   });
-  const builtIn = [payoutSaga({ ledger, clock, payments, emit })];
-  const sagas = new Sagas(storage, new SagaRegistry([...builtIn, ...(options.sagas ?? [])]), clock, ids);
+  const builtIn: SagaDefinition[] = [payoutSaga({ ledger, clock, payments, emit }), orders.sagaDefinition];
+  const sagas: Sagas = new Sagas(storage, new SagaRegistry([...builtIn, ...(options.sagas ?? [])]), clock, ids);
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, idempotency, options.listings);
   const payouts = new Payouts(storage, ids, sagas);
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
-    { name: 'order-resume', runOnce: () => orders.resumeStalled() },
     { name: 'checkout-resume', runOnce: () => orders.resumeCheckouts() },
     { name: 'stock-expiry', runOnce: () => listings.expireReservations() },
     { name: 'ledger-expiry', runOnce: () => ledger.expirePendingTransfers() },

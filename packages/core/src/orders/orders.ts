@@ -11,6 +11,8 @@ import { decodeCommission } from '../listings/listing-rows.js';
 import type { CommissionRule } from '../listings/listing-types.js';
 import { reserveStock, type StockStrategy } from '../listings/stock-store.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
+import type { SagaDefinition } from '../sagas/saga-definition.js';
+import type { Sagas } from '../sagas/sagas.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt } from '../storage/int64.js';
 import { type ParamRef, StatementTemplates } from '../storage/statement-template.js';
@@ -20,8 +22,10 @@ import { CheckoutSteps } from './checkout-steps.js';
 import { type Escrow, escrowMinor } from './escrow.js';
 import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
 import { ORDER_CODEC } from './order-codec.js';
-import { type EffectParams, needsProvider, runLocalEffects, runProviderCalls } from './order-effects.js';
+import { type EffectParams, needsProvider, runLocalEffects } from './order-effects.js';
 import { checkGuards } from './order-guards.js';
+import { orderOpSaga } from './order-op-saga.js';
+import { OrderOps, type PendingOp } from './order-ops.js';
 import { orderEvent } from './order-outbox-event.js';
 import { orderEventFromRow, orderFromRow } from './order-rows.js';
 import { checkoutSchema, orderIdSchema, transitionNameSchema, transitionSchema } from './order-schemas.js';
@@ -49,15 +53,8 @@ export interface OrdersDeps {
   readonly idempotency: Idempotency;
   /** Writes outbox events in the given transaction. */
   readonly emit: (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
-}
-
-interface PendingOp {
-  readonly transition: string;
-  readonly actor: Actor;
-  readonly reason: string | null;
-  readonly seq: number;
-  readonly amountMinor?: string;
-  readonly buyerPercent?: number;
+  /** The marketplace's sagas (provider-calling transitions run as `marketkit.order-transition`). */
+  readonly sagas: () => Sagas;
 }
 
 const SYSTEM: Actor = Object.freeze({ role: 'system', id: 'system' });
@@ -75,9 +72,10 @@ type OnCommit = ((trx: MarketkitTransaction, order: Order) => Promise<void>) & {
 
 /**
  * Orders moving through a declared transaction process. Every transition records an append-only order event in
- * the same database transaction as its effects; a transition that calls the payment provider first marks the
- * order busy, calls the provider with keys derived from the order and event, then commits its effects — so a
- * crash anywhere is resumed (`resumeStalled`) without charging or refunding twice.
+ * the same database transaction as its effects; a transition that calls the payment provider runs as a durable
+ * saga (`marketkit.order-transition`): it marks the order busy, calls the provider with keys derived from the order
+ * and event, then commits its effects — so a crash anywhere is finished by a worker without refunding twice, and a
+ * decline leaves the order where it was.
  *
  * @example
  * ```ts
@@ -96,7 +94,20 @@ export class Orders {
       ? new CheckoutStatements(deps)
       : new CheckoutSteps(deps);
     this.#templates = new StatementTemplates(deps.storage.db);
+    this.#ops = new OrderOps(deps, {
+      authorize: (order, name, actor) => this.#authorize(order, name, actor, false),
+      commit: (trx, order, t, actor, reason, params, seq, external) =>
+        this.#commit(trx, order, t, actor, reason, params, seq, external),
+    });
+    this.sagaDefinition = orderOpSaga(this.#ops);
   }
+
+  /**
+   * The saga provider-calling transitions run as; the marketplace registers it, so any worker can finish them.
+   * @internal
+   */
+  readonly sagaDefinition: SagaDefinition;
+  readonly #ops: OrderOps;
 
   /** The process orders follow. */
   get process(): ProcessDefinition {
@@ -267,35 +278,6 @@ export class Orders {
       }
     }
     return confirmed;
-  }
-
-  /** Completes transitions whose provider call was interrupted (crash, timeout) past their deadline. */
-  async resumeStalled(limit = 100): Promise<number> {
-    const now = this.#d.clock.now();
-    const stalled = await this.#d.storage.run((db) =>
-      db
-        .selectFrom('orders')
-        .select(['id', 'pending_op'])
-        .where('pending_op', 'is not', null)
-        .where('pending_op_expires_at', '<=', BigInt(now))
-        .limit(limit)
-        .execute(),
-    );
-    let resumed = 0;
-    for (const s of stalled) {
-      const op = JSON.parse(s.pending_op!) as PendingOp;
-      const params = {
-        amountMinor: op.amountMinor === undefined ? undefined : BigInt(op.amountMinor),
-        buyerPercent: op.buyerPercent,
-      };
-      try {
-        await this.#fire(s.id, op.transition, op.actor, op.reason, params, true);
-        resumed++;
-      } catch (error) {
-        if (!isMarketkitError(error) || !error.retryable) throw error;
-      }
-    }
-    return resumed;
   }
 
   async #tryFire(id: string, name: string, actor: Actor, reason: string): Promise<boolean> {
@@ -520,67 +502,41 @@ export class Orders {
   ): Promise<Order | undefined> {
     const storage = this.#d.storage;
     const caps = storage.adapter.capabilities;
-    const plan = await storage.transaction(async (trx) => {
+    const direct = await storage.transaction(async (trx) => {
       const order = await lockOrder(trx, caps, id);
       const t = this.#authorize(order, name, actor, resuming);
       const escrowMinor = needsEscrowBalance(t)
         ? (await this.#d.escrow.balance(trx, { id, sellerId: order.seller_id, currency: order.currency })).minor
         : 0n;
       checkGuards(t, order, params, escrowMinor);
-      const busy = order.pending_op === null ? undefined : (JSON.parse(order.pending_op) as PendingOp);
-      const seq = busy?.seq ?? nextEventSeq(order);
-      if (!needsProvider(t.effects)) {
-        const done = await this.#commit(trx, order, t, actor, reason, params, seq, { refundedMinor: 0n });
-        if (onCommit !== undefined) await onCommit(trx, done);
-        return { done };
-      }
-      if (busy === undefined) {
-        const op: PendingOp = {
-          transition: t.name,
-          actor,
-          reason,
-          seq,
-          ...(params.amountMinor === undefined ? {} : { amountMinor: params.amountMinor.toString() }),
-          ...(params.buyerPercent === undefined ? {} : { buyerPercent: params.buyerPercent }),
-        };
-        await trx
-          .updateTable('orders')
-          .set({
-            pending_op: JSON.stringify(op),
-            pending_op_expires_at: this.#d.clock.now() + this.#d.pendingOpTimeoutMs,
-          })
-          .where('id', '=', id)
-          .execute();
-      }
-      return { order, t, seq, escrowMinor };
-    });
-    if ('done' in plan) return plan.done;
-    const external = await runProviderCalls(
-      this.#d.payments(),
-      plan.order,
-      plan.t.effects,
-      params,
-      plan.escrowMinor,
-      plan.seq,
-    );
-    return storage.transaction(async (trx) => {
-      const order = await lockOrder(trx, caps, id);
-      if (order.pending_op === null || (JSON.parse(order.pending_op) as PendingOp).seq !== plan.seq) return undefined;
-      const done = await this.#commit(trx, order, plan.t, actor, reason, params, plan.seq, external);
+      // A provider call cannot sit in a transaction: the saga runs it (checked again under its own lock).
+      if (needsProvider(t.effects)) return undefined;
+      const done = await this.#commit(trx, order, t, actor, reason, params, nextEventSeq(order), {
+        refundedMinor: 0n,
+      });
       if (onCommit !== undefined) await onCommit(trx, done);
       return done;
     });
+    if (direct !== undefined) return direct;
+    const op = {
+      orderId: id,
+      transition: name,
+      actor,
+      reason,
+      ...(params.amountMinor === undefined ? {} : { amountMinor: params.amountMinor }),
+      ...(params.buyerPercent === undefined ? {} : { buyerPercent: params.buyerPercent }),
+    };
+    return this.#ops.run(op, this.#d.sagas(), onCommit);
   }
 
   #authorize(order: Selectable<OrdersTable>, name: string, actor: Actor, resuming: boolean): ProcessTransition {
     if (order.pending_op !== null && !resuming) {
+      // A provider-calling transition holds the order until its saga commits or compensates.
       const op = JSON.parse(order.pending_op) as PendingOp;
-      if (op.transition !== name || op.actor.id !== actor.id) {
-        throw new MarketkitError('CONCURRENCY_CONFLICT', {
-          message: `Order ${order.id} is busy with ${op.transition}.`,
-          details: { orderId: order.id, busyWith: op.transition },
-        });
-      }
+      throw new MarketkitError('CONCURRENCY_CONFLICT', {
+        message: `Order ${order.id} is busy with ${op.transition}.`,
+        details: { orderId: order.id, busyWith: op.transition, sagaId: op.sagaId },
+      });
     }
     if (
       (actor.role === 'buyer' && actor.id !== order.buyer_id) ||

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
-import { ERROR_CODES, type ErrorCode } from '../errors/error-codes.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { currencyCodeSchema } from '../money/currency.js';
+import { sagaLastError } from '../sagas/saga-error.js';
 import type { Sagas } from '../sagas/sagas.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
 import type { Storage } from '../storage/storage.js';
@@ -112,13 +112,7 @@ export class Payouts {
     }
     const payout = await this.get(payoutId);
     if (saga.status === 'completed' && payout !== undefined) return payout;
-    if (saga.lastError !== null) {
-      const code = saga.lastError.code in ERROR_CODES ? (saga.lastError.code as ErrorCode) : 'PROVIDER_ERROR';
-      throw new MarketkitError(code, {
-        message: saga.lastError.message,
-        details: { payoutId, status: payout?.status ?? null },
-      });
-    }
+    if (saga.lastError !== null) throw sagaLastError(saga, { payoutId, status: payout?.status ?? null });
     if (payout !== undefined) return payout; // another caller is running it right now
     throw new MarketkitError('IDEMPOTENCY_CONFLICT', {
       message: `Payout ${payoutId} is being requested by another call.`,

@@ -118,11 +118,19 @@ export class Sagas {
   async run(
     name: string,
     input: unknown,
-    options: StartSagaOptions & { readonly leaseMs?: number } = {},
+    options: StartSagaOptions & {
+      readonly leaseMs?: number;
+      /**
+       * When the first transaction (start + first local steps) fails, throw its error and store nothing, instead
+       * of storing the saga for a worker to retry: for callers whose first step validates the request. Needs a
+       * local first step.
+       */
+      readonly inlineOnly?: boolean;
+    } = {},
   ): Promise<SagaRunOutcome> {
     const def = this.registry.get(name);
     if (def === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga named ${name} is registered.` });
-    const { leaseMs = 30_000, ...rest } = options;
+    const { leaseMs = 30_000, inlineOnly = false, ...rest } = options;
     const opts = parseInput(startOptionsSchema, rest, 'saga start options');
     const parsed = parseInput(def.input, input, `saga ${name} input`);
     const now = this.#clock.now();
@@ -166,7 +174,10 @@ export class Sagas {
       } catch (error) {
         if (!(error instanceof InlineStartFailed)) throw error;
         if (error.cause instanceof AlreadyStarted) return 'released';
+        if (inlineOnly) throw error.cause;
       }
+    } else if (inlineOnly) {
+      throw new MarketkitError('VALIDATION_FAILED', { message: `Saga ${name} has no local first step to run inline.` });
     }
     const inserted = await this.#storage.transaction(insert);
     if (inserted.numInsertedOrUpdatedRows === 0n) return 'released';

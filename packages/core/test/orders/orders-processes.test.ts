@@ -182,16 +182,29 @@ describe.runIf(backend !== undefined)('orders across worker processes on postgre
         const stalled = await market.orders.get(order.id);
         expect(stalled).toMatchObject({ state: 'paid' });
         expect(stalled?.escrowBalance.minor).toBe(2n * price.minor);
-        // Once the busy mark's deadline passed, a worker in another process finishes the transition.
+        // Once the busy mark's deadline (the saga's lease) passed, a worker in another process finishes the saga.
         const [{ expiresAt }] = (await queryRows<{ expiresAt: string }>(
           database.location,
           'select pending_op_expires_at as "expiresAt" from mk_orders where id = $1',
           [order.id],
         )) as [{ expiresAt: string }];
         await waitFor('the busy mark to expire', async () => Date.now() > Number(expiresAt));
-        if (when === 'after') expect(await market.orders.resumeStalled()).toBe(1);
-        else expect(await market.worker().runOnce()).toBeGreaterThanOrEqual(1);
-        expect(await market.orders.resumeStalled()).toBe(0);
+        const [{ sagaId }] = (await queryRows<{ sagaId: string }>(
+          database.location,
+          `select pending_op::json->>'sagaId' as "sagaId" from mk_orders where id = $1`,
+          [order.id],
+        )) as [{ sagaId: string }];
+        await waitFor('the saga lease to expire', async () => {
+          const s = await market.sagas.get(sagaId);
+          return s !== undefined && s.nextRunAt !== null && Date.now() > s.nextRunAt;
+        });
+        expect(await market.worker().runOnce()).toBeGreaterThanOrEqual(1);
+        expect(await market.sagas.get(sagaId)).toMatchObject({ status: 'completed' });
+        expect((await market.sagas.history(sagaId)).map((e) => `${e.stepName}:${e.outcome}`)).toEqual([
+          'hold:completed',
+          'provider:completed',
+          'commit:completed',
+        ]);
       } finally {
         await proxy.close();
       }
