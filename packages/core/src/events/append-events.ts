@@ -9,7 +9,7 @@ import { toNumber } from '../storage/int64.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities, StorageColumnTypes } from '../storage/storage-adapter.js';
 import { serializePayload } from './event-payload.js';
-import { eventBatchSchema } from './event-schemas.js';
+import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { AppendedEvent, OutboxEventInput } from './event-types.js';
 import { partitionOf } from './partition-of.js';
 
@@ -114,7 +114,7 @@ export async function appendEvents(
   options: AppendEventsOptions = {},
 ): Promise<AppendedEvent[]> {
   if (events.length === 0) return [];
-  const batch = parseInput(eventBatchSchema, events, 'events');
+  const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const payloads = batch.map((e, i) => serializePayload(e.payload, i));
   const clock = options.clock ?? systemClock;
   const now = clock.now();

@@ -5,7 +5,7 @@ import { parseInput } from '../errors/validation-error.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import { nextOutboxIds, sortKeyBase } from './append-events.js';
 import { serializePayload } from './event-payload.js';
-import { eventBatchSchema } from './event-schemas.js';
+import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { OutboxEventInput } from './event-types.js';
 import { partitionOf } from './partition-of.js';
 
@@ -82,7 +82,7 @@ export function outboxValues(
   clock: Clock,
   now: number,
 ): Record<string, unknown> {
-  const batch = parseInput(eventBatchSchema, events, 'events');
+  const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const ids = nextOutboxIds(clock, now, batch.length);
   const values: Record<string, unknown> = { [`${name}_now`]: now, [`${name}_key`]: sortKeyBase(now) };
   let previous = '';

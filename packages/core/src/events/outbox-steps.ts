@@ -1,13 +1,11 @@
-import type { Kysely } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
-import type { MarketkitDatabase } from '../schema/database.js';
 import { toNumber } from '../storage/int64.js';
-import type { StatementTemplates } from '../storage/statement-template.js';
+import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
 import { nextOutboxIds, sortKeyBase } from './append-events.js';
 import { serializePayload } from './event-payload.js';
-import { eventBatchSchema } from './event-schemas.js';
+import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { OutboxEventInput } from './event-types.js';
 import { partitionOf } from './partition-of.js';
 
@@ -24,13 +22,13 @@ import { partitionOf } from './partition-of.js';
  * ```
  */
 export async function appendOneEvent(
-  trx: Kysely<MarketkitDatabase>,
+  trx: StatementRunner,
   templates: StatementTemplates,
   event: OutboxEventInput,
   clock: Clock,
   now: number,
 ): Promise<void> {
-  const [e] = parseInput(eventBatchSchema, [event], 'events');
+  const [e] = plainEventBatch([event]) ?? parseInput(eventBatchSchema, [event], 'events');
   const payload = serializePayload(e!.payload, 0);
   const [id] = nextOutboxIds(clock, now, 1);
   const bump = templates.get('outbox:bump-one', (db, p) =>

@@ -41,6 +41,7 @@ import type {
   IdempotentCall,
   ResultCodec,
 } from './idempotency-types.js';
+import { plainIdempotentCall, withoutLockMs } from './idempotent-call-check.js';
 import { requestFingerprint } from './request-fingerprint.js';
 import { decodeResult, encodeError, encodeResult } from './result-encoding.js';
 import { isStorableError } from './storable-error.js';
@@ -69,6 +70,12 @@ export class Idempotency {
   readonly #ttlMs: number;
   readonly #lockMs: number;
   readonly #templates: StatementTemplates;
+  /**
+   * The handles `begin` gave out: frozen, and made only of checked parts (scope, SHA-256 fingerprint, UUID token,
+   * integer attempt and lock time), so `handleSchema` accepts them and they need no second parse when they come
+   * back. A handle the caller built or copied is parsed as before.
+   */
+  readonly #issued = new WeakSet<IdempotencyHandle>();
 
   constructor(storage: Storage, clock: Clock, options: IdempotencyOptions = {}) {
     const parsed = parseInput(optionsSchema, options, 'idempotency options');
@@ -178,7 +185,9 @@ export class Idempotency {
    */
   async begin<T = unknown>(call: IdempotentCall, options: BeginOptions<T> = {}): Promise<BeginResult<T>> {
     const scope = this.#parseCall(call);
-    const lockMs = parseInput(beginOptionsSchema, options, 'begin options').lockMs ?? this.#lockMs;
+    const lockMs =
+      (withoutLockMs(options) ? undefined : parseInput(beginOptionsSchema, options, 'begin options').lockMs) ??
+      this.#lockMs;
     const token = randomUUID();
     const claimAt = (now: number): ClaimValues & { readonly lockedUntil: number } => {
       const lockedUntil = now + lockMs;
@@ -189,11 +198,11 @@ export class Idempotency {
         expiresAt: Math.max(now + this.#ttlMs, lockedUntil),
       };
     };
-    const started = (attempt: number, claim: { readonly lockedUntil: number }) =>
-      Object.freeze({
-        status: 'started' as const,
-        handle: Object.freeze({ ...scope, token, attempt, lockedUntil: claim.lockedUntil }),
-      });
+    const started = (attempt: number, claim: { readonly lockedUntil: number }) => {
+      const handle: IdempotencyHandle = Object.freeze({ ...scope, token, attempt, lockedUntil: claim.lockedUntil });
+      if (Number.isInteger(attempt) && attempt >= 1 && Number.isInteger(handle.lockedUntil)) this.#issued.add(handle);
+      return Object.freeze({ status: 'started' as const, handle });
+    };
     // The usual case, a free key, is one statement on its own (no BEGIN/COMMIT). When the key has a record, that
     // insert changed nothing, and the full claim (which may replace an expired record or take over an abandoned
     // one) runs with the read of the record in one transaction, which keeps the record from changing between them.
@@ -230,7 +239,7 @@ export class Idempotency {
     result: T,
     options: { readonly codec?: ResultCodec<T> } = {},
   ): Promise<void> {
-    parseInput(handleSchema, handle, 'idempotency handle');
+    this.#checkHandle(handle);
     const text = encodeResult(options.codec === undefined ? result : options.codec.encode(result));
     const outcome = { status: 'succeeded', result: text, now: this.#clock.now() } as const;
     const stored = await storeOutcome(trx, handle, outcome, { token: handle.token, ttlMs: this.#ttlMs });
@@ -259,7 +268,7 @@ export class Idempotency {
     result: T,
     options: { readonly codec?: ResultCodec<T> } = {},
   ): Record<string, unknown> {
-    parseInput(handleSchema, handle, 'idempotency handle');
+    this.#checkHandle(handle);
     return {
       key_actor: handle.actor,
       key_operation: handle.operation,
@@ -284,7 +293,7 @@ export class Idempotency {
    * ```
    */
   async fail(handle: IdempotencyHandle, error: unknown, trx?: MarketkitTransaction): Promise<FailOutcome> {
-    parseInput(handleSchema, handle, 'idempotency handle');
+    this.#checkHandle(handle);
     const work = async (t: MarketkitTransaction): Promise<FailOutcome> => {
       if (!isStorableError(error)) return (await releaseKey(t, handle, handle.token)) ? 'released' : 'lost';
       const outcome = { status: 'failed', result: encodeError(error), now: this.#clock.now() } as const;
@@ -380,8 +389,13 @@ export class Idempotency {
   }
 
   #parseCall(call: IdempotentCall): FingerprintedScope {
-    const p = parseInput(callSchema, call, 'idempotent call');
+    const p = plainIdempotentCall(call) ?? parseInput(callSchema, call, 'idempotent call');
     return { key: p.key, actor: p.actor, operation: p.operation, fingerprint: requestFingerprint(call.request) };
+  }
+
+  /** Throws `VALIDATION_FAILED` for a handle `handleSchema` rejects; one `begin` gave out passed it already. */
+  #checkHandle(handle: IdempotencyHandle): void {
+    if (!this.#issued.has(handle)) parseInput(handleSchema, handle, 'idempotency handle');
   }
 
   #claimValues(now: number, v: Pick<ClaimValues, 'status' | 'result'>): ClaimValues {

@@ -4,6 +4,20 @@ import { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
 
 type Path = readonly (string | number)[];
 
+/** Where a value sits, as a chain to its root: the path array is only built for an error message. */
+interface At {
+  readonly parent: At | undefined;
+  readonly key: string | number;
+  readonly depth: number;
+}
+
+const child = (parent: At, key: string | number): At => ({ parent, key, depth: parent.depth + 1 });
+function pathOf(at: At): Path {
+  const out: (string | number)[] = [];
+  for (let a: At | undefined = at; a !== undefined; a = a.parent) out.push(a.key);
+  return out.reverse();
+}
+
 /**
  * The canonical JSON of a request: what `JSON.stringify` writes (objects through `toJSON` first, `undefined`
  * properties left out, non-finite numbers as `null`), except that object keys are sorted and a `bigint` is written
@@ -17,7 +31,7 @@ type Path = readonly (string | number)[];
  * ```
  */
 export function canonicalJson(request: unknown): string {
-  return write(request, ['request'], new Set()) ?? 'null';
+  return write(request, { parent: undefined, key: 'request', depth: 1 }, new Set()) ?? 'null';
 }
 
 /**
@@ -38,7 +52,7 @@ export function requestFingerprint(request: unknown): string {
 }
 
 /** Writes `value`, or returns `undefined` for what JSON leaves out (an `undefined` property). */
-function write(value: unknown, path: Path, stack: Set<object>): string | undefined {
+function write(value: unknown, at: At, stack: Set<object>): string | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -52,36 +66,36 @@ function write(value: unknown, path: Path, stack: Set<object>): string | undefin
       return undefined;
     case 'function':
     case 'symbol':
-      throw invalid(path, `a ${typeof value} cannot be part of a request`);
+      throw invalid(pathOf(at), `a ${typeof value} cannot be part of a request`);
   }
   if (value === null) return 'null';
-  return writeObject(value as object, path, stack);
+  return writeObject(value as object, at, stack);
 }
 
-function writeObject(value: object, path: Path, stack: Set<object>): string {
-  if (path.length > IDEMPOTENCY_LIMITS.maxDepth) {
-    throw invalid(path, `nests deeper than ${IDEMPOTENCY_LIMITS.maxDepth} levels`);
+function writeObject(value: object, at: At, stack: Set<object>): string {
+  if (at.depth > IDEMPOTENCY_LIMITS.maxDepth) {
+    throw invalid(pathOf(at), `nests deeper than ${IDEMPOTENCY_LIMITS.maxDepth} levels`);
   }
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') {
-    const key = path.length === 1 ? '' : String(path.at(-1));
-    return write(toJSON.call(value, key), path, stack) ?? 'null';
+    const key = at.parent === undefined ? '' : String(at.key);
+    return write(toJSON.call(value, key), at, stack) ?? 'null';
   }
   if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) {
-    throw invalid(path, 'a Map or Set cannot be part of a request; use an object or an array');
+    throw invalid(pathOf(at), 'a Map or Set cannot be part of a request; use an object or an array');
   }
-  if (stack.has(value)) throw invalid(path, 'the request contains a cycle');
+  if (stack.has(value)) throw invalid(pathOf(at), 'the request contains a cycle');
   stack.add(value);
   try {
     if (Array.isArray(value)) {
       const items: string[] = [];
-      for (let i = 0; i < value.length; i++) items.push(write(value[i], [...path, i], stack) ?? 'null');
+      for (let i = 0; i < value.length; i++) items.push(write(value[i], child(at, i), stack) ?? 'null');
       return `[${items.join(',')}]`;
     }
     const members: string[] = [];
     const record = value as Record<string, unknown>;
     for (const key of Object.keys(record).sort()) {
-      const text = write(record[key], [...path, key], stack);
+      const text = write(record[key], child(at, key), stack);
       if (text !== undefined) members.push(`${JSON.stringify(key)}:${text}`);
     }
     return `{${members.join(',')}}`;

@@ -5,6 +5,21 @@ import { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
 
 type Path = readonly (string | number)[];
 
+/** Where a value sits, as a chain to its root: the path array is only built for an error message. */
+interface At {
+  readonly parent: At | undefined;
+  readonly key: string | number;
+  readonly depth: number;
+}
+
+const root = (key: string): At => ({ parent: undefined, key, depth: 1 });
+const child = (parent: At, key: string | number): At => ({ parent, key, depth: parent.depth + 1 });
+function pathOf(at: At): Path {
+  const out: (string | number)[] = [];
+  for (let a: At | undefined = at; a !== undefined; a = a.parent) out.push(a.key);
+  return out.reverse();
+}
+
 /*
  * The tagged JSON that stores results. Plain JSON, plus what JSON would lose, each as an object with exactly one
  * `$`-key: `{"$bigint":"12"}`, `{"$number":"-0"|"NaN"|"Infinity"|"-Infinity"}`, `{"$undefined":true}`. A stored
@@ -23,7 +38,7 @@ type Path = readonly (string | number)[];
  * ```
  */
 export function encodeResult(value: unknown, what = 'result'): string {
-  const text = JSON.stringify(tag(value, [what], new Set()));
+  const text = JSON.stringify(tag(value, root(what), new Set()));
   if (Buffer.byteLength(text, 'utf8') > IDEMPOTENCY_LIMITS.maxResultBytes) {
     throw invalid([what], `must be at most ${IDEMPOTENCY_LIMITS.maxResultBytes} bytes once encoded`);
   }
@@ -49,10 +64,10 @@ export function encodeError(error: MarketkitError): string {
 
 function tagDetails(details: Readonly<Record<string, unknown>>): unknown {
   try {
-    return tag(details, ['details'], new Set());
+    return tag(details, root('details'), new Set());
   } catch {
     try {
-      return tag(JSON.parse(JSON.stringify(details, bigintAsText)) as unknown, ['details'], new Set());
+      return tag(JSON.parse(JSON.stringify(details, bigintAsText)) as unknown, root('details'), new Set());
     } catch {
       return {};
     }
@@ -75,7 +90,7 @@ export function decodeError(text: string): MarketkitError {
   });
 }
 
-function tag(value: unknown, path: Path, stack: Set<object>): unknown {
+function tag(value: unknown, at: At, stack: Set<object>): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -89,35 +104,42 @@ function tag(value: unknown, path: Path, stack: Set<object>): unknown {
       return { $undefined: true };
     case 'function':
     case 'symbol':
-      throw invalid(path, `a ${typeof value} cannot be stored`);
+      throw invalid(pathOf(at), `a ${typeof value} cannot be stored`);
   }
   if (value === null) return null;
-  return tagObject(value as object, path, stack);
+  return tagObject(value as object, at, stack);
 }
 
-function tagObject(value: object, path: Path, stack: Set<object>): unknown {
-  if (path.length > IDEMPOTENCY_LIMITS.maxDepth) {
-    throw invalid(path, `nests deeper than ${IDEMPOTENCY_LIMITS.maxDepth} levels`);
+function tagObject(value: object, at: At, stack: Set<object>): unknown {
+  if (at.depth > IDEMPOTENCY_LIMITS.maxDepth) {
+    throw invalid(pathOf(at), `nests deeper than ${IDEMPOTENCY_LIMITS.maxDepth} levels`);
   }
-  if (stack.has(value)) throw invalid(path, 'contains a cycle');
+  if (stack.has(value)) throw invalid(pathOf(at), 'contains a cycle');
   stack.add(value);
   try {
     if (Array.isArray(value)) {
       const out: unknown[] = [];
-      for (let i = 0; i < value.length; i++) out.push(tag(value[i], [...path, i], stack));
+      for (let i = 0; i < value.length; i++) out.push(tag(value[i], child(at, i), stack));
       return out;
     }
     const proto = Object.getPrototypeOf(value) as unknown;
     if (proto !== Object.prototype && proto !== null) {
       const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
       throw invalid(
-        path,
+        pathOf(at),
         `must be plain data, not ${typeof name === 'string' ? `a ${name}` : 'a class instance'}; map it or pass a codec`,
       );
     }
     const keys = Object.keys(value);
     const record = value as Record<string, unknown>;
-    const entries = Object.fromEntries(keys.map((k) => [k, tag(record[k], [...path, k], stack)]));
+    const entries: Record<string, unknown> = {};
+    for (const k of keys) {
+      const tagged = tag(record[k], child(at, k), stack);
+      // `__proto__` as an own data property, as `Object.fromEntries` would define it, not the prototype setter.
+      if (k === '__proto__')
+        Object.defineProperty(entries, k, { value: tagged, enumerable: true, writable: true, configurable: true });
+      else entries[k] = tagged;
+    }
     return keys.length === 1 && keys[0]?.startsWith('$') ? { $object: entries } : entries;
   } finally {
     stack.delete(value);

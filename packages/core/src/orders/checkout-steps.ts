@@ -1,10 +1,9 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { appendOneEvent } from '../events/outbox-steps.js';
 import { accountFlagBits } from '../ledger/ledger-flags.js';
 import { LEDGER_LIMITS, MAX_INT64 } from '../ledger/ledger-limits.js';
-import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt } from '../storage/int64.js';
-import { StatementTemplates } from '../storage/statement-template.js';
+import { type StatementRunner, StatementTemplates } from '../storage/statement-template.js';
 import {
   type CheckoutStatementDeps,
   type ConfirmCommand,
@@ -22,7 +21,8 @@ import type { Order } from './order-types.js';
 /** Thrown inside a step-by-step transaction when a guard fails: the transaction rolls back, nothing changed. */
 class GuardFailed extends Error {}
 
-type Db = Kysely<MarketkitDatabase>;
+/** The transaction's connection: every statement here is a template compiled through `storage.db`. */
+type Db = StatementRunner;
 const LEDGER_ID = /^[\x21-\x7e]+$/;
 
 /**
@@ -58,7 +58,8 @@ export class CheckoutSteps {
 
   async #guarded<T>(work: (trx: Db) => Promise<T | undefined>): Promise<T | undefined> {
     try {
-      return await this.#d.storage.transaction(work);
+      // All statements on the connection the transaction holds, handed over once rather than per statement.
+      return await this.#d.storage.transaction((trx) => trx.getExecutor().provideConnection((conn) => work(conn)));
     } catch (error) {
       if (error instanceof GuardFailed) return undefined;
       throw error;

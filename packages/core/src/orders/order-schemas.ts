@@ -28,3 +28,46 @@ export const transitionSchema = z.strictObject({
 
 export const orderIdSchema = id;
 export const transitionNameSchema = z.string().min(1).max(64);
+
+/** What {@link checkoutSchema} parses a checkout input to. */
+export type ParsedCheckout = z.output<typeof checkoutSchema>;
+
+const ID = /^[\x21-\x7e]+$/;
+const CHECKOUT_KEYS: ReadonlySet<string> = new Set([
+  'orderId',
+  'buyerId',
+  'listingId',
+  'quantity',
+  'paymentMethod',
+  'idempotencyKey',
+]);
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 100 && ID.test(v);
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 255;
+
+/**
+ * The checkout input as {@link checkoutSchema} would parse it, when it is a plain object whose every field is
+ * present with a value of the parsed type within its limits; `undefined` otherwise, and then the caller runs the
+ * schema, which decides (and explains). The same checks as the schema for exactly those inputs, without its cost
+ * (~50–70 µs per checkout here); a property test holds the two together.
+ * @internal
+ */
+export function plainCheckoutInput(input: unknown): ParsedCheckout | undefined {
+  if (typeof input !== 'object' || input === null) return;
+  const proto = Object.getPrototypeOf(input) as unknown;
+  if (proto !== Object.prototype && proto !== null) return;
+  const record = input as Record<string, unknown>;
+  for (const key of Object.keys(record)) if (!CHECKOUT_KEYS.has(key) || record[key] === undefined) return;
+  const { orderId, buyerId, listingId, quantity, paymentMethod, idempotencyKey } = record;
+  if ((orderId !== undefined && !isId(orderId)) || !isId(buyerId) || !isId(listingId)) return;
+  if (typeof quantity !== 'number' || !Number.isInteger(quantity) || quantity < 1 || quantity > 1_000_000) return;
+  if (!isText(paymentMethod) || (idempotencyKey !== undefined && !isText(idempotencyKey))) return;
+  const out: { -readonly [K in keyof ParsedCheckout]: ParsedCheckout[K] } = {
+    buyerId,
+    listingId,
+    quantity,
+    paymentMethod,
+  };
+  if (orderId !== undefined) out.orderId = orderId;
+  if (idempotencyKey !== undefined) out.idempotencyKey = idempotencyKey;
+  return out;
+}

@@ -28,7 +28,13 @@ import { orderOpSaga } from './order-op-saga.js';
 import { OrderOps, type PendingOp } from './order-ops.js';
 import { orderEvent } from './order-outbox-event.js';
 import { orderEventFromRow, orderFromRow } from './order-rows.js';
-import { checkoutSchema, orderIdSchema, transitionNameSchema, transitionSchema } from './order-schemas.js';
+import {
+  checkoutSchema,
+  orderIdSchema,
+  plainCheckoutInput,
+  transitionNameSchema,
+  transitionSchema,
+} from './order-schemas.js';
 import { appendOrderEvent, lockOrder, nextEventSeq, sameOrder } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
@@ -120,7 +126,7 @@ export class Orders {
    * leaves the order in checkout; calling `checkout` again with the same `orderId` or idempotency key resumes it.
    */
   async checkout(input: CheckoutInput): Promise<Order> {
-    const p = parseInput(checkoutSchema, input, 'checkout');
+    const p = plainCheckoutInput(input) ?? parseInput(checkoutSchema, input, 'checkout');
     const orderId =
       p.orderId ?? (p.idempotencyKey === undefined ? this.#d.ids('ord') : derivedId(p.buyerId, p.idempotencyKey));
     const work = async (onCommit?: OnCommit): Promise<Order> => {

@@ -1,7 +1,16 @@
-import { type Compilable, CompiledQuery, type Kysely } from 'kysely';
+import { type Compilable, type CompiledQuery, createQueryId, type Kysely, type QueryResult, RawNode } from 'kysely';
 import type { MarketkitDatabase } from '../schema/database.js';
 
 const MARK = '\u0000mk-param:';
+
+/**
+ * What runs a bound template: a Kysely instance or transaction, or the connection a transaction holds (see
+ * `trx.getExecutor().provideConnection`), which skips Kysely's per-statement layers (connection hand-over, result
+ * plugins); only for statements compiled through the same Kysely instance, whose plugins leave results as they are.
+ */
+export interface StatementRunner {
+  executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>>;
+}
 
 /** Stands for the value of the named parameter where a statement template is built. */
 export type ParamRef = (name: string) => never;
@@ -27,10 +36,13 @@ export class StatementTemplate {
   /** The compiled SQL text. */
   readonly sql: string;
   readonly #names: readonly string[];
+  /** The operation node of every bound statement (what `CompiledQuery.raw` would build anew for each). */
+  readonly #node: RawNode;
 
   constructor(db: Kysely<MarketkitDatabase>, build: TemplateBuild) {
     const compiled = build(db, (name) => `${MARK}${name}` as never).compile();
     this.sql = compiled.sql;
+    this.#node = RawNode.createWithSql(compiled.sql);
     this.#names = compiled.parameters.map((value, i) => {
       if (typeof value !== 'string' || !value.startsWith(MARK)) {
         throw new Error(`statement template: parameter $${i + 1} is a literal value, not p(name)`);
@@ -53,7 +65,9 @@ export class StatementTemplate {
       if (value === undefined && !(name in values)) throw new Error(`statement template: no value for ${name}`);
       params[i] = value;
     }
-    return CompiledQuery.raw(this.sql, params);
+    // What `CompiledQuery.raw(this.sql, params)` returns, without freezing a new node, parameter array and query
+    // on every call: nothing holds on to them past the statement.
+    return { sql: this.sql, query: this.#node, parameters: params, queryId: createQueryId() };
   }
 }
 
