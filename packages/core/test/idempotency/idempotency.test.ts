@@ -291,6 +291,29 @@ for (const backend of testBackends()) {
         expect(await countEffects(storage, 'saga-1')).toBe(1);
       });
 
+      it('still validates a handle that begin did not give out (a copy, a forgery), and changes nothing', async () => {
+        const begun = await idem.begin(call('saga-handle'));
+        if (begun.status !== 'started') throw new Error('expected started');
+        expect(Object.isFrozen(begun.handle)).toBe(true);
+        for (const forged of [
+          { ...begun.handle, token: '' },
+          { ...begun.handle, fingerprint: 'not-hex' },
+          { ...begun.handle, attempt: 0 },
+          { ...begun.handle, extra: true },
+        ]) {
+          const bad = forged as typeof begun.handle;
+          await expect(storage.transaction((trx) => idem.complete(trx, bad, 'x'))).rejects.toMatchObject({
+            code: 'VALIDATION_FAILED',
+          });
+          expect(() => idem.completeValues(bad, 'x')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+          await expect(idem.fail(bad, new Error('boom'))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+        }
+        expect(await idem.inspect(call('saga-handle'))).toMatchObject({ status: 'in_progress', attempt: 1 });
+        // A faithful copy is parsed and accepted, like the handle itself.
+        await storage.transaction((trx) => idem.complete(trx, { ...begun.handle }, 'done'));
+        expect(await idem.inspect(call('saga-handle'))).toMatchObject({ status: 'succeeded' });
+      });
+
       it('stores a deterministic failure and releases the key on a retryable one', async () => {
         const a = await idem.begin(call('saga-2'));
         if (a.status !== 'started') throw new Error('expected started');
