@@ -31,6 +31,7 @@ import { orderEventFromRow, orderFromRow } from './order-rows.js';
 import {
   checkoutSchema,
   orderIdSchema,
+  type ParsedCheckout,
   plainCheckoutInput,
   transitionNameSchema,
   transitionSchema,
@@ -39,8 +40,6 @@ import { appendOrderEvent, lockOrder, nextEventSeq, sameOrder } from './order-st
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 import type { ProcessDefinition, ProcessTransition } from './process/process-definition.js';
-
-type ParsedCheckout = ReturnType<typeof checkoutSchema.parse>;
 
 /** What the orders engine is built from. */
 export interface OrdersDeps {
@@ -101,7 +100,7 @@ export class Orders {
       : new CheckoutSteps(deps);
     this.#templates = new StatementTemplates(deps.storage.db);
     this.#ops = new OrderOps(deps, {
-      authorize: (order, name, actor) => this.#authorize(order, name, actor, false),
+      authorize: (order, name, actor) => this.#authorize(order, name, actor),
       commit: (trx, order, t, actor, reason, params, seq, external) =>
         this.#commit(trx, order, t, actor, reason, params, seq, external),
     });
@@ -162,7 +161,7 @@ export class Orders {
     const p = parseInput(transitionSchema, input, 'transition input');
     const params = { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent };
     const work = async (onCommit?: OnCommit): Promise<Order> =>
-      (await this.#fire(id, t, p.actor, p.reason ?? null, params, false, onCommit)) ?? (await this.get(id))!;
+      (await this.#fire(id, t, p.actor, p.reason ?? null, params, onCommit)) ?? (await this.get(id))!;
     if (p.idempotencyKey === undefined) return work();
     const request = { orderId: id, transition: t, reason: p.reason ?? null, ...params };
     return this.#idempotent({ key: p.idempotencyKey, actor: p.actor.id, operation: `orders.${t}`, request }, id, work);
@@ -428,7 +427,6 @@ export class Orders {
         { role: 'system', id: 'payments' },
         null,
         { captureId },
-        false,
         onCommit,
       );
       return paid ?? (await this.get(row.id))!;
@@ -476,7 +474,7 @@ export class Orders {
     const actor: Actor = { role: 'system', id: 'payments' };
     let transition: ProcessTransition;
     try {
-      transition = this.#authorize(order, 'confirmPayment', actor, false);
+      transition = this.#authorize(order, 'confirmPayment', actor);
     } catch {
       return undefined;
     }
@@ -503,14 +501,13 @@ export class Orders {
     actor: Actor,
     reason: string | null,
     params: EffectParams,
-    resuming = false,
     onCommit?: OnCommit,
   ): Promise<Order | undefined> {
     const storage = this.#d.storage;
     const caps = storage.adapter.capabilities;
     const direct = await storage.transaction(async (trx) => {
       const order = await lockOrder(trx, caps, id);
-      const t = this.#authorize(order, name, actor, resuming);
+      const t = this.#authorize(order, name, actor);
       const escrowMinor = needsEscrowBalance(t)
         ? (await this.#d.escrow.balance(trx, { id, sellerId: order.seller_id, currency: order.currency })).minor
         : 0n;
@@ -535,8 +532,8 @@ export class Orders {
     return this.#ops.run(op, this.#d.sagas(), onCommit);
   }
 
-  #authorize(order: Selectable<OrdersTable>, name: string, actor: Actor, resuming: boolean): ProcessTransition {
-    if (order.pending_op !== null && !resuming) {
+  #authorize(order: Selectable<OrdersTable>, name: string, actor: Actor): ProcessTransition {
+    if (order.pending_op !== null) {
       // A provider-calling transition holds the order until its saga commits or compensates.
       const op = JSON.parse(order.pending_op) as PendingOp;
       throw new MarketkitError('CONCURRENCY_CONFLICT', {
