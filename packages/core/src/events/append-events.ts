@@ -1,9 +1,10 @@
-import { getRandomValues } from 'node:crypto';
-import { sql } from 'kysely';
+import { type OnConflictBuilder, sql } from 'kysely';
 import { monotonicFactory } from 'ulid';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { pooledRandom } from '../ids/id-factory.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import { chunks } from '../storage/chunks.js';
 import { toNumber } from '../storage/int64.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
@@ -41,22 +42,10 @@ const ROWS_PER_INSERT = 2000;
 type IdFactory = ReturnType<typeof monotonicFactory>;
 const idFactories = new WeakMap<Clock, IdFactory>();
 
-// The random part of an id from a pool of cryptographic random words, refilled 1024 at a time: ulid's default
-// asks the system for one byte per character, which cost more than the rest of an append.
-const randomPool = new Uint32Array(1024);
-let randomAt = randomPool.length;
-function pooledRandom(): number {
-  if (randomAt >= randomPool.length) {
-    getRandomValues(randomPool);
-    randomAt = 0;
-  }
-  return randomPool[randomAt++]! / 4294967296;
-}
-
 function idFactory(clock: Clock): IdFactory {
   let factory = idFactories.get(clock);
   if (factory === undefined) {
-    factory = monotonicFactory(pooledRandom);
+    factory = monotonicFactory(pooledRandom());
     idFactories.set(clock, factory);
   }
   return factory;
@@ -271,20 +260,7 @@ async function bumpCounters(trx: MarketkitTransaction, groups: readonly Aggregat
   const returned = await trx
     .insertInto('outbox_aggregates')
     .values(values)
-    .onConflict((oc) =>
-      oc.columns(['aggregate_type', 'aggregate_id']).doUpdateSet((eb) => {
-        const advanced = eb('outbox_aggregates.last_key', '+', eb.ref('excluded.last_seq'));
-        return {
-          last_seq: eb('outbox_aggregates.last_seq', '+', eb.ref('excluded.last_seq')),
-          last_key: eb
-            .case()
-            .when(eb.ref('excluded.last_key'), '>', advanced)
-            .then(eb.ref('excluded.last_key'))
-            .else(advanced)
-            .end(),
-        };
-      }),
-    )
+    .onConflict(advanceCounter)
     .returning(['aggregate_type', 'aggregate_id', 'last_seq', 'last_key'])
     .execute();
   const byKey = new Map(returned.map((r) => [`${r.aggregate_type}\u0000${r.aggregate_id}`, r]));
@@ -293,5 +269,25 @@ async function bumpCounters(trx: MarketkitTransaction, groups: readonly Aggregat
     if (r === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox counter upsert returned no row' });
     const count = g.indexes.length;
     return { firstSeq: toNumber(r.last_seq) - count + 1, firstKey: toNumber(r.last_key) - count + 1 };
+  });
+}
+
+/**
+ * The `ON CONFLICT` of the per-aggregate counter upsert: an existing counter advances by the batch's count, and
+ * its sort key to the batch's base key or past its own, whichever is greater (never backwards).
+ * @internal shared with the one-event path of `outbox-steps.ts`.
+ */
+export function advanceCounter(oc: OnConflictBuilder<MarketkitDatabase, 'outbox_aggregates'>) {
+  return oc.columns(['aggregate_type', 'aggregate_id']).doUpdateSet((eb) => {
+    const advanced = eb('outbox_aggregates.last_key', '+', eb.ref('excluded.last_seq'));
+    return {
+      last_seq: eb('outbox_aggregates.last_seq', '+', eb.ref('excluded.last_seq')),
+      last_key: eb
+        .case()
+        .when(eb.ref('excluded.last_key'), '>', advanced)
+        .then(eb.ref('excluded.last_key'))
+        .else(advanced)
+        .end(),
+    };
   });
 }

@@ -3,7 +3,7 @@ import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import { toNumber } from '../storage/int64.js';
 import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
-import { nextOutboxIds, sortKeyBase } from './append-events.js';
+import { advanceCounter, nextOutboxIds, sortKeyBase } from './append-events.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { OutboxEventInput } from './event-types.js';
@@ -35,20 +35,7 @@ export async function appendOneEvent(
     db
       .insertInto('outbox_aggregates')
       .values({ aggregate_type: p('type'), aggregate_id: p('id'), last_seq: p('count'), last_key: p('key') })
-      .onConflict((oc) =>
-        oc.columns(['aggregate_type', 'aggregate_id']).doUpdateSet((eb) => {
-          const advanced = eb('outbox_aggregates.last_key', '+', eb.ref('excluded.last_seq'));
-          return {
-            last_seq: eb('outbox_aggregates.last_seq', '+', eb.ref('excluded.last_seq')),
-            last_key: eb
-              .case()
-              .when(eb.ref('excluded.last_key'), '>', advanced)
-              .then(eb.ref('excluded.last_key'))
-              .else(advanced)
-              .end(),
-          };
-        }),
-      )
+      .onConflict(advanceCounter)
       .returning(['last_seq', 'last_key']),
   );
   const counter = await trx.executeQuery<{ last_seq: bigint | number; last_key: bigint | number }>(

@@ -8,8 +8,9 @@ export type IdFactory = (prefix: string) => string;
  * Uniform numbers in [0, 1) from the OS's cryptographic generator, drawn from a pool filled 1,024 at a time. ulid's
  * default source calls the generator once per character, 16 calls whenever the millisecond changes: about 75 µs
  * here, which ids spread over time (one per saga step, not bursts) paid every time.
+ * @internal also the source of the outbox's event ids.
  */
-function pooledRandom(): () => number {
+export function pooledRandom(): () => number {
   const pool = new Uint32Array(1024);
   let at = pool.length;
   return () => {

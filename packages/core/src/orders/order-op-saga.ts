@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { classifyProviderError, PROVIDER_CALL_RETRY } from '../payments/provider-retry.js';
 import { defineSaga, type SagaDefinition } from '../sagas/saga-definition.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { Order } from './order-types.js';
@@ -49,12 +50,6 @@ export interface OrderOpSteps {
 }
 
 /**
- * Provider errors other than a decline are retried for about a day with capped backoff: the outcome of a failed
- * refund is unknown (the money may have moved), and the keys make a retry safe.
- */
-const PROVIDER_RETRY = { attempts: 200, minTimeoutMs: 1000, maxTimeoutMs: 10 * 60_000, factor: 2 } as const;
-
-/**
  * An order transition that calls the payment provider, as a durable saga: `hold` (busy mark, in one commit with
  * the saga's start) → `provider` (refund / void, keyed by order and event sequence) → `commit` (effects, state,
  * order event and outbox event in one commit). A decline compensates `hold` (the busy mark is cleared; the order
@@ -74,11 +69,8 @@ export function orderOpSaga(steps: OrderOpSteps): SagaDefinition<typeof orderOpI
       {
         name: 'provider',
         kind: 'external',
-        retry: PROVIDER_RETRY,
-        classify: (error) =>
-          isMarketkitError(error) && (error.code === 'PAYMENT_DECLINED' || !error.retryable)
-            ? 'permanent'
-            : 'retryable',
+        retry: PROVIDER_CALL_RETRY,
+        classify: classifyProviderError,
         async run({ input, outputs }) {
           const out = await steps.callProvider(input, outputs['hold'] as OrderOpHold);
           return { refundedMinor: out.refundedMinor.toString() };

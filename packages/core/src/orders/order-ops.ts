@@ -5,7 +5,6 @@ import type { Sagas } from '../sagas/sagas.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { EffectParams } from './order-effects.js';
 import { runProviderCalls } from './order-effects.js';
-import { checkGuards } from './order-guards.js';
 import { ORDER_OP_SAGA, type OrderOp, type OrderOpHold, type OrderOpSteps } from './order-op-saga.js';
 import { lockOrder, nextEventSeq } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
@@ -29,8 +28,17 @@ export type OpCommitHook = (trx: MarketkitTransaction, order: Order) => Promise<
 
 /** What the orders engine lends the saga's steps. */
 export interface OrderOpEngine {
-  /** Checks that `actor` may fire `name` from the order's state (`FORBIDDEN`, `INVALID_TRANSITION`, busy: `CONCURRENCY_CONFLICT`). */
-  authorize(order: Selectable<OrdersTable>, name: string, actor: Actor): ProcessTransition;
+  /**
+   * Checks that `actor` may fire `name` from the locked order's state (`FORBIDDEN`, `INVALID_TRANSITION`, busy:
+   * `CONCURRENCY_CONFLICT`) and that its guards hold; returns the transition and the escrow balance.
+   */
+  check(
+    trx: MarketkitTransaction,
+    order: Selectable<OrdersTable>,
+    name: string,
+    actor: Actor,
+    params: EffectParams,
+  ): Promise<{ t: ProcessTransition; escrowMinor: bigint }>;
   /** The transition's local effects, new state, order event and outbox event, in `trx`. */
   commit(
     trx: MarketkitTransaction,
@@ -89,11 +97,7 @@ export class OrderOps implements OrderOpSteps {
 
   async hold(trx: MarketkitTransaction, op: OrderOp, sagaId: string): Promise<OrderOpHold> {
     const order = await lockOrder(trx, this.#d.storage.adapter.capabilities, op.orderId);
-    const t = this.#engine.authorize(order, op.transition, op.actor);
-    const escrowMinor = (
-      await this.#d.escrow.balance(trx, { id: order.id, sellerId: order.seller_id, currency: order.currency })
-    ).minor;
-    checkGuards(t, order, paramsOf(op), escrowMinor);
+    const { t, escrowMinor } = await this.#engine.check(trx, order, op.transition, op.actor, paramsOf(op));
     const seq = nextEventSeq(order);
     const pending: PendingOp = {
       transition: t.name,

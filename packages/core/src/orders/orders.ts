@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Kysely, OperationNodeSource, Selectable } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
@@ -7,6 +6,7 @@ import type { OutboxEventInput } from '../events/event-types.js';
 import type { Idempotency } from '../idempotency/idempotency.js';
 import type { IdempotentCall } from '../idempotency/idempotency-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
+import { keyDerivedId } from '../ids/key-derived-id.js';
 import { decodeCommission } from '../listings/listing-rows.js';
 import type { CommissionRule } from '../listings/listing-types.js';
 import { reserveStock, type StockStrategy } from '../listings/stock-store.js';
@@ -100,7 +100,7 @@ export class Orders {
       : new CheckoutSteps(deps);
     this.#templates = new StatementTemplates(deps.storage.db);
     this.#ops = new OrderOps(deps, {
-      authorize: (order, name, actor) => this.#authorize(order, name, actor),
+      check: (trx, order, name, actor, params) => this.#check(trx, order, name, actor, params),
       commit: (trx, order, t, actor, reason, params, seq, external) =>
         this.#commit(trx, order, t, actor, reason, params, seq, external),
     });
@@ -127,7 +127,8 @@ export class Orders {
   async checkout(input: CheckoutInput): Promise<Order> {
     const p = plainCheckoutInput(input) ?? parseInput(checkoutSchema, input, 'checkout');
     const orderId =
-      p.orderId ?? (p.idempotencyKey === undefined ? this.#d.ids('ord') : derivedId(p.buyerId, p.idempotencyKey));
+      p.orderId ??
+      (p.idempotencyKey === undefined ? this.#d.ids('ord') : keyDerivedId('ord', p.buyerId, p.idempotencyKey));
     const work = async (onCommit?: OnCommit): Promise<Order> => {
       const row =
         (await this.#createCompiled(orderId, p)) ??
@@ -507,11 +508,7 @@ export class Orders {
     const caps = storage.adapter.capabilities;
     const direct = await storage.transaction(async (trx) => {
       const order = await lockOrder(trx, caps, id);
-      const t = this.#authorize(order, name, actor);
-      const escrowMinor = needsEscrowBalance(t)
-        ? (await this.#d.escrow.balance(trx, { id, sellerId: order.seller_id, currency: order.currency })).minor
-        : 0n;
-      checkGuards(t, order, params, escrowMinor);
+      const { t } = await this.#check(trx, order, name, actor, params);
       // A provider call cannot sit in a transaction: the saga runs it (checked again under its own lock).
       if (needsProvider(t.effects)) return undefined;
       const done = await this.#commit(trx, order, t, actor, reason, params, nextEventSeq(order), {
@@ -530,6 +527,25 @@ export class Orders {
       ...(params.buyerPercent === undefined ? {} : { buyerPercent: params.buyerPercent }),
     };
     return this.#ops.run(op, this.#d.sagas(), onCommit);
+  }
+
+  /**
+   * Whether `actor` may fire `name` on the locked `order` now (see `#authorize`) and its guards hold; returns the
+   * transition and the escrow balance the guards and provider refunds read (0 when neither needs it).
+   */
+  async #check(
+    trx: MarketkitTransaction,
+    order: Selectable<OrdersTable>,
+    name: string,
+    actor: Actor,
+    params: EffectParams,
+  ): Promise<{ t: ProcessTransition; escrowMinor: bigint }> {
+    const t = this.#authorize(order, name, actor);
+    const escrowMinor = needsEscrowBalance(t)
+      ? (await this.#d.escrow.balance(trx, { id: order.id, sellerId: order.seller_id, currency: order.currency })).minor
+      : 0n;
+    checkGuards(t, order, params, escrowMinor);
+    return { t, escrowMinor };
   }
 
   #authorize(order: Selectable<OrdersTable>, name: string, actor: Actor): ProcessTransition {
@@ -642,9 +658,4 @@ async function readOrder(db: Kysely<MarketkitDatabase>, orderId: string): Promis
 /** Only guards and provider refunds read the escrow balance before the transition commits. */
 function needsEscrowBalance(t: ProcessTransition): boolean {
   return t.guards.includes('refundWithinEscrow') || needsProvider(t.effects);
-}
-
-/** An order id derived from the buyer and their idempotency key, so the same key always names the same order. */
-function derivedId(buyerId: string, key: string): string {
-  return `ord_${createHash('sha256').update(`${buyerId}\u0000${key}`).digest('hex').slice(0, 32)}`;
 }

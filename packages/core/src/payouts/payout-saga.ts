@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import type { Clock } from '../clock/clock.js';
-import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import { MarketkitError } from '../errors/marketkit-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
 import { decodeJson } from '../jobs/json-column.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { ESCROW_CODES, escrowAccounts } from '../orders/escrow-accounts.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
+import { classifyProviderError, PROVIDER_CALL_RETRY } from '../payments/provider-retry.js';
 import { defineSaga, type SagaDefinition } from '../sagas/saga-definition.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 
@@ -39,13 +40,6 @@ const event = (type: string, p: PayoutSagaInput): OutboxEventInput => ({
   aggregateId: p.payoutId,
   payload: { payoutId: p.payoutId, sellerId: p.sellerId, currency: p.currency, amountMinor: p.amountMinor },
 });
-
-/**
- * Provider errors other than a decline (timeouts, outages) are retried for about a day with capped backoff: the
- * outcome of a failed call is unknown (the money may have moved), so giving up would mean voiding a hold the
- * provider may have paid out. A decline is final.
- */
-const SEND_RETRY = { attempts: 200, minTimeoutMs: 1000, maxTimeoutMs: 10 * 60_000, factor: 2 } as const;
 
 /**
  * A seller payout as a durable saga:
@@ -132,8 +126,8 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
       {
         name: 'send',
         kind: 'external',
-        retry: SEND_RETRY,
-        classify: (error) => (isMarketkitError(error) && error.code === 'PAYMENT_DECLINED' ? 'permanent' : 'retryable'),
+        retry: PROVIDER_CALL_RETRY,
+        classify: classifyProviderError,
         async run({ input }) {
           const sent = await deps.payments().payout({
             idempotencyKey: input.payoutId,

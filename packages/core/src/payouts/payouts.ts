@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { IdFactory } from '../ids/id-factory.js';
+import { keyDerivedId } from '../ids/key-derived-id.js';
 import { currencyCodeSchema } from '../money/currency.js';
 import { sagaLastError } from '../sagas/saga-error.js';
 import type { Sagas } from '../sagas/sagas.js';
@@ -92,10 +92,7 @@ export class Payouts {
   async request(input: PayoutInput): Promise<Payout> {
     const { idempotencyKey, ...p } = parseInput(payoutSchema, input, 'payout');
     const payoutId =
-      p.payoutId ??
-      (idempotencyKey === undefined
-        ? this.#ids('po')
-        : `po_${createHash('sha256').update(`${p.sellerId}\u0000${idempotencyKey}`).digest('hex').slice(0, 32)}`);
+      p.payoutId ?? (idempotencyKey === undefined ? this.#ids('po') : keyDerivedId('po', p.sellerId, idempotencyKey));
     const sagaId = payoutSagaId(payoutId);
     const sagaInput = { ...p, payoutId };
     const outcome = await this.#sagas.run(PAYOUT_SAGA, sagaInput, { id: sagaId });
