@@ -554,11 +554,15 @@ function statementLabel(sql: string): string {
 function countingPool(inner: PostgresPool, stats: StatementStats): PostgresPool {
   const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
   const wrap = (client: PostgresPoolClient): PostgresPoolClient => ({
-    query: ((sqlOrCursor: string | PostgresCursor<unknown>, parameters: readonly unknown[]) => {
-      if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor);
+    query: ((query: string | { text: string } | PostgresCursor<unknown>, parameters: readonly unknown[]) => {
+      // A prepared statement arrives as one object, `{ name, text, values }`.
+      const named = typeof query !== 'string' && 'name' in query ? (query as { text: string }) : undefined;
+      const text = typeof query === 'string' ? query : named?.text;
+      if (text === undefined) return client.query(query as PostgresCursor<unknown>);
       const t0 = performance.now();
-      return client.query(sqlOrCursor, parameters).then((res) => {
-        stats.record(sqlOrCursor, performance.now() - t0);
+      const run = typeof query === 'string' ? client.query(query, parameters) : client.query(query as never);
+      return (run as Promise<unknown>).then((res) => {
+        stats.record(text, performance.now() - t0);
         return res;
       });
     }) as PostgresPoolClient['query'],

@@ -189,6 +189,13 @@ export function statementLabel(sql: string): string {
   return [verb, table, ...extra].join(' ');
 }
 
+/** A statement the adapter runs prepared. */
+interface NamedQuery {
+  readonly name: string;
+  readonly text: string;
+  readonly values?: unknown[];
+}
+
 /**
  * A pool for `postgresAdapter({ pool })` whose clients time every query (and count failed ones). Wrappers are
  * kept per client so that kysely, which keys its connections by client, reuses them. `end` does nothing: the
@@ -197,16 +204,19 @@ export function statementLabel(sql: string): string {
 export function countingPool(inner: pg.Pool, stats: StatementStats): PostgresPool {
   const wrappers = new WeakMap<object, PostgresPoolClient>();
   const wrap = (client: pg.PoolClient): PostgresPoolClient => ({
-    query: ((sqlOrCursor: string | PostgresCursor<unknown>, parameters?: unknown[]) => {
-      if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
+    query: ((query: string | NamedQuery | PostgresCursor<unknown>, parameters?: unknown[]) => {
+      const text = typeof query === 'string' ? query : 'name' in query ? query.text : undefined;
+      if (text === undefined) return client.query(query as never);
       const t0 = performance.now();
-      return client.query(sqlOrCursor, parameters).then(
+      // A named (prepared) statement arrives as one object: `{ name, text, values }`.
+      const run = typeof query === 'string' ? client.query(query, parameters) : client.query(query as pg.QueryConfig);
+      return run.then(
         (res) => {
-          stats.record(statementLabel(sqlOrCursor), performance.now() - t0);
+          stats.record(statementLabel(text), performance.now() - t0);
           return res;
         },
         (error: unknown) => {
-          stats.record(statementLabel(sqlOrCursor), performance.now() - t0);
+          stats.record(statementLabel(text), performance.now() - t0);
           stats.recordError(error);
           throw error;
         },

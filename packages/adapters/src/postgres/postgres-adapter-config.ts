@@ -12,4 +12,10 @@ export interface PostgresAdapterConfig {
   readonly statementTimeoutMs?: number;
   /** `application_name` reported to the server. Default `marketkit`. */
   readonly applicationName?: string;
+  /**
+   * Run Marketkit's hot statements (its statement templates) as named prepared statements, parsed once per
+   * connection. Default true. Set false behind a pooler that cannot follow prepared statements across server
+   * connections: PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`.
+   */
+  readonly preparedStatements?: boolean;
 }

@@ -3,6 +3,7 @@ import { type Kysely, PostgresDialect, sql } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
 import { createPostgresPool } from './postgres-pool.js';
+import { PreparedStatements } from './prepared-statements.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
   rowLocks: true,
@@ -19,7 +20,9 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
 /**
  * PostgreSQL through a `pg` pool: the production and scale-out backend. Rows are locked with
  * `SELECT … FOR UPDATE [NOWAIT | SKIP LOCKED]`; only transaction-scoped locks are used, so it works behind
- * PgBouncer in transaction pooling mode.
+ * PgBouncer in transaction pooling mode. Hot statements run as named prepared statements (parsed once per
+ * connection); behind PgBouncer older than 1.21, or with `max_prepared_statements = 0`, set
+ * `preparedStatements: false`.
  *
  * @example
  * ```ts
@@ -30,7 +33,12 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
  * ```
  */
 export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
-  const pool = config.pool ?? (() => createPostgresPool(config));
+  const given = config.pool;
+  const prepared = config.preparedStatements === false ? undefined : new PreparedStatements();
+  const pool =
+    prepared === undefined
+      ? (given ?? (() => createPostgresPool(config)))
+      : async () => prepared.wrap(given ?? (await createPostgresPool(config)));
   return {
     name: 'postgres',
     capabilities: CAPABILITIES,
@@ -39,6 +47,7 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
     classifyError: classifyPostgresError,
     isDriverError: isPostgresDriverError,
     withMigrationLock: (db, name, fn) => withAdvisoryLock(db, name, fn),
+    ...(prepared === undefined ? {} : { prepare: (text: string) => prepared.register(text) }),
   };
 }
 

@@ -3,7 +3,7 @@ import { appendOneEvent } from '../events/outbox-steps.js';
 import { accountFlagBits } from '../ledger/ledger-flags.js';
 import { LEDGER_LIMITS, MAX_INT64 } from '../ledger/ledger-limits.js';
 import { toBigInt } from '../storage/int64.js';
-import { type StatementRunner, StatementTemplates } from '../storage/statement-template.js';
+import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
 import {
   type CheckoutStatementDeps,
   type ConfirmCommand,
@@ -38,7 +38,7 @@ export class CheckoutSteps {
 
   constructor(deps: CheckoutStatementDeps) {
     this.#d = deps;
-    this.#t = new StatementTemplates(deps.storage.db);
+    this.#t = deps.storage.templates;
   }
 
   /** See {@link CheckoutStatements.createOrder}; the same rows, statement by statement. */

@@ -15,7 +15,7 @@ import type { SagaDefinition } from '../sagas/saga-definition.js';
 import type { Sagas } from '../sagas/sagas.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt } from '../storage/int64.js';
-import { type ParamRef, StatementTemplates } from '../storage/statement-template.js';
+import type { ParamRef, StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import { CheckoutStatements } from './checkout-statements.js';
 import { CheckoutSteps } from './checkout-steps.js';
@@ -98,7 +98,7 @@ export class Orders {
     this.#compiled = deps.storage.adapter.capabilities.writableCtes
       ? new CheckoutStatements(deps)
       : new CheckoutSteps(deps);
-    this.#templates = new StatementTemplates(deps.storage.db);
+    this.#templates = deps.storage.templates;
     this.#ops = new OrderOps(deps, {
       check: (trx, order, name, actor, params) => this.#check(trx, order, name, actor, params),
       commit: (trx, order, t, actor, reason, params, seq, external) =>
@@ -391,7 +391,7 @@ export class Orders {
           reference: row.id,
         });
         authorizationId = auth.authorizationId;
-        const record = this.#templates.get('record-authorization', (db, p) =>
+        const record = this.#templates.get('orders:record-authorization', (db, p) =>
           db
             .updateTable('orders')
             .set({ authorization_id: p('authorization_id') })

@@ -60,10 +60,15 @@ export class CheckedStatement {
 
   /** Runs the statement with `values` (one per name the build used). */
   async run<R = Record<string, unknown>>(values: Readonly<Record<string, unknown>>): Promise<CheckedOutcome<R>> {
-    this.#template ??= new StatementTemplate(this.#storage.db, (db, p) => {
-      const statement = this.#statement(p);
-      return { compile: () => statement.compile(db) };
-    });
+    const adapter = this.#storage.adapter;
+    this.#template ??= new StatementTemplate(
+      this.#storage.db,
+      (db, p) => {
+        const statement = this.#statement(p);
+        return { compile: () => statement.compile(db) };
+      },
+      adapter.prepare?.bind(adapter),
+    );
     const query = this.#template.bind(values);
     try {
       const out = await this.#storage.autocommit((db) => db.executeQuery<R>(query));

@@ -39,7 +39,11 @@ export class StatementTemplate {
   /** The operation node of every bound statement (what `CompiledQuery.raw` would build anew for each). */
   readonly #node: RawNode;
 
-  constructor(db: Kysely<MarketkitDatabase>, build: TemplateBuild) {
+  /**
+   * @param prepare - called once with the compiled text, so the adapter can prepare it
+   * (`StorageAdapter.prepare`).
+   */
+  constructor(db: Kysely<MarketkitDatabase>, build: TemplateBuild, prepare?: (sql: string) => void) {
     const compiled = build(db, (name) => `${MARK}${name}` as never).compile();
     this.sql = compiled.sql;
     this.#node = RawNode.createWithSql(compiled.sql);
@@ -49,6 +53,7 @@ export class StatementTemplate {
       }
       return value.slice(MARK.length);
     });
+    prepare?.(compiled.sql);
   }
 
   /** The names of the parameters, in the order of the compiled statement's placeholders. */
@@ -78,17 +83,19 @@ export class StatementTemplate {
  */
 export class StatementTemplates {
   readonly #db: Kysely<MarketkitDatabase>;
+  readonly #prepare: ((sql: string) => void) | undefined;
   readonly #cache = new Map<string, StatementTemplate>();
 
-  constructor(db: Kysely<MarketkitDatabase>) {
+  constructor(db: Kysely<MarketkitDatabase>, prepare?: (sql: string) => void) {
     this.#db = db;
+    this.#prepare = prepare;
   }
 
   /** The template cached under `key`, built by `build` the first time. A key must always name the same shape. */
   get(key: string, build: TemplateBuild): StatementTemplate {
     let template = this.#cache.get(key);
     if (template === undefined) {
-      template = new StatementTemplate(this.#db, build);
+      template = new StatementTemplate(this.#db, build, this.#prepare);
       this.#cache.set(key, template);
     }
     return template;

@@ -68,4 +68,10 @@ export interface StorageAdapter {
    * Backends whose migration transaction already serializes (SQLite `BEGIN IMMEDIATE`) just call `fn`.
    */
   withMigrationLock<T>(db: Kysely<unknown>, name: string, fn: (db: Kysely<unknown>) => Promise<T>): Promise<T>;
+  /**
+   * Optional. Tells the adapter that `sql` is a statement template's text: it will run many times with new values,
+   * so the adapter may prepare it once per connection (PostgreSQL: a named prepared statement). Texts not
+   * registered run as before.
+   */
+  prepare?(sql: string): void;
 }

@@ -66,7 +66,7 @@ export class Storage {
       dialect: adapter.dialect,
       plugins: parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins],
     });
-    this.templates = new StatementTemplates(this.db);
+    this.templates = new StatementTemplates(this.db, adapter.prepare?.bind(adapter));
   }
 
   /**

@@ -53,6 +53,23 @@ for (const backend of testBackends()) {
       ]);
     });
 
+    it('hands each template’s text to the adapter’s prepare once, as compiled', () => {
+      const seen: string[] = [];
+      const recording = new Storage(
+        { ...database.adapter(), prepare: (text: string) => seen.push(text) },
+        { tablePrefix: 'tpl_', ...(schema === undefined ? {} : { schema }) },
+      );
+      const build = (key: string) =>
+        recording.templates.get(key, (db, p) =>
+          db.updateTable('outbox_aggregates').set({ last_seq: p('seq') }).where('aggregate_id', '=', p('id')),
+        );
+      const first = build('a');
+      expect(build('a')).toBe(first);
+      build('b');
+      expect(seen).toEqual([first.sql, first.sql]);
+      expect(first.sql).toContain('tpl_outbox_aggregates');
+    });
+
     it('refuses a value written into the template and a missing value at bind time', () => {
       expect(
         () =>

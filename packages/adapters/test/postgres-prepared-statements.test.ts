@@ -1,0 +1,114 @@
+import { postgresAdapter } from '@marketkit/adapters/postgres';
+import { createFreshDatabase, type FreshDatabase, requirePostgresUrl } from '@marketkit/testing';
+import { CompiledQuery, Kysely, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const UPSERT =
+  'insert into prep_t (id, n) values ($1, $2) on conflict (id) do update set n = prep_t.n + excluded.n returning n';
+
+interface Prepared {
+  readonly name: string;
+  readonly statement: string;
+}
+
+/** The named statements prepared in the session of the connection `db` runs on. */
+async function preparedOn(db: Kysely<unknown>): Promise<Prepared[]> {
+  const { rows } = await sql<Prepared>`select name, statement from pg_prepared_statements order by name`.execute(db);
+  return rows;
+}
+
+describe('postgres adapter: prepared statements', () => {
+  let fresh: FreshDatabase;
+
+  beforeAll(async () => {
+    fresh = await createFreshDatabase(requirePostgresUrl());
+    const setup = new pg.Client({ connectionString: fresh.url });
+    await setup.connect();
+    await setup.query('create table prep_t (id text primary key, n bigint not null)');
+    await setup.end();
+  });
+  afterAll(async () => {
+    await fresh?.drop();
+  });
+
+  it('runs a registered text as a named statement parsed once per connection, with new values every run', async () => {
+    const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
+    const db = new Kysely<unknown>({ dialect: adapter.dialect });
+    try {
+      adapter.prepare?.(UPSERT);
+      // More runs than PostgreSQL's five custom plans, so a generic plan serves the later ones.
+      const totals: bigint[] = [];
+      await db.connection().execute(async (conn) => {
+        for (let i = 1; i <= 8; i++) {
+          const out = await conn.executeQuery<{ n: bigint }>(CompiledQuery.raw(UPSERT, [`k${i % 2}`, i]));
+          totals.push(out.rows[0]!.n);
+        }
+        await sql`select 1`.execute(conn);
+        const prepared = await preparedOn(conn);
+        expect(prepared).toHaveLength(1);
+        expect(prepared[0]!.name).toMatch(/^mk_[0-9a-f]{40}$/);
+        expect(prepared[0]!.statement).toBe(UPSERT);
+      });
+      expect(totals).toEqual([1n, 2n, 4n, 6n, 9n, 12n, 16n, 20n]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('prepares nothing when turned off, and nothing that was not registered', async () => {
+    for (const config of [{ preparedStatements: false }, {}]) {
+      const adapter = postgresAdapter({ connectionString: fresh.url, max: 1, ...config });
+      const db = new Kysely<unknown>({ dialect: adapter.dialect });
+      try {
+        if (config.preparedStatements === false) {
+          expect(adapter.prepare).toBeUndefined();
+        }
+        await db.connection().execute(async (conn) => {
+          await conn.executeQuery(CompiledQuery.raw(UPSERT, ['off', 1]));
+          expect(await preparedOn(conn)).toEqual([]);
+        });
+      } finally {
+        await db.destroy();
+      }
+    }
+  });
+
+  it('lets two adapters share one pool: both name a text alike', async () => {
+    const pool = new pg.Pool({ connectionString: fresh.url, max: 1 });
+    const a = postgresAdapter({ pool });
+    const b = postgresAdapter({ pool });
+    const dbA = new Kysely<unknown>({ dialect: a.dialect });
+    const dbB = new Kysely<unknown>({ dialect: b.dialect });
+    try {
+      a.prepare?.(UPSERT);
+      b.prepare?.(UPSERT);
+      await dbA.executeQuery(CompiledQuery.raw(UPSERT, ['shared', 1]));
+      const out = await dbB.executeQuery<{ n: bigint }>(CompiledQuery.raw(UPSERT, ['shared', 2]));
+      expect(String(out.rows[0]!.n)).toBe('3'); // a host pool parses bigint its own way (text here)
+      const prepared = await preparedOn(dbB);
+      expect(prepared.map((p) => p.statement)).toEqual([UPSERT]);
+    } finally {
+      // Destroying a Kysely instance ends the pool it was given; both share this one.
+      await dbA.destroy();
+    }
+  });
+
+  it('keeps a connection usable after a prepared statement fails', async () => {
+    const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
+    const db = new Kysely<unknown>({ dialect: adapter.dialect });
+    const insert = 'insert into prep_t (id, n) values ($1, $2)';
+    try {
+      adapter.prepare?.(insert);
+      await db.executeQuery(CompiledQuery.raw(insert, ['dup', 1]));
+      await expect(db.executeQuery(CompiledQuery.raw(insert, ['dup', 1]))).rejects.toMatchObject({ code: '23505' });
+      // A value the server cannot take fails at bind time, after the statement was parsed.
+      await expect(db.executeQuery(CompiledQuery.raw(insert, ['bad', 'x']))).rejects.toMatchObject({ code: '22P02' });
+      await db.executeQuery(CompiledQuery.raw(insert, ['after', 5]));
+      const { rows } = await sql<{ n: bigint }>`select n from prep_t where id = 'after'`.execute(db);
+      expect(rows).toEqual([{ n: 5n }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
