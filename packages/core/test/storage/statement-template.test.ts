@@ -61,7 +61,10 @@ for (const backend of testBackends()) {
       );
       const build = (key: string) =>
         recording.templates.get(key, (db, p) =>
-          db.updateTable('outbox_aggregates').set({ last_seq: p('seq') }).where('aggregate_id', '=', p('id')),
+          db
+            .updateTable('outbox_aggregates')
+            .set({ last_seq: p('seq') })
+            .where('aggregate_id', '=', p('id')),
         );
       const first = build('a');
       expect(build('a')).toBe(first);
