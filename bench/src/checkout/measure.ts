@@ -176,6 +176,13 @@ export function statementLabel(sql: string): string {
   const s = sql.trim().toLowerCase();
   const bare = /^(begin|commit|rollback)\b/.exec(s)?.[1];
   if (bare !== undefined) return bare;
+  if (s.startsWith('with') && /\bas\s*\(\s*(insert|update|delete)\b/.test(s)) {
+    // A whole transaction as one statement: name the tables it writes.
+    const writes = [...s.matchAll(/\b(?:insert into|(?<!do )update|delete from)\s+(?:"?\w+"?\.)?"?(\w+)"?/g)].map((m) =>
+      (m[1] ?? '?').replace(/^mk_/, ''),
+    );
+    return `with … (${writes.length} write CTEs: ${[...new Set(writes)].join(', ')})`;
+  }
   const body = s.startsWith('with') ? (/\)\s+((?:select|insert|update|delete)\b[\s\S]*)$/.exec(s)?.[1] ?? s) : s;
   const table = /(?:insert into|update|from)\s+"?(\w+)"?/.exec(body)?.[1]?.replace(/^mk_/, '') ?? '?';
   let verb = body.split(/\s/, 1)[0] ?? '?';

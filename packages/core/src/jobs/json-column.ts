@@ -5,8 +5,19 @@
  * @internal
  */
 export function encodeJson(value: unknown): string {
-  return JSON.stringify({ v: value ?? null }, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const doc = { v: value ?? null };
+  if (typeof value === 'bigint') return JSON.stringify(doc, bigintAsText);
+  try {
+    // V8's fast serializer, without a replacer (a replacer makes every call several times slower); it throws
+    // only on a bigint, which the replacer then writes as text.
+    return JSON.stringify(doc);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    return JSON.stringify(doc, bigintAsText);
+  }
 }
+
+const bigintAsText = (_key: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
 
 /** Reads a column written by {@link encodeJson}, whether the driver returned text or parsed jsonb. @internal */
 export function decodeJson(value: unknown): unknown {
