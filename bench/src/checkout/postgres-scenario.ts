@@ -35,8 +35,15 @@ const int8AsBigInt = (oid: number, format?: string) => {
   return oid === pg.types.builtins.INT8 ? (v: string) => BigInt(v) : parse;
 };
 
+// What `postgresAdapter({ connectionString })` sets on the connections it opens (planCacheMode); it only changes
+// how prepared statements are planned, so the baselines' unnamed statements run as before.
 const newPool = (url: string, max: number) => {
-  const pool = new pg.Pool({ connectionString: url, max, types: { getTypeParser: int8AsBigInt } });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types: { getTypeParser: int8AsBigInt },
+    options: '-c plan_cache_mode=force_custom_plan',
+  });
   pool.on('error', () => {}); // an idle client whose database is dropped must not crash the run
   return pool;
 };

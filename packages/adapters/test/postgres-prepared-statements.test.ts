@@ -94,6 +94,31 @@ describe('postgres adapter: prepared statements', () => {
     }
   });
 
+  it('plans each run for the tables as they are by default; auto and no prepared statements keep the server default', async () => {
+    const cases = [
+      [{}, 'force_custom_plan'],
+      [{ planCacheMode: 'auto' as const }, 'auto'],
+      [{ planCacheMode: 'force_generic_plan' as const }, 'force_generic_plan'],
+      [{ preparedStatements: false }, 'auto'],
+    ] as const;
+    for (const [config, expected] of cases) {
+      const adapter = postgresAdapter({ connectionString: fresh.url, max: 1, ...config });
+      const db = new Kysely<unknown>({ dialect: adapter.dialect });
+      try {
+        const { rows } = await sql<{ plan_cache_mode: string }>`show plan_cache_mode`.execute(db);
+        expect(rows[0]?.plan_cache_mode).toBe(expected);
+      } finally {
+        await db.destroy();
+      }
+    }
+  });
+
+  it('refuses a plan cache mode PostgreSQL does not have, before opening anything', () => {
+    expect(() => postgresAdapter({ connectionString: fresh.url, planCacheMode: 'fast' as never })).toThrow(
+      expect.objectContaining({ code: 'VALIDATION_FAILED' }),
+    );
+  });
+
   it('keeps a connection usable after a prepared statement fails', async () => {
     const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
     const db = new Kysely<unknown>({ dialect: adapter.dialect });

@@ -18,4 +18,12 @@ export interface PostgresAdapterConfig {
    * connections: PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`.
    */
   readonly preparedStatements?: boolean;
+  /**
+   * How the server plans Marketkit's prepared statements on the connections the adapter opens (PostgreSQL's
+   * `plan_cache_mode`; ignored for a given `pool`, whose sessions are the host's). Default `force_custom_plan`:
+   * each run is planned for the table sizes of the moment, so a plan cached while a table was nearly empty (a new
+   * marketplace) never keeps scanning it as it grows; parsing is still saved. `auto` lets PostgreSQL switch to a
+   * cached generic plan after five runs (less planning; a stale plan lasts until autovacuum analyzes the table).
+   */
+  readonly planCacheMode?: 'force_custom_plan' | 'auto' | 'force_generic_plan';
 }

@@ -1,4 +1,9 @@
-import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
+import {
+  type StorageAdapter,
+  type StorageCapabilities,
+  type StorageColumnTypes,
+  ValidationError,
+} from '@marketkit/core';
 import { type Kysely, PostgresDialect, sql } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
@@ -14,6 +19,8 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   updateFromValues: true,
   writableCtes: true,
 });
+
+const PLAN_CACHE_MODES: ReadonlySet<string> = new Set(['force_custom_plan', 'auto', 'force_generic_plan']);
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 'jsonb' });
 
@@ -33,6 +40,12 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
  * ```
  */
 export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
+  if (config.planCacheMode !== undefined && !PLAN_CACHE_MODES.has(config.planCacheMode)) {
+    throw new ValidationError(
+      [{ path: ['planCacheMode'], message: `must be one of ${[...PLAN_CACHE_MODES].join(', ')}` }],
+      'Invalid postgres adapter options',
+    );
+  }
   const given = config.pool;
   const prepared = config.preparedStatements === false ? undefined : new PreparedStatements();
   const pool =

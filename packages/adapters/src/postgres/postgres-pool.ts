@@ -31,9 +31,23 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
   // rejects with a classified CONNECTION_LOST, but the emitter's 'error' never becomes an uncaught exception.
   const emitter = pool as unknown as {
     on(event: 'error', listener: (error: Error) => void): void;
-    on(event: 'connect', listener: (client: { on(event: 'error', l: (e: Error) => void): void }) => void): void;
+    on(
+      event: 'connect',
+      listener: (client: {
+        on(event: 'error', l: (e: Error) => void): void;
+        query(text: string): Promise<unknown>;
+      }) => void,
+    ): void;
   };
   emitter.on('error', () => {});
-  emitter.on('connect', (client) => client.on('error', () => {}));
+  const planCacheMode = config.preparedStatements === false ? undefined : (config.planCacheMode ?? 'force_custom_plan');
+  emitter.on('connect', (client) => {
+    client.on('error', () => {});
+    // Queued before any query the pool hands the client out for. A server without the setting (before 12)
+    // has no plan cache modes to choose from: nothing to do there.
+    if (planCacheMode !== undefined && planCacheMode !== 'auto') {
+      client.query(`set plan_cache_mode = ${planCacheMode}`).catch(() => {});
+    }
+  });
   return pool;
 }
