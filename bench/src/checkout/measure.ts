@@ -19,7 +19,7 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
   if (only !== undefined && only !== 'sqlite' && only !== 'postgres')
     throw new Error(`--only=${only}: sqlite|postgres`);
-  return quick ? { rounds: 1, roundMs: 250, warmupMs: 150, only } : { rounds: 5, roundMs: 700, warmupMs: 400, only };
+  return quick ? { rounds: 1, roundMs: 250, warmupMs: 150, only } : { rounds: 5, roundMs: 700, warmupMs: 3000, only };
 }
 
 /** Something that performs one full checkout per call (the SDK, or a baseline), on its own stream of checkouts. */
