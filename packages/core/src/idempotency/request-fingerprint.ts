@@ -31,7 +31,28 @@ function pathOf(at: At): Path {
  * ```
  */
 export function canonicalJson(request: unknown): string {
-  return write(request, { parent: undefined, key: 'request', depth: 1 }, new Set()) ?? 'null';
+  return flatJson(request) ?? write(request, { parent: undefined, key: 'request', depth: 1 }, new Set()) ?? 'null';
+}
+
+/**
+ * The canonical JSON of the common request, a plain object of strings, finite numbers, booleans, `null` and
+ * `undefined`, written by V8's serializer with the sorted keys as its property list (which fixes their order);
+ * `undefined` for anything else, which {@link write} handles. Equal to `write`'s text (a property test holds it).
+ */
+function flatJson(request: unknown): string | undefined {
+  if (typeof request !== 'object' || request === null || Object.getPrototypeOf(request) !== Object.prototype) {
+    return undefined;
+  }
+  const record = request as Record<string, unknown>;
+  const keys = Object.keys(record);
+  for (const key of keys) {
+    const value = record[key];
+    const type = typeof value;
+    if (type === 'string' || type === 'boolean' || value === null || value === undefined) continue;
+    if (type === 'number' && Number.isFinite(value)) continue;
+    return undefined;
+  }
+  return JSON.stringify(record, keys.sort());
 }
 
 /**

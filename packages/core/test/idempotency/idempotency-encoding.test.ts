@@ -25,6 +25,31 @@ const trickyKey = fc.oneof(
 );
 
 describe('request fingerprints', () => {
+  it('writes a flat request (its fast path) exactly as it writes the same object nested (the general path)', () => {
+    const primitive = fc.oneof(
+      fc.string(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.integer(),
+    );
+    const flat = fc
+      .array(fc.tuple(fc.oneof(trickyKey, fc.nat().map(String)), primitive), { maxLength: 8 })
+      .map((entries) => {
+        const o: Record<string, unknown> = {};
+        for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true });
+        return o;
+      });
+    fc.assert(
+      fc.property(flat, (request) => {
+        // Inside an array an object always takes the general path.
+        expect(`[${canonicalJson(request)}]`).toBe(canonicalJson([request]));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('writes canonical JSON: sorted keys, bigint as a string, JSON semantics otherwise', () => {
     expect(canonicalJson({ b: 1n, a: [true, undefined, Number.NaN], c: undefined, d: 'é' })).toBe(
       '{"a":[true,null,null],"b":"1","d":"é"}',
