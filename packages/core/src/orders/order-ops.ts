@@ -9,7 +9,7 @@ import { ORDER_OP_SAGA, type OrderOp, type OrderOpHold, type OrderOpSteps } from
 import { lockOrder, nextEventSeq } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, Order } from './order-types.js';
-import type { OrdersDeps } from './orders.js';
+import type { OrdersDeps } from './orders-deps.js';
 import type { ProcessTransition } from './process/process-definition.js';
 
 /** The busy mark an order carries while a provider-calling transition runs (`orders.pending_op`, JSON). */

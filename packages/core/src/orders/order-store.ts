@@ -1,9 +1,12 @@
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
+import { escrowMinor } from './escrow.js';
+import { orderFromRow } from './order-rows.js';
 import type { OrdersTable } from './order-tables.js';
-import type { Actor } from './order-types.js';
+import type { Actor, Order } from './order-types.js';
 
 /** Loads an order and, where the backend has row locks, locks it for the rest of the transaction. */
 export async function lockOrder(
@@ -82,4 +85,10 @@ export async function appendOrderEvent(
       at: e.at,
     })
     .execute();
+}
+
+/** An order with its escrow balance, read through `db` (a transaction or the pool), or `undefined`. */
+export async function readOrder(db: Kysely<MarketkitDatabase>, orderId: string): Promise<Order | undefined> {
+  const row = await db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  return row === undefined ? undefined : orderFromRow(row, await escrowMinor(db, orderId));
 }

@@ -1,0 +1,15 @@
+import type { OperationNodeSource } from 'kysely';
+import type { ParamRef } from '../storage/statement-template.js';
+import type { MarketkitTransaction } from '../storage/storage.js';
+import type { Order } from './order-types.js';
+
+/** Called inside the last commit of an operation with the order as it commits (records its idempotency key there). */
+export type OnCommit = ((trx: MarketkitTransaction, order: Order) => Promise<void>) & {
+  /** The same write for an operation whose last commit is one statement: its query and its values. */
+  readonly statement: {
+    readonly query: (p: ParamRef) => OperationNodeSource;
+    readonly values: (order: Order) => Record<string, unknown>;
+  };
+  /** Tells that such a statement committed with `order` recorded. */
+  readonly committed: (order: Order) => void;
+};
