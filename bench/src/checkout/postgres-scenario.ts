@@ -3,10 +3,10 @@
  * same tables, sizes and hot rows); the SDK on `postgresAdapter({ pool })` over a pool that times its statements,
  * the baselines on the same pg pool.
  */
-import { postgresAdapter } from '@marketkit/adapters/postgres';
+import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgres';
 import { createMarketplace, type Marketplace } from '@marketkit/core';
 import { createFreshDatabase, SandboxPaymentProvider } from '@marketkit/testing';
-import pg from 'pg';
+import type pg from 'pg';
 import { type BenchOptions, countingPool, type Lane, type Measured, measure, StatementStats } from './measure.js';
 import { CheckoutStream, hotListingId, sdkLane, seedListings } from './model.js';
 import { postgresRawLane } from './raw-postgres.js';
@@ -30,23 +30,13 @@ export interface PostgresResults {
 export const IN_FLIGHT = 32;
 export const BUYERS_ON_ONE_LISTING = 64;
 
-const int8AsBigInt = (oid: number, format?: string) => {
-  const parse = pg.types.getTypeParser(oid, format as 'text');
-  return oid === pg.types.builtins.INT8 ? (v: string) => BigInt(v) : parse;
-};
-
-// What `postgresAdapter({ connectionString })` sets on the connections it opens (planCacheMode); it only changes
-// how prepared statements are planned, so the baselines' unnamed statements run as before.
-const newPool = (url: string, max: number) => {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    types: { getTypeParser: int8AsBigInt },
-    options: '-c plan_cache_mode=force_custom_plan',
-  });
-  pool.on('error', () => {}); // an idle client whose database is dropped must not crash the run
-  return pool;
-};
+/**
+ * The pool every lane shares, made as `postgresAdapter({ connectionString })` makes its own (int8 as bigint, error
+ * listeners, its `plan_cache_mode`, which changes only how named statements are planned: the baselines' statements
+ * are unnamed).
+ */
+const newPool = async (url: string, max: number) =>
+  (await createPostgresPool({ connectionString: url, max })) as unknown as pg.Pool;
 
 export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) => Promise<boolean>) {
   const base = process.env['MARKETKIT_PG_URL'] || 'postgres://root@127.0.0.1:5432/postgres';
@@ -55,7 +45,7 @@ export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) =
   try {
     const db = await createFreshDatabase(base, { prefix: 'mk_bench_' });
     cleanup.push(() => db.drop());
-    const pool = newPool(db.url, IN_FLIGHT);
+    const pool = await newPool(db.url, IN_FLIGHT);
     cleanup.push(() => pool.end());
     const stats = [new StatementStats(), new StatementStats(), new StatementStats()] as const;
     const market = createMarketplace({
@@ -99,7 +89,7 @@ export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) =
  * baselines (guarded update), one after the other on a pool of 64.
  */
 async function benchContention(o: BenchOptions, url: string, key: boolean, cleanup: (() => Promise<unknown>)[]) {
-  const pool = newPool(url, BUYERS_ON_ONE_LISTING);
+  const pool = await newPool(url, BUYERS_ON_ONE_LISTING);
   cleanup.push(() => pool.end());
   const stats = [0, 1, 2, 3].map(() => new StatementStats());
   const market = (i: number, stockStrategy: 'guardedUpdate' | 'rowLock') => {

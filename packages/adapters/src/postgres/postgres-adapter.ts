@@ -1,13 +1,8 @@
-import {
-  type StorageAdapter,
-  type StorageCapabilities,
-  type StorageColumnTypes,
-  ValidationError,
-} from '@marketkit/core';
+import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
 import { type Kysely, PostgresDialect, sql } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
-import { createPostgresPool } from './postgres-pool.js';
+import { createPostgresPool, planCacheModeOf } from './postgres-pool.js';
 import { PreparedStatements } from './prepared-statements.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
@@ -19,8 +14,6 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   updateFromValues: true,
   writableCtes: true,
 });
-
-const PLAN_CACHE_MODES: ReadonlySet<string> = new Set(['force_custom_plan', 'auto', 'force_generic_plan']);
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 'jsonb' });
 
@@ -40,12 +33,7 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
  * ```
  */
 export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
-  if (config.planCacheMode !== undefined && !PLAN_CACHE_MODES.has(config.planCacheMode)) {
-    throw new ValidationError(
-      [{ path: ['planCacheMode'], message: `must be one of ${[...PLAN_CACHE_MODES].join(', ')}` }],
-      'Invalid postgres adapter options',
-    );
-  }
+  planCacheModeOf(config); // refuses a bad option now, not when the first connection opens
   const given = config.pool;
   const prepared = config.preparedStatements === false ? undefined : new PreparedStatements();
   const pool =

@@ -1,7 +1,25 @@
+import { ValidationError } from '@marketkit/core';
 import type { PostgresPool } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 
 const INT8_OID = 20;
+
+const PLAN_CACHE_MODES: ReadonlySet<string> = new Set(['force_custom_plan', 'auto', 'force_generic_plan']);
+
+/**
+ * The `plan_cache_mode` the adapter's connections get: `undefined` without prepared statements (nothing to plan).
+ * Throws `VALIDATION_FAILED` for a mode PostgreSQL does not have (the value is written into a `SET`).
+ */
+export function planCacheModeOf(config: PostgresAdapterConfig): PostgresAdapterConfig['planCacheMode'] {
+  const mode = config.planCacheMode;
+  if (mode !== undefined && !PLAN_CACHE_MODES.has(mode)) {
+    throw new ValidationError(
+      [{ path: ['planCacheMode'], message: `must be one of ${[...PLAN_CACHE_MODES].join(', ')}` }],
+      'Invalid postgres adapter options',
+    );
+  }
+  return config.preparedStatements === false ? undefined : (mode ?? 'force_custom_plan');
+}
 
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PostgresPool;
@@ -40,7 +58,7 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
     ): void;
   };
   emitter.on('error', () => {});
-  const planCacheMode = config.preparedStatements === false ? undefined : (config.planCacheMode ?? 'force_custom_plan');
+  const planCacheMode = planCacheModeOf(config);
   emitter.on('connect', (client) => {
     client.on('error', () => {});
     // Queued before any query the pool hands the client out for. A server without the setting (before 12)

@@ -33,11 +33,6 @@ export class PreparedStatements {
     this.#names.set(text, `mk_${createHash('sha1').update(text).digest('hex')}`);
   }
 
-  /** The prepared statement name of `text`, if it was registered. */
-  nameOf(text: string): string | undefined {
-    return this.#names.get(text);
-  }
-
   /**
    * `pool` with every client it hands out running registered texts as named statements. The clients themselves are
    * not changed (the pool may be the host's): each is wrapped once, and the wrapper kept for as long as the client.

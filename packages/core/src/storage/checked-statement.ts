@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
-import { type ParamRef, StatementTemplate } from './statement-template.js';
+import type { ParamRef, StatementTemplate } from './statement-template.js';
 import type { Storage } from './storage.js';
 
 /** A condition a one-statement write must meet, evaluated over its CTEs once they ran. */
@@ -60,15 +60,10 @@ export class CheckedStatement {
 
   /** Runs the statement with `values` (one per name the build used). */
   async run<R = Record<string, unknown>>(values: Readonly<Record<string, unknown>>): Promise<CheckedOutcome<R>> {
-    const adapter = this.#storage.adapter;
-    this.#template ??= new StatementTemplate(
-      this.#storage.db,
-      (db, p) => {
-        const statement = this.#statement(p);
-        return { compile: () => statement.compile(db) };
-      },
-      adapter.prepare?.bind(adapter),
-    );
+    this.#template ??= this.#storage.templates.compile((db, p) => {
+      const statement = this.#statement(p);
+      return { compile: () => statement.compile(db) };
+    });
     const query = this.#template.bind(values);
     try {
       const out = await this.#storage.autocommit((db) => db.executeQuery<R>(query));

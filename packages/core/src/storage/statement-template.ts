@@ -95,9 +95,14 @@ export class StatementTemplates {
   get(key: string, build: TemplateBuild): StatementTemplate {
     let template = this.#cache.get(key);
     if (template === undefined) {
-      template = new StatementTemplate(this.#db, build, this.#prepare);
+      template = this.compile(build);
       this.#cache.set(key, template);
     }
     return template;
+  }
+
+  /** A template compiled through this instance's Kysely and handed to the adapter to prepare, not cached here. */
+  compile(build: TemplateBuild): StatementTemplate {
+    return new StatementTemplate(this.#db, build, this.#prepare);
   }
 }
