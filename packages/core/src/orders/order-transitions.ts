@@ -8,7 +8,7 @@ import { escrowMinor } from './escrow.js';
 import type { OnCommit } from './on-commit.js';
 import { type EffectParams, needsProvider, runLocalEffects } from './order-effects.js';
 import { checkGuards } from './order-guards.js';
-import { OrderOps, type PendingOp } from './order-ops.js';
+import { type OrderOpEngine, OrderOps, type PendingOp } from './order-ops.js';
 import { orderEvent } from './order-outbox-event.js';
 import { orderFromRow } from './order-rows.js';
 import { appendOrderEvent, lockOrder, nextEventSeq } from './order-store.js';
@@ -23,18 +23,14 @@ import type { ProcessTransition } from './process/process-definition.js';
  * payment provider is handed to {@link OrderOps}, which runs it as the `marketkit.order-transition` saga.
  * @internal `Orders` is the public face.
  */
-export class OrderTransitions {
+export class OrderTransitions implements OrderOpEngine {
   readonly #d: OrdersDeps;
   /** The provider-calling transitions, as sagas. */
   readonly ops: OrderOps;
 
   constructor(deps: OrdersDeps) {
     this.#d = deps;
-    this.ops = new OrderOps(deps, {
-      check: (trx, order, name, actor, params) => this.check(trx, order, name, actor, params),
-      commit: (trx, order, t, actor, reason, params, seq, external) =>
-        this.commit(trx, order, t, actor, reason, params, seq, external),
-    });
+    this.ops = new OrderOps(deps, this);
   }
 
   /**
