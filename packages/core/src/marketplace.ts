@@ -152,7 +152,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     idempotency,
     sagas: (): Sagas => sagas,
   });
-  const builtIn: SagaDefinition[] = [payoutSaga({ ledger, clock, payments, emit }), orders.sagaDefinition];
+  const builtIn: SagaDefinition[] = [payoutSaga({ ledger, clock, payments, emit }), ...orders.sagaDefinitions];
   const sagas: Sagas = new Sagas(storage, new SagaRegistry([...builtIn, ...(options.sagas ?? [])]), clock, ids);
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, idempotency, options.listings);
@@ -160,7 +160,6 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
-    { name: 'checkout-resume', runOnce: () => orders.resumeCheckouts() },
     { name: 'stock-expiry', runOnce: () => listings.expireReservations() },
     { name: 'ledger-expiry', runOnce: () => ledger.expirePendingTransfers() },
   ];

@@ -1,34 +1,67 @@
 import type { Selectable } from 'kysely';
-import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { encodeJson } from '../jobs/json-column.js';
 import { reserveStock } from '../listings/stock-store.js';
+import type { SagaDefinition } from '../sagas/saga-definition.js';
+import { sagaLastError } from '../sagas/saga-error.js';
+import type { SagaRunOutcome } from '../sagas/saga-runner.js';
+import type { ClaimedSaga, StepLogInput } from '../sagas/saga-store.js';
 import { toBigInt } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
-import { CheckoutStatements } from './checkout-statements.js';
+import {
+  type AuthorizeOutput,
+  type CaptureOutput,
+  CHECKOUT_SAGA,
+  type CheckoutSagaInput,
+  type CheckoutSagaSteps,
+  checkoutSaga,
+  checkoutSagaId,
+} from './checkout-saga.js';
+import { CheckoutStatements, type ConfirmSagaWrite } from './checkout-statements.js';
 import { CheckoutSteps } from './checkout-steps.js';
 import type { OnCommit } from './on-commit.js';
 import { orderEvent } from './order-outbox-event.js';
 import type { ParsedCheckout } from './order-schemas.js';
-import { appendOrderEvent, readOrder, sameOrder } from './order-store.js';
+import { appendOrderEvent, lockOrder, readOrder, sameOrder } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { OrderTransitions } from './order-transitions.js';
 import type { Actor, Order } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
 import type { ProcessTransition } from './process/process-definition.js';
 
+/** The step-log entry of a completed step, as the saga runner writes it. */
+type Completed = Omit<StepLogInput, 'worker'>;
+const completed = (stepIndex: number, stepName: string, detail: unknown): Completed => ({
+  stepIndex,
+  stepName,
+  phase: 'run',
+  outcome: 'completed',
+  attempt: 1,
+  detail,
+});
+const PAYMENTS: Actor = Object.freeze({ role: 'system', id: 'payments' });
+
 /**
- * A checkout from the order's creation to its confirmed payment: the create-order transaction (compiled where the
- * stock is taken by a guarded update, generic otherwise), authorize and capture with keys derived from the order,
- * then the confirm-payment transaction (compiled where it can be, otherwise `confirmPayment` fired as any
- * transition). A checkout that stopped half-way is resumed with the same keys ({@link resume}).
+ * A checkout as the `marketkit.checkout` saga ({@link checkoutSaga}): the steps any worker runs, and the hot path a
+ * caller waits for. That path writes what the saga runner would, from the two compiled transactions: the
+ * create-order statement inserts the saga (order step done, under this caller's lease) with the order; authorize
+ * and capture are called with keys derived from the order; the confirm statement completes the saga with the
+ * payment. Anything off that path (a provider failure, a guard that fails, another stock strategy) is handed to the
+ * saga runner at the step where it happened, so retries, backoff and compensation are the saga engine's.
  * @internal `Orders.checkout` is the public face.
  */
-export class CheckoutFlow {
+export class CheckoutFlow implements CheckoutSagaSteps {
   readonly #d: OrdersDeps;
   readonly #transitions: OrderTransitions;
   /** Checkout's two write transactions compiled: one statement each (writable CTEs) or templated steps. */
   readonly #compiled: CheckoutStatements | CheckoutSteps;
   readonly #templates: StatementTemplates;
+  /** Hooks and results of the checkouts this process runs inline, by saga id (a worker's run has none). */
+  readonly #hooks = new Map<string, OnCommit>();
+  readonly #results = new Map<string, Order>();
+  /** The saga the marketplace registers, so any worker can finish a checkout. */
+  readonly sagaDefinition: SagaDefinition;
 
   constructor(deps: OrdersDeps, transitions: OrderTransitions) {
     this.#d = deps;
@@ -37,46 +70,188 @@ export class CheckoutFlow {
       ? new CheckoutStatements(deps)
       : new CheckoutSteps(deps);
     this.#templates = deps.storage.templates;
-  }
-
-  /** Creates order `orderId` (or finds it, for a retried checkout) and takes it through payment. */
-  async run(orderId: string, p: ParsedCheckout, onCommit?: OnCommit): Promise<Order> {
-    const row =
-      (await this.#createCompiled(orderId, p)) ??
-      (await this.#d.storage.transaction((trx) => this.#createOrder(trx, orderId, p), {
-        retryUniqueViolations: true,
-      }));
-    if (row.state !== this.#d.process.initial) return (await this.#read(orderId))!;
-    return this.#pay(row, onCommit);
+    this.sagaDefinition = checkoutSaga(this);
   }
 
   /**
-   * Finishes checkouts that stopped between creating the order and confirming payment; see
-   * `Orders.resumeCheckouts`.
+   * Creates order `orderId` and takes it through payment as its checkout saga, in this process. A retried checkout
+   * (the saga exists) returns the order once it left checkout, goes on with the saga if no one holds it, and
+   * otherwise throws `CONCURRENCY_CONFLICT` (retryable).
    */
-  async resume(limit: number): Promise<number> {
-    const now = this.#d.clock.now();
-    const rows = await this.#d.storage.run((db) =>
-      db
-        .selectFrom('orders')
-        .selectAll()
-        .where('state', '=', this.#d.process.initial)
-        .where('pending_op', 'is', null)
-        .where('created_at', '<=', BigInt(now - this.#d.pendingOpTimeoutMs))
-        .where('created_at', '>', BigInt(now - this.#reservationMs()))
-        .orderBy('created_at')
-        .limit(limit)
-        .execute(),
-    );
-    let confirmed = 0;
-    for (const row of rows) {
-      try {
-        if ((await this.#pay(row)).state !== this.#d.process.initial) confirmed++;
-      } catch (error) {
-        if (!isMarketkitError(error)) throw error;
-      }
+  async run(orderId: string, p: ParsedCheckout, onCommit?: OnCommit): Promise<Order> {
+    const input: CheckoutSagaInput = {
+      orderId,
+      buyerId: p.buyerId,
+      listingId: p.listingId,
+      quantity: p.quantity,
+      paymentMethod: p.paymentMethod,
+    };
+    const sagaId = checkoutSagaId(orderId);
+    const owner = this.#d.ids('inline');
+    if (onCommit !== undefined) this.#hooks.set(sagaId, onCommit);
+    try {
+      const row = await this.#createCompiled(input, sagaId, owner);
+      if (row !== undefined) return await this.#pay(row, input, sagaId, owner, onCommit);
+      const outcome = await this.#d.sagas().run(CHECKOUT_SAGA, input, {
+        id: sagaId,
+        leaseMs: this.#d.pendingOpTimeoutMs,
+        inlineOnly: true,
+      });
+      if (outcome === 'released') return await this.#retried(orderId, sagaId, owner);
+      return await this.#settle(outcome, orderId, sagaId);
+    } finally {
+      this.#hooks.delete(sagaId);
+      this.#results.delete(sagaId);
     }
-    return confirmed;
+  }
+
+  async create(trx: MarketkitTransaction, input: CheckoutSagaInput): Promise<void> {
+    await this.#createOrder(trx, input.orderId, input);
+  }
+
+  async authorize(input: CheckoutSagaInput): Promise<AuthorizeOutput> {
+    const row = await this.#row(input.orderId);
+    if (row.state !== this.#d.process.initial) throw noLongerUnpaid(row);
+    return { authorizationId: row.authorization_id ?? (await this.#authorize(row)) };
+  }
+
+  async capture(input: CheckoutSagaInput, authorizationId: string): Promise<CaptureOutput> {
+    return { captureId: await this.#capture(await this.#row(input.orderId), authorizationId) };
+  }
+
+  async confirm(trx: MarketkitTransaction, input: CheckoutSagaInput, captureId: string, sagaId: string) {
+    const order = await lockOrder(trx, this.#d.storage.adapter.capabilities, input.orderId);
+    if (order.capture_id === captureId) return; // confirmed already, by another run of this saga
+    if (order.state !== this.#d.process.initial) throw noLongerUnpaid(order);
+    const done = await this.#transitions.fireLocked(trx, order, 'confirmPayment', PAYMENTS, null, { captureId });
+    if (done === undefined) throw new MarketkitError('INTERNAL', { message: 'confirmPayment calls the provider.' });
+    await this.#hooks.get(sagaId)?.(trx, done);
+    this.#results.set(sagaId, done);
+  }
+
+  async cancel(input: CheckoutSagaInput, sagaId: string): Promise<void> {
+    const order = await this.#row(input.orderId);
+    if (order.state !== this.#d.process.initial) return;
+    await this.#transitions.fire(input.orderId, 'cancelUnpaid', PAYMENTS, `checkout ${sagaId} compensated`, {});
+  }
+
+  /**
+   * The hot path after the compiled create: authorize, capture, then the compiled confirm, which completes the
+   * saga. Where a step fails, or the confirm statement's guards do, the saga runner takes over at that step.
+   */
+  async #pay(
+    row: Selectable<OrdersTable>,
+    input: CheckoutSagaInput,
+    sagaId: string,
+    owner: string,
+    onCommit: OnCommit | undefined,
+  ): Promise<Order> {
+    const done: Completed[] = [];
+    const outputs: Record<string, unknown> = { order: null };
+    const handOver = (stepIndex: number, error?: unknown) =>
+      this.#handOver({ input, sagaId, owner, stepIndex, outputs, done, error });
+    let authorizationId: string;
+    try {
+      authorizationId = await this.#authorize(row);
+    } catch (error) {
+      return handOver(1, error);
+    }
+    outputs['authorize'] = { authorizationId };
+    done.push(completed(1, 'authorize', outputs['authorize']));
+    let captureId: string;
+    try {
+      captureId = await this.#capture(row, authorizationId);
+    } catch (error) {
+      return handOver(2, error);
+    }
+    outputs['capture'] = { captureId };
+    done.push(completed(2, 'capture', outputs['capture']));
+    const confirmed = await this.#confirmCompiled(
+      { ...row, authorization_id: authorizationId },
+      captureId,
+      onCommit,
+      this.#completion(sagaId, owner, outputs, done),
+    );
+    return confirmed ?? handOver(3);
+  }
+
+  /** The saga's completion, as the compiled confirm writes it: done, lease released, the steps since `order` logged. */
+  #completion(
+    sagaId: string,
+    owner: string,
+    outputs: Record<string, unknown>,
+    done: readonly Completed[],
+  ): ConfirmSagaWrite {
+    const entries = [...done, completed(3, 'confirm', null)];
+    return {
+      id: sagaId,
+      version: 1n,
+      progress: {
+        status: 'completed',
+        stepIndex: 4,
+        outputs: { ...outputs, confirm: null },
+        attempts: 0,
+        lastError: null,
+        lease: { nextRunAt: null },
+      },
+      log: entries.map((entry) => ({ id: this.#d.ids('sst'), entry: { ...entry, worker: owner } })),
+    };
+  }
+
+  /** Runs the rest of the saga from `stepIndex` under this caller's lease (the saga as the create inserted it). */
+  async #handOver(h: {
+    readonly input: CheckoutSagaInput;
+    readonly sagaId: string;
+    readonly owner: string;
+    readonly stepIndex: number;
+    readonly outputs: Readonly<Record<string, unknown>>;
+    readonly done: readonly Completed[];
+    readonly error?: unknown;
+  }): Promise<Order> {
+    const claimed: ClaimedSaga = {
+      id: h.sagaId,
+      name: CHECKOUT_SAGA,
+      status: 'running',
+      stepIndex: h.stepIndex,
+      input: h.input,
+      outputs: h.outputs,
+      attempts: 0,
+      version: 1n,
+    };
+    const outcome = await this.#d.sagas().execute(claimed, {
+      owner: h.owner,
+      leaseMs: this.#d.pendingOpTimeoutMs,
+      isStopping: () => false,
+      unlogged: h.done,
+      ...(h.error === undefined ? {} : { failure: { error: h.error } }),
+    });
+    return this.#settle(outcome, h.input.orderId, h.sagaId);
+  }
+
+  /** A checkout whose saga exists: the order if it left checkout, else the saga goes on here if no one holds it. */
+  async #retried(orderId: string, sagaId: string, owner: string): Promise<Order> {
+    const order = await this.#read(orderId);
+    if (order !== undefined && order.state !== this.#d.process.initial) return order;
+    const claimed = await this.#d.sagas().claimOne(sagaId, owner, this.#d.pendingOpTimeoutMs);
+    if (claimed === undefined) throw inProgress(orderId, sagaId);
+    const outcome = await this.#d.sagas().execute(claimed, {
+      owner,
+      leaseMs: this.#d.pendingOpTimeoutMs,
+      isStopping: () => false,
+    });
+    return this.#settle(outcome, orderId, sagaId);
+  }
+
+  /** The order a finished run left, or the error the saga stopped on. */
+  async #settle(outcome: SagaRunOutcome, orderId: string, sagaId: string): Promise<Order> {
+    if (outcome === 'completed') return this.#results.get(sagaId) ?? (await this.#read(orderId))!;
+    const saga = await this.#d.sagas().get(sagaId);
+    if (outcome === 'lease-lost' || outcome === 'released' || saga === undefined) {
+      const order = await this.#read(orderId);
+      if (order !== undefined && order.captureId !== null) return order;
+      throw inProgress(orderId, sagaId);
+    }
+    throw sagaLastError(saga, { orderId, status: saga.status });
   }
 
   async #createOrder(trx: MarketkitTransaction, orderId: string, p: ParsedCheckout) {
@@ -159,70 +334,35 @@ export class CheckoutFlow {
     return inserted;
   }
 
-  async #pay(row: Selectable<OrdersTable>, onCommit?: OnCommit): Promise<Order> {
-    const payments = this.#d.payments();
-    const amountMinor = toBigInt(row.amount_minor);
-    let captureId: string;
-    let authorizationId = row.authorization_id;
-    try {
-      if (authorizationId === null) {
-        const auth = await payments.authorize({
-          idempotencyKey: `${row.id}:authorize`,
-          amountMinor,
-          currency: row.currency,
-          paymentMethod: row.payment_method,
-          reference: row.id,
-        });
-        authorizationId = auth.authorizationId;
-        const record = this.#templates.get('orders:record-authorization', (db, p) =>
-          db
-            .updateTable('orders')
-            .set({ authorization_id: p('authorization_id') })
-            .where('id', '=', p('id'))
-            .where('authorization_id', 'is', null),
-        );
-        const query = record.bind({ authorization_id: authorizationId, id: row.id });
-        await this.#d.storage.run((db) => db.executeQuery(query));
-      }
-      ({ captureId } = await payments.capture({
-        idempotencyKey: `${row.id}:capture`,
-        authorizationId,
-        amountMinor,
-        currency: row.currency,
-      }));
-    } catch (error) {
-      if (isMarketkitError(error) && error.code === 'PAYMENT_DECLINED') {
-        await this.#transitions.fire(
-          row.id,
-          'cancelUnpaid',
-          { role: 'system', id: 'payments' },
-          `payment declined: ${error.message}`,
-          {},
-        );
-      }
-      throw error;
-    }
-    const confirmed = await this.#confirmCompiled({ ...row, authorization_id: authorizationId }, captureId, onCommit);
-    if (confirmed !== undefined) return confirmed;
-    try {
-      const paid = await this.#transitions.fire(
-        row.id,
-        'confirmPayment',
-        { role: 'system', id: 'payments' },
-        null,
-        { captureId },
-        onCommit,
-      );
-      return paid ?? (await this.#read(row.id))!;
-    } catch (error) {
-      // Another caller with the same order id, or a worker resuming this checkout, confirmed it first with the
-      // same capture: that is success, not a conflict.
-      const current = await this.#read(row.id);
-      if (!isMarketkitError(error) || error.code !== 'INVALID_TRANSITION' || current?.captureId !== captureId)
-        throw error;
-      if (onCommit !== undefined) await this.#d.storage.transaction(async (trx) => onCommit(trx, current));
-      return current;
-    }
+  /** Authorizes the order's payment (key `<order>:authorize`) and records the authorization on the order. */
+  async #authorize(row: Selectable<OrdersTable>): Promise<string> {
+    const { authorizationId } = await this.#d.payments().authorize({
+      idempotencyKey: `${row.id}:authorize`,
+      amountMinor: toBigInt(row.amount_minor),
+      currency: row.currency,
+      paymentMethod: row.payment_method,
+      reference: row.id,
+    });
+    const record = this.#templates.get('orders:record-authorization', (db, p) =>
+      db
+        .updateTable('orders')
+        .set({ authorization_id: p('authorization_id') })
+        .where('id', '=', p('id'))
+        .where('authorization_id', 'is', null),
+    );
+    const query = record.bind({ authorization_id: authorizationId, id: row.id });
+    await this.#d.storage.run((db) => db.executeQuery(query));
+    return authorizationId;
+  }
+
+  async #capture(row: Selectable<OrdersTable>, authorizationId: string): Promise<string> {
+    const { captureId } = await this.#d.payments().capture({
+      idempotencyKey: `${row.id}:capture`,
+      authorizationId,
+      amountMinor: toBigInt(row.amount_minor),
+      currency: row.currency,
+    });
+    return captureId;
   }
 
   /**
@@ -230,49 +370,77 @@ export class CheckoutFlow {
    * writable CTEs, templated steps in one transaction elsewhere; `undefined` when it wrote nothing (the generic
    * transaction then decides, and explains).
    */
-  async #createCompiled(orderId: string, p: ParsedCheckout): Promise<Selectable<OrdersTable> | undefined> {
+  async #createCompiled(
+    input: CheckoutSagaInput,
+    sagaId: string,
+    owner: string,
+  ): Promise<Selectable<OrdersTable> | undefined> {
     if (this.#d.stockStrategy !== 'guardedUpdate') return;
+    const now = this.#d.clock.now();
     return this.#compiled.createOrder({
-      orderId,
-      buyerId: p.buyerId,
-      listingId: p.listingId,
-      quantity: p.quantity,
-      paymentMethod: p.paymentMethod,
+      ...input,
       process: `${this.#d.process.name}@${this.#d.process.version}`,
       state: this.#d.process.initial,
       reservationMs: this.#reservationMs(),
-      now: this.#d.clock.now(),
+      now,
+      saga: {
+        start: {
+          id: sagaId,
+          name: CHECKOUT_SAGA,
+          input: encodeJson(input),
+          owner,
+          leaseMs: this.#d.pendingOpTimeoutMs,
+        },
+        progress: {
+          status: 'running',
+          stepIndex: 1,
+          outputs: { order: null },
+          attempts: 0,
+          lastError: null,
+          lease: 'keep',
+        },
+        log: [{ id: this.#d.ids('sst'), entry: { ...completed(0, 'order', null), worker: owner } }],
+      },
     });
   }
 
   /**
-   * The confirm-payment transaction as one statement where the backend has writable CTEs, templated steps in one
-   * transaction elsewhere; `undefined` when it changed nothing (the order moved on, the transition is not one it
-   * compiles, …: `#fire` then decides).
+   * The confirm-payment transaction, with the saga's completion, as one statement where the backend has writable
+   * CTEs, templated steps in one transaction elsewhere; `undefined` when it changed nothing (the order moved on, the
+   * saga was taken over, the transition is not one it compiles, …: the saga's confirm step then decides).
    */
   async #confirmCompiled(
     order: Selectable<OrdersTable>,
     captureId: string,
     onCommit: OnCommit | undefined,
+    saga: ConfirmSagaWrite,
   ): Promise<Order | undefined> {
-    const actor: Actor = { role: 'system', id: 'payments' };
     let transition: ProcessTransition;
     try {
-      transition = this.#transitions.authorize(order, 'confirmPayment', actor);
+      transition = this.#transitions.authorize(order, 'confirmPayment', PAYMENTS);
     } catch {
       return undefined;
     }
-    const now = this.#d.clock.now();
     const done = await this.#compiled.confirm({
       order,
       transition,
-      actor,
+      actor: PAYMENTS,
       captureId,
-      now,
+      now: this.#d.clock.now(),
+      saga,
       ...(onCommit === undefined ? {} : { complete: onCommit.statement }),
     });
     if (done !== undefined) onCommit?.committed(done);
     return done;
+  }
+
+  /** The order row, which a step of its saga knows exists. */
+  async #row(orderId: string): Promise<Selectable<OrdersTable>> {
+    const row = await this.#d.storage.run((db) =>
+      db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst(),
+    );
+    if (row === undefined) throw new MarketkitError('NOT_FOUND', { message: `Order ${orderId} does not exist.` });
+    return row;
   }
 
   /** How long a checkout holds its stock: the process's timed transition out of its initial state. */
@@ -288,4 +456,20 @@ export class CheckoutFlow {
   async #read(orderId: string): Promise<Order | undefined> {
     return this.#d.storage.run((db) => readOrder(db, orderId));
   }
+}
+
+/** The error a step throws when the order is no longer awaiting payment (cancelled meanwhile, say). */
+function noLongerUnpaid(order: Selectable<OrdersTable>): MarketkitError {
+  return new MarketkitError('INVALID_TRANSITION', {
+    message: `Order ${order.id} is ${order.state}; its checkout cannot go on.`,
+    details: { orderId: order.id, state: order.state },
+  });
+}
+
+/** A checkout another caller or a worker is running now. */
+function inProgress(orderId: string, sagaId: string): MarketkitError {
+  return new MarketkitError('CONCURRENCY_CONFLICT', {
+    message: `The checkout of order ${orderId} is running elsewhere; retry shortly.`,
+    details: { orderId, sagaId },
+  });
 }

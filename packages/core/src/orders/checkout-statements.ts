@@ -5,6 +5,8 @@ import { outboxCtes, outboxValues } from '../events/outbox-ctes.js';
 import { accountFlagBits } from '../ledger/ledger-flags.js';
 import { LEDGER_LIMITS } from '../ledger/ledger-limits.js';
 import { postedTransferCtes } from '../ledger/posted-transfer-ctes.js';
+import { sagaInsertCtes, sagaInsertValues, sagaProgressCtes, sagaProgressValues } from '../sagas/saga-ctes.js';
+import type { SagaProgress, SagaStart, StepLogRow } from '../sagas/saga-store.js';
 import { CheckedStatement, type StatementCheck, statementValues } from '../storage/checked-statement.js';
 import { toBigInt } from '../storage/int64.js';
 import type { ParamRef } from '../storage/statement-template.js';
@@ -37,6 +39,24 @@ export interface CreateOrderCommand {
   readonly state: string;
   readonly reservationMs: number;
   readonly now: number;
+  /** The checkout saga, inserted with the order (its `order` step done, under the caller's lease). */
+  readonly saga: CreateSagaWrite;
+}
+
+/** The checkout saga's insert, as the create statement writes it. */
+export interface CreateSagaWrite {
+  readonly start: SagaStart;
+  readonly progress: SagaProgress;
+  readonly log: readonly StepLogRow[];
+}
+
+/** The checkout saga's fenced completion, as the confirm statement writes it. */
+export interface ConfirmSagaWrite {
+  readonly id: string;
+  /** The fencing token the caller holds: the statement changes nothing when the saga was taken over. */
+  readonly version: bigint;
+  readonly progress: SagaProgress;
+  readonly log: readonly StepLogRow[];
 }
 
 /** What taking the stock returns of the listing: all the order row needs besides the command. */
@@ -85,6 +105,7 @@ export interface ConfirmCommand {
   readonly actor: Actor;
   readonly captureId: string;
   readonly now: number;
+  readonly saga: ConfirmSagaWrite;
   /** The idempotency key's completion: its query (built with placeholders) and its values for the result. */
   readonly complete?: {
     readonly query: (p: ParamRef) => OperationNodeSource;
@@ -122,7 +143,8 @@ export class CheckoutStatements {
    * roll back. Returns the order row, or `undefined` when it wrote nothing.
    */
   async createOrder(c: CreateOrderCommand): Promise<Selectable<OrdersTable> | undefined> {
-    this.#create ??= new CheckedStatement(this.#d.storage, (p) => this.#createShape(p));
+    const logEntries = c.saga.log.length;
+    this.#create ??= new CheckedStatement(this.#d.storage, (p) => this.#createShape(p, logEntries));
     const accounts = orderAccounts({ id: c.orderId, sellerId: SELLER, currency: CURRENCY });
     const event = orderEvent(
       c.orderId,
@@ -155,6 +177,7 @@ export class CheckoutStatements {
         seller_account: escrowAccounts.seller(SELLER, CURRENCY),
       },
       outboxValues('ob', [event], this.#d.clock, c.now),
+      sagaInsertValues('sg', c.saga.start, c.saga.progress, c.saga.log, c.now),
     );
     accounts.forEach((a, i) => {
       values[`account_${i}_id`] = a.id;
@@ -173,7 +196,7 @@ export class CheckoutStatements {
     }
   }
 
-  #createShape(p: ParamRef) {
+  #createShape(p: ParamRef, sagaLogEntries: number) {
     const big = (value: unknown) => sql`cast(${value} as bigint)`;
     const q = big(p('quantity'));
     const now = big(p('now'));
@@ -231,6 +254,7 @@ export class CheckoutStatements {
         jsonType: this.#d.storage.adapter.columnTypes.json,
         from: 'l',
       }),
+      ...sagaInsertCtes(p, this.#d.storage, { name: 'sg', logEntries: sagaLogEntries, from: 'l' }),
     ];
     // No checks: every write selects from `l`, so when its guard fails the statement writes nothing and returns
     // no row. It returns the listing's row, from which the order row is known.
@@ -251,10 +275,11 @@ export class CheckoutStatements {
     const { order, transition: t, now } = c;
     const sells = t.effects.includes('markStockSold');
     const events = [...plan.capture.events, plan.orderEvent];
-    const key = `${sells}:${c.complete !== undefined}:${events.length}`;
+    const key = `${sells}:${c.complete !== undefined}:${events.length}:${c.saga.log.length}`;
     let statement = this.#confirm.get(key);
     if (statement === undefined) {
-      statement = new CheckedStatement(this.#d.storage, (p) => this.#confirmShape(p, sells, events.length, c.complete));
+      const shape = { sells, events: events.length, complete: c.complete, saga: c.saga };
+      statement = new CheckedStatement(this.#d.storage, (p) => this.#confirmShape(p, shape));
       this.#confirm.set(key, statement);
     }
     const values = statementValues(
@@ -280,12 +305,22 @@ export class CheckoutStatements {
       plan.capture.values,
       outboxValues('ob', events, this.#d.clock, now),
       c.complete === undefined ? {} : c.complete.values(plan.result),
+      sagaProgressValues('sg', c.saga.id, c.saga.version, c.saga.progress, c.saga.log, now),
     );
     const out = await statement.run(values);
     return out.ok ? plan.result : undefined;
   }
 
-  #confirmShape(p: ParamRef, sells: boolean, events: number, complete: ConfirmCommand['complete']) {
+  #confirmShape(
+    p: ParamRef,
+    shape: {
+      readonly sells: boolean;
+      readonly events: number;
+      readonly complete: ConfirmCommand['complete'];
+      readonly saga: ConfirmSagaWrite;
+    },
+  ) {
+    const { sells, events, complete, saga } = shape;
     const big = (value: unknown) => sql`cast(${value} as bigint)`;
     const now = big(p('now'));
     const capture = postedTransferCtes(p, 'capture');
@@ -336,6 +371,10 @@ export class CheckoutStatements {
         { name: 'listing sold', ok: sql`(select count(*) from li) = 1` },
       );
     }
+    ctes.push(
+      ...sagaProgressCtes(p, this.#d.storage, { name: 'sg', logEntries: saga.log.length, progress: saga.progress }),
+    );
+    checks.push({ name: 'checkout saga still held', ok: sql`(select count(*) from sg) = 1` });
     if (complete !== undefined) {
       ctes.push(sql`k as (${complete.query(p)})`);
       checks.push({ name: 'idempotency key still held', ok: sql`(select count(*) from k) = 1` });

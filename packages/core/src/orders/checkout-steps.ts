@@ -1,8 +1,9 @@
 import { type Selectable, sql } from 'kysely';
-import { isMarketkitError } from '../errors/marketkit-error.js';
+import { hasErrorCode, isMarketkitError } from '../errors/marketkit-error.js';
 import { appendOneEvent } from '../events/outbox-steps.js';
 import { accountFlagBits } from '../ledger/ledger-flags.js';
 import { LEDGER_LIMITS, MAX_INT64 } from '../ledger/ledger-limits.js';
+import { insertProgressAndLog, writeProgressAndLog } from '../sagas/saga-statements.js';
 import { toBigInt } from '../storage/int64.js';
 import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
 import {
@@ -181,6 +182,8 @@ export class CheckoutSteps {
       currency: view.currency,
     });
     await appendOneEvent(trx, this.#t, event, this.#d.clock, c.now);
+    const { start, progress, log } = c.saga;
+    if (!(await insertProgressAndLog(trx, this.#d.storage, start, progress, log, c.now))) throw new GuardFailed();
     return row;
   }
 
@@ -238,6 +241,11 @@ export class CheckoutSteps {
       at: now,
     });
     await appendOneEvent(trx, this.#t, plan.orderEvent, this.#d.clock, now);
+    const { id, version, progress, log } = c.saga;
+    // The caller's fence: LEASE_LOST (taken over) rolls the transaction back like a failed guard.
+    await writeProgressAndLog(trx, this.#d.storage, id, version, progress, log, now).catch((error: unknown) => {
+      throw hasErrorCode(error, 'LEASE_LOST') ? new GuardFailed() : error;
+    });
     if (c.complete !== undefined) {
       const complete = c.complete;
       const key = this.#t.get('checkout:complete-key', (_db, p) => complete.query(p) as never);

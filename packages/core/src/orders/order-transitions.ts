@@ -48,14 +48,8 @@ export class OrderTransitions implements OrderOpEngine {
     const storage = this.#d.storage;
     const caps = storage.adapter.capabilities;
     const direct = await storage.transaction(async (trx) => {
-      const order = await lockOrder(trx, caps, id);
-      const { t } = await this.check(trx, order, name, actor, params);
-      // A provider call cannot sit in a transaction: the saga runs it (checked again under its own lock).
-      if (needsProvider(t.effects)) return undefined;
-      const done = await this.commit(trx, order, t, actor, reason, params, nextEventSeq(order), {
-        refundedMinor: 0n,
-      });
-      if (onCommit !== undefined) await onCommit(trx, done);
+      const done = await this.fireLocked(trx, await lockOrder(trx, caps, id), name, actor, reason, params);
+      if (done !== undefined && onCommit !== undefined) await onCommit(trx, done);
       return done;
     });
     if (direct !== undefined) return direct;
@@ -68,6 +62,24 @@ export class OrderTransitions implements OrderOpEngine {
       ...(params.buyerPercent === undefined ? {} : { buyerPercent: params.buyerPercent }),
     };
     return this.ops.run(op, this.#d.sagas(), onCommit);
+  }
+
+  /**
+   * Fires `name` on the locked `order` in `trx` when it calls no provider: checks, effects, new state, order event
+   * and outbox event. `undefined` (nothing done) when it calls the provider, which only a saga may do.
+   */
+  async fireLocked(
+    trx: MarketkitTransaction,
+    order: Selectable<OrdersTable>,
+    name: string,
+    actor: Actor,
+    reason: string | null,
+    params: EffectParams,
+  ): Promise<Order | undefined> {
+    const { t } = await this.check(trx, order, name, actor, params);
+    // A provider call cannot sit in a transaction: the saga runs it (checked again under its own lock).
+    if (needsProvider(t.effects)) return undefined;
+    return this.commit(trx, order, t, actor, reason, params, nextEventSeq(order), { refundedMinor: 0n });
   }
 
   /**

@@ -50,14 +50,15 @@ export class Orders {
     this.#d = deps;
     this.#transitions = new OrderTransitions(deps);
     this.#checkout = new CheckoutFlow(deps, this.#transitions);
-    this.sagaDefinition = orderOpSaga(this.#transitions.ops);
+    this.sagaDefinitions = [this.#checkout.sagaDefinition, orderOpSaga(this.#transitions.ops)];
   }
 
   /**
-   * The saga provider-calling transitions run as; the marketplace registers it, so any worker can finish them.
+   * The sagas checkouts and provider-calling transitions run as; the marketplace registers them, so any worker can
+   * finish them.
    * @internal
    */
-  readonly sagaDefinition: SagaDefinition;
+  readonly sagaDefinitions: readonly SagaDefinition[];
 
   /** The process orders follow. */
   get process(): ProcessDefinition {
@@ -190,16 +191,6 @@ export class Orders {
       for (const { id } of due) if (await this.#tryFire(id, t.name, SYSTEM, `timed: ${t.afterMs} ms in state`)) fired++;
     }
     return fired;
-  }
-
-  /**
-   * Finishes checkouts that stopped between creating the order and confirming payment (the caller crashed, or
-   * the provider failed retryably) once they are older than the in-flight window: authorize and capture are
-   * replayed with the same keys, so nothing is charged twice. Checkouts past their reservation are left to the
-   * timer, which cancels them. Returns how many were confirmed. The worker runs this.
-   */
-  async resumeCheckouts(limit = 50): Promise<number> {
-    return this.#checkout.resume(limit);
   }
 
   async #tryFire(id: string, name: string, actor: Actor, reason: string): Promise<boolean> {

@@ -43,6 +43,16 @@ export interface SagaRunControl {
    * already, the cause is {@link AlreadyStarted}.
    */
   readonly start?: SagaStart;
+  /**
+   * Set by a caller that ran the saga's first steps itself and hands the rest over (the checkout's compiled
+   * path): the entries of the steps it completed but did not log yet, written with the run's first commit.
+   */
+  readonly unlogged?: readonly Omit<StepLogInput, 'worker'>[];
+  /**
+   * Set with {@link unlogged} when the current step's first attempt already failed with this error in the
+   * caller: the run records that attempt and decides (retry, compensate) as if it had made it, without repeating it.
+   */
+  readonly failure?: { readonly error: unknown };
 }
 
 /** An inline run found its saga id taken: someone else started that saga. @internal */
@@ -98,10 +108,10 @@ class SagaRun {
   /** The state the transaction in progress writes; applied to `#state` only once it committed. */
   #pending: State | undefined;
   /**
-   * A completed external step not yet recorded: it commits with the next local step's transaction (one commit
-   * fewer per saga). A crash before that re-runs it with the same idempotency key, which is safe by design.
+   * Completed external steps not yet recorded: they commit with the next local step's transaction (one commit
+   * fewer per saga). A crash before that re-runs them with the same idempotency keys, which is safe by design.
    */
-  #deferred: LogEntry | undefined;
+  #deferred: LogEntry[];
   /** The saga row to insert with the first commit (inline start), until that commit happened. */
   #start: SagaStart | undefined;
 
@@ -110,6 +120,7 @@ class SagaRun {
     this.#claimed = claimed;
     this.#control = control;
     this.#start = control.start;
+    this.#deferred = [...(control.unlogged ?? [])];
     this.#state = {
       status: claimed.status,
       stepIndex: claimed.stepIndex,
@@ -138,6 +149,13 @@ class SagaRun {
         this.#state.status = 'failed';
         await this.#commit(errorSummary(error), { release: null });
         return 'failed';
+      }
+      const failure = this.#control.failure;
+      if (failure !== undefined) {
+        const step = def.steps[this.#state.stepIndex];
+        if (step === undefined) throw new Error(`saga ${def.name}: no step ${this.#state.stepIndex}`);
+        const outcome = await this.#fail(def, step, 'run', this.#state.attempts + 1, failure.error);
+        if (outcome === 'retrying') return 'retrying';
       }
       return await this.#loop(def, input, keeper.signal);
     } catch (error) {
@@ -354,14 +372,14 @@ class SagaRun {
   #defer(def: SagaDefinition, step: Step, attempt: number, out: unknown): void {
     const s = this.#state;
     const detail = this.#output(def, step, out);
-    this.#deferred = {
+    this.#deferred.push({
       stepIndex: s.stepIndex,
       stepName: step.name,
       phase: 'run',
       outcome: 'completed',
       attempt,
       detail,
-    };
+    });
     s.outputs = { ...s.outputs, [step.name]: detail };
     s.stepIndex += 1;
     s.attempts = 0;
@@ -425,8 +443,8 @@ class SagaRun {
     const { storage, clock, ids } = this.#env;
     const worker = this.#control.owner;
     const log: StepLogRow[] = [];
-    // Ids in this order, so that the log (ordered by id) lists the deferred step first.
-    if (this.#deferred !== undefined) log.push({ id: ids('sst'), entry: { ...this.#deferred, worker } });
+    // Ids in this order, so that the log (ordered by id) lists the deferred steps first.
+    for (const e of this.#deferred) log.push({ id: ids('sst'), entry: { ...e, worker } });
     for (const e of entries) log.push({ id: ids('sst'), entry: { ...e, worker } });
     const now = clock.now();
     const progress: SagaProgress = {
@@ -455,7 +473,7 @@ class SagaRun {
   #apply(): void {
     if (this.#pending !== undefined) Object.assign(this.#state, this.#pending);
     this.#pending = undefined;
-    this.#deferred = undefined;
+    this.#deferred = [];
     this.#start = undefined;
   }
 }

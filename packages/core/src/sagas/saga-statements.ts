@@ -6,12 +6,13 @@
 import { type RawBuilder, sql } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { encodeJson } from '../jobs/json-column.js';
-import type { ParamRef } from '../storage/statement-template.js';
-import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import type { ParamRef, StatementRunner } from '../storage/statement-template.js';
+import type { Storage } from '../storage/storage.js';
 import type { SagaProgress, SagaStart, StepLogRow } from './saga-store.js';
 import type { SagaStepsTable } from './saga-tables.js';
 
-const STEP_COLUMNS = [
+/** The step log's columns, in the order {@link logRows} lists them. @internal */
+export const STEP_COLUMNS = [
   'id',
   'saga_id',
   'step_index',
@@ -26,13 +27,13 @@ const STEP_COLUMNS = [
 
 type Values = Record<string, unknown>;
 
-/** The shape of a progress write: which optional columns it sets. */
-function shapeOf(p: SagaProgress): string {
+/** The shape of a progress write: which optional columns it sets. @internal */
+export function shapeOf(p: SagaProgress): string {
   return `${p.lease === 'keep' ? 'keep' : 'release'}:${p.lastError === undefined ? 'error-kept' : 'error-set'}`;
 }
 
-/** The `SET` of a progress write, as parameters. */
-function progressSet(p: ParamRef, shape: string) {
+/** The `SET` of a progress write, as parameters. @internal */
+export function progressSet(p: ParamRef, shape: string) {
   return {
     status: p('status'),
     step_index: p('step_index'),
@@ -46,7 +47,8 @@ function progressSet(p: ParamRef, shape: string) {
   };
 }
 
-function progressValues(p: SagaProgress, now: number, into: Values): Values {
+/** The values of {@link progressSet}. @internal */
+export function progressValues(p: SagaProgress, now: number, into: Values): Values {
   into['status'] = p.status;
   into['step_index'] = p.stepIndex;
   into['outputs'] = encodeJson(p.outputs);
@@ -61,8 +63,11 @@ function progressValues(p: SagaProgress, now: number, into: Values): Values {
   return into;
 }
 
-/** `(values (…), …) as v (columns)` with `n` rows of parameters `l<i>_<column>`, typed for a `SELECT` from it. */
-function logRows(storage: Storage, p: ParamRef, n: number): RawBuilder<unknown> {
+/**
+ * `(values (…), …) as v (columns)` with `n` rows of parameters `l<i>_<column>`, typed for a `SELECT` from it.
+ * @internal
+ */
+export function logRows(storage: Storage, p: ParamRef, n: number): RawBuilder<unknown> {
   const int64 = sql.raw(storage.adapter.columnTypes.int64);
   const json = sql.raw(storage.adapter.columnTypes.json);
   const rows = Array.from({ length: n }, (_, i) => {
@@ -72,7 +77,8 @@ function logRows(storage: Storage, p: ParamRef, n: number): RawBuilder<unknown> 
   return sql`(values ${sql.join(rows)}) as v (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})`;
 }
 
-function logValues(sagaId: string, log: readonly StepLogRow[], into: Values): Values {
+/** The values of {@link logRows}. @internal */
+export function logValues(sagaId: string, log: readonly StepLogRow[], into: Values): Values {
   into['saga_id'] = sagaId;
   log.forEach(({ id, entry: e }, i) => {
     into[`l${i}_id`] = id;
@@ -89,7 +95,7 @@ function logValues(sagaId: string, log: readonly StepLogRow[], into: Values): Va
 
 /** Appends entries to the step log, in one statement. */
 export async function appendStepLog(
-  trx: MarketkitTransaction,
+  trx: StatementRunner,
   storage: Storage,
   sagaId: string,
   log: readonly StepLogRow[],
@@ -121,7 +127,7 @@ export async function appendStepLog(
  * the saga over or an operator changed it.
  */
 export async function writeProgress(
-  trx: MarketkitTransaction,
+  trx: StatementRunner,
   storage: Storage,
   id: string,
   version: bigint,
@@ -147,7 +153,7 @@ export async function writeProgress(
  * `INSERT … SELECT` of the entries, so a lost fence inserts no row, which the row count reports.
  */
 export async function writeProgressAndLog(
-  trx: MarketkitTransaction,
+  trx: StatementRunner,
   storage: Storage,
   id: string,
   version: bigint,
@@ -186,24 +192,46 @@ export async function writeProgressAndLog(
  * existing id inserts no entry); elsewhere the insert, then the log.
  */
 export async function insertProgressAndLog(
-  trx: MarketkitTransaction,
+  trx: StatementRunner,
   storage: Storage,
   start: SagaStart,
   p: SagaProgress,
   log: readonly StepLogRow[],
   now: number,
 ): Promise<boolean> {
-  const keep = p.lease === 'keep';
-  const values = progressValues(p, now, {
-    id: start.id,
-    name: start.name,
-    input: start.input,
-    next_run_at: p.lease === 'keep' ? now + start.leaseMs : p.lease.nextRunAt,
-    lease_owner: keep ? start.owner : null,
-    lease_expires_at: keep ? now + start.leaseMs : 0,
-  });
-  values['last_error'] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
-  const insert = (ref: ParamRef) => ({
+  const values = startValues(start, p, now);
+  if (log.length === 0 || !storage.adapter.capabilities.writableCtes) {
+    const t = storage.templates.get('saga.insert', (db, ref) =>
+      db
+        .insertInto('saga_instances')
+        .values(startRow(ref))
+        .onConflict((oc) => oc.column('id').doNothing()),
+    );
+    const inserted = await trx.executeQuery(t.bind(values));
+    if (inserted.numAffectedRows === 0n) return false;
+    await appendStepLog(trx, storage, start.id, log, now);
+    return true;
+  }
+  const t = storage.templates.get(`saga.insert+log:${log.length}`, (db, ref) =>
+    db
+      .with('s', (d) =>
+        d
+          .insertInto('saga_instances')
+          .values(startRow(ref))
+          .onConflict((oc) => oc.column('id').doNothing())
+          .returning('id'),
+      )
+      .insertInto('saga_steps')
+      .columns(STEP_COLUMNS)
+      .expression(sql`select v.* from s cross join ${logRows(storage, ref, log.length)}`),
+  );
+  const result = await trx.executeQuery(t.bind(logValues(start.id, log, values)));
+  return result.numAffectedRows === BigInt(log.length);
+}
+
+/** The columns of a saga's insert with its first progress, as parameters ({@link startValues}). @internal */
+export function startRow(ref: ParamRef) {
+  return {
     id: ref('id'),
     name: ref('name'),
     status: ref('status'),
@@ -218,35 +246,23 @@ export async function insertProgressAndLog(
     version: ref('version'),
     created_at: ref('now'),
     updated_at: ref('now'),
+  };
+}
+
+/** The values of {@link startRow}: the saga `start` under its owner's lease (fencing token 1), moved on by `p`. @internal */
+export function startValues(start: SagaStart, p: SagaProgress, now: number): Values {
+  const keep = p.lease === 'keep';
+  const values = progressValues(p, now, {
+    id: start.id,
+    name: start.name,
+    input: start.input,
+    next_run_at: p.lease === 'keep' ? now + start.leaseMs : p.lease.nextRunAt,
+    lease_owner: keep ? start.owner : null,
+    lease_expires_at: keep ? now + start.leaseMs : 0,
   });
+  values['last_error'] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
   values['version'] = 1;
-  if (log.length === 0 || !storage.adapter.capabilities.writableCtes) {
-    const t = storage.templates.get('saga.insert', (db, ref) =>
-      db
-        .insertInto('saga_instances')
-        .values(insert(ref))
-        .onConflict((oc) => oc.column('id').doNothing()),
-    );
-    const inserted = await trx.executeQuery(t.bind(values));
-    if (inserted.numAffectedRows === 0n) return false;
-    await appendStepLog(trx, storage, start.id, log, now);
-    return true;
-  }
-  const t = storage.templates.get(`saga.insert+log:${log.length}`, (db, ref) =>
-    db
-      .with('s', (d) =>
-        d
-          .insertInto('saga_instances')
-          .values(insert(ref))
-          .onConflict((oc) => oc.column('id').doNothing())
-          .returning('id'),
-      )
-      .insertInto('saga_steps')
-      .columns(STEP_COLUMNS)
-      .expression(sql`select v.* from s cross join ${logRows(storage, ref, log.length)}`),
-  );
-  const result = await trx.executeQuery(t.bind(logValues(start.id, log, values)));
-  return result.numAffectedRows === BigInt(log.length);
+  return values;
 }
 
 function sagaLeaseLost(id: string, version: bigint): MarketkitError {

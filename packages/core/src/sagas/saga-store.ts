@@ -90,7 +90,43 @@ export async function claimSagas(
     claimLeased(trx, storage.adapter.capabilities, 'saga_instances', owner, limit, now, leaseMs),
   );
 
-  return rows.map((r) => ({
+  return rows.map(claimedFromRow);
+}
+
+/**
+ * Claims the saga `id` for `owner` until `now + leaseMs` if it is live and no lease holds it (idle, waiting for a
+ * retry whose time has not come, or its lease expired): for a caller who asks for a stopped saga to go on now.
+ * Returns `undefined` when another owner's lease holds it or it is not live.
+ *
+ * Concurrency contract: of concurrent callers (and workers), at most one claims it per expiry of its lease.
+ */
+export async function claimSaga(
+  storage: Storage,
+  id: string,
+  owner: string,
+  now: number,
+  leaseMs: number,
+): Promise<ClaimedSaga | undefined> {
+  const row = await storage.run((db) =>
+    db
+      .updateTable('saga_instances')
+      .set({
+        lease_owner: owner,
+        lease_expires_at: now + leaseMs,
+        next_run_at: now + leaseMs,
+        version: sql`version + 1`,
+      })
+      .where('id', '=', id)
+      .where('status', 'in', ['running', 'compensating'])
+      .where('lease_expires_at', '<=', BigInt(now))
+      .returningAll()
+      .executeTakeFirst(),
+  );
+  return row === undefined ? undefined : claimedFromRow(row);
+}
+
+function claimedFromRow(r: Selectable<SagaInstancesTable>): ClaimedSaga {
+  return {
     id: r.id,
     name: r.name,
     status: r.status,
@@ -99,7 +135,7 @@ export async function claimSagas(
     outputs: (decodeJson(r.outputs) ?? {}) as Record<string, unknown>,
     attempts: toNumber(r.attempts),
     version: toBigInt(r.version),
-  }));
+  };
 }
 
 /** A step-log entry with its id, ready to append. */

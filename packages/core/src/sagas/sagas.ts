@@ -14,7 +14,14 @@ import {
   type SagaRunControl,
   type SagaRunOutcome,
 } from './saga-runner.js';
-import { type ClaimedSaga, changeFailedSaga, claimSagas, sagaFromRow, stepEntryFromRow } from './saga-store.js';
+import {
+  type ClaimedSaga,
+  changeFailedSaga,
+  claimSaga,
+  claimSagas,
+  sagaFromRow,
+  stepEntryFromRow,
+} from './saga-store.js';
 import type { SagaInfo, SagaStepEntry, StartSagaOptions } from './saga-types.js';
 
 const idSchema = z.string().min(1).max(200);
@@ -246,6 +253,14 @@ export class Sagas {
   /** Claims up to `limit` runnable sagas for `owner`. @internal used by the worker. */
   claim(owner: string, limit: number, leaseMs: number): Promise<ClaimedSaga[]> {
     return claimSagas(this.#storage, owner, limit, this.#clock.now(), leaseMs);
+  }
+
+  /**
+   * Claims the saga `id` now if it is live and no lease holds it (see {@link claimSaga}). @internal used by the
+   * checkout, when its caller retries.
+   */
+  claimOne(id: string, owner: string, leaseMs: number): Promise<ClaimedSaga | undefined> {
+    return claimSaga(this.#storage, id, owner, this.#clock.now(), leaseMs);
   }
 
   /** Runs a claimed saga as far as it goes now. @internal used by the worker. */

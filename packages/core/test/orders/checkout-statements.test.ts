@@ -159,6 +159,7 @@ for (const backend of testBackends()) {
     it('confirms nothing when the order moved on during capture: INVALID_TRANSITION, no capture recorded', async () => {
       const listingId = await listing(5);
       const orderId = `ord_moved_${n}`;
+      const before = psp.effects();
       psp.afterCapture = async () => {
         await market.orders.transition(orderId, 'cancelUnpaid', { actor: { role: 'buyer', id: 'alice' } });
       };
@@ -172,6 +173,15 @@ for (const backend of testBackends()) {
       expect(await market.listings.get(listingId)).toMatchObject({ sold: 0, reserved: 0 });
       expect((await market.orders.history(orderId)).map((e) => e.seq)).toEqual([1, 2]);
       expect((await market.ledger.verify()).ok).toBe(true);
+      // The cancel found the authorization captured and refunded it in full; the checkout saga then compensated.
+      const after = psp.effects();
+      expect(after.capturedMinor - before.capturedMinor).toBe(2500n);
+      expect(after.refundedMinor - before.refundedMinor).toBe(2500n);
+      expect(after.counts.refund - before.counts.refund).toBe(1);
+      expect(await market.sagas.get(`checkout:${orderId}`)).toMatchObject({
+        status: 'compensated',
+        lastError: { code: 'INVALID_TRANSITION' },
+      });
     });
 
     it('confirms through the ledger’s generic path when escrow already holds money, with the same result', async () => {

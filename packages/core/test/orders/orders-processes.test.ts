@@ -151,6 +151,62 @@ describe.runIf(backend !== undefined)('orders across worker processes on postgre
   }
 
   for (const when of ['after', 'before'] as const) {
+    it(`finishes a checkout whose process was SIGKILLed with the capture ${when === 'after' ? 'applied at the provider but not committed' : 'not yet sent'}, charging once`, async () => {
+      const price = Money.of('15.00', 'USD');
+      const listing = await market.listings.create({ sellerId: 'seller-kill-co', title: 'crash', price, quantity: 3 });
+      const orderId = `ord-kill-checkout-${when}`;
+      const sagaId = `checkout:${orderId}`;
+      const before = psp.effects();
+      const proxy = await holdingProxy(sandbox.url, 'capture', when);
+      try {
+        const [child] = (await startWorkers(1, proxy.url, 200)) as [WorkerProcess];
+        const input = {
+          orderId,
+          buyerId: 'buyer-kill-co',
+          listingId: listing.id,
+          quantity: 2,
+          paymentMethod: 'tok_visa',
+        };
+        const buying = child.call<RetryOutcome>({ op: 'checkoutRetry', input, attempts: 1 });
+        buying.catch(() => {}); // it never answers: the process dies first
+        await proxy.held;
+        expect(psp.effects().counts.capture - before.counts.capture).toBe(when === 'after' ? 1 : 0);
+        expect(await child.kill()).toBe('SIGKILL');
+        await expect(buying).rejects.toThrow(/exited/);
+
+        // The order and its saga are as the create statement left them: stock reserved, payment authorized.
+        expect(await market.orders.get(orderId)).toMatchObject({ state: 'checkout', captureId: null });
+        expect(await market.listings.get(listing.id)).toMatchObject({ reserved: 2, sold: 0 });
+        const stalled = await market.sagas.get(sagaId);
+        expect(stalled).toMatchObject({ status: 'running', stepIndex: 1 });
+        await waitFor('the checkout lease to expire', async () => {
+          const s = await market.sagas.get(sagaId);
+          return s !== undefined && s.nextRunAt !== null && Date.now() > s.nextRunAt;
+        });
+        expect(await market.worker().runOnce()).toBeGreaterThanOrEqual(1);
+      } finally {
+        await proxy.close();
+      }
+      expect(await market.orders.get(orderId)).toMatchObject({ state: 'paid' });
+      expect(await market.sagas.get(sagaId)).toMatchObject({ status: 'completed' });
+      expect((await market.sagas.history(sagaId)).map((e) => `${e.stepName}:${e.outcome}`)).toEqual([
+        'order:completed',
+        'authorize:completed',
+        'capture:completed',
+        'confirm:completed',
+      ]);
+      const after = psp.effects();
+      expect(after.counts.authorize - before.counts.authorize).toBe(1);
+      expect(after.counts.capture - before.counts.capture).toBe(1);
+      // 'after': the worker replayed the applied capture by its key; 'before': it was the first call to arrive.
+      expect(after.calls.capture - before.calls.capture).toBe(when === 'after' ? 2 : 1);
+      expect(after.capturedMinor - before.capturedMinor).toBe(2n * price.minor);
+      expect(await market.listings.get(listing.id)).toMatchObject({ sold: 2, reserved: 0, available: 1 });
+      await checkMarketInvariants(market);
+    }, 30_000);
+  }
+
+  for (const when of ['after', 'before'] as const) {
     it(`finishes a cancel whose process was SIGKILLed with the refund ${when === 'after' ? 'applied at the provider but not committed' : 'not yet sent'}`, async () => {
       const price = Money.of('30.00', 'USD');
       const listing = await market.listings.create({ sellerId: 'seller-kill', title: 'crash', price, quantity: 3 });
