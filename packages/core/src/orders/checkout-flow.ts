@@ -88,7 +88,9 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     };
     const sagaId = checkoutSagaId(orderId);
     const owner = this.#d.ids('inline');
-    if (onCommit !== undefined) this.#hooks.set(sagaId, onCommit);
+    // One caller per order in this process lends its hook (a second, concurrent one cannot own the saga anyway).
+    const lends = !this.#hooks.has(sagaId) && onCommit !== undefined;
+    if (lends) this.#hooks.set(sagaId, onCommit);
     try {
       const row = await this.#createCompiled(input, sagaId, owner);
       if (row !== undefined) return await this.#pay(row, input, sagaId, owner, onCommit);
@@ -100,7 +102,7 @@ export class CheckoutFlow implements CheckoutSagaSteps {
       if (outcome === 'released') return await this.#retried(orderId, sagaId, owner);
       return await this.#settle(outcome, orderId, sagaId);
     } finally {
-      this.#hooks.delete(sagaId);
+      if (lends) this.#hooks.delete(sagaId);
       this.#results.delete(sagaId);
     }
   }
@@ -233,7 +235,15 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     const order = await this.#read(orderId);
     if (order !== undefined && order.state !== this.#d.process.initial) return order;
     const claimed = await this.#d.sagas().claimOne(sagaId, owner, this.#d.pendingOpTimeoutMs);
-    if (claimed === undefined) throw inProgress(orderId, sagaId);
+    if (claimed === undefined) {
+      const saga = await this.#d.sagas().get(sagaId);
+      if (saga === undefined || saga.status === 'running' || saga.status === 'compensating')
+        throw inProgress(orderId, sagaId);
+      // It ended since the order was read (then the order shows how), or it is parked for an operator.
+      const now = await this.#read(orderId);
+      if (now !== undefined && now.state !== this.#d.process.initial) return now;
+      throw sagaLastError(saga, { orderId, status: saga.status });
+    }
     const outcome = await this.#d.sagas().execute(claimed, {
       owner,
       leaseMs: this.#d.pendingOpTimeoutMs,
