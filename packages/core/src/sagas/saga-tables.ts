@@ -63,5 +63,8 @@ export interface SagaTables {
   saga_steps: SagaStepsTable;
 }
 
-/** Logical names of the tables above; the table prefix applies to exactly these. */
-export const SAGA_TABLE_NAMES: readonly string[] = ['saga_instances', 'saga_steps'];
+/**
+ * Logical names of the tables above, and of the step log's copy while migration 0010 rebuilds it; the table
+ * prefix applies to exactly these.
+ */
+export const SAGA_TABLE_NAMES: readonly string[] = ['saga_instances', 'saga_steps', 'saga_steps_rebuild'];

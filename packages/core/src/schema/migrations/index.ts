@@ -8,6 +8,7 @@ import { idempotencyMigration } from './0006-idempotency.js';
 import { listingsMigration } from './0007-listings.js';
 import { ordersMigration } from './0008-orders.js';
 import { payoutsMigration } from './0009-payouts.js';
+import { leanSagaIndexesMigration } from './0010-lean-saga-indexes.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -20,4 +21,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   listingsMigration,
   ordersMigration,
   payoutsMigration,
+  leanSagaIndexesMigration,
 ];
