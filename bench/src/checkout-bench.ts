@@ -141,10 +141,12 @@ function header(o: BenchOptions, server: string | undefined, load: readonly [num
     'One checkout = market.orders.checkout({ orderId, buyerId, listingId, quantity 1-3, paymentMethod' +
       (keys ? ', idempotencyKey })' : ' }) (WITHOUT idempotency key: checkout does not record one yet)'),
     '  with the in-memory SandboxPaymentProvider; 200 listings of 20 sellers, 64 buyers, round-robin. It writes:',
-    `  ${keys ? 'idempotency key claim | ' : ''}listing (stock taken) + reservation + order + escrow account (+ seller, ` +
+    `  ${keys ? 'idempotency key claim + ' : ''}listing (stock taken) + reservation + order + escrow account (+ seller, ` +
       'clearing, commission accounts the first time) + order event + outbox | order.authorization_id |',
     `  capture transfer + 2 balances + outbox, reservation sold + listing, order paid + order event + outbox${keys ? ' + key result' : ''}.`,
-    'Baselines, same rows, same provider calls, same run:',
+    '  The SDK also writes its checkout saga (marketkit.checkout: the instance with the order, its completion and',
+    '  four step-log entries with the payment), which the baselines do not: they have no durable saga record.',
+    'Baselines, the rows above, same provider calls, same run:',
     '  (a) one statement per write, in the same transactions as the SDK (a one-statement transaction sent alone);',
     '  (b) PostgreSQL: each transaction as ONE statement (data-modifying CTEs); SQLite: (a) in a single transaction.',
     `Each row: warm-up, then ${o.rounds} round(s) sized so the SDK spends ~${o.roundMs} ms in each; sequential lanes take`,

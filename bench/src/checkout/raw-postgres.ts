@@ -1,6 +1,6 @@
 /**
  * Hand-written checkouts on pg, the baselines of the PostgreSQL rows. Both write exactly the rows the SDK writes,
- * in the same four transactions (claim the idempotency key; take stock and create the order; record the
+ * in the same three transactions (claim the idempotency key, take stock and create the order; record the
  * authorization; capture into escrow and mark paid), and call the same sandbox provider in between.
  * - (a) one statement per write: `BEGIN`, a statement per row written (the four order accounts as one
  *   `INSERT … ON CONFLICT DO NOTHING`), `COMMIT`; a transaction of one statement is sent alone (autocommit).
@@ -98,13 +98,6 @@ export function postgresRawLane(
     name: `raw (${kind})`,
     async run() {
       const call = stream.next();
-      if (call.idempotencyKey !== undefined) {
-        const claim = claimRow(call, Date.now());
-        const sql = `${insert('mk_idempotency_keys', claim)}
-          on conflict (actor, operation, idempotency_key) do nothing returning attempt`;
-        const got = await one('insert…nothing idempotency_keys', sql, Object.values(claim));
-        if (got.length !== 1) throw new Error(`raw: key ${call.idempotencyKey} taken`);
-      }
       const created = await create(call, q, tx, one);
       const ids = await pay(payments, call, created.info, one);
       await confirm(call, confirmRows(call, created.info, ids, created.at, Date.now()), q, tx, one);
@@ -188,8 +181,36 @@ async function insertOutbox(c: Client, q: Q, d: OutboxDraft, counter: Record<str
 // ---------------------------------------------------------------------------------------------------------------
 // (a): one statement per write
 
+/** The key's claim, as a statement of the create transaction (a), or as a CTE of the create statement (b). */
+const CLAIM_COLUMNS = Object.keys(
+  claimRow({ orderId: '', buyerId: '', listingId: '', quantity: 1, paymentMethod: '', idempotencyKey: '' }, 0),
+);
+const claimSql = (from: number, types = false) =>
+  `insert into mk_idempotency_keys (${CLAIM_COLUMNS.join(', ')})
+    values (${CLAIM_COLUMNS.map((c, i) => `$${i + from}${types ? `::${CLAIM_TYPES[c]}` : ''}`).join(', ')})
+    on conflict (actor, operation, idempotency_key) do nothing returning attempt`;
+const CLAIM_TYPES: Record<string, string> = {
+  actor: 'text',
+  operation: 'text',
+  idempotency_key: 'text',
+  fingerprint: 'text',
+  status: 'text',
+  result: 'text',
+  lock_token: 'text',
+  locked_until: 'int8',
+  attempt: 'int8',
+  created_at: 'int8',
+  completed_at: 'int8',
+  expires_at: 'int8',
+};
+
 async function createA(call: CheckoutCall, q: Q, tx: Tx, _one: One): Promise<Created> {
   return tx(async (c) => {
+    if (call.idempotencyKey !== undefined) {
+      const claim = Object.values(claimRow(call, Date.now()));
+      const got = await q(c, 'insert…nothing idempotency_keys', claimSql(1), claim);
+      if (got.length !== 1) throw new Error(`raw: key ${call.idempotencyKey} taken`);
+    }
     const now = Date.now();
     const info = infoOf(
       (await q(c, 'update listings (take stock)', TAKE, [call.quantity, now, call.listingId]))[0],
@@ -261,9 +282,10 @@ async function confirmA(call: CheckoutCall, r: ConfirmRows, q: Q, tx: Tx, _one: 
 // ---------------------------------------------------------------------------------------------------------------
 // (b): one statement per transaction
 
-const CREATE_B = `with l as (
+const createSqlB = (withKey: boolean) => `with ${withKey ? `k as (${claimSql(11, true)}),` : ''} l as (
     update mk_listings set reserved = reserved + $3::int8, updated_at = $4::int8
     where id = $2::text and status = 'active' and quantity - sold - reserved >= $3::int8
+      ${withKey ? 'and exists (select 1 from k)' : ''}
     returning seller_id, price_minor, currency),
   r as (insert into mk_stock_reservations (id, listing_id, order_id, quantity, status, expires_at, created_at, updated_at)
     select $1::text || ':rsv', $2::text, $1::text, $3::int8, 'active', $5::int8, $4::int8, $4::int8 from l),
@@ -293,11 +315,17 @@ const CREATE_B = `with l as (
     from g, l)
   select seller_id, price_minor, currency from l`;
 
+const CREATE_B = createSqlB(false);
+const CREATE_B_KEY = createSqlB(true);
+
 async function createB(call: CheckoutCall, _q: Q, _tx: Tx, one: One): Promise<Created> {
   const now = Date.now();
   // The outbox event's id and partition do not depend on the listing: take them from the shared row builder.
   const draft = createRows(call, { sellerId: '', priceMinor: 0, currency: '' }, now).outbox;
-  const rows = await one('with … (create order: 7 writes)', CREATE_B, [
+  const withKey = call.idempotencyKey !== undefined;
+  const claim = withKey ? Object.values(claimRow(call, now)) : [];
+  const label = withKey ? 'with … (claim key + create order: 8 writes)' : 'with … (create order: 7 writes)';
+  const rows = await one(label, withKey ? CREATE_B_KEY : CREATE_B, [
     call.orderId,
     call.listingId,
     call.quantity,
@@ -308,6 +336,7 @@ async function createB(call: CheckoutCall, _q: Q, _tx: Tx, one: One): Promise<Cr
     sortKeyBase(now),
     draft.id,
     draft.partition_no,
+    ...claim,
   ]);
   return { info: infoOf(rows[0], call), at: now };
 }

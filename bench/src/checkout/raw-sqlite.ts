@@ -1,8 +1,9 @@
 /**
  * Hand-written checkouts on better-sqlite3 (statements prepared once), the baselines of the SQLite row. Same rows
  * as the SDK, same sandbox provider calls.
- * - (a) one statement per write, in the SDK's four transactions (`BEGIN IMMEDIATE` for the two of several
- *   statements; the two one-statement transactions run alone, in autocommit);
+ * - (a) one statement per write, in the SDK's three transactions (`BEGIN IMMEDIATE` for the two of several
+ *   statements, the first of which claims the idempotency key; the authorization record runs alone, in
+ *   autocommit);
  * - (b) the same statements in ONE `BEGIN IMMEDIATE` transaction (the in-memory provider is awaited inside it).
  */
 import type { PaymentProvider } from '@marketkit/core';
@@ -78,7 +79,7 @@ function prepare(db: Database.Database) {
   };
 }
 
-/** A checkout side on one better-sqlite3 connection: (a) four transactions, (b) one. */
+/** A checkout side on one better-sqlite3 connection: (a) three transactions, (b) one. */
 export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: CheckoutStream) {
   const st = prepare(db);
   const payments: PaymentProvider = new SandboxPaymentProvider();
@@ -87,6 +88,7 @@ export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: Ch
     if (st.claim.get(claimRow(call, Date.now())) === undefined) throw new Error('raw: key taken');
   };
   const create = (call: CheckoutCall) => {
+    claim(call);
     const now = Date.now();
     const l = st.take.get({ q: call.quantity, now, id: call.listingId }) as Record<string, unknown> | undefined;
     if (l === undefined) throw new Error(`raw: listing ${call.listingId} has no stock`);
@@ -125,7 +127,6 @@ export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: Ch
     async run() {
       const call = stream.next();
       if (kind === 'a') {
-        claim(call);
         const { info, at } = createTx.immediate(call);
         const ids = await pay(payments, call, info, (id) => authorize(call, id));
         confirmTx.immediate(call, info, ids, at);
@@ -133,7 +134,6 @@ export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: Ch
       }
       db.exec('begin immediate');
       try {
-        claim(call);
         const { info, at } = create(call);
         const ids = await pay(payments, call, info, (id) => authorize(call, id));
         confirm(call, info, ids, at);

@@ -71,6 +71,14 @@ export interface IdempotencyHandle extends IdempotencyScope {
   readonly lockedUntil: number;
 }
 
+/** A claim of a free key prepared for a caller's statement (see `Idempotency.prepareClaim`). @internal */
+export interface PreparedClaim {
+  /** The key's handle, valid once the caller's statement committed the claim. */
+  readonly handle: IdempotencyHandle;
+  /** The values of `Idempotency.claimQuery`. */
+  readonly values: Readonly<Record<string, unknown>>;
+}
+
 /** What `begin` found: the key is now the caller's, or the request already succeeded and this is its result. */
 export type BeginResult<T> =
   | { readonly status: 'started'; readonly handle: IdempotencyHandle }

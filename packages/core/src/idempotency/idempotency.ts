@@ -39,6 +39,7 @@ import type {
   IdempotencyRecord,
   IdempotencyScope,
   IdempotentCall,
+  PreparedClaim,
   ResultCodec,
 } from './idempotency-types.js';
 import { plainIdempotentCall, withoutLockMs } from './idempotent-call-check.js';
@@ -189,20 +190,9 @@ export class Idempotency {
       (withoutLockMs(options) ? undefined : parseInput(beginOptionsSchema, options, 'begin options').lockMs) ??
       this.#lockMs;
     const token = randomUUID();
-    const claimAt = (now: number): ClaimValues & { readonly lockedUntil: number } => {
-      const lockedUntil = now + lockMs;
-      return {
-        ...this.#claimValues(now, { status: 'in_progress', result: null }),
-        lockToken: token,
-        lockedUntil,
-        expiresAt: Math.max(now + this.#ttlMs, lockedUntil),
-      };
-    };
-    const started = (attempt: number, claim: { readonly lockedUntil: number }) => {
-      const handle: IdempotencyHandle = Object.freeze({ ...scope, token, attempt, lockedUntil: claim.lockedUntil });
-      if (Number.isInteger(attempt) && attempt >= 1 && Number.isInteger(handle.lockedUntil)) this.#issued.add(handle);
-      return Object.freeze({ status: 'started' as const, handle });
-    };
+    const claimAt = (now: number) => this.#claimAt(now, lockMs, token);
+    const started = (attempt: number, claim: { readonly lockedUntil: number }) =>
+      Object.freeze({ status: 'started' as const, handle: this.#issue(scope, token, attempt, claim.lockedUntil) });
     // The usual case, a free key, is one statement on its own (no BEGIN/COMMIT). When the key has a record, that
     // insert changed nothing, and the full claim (which may replace an expired record or take over an abandoned
     // one) runs with the read of the record in one transaction, which keeps the record from changing between them.
@@ -244,6 +234,42 @@ export class Idempotency {
     const outcome = { status: 'succeeded', result: text, now: this.#clock.now() } as const;
     const stored = await storeOutcome(trx, handle, outcome, { token: handle.token, ttlMs: this.#ttlMs });
     if (!stored) throw lost(handle);
+  }
+
+  /**
+   * A claim of a free key prepared for a statement of the caller's own (the checkout's create-order statement),
+   * so that claiming the key costs no statement of its own: {@link Idempotency.claimQuery} inserts the in-progress
+   * record only when the key has none and returns one row; bind `values`. When the caller's statement committed
+   * with that row, `handle` holds the key exactly like a handle {@link Idempotency.begin} gave out. When it did not
+   * (the key has a record, or the statement rolled back), nothing was claimed: call `begin`, which decides.
+   * @internal for Marketkit's own modules.
+   */
+  prepareClaim(call: IdempotentCall): PreparedClaim {
+    const scope = this.#parseCall(call);
+    const claim = this.#claimAt(this.#clock.now(), this.#lockMs);
+    const handle = this.#issue(scope, claim.lockToken, 1, claim.lockedUntil);
+    const values: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries({ ...scope, ...claimColumns(claim) })) values[`claim_${k}`] = v;
+    return Object.freeze({ handle, values });
+  }
+
+  /** The insert of {@link Idempotency.prepareClaim}, built with placeholders, returning `attempt`. @internal */
+  claimQuery(p: (name: string) => never) {
+    const c = (name: string) => p(`claim_${name}`);
+    return insertNewKeyQuery(
+      this.#storage.db,
+      { actor: c('actor'), operation: c('operation'), key: c('key'), fingerprint: c('fingerprint') },
+      {
+        now: c('now'),
+        status: c('status'),
+        result: c('result'),
+        lockToken: c('lockToken'),
+        lockedUntil: c('lockedUntil'),
+        attempt: c('attempt'),
+        completedAt: c('completedAt'),
+        expiresAt: c('expiresAt'),
+      },
+    );
   }
 
   /**
@@ -396,6 +422,24 @@ export class Idempotency {
   /** Throws `VALIDATION_FAILED` for a handle `handleSchema` rejects; one `begin` gave out passed it already. */
   #checkHandle(handle: IdempotencyHandle): void {
     if (!this.#issued.has(handle)) parseInput(handleSchema, handle, 'idempotency handle');
+  }
+
+  /** An in-progress claim at `now` under `token`, locked for `lockMs`. */
+  #claimAt(now: number, lockMs: number, token: string = randomUUID()) {
+    const lockedUntil = now + lockMs;
+    return {
+      ...this.#claimValues(now, { status: 'in_progress', result: null }),
+      lockToken: token,
+      lockedUntil,
+      expiresAt: Math.max(now + this.#ttlMs, lockedUntil),
+    };
+  }
+
+  /** A handle of a claim, frozen and remembered as checked. */
+  #issue(scope: FingerprintedScope, token: string, attempt: number, lockedUntil: number): IdempotencyHandle {
+    const handle: IdempotencyHandle = Object.freeze({ ...scope, token, attempt, lockedUntil });
+    if (Number.isInteger(attempt) && attempt >= 1 && Number.isInteger(lockedUntil)) this.#issued.add(handle);
+    return handle;
   }
 
   #claimValues(now: number, v: Pick<ClaimValues, 'status' | 'result'>): ClaimValues {

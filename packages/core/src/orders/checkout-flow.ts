@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import type { PreparedClaim } from '../idempotency/idempotency-types.js';
 import { encodeJson } from '../jobs/json-column.js';
 import { reserveStock } from '../listings/stock-store.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
@@ -79,6 +80,28 @@ export class CheckoutFlow implements CheckoutSagaSteps {
    * otherwise throws `CONCURRENCY_CONFLICT` (retryable).
    */
   async run(orderId: string, p: ParsedCheckout, onCommit?: OnCommit): Promise<Order> {
+    return (await this.#run(orderId, p, onCommit, undefined))!;
+  }
+
+  /** Whether the create-order statement can claim an idempotency key itself ({@link runClaimed}). */
+  get claimsKeys(): boolean {
+    return this.#d.stockStrategy === 'guardedUpdate';
+  }
+
+  /**
+   * {@link run}, with the idempotency key claimed by the create-order statement itself: `undefined` when that
+   * statement wrote nothing (the key has a record, or a guard failed), and then nothing was claimed or written.
+   */
+  async runClaimed(orderId: string, p: ParsedCheckout, claim: PreparedClaim, onCommit: OnCommit) {
+    return this.#run(orderId, p, onCommit, claim);
+  }
+
+  async #run(
+    orderId: string,
+    p: ParsedCheckout,
+    onCommit: OnCommit | undefined,
+    claim: PreparedClaim | undefined,
+  ): Promise<Order | undefined> {
     const input: CheckoutSagaInput = {
       orderId,
       buyerId: p.buyerId,
@@ -92,8 +115,9 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     const lends = !this.#hooks.has(sagaId) && onCommit !== undefined;
     if (lends) this.#hooks.set(sagaId, onCommit);
     try {
-      const row = await this.#createCompiled(input, sagaId, owner);
+      const row = await this.#createCompiled(input, sagaId, owner, claim);
       if (row !== undefined) return await this.#pay(row, input, sagaId, owner, onCommit);
+      if (claim !== undefined) return undefined;
       const outcome = await this.#d.sagas().run(CHECKOUT_SAGA, input, {
         id: sagaId,
         leaseMs: this.#d.pendingOpTimeoutMs,
@@ -384,8 +408,9 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     input: CheckoutSagaInput,
     sagaId: string,
     owner: string,
+    claim: PreparedClaim | undefined,
   ): Promise<Selectable<OrdersTable> | undefined> {
-    if (this.#d.stockStrategy !== 'guardedUpdate') return;
+    if (!this.claimsKeys) return;
     const now = this.#d.clock.now();
     return this.#compiled.createOrder({
       ...input,
@@ -411,6 +436,7 @@ export class CheckoutFlow implements CheckoutSagaSteps {
         },
         log: [{ id: this.#d.ids('sst'), entry: { ...completed(0, 'order', null), worker: owner } }],
       },
+      ...(claim === undefined ? {} : { claim: { query: (p) => this.#d.idempotency.claimQuery(p), values: claim.values } }),
     });
   }
 

@@ -41,6 +41,15 @@ export interface CreateOrderCommand {
   readonly now: number;
   /** The checkout saga, inserted with the order (its `order` step done, under the caller's lease). */
   readonly saga: CreateSagaWrite;
+  /**
+   * The idempotency key's claim, made by the same statement: the order is written only when it claimed the key,
+   * and the key is claimed only when the order is written. Its query (built with placeholders) returns one row
+   * when it inserted the record.
+   */
+  readonly claim?: {
+    readonly query: (p: ParamRef) => OperationNodeSource;
+    readonly values: Readonly<Record<string, unknown>>;
+  };
 }
 
 /** The checkout saga's insert, as the create statement writes it. */
@@ -128,7 +137,7 @@ const AMOUNT = ' amount ';
  */
 export class CheckoutStatements {
   readonly #d: CheckoutStatementDeps;
-  #create: CheckedStatement | undefined;
+  readonly #create = new Map<string, CheckedStatement>();
   readonly #confirm = new Map<string, CheckedStatement>();
 
   constructor(deps: CheckoutStatementDeps) {
@@ -144,7 +153,13 @@ export class CheckoutStatements {
    */
   async createOrder(c: CreateOrderCommand): Promise<Selectable<OrdersTable> | undefined> {
     const logEntries = c.saga.log.length;
-    this.#create ??= new CheckedStatement(this.#d.storage, (p) => this.#createShape(p, logEntries));
+    const claim = c.claim;
+    const key = `${logEntries}:${claim !== undefined}`;
+    let statement = this.#create.get(key);
+    if (statement === undefined) {
+      statement = new CheckedStatement(this.#d.storage, (p) => this.#createShape(p, logEntries, claim?.query));
+      this.#create.set(key, statement);
+    }
     const accounts = orderAccounts({ id: c.orderId, sellerId: SELLER, currency: CURRENCY });
     const event = orderEvent(
       c.orderId,
@@ -178,6 +193,7 @@ export class CheckoutStatements {
       },
       outboxValues('ob', [event], this.#d.clock, c.now),
       sagaInsertValues('sg', c.saga.start, c.saga.progress, c.saga.log, c.now),
+      claim?.values ?? {},
     );
     accounts.forEach((a, i) => {
       values[`account_${i}_id`] = a.id;
@@ -186,9 +202,10 @@ export class CheckoutStatements {
       values[`account_${i}_flags`] = accountFlagBits(a.flags);
     });
     try {
-      const out = await this.#create.run<TakenListing>(values);
+      const out = await statement.run<TakenListing>(values);
+      // With a claim the statement has a check, so an empty result reads as one row of nulls.
       const listing = out.ok ? out.rows[0] : undefined;
-      return listing === undefined ? undefined : createdOrderRow(c, listing);
+      return listing === undefined || listing.seller_id === null ? undefined : createdOrderRow(c, listing);
     } catch (error) {
       // Another caller inserted the same order (or its reservation) first: the statement rolled back.
       if (isMarketkitError(error) && error.code === 'UNIQUE_VIOLATION') return undefined;
@@ -196,7 +213,7 @@ export class CheckoutStatements {
     }
   }
 
-  #createShape(p: ParamRef, sagaLogEntries: number) {
+  #createShape(p: ParamRef, sagaLogEntries: number, claim: ((p: ParamRef) => OperationNodeSource) | undefined) {
     const big = (value: unknown) => sql`cast(${value} as bigint)`;
     const q = big(p('quantity'));
     const now = big(p('now'));
@@ -217,6 +234,7 @@ export class CheckoutStatements {
           and seller_id <> ${p('buyer_id')}
           and length(${sellerAccount}) <= ${sql.lit(LEDGER_LIMITS.maxIdLength)} and ${sellerAccount} !~ '[^!-~]'
           and not exists (select 1 from ${sql.table('orders')} where id = ${p('order_id')})
+          ${claim === undefined ? sql`` : sql`and exists (select 1 from kc)`}
         returning seller_id, price_minor, currency)`,
       sql`rsv as (
         insert into ${sql.table('stock_reservations')} (id, listing_id, order_id, quantity, status, expires_at,
@@ -256,9 +274,15 @@ export class CheckoutStatements {
       }),
       ...sagaInsertCtes(p, this.#d.storage, { name: 'sg', logEntries: sagaLogEntries, from: 'l' }),
     ];
-    // No checks: every write selects from `l`, so when its guard fails the statement writes nothing and returns
-    // no row. It returns the listing's row, from which the order row is known.
-    return { ctes, checks: [], result: 'l' };
+    // Every write selects from `l`, so when its guard fails the statement writes nothing else and returns no row.
+    // It returns the listing's row, from which the order row is known. A key claim comes first (`l` waits for it);
+    // claimed without an order, the statement rolls back: the key is claimed exactly when the order is written.
+    if (claim === undefined) return { ctes, checks: [], result: 'l' };
+    return {
+      ctes: [sql`kc as (${claim(p)})`, ...ctes],
+      checks: [{ name: 'key claimed with the order', ok: sql`(select count(*) from kc) = (select count(*) from l)` }],
+      result: 'l',
+    };
   }
 
   /**

@@ -71,6 +71,12 @@ export class CheckoutSteps {
   }
 
   async #create(trx: Db, c: CreateOrderCommand): Promise<Selectable<OrdersTable> | undefined> {
+    if (c.claim !== undefined) {
+      const claim = c.claim;
+      const insert = this.#t.get('checkout:claim-key', (_db, p) => claim.query(p) as never);
+      // The key has a record: nothing written, `begin` decides. Claimed, it rolls back with any failed guard below.
+      if ((await trx.executeQuery(insert.bind(claim.values))).rows.length !== 1) throw new GuardFailed();
+    }
     const take = this.#t.get('checkout:take-stock', (db, p) =>
       db
         .updateTable('listings')
@@ -91,7 +97,7 @@ export class CheckoutSteps {
       }),
     );
     const listing = taken.rows[0];
-    if (listing === undefined) return undefined; // nothing written
+    if (listing === undefined) throw new GuardFailed(); // nothing written but the key's claim, which rolls back
     const view = { id: c.orderId, sellerId: listing.seller_id, currency: listing.currency };
     const sellerAccount = escrowAccounts.seller(view.sellerId, view.currency);
     if (sellerAccount.length > LEDGER_LIMITS.maxIdLength || !LEDGER_ID.test(sellerAccount)) throw new GuardFailed();

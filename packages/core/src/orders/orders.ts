@@ -1,6 +1,6 @@
 import { isMarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
-import type { IdempotentCall } from '../idempotency/idempotency-types.js';
+import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempotency-types.js';
 import { keyDerivedId } from '../ids/key-derived-id.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import type { ParamRef } from '../storage/statement-template.js';
@@ -27,6 +27,12 @@ import type { ProcessDefinition } from './process/process-definition.js';
 export type { OrdersDeps } from './orders-deps.js';
 
 const SYSTEM: Actor = Object.freeze({ role: 'system', id: 'system' });
+
+/** An idempotency key's completion hook and the order it recorded, once it did. */
+interface KeyHook {
+  recorded: Order | undefined;
+  readonly onCommit: OnCommit;
+}
 
 /**
  * Orders moving through a declared transaction process. Every transition records an append-only order event in
@@ -83,11 +89,21 @@ export class Orders {
       quantity: p.quantity,
       paymentMethod: p.paymentMethod,
     };
-    return this.#idempotent(
-      { key: p.idempotencyKey, actor: p.buyerId, operation: 'orders.checkout', request },
-      orderId,
-      work,
-    );
+    const call = { key: p.idempotencyKey, actor: p.buyerId, operation: 'orders.checkout', request };
+    if (this.#checkout.claimsKeys) {
+      // The usual case, a fresh key: claimed by the create-order statement itself (no statement of its own).
+      const claim = this.#d.idempotency.prepareClaim(call);
+      const hook = this.#hook(claim.handle);
+      let order: Order | undefined;
+      try {
+        order = await this.#checkout.runClaimed(orderId, p, claim, hook.onCommit);
+      } catch (error) {
+        await this.#d.idempotency.fail(claim.handle, error);
+        throw error;
+      }
+      if (order !== undefined) return this.#recorded(hook, orderId, order);
+    }
+    return this.#idempotent(call, orderId, work);
   }
 
   /**
@@ -116,35 +132,50 @@ export class Orders {
     orderId: string,
     work: (onCommit: OnCommit) => Promise<Order>,
   ): Promise<Order> {
-    const idem = this.#d.idempotency;
-    const begun = await idem.begin<Order>(call, { codec: ORDER_CODEC });
+    const begun = await this.#d.idempotency.begin<Order>(call, { codec: ORDER_CODEC });
     if (begun.status === 'replayed') return begun.result;
-    let recorded: Order | undefined;
-    const onCommit: OnCommit = Object.assign(
-      async (trx: MarketkitTransaction, order: Order) => {
-        await idem.complete(trx, begun.handle, order, { codec: ORDER_CODEC });
-        recorded = order;
-      },
-      {
-        statement: {
-          query: (p: ParamRef) => idem.completeQuery(p),
-          values: (order: Order) => idem.completeValues(begun.handle, order, { codec: ORDER_CODEC }),
-        },
-        committed: (order: Order) => {
-          recorded = order;
-        },
-      },
-    );
+    const hook = this.#hook(begun.handle);
     try {
-      const order = await work(onCommit);
-      if (recorded === undefined) {
-        await this.#d.storage.transaction(async (trx) => onCommit(trx, (await readOrder(trx, orderId)) ?? order));
-      }
-      return recorded ?? order;
+      return await this.#recorded(hook, orderId, await work(hook.onCommit));
     } catch (error) {
-      await idem.fail(begun.handle, error);
+      await this.#d.idempotency.fail(begun.handle, error);
       throw error;
     }
+  }
+
+  /** The idempotency key's completion for the operation's last commit, and what it recorded. */
+  #hook(handle: IdempotencyHandle): KeyHook {
+    const idem = this.#d.idempotency;
+    const hook: KeyHook = {
+      recorded: undefined,
+      onCommit: Object.assign(
+        async (trx: MarketkitTransaction, order: Order) => {
+          await idem.complete(trx, handle, order, { codec: ORDER_CODEC });
+          hook.recorded = order;
+        },
+        {
+          statement: {
+            query: (p: ParamRef) => idem.completeQuery(p),
+            values: (order: Order) => idem.completeValues(handle, order, { codec: ORDER_CODEC }),
+          },
+          committed: (order: Order) => {
+            hook.recorded = order;
+          },
+        },
+      ),
+    };
+    return hook;
+  }
+
+  /**
+   * The order as the key recorded it; records it now, in a transaction of its own, when the operation's last commit
+   * did not (its work was done by another caller or a worker).
+   */
+  async #recorded(hook: KeyHook, orderId: string, order: Order): Promise<Order> {
+    if (hook.recorded === undefined) {
+      await this.#d.storage.transaction(async (trx) => hook.onCommit(trx, (await readOrder(trx, orderId)) ?? order));
+    }
+    return hook.recorded ?? order;
   }
 
   /** An order with its escrow balance, or `undefined`. */
