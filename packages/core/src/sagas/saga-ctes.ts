@@ -63,7 +63,8 @@ export function sagaInsertValues(
   log: readonly StepLogRow[],
   now: number,
 ): Values {
-  return prefixValues(name, logValues(start.id, log, startValues(start, progress, now)));
+  const pre = `${name}_`;
+  return logValues(start.id, log, startValues(start, progress, now, {}, pre), pre);
 }
 
 /**
@@ -99,7 +100,8 @@ export function sagaProgressValues(
   log: readonly StepLogRow[],
   now: number,
 ): Values {
-  return prefixValues(name, logValues(id, log, progressValues(progress, now, { id, version })));
+  const pre = `${name}_`;
+  return logValues(id, log, progressValues(progress, now, { [`${pre}id`]: id, [`${pre}version`]: version }, pre), pre);
 }
 
 function logCte(q: ParamRef, storage: Storage, shape: SagaCteShape): RawBuilder<unknown> {
@@ -110,10 +112,4 @@ function logCte(q: ParamRef, storage: Storage, shape: SagaCteShape): RawBuilder<
 
 function prefixed(p: ParamRef, name: string): ParamRef {
   return (n) => p(`${name}_${n}`);
-}
-
-function prefixValues(name: string, values: Values): Values {
-  const out: Values = {};
-  for (const [k, v] of Object.entries(values)) out[`${name}_${k}`] = v;
-  return out;
 }

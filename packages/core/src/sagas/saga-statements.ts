@@ -47,18 +47,18 @@ export function progressSet(p: ParamRef, shape: string) {
   };
 }
 
-/** The values of {@link progressSet}. @internal */
-export function progressValues(p: SagaProgress, now: number, into: Values): Values {
-  into['status'] = p.status;
-  into['step_index'] = p.stepIndex;
-  into['outputs'] = encodeJson(p.outputs);
-  into['attempts'] = p.attempts;
-  into['now'] = now;
-  if (p.lastError !== undefined) into['last_error'] = p.lastError === null ? null : encodeJson(p.lastError);
+/** The values of {@link progressSet}, named with `pre` in front (a CTE's prefix). @internal */
+export function progressValues(p: SagaProgress, now: number, into: Values, pre = ''): Values {
+  into[`${pre}status`] = p.status;
+  into[`${pre}step_index`] = p.stepIndex;
+  into[`${pre}outputs`] = encodeJson(p.outputs);
+  into[`${pre}attempts`] = p.attempts;
+  into[`${pre}now`] = now;
+  if (p.lastError !== undefined) into[`${pre}last_error`] = p.lastError === null ? null : encodeJson(p.lastError);
   if (p.lease !== 'keep') {
-    into['next_run_at'] = p.lease.nextRunAt;
-    into['lease_owner'] = null;
-    into['lease_expires_at'] = 0;
+    into[`${pre}next_run_at`] = p.lease.nextRunAt;
+    into[`${pre}lease_owner`] = null;
+    into[`${pre}lease_expires_at`] = 0;
   }
   return into;
 }
@@ -77,18 +77,19 @@ export function logRows(storage: Storage, p: ParamRef, n: number): RawBuilder<un
   return sql`(values ${sql.join(rows)}) as v (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})`;
 }
 
-/** The values of {@link logRows}. @internal */
-export function logValues(sagaId: string, log: readonly StepLogRow[], into: Values): Values {
-  into['saga_id'] = sagaId;
+/** The values of {@link logRows}, named with `pre` in front (a CTE's prefix). @internal */
+export function logValues(sagaId: string, log: readonly StepLogRow[], into: Values, pre = ''): Values {
+  into[`${pre}saga_id`] = sagaId;
   log.forEach(({ id, entry: e }, i) => {
-    into[`l${i}_id`] = id;
-    into[`l${i}_step_index`] = e.stepIndex;
-    into[`l${i}_step_name`] = e.stepName;
-    into[`l${i}_phase`] = e.phase;
-    into[`l${i}_outcome`] = e.outcome;
-    into[`l${i}_attempt`] = e.attempt;
-    into[`l${i}_detail`] = e.detail === undefined ? null : encodeJson(e.detail);
-    into[`l${i}_worker`] = e.worker;
+    const l = `${pre}l${i}_`;
+    into[`${l}id`] = id;
+    into[`${l}step_index`] = e.stepIndex;
+    into[`${l}step_name`] = e.stepName;
+    into[`${l}phase`] = e.phase;
+    into[`${l}outcome`] = e.outcome;
+    into[`${l}attempt`] = e.attempt;
+    into[`${l}detail`] = e.detail === undefined ? null : encodeJson(e.detail);
+    into[`${l}worker`] = e.worker;
   });
   return into;
 }
@@ -249,20 +250,22 @@ export function startRow(ref: ParamRef) {
   };
 }
 
-/** The values of {@link startRow}: the saga `start` under its owner's lease (fencing token 1), moved on by `p`. @internal */
-export function startValues(start: SagaStart, p: SagaProgress, now: number): Values {
+/**
+ * The values of {@link startRow}: the saga `start` under its owner's lease (fencing token 1), moved on by `p`;
+ * named with `pre` in front (a CTE's prefix). @internal
+ */
+export function startValues(start: SagaStart, p: SagaProgress, now: number, into: Values = {}, pre = ''): Values {
   const keep = p.lease === 'keep';
-  const values = progressValues(p, now, {
-    id: start.id,
-    name: start.name,
-    input: start.input,
-    next_run_at: p.lease === 'keep' ? now + start.leaseMs : p.lease.nextRunAt,
-    lease_owner: keep ? start.owner : null,
-    lease_expires_at: keep ? now + start.leaseMs : 0,
-  });
-  values['last_error'] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
-  values['version'] = 1;
-  return values;
+  progressValues(p, now, into, pre);
+  into[`${pre}id`] = start.id;
+  into[`${pre}name`] = start.name;
+  into[`${pre}input`] = start.input;
+  into[`${pre}next_run_at`] = keep ? now + start.leaseMs : (p.lease as { nextRunAt: number | null }).nextRunAt;
+  into[`${pre}lease_owner`] = keep ? start.owner : null;
+  into[`${pre}lease_expires_at`] = keep ? now + start.leaseMs : 0;
+  into[`${pre}last_error`] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
+  into[`${pre}version`] = 1;
+  return into;
 }
 
 function sagaLeaseLost(id: string, version: bigint): MarketkitError {
