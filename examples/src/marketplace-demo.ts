@@ -1,5 +1,5 @@
 /**
- * The marketplace half of `npm run demo`: a listing, a checkout captured into escrow, shipping, delivery,
+ * The marketplace half of `npm run demo`: a listing, a checkout captured into escrow (as a durable saga), shipping, delivery,
  * release to the seller minus commission, a payout, a disputed order split by an operator, a cancelled one,
  * domain events drained by a worker, and every invariant checked.
  */
@@ -38,6 +38,9 @@ export async function runMarketplaceDemo(file: string): Promise<void> {
       idempotencyKey: 'alice-cart-1',
     });
     console.log(`\ncheckout ${order.id}: ${order.state}, ${order.amount.format()} held in escrow`);
+    const saga = await market.sagas.get(`checkout:${order.id}`);
+    const steps = (await market.sagas.history(`checkout:${order.id}`)).map((e) => e.stepName).join(' → ');
+    console.log(`  as the durable saga ${saga?.name}: ${saga?.status} (${steps})`);
     await market.orders.transition(order.id, 'ship', { actor: bob });
     await market.orders.transition(order.id, 'deliver', { actor: bob });
     const done = await market.orders.transition(order.id, 'confirm', { actor: alice });

@@ -436,7 +436,9 @@ export class CheckoutFlow implements CheckoutSagaSteps {
         },
         log: [{ id: this.#d.ids('sst'), entry: { ...completed(0, 'order', null), worker: owner } }],
       },
-      ...(claim === undefined ? {} : { claim: { query: (p) => this.#d.idempotency.claimQuery(p), values: claim.values } }),
+      ...(claim === undefined
+        ? {}
+        : { claim: { query: (p) => this.#d.idempotency.claimQuery(p), values: claim.values } }),
     });
   }
 

@@ -1,3 +1,4 @@
+export type { CheckoutVerification } from './checkout-verification.js';
 export { commissionOn } from './commission.js';
 export { ESCROW_ACCOUNT_CODES, ESCROW_CODES, escrowAccounts } from './escrow-accounts.js';
 export type { EscrowVerification } from './escrow-verification.js';

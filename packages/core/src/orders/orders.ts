@@ -6,6 +6,7 @@ import type { SagaDefinition } from '../sagas/saga-definition.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import { CheckoutFlow } from './checkout-flow.js';
+import { type CheckoutVerification, verifyCheckouts } from './checkout-verification.js';
 import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
 import type { OnCommit } from './on-commit.js';
 import { ORDER_CODEC } from './order-codec.js';
@@ -199,6 +200,21 @@ export class Orders {
       .filter(([, s]) => s.terminal)
       .map(([n]) => n);
     return this.#d.storage.snapshot((trx) => verifyEscrow(trx, terminal));
+  }
+
+  /**
+   * Checks that every order's checkout saga (`marketkit.checkout`) agrees with the order: a completed checkout
+   * confirmed it with the capture the saga recorded, a compensated one left it out of checkout with nothing
+   * captured, and an order still in checkout has a live saga (or one parked for an operator).
+   * `checkMarketInvariants` from `@marketkit/testing` runs it with the other checks.
+   *
+   * @example
+   * ```ts
+   * const { ok, problems } = await market.orders.verifyCheckouts();
+   * ```
+   */
+  async verifyCheckouts(): Promise<CheckoutVerification> {
+    return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial));
   }
 
   /** Fires due time-based transitions (as `system`); returns how many fired. The worker runs this. */

@@ -12,6 +12,7 @@ import {
   type TestDatabase,
   testBackends,
 } from '@marketkit/testing';
+import { Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 /** The sandbox, with a hook that runs once right after the next capture succeeded. */
@@ -186,6 +187,35 @@ for (const backend of testBackends()) {
         expect(after.openAuthorizedMinor).toBeLessThan(before.openAuthorizedMinor);
         expect(await market.listings.get(listingId)).toMatchObject({ reserved: 0, sold: 0 });
         await checkMarketInvariants(market);
+      });
+
+      it('reports a checkout saga that disagrees with its order, and an order without one', async () => {
+        const listingId = await listing();
+        const orderId = `ord-audit-${n}`;
+        psp.injectFault('authorize', 'timeout');
+        await expect(checkout(orderId, listingId)).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+        expect((await market.orders.verifyCheckouts()).ok).toBe(true);
+        const db = new Kysely<Record<string, Record<string, unknown>>>({ dialect: database.adapter().dialect });
+        const setStatus = (status: string) =>
+          sql`update mk_saga_instances set status = ${status} where id = ${`checkout:${orderId}`}`.execute(db);
+        try {
+          await setStatus('completed');
+          expect((await market.orders.verifyCheckouts()).problems).toEqual([
+            `order ${orderId} (checkout), checkout saga completed: the saga completed but the order is still in checkout`,
+            `order ${orderId} (checkout), checkout saga completed: the order's capture null is not the saga's undefined`,
+          ]);
+          await expect(checkMarketInvariants(market)).rejects.toThrow(/the saga completed/);
+          await sql`update mk_saga_instances set id = 'moved' where id = ${`checkout:${orderId}`}`.execute(db);
+          expect((await market.orders.verifyCheckouts()).problems).toEqual([
+            `order ${orderId}: no checkout saga`,
+            'checkout saga moved (completed): its order does not exist',
+          ]);
+          await sql`update mk_saga_instances set id = ${`checkout:${orderId}`} where id = 'moved'`.execute(db);
+        } finally {
+          await setStatus('running');
+          await db.destroy();
+        }
+        expect((await market.orders.verifyCheckouts()).ok).toBe(true);
       });
     });
   }

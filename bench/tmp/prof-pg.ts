@@ -1,0 +1,14 @@
+import { postgresAdapter } from '@marketkit/adapters/postgres';
+import { createMarketplace } from '@marketkit/core';
+import { SandboxPaymentProvider } from '@marketkit/testing';
+import { CheckoutStream, seedListings, sdkLane } from '../src/checkout/model.js';
+const market = createMarketplace({ adapter: postgresAdapter({ connectionString: process.env.PGURL!, max: 1 }), payments: new SandboxPaymentProvider() });
+await seedListings(market);
+const lane = sdkLane('SDK', market, new CheckoutStream(`s${Date.now()}`, true));
+for (let i = 0; i < 1500; i++) await lane.run();
+const cpu0 = process.cpuUsage(); const t0 = performance.now();
+const N = 3000;
+for (let i = 0; i < N; i++) await lane.run();
+const t = performance.now() - t0; const cpu = process.cpuUsage(cpu0);
+console.log(`wall ${(t * 1000 / N).toFixed(0)} µs/checkout, cpu user ${(cpu.user / N).toFixed(0)} sys ${(cpu.system / N).toFixed(0)} µs`);
+await market.close();
