@@ -4,28 +4,11 @@
  * `market.sagas`; declines compensate it, provider timeouts leave it waiting for a retry with backoff, and a worker
  * or the caller's retry finishes it with the same provider keys.
  */
-import { createMarketplace, type Marketplace, Money, type PaymentProvider } from '@marketkit/core';
-import {
-  checkMarketInvariants,
-  ManualClock,
-  SandboxPaymentProvider,
-  type TestDatabase,
-  testBackends,
-} from '@marketkit/testing';
+import { createMarketplace, type Marketplace, Money } from '@marketkit/core';
+import { checkMarketInvariants, ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
 import { Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-
-/** The sandbox, with a hook that runs once right after the next capture succeeded. */
-class HookedProvider extends SandboxPaymentProvider {
-  afterCapture: (() => Promise<void>) | undefined;
-  override async capture(request: Parameters<PaymentProvider['capture']>[0]) {
-    const out = await super.capture(request);
-    const hook = this.afterCapture;
-    this.afterCapture = undefined;
-    if (hook !== undefined) await hook();
-    return out;
-  }
-}
+import { HookedProvider } from './fixtures/hooked-provider.js';
 
 const RESERVATION_MS = 15 * 60 * 1000;
 const steps = (log: readonly { stepName: string; phase: string; outcome: string }[]) =>

@@ -4,30 +4,12 @@
  * rows as the generic path, return the order exactly as `get()` reads it, and, when a guard fails, change nothing
  * and leave the generic path to throw the same coded error.
  */
-import {
-  createMarketplace,
-  type Marketplace,
-  Money,
-  type PaymentProvider,
-  Storage,
-  type StorageAdapter,
-} from '@marketkit/core';
-import { ManualClock, SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
+import { createMarketplace, type Marketplace, Money, Storage, type StorageAdapter } from '@marketkit/core';
+import { ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
 import { Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CheckedStatement } from '../../src/storage/checked-statement.js';
-
-/** The sandbox, with a hook that runs right after each capture succeeded (between the two commits of checkout). */
-class HookedProvider extends SandboxPaymentProvider {
-  afterCapture: (() => Promise<void>) | undefined;
-  override async capture(request: Parameters<PaymentProvider['capture']>[0]) {
-    const out = await super.capture(request);
-    const hook = this.afterCapture;
-    this.afterCapture = undefined;
-    if (hook !== undefined) await hook();
-    return out;
-  }
-}
+import { HookedProvider } from './fixtures/hooked-provider.js';
 
 for (const backend of testBackends()) {
   describe(`checkout statements on ${backend.name}`, () => {
