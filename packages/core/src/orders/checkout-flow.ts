@@ -2,32 +2,20 @@ import type { Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { PreparedClaim } from '../idempotency/idempotency-types.js';
 import { encodeJson } from '../jobs/json-column.js';
-import { reserveStock } from '../listings/stock-store.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import { sagaLastError } from '../sagas/saga-error.js';
 import type { SagaRunOutcome } from '../sagas/saga-runner.js';
 import type { ClaimedSaga, StepLogInput } from '../sagas/saga-store.js';
-import { toBigInt } from '../storage/int64.js';
-import type { StatementTemplates } from '../storage/statement-template.js';
-import type { MarketkitTransaction } from '../storage/storage.js';
-import {
-  type AuthorizeOutput,
-  type CaptureOutput,
-  CHECKOUT_SAGA,
-  type CheckoutSagaInput,
-  type CheckoutSagaSteps,
-  checkoutSaga,
-  checkoutSagaId,
-} from './checkout-saga.js';
+import { CHECKOUT_SAGA, type CheckoutSagaInput, checkoutSaga, checkoutSagaId } from './checkout-saga.js';
+import { CheckoutSagaWork, PAYMENTS } from './checkout-saga-work.js';
 import { CheckoutStatements, type ConfirmSagaWrite } from './checkout-statements.js';
 import { CheckoutSteps } from './checkout-steps.js';
 import type { OnCommit } from './on-commit.js';
-import { orderEvent } from './order-outbox-event.js';
 import type { ParsedCheckout } from './order-schemas.js';
-import { appendOrderEvent, lockOrder, readOrder, sameOrder } from './order-store.js';
+import { readOrder } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { OrderTransitions } from './order-transitions.js';
-import type { Actor, Order } from './order-types.js';
+import type { Order } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
 import type { ProcessTransition } from './process/process-definition.js';
 
@@ -41,26 +29,23 @@ const completed = (stepIndex: number, stepName: string, detail: unknown): Comple
   attempt: 1,
   detail,
 });
-const PAYMENTS: Actor = Object.freeze({ role: 'system', id: 'payments' });
 
 /**
- * A checkout as the `marketkit.checkout` saga ({@link checkoutSaga}): the steps any worker runs, and the hot path a
- * caller waits for. That path writes what the saga runner would, from the two compiled transactions: the
+ * A checkout as the `marketkit.checkout` saga ({@link checkoutSaga}, whose steps {@link CheckoutSagaWork} does): the
+ * hot path a caller waits for. That path writes what the saga runner would, from the two compiled transactions: the
  * create-order statement inserts the saga (order step done, under this caller's lease) with the order; authorize
  * and capture are called with keys derived from the order; the confirm statement completes the saga with the
  * payment. Anything off that path (a provider failure, a guard that fails, another stock strategy) is handed to the
  * saga runner at the step where it happened, so retries, backoff and compensation are the saga engine's.
  * @internal `Orders.checkout` is the public face.
  */
-export class CheckoutFlow implements CheckoutSagaSteps {
+export class CheckoutFlow {
   readonly #d: OrdersDeps;
   readonly #transitions: OrderTransitions;
   /** Checkout's two write transactions compiled: one statement each (writable CTEs) or templated steps. */
   readonly #compiled: CheckoutStatements | CheckoutSteps;
-  readonly #templates: StatementTemplates;
-  /** Hooks and results of the checkouts this process runs inline, by saga id (a worker's run has none). */
-  readonly #hooks = new Map<string, OnCommit>();
-  readonly #results = new Map<string, Order>();
+  /** The saga's steps, with the hooks and results of the checkouts this process runs inline. */
+  readonly #work: CheckoutSagaWork;
   /** The saga the marketplace registers, so any worker can finish a checkout. */
   readonly sagaDefinition: SagaDefinition;
 
@@ -70,8 +55,8 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     this.#compiled = deps.storage.adapter.capabilities.writableCtes
       ? new CheckoutStatements(deps)
       : new CheckoutSteps(deps);
-    this.#templates = deps.storage.templates;
-    this.sagaDefinition = checkoutSaga(this);
+    this.#work = new CheckoutSagaWork(deps, transitions);
+    this.sagaDefinition = checkoutSaga(this.#work);
   }
 
   /**
@@ -112,8 +97,8 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     const sagaId = checkoutSagaId(orderId);
     const owner = this.#d.ids('inline');
     // One caller per order in this process lends its hook (a second, concurrent one cannot own the saga anyway).
-    const lends = !this.#hooks.has(sagaId) && onCommit !== undefined;
-    if (lends) this.#hooks.set(sagaId, onCommit);
+    const lends = !this.#work.hooks.has(sagaId) && onCommit !== undefined;
+    if (lends) this.#work.hooks.set(sagaId, onCommit);
     try {
       const row = await this.#createCompiled(input, sagaId, owner, claim);
       if (row !== undefined) return await this.#pay(row, input, sagaId, owner, onCommit);
@@ -126,39 +111,9 @@ export class CheckoutFlow implements CheckoutSagaSteps {
       if (outcome === 'released') return await this.#retried(orderId, sagaId, owner);
       return await this.#settle(outcome, orderId, sagaId);
     } finally {
-      if (lends) this.#hooks.delete(sagaId);
-      this.#results.delete(sagaId);
+      if (lends) this.#work.hooks.delete(sagaId);
+      this.#work.results.delete(sagaId);
     }
-  }
-
-  async create(trx: MarketkitTransaction, input: CheckoutSagaInput): Promise<void> {
-    await this.#createOrder(trx, input.orderId, input);
-  }
-
-  async authorize(input: CheckoutSagaInput): Promise<AuthorizeOutput> {
-    const row = await this.#row(input.orderId);
-    if (row.state !== this.#d.process.initial) throw noLongerUnpaid(row);
-    return { authorizationId: row.authorization_id ?? (await this.#authorize(row)) };
-  }
-
-  async capture(input: CheckoutSagaInput, authorizationId: string): Promise<CaptureOutput> {
-    return { captureId: await this.#capture(await this.#row(input.orderId), authorizationId) };
-  }
-
-  async confirm(trx: MarketkitTransaction, input: CheckoutSagaInput, captureId: string, sagaId: string) {
-    const order = await lockOrder(trx, this.#d.storage.adapter.capabilities, input.orderId);
-    if (order.capture_id === captureId) return; // confirmed already, by another run of this saga
-    if (order.state !== this.#d.process.initial) throw noLongerUnpaid(order);
-    const done = await this.#transitions.fireLocked(trx, order, 'confirmPayment', PAYMENTS, null, { captureId });
-    if (done === undefined) throw new MarketkitError('INTERNAL', { message: 'confirmPayment calls the provider.' });
-    await this.#hooks.get(sagaId)?.(trx, done);
-    this.#results.set(sagaId, done);
-  }
-
-  async cancel(input: CheckoutSagaInput, sagaId: string): Promise<void> {
-    const order = await this.#row(input.orderId);
-    if (order.state !== this.#d.process.initial) return;
-    await this.#transitions.fire(input.orderId, 'cancelUnpaid', PAYMENTS, `checkout ${sagaId} compensated`, {});
   }
 
   /**
@@ -178,7 +133,7 @@ export class CheckoutFlow implements CheckoutSagaSteps {
       this.#handOver({ input, sagaId, owner, stepIndex, outputs, done, error });
     let authorizationId: string;
     try {
-      authorizationId = await this.#authorize(row);
+      authorizationId = await this.#work.authorizeRow(row);
     } catch (error) {
       return handOver(1, error);
     }
@@ -186,7 +141,7 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     done.push(completed(1, 'authorize', outputs['authorize']));
     let captureId: string;
     try {
-      captureId = await this.#capture(row, authorizationId);
+      captureId = await this.#work.captureRow(row, authorizationId);
     } catch (error) {
       return handOver(2, error);
     }
@@ -278,7 +233,7 @@ export class CheckoutFlow implements CheckoutSagaSteps {
 
   /** The order a finished run left, or the error the saga stopped on. */
   async #settle(outcome: SagaRunOutcome, orderId: string, sagaId: string): Promise<Order> {
-    if (outcome === 'completed') return this.#results.get(sagaId) ?? (await this.#read(orderId))!;
+    if (outcome === 'completed') return this.#work.results.get(sagaId) ?? (await this.#read(orderId))!;
     const saga = await this.#d.sagas().get(sagaId);
     if (outcome === 'lease-lost' || outcome === 'released' || saga === undefined) {
       const order = await this.#read(orderId);
@@ -286,117 +241,6 @@ export class CheckoutFlow implements CheckoutSagaSteps {
       throw inProgress(orderId, sagaId);
     }
     throw sagaLastError(saga, { orderId, status: saga.status });
-  }
-
-  async #createOrder(trx: MarketkitTransaction, orderId: string, p: ParsedCheckout) {
-    const listing = await trx.selectFrom('listings').selectAll().where('id', '=', p.listingId).executeTakeFirst();
-    if (listing === undefined || listing.seller_id === p.buyerId) {
-      const existing = await sameOrder(trx, orderId, p);
-      if (existing !== undefined) return existing;
-      if (listing === undefined)
-        throw new MarketkitError('NOT_FOUND', { message: `Listing ${p.listingId} does not exist.` });
-      throw new MarketkitError('FORBIDDEN', { message: 'A seller cannot buy their own listing.' });
-    }
-    const now = this.#d.clock.now();
-    const reservationMs = this.#reservationMs();
-    const row = {
-      id: orderId,
-      process: `${this.#d.process.name}@${this.#d.process.version}`,
-      state: this.#d.process.initial,
-      buyer_id: p.buyerId,
-      seller_id: listing.seller_id,
-      listing_id: p.listingId,
-      quantity: p.quantity,
-      amount_minor: toBigInt(listing.price_minor) * BigInt(p.quantity),
-      commission_minor: 0n,
-      currency: listing.currency,
-      reservation_id: `${orderId}:rsv`,
-      payment_method: p.paymentMethod,
-      authorization_id: null,
-      capture_id: null,
-      pending_op: null,
-      pending_op_expires_at: null,
-      state_entered_at: now,
-      created_at: now,
-      updated_at: now,
-    };
-    // The insert tells whether the order exists (a retried checkout): then nothing else is written.
-    const inserted = await trx
-      .insertInto('orders')
-      .values(row)
-      .onConflict((oc) => oc.column('id').doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (inserted === undefined) {
-      const existing = await sameOrder(trx, orderId, p);
-      if (existing === undefined) throw new MarketkitError('INTERNAL', { message: `Order ${orderId} vanished.` });
-      return existing;
-    }
-    await reserveStock(
-      trx,
-      { caps: this.#d.storage.adapter.capabilities, strategy: this.#d.stockStrategy, now },
-      { id: `${orderId}:rsv`, listingId: p.listingId, quantity: p.quantity, ttlMs: reservationMs, orderId },
-    );
-    await this.#d.escrow.openAccounts(trx, { id: orderId, sellerId: listing.seller_id, currency: listing.currency });
-    await appendOrderEvent(trx, {
-      orderId,
-      seq: 1,
-      transition: 'checkout',
-      from: null,
-      to: row.state,
-      actor: { role: 'buyer', id: p.buyerId },
-      reason: null,
-      data: { quantity: p.quantity, amountMinor: row.amount_minor },
-      at: now,
-    });
-    await this.#d.emit(trx, [
-      orderEvent(
-        orderId,
-        1,
-        'checkout',
-        null,
-        row.state,
-        { role: 'buyer', id: p.buyerId },
-        {
-          listingId: p.listingId,
-          quantity: p.quantity,
-          amountMinor: row.amount_minor,
-          currency: row.currency,
-        },
-      ),
-    ]);
-    return inserted;
-  }
-
-  /** Authorizes the order's payment (key `<order>:authorize`) and records the authorization on the order. */
-  async #authorize(row: Selectable<OrdersTable>): Promise<string> {
-    const { authorizationId } = await this.#d.payments().authorize({
-      idempotencyKey: `${row.id}:authorize`,
-      amountMinor: toBigInt(row.amount_minor),
-      currency: row.currency,
-      paymentMethod: row.payment_method,
-      reference: row.id,
-    });
-    const record = this.#templates.get('orders:record-authorization', (db, p) =>
-      db
-        .updateTable('orders')
-        .set({ authorization_id: p('authorization_id') })
-        .where('id', '=', p('id'))
-        .where('authorization_id', 'is', null),
-    );
-    const query = record.bind({ authorization_id: authorizationId, id: row.id });
-    await this.#d.storage.run((db) => db.executeQuery(query));
-    return authorizationId;
-  }
-
-  async #capture(row: Selectable<OrdersTable>, authorizationId: string): Promise<string> {
-    const { captureId } = await this.#d.payments().capture({
-      idempotencyKey: `${row.id}:capture`,
-      authorizationId,
-      amountMinor: toBigInt(row.amount_minor),
-      currency: row.currency,
-    });
-    return captureId;
   }
 
   /**
@@ -416,7 +260,7 @@ export class CheckoutFlow implements CheckoutSagaSteps {
       ...input,
       process: `${this.#d.process.name}@${this.#d.process.version}`,
       state: this.#d.process.initial,
-      reservationMs: this.#reservationMs(),
+      reservationMs: this.#work.reservationMs(),
       now,
       saga: {
         start: {
@@ -472,36 +316,9 @@ export class CheckoutFlow implements CheckoutSagaSteps {
     return done;
   }
 
-  /** The order row, which a step of its saga knows exists. */
-  async #row(orderId: string): Promise<Selectable<OrdersTable>> {
-    const row = await this.#d.storage.run((db) =>
-      db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst(),
-    );
-    if (row === undefined) throw new MarketkitError('NOT_FOUND', { message: `Order ${orderId} does not exist.` });
-    return row;
-  }
-
-  /** How long a checkout holds its stock: the process's timed transition out of its initial state. */
-  #reservationMs(): number {
-    const t = this.#d.process.transitions.find(
-      (x) =>
-        x.afterMs !== undefined &&
-        (x.from === this.#d.process.initial || (Array.isArray(x.from) && x.from.includes(this.#d.process.initial))),
-    );
-    return t?.afterMs ?? 15 * 60 * 1000;
-  }
-
   async #read(orderId: string): Promise<Order | undefined> {
     return this.#d.storage.run((db) => readOrder(db, orderId));
   }
-}
-
-/** The error a step throws when the order is no longer awaiting payment (cancelled meanwhile, say). */
-function noLongerUnpaid(order: Selectable<OrdersTable>): MarketkitError {
-  return new MarketkitError('INVALID_TRANSITION', {
-    message: `Order ${order.id} is ${order.state}; its checkout cannot go on.`,
-    details: { orderId: order.id, state: order.state },
-  });
 }
 
 /** A checkout another caller or a worker is running now. */

@@ -1,0 +1,209 @@
+import type { Selectable } from 'kysely';
+import { MarketkitError } from '../errors/marketkit-error.js';
+import { reserveStock } from '../listings/stock-store.js';
+import { toBigInt } from '../storage/int64.js';
+import type { StatementTemplates } from '../storage/statement-template.js';
+import type { MarketkitTransaction } from '../storage/storage.js';
+import type { AuthorizeOutput, CaptureOutput, CheckoutSagaInput, CheckoutSagaSteps } from './checkout-saga.js';
+import type { OnCommit } from './on-commit.js';
+import { orderEvent } from './order-outbox-event.js';
+import type { ParsedCheckout } from './order-schemas.js';
+import { appendOrderEvent, lockOrder, sameOrder } from './order-store.js';
+import type { OrdersTable } from './order-tables.js';
+import type { OrderTransitions } from './order-transitions.js';
+import type { Actor, Order } from './order-types.js';
+import type { OrdersDeps } from './orders-deps.js';
+
+/** The actor a checkout's own transitions are fired as. */
+export const PAYMENTS: Actor = Object.freeze({ role: 'system', id: 'payments' });
+
+/**
+ * The work of the `marketkit.checkout` saga's steps ({@link CheckoutSagaSteps}), for whichever process runs them:
+ * the generic create-order transaction, the provider calls with keys derived from the order, the confirmation and
+ * the compensation. `CheckoutFlow`'s hot path calls the same provider helpers.
+ * @internal
+ */
+export class CheckoutSagaWork implements CheckoutSagaSteps {
+  readonly #d: OrdersDeps;
+  readonly #transitions: OrderTransitions;
+  readonly #templates: StatementTemplates;
+  /** Hooks and results of the checkouts this process runs inline, by saga id (a worker's run has none). */
+  readonly hooks = new Map<string, OnCommit>();
+  readonly results = new Map<string, Order>();
+
+  constructor(deps: OrdersDeps, transitions: OrderTransitions) {
+    this.#d = deps;
+    this.#transitions = transitions;
+    this.#templates = deps.storage.templates;
+  }
+
+  async create(trx: MarketkitTransaction, input: CheckoutSagaInput): Promise<void> {
+    await this.createOrder(trx, input.orderId, input);
+  }
+
+  async authorize(input: CheckoutSagaInput): Promise<AuthorizeOutput> {
+    const row = await this.row(input.orderId);
+    if (row.state !== this.#d.process.initial) throw noLongerUnpaid(row);
+    return { authorizationId: row.authorization_id ?? (await this.authorizeRow(row)) };
+  }
+
+  async capture(input: CheckoutSagaInput, authorizationId: string): Promise<CaptureOutput> {
+    return { captureId: await this.captureRow(await this.row(input.orderId), authorizationId) };
+  }
+
+  async confirm(trx: MarketkitTransaction, input: CheckoutSagaInput, captureId: string, sagaId: string) {
+    const order = await lockOrder(trx, this.#d.storage.adapter.capabilities, input.orderId);
+    if (order.capture_id === captureId) return; // confirmed already, by another run of this saga
+    if (order.state !== this.#d.process.initial) throw noLongerUnpaid(order);
+    const done = await this.#transitions.fireLocked(trx, order, 'confirmPayment', PAYMENTS, null, { captureId });
+    if (done === undefined) throw new MarketkitError('INTERNAL', { message: 'confirmPayment calls the provider.' });
+    await this.hooks.get(sagaId)?.(trx, done);
+    this.results.set(sagaId, done);
+  }
+
+  async cancel(input: CheckoutSagaInput, sagaId: string): Promise<void> {
+    const order = await this.row(input.orderId);
+    if (order.state !== this.#d.process.initial) return;
+    await this.#transitions.fire(input.orderId, 'cancelUnpaid', PAYMENTS, `checkout ${sagaId} compensated`, {});
+  }
+
+  /** The create-order transaction, step by step: stock, order, escrow accounts, order event 1, outbox event. */
+  async createOrder(trx: MarketkitTransaction, orderId: string, p: ParsedCheckout) {
+    const listing = await trx.selectFrom('listings').selectAll().where('id', '=', p.listingId).executeTakeFirst();
+    if (listing === undefined || listing.seller_id === p.buyerId) {
+      const existing = await sameOrder(trx, orderId, p);
+      if (existing !== undefined) return existing;
+      if (listing === undefined)
+        throw new MarketkitError('NOT_FOUND', { message: `Listing ${p.listingId} does not exist.` });
+      throw new MarketkitError('FORBIDDEN', { message: 'A seller cannot buy their own listing.' });
+    }
+    const now = this.#d.clock.now();
+    const reservationMs = this.reservationMs();
+    const row = {
+      id: orderId,
+      process: `${this.#d.process.name}@${this.#d.process.version}`,
+      state: this.#d.process.initial,
+      buyer_id: p.buyerId,
+      seller_id: listing.seller_id,
+      listing_id: p.listingId,
+      quantity: p.quantity,
+      amount_minor: toBigInt(listing.price_minor) * BigInt(p.quantity),
+      commission_minor: 0n,
+      currency: listing.currency,
+      reservation_id: `${orderId}:rsv`,
+      payment_method: p.paymentMethod,
+      authorization_id: null,
+      capture_id: null,
+      pending_op: null,
+      pending_op_expires_at: null,
+      state_entered_at: now,
+      created_at: now,
+      updated_at: now,
+    };
+    // The insert tells whether the order exists (a retried checkout): then nothing else is written.
+    const inserted = await trx
+      .insertInto('orders')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted === undefined) {
+      const existing = await sameOrder(trx, orderId, p);
+      if (existing === undefined) throw new MarketkitError('INTERNAL', { message: `Order ${orderId} vanished.` });
+      return existing;
+    }
+    await reserveStock(
+      trx,
+      { caps: this.#d.storage.adapter.capabilities, strategy: this.#d.stockStrategy, now },
+      { id: `${orderId}:rsv`, listingId: p.listingId, quantity: p.quantity, ttlMs: reservationMs, orderId },
+    );
+    await this.#d.escrow.openAccounts(trx, { id: orderId, sellerId: listing.seller_id, currency: listing.currency });
+    await appendOrderEvent(trx, {
+      orderId,
+      seq: 1,
+      transition: 'checkout',
+      from: null,
+      to: row.state,
+      actor: { role: 'buyer', id: p.buyerId },
+      reason: null,
+      data: { quantity: p.quantity, amountMinor: row.amount_minor },
+      at: now,
+    });
+    await this.#d.emit(trx, [
+      orderEvent(
+        orderId,
+        1,
+        'checkout',
+        null,
+        row.state,
+        { role: 'buyer', id: p.buyerId },
+        {
+          listingId: p.listingId,
+          quantity: p.quantity,
+          amountMinor: row.amount_minor,
+          currency: row.currency,
+        },
+      ),
+    ]);
+    return inserted;
+  }
+
+  /** Authorizes the order's payment (key `<order>:authorize`) and records the authorization on the order. */
+  async authorizeRow(row: Selectable<OrdersTable>): Promise<string> {
+    const { authorizationId } = await this.#d.payments().authorize({
+      idempotencyKey: `${row.id}:authorize`,
+      amountMinor: toBigInt(row.amount_minor),
+      currency: row.currency,
+      paymentMethod: row.payment_method,
+      reference: row.id,
+    });
+    const record = this.#templates.get('orders:record-authorization', (db, p) =>
+      db
+        .updateTable('orders')
+        .set({ authorization_id: p('authorization_id') })
+        .where('id', '=', p('id'))
+        .where('authorization_id', 'is', null),
+    );
+    const query = record.bind({ authorization_id: authorizationId, id: row.id });
+    await this.#d.storage.run((db) => db.executeQuery(query));
+    return authorizationId;
+  }
+
+  /** Captures the authorization (key `<order>:capture`). */
+  async captureRow(row: Selectable<OrdersTable>, authorizationId: string): Promise<string> {
+    const { captureId } = await this.#d.payments().capture({
+      idempotencyKey: `${row.id}:capture`,
+      authorizationId,
+      amountMinor: toBigInt(row.amount_minor),
+      currency: row.currency,
+    });
+    return captureId;
+  }
+
+  /** The order row, which a step of its saga knows exists. */
+  async row(orderId: string): Promise<Selectable<OrdersTable>> {
+    const row = await this.#d.storage.run((db) =>
+      db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst(),
+    );
+    if (row === undefined) throw new MarketkitError('NOT_FOUND', { message: `Order ${orderId} does not exist.` });
+    return row;
+  }
+
+  /** How long a checkout holds its stock: the process's timed transition out of its initial state. */
+  reservationMs(): number {
+    const t = this.#d.process.transitions.find(
+      (x) =>
+        x.afterMs !== undefined &&
+        (x.from === this.#d.process.initial || (Array.isArray(x.from) && x.from.includes(this.#d.process.initial))),
+    );
+    return t?.afterMs ?? 15 * 60 * 1000;
+  }
+}
+
+/** The error a step throws when the order is no longer awaiting payment (cancelled meanwhile, say). */
+function noLongerUnpaid(order: Selectable<OrdersTable>): MarketkitError {
+  return new MarketkitError('INVALID_TRANSITION', {
+    message: `Order ${order.id} is ${order.state}; its checkout cannot go on.`,
+    details: { orderId: order.id, state: order.state },
+  });
+}
