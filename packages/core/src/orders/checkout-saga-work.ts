@@ -38,17 +38,17 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   }
 
   async create(trx: MarketkitTransaction, input: CheckoutSagaInput): Promise<void> {
-    await this.createOrder(trx, input.orderId, input);
+    await this.#createOrder(trx, input.orderId, input);
   }
 
   async authorize(input: CheckoutSagaInput): Promise<AuthorizeOutput> {
-    const row = await this.row(input.orderId);
+    const row = await this.#row(input.orderId);
     if (row.state !== this.#d.process.initial) throw noLongerUnpaid(row);
     return { authorizationId: row.authorization_id ?? (await this.authorizeRow(row)) };
   }
 
   async capture(input: CheckoutSagaInput, authorizationId: string): Promise<CaptureOutput> {
-    return { captureId: await this.captureRow(await this.row(input.orderId), authorizationId) };
+    return { captureId: await this.captureRow(await this.#row(input.orderId), authorizationId) };
   }
 
   async confirm(trx: MarketkitTransaction, input: CheckoutSagaInput, captureId: string, sagaId: string) {
@@ -62,13 +62,13 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   }
 
   async cancel(input: CheckoutSagaInput, sagaId: string): Promise<void> {
-    const order = await this.row(input.orderId);
+    const order = await this.#row(input.orderId);
     if (order.state !== this.#d.process.initial) return;
     await this.#transitions.fire(input.orderId, 'cancelUnpaid', PAYMENTS, `checkout ${sagaId} compensated`, {});
   }
 
   /** The create-order transaction, step by step: stock, order, escrow accounts, order event 1, outbox event. */
-  async createOrder(trx: MarketkitTransaction, orderId: string, p: ParsedCheckout) {
+  async #createOrder(trx: MarketkitTransaction, orderId: string, p: ParsedCheckout) {
     const listing = await trx.selectFrom('listings').selectAll().where('id', '=', p.listingId).executeTakeFirst();
     if (listing === undefined || listing.seller_id === p.buyerId) {
       const existing = await sameOrder(trx, orderId, p);
@@ -181,7 +181,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   }
 
   /** The order row, which a step of its saga knows exists. */
-  async row(orderId: string): Promise<Selectable<OrdersTable>> {
+  async #row(orderId: string): Promise<Selectable<OrdersTable>> {
     const row = await this.#d.storage.run((db) =>
       db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst(),
     );
