@@ -1,11 +1,12 @@
 import type { Selectable } from 'kysely';
-import { MarketkitError } from '../errors/marketkit-error.js';
+import { hasErrorCode, MarketkitError } from '../errors/marketkit-error.js';
 import { reserveStock } from '../listings/stock-store.js';
 import { toBigInt } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { AuthorizeOutput, CaptureOutput, CheckoutSagaInput, CheckoutSagaSteps } from './checkout-saga.js';
 import type { OnCommit } from './on-commit.js';
+import { voidOrRefundCapture } from './order-effects.js';
 import { orderEvent } from './order-outbox-event.js';
 import type { ParsedCheckout } from './order-schemas.js';
 import { appendOrderEvent, lockOrder, sameOrder } from './order-store.js';
@@ -43,7 +44,13 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
 
   async authorize(input: CheckoutSagaInput): Promise<AuthorizeOutput> {
     const row = await this.#row(input.orderId);
-    if (row.state !== this.#d.process.initial) throw noLongerUnpaid(row);
+    if (row.state !== this.#d.process.initial) {
+      // Left checkout without a recorded authorization (cancelled, or its reservation expired): an earlier attempt
+      // may have authorized unseen (an error after it went through, or a crash), and whatever cancelled the order
+      // could not void what it did not know. Replaying the key learns it (or authorizes now); either way, void it.
+      if (row.authorization_id === null && row.capture_id === null) await this.#voidUnrecorded(row);
+      throw noLongerUnpaid(row);
+    }
     return { authorizationId: row.authorization_id ?? (await this.authorizeRow(row)) };
   }
 
@@ -148,8 +155,52 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     return inserted;
   }
 
-  /** Authorizes the order's payment (key `<order>:authorize`) and records the authorization on the order. */
+  /**
+   * Authorizes the order's payment (key `<order>:authorize`) and records the authorization on the order, only while
+   * the order still awaits payment and no provider-calling transition (a cancel) holds it, so that a cancel either
+   * sees the authorization and voids it or the checkout does. An order cancelled meanwhile gets the authorization
+   * voided here and `INVALID_TRANSITION`; an order a cancel holds, `CONCURRENCY_CONFLICT` (retryable: the retry
+   * finds the order cancelled, or free again).
+   */
   async authorizeRow(row: Selectable<OrdersTable>): Promise<string> {
+    const authorizationId = await this.#authorizeAtProvider(row);
+    const record = this.#templates.get('orders:record-authorization', (db, p) =>
+      db
+        .updateTable('orders')
+        .set({ authorization_id: p('authorization_id') })
+        .where('id', '=', p('id'))
+        .where('state', '=', p('state'))
+        .where('authorization_id', 'is', null)
+        .where('pending_op', 'is', null),
+    );
+    const query = record.bind({ authorization_id: authorizationId, id: row.id, state: this.#d.process.initial });
+    const result = await this.#d.storage.run((db) => db.executeQuery(query));
+    if (result.numAffectedRows !== 0n) return authorizationId;
+    const now = await this.#row(row.id);
+    if (now.authorization_id === authorizationId) return authorizationId; // another run of the saga recorded it
+    if (now.state === this.#d.process.initial && now.authorization_id === null) {
+      throw new MarketkitError('CONCURRENCY_CONFLICT', {
+        message: `Order ${row.id} is busy with another transition; its authorization is recorded on retry.`,
+        details: { orderId: row.id },
+      });
+    }
+    await voidOrRefundCapture(this.#d.payments(), now, authorizationId, `${row.id}:checkout:refund`);
+    throw noLongerUnpaid(now);
+  }
+
+  /** Replays the authorization by its key (a declined one leaves nothing to void) and voids what it returns. */
+  async #voidUnrecorded(row: Selectable<OrdersTable>): Promise<void> {
+    let authorizationId: string;
+    try {
+      authorizationId = await this.#authorizeAtProvider(row);
+    } catch (error) {
+      if (hasErrorCode(error, 'PAYMENT_DECLINED')) return;
+      throw error;
+    }
+    await voidOrRefundCapture(this.#d.payments(), row, authorizationId, `${row.id}:checkout:refund`);
+  }
+
+  async #authorizeAtProvider(row: Selectable<OrdersTable>): Promise<string> {
     const { authorizationId } = await this.#d.payments().authorize({
       idempotencyKey: `${row.id}:authorize`,
       amountMinor: toBigInt(row.amount_minor),
@@ -157,15 +208,6 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
       paymentMethod: row.payment_method,
       reference: row.id,
     });
-    const record = this.#templates.get('orders:record-authorization', (db, p) =>
-      db
-        .updateTable('orders')
-        .set({ authorization_id: p('authorization_id') })
-        .where('id', '=', p('id'))
-        .where('authorization_id', 'is', null),
-    );
-    const query = record.bind({ authorization_id: authorizationId, id: row.id });
-    await this.#d.storage.run((db) => db.executeQuery(query));
     return authorizationId;
   }
 

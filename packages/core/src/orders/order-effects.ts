@@ -52,7 +52,7 @@ export async function runProviderCalls(
   const out: ExternalOutcome = { refundedMinor: 0n };
   for (const effect of effects) {
     if (effect === 'voidAuthorization' && order.authorization_id !== null && order.capture_id === null) {
-      await voidOrRefundCapture(payments, order, key);
+      await voidOrRefundCapture(payments, order, order.authorization_id, key('refund:uncaptured'));
     }
     const refund =
       effect === 'refundBuyer'
@@ -76,15 +76,16 @@ export async function runProviderCalls(
 }
 
 /**
- * Voids an authorization; if the provider says it was already captured (a checkout that crashed after capture),
- * replays the capture by its key to learn its id (no new charge) and refunds it in full.
+ * Voids the order's authorization `authorizationId` (key `<order>:void`); if the provider says it was already
+ * captured (a checkout that crashed after capture), replays the capture by its key to learn its id (no new charge)
+ * and refunds it in full with key `refundKey`.
  */
-async function voidOrRefundCapture(
+export async function voidOrRefundCapture(
   payments: PaymentProvider,
   order: Selectable<OrdersTable>,
-  key: (w: string) => string,
-) {
-  const authorizationId = order.authorization_id!;
+  authorizationId: string,
+  refundKey: string,
+): Promise<void> {
   try {
     await payments.void({ idempotencyKey: `${order.id}:void`, authorizationId });
   } catch (error) {
@@ -97,7 +98,7 @@ async function voidOrRefundCapture(
       currency: order.currency,
     });
     await payments.refund({
-      idempotencyKey: key('refund:uncaptured'),
+      idempotencyKey: refundKey,
       captureId: capture.captureId,
       amountMinor: amount,
       currency: order.currency,

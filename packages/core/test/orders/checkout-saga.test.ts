@@ -40,6 +40,7 @@ for (const backend of testBackends()) {
       beforeEach(() => {
         psp.clearFaults();
         psp.afterCapture = undefined;
+        psp.afterAuthorize = undefined;
       });
 
       const listing = async (quantity = 5) =>
@@ -169,6 +170,53 @@ for (const backend of testBackends()) {
         expect(after.capturedMinor).toBe(before.capturedMinor);
         expect(after.openAuthorizedMinor).toBeLessThan(before.openAuthorizedMinor);
         expect(await market.listings.get(listingId)).toMatchObject({ reserved: 0, sold: 0 });
+        await checkMarketInvariants(market);
+      });
+
+      it('voids an authorization that went through unseen once the reservation expired: nothing stays on hold', async () => {
+        const listingId = await listing();
+        const orderId = `ord-unseen-auth-${n}`;
+        const before = psp.effects();
+        psp.injectFault('authorize', 'errorAfterApply');
+        await expect(checkout(orderId, listingId)).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+        // The provider holds 40.00 for an order that does not know the authorization's id.
+        expect(psp.effects().openAuthorizedMinor - before.openAuthorizedMinor).toBe(4000n);
+        expect(await market.orders.get(orderId)).toMatchObject({ state: 'checkout', authorizationId: null });
+        clock.advance(RESERVATION_MS + 1);
+        expect(await market.orders.fireDueTransitions()).toBeGreaterThanOrEqual(1);
+        expect(await market.orders.get(orderId)).toMatchObject({ state: 'cancelled' });
+        // The saga's retry learns the authorization by replaying its key, voids it, and compensates.
+        await market.worker().runOnce();
+        expect(await market.sagas.get(`checkout:${orderId}`)).toMatchObject({
+          status: 'compensated',
+          lastError: { code: 'INVALID_TRANSITION' },
+        });
+        const after = psp.effects();
+        expect(after.openAuthorizedMinor).toBe(before.openAuthorizedMinor);
+        expect(after.counts.authorize - before.counts.authorize).toBe(1);
+        expect(after.counts.void - before.counts.void).toBe(1);
+        expect(after.capturedMinor).toBe(before.capturedMinor);
+        expect(await market.listings.get(listingId)).toMatchObject({ reserved: 0, sold: 0 });
+        await checkMarketInvariants(market);
+      });
+
+      it('never charges an order the buyer cancelled while its authorization was on the way: it is voided', async () => {
+        const listingId = await listing();
+        const orderId = `ord-cancel-race-${n}`;
+        const before = psp.effects();
+        psp.afterAuthorize = async () => {
+          await market.orders.transition(orderId, 'cancelUnpaid', { actor: { role: 'buyer', id: 'alice' } });
+        };
+        await expect(checkout(orderId, listingId)).rejects.toMatchObject({ code: 'INVALID_TRANSITION' });
+        expect(await market.orders.get(orderId)).toMatchObject({ state: 'cancelled', captureId: null });
+        const after = psp.effects();
+        expect(after.capturedMinor).toBe(before.capturedMinor);
+        expect(after.counts.capture).toBe(before.counts.capture);
+        expect(after.openAuthorizedMinor).toBe(before.openAuthorizedMinor);
+        expect(after.counts.void - before.counts.void).toBe(1);
+        expect(await market.sagas.get(`checkout:${orderId}`)).toMatchObject({ status: 'compensated' });
+        expect(await market.listings.get(listingId)).toMatchObject({ reserved: 0, sold: 0 });
+        expect((await market.orders.history(orderId)).map((e) => e.transition)).toEqual(['checkout', 'cancelUnpaid']);
         await checkMarketInvariants(market);
       });
 

@@ -68,12 +68,13 @@ class Checkout implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly quantity: number,
     readonly method: 'tok_visa' | 'tok_decline',
-    readonly fault: 'none' | 'timeout' | 'errorAfterApply',
+    readonly fault: 'none' | 'timeout' | 'errorAfterApply' | 'authorizeErrorAfterApply',
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const id = `${r.prefix}-o${m.orders.length}`;
-    if (this.fault !== 'none') r.psp.injectFault('capture', this.fault);
+    if (this.fault === 'authorizeErrorAfterApply') r.psp.injectFault('authorize', 'errorAfterApply');
+    else if (this.fault !== 'none') r.psp.injectFault('capture', this.fault);
     const code = await codeOf(
       r.market.orders.checkout({
         orderId: id,
@@ -101,6 +102,7 @@ class Checkout implements fc.AsyncCommand<Model, Real> {
       m.orders.push({ id, state: 'paid', amount, refunded: 0n, enteredAt: m.now, frozen: false, pspNet: amount });
     } else {
       expect(code).toBe('PROVIDER_TIMEOUT');
+      // Authorized unseen (the order does not know it) or captured unseen: the saga retries either with its keys.
       const captured = this.fault === 'errorAfterApply' ? amount : 0n;
       m.orders.push({ id, state: 'checkout', amount, refunded: 0n, enteredAt: m.now, frozen: false, pspNet: captured });
     }
@@ -232,7 +234,13 @@ const commands = [
     .tuple(
       fc.integer({ min: 1, max: 3 }),
       fc.constantFrom('tok_visa' as const, 'tok_visa' as const, 'tok_decline' as const),
-      fc.constantFrom('none' as const, 'none' as const, 'timeout' as const, 'errorAfterApply' as const),
+      fc.constantFrom(
+        'none' as const,
+        'none' as const,
+        'timeout' as const,
+        'errorAfterApply' as const,
+        'authorizeErrorAfterApply' as const,
+      ),
     )
     .map(([q, pm, f]) => new Checkout(q, pm, f)),
   fc.nat(20).map((p) => new RetryCheckout(p)),
@@ -306,6 +314,10 @@ for (const backend of testBackends()) {
           // Quiesce: let every timer of this run fire, so no later run sees this run's orders move.
           clock.advance(100 * 24 * 3600_000);
           while ((await market.orders.fireDueTransitions()) > 0) {}
+          // Every checkout saga still waiting runs out: whatever it authorized or captured is voided or refunded.
+          while ((await market.worker().runOnce()) > 0) {}
+          const held = psp.effects().openAuthorizedMinor - before.openAuthorizedMinor;
+          expect(held, 'authorizations left on hold').toBe(0n);
           await checkMarketInvariants(market);
         }),
         { numRuns: 100 },
