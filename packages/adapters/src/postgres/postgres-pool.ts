@@ -33,8 +33,22 @@ interface PgModule {
 export async function createPostgresPool(config: PostgresAdapterConfig): Promise<PostgresPool> {
   const mod = (await import('pg')) as unknown as { default?: PgModule } & PgModule;
   const pg = mod.default ?? mod;
+  const planCacheMode = planCacheModeOf(config);
+  // A server without the setting (before 12) has no plan cache modes to choose from: nothing to do there.
+  const setMode =
+    planCacheMode !== undefined && planCacheMode !== 'auto' ? `set plan_cache_mode = ${planCacheMode}` : '';
+  /** Clients whose mode `onConnect` set (pg-pool awaits it before handing the client out). */
+  const configured = new WeakSet<object>();
   const pool = new pg.Pool({
     connectionString: config.connectionString,
+    ...(setMode === ''
+      ? {}
+      : {
+          onConnect: async (client: { query(text: string): Promise<unknown> }) => {
+            await client.query(setMode);
+            configured.add(client);
+          },
+        }),
     max: config.max ?? 10,
     application_name: config.applicationName ?? 'marketkit',
     ...(config.statementTimeoutMs ? { statement_timeout: config.statementTimeoutMs } : {}),
@@ -58,14 +72,10 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
     ): void;
   };
   emitter.on('error', () => {});
-  const planCacheMode = planCacheModeOf(config);
   emitter.on('connect', (client) => {
     client.on('error', () => {});
-    // Queued before any query the pool hands the client out for. A server without the setting (before 12)
-    // has no plan cache modes to choose from: nothing to do there.
-    if (planCacheMode !== undefined && planCacheMode !== 'auto') {
-      client.query(`set plan_cache_mode = ${planCacheMode}`).catch(() => {});
-    }
+    // A pg-pool older than `onConnect` (before pg 8.16): queued before any query the pool hands the client out for.
+    if (setMode !== '' && !configured.has(client)) client.query(setMode).catch(() => {});
   });
   return pool;
 }
