@@ -248,8 +248,22 @@ export class Idempotency {
     const scope = this.#parseCall(call);
     const claim = this.#claimAt(this.#clock.now(), this.#lockMs);
     const handle = this.#issue(scope, claim.lockToken, 1, claim.lockedUntil);
-    const values: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries({ ...scope, ...claimColumns(claim) })) values[`claim_${k}`] = v;
+    const c = claimColumns(claim);
+    // Named as claimQuery names them (`claim_<field>`), spelled out: a name built per call costs more than the insert.
+    const values: Record<string, unknown> = {
+      claim_key: scope.key,
+      claim_actor: scope.actor,
+      claim_operation: scope.operation,
+      claim_fingerprint: scope.fingerprint,
+      claim_now: c.now,
+      claim_status: c.status,
+      claim_result: c.result,
+      claim_lockToken: c.lockToken,
+      claim_lockedUntil: c.lockedUntil,
+      claim_attempt: c.attempt,
+      claim_completedAt: c.completedAt,
+      claim_expiresAt: c.expiresAt,
+    };
     return Object.freeze({ handle, values });
   }
 

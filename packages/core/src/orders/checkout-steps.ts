@@ -5,6 +5,7 @@ import { accountFlagBits } from '../ledger/ledger-flags.js';
 import { LEDGER_LIMITS, MAX_INT64 } from '../ledger/ledger-limits.js';
 import { insertProgressAndLog, writeProgressAndLog } from '../sagas/saga-statements.js';
 import { toBigInt } from '../storage/int64.js';
+import { ParamNames } from '../storage/param-names.js';
 import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
 import {
   type CheckoutStatementDeps,
@@ -19,6 +20,12 @@ import { escrowAccounts } from './escrow-accounts.js';
 import { orderEvent } from './order-outbox-event.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Order } from './order-types.js';
+
+/** Parameter names of the order accounts' insert, `<column>_<row>`. */
+const ACCOUNT_NAMES = new ParamNames(
+  ['id', 'owner', 'code', 'currency', 'flags', 'user_data', 'created_at'] as const,
+  (_pre, row, column) => `${column}_${row}`,
+);
 
 /** Thrown inside a step-by-step transaction when a guard fails: the transaction rolls back, nothing changed. */
 class GuardFailed extends Error {}
@@ -157,15 +164,17 @@ export class CheckoutSteps {
         .onConflict((oc) => oc.column('id').doNothing()),
     );
     const accountValues: Record<string, unknown> = {};
-    accounts.forEach((a, i) => {
-      accountValues[`id_${i}`] = a.id;
-      accountValues[`owner_${i}`] = a.ownerId ?? null;
-      accountValues[`code_${i}`] = a.code;
-      accountValues[`currency_${i}`] = a.currency;
-      accountValues[`flags_${i}`] = accountFlagBits(a.flags);
-      accountValues[`user_data_${i}`] = a.userData ?? null;
-      accountValues[`created_at_${i}`] = c.now;
-    });
+    for (let i = 0; i < accounts.length; i++) {
+      const a = accounts[i]!;
+      const k = ACCOUNT_NAMES.of('', i);
+      accountValues[k.id] = a.id;
+      accountValues[k.owner] = a.ownerId ?? null;
+      accountValues[k.code] = a.code;
+      accountValues[k.currency] = a.currency;
+      accountValues[k.flags] = accountFlagBits(a.flags);
+      accountValues[k.user_data] = a.userData ?? null;
+      accountValues[k.created_at] = c.now;
+    }
     await trx.executeQuery(insertAccounts.bind(accountValues));
     const actor = { role: 'buyer', id: c.buyerId } as const;
     await this.#insert(trx, 'order_events', {

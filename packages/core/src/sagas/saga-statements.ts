@@ -6,6 +6,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { encodeJson } from '../jobs/json-column.js';
+import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef, StatementRunner } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
 import type { SagaProgress, SagaStart, StepLogRow } from './saga-store.js';
@@ -47,18 +48,40 @@ export function progressSet(p: ParamRef, shape: string) {
   };
 }
 
+/** Parameter names of a progress write and of a saga's insert, under a CTE's prefix. */
+const SAGA_NAMES = new ParamNames(
+  [
+    'status',
+    'step_index',
+    'outputs',
+    'attempts',
+    'now',
+    'last_error',
+    'next_run_at',
+    'lease_owner',
+    'lease_expires_at',
+    'id',
+    'name',
+    'input',
+    'version',
+    'saga_id',
+  ] as const,
+  (pre, _row, column) => `${pre}${column}`,
+);
+
 /** The values of {@link progressSet}, named with `pre` in front (a CTE's prefix). @internal */
 export function progressValues(p: SagaProgress, now: number, into: Values, pre = ''): Values {
-  into[`${pre}status`] = p.status;
-  into[`${pre}step_index`] = p.stepIndex;
-  into[`${pre}outputs`] = encodeJson(p.outputs);
-  into[`${pre}attempts`] = p.attempts;
-  into[`${pre}now`] = now;
-  if (p.lastError !== undefined) into[`${pre}last_error`] = p.lastError === null ? null : encodeJson(p.lastError);
+  const k = SAGA_NAMES.of(pre);
+  into[k.status] = p.status;
+  into[k.step_index] = p.stepIndex;
+  into[k.outputs] = encodeJson(p.outputs);
+  into[k.attempts] = p.attempts;
+  into[k.now] = now;
+  if (p.lastError !== undefined) into[k.last_error] = p.lastError === null ? null : encodeJson(p.lastError);
   if (p.lease !== 'keep') {
-    into[`${pre}next_run_at`] = p.lease.nextRunAt;
-    into[`${pre}lease_owner`] = null;
-    into[`${pre}lease_expires_at`] = 0;
+    into[k.next_run_at] = p.lease.nextRunAt;
+    into[k.lease_owner] = null;
+    into[k.lease_expires_at] = 0;
   }
   return into;
 }
@@ -77,20 +100,27 @@ export function logRows(storage: Storage, p: ParamRef, n: number): RawBuilder<un
   return sql`(values ${sql.join(rows)}) as v (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})`;
 }
 
+/** Parameter names of the step log's rows, `<pre>l<row>_<column>` ({@link logRows}). */
+const LOG_NAMES = new ParamNames(
+  ['id', 'step_index', 'step_name', 'phase', 'outcome', 'attempt', 'detail', 'worker'] as const,
+  (pre, row, column) => `${pre}l${row}_${column}`,
+);
+
 /** The values of {@link logRows}, named with `pre` in front (a CTE's prefix). @internal */
 export function logValues(sagaId: string, log: readonly StepLogRow[], into: Values, pre = ''): Values {
-  into[`${pre}saga_id`] = sagaId;
-  log.forEach(({ id, entry: e }, i) => {
-    const l = `${pre}l${i}_`;
-    into[`${l}id`] = id;
-    into[`${l}step_index`] = e.stepIndex;
-    into[`${l}step_name`] = e.stepName;
-    into[`${l}phase`] = e.phase;
-    into[`${l}outcome`] = e.outcome;
-    into[`${l}attempt`] = e.attempt;
-    into[`${l}detail`] = e.detail === undefined ? null : encodeJson(e.detail);
-    into[`${l}worker`] = e.worker;
-  });
+  into[SAGA_NAMES.of(pre).saga_id] = sagaId;
+  for (let i = 0; i < log.length; i++) {
+    const { id, entry: e } = log[i]!;
+    const k = LOG_NAMES.of(pre, i);
+    into[k.id] = id;
+    into[k.step_index] = e.stepIndex;
+    into[k.step_name] = e.stepName;
+    into[k.phase] = e.phase;
+    into[k.outcome] = e.outcome;
+    into[k.attempt] = e.attempt;
+    into[k.detail] = e.detail === undefined ? null : encodeJson(e.detail);
+    into[k.worker] = e.worker;
+  }
   return into;
 }
 
@@ -256,15 +286,16 @@ export function startRow(ref: ParamRef) {
  */
 export function startValues(start: SagaStart, p: SagaProgress, now: number, into: Values = {}, pre = ''): Values {
   const keep = p.lease === 'keep';
+  const k = SAGA_NAMES.of(pre);
   progressValues(p, now, into, pre);
-  into[`${pre}id`] = start.id;
-  into[`${pre}name`] = start.name;
-  into[`${pre}input`] = start.input;
-  into[`${pre}next_run_at`] = keep ? now + start.leaseMs : (p.lease as { nextRunAt: number | null }).nextRunAt;
-  into[`${pre}lease_owner`] = keep ? start.owner : null;
-  into[`${pre}lease_expires_at`] = keep ? now + start.leaseMs : 0;
-  into[`${pre}last_error`] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
-  into[`${pre}version`] = 1;
+  into[k.id] = start.id;
+  into[k.name] = start.name;
+  into[k.input] = start.input;
+  into[k.next_run_at] = keep ? now + start.leaseMs : (p.lease as { nextRunAt: number | null }).nextRunAt;
+  into[k.lease_owner] = keep ? start.owner : null;
+  into[k.lease_expires_at] = keep ? now + start.leaseMs : 0;
+  into[k.last_error] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
+  into[k.version] = 1;
   return into;
 }
 
