@@ -49,7 +49,10 @@ describe('serializePayload', () => {
     const cyclic: Record<string, unknown> = { amount: 1n };
     cyclic['self'] = cyclic;
     expect(() => serializePayload(cyclic, 3)).toThrow(
-      expect.objectContaining({ code: 'VALIDATION_FAILED', issues: [expect.objectContaining({ path: [3, 'payload'] })] }),
+      expect.objectContaining({
+        code: 'VALIDATION_FAILED',
+        issues: [expect.objectContaining({ path: [3, 'payload'] })],
+      }),
     );
   });
 });
