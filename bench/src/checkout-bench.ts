@@ -85,6 +85,7 @@ async function benchSqlite(
       sdkLane('SDK', market, new CheckoutStream('s', key)),
       sqliteRawLane('a', db, new CheckoutStream('a', key)),
       sqliteRawLane('b', db, new CheckoutStream('b', key)),
+      sqliteRawLane('a+saga', db, new CheckoutStream('as', key)),
     ];
     const measured = await measure(o, lanes, 1);
     process.stderr.write('  done: SQLite, sequential\n');
@@ -146,6 +147,7 @@ function header(o: BenchOptions, server: string | undefined, load: readonly [num
     `  capture transfer + 2 balances + outbox, reservation sold + listing, order paid + order event + outbox${keys ? ' + key result' : ''}.`,
     '  The SDK also writes its checkout saga (marketkit.checkout: the instance with the order, its completion and',
     '  four step-log entries with the payment), which the baselines do not: they have no durable saga record.',
+    '  (SQLite also runs (a+saga): (a) plus those saga rows, in the same transactions; printed under the goals.)',
     'Baselines, the rows above, same provider calls, same run:',
     '  (a) one statement per write, in the same transactions as the SDK (a one-statement transaction sent alone);',
     '  (b) PostgreSQL: each transaction as ONE statement (data-modifying CTEs); SQLite: (a) in a single transaction.',
@@ -161,7 +163,7 @@ function mainTable(rows: readonly Row[]): string {
   const cells = rows.map(([group, name, m]) => [
     group,
     name,
-    ...m.lanes.flatMap((l) => [formatRate(l.rate), spreadOf(l.spread)]),
+    ...m.lanes.slice(0, 3).flatMap((l) => [formatRate(l.rate), spreadOf(l.spread)]),
     formatRatio(m.ratios[1]!),
     formatRatio(m.ratios[2]!),
   ]);
@@ -172,7 +174,15 @@ function mainTable(rows: readonly Row[]): string {
 function goals(lite: Measured | undefined, pg: PostgresResults | undefined): string[] {
   const verdict = (r: number, goal: number) => `${formatRatio(r)} ${r >= goal ? 'met' : 'NOT met'}`;
   const out = ['Goals (issue 4):'];
-  if (lite !== undefined) out.push(`  SQLite: SDK >= 0.8x (a): ${verdict(lite.ratios[1]!, 0.8)}`);
+  if (lite !== undefined) {
+    out.push(`  SQLite: SDK >= 0.8x (a): ${verdict(lite.ratios[1]!, 0.8)}`);
+    // Not a goal: what the ratio reads when the baseline also writes the saga record the SDK writes.
+    const withSaga = lite.lanes[3]!;
+    out.push(
+      `    beside (a+saga), (a) that also writes the checkout saga's record: ${formatRate(withSaga.rate)}/s ` +
+        `(± ${Math.round(((withSaga.spread ?? 0) * 100) / 2)}%), SDK/(a+saga) = ${formatRatio(lite.ratios[3]!)}`,
+    );
+  }
   if (pg !== undefined) {
     for (const [name, f] of [
       ['1 connection', pg.sequential],

@@ -370,3 +370,85 @@ function orderPayload(
 ) {
   return { orderId, seq, transition, from, to, actor: { role, id: actor }, ...data };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The checkout saga's record, for the baseline that also writes it ("(a+saga)")
+
+const SAGA_LEASE_MS = 60_000;
+/** The JSON column encoding the SDK uses (`{"v": …}`). */
+const json = (v: unknown) => JSON.stringify({ v });
+
+/** The step-log rows of one commit of the checkout saga, as the SDK's runner logs completed steps. */
+function stepRows(sagaId: string, worker: string, steps: readonly [number, string, unknown][], now: number): Row[] {
+  return steps.map(([index, name, detail]) => ({
+    id: eventId(now),
+    saga_id: sagaId,
+    step_index: index,
+    step_name: name,
+    phase: 'run',
+    outcome: 'completed',
+    attempt: 1,
+    detail: json(detail),
+    worker,
+    created_at: now,
+  }));
+}
+
+/**
+ * What the SDK's create-order transaction writes for the checkout saga: the instance (order step done, leased to
+ * the caller until the lease runs out) and the `order` step's log entry.
+ */
+export function sagaStartRows(call: CheckoutCall, worker: string, now: number): { instance: Row; steps: Row[] } {
+  const id = `checkout:${call.orderId}`;
+  const input = {
+    orderId: call.orderId,
+    buyerId: call.buyerId,
+    listingId: call.listingId,
+    quantity: call.quantity,
+    paymentMethod: call.paymentMethod,
+  };
+  return {
+    instance: {
+      id,
+      name: 'marketkit.checkout',
+      status: 'running',
+      step_index: 1,
+      input: json(input),
+      outputs: json({ order: null }),
+      attempts: 0,
+      last_error: null,
+      next_run_at: now + SAGA_LEASE_MS,
+      lease_owner: worker,
+      lease_expires_at: now + SAGA_LEASE_MS,
+      version: 1,
+      created_at: now,
+      updated_at: now,
+    },
+    steps: stepRows(id, worker, [[0, 'order', null]], now),
+  };
+}
+
+/** What the SDK's confirm transaction writes for the saga: its completion (lease released) and three log entries. */
+export function sagaCompletionRows(
+  call: CheckoutCall,
+  worker: string,
+  ids: { authorizationId: string; captureId: string },
+  now: number,
+): { outputs: string; steps: Row[] } {
+  const id = `checkout:${call.orderId}`;
+  const authorize = { authorizationId: ids.authorizationId };
+  const capture = { captureId: ids.captureId };
+  return {
+    outputs: json({ order: null, authorize, capture, confirm: null }),
+    steps: stepRows(
+      id,
+      worker,
+      [
+        [1, 'authorize', authorize],
+        [2, 'capture', capture],
+        [3, 'confirm', null],
+      ],
+      now,
+    ),
+  };
+}

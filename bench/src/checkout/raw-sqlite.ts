@@ -4,7 +4,9 @@
  * - (a) one statement per write, in the SDK's three transactions (`BEGIN IMMEDIATE` for the two of several
  *   statements, the first of which claims the idempotency key; the authorization record runs alone, in
  *   autocommit);
- * - (b) the same statements in ONE `BEGIN IMMEDIATE` transaction (the in-memory provider is awaited inside it).
+ * - (b) the same statements in ONE `BEGIN IMMEDIATE` transaction (the in-memory provider is awaited inside it);
+ * - (a+saga) (a), and in the same two transactions the checkout saga's record the SDK also writes: the instance
+ *   and the `order` step's log entry with the order, the completion and three log entries with the payment.
  */
 import type { PaymentProvider } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
@@ -18,6 +20,8 @@ import {
   type ListingInfo,
   type OutboxDraft,
   type Row,
+  sagaCompletionRows,
+  sagaStartRows,
   sortKeyBase,
 } from './model.js';
 
@@ -45,6 +49,7 @@ function prepare(db: Database.Database) {
       last_key = max(excluded.last_key, mk_outbox_aggregates.last_key + excluded.last_seq)
     returning last_seq, last_key`);
   const outbox = insert('mk_outbox_events', { ...c.outbox, seq: 0, sort_key: 0 });
+  const saga = sagaStartRows(call, 'w', 0);
   const bump = (column: string) =>
     db.prepare(`update mk_accounts set ${column} = ${column} + ? , version = version + 1 where id = ?`);
   return {
@@ -76,12 +81,27 @@ function prepare(db: Database.Database) {
     complete: db.prepare(`update mk_idempotency_keys set status = 'succeeded', result = ?, completed_at = ?,
       lock_token = null, locked_until = null, expires_at = max(created_at + 86400000, ?)
       where actor = ? and operation = 'orders.checkout' and idempotency_key = ? and status = 'in_progress'`),
+    sagaStart: insert('mk_saga_instances', saga.instance, 'on conflict (id) do nothing'),
+    /** One statement per commit's log entries, as the SDK sends them (1 with the order, 3 with the payment). */
+    sagaSteps: [1, 3].map((n) =>
+      db.prepare(
+        `insert into mk_saga_steps (${Object.keys(saga.steps[0]!).join(', ')}) values ${Array.from(
+          { length: n },
+          () => `(${Object.keys(saga.steps[0]!).map(() => '?')})`,
+        ).join(', ')}`,
+      ),
+    ),
+    sagaDone: db.prepare(`update mk_saga_instances set status = 'completed', step_index = 4, outputs = ?, attempts = 0,
+      updated_at = ?, last_error = null, next_run_at = null, lease_owner = null, lease_expires_at = 0
+      where id = ? and version = 1`),
   };
 }
 
-/** A checkout side on one better-sqlite3 connection: (a) three transactions, (b) one. */
-export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: CheckoutStream) {
+/** A checkout side on one better-sqlite3 connection: (a) and (a+saga) three transactions, (b) one. */
+export function sqliteRawLane(kind: 'a' | 'b' | 'a+saga', db: Database.Database, stream: CheckoutStream) {
   const st = prepare(db);
+  const withSaga = kind === 'a+saga';
+  const worker = `raw-${kind}`;
   const payments: PaymentProvider = new SandboxPaymentProvider();
   const claim = (call: CheckoutCall) => {
     if (call.idempotencyKey === undefined) return;
@@ -103,6 +123,11 @@ export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: Ch
     for (const a of r.accounts) st.account.run(a);
     st.event.run(r.event);
     st.emit(r.outbox);
+    if (withSaga) {
+      const saga = sagaStartRows(call, worker, now);
+      if (st.sagaStart.run(saga.instance).changes !== 1) throw new Error('raw: saga exists');
+      st.sagaSteps[0]!.run(saga.steps.flatMap((row) => Object.values(row)));
+    }
     return { info, at: now };
   };
   const confirm = (call: CheckoutCall, info: ListingInfo, ids: Ids, createdAt: number) => {
@@ -118,6 +143,11 @@ export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: Ch
     st.listingSold.run(rsv['quantity'], rsv['quantity'], now, call.listingId);
     st.event.run(r.event);
     st.emit(r.outbox[1]);
+    if (withSaga) {
+      const saga = sagaCompletionRows(call, worker, ids, now);
+      if (st.sagaDone.run(saga.outputs, now, `checkout:${call.orderId}`).changes !== 1) throw new Error('raw: saga');
+      st.sagaSteps[1]!.run(saga.steps.flatMap((row) => Object.values(row)));
+    }
     if (call.idempotencyKey !== undefined) st.complete.run(r.result, now, now, call.buyerId, call.idempotencyKey);
   };
   const authorize = (call: CheckoutCall, id: string) => st.authorize.run(id, call.orderId);
@@ -126,7 +156,7 @@ export function sqliteRawLane(kind: 'a' | 'b', db: Database.Database, stream: Ch
     name: `raw (${kind})`,
     async run() {
       const call = stream.next();
-      if (kind === 'a') {
+      if (kind !== 'b') {
         const { info, at } = createTx.immediate(call);
         const ids = await pay(payments, call, info, (id) => authorize(call, id));
         confirmTx.immediate(call, info, ids, at);
