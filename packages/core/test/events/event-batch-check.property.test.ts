@@ -1,3 +1,4 @@
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eventBatchSchema, plainEventBatch } from '../../src/events/event-schemas.js';
@@ -48,7 +49,7 @@ describe('plainEventBatch', () => {
           expect(batch.some((e) => Object.getPrototypeOf(e) !== Object.prototype)).toBe(true);
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: propertyRuns(3000) },
     );
     expect(fastHits).toBeGreaterThan(100);
   });

@@ -1,3 +1,4 @@
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { serializePayload } from '../../src/events/event-payload.js';
@@ -29,7 +30,7 @@ describe('serializePayload', () => {
       fc.property(payloads, (payload) => {
         expect(serializePayload(payload, 0)).toBe(reference(payload));
       }),
-      { numRuns: 3000 },
+      { numRuns: propertyRuns(3000) },
     );
   });
 

@@ -1,4 +1,4 @@
-import { type TestDatabase, testBackends } from '@marketkit/testing';
+import { propertyRuns, type TestDatabase, testBackends } from '@marketkit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasErrorCode } from '../../src/errors/marketkit-error.js';
@@ -9,7 +9,7 @@ import { openStorage, pendingCount } from './outbox-fixture.js';
 const RELAYS = 4;
 const LEASE_MS = 150;
 const STALL_MS = 200;
-const RUNS = Number(process.env['MARKETKIT_OUTBOX_RUNS'] ?? 40);
+const RUNS = Number(process.env['MARKETKIT_OUTBOX_RUNS'] ?? propertyRuns(40));
 
 /** One random run: transactions writing events (some rolled back) and how the relays and their sinks behave. */
 const scenario = fc.record({

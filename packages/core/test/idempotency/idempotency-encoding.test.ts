@@ -1,4 +1,5 @@
 import { MarketkitError, Money } from '@marketkit/core';
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_LIMITS as L } from '../../src/idempotency/idempotency-limits.js';
@@ -46,7 +47,7 @@ describe('request fingerprints', () => {
         // Inside an array an object always takes the general path.
         expect(`[${canonicalJson(request)}]`).toBe(canonicalJson([request]));
       }),
-      { numRuns: 2000 },
+      { numRuns: propertyRuns(2000) },
     );
   });
 
@@ -97,7 +98,7 @@ describe('stored results', () => {
       fc.property(value, (v) => {
         expect(decodeResult(encodeResult(v))).toStrictEqual(v);
       }),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(300) },
     );
     for (const v of [2n ** 70n, -(2n ** 63n), -0, Number.NaN, -Infinity, undefined, { $bigint: '1' }, { $object: 1 }]) {
       expect(decodeResult(encodeResult(v))).toStrictEqual(v);

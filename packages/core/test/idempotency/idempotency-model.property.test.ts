@@ -1,5 +1,5 @@
 import { isMarketkitError, MarketkitError } from '@marketkit/core';
-import { ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
+import { ManualClock, propertyRuns, type TestDatabase, testBackends } from '@marketkit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Idempotency } from '../../src/idempotency/idempotency.js';
@@ -197,7 +197,7 @@ for (const backend of testBackends()) {
             });
           }
         }),
-        { numRuns: backend.name === 'postgres' ? 60 : 120 },
+        { numRuns: propertyRuns(backend.name === 'postgres' ? 60 : 120) },
       );
     });
   });

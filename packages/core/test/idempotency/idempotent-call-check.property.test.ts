@@ -1,3 +1,4 @@
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { beginOptionsSchema, callSchema } from '../../src/idempotency/idempotency-schemas.js';
@@ -49,7 +50,7 @@ describe('plainIdempotentCall', () => {
           expect(fast).toStrictEqual({ key, actor, operation });
         }
       }),
-      { numRuns: 4000 },
+      { numRuns: propertyRuns(4000) },
     );
     expect(fastHits).toBeGreaterThan(50);
   });
@@ -60,7 +61,7 @@ describe('plainIdempotentCall', () => {
         expect(callSchema.safeParse(c).success).toBe(true);
         expect(plainIdempotentCall(c)).toStrictEqual({ key: c.key, actor: c.actor, operation: c.operation });
       }),
-      { numRuns: 2000 },
+      { numRuns: propertyRuns(2000) },
     );
   });
 });
@@ -83,7 +84,7 @@ describe('withoutLockMs', () => {
         expect(slow.success).toBe(true);
         expect(slow.data?.lockMs).toBeUndefined();
       }),
-      { numRuns: 3000 },
+      { numRuns: propertyRuns(3000) },
     );
     expect(hits).toBeGreaterThan(50);
   });

@@ -1,3 +1,4 @@
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeJson, encodeJson } from '../../src/jobs/json-column.js';
@@ -26,7 +27,7 @@ describe('encodeJson', () => {
       fc.property(values, (value) => {
         expect(encodeJson(value)).toBe(reference(value));
       }),
-      { numRuns: 2000 },
+      { numRuns: propertyRuns(2000) },
     );
   });
 

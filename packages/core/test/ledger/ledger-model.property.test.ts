@@ -5,7 +5,7 @@ import {
   type Marketplace,
   type TransferInput,
 } from '@marketkit/core';
-import { ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
+import { ManualClock, propertyRuns, type TestDatabase, testBackends } from '@marketkit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerModel } from './ledger-model.js';
@@ -17,7 +17,7 @@ import { LedgerModel } from './ledger-model.js';
  * Each fast-check run uses its own id prefix, so one database per backend serves every run.
  */
 
-const NUM_RUNS = 100;
+const NUM_RUNS = propertyRuns(100);
 const MAX_COMMANDS = 25;
 const MAX_INT64 = 2n ** 63n - 1n;
 /** Account slots a0…a7; slot 8 names an account that is never created. */

@@ -1,3 +1,4 @@
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { transferInputSchema } from '../../src/ledger/ledger-schemas.js';
@@ -66,7 +67,7 @@ describe('plainPostedTransfer', () => {
           expect(fast).toEqual(slow.data);
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: propertyRuns(3000) },
     );
     expect(fastHits).toBeGreaterThan(20); // the comparison ran on accepted transfers, not only on rejections
   });
@@ -77,7 +78,7 @@ describe('plainPostedTransfer', () => {
         expect(transferInputSchema.safeParse(t).success).toBe(true);
         expect(plainPostedTransfer(t as TransferInput)).toEqual(t);
       }),
-      { numRuns: 2000 },
+      { numRuns: propertyRuns(2000) },
     );
   });
 });

@@ -1,5 +1,5 @@
 import { createMarketplace, isMarketkitError, type Marketplace, Money, type StockStrategy } from '@marketkit/core';
-import { checkStockInvariants, ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
+import { checkStockInvariants, ManualClock, propertyRuns, type TestDatabase, testBackends } from '@marketkit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -177,7 +177,7 @@ for (const backend of testBackends()) {
               await checkStockInvariants(market);
             },
           ),
-          { numRuns: 100 },
+          { numRuns: propertyRuns(100) },
         );
       });
     });

@@ -1,5 +1,5 @@
 import { hasErrorCode, type StorageCapabilities } from '@marketkit/core';
-import { ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
+import { ManualClock, propertyRuns, type TestDatabase, testBackends } from '@marketkit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lease } from '../../src/locking/lease-types.js';
@@ -237,7 +237,7 @@ for (const backend of testBackends()) {
           });
           await fc.asyncModelRun(setup, cmds);
         }),
-        { numRuns: 100 },
+        { numRuns: propertyRuns(100) },
       );
       const unexercised = Object.entries(stats).filter(([, count]) => count === 0);
       expect(unexercised, 'every kind of event happened in some run').toEqual([]);

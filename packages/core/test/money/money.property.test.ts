@@ -1,8 +1,9 @@
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CURRENCY_CODES, currencyExponent, Money, ROUNDING_MODES } from '../../src/money/index.js';
 
-const numRuns = 500;
+const numRuns = propertyRuns(500);
 const LIMIT = 2n ** 200n;
 
 const currency = fc.constantFrom(...CURRENCY_CODES);

@@ -1,3 +1,4 @@
+import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkoutSchema, plainCheckoutInput } from '../../src/orders/order-schemas.js';
@@ -62,7 +63,7 @@ describe('plainCheckoutInput', () => {
           expect(fast).toStrictEqual(slow.data);
         }
       }),
-      { numRuns: 4000 },
+      { numRuns: propertyRuns(4000) },
     );
     expect(fastHits).toBeGreaterThan(50); // the comparison ran on accepted inputs, not only on rejections
   });
@@ -73,7 +74,7 @@ describe('plainCheckoutInput', () => {
         expect(checkoutSchema.safeParse(i).success).toBe(true);
         expect(plainCheckoutInput(i)).toStrictEqual({ ...i });
       }),
-      { numRuns: 2000 },
+      { numRuns: propertyRuns(2000) },
     );
   });
 

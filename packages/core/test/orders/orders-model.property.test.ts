@@ -10,6 +10,7 @@ import {
 import {
   checkMarketInvariants,
   ManualClock,
+  propertyRuns,
   SandboxPaymentProvider,
   type TestDatabase,
   testBackends,
@@ -320,7 +321,7 @@ for (const backend of testBackends()) {
           expect(held, 'authorizations left on hold').toBe(0n);
           await checkMarketInvariants(market);
         }),
-        { numRuns: 100 },
+        { numRuns: propertyRuns(100) },
       );
     });
   });

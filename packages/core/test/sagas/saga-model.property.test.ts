@@ -1,4 +1,4 @@
-import { testBackends } from '@marketkit/testing';
+import { propertyRuns, testBackends } from '@marketkit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeFault } from '../../../testing/src/fakes/index.js';
@@ -117,7 +117,7 @@ for (const backend of testBackends()) {
           }
           expect((await env.ledger.verify()).ok).toBe(true);
         }),
-        { numRuns: backend.name === 'sqlite' ? 25 : 15 },
+        { numRuns: propertyRuns(backend.name === 'sqlite' ? 25 : 15) },
       );
     });
   });
