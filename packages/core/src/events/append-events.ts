@@ -58,7 +58,9 @@ function idFactory(clock: Clock): IdFactory {
  */
 export function nextOutboxIds(clock: Clock, now: number, count: number): string[] {
   const nextId = idFactory(clock);
-  return Array.from({ length: count }, () => nextId(now));
+  const ids = new Array<string>(count);
+  for (let i = 0; i < count; i++) ids[i] = nextId(now);
+  return ids;
 }
 
 /** The sort-key base of events written at `now` (ms × {@link KEY_SCALE}). @internal */

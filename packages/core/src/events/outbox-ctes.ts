@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import { nextOutboxIds, sortKeyBase } from './append-events.js';
 import { serializePayload } from './event-payload.js';
@@ -70,6 +71,13 @@ export function outboxCtes(p: ParamRef, shape: OutboxCteShape): RawBuilder<unkno
   ];
 }
 
+/** Parameter names of an outbox CTE's values: `<name>_now`, `<name>_key`, and `<name>_<i>_<column>` per event. */
+const OUTBOX_NAMES = new ParamNames(['now', 'key'] as const, (name, _row, column) => `${name}_${column}`);
+const EVENT_NAMES = new ParamNames(
+  ['id', 'type_of', 'aggregate', 'partition', 'type', 'payload'] as const,
+  (name, row, column) => `${name}_${row}_${column}`,
+);
+
 /**
  * The values of {@link outboxCtes} for `events` written at `now`: each gets the next outbox id of `clock`'s writers
  * in order. At most one event per aggregate (a statement must not write a counter row twice), given in aggregate
@@ -84,7 +92,8 @@ export function outboxValues(
 ): Record<string, unknown> {
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const ids = nextOutboxIds(clock, now, batch.length);
-  const values: Record<string, unknown> = { [`${name}_now`]: now, [`${name}_key`]: sortKeyBase(now) };
+  const top = OUTBOX_NAMES.of(name);
+  const values: Record<string, unknown> = { [top.now]: now, [top.key]: sortKeyBase(now) };
   let previous = '';
   batch.forEach((e, i) => {
     const aggregate = `${e.aggregateType}\u0000${e.aggregateId}`;
@@ -92,12 +101,13 @@ export function outboxValues(
       throw new MarketkitError('INTERNAL', { message: 'outbox CTE events must be one per aggregate, in order' });
     }
     previous = aggregate;
-    values[`${name}_${i}_id`] = ids[i];
-    values[`${name}_${i}_type_of`] = e.aggregateType;
-    values[`${name}_${i}_aggregate`] = e.aggregateId;
-    values[`${name}_${i}_partition`] = partitionOf(e.aggregateType, e.aggregateId);
-    values[`${name}_${i}_type`] = e.type;
-    values[`${name}_${i}_payload`] = serializePayload(e.payload, i);
+    const k = EVENT_NAMES.of(name, i);
+    values[k.id] = ids[i];
+    values[k.type_of] = e.aggregateType;
+    values[k.aggregate] = e.aggregateId;
+    values[k.partition] = partitionOf(e.aggregateType, e.aggregateId);
+    values[k.type] = e.type;
+    values[k.payload] = serializePayload(e.payload, i);
   });
   return values;
 }

@@ -451,7 +451,16 @@ export class Idempotency {
 
   /** A handle of a claim, frozen and remembered as checked. */
   #issue(scope: FingerprintedScope, token: string, attempt: number, lockedUntil: number): IdempotencyHandle {
-    const handle: IdempotencyHandle = Object.freeze({ ...scope, token, attempt, lockedUntil });
+    // Spelled out rather than spread: every handle gets one shape, which V8 freezes far faster.
+    const handle: IdempotencyHandle = Object.freeze({
+      key: scope.key,
+      actor: scope.actor,
+      operation: scope.operation,
+      fingerprint: scope.fingerprint,
+      token,
+      attempt,
+      lockedUntil,
+    });
     if (Number.isInteger(attempt) && attempt >= 1 && Number.isInteger(lockedUntil)) this.#issued.add(handle);
     return handle;
   }

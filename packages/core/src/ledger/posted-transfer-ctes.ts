@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { StatementCheck } from '../storage/checked-statement.js';
+import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import { ACCOUNT_FLAG } from './ledger-flags.js';
 import { MAX_INT64 } from './ledger-limits.js';
@@ -60,6 +61,12 @@ export function postedTransferCtes(p: ParamRef, name: string): PostedTransferSha
   return { ctes, checks, accounts };
 }
 
+/** Parameter names of a posted transfer's values, `<name>_<column>`. */
+const TRANSFER_NAMES = new ParamNames(
+  ['id', 'debit', 'credit', 'amount', 'currency', 'code', 'reference', 'user_data', 'now'] as const,
+  (name, _row, column) => `${name}_${column}`,
+);
+
 /**
  * The values of {@link postedTransferCtes} for transfer `t` created at `now`, with the row it records, or
  * `undefined` when `t` is not a plain posted transfer (then it must go through `createTransfers`).
@@ -89,16 +96,17 @@ export function postedTransferValues(
     timeoutSeconds: 0,
     createdAt: now,
   };
+  const k = TRANSFER_NAMES.of(name);
   const values = {
-    [`${name}_id`]: record.id,
-    [`${name}_debit`]: dr,
-    [`${name}_credit`]: cr,
-    [`${name}_amount`]: amount.toString(),
-    [`${name}_currency`]: currency,
-    [`${name}_code`]: record.code,
-    [`${name}_reference`]: record.reference,
-    [`${name}_user_data`]: record.userData,
-    [`${name}_now`]: now,
+    [k.id]: record.id,
+    [k.debit]: dr,
+    [k.credit]: cr,
+    [k.amount]: amount.toString(),
+    [k.currency]: currency,
+    [k.code]: record.code,
+    [k.reference]: record.reference,
+    [k.user_data]: record.userData,
+    [k.now]: now,
   };
   return { values, record };
 }

@@ -9,6 +9,7 @@ import { sagaInsertCtes, sagaInsertValues, sagaProgressCtes, sagaProgressValues 
 import type { SagaProgress, SagaStart, StepLogRow } from '../sagas/saga-store.js';
 import { CheckedStatement, type StatementCheck, statementValues } from '../storage/checked-statement.js';
 import { toBigInt } from '../storage/int64.js';
+import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
 import { planConfirm } from './confirm-plan.js';
@@ -128,6 +129,12 @@ const SELLER = ' seller ';
 const CURRENCY = ' currency ';
 const AMOUNT = ' amount ';
 
+/** Parameter names of the order accounts' rows, `account_<i>_<column>`. */
+const ACCOUNT_NAMES = new ParamNames(
+  ['id', 'owner', 'code', 'flags'] as const,
+  (name, row, column) => `${name}_${row}_${column}`,
+);
+
 /**
  * The two write transactions of a checkout, each as ONE statement ({@link CheckedStatement}: data-modifying CTEs,
  * sent alone) for backends with `capabilities.writableCtes`. Each writes exactly the rows the step-by-step
@@ -196,10 +203,11 @@ export class CheckoutStatements {
       claim?.values ?? {},
     );
     accounts.forEach((a, i) => {
-      values[`account_${i}_id`] = a.id;
-      values[`account_${i}_owner`] = a.ownerId ?? null;
-      values[`account_${i}_code`] = a.code;
-      values[`account_${i}_flags`] = accountFlagBits(a.flags);
+      const k = ACCOUNT_NAMES.of('account', i);
+      values[k.id] = a.id;
+      values[k.owner] = a.ownerId ?? null;
+      values[k.code] = a.code;
+      values[k.flags] = accountFlagBits(a.flags);
     });
     try {
       const out = await statement.run<TakenListing>(values);

@@ -13,6 +13,7 @@ import {
   progressSet,
   progressValues,
   STEP_COLUMNS,
+  sagaParamNames,
   shapeOf,
   startRow,
   startValues,
@@ -101,7 +102,8 @@ export function sagaProgressValues(
   now: number,
 ): Values {
   const pre = `${name}_`;
-  return logValues(id, log, progressValues(progress, now, { [`${pre}id`]: id, [`${pre}version`]: version }, pre), pre);
+  const k = sagaParamNames(pre);
+  return logValues(id, log, progressValues(progress, now, { [k.id]: id, [k.version]: version }, pre), pre);
 }
 
 function logCte(q: ParamRef, storage: Storage, shape: SagaCteShape): RawBuilder<unknown> {

@@ -30,8 +30,12 @@ type Values = Record<string, unknown>;
 
 /** The shape of a progress write: which optional columns it sets. @internal */
 export function shapeOf(p: SagaProgress): string {
-  return `${p.lease === 'keep' ? 'keep' : 'release'}:${p.lastError === undefined ? 'error-kept' : 'error-set'}`;
+  const shapes = p.lease === 'keep' ? KEEP_SHAPES : RELEASE_SHAPES;
+  return p.lastError === undefined ? shapes[0] : shapes[1];
 }
+// Constant strings: a shape names a cached template, and a key spelled anew per call costs a hash per lookup.
+const KEEP_SHAPES = ['keep:error-kept', 'keep:error-set'] as const;
+const RELEASE_SHAPES = ['release:error-kept', 'release:error-set'] as const;
 
 /** The `SET` of a progress write, as parameters. @internal */
 export function progressSet(p: ParamRef, shape: string) {
@@ -68,6 +72,11 @@ const SAGA_NAMES = new ParamNames(
   ] as const,
   (pre, _row, column) => `${pre}${column}`,
 );
+
+/** The parameter names of a saga's columns under the prefix `pre` (a CTE's), the same strings on every call. @internal */
+export function sagaParamNames(pre: string) {
+  return SAGA_NAMES.of(pre);
+}
 
 /** The values of {@link progressSet}, named with `pre` in front (a CTE's prefix). @internal */
 export function progressValues(p: SagaProgress, now: number, into: Values, pre = ''): Values {
