@@ -2,24 +2,11 @@ import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeJson, encodeJson } from '../../src/jobs/json-column.js';
+import { bigintReplacer, jsonWithBigInts } from '../arbitraries/json-with-bigints.js';
 
 /** What `encodeJson` wrote before its fast path: every call through the bigint replacer. */
-const reference = (value: unknown) =>
-  JSON.stringify({ v: value ?? null }, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-
-const values = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small' },
-    fc.constant(null),
-    fc.constant(undefined),
-    fc.boolean(),
-    fc.double(),
-    fc.string(),
-    fc.bigInt(),
-    fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
-  ),
-})).value;
+const reference = (value: unknown) => JSON.stringify({ v: value ?? null }, bigintReplacer);
+const values = jsonWithBigInts;
 
 describe('encodeJson', () => {
   it('writes exactly what the bigint replacer writes, for any value, bigints nested anywhere', () => {
