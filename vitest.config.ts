@@ -1,9 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { soakFactor } from './packages/testing/src/property-runs.js';
 
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-/** A soak run (`npm run test:soak`, or a soak factor set): property tests run `propertyRuns` times as long. */
-const soak = (process.env['MARKETKIT_SOAK'] || '0') !== '0' || process.env['MARKETKIT_SOAK_FACTOR'] !== undefined;
 
 export default defineConfig({
   resolve: {
@@ -19,7 +18,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'examples/test/**/*.test.ts'],
     globalSetup: ['./packages/testing/src/postgres/vitest-global-setup.ts'],
-    testTimeout: soak ? 1_800_000 : 120_000,
+    // A soak run makes each property test run `soakFactor()` times as long (`npm run test:soak`).
+    testTimeout: soakFactor() > 1 ? 1_800_000 : 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },

@@ -83,14 +83,11 @@ function prepare(db: Database.Database) {
       where actor = ? and operation = 'orders.checkout' and idempotency_key = ? and status = 'in_progress'`),
     sagaStart: insert('mk_saga_instances', saga.instance, 'on conflict (id) do nothing'),
     /** One statement per commit's log entries, as the SDK sends them (1 with the order, 3 with the payment). */
-    sagaSteps: [1, 3].map((n) =>
-      db.prepare(
-        `insert into mk_saga_steps (${Object.keys(saga.steps[0]!).join(', ')}) values ${Array.from(
-          { length: n },
-          () => `(${Object.keys(saga.steps[0]!).map(() => '?')})`,
-        ).join(', ')}`,
-      ),
-    ),
+    sagaSteps: [1, 3].map((n) => {
+      const columns = Object.keys(saga.steps[0]!);
+      const row = `(${columns.map(() => '?')})`;
+      return db.prepare(`insert into mk_saga_steps (${columns.join(', ')}) values ${Array(n).fill(row).join(', ')}`);
+    }),
     sagaDone: db.prepare(`update mk_saga_instances set status = 'completed', step_index = 4, outputs = ?, attempts = 0,
       updated_at = ?, last_error = null, next_run_at = null, lease_owner = null, lease_expires_at = 0
       where id = ? and version = 1`),

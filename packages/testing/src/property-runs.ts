@@ -13,7 +13,12 @@ export function propertyRuns(base: number): number {
   return Math.max(1, Math.round(base * soakFactor()));
 }
 
-function soakFactor(): number {
+/**
+ * The soak factor {@link propertyRuns} multiplies by: a positive `MARKETKIT_SOAK_FACTOR`, else 10 when
+ * `MARKETKIT_SOAK` is set (and not empty or `0`), else 1. The repository's vitest config reads it too, to give soak
+ * runs a longer test timeout.
+ */
+export function soakFactor(): number {
   const factor = Number(process.env['MARKETKIT_SOAK_FACTOR']);
   if (Number.isFinite(factor) && factor > 0) return factor;
   const soak = process.env['MARKETKIT_SOAK'];

@@ -12,8 +12,8 @@ import {
   logValues,
   progressSet,
   progressValues,
+  SAGA_PARAM_NAMES,
   STEP_COLUMNS,
-  sagaParamNames,
   shapeOf,
   startRow,
   startValues,
@@ -102,7 +102,7 @@ export function sagaProgressValues(
   now: number,
 ): Values {
   const pre = `${name}_`;
-  const k = sagaParamNames(pre);
+  const k = SAGA_PARAM_NAMES.of(pre);
   return logValues(id, log, progressValues(progress, now, { [k.id]: id, [k.version]: version }, pre), pre);
 }
 

@@ -52,8 +52,8 @@ export function progressSet(p: ParamRef, shape: string) {
   };
 }
 
-/** Parameter names of a progress write and of a saga's insert, under a CTE's prefix. */
-const SAGA_NAMES = new ParamNames(
+/** Parameter names of a progress write and of a saga's insert, under a CTE's prefix. @internal */
+export const SAGA_PARAM_NAMES = new ParamNames(
   [
     'status',
     'step_index',
@@ -73,14 +73,9 @@ const SAGA_NAMES = new ParamNames(
   (pre, _row, column) => `${pre}${column}`,
 );
 
-/** The parameter names of a saga's columns under the prefix `pre` (a CTE's), the same strings on every call. @internal */
-export function sagaParamNames(pre: string) {
-  return SAGA_NAMES.of(pre);
-}
-
 /** The values of {@link progressSet}, named with `pre` in front (a CTE's prefix). @internal */
 export function progressValues(p: SagaProgress, now: number, into: Values, pre = ''): Values {
-  const k = SAGA_NAMES.of(pre);
+  const k = SAGA_PARAM_NAMES.of(pre);
   into[k.status] = p.status;
   into[k.step_index] = p.stepIndex;
   into[k.outputs] = encodeJson(p.outputs);
@@ -117,7 +112,7 @@ const LOG_NAMES = new ParamNames(
 
 /** The values of {@link logRows}, named with `pre` in front (a CTE's prefix). @internal */
 export function logValues(sagaId: string, log: readonly StepLogRow[], into: Values, pre = ''): Values {
-  into[SAGA_NAMES.of(pre).saga_id] = sagaId;
+  into[SAGA_PARAM_NAMES.of(pre).saga_id] = sagaId;
   for (let i = 0; i < log.length; i++) {
     const { id, entry: e } = log[i]!;
     const k = LOG_NAMES.of(pre, i);
@@ -295,7 +290,7 @@ export function startRow(ref: ParamRef) {
  */
 export function startValues(start: SagaStart, p: SagaProgress, now: number, into: Values = {}, pre = ''): Values {
   const keep = p.lease === 'keep';
-  const k = SAGA_NAMES.of(pre);
+  const k = SAGA_PARAM_NAMES.of(pre);
   progressValues(p, now, into, pre);
   into[k.id] = start.id;
   into[k.name] = start.name;
