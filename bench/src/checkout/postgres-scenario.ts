@@ -32,8 +32,8 @@ export const BUYERS_ON_ONE_LISTING = 64;
 
 /**
  * The pool every lane shares, made as `postgresAdapter({ connectionString })` makes its own (int8 as bigint, error
- * listeners, its `plan_cache_mode`, which changes only how named statements are planned: the baselines' statements
- * are unnamed).
+ * listeners, the server's `plan_cache_mode`). The SDK's statement templates run named (prepared, their plans cached
+ * and re-planned every `replanAfterMs`); the baselines' statements are unnamed, parsed and planned on every run.
  */
 const newPool = async (url: string, max: number) =>
   (await createPostgresPool({ connectionString: url, max })) as unknown as pg.Pool;
@@ -47,7 +47,7 @@ export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) =
     cleanup.push(() => db.drop());
     const pool = await newPool(db.url, IN_FLIGHT);
     cleanup.push(() => pool.end());
-    const stats = [new StatementStats(), new StatementStats(), new StatementStats()] as const;
+    const stats = [new StatementStats(), new StatementStats(), new StatementStats(), new StatementStats()] as const;
     const market = createMarketplace({
       adapter: postgresAdapter({ pool: countingPool(pool, stats[0]) }),
       payments: payments(),
@@ -59,6 +59,7 @@ export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) =
       sdkLane('SDK', market, new CheckoutStream('s', key)),
       postgresRawLane('a', pool, stats[1], new CheckoutStream('a', key)),
       postgresRawLane('b', pool, stats[2], new CheckoutStream('b', key)),
+      postgresRawLane('b+named', pool, stats[3], new CheckoutStream('bn', key)),
     ];
     const trace = { sdk: [] as string[], a: [] as string[], b: [] as string[] };
     for (const [i, t] of [trace.sdk, trace.a, trace.b].entries()) {

@@ -5,8 +5,13 @@
  * - (a) one statement per write: `BEGIN`, a statement per row written (the four order accounts as one
  *   `INSERT … ON CONFLICT DO NOTHING`), `COMMIT`; a transaction of one statement is sent alone (autocommit).
  * - (b) as few round trips as hand-written SQL allows: each transaction is one statement (data-modifying CTEs).
- * Unnamed statements, as the SDK sends (see the README on named statements).
+ * - (b+named) (b) with its three statements named: prepared once per connection, so PostgreSQL may keep a generic
+ *   plan after five runs, as it does for the SDK's statement templates. It shares the SDK's pool, whose adapter
+ *   discards every connection's cached plans every `replanAfterMs`: the same re-planning applies to both.
+ * (a) and (b) send unnamed statements, parsed and planned on every run, as hand-written node-postgres code does
+ * (see the README on named statements).
  */
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { PaymentProvider } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
@@ -27,6 +32,8 @@ import {
 
 type Client = pg.Pool | pg.PoolClient;
 
+const TRANSACTION_CONTROL: ReadonlySet<string> = new Set(['begin', 'commit', 'rollback']);
+
 const cols = (row: Row) => Object.keys(row).join(', ');
 const params = (row: Row, from = 1) => Object.keys(row).map((_, i) => `$${i + from}`);
 const insert = (table: string, row: Row) => `insert into ${table} (${cols(row)}) values (${params(row)})`;
@@ -46,16 +53,28 @@ const COMPLETE_KEY = `update mk_idempotency_keys set status = 'succeeded', resul
 
 /** A checkout side on pg; `stats` gets every statement under a readable label. */
 export function postgresRawLane(
-  kind: 'a' | 'b',
+  kind: 'a' | 'b' | 'b+named',
   pool: pg.Pool,
   stats: StatementStats,
   stream: CheckoutStream,
 ): { name: string; run(): Promise<void> } {
   const payments = new SandboxPaymentProvider();
+  const names = new Map<string, string>();
+  const named = (text: string) => {
+    let name = names.get(text);
+    if (name === undefined) {
+      name = `raw_${createHash('sha1').update(text).digest('hex')}`;
+      names.set(text, name);
+    }
+    return name;
+  };
   const q = async (c: Client, label: string, text: string, values: unknown[] = []) => {
     const t0 = performance.now();
     try {
-      const res = await c.query(text, values);
+      const res =
+        kind === 'b+named' && !TRANSACTION_CONTROL.has(text)
+          ? await c.query({ name: named(text), text, values })
+          : await c.query(text, values);
       stats.record(label, performance.now() - t0);
       return res.rows as Record<string, unknown>[];
     } catch (error) {

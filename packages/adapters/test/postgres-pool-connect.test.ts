@@ -20,7 +20,11 @@ describe('postgres pool: connection setup', () => {
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(w.message);
     process.on('warning', onWarning);
-    const pool = (await createPostgresPool({ connectionString: fresh.url, max: 4 })) as unknown as Queryable & {
+    const pool = (await createPostgresPool({
+      connectionString: fresh.url,
+      max: 4,
+      planCacheMode: 'force_custom_plan',
+    })) as unknown as Queryable & {
       end(): Promise<void>;
     };
     try {

@@ -94,9 +94,10 @@ describe('postgres adapter: prepared statements', () => {
     }
   });
 
-  it('plans each run for the tables as they are by default; auto and no prepared statements keep the server default', async () => {
+  it("keeps the server's plan cache mode by default, and sets the one asked for", async () => {
     const cases = [
-      [{}, 'force_custom_plan'],
+      [{}, 'auto'],
+      [{ planCacheMode: 'force_custom_plan' as const }, 'force_custom_plan'],
       [{ planCacheMode: 'auto' as const }, 'auto'],
       [{ planCacheMode: 'force_generic_plan' as const }, 'force_generic_plan'],
       [{ preparedStatements: false }, 'auto'],
@@ -113,10 +114,59 @@ describe('postgres adapter: prepared statements', () => {
     }
   });
 
-  it('refuses a plan cache mode PostgreSQL does not have, before opening anything', () => {
-    expect(() => postgresAdapter({ connectionString: fresh.url, planCacheMode: 'fast' as never })).toThrow(
-      expect.objectContaining({ code: 'VALIDATION_FAILED' }),
-    );
+  it('refuses a plan cache mode PostgreSQL does not have, or a bad re-plan interval, before opening anything', () => {
+    for (const bad of [{ planCacheMode: 'fast' as never }, { replanAfterMs: -1 }, { replanAfterMs: Number.NaN }]) {
+      expect(() => postgresAdapter({ connectionString: fresh.url, ...bad })).toThrow(
+        expect.objectContaining({ code: 'VALIDATION_FAILED' }),
+      );
+    }
+  });
+
+  it('re-plans a generic plan cached while a table was small once replanAfterMs passed, without an analyze', async () => {
+    const setup = new pg.Client({ connectionString: fresh.url });
+    await setup.connect();
+    // No autovacuum on this table: only the adapter's re-planning can make the plan see its growth.
+    await setup.query('create table plan_t (id text primary key, pad text) with (autovacuum_enabled = false)');
+    await setup.query(`insert into plan_t select 'r' || g, 'x' from generate_series(1, 5) g`);
+    const lookup = 'select pad from plan_t where id = $1';
+    /** The plan the connection's prepared statement runs with now (the scan node of `EXPLAIN EXECUTE`). */
+    const planOf = async (conn: Kysely<unknown>) => {
+      const named = await sql<{ name: string }>`select name from pg_prepared_statements where statement = ${lookup}`
+        .execute(conn)
+        .then((r) => r.rows[0]!.name);
+      const plan = await sql<{ 'QUERY PLAN': string }>`explain execute ${sql.id(named)}('r1')`.execute(conn);
+      return plan.rows[0]!['QUERY PLAN'].split(' on ')[0]!.trim();
+    };
+    const runs = async (conn: Kysely<unknown>, n: number) => {
+      for (let i = 0; i < n; i++) await conn.executeQuery(CompiledQuery.raw(lookup, [`r${1 + (i % 5)}`]));
+    };
+    try {
+      for (const replanAfterMs of [0, 150]) {
+        await setup.query(`delete from plan_t where id not like 'r_'`);
+        await setup.query('vacuum plan_t'); // back to one page, as the table was when the plan was first cached
+        const adapter = postgresAdapter({ connectionString: fresh.url, max: 1, replanAfterMs });
+        const db = new Kysely<unknown>({ dialect: adapter.dialect });
+        adapter.prepare?.(lookup);
+        try {
+          // One hand-out of the connection, however long the insert takes: nothing is discarded inside it.
+          await db.connection().execute(async (conn) => {
+            await runs(conn, 8); // past PostgreSQL's five custom plans: a generic one is cached
+            expect(await planOf(conn)).toBe('Seq Scan'); // on a one-page table the cheapest
+            await setup.query(`insert into plan_t select 'g' || g, repeat('y', 50) from generate_series(1, 50000) g`);
+            expect(await planOf(conn)).toBe('Seq Scan'); // still the cached plan: now a scan of 50,000 rows
+          });
+          await new Promise((r) => setTimeout(r, 200));
+          await db.connection().execute(async (conn) => {
+            await runs(conn, 1);
+            expect(await planOf(conn)).toBe(replanAfterMs === 0 ? 'Seq Scan' : 'Index Scan using plan_t_pkey');
+          });
+        } finally {
+          await db.destroy();
+        }
+      }
+    } finally {
+      await setup.end();
+    }
   });
 
   it('keeps a connection usable after a prepared statement fails', async () => {

@@ -20,10 +20,20 @@ export interface PostgresAdapterConfig {
   readonly preparedStatements?: boolean;
   /**
    * How the server plans Marketkit's prepared statements on the connections the adapter opens (PostgreSQL's
-   * `plan_cache_mode`; ignored for a given `pool`, whose sessions are the host's). Default `force_custom_plan`:
-   * each run is planned for the table sizes of the moment, so a plan cached while a table was nearly empty (a new
-   * marketplace) never keeps scanning it as it grows; parsing is still saved. `auto` lets PostgreSQL switch to a
-   * cached generic plan after five runs (less planning; a stale plan lasts until autovacuum analyzes the table).
+   * `plan_cache_mode`; ignored for a given `pool`, whose sessions are the host's). Default `auto`, the server's
+   * own: after five runs PostgreSQL may keep a generic plan and skip planning (most of the server time of the
+   * checkout's one-statement transactions), while {@link replanAfterMs} keeps such a plan from outliving the table
+   * sizes it was made for. `force_custom_plan` plans every run for the tables as they are (parsing still saved).
    */
   readonly planCacheMode?: 'force_custom_plan' | 'auto' | 'force_generic_plan';
+  /**
+   * The longest a connection runs Marketkit's prepared statements on plans it cached, in ms. Default 10000. When a
+   * connection's cached plans are older and it is next handed out, the adapter sends `DISCARD PLANS` first (one
+   * round trip), so the next runs are planned for the tables as they are now: a generic plan cached while a table
+   * was nearly empty (a new marketplace, before a bulk import) would otherwise keep scanning the whole table until
+   * autovacuum next analyzes it. Applies to a given `pool` too (it drops the host's cached plans on those sessions
+   * alike; they are re-planned on their next run). 0 turns it off; with `force_custom_plan` nothing is cached and it
+   * never runs.
+   */
+  readonly replanAfterMs?: number;
 }

@@ -2,7 +2,7 @@ import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@m
 import { type Kysely, PostgresDialect, sql } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
-import { createPostgresPool, planCacheModeOf } from './postgres-pool.js';
+import { createPostgresPool, planCacheModeOf, replanAfterMsOf } from './postgres-pool.js';
 import { PreparedStatements } from './prepared-statements.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
@@ -34,8 +34,9 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
  */
 export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
   planCacheModeOf(config); // refuses a bad option now, not when the first connection opens
+  const replanAfterMs = replanAfterMsOf(config);
   const given = config.pool;
-  const prepared = config.preparedStatements === false ? undefined : new PreparedStatements();
+  const prepared = config.preparedStatements === false ? undefined : new PreparedStatements({ replanAfterMs });
   const pool =
     prepared === undefined
       ? (given ?? (() => createPostgresPool(config)))

@@ -18,7 +18,25 @@ export function planCacheModeOf(config: PostgresAdapterConfig): PostgresAdapterC
       'Invalid postgres adapter options',
     );
   }
-  return config.preparedStatements === false ? undefined : (mode ?? 'force_custom_plan');
+  return config.preparedStatements === false ? undefined : (mode ?? 'auto');
+}
+
+/**
+ * How long a connection may run prepared statements on plans it cached before the adapter discards them
+ * (`replanAfterMs`): 0 when nothing is cached (no prepared statements, or `force_custom_plan` on the adapter's own
+ * connections). Throws `VALIDATION_FAILED` for a negative or non-finite value.
+ */
+export function replanAfterMsOf(config: PostgresAdapterConfig): number {
+  const ms = config.replanAfterMs ?? 10_000;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new ValidationError(
+      [{ path: ['replanAfterMs'], message: 'must be a finite number of milliseconds, 0 or more' }],
+      'Invalid postgres adapter options',
+    );
+  }
+  const mode = planCacheModeOf(config);
+  if (mode === undefined || (config.pool === undefined && mode === 'force_custom_plan')) return 0;
+  return ms;
 }
 
 interface PgModule {

@@ -9,11 +9,34 @@ interface NamedQuery {
 
 type PgClient = PostgresPoolClient & { query<R>(query: NamedQuery): Promise<PostgresQueryResult<R>> };
 
+/** Options of {@link PreparedStatements}. */
+export interface PreparedStatementsOptions {
+  /** Most texts prepared per adapter. Default 500. */
+  readonly capacity?: number;
+  /**
+   * A connection that ran named statements on plans cached longer ago than this (ms) drops its cached plans
+   * (`DISCARD PLANS`) before it is next handed out. 0 (default) never does.
+   */
+  readonly replanAfterMs?: number;
+}
+
+/** One client as the wrapper hands it out, and when its cached plans were last discarded. */
+interface Wrapped {
+  readonly wrapper: PostgresPoolClient;
+  /** When the plans this connection may have cached date from: its first named run since the last discard. */
+  cachedSince: number | undefined;
+}
+
 /**
  * The statement texts a pool runs as named prepared statements: those core registered as templates (hot statements
  * that run many times with new values). Each connection parses such a text once, under a name given here, and from
  * then on only binds and executes it, so the server skips parsing and analysing it (and, once PostgreSQL settles on
  * a generic plan, planning it) on every run. Every other text runs unnamed, as before.
+ *
+ * A generic plan is made for the table sizes of the moment and kept until the table's statistics change (autovacuum's
+ * next analyze): one cached while a table was nearly empty scans it whole once it has grown. So with `replanAfterMs`
+ * a connection whose plans are older is handed out only after `DISCARD PLANS`: its statements stay parsed, and their
+ * next runs are planned for the tables as they are.
  *
  * Capped at `capacity` texts per adapter: templates are a fixed set per process, so the cap only guards against a
  * misuse growing the server's per-connection statement cache without bound.
@@ -21,9 +44,11 @@ type PgClient = PostgresPoolClient & { query<R>(query: NamedQuery): Promise<Post
 export class PreparedStatements {
   readonly #names = new Map<string, string>();
   readonly #capacity: number;
+  readonly #replanAfterMs: number;
 
-  constructor(capacity = 500) {
-    this.#capacity = capacity;
+  constructor(options: PreparedStatementsOptions = {}) {
+    this.#capacity = options.capacity ?? 500;
+    this.#replanAfterMs = options.replanAfterMs ?? 0;
   }
 
   /** Marks `text` to be prepared from its next run on. */
@@ -38,32 +63,51 @@ export class PreparedStatements {
    * not changed (the pool may be the host's): each is wrapped once, and the wrapper kept for as long as the client.
    */
   wrap(pool: PostgresPool): PostgresPool {
-    const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
+    const wrapped = new WeakMap<PostgresPoolClient, Wrapped>();
     return {
       connect: async () => {
         const client = await pool.connect();
-        let wrapper = wrappers.get(client);
-        if (wrapper === undefined) {
-          wrapper = this.#wrapClient(client as PgClient);
-          wrappers.set(client, wrapper);
+        let w = wrapped.get(client);
+        if (w === undefined) {
+          w = this.#wrapClient(client as PgClient);
+          wrapped.set(client, w);
+        } else if (this.#replanAfterMs > 0 && w.cachedSince !== undefined) {
+          if (Date.now() - w.cachedSince >= this.#replanAfterMs) await discardPlans(client, w);
         }
-        return wrapper;
+        return w.wrapper;
       },
       end: () => pool.end(),
     };
   }
 
-  #wrapClient(client: PgClient): PostgresPoolClient {
-    return {
-      query: ((text: unknown, values?: readonly unknown[]) => {
-        if (typeof text === 'string') {
-          const name = this.#names.get(text);
-          const params = values === undefined ? [] : (values as unknown[]);
-          return name === undefined ? client.query(text, params) : client.query({ name, text, values: params });
-        }
-        return client.query(text as never);
-      }) as PostgresPoolClient['query'],
-      release: (destroy?: boolean) => client.release(destroy),
+  #wrapClient(client: PgClient): Wrapped {
+    const w: Wrapped = {
+      cachedSince: undefined,
+      wrapper: {
+        query: ((text: unknown, values?: readonly unknown[]) => {
+          if (typeof text === 'string') {
+            const name = this.#names.get(text);
+            const params = values === undefined ? [] : (values as unknown[]);
+            if (name === undefined) return client.query(text, params);
+            w.cachedSince ??= Date.now();
+            return client.query({ name, text, values: params });
+          }
+          return client.query(text as never);
+        }) as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy),
+      },
     };
+    return w;
+  }
+}
+
+/** Drops the plans `client`'s session cached; a client that cannot is released broken and the error thrown. */
+async function discardPlans(client: PostgresPoolClient, w: Wrapped): Promise<void> {
+  try {
+    await client.query('discard plans', []);
+    w.cachedSince = undefined;
+  } catch (error) {
+    client.release(true);
+    throw error;
   }
 }
