@@ -757,6 +757,7 @@ async function benchPostgres(o: BenchOptions): Promise<PostgresFigures> {
     const sdkStats = new StatementStats();
     const rawStats = new StatementStats();
     const inner = await createPostgresPool({ connectionString: sdkDb.url, max: 16 });
+    cleanup.push(() => inner.end()); // after the marketplace closes: the adapter leaves a given pool open
     const market = closeLater(createMarketplace({ adapter: postgresAdapter({ pool: countingPool(inner, sdkStats) }) }));
     const rawMarket = closeLater(createMarketplace({ adapter: postgresAdapter({ connectionString: rawDb.url }) }));
     function closeLater(m: Marketplace): Marketplace {

@@ -88,9 +88,13 @@ describe('postgres adapter: prepared statements', () => {
       expect(String(out.rows[0]!.n)).toBe('3'); // a host pool parses bigint its own way (text here)
       const prepared = await preparedOn(dbB);
       expect(prepared.map((p) => p.statement)).toEqual([UPSERT]);
-    } finally {
-      // Destroying a Kysely instance ends the pool it was given; both share this one.
+      // Closing either leaves the host's pool open: it still serves the host's own queries.
       await dbA.destroy();
+      await dbB.destroy();
+      const { rows } = await pool.query<{ n: string }>('select n from prep_t where id = $1', ['shared']);
+      expect(rows).toEqual([{ n: '3' }]);
+    } finally {
+      await pool.end();
     }
   });
 

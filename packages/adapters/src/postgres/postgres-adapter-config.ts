@@ -4,7 +4,10 @@ import type { PostgresPool } from 'kysely';
 export interface PostgresAdapterConfig {
   /** e.g. `postgres://user@127.0.0.1:5432/app`. */
   readonly connectionString?: string;
-  /** An existing `pg.Pool` (typed structurally); the adapter then does not own its size. */
+  /**
+   * An existing `pg.Pool` (typed structurally), shared with the host's own code. The host owns it: its size and
+   * session settings are the host's, and `market.close()` leaves it open (end it yourself).
+   */
   readonly pool?: PostgresPool;
   /** Pool size when the adapter creates the pool. Default 10. */
   readonly max?: number;

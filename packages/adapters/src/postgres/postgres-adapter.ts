@@ -1,5 +1,5 @@
 import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
-import { type Kysely, PostgresDialect, sql } from 'kysely';
+import { type Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
 import { createPostgresPool, planCacheModeOf, replanAfterMsOf } from './postgres-pool.js';
@@ -35,7 +35,8 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
 export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
   planCacheModeOf(config); // refuses a bad option now, not when the first connection opens
   const replanAfterMs = replanAfterMsOf(config);
-  const given = config.pool;
+  // A given pool is the host's: closing the marketplace leaves it open (the host ends it), so it is lent without `end`.
+  const given = config.pool === undefined ? undefined : borrowed(config.pool);
   const prepared = config.preparedStatements === false ? undefined : new PreparedStatements({ replanAfterMs });
   const pool =
     prepared === undefined
@@ -51,6 +52,11 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
     withMigrationLock: (db, name, fn) => withAdvisoryLock(db, name, fn),
     ...(prepared === undefined ? {} : { prepare: (text: string) => prepared.register(text) }),
   };
+}
+
+/** `pool` as the adapter uses it when the host gave it: connections handed out as usual, `end` left to the host. */
+function borrowed(pool: PostgresPool): PostgresPool {
+  return { connect: () => pool.connect(), end: async () => {} };
 }
 
 /**

@@ -17,12 +17,14 @@ for (const backend of testBackends()) {
     /** Statements sent to PostgreSQL so far (every connection of the pool). */
     let statements = 0;
     let n = 0;
+    let endPool = async () => {};
 
     beforeAll(async () => {
       database = await backend.createDatabase();
       let adapter = database.adapter();
       if (backend.name === 'postgres') {
         const pool = new pg.Pool({ connectionString: database.location, max: 2 });
+        endPool = () => pool.end(); // the host's pool: closing the marketplace leaves it open
         pool.on('connect', (client) => {
           const query = client.query.bind(client) as (...args: unknown[]) => unknown;
           client.query = ((...args: unknown[]) => {
@@ -37,6 +39,7 @@ for (const backend of testBackends()) {
     });
     afterAll(async () => {
       await market?.close();
+      await endPool();
       await database?.drop();
     });
 
