@@ -64,20 +64,28 @@ export class PreparedStatements {
    */
   wrap(pool: PostgresPool): PostgresPool {
     const wrapped = new WeakMap<PostgresPoolClient, Wrapped>();
-    return {
-      connect: async () => {
-        const client = await pool.connect();
-        let w = wrapped.get(client);
-        if (w === undefined) {
-          w = this.#wrapClient(client as PgClient);
-          wrapped.set(client, w);
-        } else if (this.#replanAfterMs > 0 && w.cachedSince !== undefined) {
-          if (Date.now() - w.cachedSince >= this.#replanAfterMs) await discardPlans(client, w);
+    const connect = async (retried: boolean): Promise<PostgresPoolClient> => {
+      const client = await pool.connect();
+      let w = wrapped.get(client);
+      if (w === undefined) {
+        w = this.#wrapClient(client as PgClient);
+        wrapped.set(client, w);
+      } else if (this.#replanAfterMs > 0 && w.cachedSince !== undefined) {
+        if (Date.now() - w.cachedSince >= this.#replanAfterMs) {
+          try {
+            await client.query('discard plans', []);
+            w.cachedSince = undefined;
+          } catch (error) {
+            // A connection that died while idle: dropped, and the caller gets a fresh one (once).
+            client.release(true);
+            if (retried) throw error;
+            return connect(true);
+          }
         }
-        return w.wrapper;
-      },
-      end: () => pool.end(),
+      }
+      return w.wrapper;
     };
+    return { connect: () => connect(false), end: () => pool.end() };
   }
 
   #wrapClient(client: PgClient): Wrapped {
@@ -98,16 +106,5 @@ export class PreparedStatements {
       },
     };
     return w;
-  }
-}
-
-/** Drops the plans `client`'s session cached; a client that cannot is released broken and the error thrown. */
-async function discardPlans(client: PostgresPoolClient, w: Wrapped): Promise<void> {
-  try {
-    await client.query('discard plans', []);
-    w.cachedSince = undefined;
-  } catch (error) {
-    client.release(true);
-    throw error;
   }
 }
