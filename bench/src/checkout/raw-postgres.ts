@@ -11,7 +11,6 @@
  * (a) and (b) send unnamed statements, parsed and planned on every run, as hand-written node-postgres code does
  * (see the README on named statements).
  */
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { PaymentProvider } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
@@ -59,14 +58,11 @@ export function postgresRawLane(
   stream: CheckoutStream,
 ): { name: string; run(): Promise<void> } {
   const payments = new SandboxPaymentProvider();
+  /** (b+named): each text's name, as a hand-writer would give it (one per statement, in first-use order). */
   const names = new Map<string, string>();
   const named = (text: string) => {
-    let name = names.get(text);
-    if (name === undefined) {
-      name = `raw_${createHash('sha1').update(text).digest('hex')}`;
-      names.set(text, name);
-    }
-    return name;
+    if (!names.has(text)) names.set(text, `raw_b_${names.size}`);
+    return names.get(text)!;
   };
   const q = async (c: Client, label: string, text: string, values: unknown[] = []) => {
     const t0 = performance.now();

@@ -2,7 +2,7 @@ import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@m
 import { type Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
 import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
-import { createPostgresPool, planCacheModeOf, replanAfterMsOf } from './postgres-pool.js';
+import { createPostgresPool, replanAfterMsOf } from './postgres-pool.js';
 import { PreparedStatements } from './prepared-statements.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
@@ -33,7 +33,7 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
  * ```
  */
 export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
-  planCacheModeOf(config); // refuses a bad option now, not when the first connection opens
+  // Validates planCacheMode and replanAfterMs now, not when the first connection opens.
   const replanAfterMs = replanAfterMsOf(config);
   // A given pool is the host's: closing the marketplace leaves it open (the host ends it), so it is lent without `end`.
   const given = config.pool === undefined ? undefined : borrowed(config.pool);

@@ -24,7 +24,7 @@ export function planCacheModeOf(config: PostgresAdapterConfig): PostgresAdapterC
 /**
  * How long a connection may run prepared statements on plans it cached before the adapter discards them
  * (`replanAfterMs`): 0 when nothing is cached (no prepared statements, or `force_custom_plan` on the adapter's own
- * connections). Throws `VALIDATION_FAILED` for a negative or non-finite value.
+ * connections). Throws `VALIDATION_FAILED` for a negative or non-finite value, or a bad `planCacheMode`.
  */
 export function replanAfterMsOf(config: PostgresAdapterConfig): number {
   const ms = config.replanAfterMs ?? 10_000;

@@ -20,7 +20,7 @@ export interface PreparedStatementsOptions {
   readonly replanAfterMs?: number;
 }
 
-/** One client as the wrapper hands it out, and when its cached plans were last discarded. */
+/** One client as the wrapper hands it out, and how old the plans it may have cached are. */
 interface Wrapped {
   readonly wrapper: PostgresPoolClient;
   /** When the plans this connection may have cached date from: its first named run since the last discard. */
