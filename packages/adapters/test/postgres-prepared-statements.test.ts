@@ -1,3 +1,4 @@
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { createFreshDatabase, type FreshDatabase, requirePostgresUrl } from '@marketkit/testing';
 import { CompiledQuery, Kysely, sql } from 'kysely';
@@ -190,4 +191,80 @@ describe('postgres adapter: prepared statements', () => {
       await db.destroy();
     }
   });
+
+  it('drops a connection whose DISCARD PLANS fails (it died while idle) and tries the next, until one answers', async () => {
+    const proxy = await blackHoleProxy(new URL(fresh.url));
+    const lookup = 'select n from prep_t where id = $1';
+    const adapter = postgresAdapter({ connectionString: proxy.url, max: 2, replanAfterMs: 1 });
+    const db = new Kysely<unknown>({ dialect: adapter.dialect });
+    adapter.prepare?.(lookup);
+    try {
+      await db.executeQuery(CompiledQuery.raw("insert into prep_t (id, n) values ('dead', 7)"));
+      const read = async () => (await db.executeQuery<{ n: bigint }>(CompiledQuery.raw(lookup, ['dead']))).rows;
+      expect(await read()).toEqual([{ n: 7n }]); // a named run: the connection's plans now date from here
+      expect(proxy.opened()).toBe(1);
+      await new Promise((r) => setTimeout(r, 10));
+      // The idle connection goes silent (no error reaches the pool); the next write to it breaks it.
+      proxy.breakOpen();
+      expect(await read()).toEqual([{ n: 7n }]);
+      expect(proxy.opened()).toBe(2); // the dead one dropped, a fresh one opened
+      // Both idle connections dead (a network failure): each is dropped in turn, and the caller gets a new one.
+      await db.connection().execute(async (a) => {
+        await db.connection().execute(async (b) => {
+          // Both connections handed out at once, both running the named statement: both have cached plans.
+          for (const conn of [a, b]) await conn.executeQuery(CompiledQuery.raw(lookup, ['dead']));
+        });
+      });
+      expect(proxy.opened()).toBe(3);
+      await new Promise((r) => setTimeout(r, 10));
+      proxy.breakOpen();
+      expect(await read()).toEqual([{ n: 7n }]);
+      expect(proxy.opened()).toBe(4);
+    } finally {
+      await db.destroy();
+      await proxy.close();
+    }
+  });
 });
+
+/**
+ * A TCP proxy to PostgreSQL that can make its open connections die silently: after `breakOpen()`, a connection
+ * forwards nothing more and is closed as soon as the client writes to it, so the client learns of it only from its
+ * next query (as after a network failure or a server restart the pool did not notice while the client sat idle).
+ */
+async function blackHoleProxy(target: URL) {
+  const pairs = new Set<{ readonly client: Socket; readonly upstream: Socket }>();
+  let opened = 0;
+  const server = createServer((client) => {
+    opened++;
+    const upstream = connect(Number(target.port || 5432), target.hostname || 'localhost');
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const drop = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) socket.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as AddressInfo).port);
+  return {
+    url: url.toString(),
+    opened: () => opened,
+    breakOpen() {
+      for (const { client, upstream } of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.once('data', () => client.destroy()).resume();
+      }
+    },
+    async close() {
+      for (const { client } of pairs) client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

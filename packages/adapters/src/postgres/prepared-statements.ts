@@ -64,7 +64,7 @@ export class PreparedStatements {
    */
   wrap(pool: PostgresPool): PostgresPool {
     const wrapped = new WeakMap<PostgresPoolClient, Wrapped>();
-    const connect = async (retried: boolean): Promise<PostgresPoolClient> => {
+    const connect = async (): Promise<PostgresPoolClient> => {
       const client = await pool.connect();
       let w = wrapped.get(client);
       if (w === undefined) {
@@ -75,17 +75,17 @@ export class PreparedStatements {
           try {
             await client.query('discard plans', []);
             w.cachedSince = undefined;
-          } catch (error) {
-            // A connection that died while idle: dropped, and the caller gets a fresh one (once).
+          } catch {
+            // A connection that died while idle: dropped, and the next one tried. Each try drops one of the
+            // pool's idle connections, and a new connection is never discarded, so this ends.
             client.release(true);
-            if (retried) throw error;
-            return connect(true);
+            return connect();
           }
         }
       }
       return w.wrapper;
     };
-    return { connect: () => connect(false), end: () => pool.end() };
+    return { connect, end: () => pool.end() };
   }
 
   #wrapClient(client: PgClient): Wrapped {
