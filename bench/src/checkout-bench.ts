@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { createMarketplace } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
-import { type BenchOptions, type Measured, measure, parseOptions, type StatementStats } from './checkout/measure.js';
+import { type BenchOptions, type Measured, measure, parseOptions } from './checkout/measure.js';
 import { CheckoutStream, checkoutRecordsKeys, sdkLane, seedListings } from './checkout/model.js';
 import {
   BUYERS_ON_ONE_LISTING,
@@ -23,6 +23,7 @@ import {
 } from './checkout/postgres-scenario.js';
 import { openRawSqlite, sqliteRawLane } from './checkout/raw-sqlite.js';
 import { formatRate, formatRatio, formatTable } from './report.js';
+import type { StatementStats } from './statement-stats.js';
 
 /**
  * Runs the checkout benchmark and prints its tables to stdout (progress goes to stderr). Flags: `--quick` (one

@@ -13,9 +13,9 @@ import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { type AccountInput, createMarketplace, type Marketplace, type TransferInput } from '@marketkit/core';
 import { createFreshDatabase, type FreshDatabase } from '@marketkit/testing';
 import Database from 'better-sqlite3';
-import type { PostgresCursor, PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { type Comparison, formatComparisons, formatTable, median, spread } from './report.js';
+import { countingPool, StatementStats, statementLabel } from './statement-stats.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Options
@@ -435,7 +435,7 @@ function postgresRawSide(pool: pg.Pool, stats: StatementStats): Side {
   const run = async <R>(client: pg.PoolClient, text: string, values?: unknown[]): Promise<R[]> => {
     const t0 = performance.now();
     const res = await client.query(text, values);
-    stats.record(text, performance.now() - t0);
+    stats.record(statementLabel(text), performance.now() - t0);
     return res.rows as R[];
   };
   const once = async (client: pg.PoolClient, batch: readonly TransferInput[], now: number) => {
@@ -493,92 +493,6 @@ function postgresRawSide(pool: pg.Pool, stats: StatementStats): Side {
       }
     },
     close: () => pool.end(),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Counting and timing statements on PostgreSQL
-
-/** Calls and time per kind of statement (`select accounts for update`, `insert transfers`, …). */
-class StatementStats {
-  readonly #by = new Map<string, { calls: number; ms: number }>();
-
-  record(sql: string, ms: number): void {
-    const label = statementLabel(sql);
-    const e = this.#by.get(label) ?? { calls: 0, ms: 0 };
-    e.calls++;
-    e.ms += ms;
-    this.#by.set(label, e);
-  }
-
-  reset(): void {
-    this.#by.clear();
-  }
-
-  get calls(): number {
-    return [...this.#by.values()].reduce((n, e) => n + e.calls, 0);
-  }
-
-  get ms(): number {
-    return [...this.#by.values()].reduce((n, e) => n + e.ms, 0);
-  }
-
-  get(label: string): { calls: number; ms: number } {
-    return this.#by.get(label) ?? { calls: 0, ms: 0 };
-  }
-
-  labels(): string[] {
-    return [...this.#by.keys()];
-  }
-
-  clone(): StatementStats {
-    const copy = new StatementStats();
-    for (const [label, e] of this.#by) copy.#by.set(label, { ...e });
-    return copy;
-  }
-}
-
-function statementLabel(sql: string): string {
-  const s = sql.trim().toLowerCase();
-  const bare = /^(begin|commit|rollback)\b/.exec(s)?.[1];
-  if (bare !== undefined) return bare;
-  const table = /(?:insert into|update|from)\s+"?(\w+)"?/.exec(s)?.[1]?.replace(/^mk_/, '') ?? '?';
-  const verb = s.startsWith('select') ? 'select' : s.startsWith('insert') ? 'insert' : 'update';
-  return `${verb} ${table}${/\bfor update\b/.test(s) ? ' for update' : ''}`;
-}
-
-/**
- * A pool for `postgresAdapter({ pool })` whose clients time every query. Wrappers are kept per client so that
- * kysely, which keys its connections by client, reuses them.
- */
-function countingPool(inner: PostgresPool, stats: StatementStats): PostgresPool {
-  const wrappers = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
-  const wrap = (client: PostgresPoolClient): PostgresPoolClient => ({
-    query: ((query: string | { text: string } | PostgresCursor<unknown>, parameters: readonly unknown[]) => {
-      // A prepared statement arrives as one object, `{ name, text, values }`.
-      const named = typeof query !== 'string' && 'name' in query ? (query as { text: string }) : undefined;
-      const text = typeof query === 'string' ? query : named?.text;
-      if (text === undefined) return client.query(query as PostgresCursor<unknown>);
-      const t0 = performance.now();
-      const run = typeof query === 'string' ? client.query(query, parameters) : client.query(query as never);
-      return (run as Promise<unknown>).then((res) => {
-        stats.record(text, performance.now() - t0);
-        return res;
-      });
-    }) as PostgresPoolClient['query'],
-    release: (destroy) => client.release(destroy),
-  });
-  return {
-    async connect() {
-      const client = await inner.connect();
-      let w = wrappers.get(client);
-      if (w === undefined) {
-        w = wrap(client);
-        wrappers.set(client, w);
-      }
-      return w;
-    },
-    end: () => inner.end(),
   };
 }
 

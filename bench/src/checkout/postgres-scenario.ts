@@ -7,7 +7,8 @@ import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgre
 import { createMarketplace, type Marketplace } from '@marketkit/core';
 import { createFreshDatabase, SandboxPaymentProvider } from '@marketkit/testing';
 import type pg from 'pg';
-import { type BenchOptions, countingPool, type Lane, type Measured, measure, StatementStats } from './measure.js';
+import { countingPool, StatementStats } from '../statement-stats.js';
+import { type BenchOptions, type Lane, type Measured, measure } from './measure.js';
 import { CheckoutStream, hotListingId, sdkLane, seedListings } from './model.js';
 import { postgresRawLane } from './raw-postgres.js';
 

@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { PaymentProvider } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
 import type pg from 'pg';
-import type { StatementStats } from './measure.js';
+import type { StatementStats } from '../statement-stats.js';
 import {
   type CheckoutCall,
   type CheckoutStream,
