@@ -1,7 +1,7 @@
 import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
 import { type Kysely, type SqliteDatabase, sql } from 'kysely';
 import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
-import { ImmediateSqliteDialect } from './sqlite-driver.js';
+import { BEGIN_IMMEDIATE, ImmediateSqliteDialect } from './sqlite-driver.js';
 import { classifySqliteError, isSqliteDriverError } from './sqlite-errors.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
 
@@ -44,6 +44,7 @@ export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter 
     classifyError: classifySqliteError,
     isDriverError: isSqliteDriverError,
     withMigrationLock: immediateMigrationLock,
+    beginWrite: BEGIN_IMMEDIATE,
   };
 }
 

@@ -68,7 +68,7 @@ export class CheckoutSteps {
   async #guarded<T>(work: (trx: Db) => Promise<T | undefined>): Promise<T | undefined> {
     try {
       // All statements on the connection the transaction holds, handed over once rather than per statement.
-      return await this.#d.storage.transaction((trx) => trx.getExecutor().provideConnection((conn) => work(conn)));
+      return await this.#d.storage.templateTransaction(work);
     } catch (error) {
       if (error instanceof GuardFailed) return undefined;
       // The order (or its reservation) exists already: the transaction rolled back, the generic path explains.

@@ -74,4 +74,10 @@ export interface StorageAdapter {
    * registered run as before.
    */
   prepare?(sql: string): void;
+  /**
+   * Optional. The statement that opens a write transaction, as the dialect's driver begins one (default `begin`);
+   * SQLite's adapter says `begin immediate`, taking the write lock up front. Used where Marketkit runs a
+   * transaction's statements on one connection itself (`Storage.templateTransaction`).
+   */
+  readonly beginWrite?: string;
 }

@@ -1,9 +1,9 @@
-import { Kysely, type Transaction, WithSchemaPlugin } from 'kysely';
+import { CompiledQuery, Kysely, type Transaction, WithSchemaPlugin } from 'kysely';
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
-import { StatementTemplates } from './statement-template.js';
+import { type StatementRunner, StatementTemplates } from './statement-template.js';
 import type { StorageAdapter } from './storage-adapter.js';
 import { toStorageError } from './storage-error.js';
 import { TablePrefixPlugin } from './table-prefix-plugin.js';
@@ -52,6 +52,7 @@ export class Storage {
   readonly schema: string | undefined;
   /** Hot statements compiled once for this instance's prefix or schema (`StatementTemplate`). */
   readonly templates: StatementTemplates;
+  readonly #begin: CompiledQuery;
 
   constructor(adapter: StorageAdapter, options: StorageOptions = {}) {
     const parsed = parseInput(storageOptionsSchema, options, 'storage options');
@@ -67,6 +68,7 @@ export class Storage {
       plugins: parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins],
     });
     this.templates = new StatementTemplates(this.db, adapter.prepare?.bind(adapter));
+    this.#begin = CompiledQuery.raw(adapter.beginWrite ?? 'begin');
   }
 
   /**
@@ -83,6 +85,33 @@ export class Storage {
    * trips), retried on serialization failures and deadlocks like {@link Storage.transaction}. The statement is its
    * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes.
    */
+  /**
+   * {@link transaction} for statement templates: `work` runs its bound templates on the one connection the
+   * transaction holds (a {@link StatementRunner}), between the adapter's `beginWrite` and a commit (a rollback if it
+   * throws), without the Kysely `Transaction` that {@link transaction} builds for query builders (an instance, an
+   * executor and a connection provider per transaction, a hot path's largest allocations). Retried and classified
+   * as {@link transaction} is. Only for statements compiled through {@link db} ({@link templates}).
+   */
+  async templateTransaction<T>(work: (conn: StatementRunner) => Promise<T>, options: TransactionOptions = {}) {
+    const begin = this.#begin;
+    return this.#retried(
+      () =>
+        this.db.getExecutor().provideConnection(async (conn) => {
+          await conn.executeQuery(begin);
+          let result: T;
+          try {
+            result = await work(conn);
+          } catch (error) {
+            await conn.executeQuery(ROLLBACK).catch(() => {}); // the work's error is the one to report
+            throw error;
+          }
+          await conn.executeQuery(COMMIT);
+          return result;
+        }),
+      options,
+    );
+  }
+
   async autocommit<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     return this.#retried(() => fn(this.db), options);
   }
@@ -146,6 +175,9 @@ export class Storage {
     await this.db.destroy();
   }
 }
+
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
 
 function isRetriedInTransaction(error: unknown, uniqueViolations: boolean): boolean {
   const code = (error as { code?: unknown }).code;

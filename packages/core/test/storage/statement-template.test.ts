@@ -91,6 +91,64 @@ for (const backend of testBackends()) {
       expect(t.bind({ id: 'o1', seq: null }).parameters).toEqual([null, 'o1']);
     });
 
+    it('runs a template transaction’s statements on one connection: all committed, or none when one fails', async () => {
+      const insert = storage.templates.get('test:aggregate', (db, p) =>
+        db.insertInto('outbox_aggregates').values({
+          aggregate_type: p('type'),
+          aggregate_id: p('id'),
+          last_seq: p('seq'),
+          last_key: p('seq'),
+        }),
+      );
+      const ids = async () =>
+        (
+          await sql<{ aggregate_id: string }>`
+            select aggregate_id from ${physical('outbox_aggregates')} where aggregate_type = 'tx' order by 1`.execute(
+            storage.db,
+          )
+        ).rows.map((r) => r.aggregate_id);
+      const row = (id: string) => insert.bind({ type: 'tx', id, seq: 1 });
+      const done = await storage.templateTransaction(async (conn) => {
+        await conn.executeQuery(row('t1'));
+        await conn.executeQuery(row('t2'));
+        return 'done';
+      });
+      expect(done).toBe('done');
+      expect(await ids()).toEqual(['t1', 't2']);
+      // A statement that fails: classified as the storage layer classifies it, and the one before it rolled back.
+      await expect(
+        storage.templateTransaction(async (conn) => {
+          await conn.executeQuery(row('t3'));
+          await conn.executeQuery(row('t1'));
+        }),
+      ).rejects.toMatchObject({ code: 'UNIQUE_VIOLATION' });
+      // The work's own error, as thrown, and the same.
+      const mine = new Error('changed my mind');
+      await expect(
+        storage.templateTransaction(async (conn) => {
+          await conn.executeQuery(row('t4'));
+          throw mine;
+        }),
+      ).rejects.toBe(mine);
+      expect(await ids()).toEqual(['t1', 't2']);
+      // Its connection is its own: a transaction open meanwhile (here one that then rolls back) takes nothing of it.
+      let opened!: () => void;
+      const isOpen = new Promise<void>((resolve) => {
+        opened = resolve;
+      });
+      const other = storage.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(row('t5'));
+        opened();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        throw mine;
+      });
+      await isOpen;
+      const templated = storage.templateTransaction((conn) => conn.executeQuery(row('t6')));
+      await expect(other).rejects.toBe(mine);
+      await templated;
+      expect(await ids()).toEqual(['t1', 't2', 't6']);
+    });
+
     it('runs the saga engine’s templated writes against the prefixed tables', async () => {
       const saga = defineSaga('tpl', {
         input: z.object({ n: z.number() }),
