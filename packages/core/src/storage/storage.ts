@@ -98,15 +98,15 @@ export class Storage {
       () =>
         this.db.getExecutor().provideConnection(async (conn) => {
           await conn.executeQuery(begin);
-          let result: T;
           try {
-            result = await work(conn);
+            const result = await work(conn);
+            await conn.executeQuery(COMMIT);
+            return result;
           } catch (error) {
-            await conn.executeQuery(ROLLBACK).catch(() => {}); // the work's error is the one to report
+            // A failed commit can leave the transaction open (SQLite): rolled back too. The first error is reported.
+            await conn.executeQuery(ROLLBACK).catch(() => {});
             throw error;
           }
-          await conn.executeQuery(COMMIT);
-          return result;
         }),
       options,
     );

@@ -149,6 +149,28 @@ for (const backend of testBackends()) {
       expect(await ids()).toEqual(['t1', 't2', 't6']);
     });
 
+    it('rolls a template transaction back when its commit fails, leaving the connection free', async () => {
+      // A deferred foreign key is checked at commit: the commit fails, and on SQLite the transaction stays open.
+      const [parent, child] = [physical('fk_parent'), physical('fk_child')];
+      await sql`create table ${parent} (id text primary key)`.execute(storage.db);
+      await sql`create table ${child} (id text primary key,
+        parent text references ${parent} (id) deferrable initially deferred)`.execute(storage.db);
+      const insertChild = (id: string, parentId: string) =>
+        sql`insert into ${child} (id, parent) values (${id}, ${parentId})`.compile(storage.db);
+      await expect(
+        storage.templateTransaction(async (conn) => {
+          await conn.executeQuery(insertChild('orphan', 'missing'));
+        }),
+      ).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
+      // Nothing left open: the next transaction begins, and only its rows are there.
+      await storage.templateTransaction(async (conn) => {
+        await conn.executeQuery(sql`insert into ${parent} (id) values ('p')`.compile(storage.db));
+        await conn.executeQuery(insertChild('c', 'p'));
+      });
+      const rows = await sql<{ id: string }>`select id from ${child} order by id`.execute(storage.db);
+      expect(rows.rows.map((r) => r.id)).toEqual(['c']);
+    });
+
     it('runs the saga engine’s templated writes against the prefixed tables', async () => {
       const saga = defineSaga('tpl', {
         input: z.object({ n: z.number() }),
