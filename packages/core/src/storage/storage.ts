@@ -81,18 +81,16 @@ export class Storage {
   }
 
   /**
-   * Runs `fn`, which sends ONE statement, outside an explicit transaction (autocommit: no `BEGIN`/`COMMIT` round
-   * trips), retried on serialization failures and deadlocks like {@link Storage.transaction}. The statement is its
-   * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes.
-   */
-  /**
    * {@link transaction} for statement templates: `work` runs its bound templates on the one connection the
    * transaction holds (a {@link StatementRunner}), between the adapter's `beginWrite` and a commit (a rollback if it
    * throws), without the Kysely `Transaction` that {@link transaction} builds for query builders (an instance, an
    * executor and a connection provider per transaction, a hot path's largest allocations). Retried and classified
    * as {@link transaction} is. Only for statements compiled through {@link db} ({@link templates}).
    */
-  async templateTransaction<T>(work: (conn: StatementRunner) => Promise<T>, options: TransactionOptions = {}) {
+  async templateTransaction<T>(
+    work: (conn: StatementRunner) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     const begin = this.#begin;
     return this.#retried(
       () =>
@@ -112,6 +110,11 @@ export class Storage {
     );
   }
 
+  /**
+   * Runs `fn`, which sends ONE statement, outside an explicit transaction (autocommit: no `BEGIN`/`COMMIT` round
+   * trips), retried on serialization failures and deadlocks like {@link Storage.transaction}. The statement is its
+   * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes.
+   */
   async autocommit<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     return this.#retried(() => fn(this.db), options);
   }
