@@ -240,7 +240,7 @@ function printPostgresDetail(pg: PostgresResults): void {
     l.spread === undefined ? '' : `${Math.round((l.spread * 100) / 2)}%`,
     formatRatio(1 / c.measured.ratios[i]!),
     perCheckout(c, i),
-    String(c.stats[i]!.count('rollback')),
+    String(c.stats[i]!.get('rollback').calls),
     errors(c.stats[i]!),
   ]);
   const headers = ['lane', 'checkouts/s', '±', 'vs guardedUpdate', 'round trips', 'rollbacks', 'failed statements'];
@@ -255,7 +255,7 @@ function printPostgresDetail(pg: PostgresResults): void {
   );
   const f = pg.inFlight;
   const failed = [0, 1, 2].map(
-    (i) => `${['SDK', '(a)', '(b)'][i]} ${f.stats[i]!.count('rollback')}/${errors(f.stats[i]!)}`,
+    (i) => `${['SDK', '(a)', '(b)'][i]} ${f.stats[i]!.get('rollback').calls}/${errors(f.stats[i]!)}`,
   );
   console.log(`  ${IN_FLIGHT} in flight, rollbacks/failed statements: ${failed.join(', ')}.`);
 }

@@ -824,7 +824,7 @@ function printPostgresDetail(f: PostgresFigures): void {
 const perCall = (b: Breakdown) => (b.stats.calls / b.calls).toFixed(2);
 
 function breakdownTable(sdk: Breakdown, raw: Breakdown): string {
-  const labels = [...new Set([...sdk.stats.labels(), ...raw.stats.labels()])].sort(
+  const labels = [...new Set([...sdk.stats.entries(), ...raw.stats.entries()].map(([l]) => l))].sort(
     (a, b) => rank(a) - rank(b) || a.localeCompare(b),
   );
   const us = (b: Breakdown, ms: number) => (ms * 1000) / b.calls;

@@ -37,16 +37,8 @@ export class StatementStats {
     return [...this.#by.values()].reduce((n, e) => n + e.ms, 0);
   }
 
-  count(label: string): number {
-    return this.#by.get(label)?.calls ?? 0;
-  }
-
   get(label: string): { calls: number; ms: number } {
     return { ...(this.#by.get(label) ?? { calls: 0, ms: 0 }) };
-  }
-
-  labels(): string[] {
-    return [...this.#by.keys()];
   }
 
   entries(): [string, { calls: number; ms: number }][] {

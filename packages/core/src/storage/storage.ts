@@ -91,11 +91,10 @@ export class Storage {
     work: (conn: StatementRunner) => Promise<T>,
     options: TransactionOptions = {},
   ): Promise<T> {
-    const begin = this.#begin;
     return this.#retried(
       () =>
         this.db.getExecutor().provideConnection(async (conn) => {
-          await conn.executeQuery(begin);
+          await conn.executeQuery(this.#begin);
           try {
             const result = await work(conn);
             await conn.executeQuery(COMMIT);
