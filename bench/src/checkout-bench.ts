@@ -87,6 +87,7 @@ async function benchSqlite(
       sqliteRawLane('a', db, new CheckoutStream('a', key)),
       sqliteRawLane('b', db, new CheckoutStream('b', key)),
       sqliteRawLane('a+saga', db, new CheckoutStream('as', key)),
+      sqliteRawLane('a+saga relaxed', db, new CheckoutStream('ar', key)),
     ];
     const measured = await measure(o, lanes, 1);
     process.stderr.write('  done: SQLite, sequential\n');
@@ -149,6 +150,9 @@ function header(o: BenchOptions, server: string | undefined, load: readonly [num
     '  The SDK also writes its checkout saga (marketkit.checkout: the instance with the order, its completion and',
     '  four step-log entries with the payment), which the baselines do not: they have no durable saga record.',
     '  (SQLite also runs (a+saga): (a) plus those saga rows, in the same transactions; printed under the goals.)',
+    '  On SQLite the SDK commits order.authorization_id without waiting for the disk (a record a power cut loses is',
+    "  replayed from the provider's keys; the confirm's fsync makes it durable): 2 fsyncs per checkout, where the",
+    '  baselines wait for 3. (SQLite also runs (a+saga relaxed): the SDK\'s writes and fsyncs by hand; under the goals.)',
     'Baselines, the rows above, same provider calls, same run:',
     '  (a) one statement per write, in the same transactions as the SDK (a one-statement transaction sent alone);',
     '  (b) PostgreSQL: each transaction as ONE statement (data-modifying CTEs); SQLite: (a) in a single transaction.',
@@ -184,6 +188,12 @@ function goals(lite: Measured | undefined, pg: PostgresResults | undefined): str
     out.push(
       `    beside (a+saga), (a) that also writes the checkout saga's record: ${formatRate(withSaga.rate)}/s ` +
         `(± ${Math.round(((withSaga.spread ?? 0) * 100) / 2)}%), SDK/(a+saga) = ${formatRatio(lite.ratios[3]!)}`,
+    );
+    // Nor this: the same rows and the same fsyncs as the SDK, so the ratio is the SDK's own cost and nothing else.
+    const asSdk = lite.lanes[4]!;
+    out.push(
+      `    beside (a+saga relaxed), the SDK's writes and fsyncs by hand: ${formatRate(asSdk.rate)}/s ` +
+        `(± ${Math.round(((asSdk.spread ?? 0) * 100) / 2)}%), SDK/(a+saga relaxed) = ${formatRatio(lite.ratios[4]!)}`,
     );
   }
   if (pg !== undefined) {

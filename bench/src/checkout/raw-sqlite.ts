@@ -6,7 +6,9 @@
  *   autocommit);
  * - (b) the same statements in ONE `BEGIN IMMEDIATE` transaction (the in-memory provider is awaited inside it);
  * - (a+saga) (a), and in the same two transactions the checkout saga's record the SDK also writes: the instance
- *   and the `order` step's log entry with the order, the completion and three log entries with the payment.
+ *   and the `order` step's log entry with the order, the completion and three log entries with the payment;
+ * - (a+saga relaxed) (a+saga) with the authorization record committed as the SDK commits it, without waiting for
+ *   the disk (`synchronous = NORMAL` around it): the SDK's writes and fsyncs, by hand.
  */
 import type { PaymentProvider } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
@@ -94,10 +96,15 @@ function prepare(db: Database.Database) {
   };
 }
 
+/** The raw lanes of the SQLite row. */
+export type SqliteRawKind = 'a' | 'b' | 'a+saga' | 'a+saga relaxed';
+
 /** A checkout side on one better-sqlite3 connection: (a) and (a+saga) three transactions, (b) one. */
-export function sqliteRawLane(kind: 'a' | 'b' | 'a+saga', db: Database.Database, stream: CheckoutStream) {
+export function sqliteRawLane(kind: SqliteRawKind, db: Database.Database, stream: CheckoutStream) {
   const st = prepare(db);
-  const withSaga = kind === 'a+saga';
+  const withSaga = kind.startsWith('a+saga');
+  const relax = kind === 'a+saga relaxed' ? db.prepare('pragma synchronous = NORMAL') : undefined;
+  const restore = db.prepare('pragma synchronous = FULL');
   const worker = `raw-${kind}`;
   const payments: PaymentProvider = new SandboxPaymentProvider();
   const claim = (call: CheckoutCall) => {
@@ -147,7 +154,15 @@ export function sqliteRawLane(kind: 'a' | 'b' | 'a+saga', db: Database.Database,
     }
     if (call.idempotencyKey !== undefined) st.complete.run(r.result, now, now, call.buyerId, call.idempotencyKey);
   };
-  const authorize = (call: CheckoutCall, id: string) => st.authorize.run(id, call.orderId);
+  const authorize = (call: CheckoutCall, id: string) => {
+    if (relax === undefined) return st.authorize.run(id, call.orderId);
+    relax.run();
+    try {
+      return st.authorize.run(id, call.orderId);
+    } finally {
+      restore.run();
+    }
+  };
   const [createTx, confirmTx] = [db.transaction(create), db.transaction(confirm)];
   return {
     name: `raw (${kind})`,

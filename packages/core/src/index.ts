@@ -22,6 +22,7 @@ export type { MigrateResult } from './schema/migrate.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
 export { type MarketkitTransaction, Storage, type StorageOptions, type TransactionOptions } from './storage/storage.js';
 export type {
+  RelaxedCommit,
   StorageAdapter,
   StorageCapabilities,
   StorageColumnTypes,

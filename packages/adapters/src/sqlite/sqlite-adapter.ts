@@ -1,4 +1,4 @@
-import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
+import type { RelaxedCommit, StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
 import { type Kysely, type SqliteDatabase, sql } from 'kysely';
 import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
 import { BEGIN_IMMEDIATE, ImmediateSqliteDialect } from './sqlite-driver.js';
@@ -31,12 +31,16 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'integer', json:
  * ```
  */
 export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter {
+  let relaxedCommit: RelaxedCommit | undefined;
   const open = async (): Promise<SqliteDatabase> => {
     const db = config.database ?? (await openFile(config.filename ?? ':memory:'));
-    configure(db, config);
+    relaxedCommit = configure(db, config) ? RELAXED_COMMIT : undefined;
     return withStatementCache(db);
   };
   return {
+    get relaxedCommit() {
+      return relaxedCommit;
+    },
     name: 'sqlite',
     capabilities: CAPABILITIES,
     columnTypes: COLUMN_TYPES,
@@ -96,10 +100,23 @@ async function openFile(filename: string): Promise<BetterSqliteDatabase> {
   return new mod.default(filename);
 }
 
-function configure(db: BetterSqliteDatabase, config: SqliteAdapterConfig): void {
+/**
+ * Sets the adapter's pragmas. True when a commit may skip its fsync safely, one at a time
+ * ({@link RELAXED_COMMIT}): the file is in WAL mode (recovered as a prefix of its commits, never corrupted by a
+ * commit that did not sync) and commits otherwise sync (`FULL`).
+ */
+function configure(db: BetterSqliteDatabase, config: SqliteAdapterConfig): boolean {
   db.defaultSafeIntegers(true);
-  if (!db.memory) db.pragma('journal_mode = WAL');
+  const wal = !db.memory && db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   db.pragma(`busy_timeout = ${Math.trunc(config.busyTimeoutMs ?? 5000)}`);
   db.pragma('foreign_keys = ON');
-  db.pragma(`synchronous = ${config.synchronous ?? 'FULL'}`);
+  const synchronous = config.synchronous ?? 'FULL';
+  db.pragma(`synchronous = ${synchronous}`);
+  return wal && synchronous === 'FULL';
 }
+
+/** A commit that returns before the WAL reaches the disk; the next `FULL` commit syncs both. */
+const RELAXED_COMMIT: RelaxedCommit = Object.freeze({
+  relax: 'pragma synchronous = NORMAL',
+  restore: 'pragma synchronous = FULL',
+});

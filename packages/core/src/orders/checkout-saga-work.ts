@@ -174,7 +174,9 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
         .where('pending_op', 'is', null),
     );
     const query = record.bind({ authorization_id: authorizationId, id: row.id, state: this.#d.process.initial });
-    const result = await this.#d.storage.run((db) => db.executeQuery(query));
+    // Not waiting for the disk: if a power cut loses the record, the saga (durable since the order's commit) replays
+    // the authorization by its key and records it again; the confirm's commit makes it durable anyway.
+    const result = await this.#d.storage.runRelaxed((conn) => conn.executeQuery(query));
     if (result.numAffectedRows !== 0n) return authorizationId;
     const now = await this.#row(row.id);
     if (now.authorization_id === authorizationId) return authorizationId; // another run of the saga recorded it

@@ -80,4 +80,19 @@ export interface StorageAdapter {
    * transaction's statements on one connection itself (`Storage.templateTransaction`).
    */
   readonly beginWrite?: string;
+  /**
+   * Optional, read each time it is used. Two statements around a commit that need not wait for the disk: `relax`
+   * before it, `restore` after (SQLite's adapter, while its file is in WAL mode with `synchronous = FULL`:
+   * `pragma synchronous = NORMAL`, then `FULL` again). Core relaxes only writes that recovery rebuilds if a power
+   * cut loses them (`Storage.runRelaxed`). Absent, such writes commit like any other.
+   */
+  readonly relaxedCommit?: RelaxedCommit | undefined;
+}
+
+/** The statements of {@link StorageAdapter.relaxedCommit}. */
+export interface RelaxedCommit {
+  /** Run before the write: its commit returns without waiting for the disk. */
+  readonly relax: string;
+  /** Run after it, also when it failed: commits wait as configured again. */
+  readonly restore: string;
 }

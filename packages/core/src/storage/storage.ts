@@ -163,6 +163,31 @@ export class Storage {
     }
   }
 
+  /**
+   * {@link run} for ONE write on one connection whose commit need not wait for the disk: between the adapter's
+   * `relaxedCommit` statements where it has them, as a plain autocommit where it does not. Only for a write that
+   * recovery rebuilds when a power cut loses it (a record of what an idempotent provider call returned, which
+   * replaying the call returns again). A write-ahead log comes back after a crash as a prefix of its commits, so
+   * the next commit that waits for the disk, on any connection, makes this one durable too, and every commit that
+   * read it comes after it. Not retried, like {@link run}.
+   */
+  async runRelaxed<T>(work: (conn: StatementRunner) => Promise<T>): Promise<T> {
+    const relaxed = this.adapter.relaxedCommit;
+    try {
+      return await this.db.getExecutor().provideConnection(async (conn) => {
+        if (relaxed === undefined) return work(conn);
+        await conn.executeQuery(CompiledQuery.raw(relaxed.relax));
+        try {
+          return await work(conn);
+        } finally {
+          await conn.executeQuery(CompiledQuery.raw(relaxed.restore));
+        }
+      });
+    } catch (error) {
+      throw toStorageError(this.adapter, error);
+    }
+  }
+
   /** Runs a read (or a single statement) outside an explicit transaction, mapping driver errors. */
   async run<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>): Promise<T> {
     try {
