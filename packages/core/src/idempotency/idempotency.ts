@@ -290,16 +290,16 @@ export class Idempotency {
    * The write of {@link Idempotency.complete} as a query built with placeholders (`p` of a `CheckedStatement`),
    * returning one row when it stored the result, for code that compiles a whole transaction into one statement: no
    * row means the handle no longer holds the key (`complete` would throw `LEASE_LOST`), and the statement must then
-   * change nothing. Bind {@link Idempotency.completeValues}.
+   * change nothing. `rowless`: the same write returning nothing, for a statement run on its own, whose affected row
+   * count tells the same for less (SQLite's `RETURNING` costs about as much as the update). Bind
+   * {@link Idempotency.completeValues}.
    * @internal for Marketkit's own modules.
    */
-  completeQuery(p: (name: string) => never) {
+  completeQuery(p: (name: string) => never, rowless = false) {
     const scope = { actor: p('key_actor'), operation: p('key_operation'), key: p('key_key') };
     const outcome = { status: p('key_status'), result: p('key_result'), now: p('key_now') };
-    return storeOutcomeQuery(this.#storage.db, scope, outcome, {
-      token: p('key_token'),
-      ttlMs: p('key_ttl'),
-    }).returning('status');
+    const query = storeOutcomeQuery(this.#storage.db, scope, outcome, { token: p('key_token'), ttlMs: p('key_ttl') });
+    return rowless ? query : query.returning('status');
   }
 
   /** The values of {@link Idempotency.completeQuery} storing `result` for `handle`. @internal */

@@ -15,6 +15,7 @@ import type { Storage } from '../storage/storage.js';
 import { planConfirm } from './confirm-plan.js';
 import { type Escrow, orderAccounts } from './escrow.js';
 import { escrowAccounts } from './escrow-accounts.js';
+import type { OnCommit } from './on-commit.js';
 import { orderEvent } from './order-outbox-event.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, Order } from './order-types.js';
@@ -117,10 +118,7 @@ export interface ConfirmCommand {
   readonly now: number;
   readonly saga: ConfirmSagaWrite;
   /** The idempotency key's completion: its query (built with placeholders) and its values for the result. */
-  readonly complete?: {
-    readonly query: (p: ParamRef) => OperationNodeSource;
-    readonly values: (order: Order) => Record<string, unknown>;
-  };
+  readonly complete?: OnCommit['statement'];
 }
 
 // Stand-ins for values only the statement knows (the listing's seller and currency, the amount), replaced in SQL.

@@ -263,9 +263,8 @@ export class CheckoutSteps {
     });
     if (c.complete !== undefined) {
       const complete = c.complete;
-      const key = this.#t.get('checkout:complete-key', (_db, p) => complete.query(p) as never);
-      const stored = await trx.executeQuery(key.bind(complete.values(plan.result)));
-      if (stored.rows.length !== 1) throw new GuardFailed();
+      const key = this.#t.get('checkout:complete-key', (_db, p) => complete.query(p, true) as never);
+      await this.#expectOne(trx.executeQuery(key.bind(complete.values(plan.result))));
     }
   }
 

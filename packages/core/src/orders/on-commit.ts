@@ -5,9 +5,13 @@ import type { Order } from './order-types.js';
 
 /** Called inside the last commit of an operation with the order as it commits (records its idempotency key there). */
 export type OnCommit = ((trx: MarketkitTransaction, order: Order) => Promise<void>) & {
-  /** The same write for an operation whose last commit is one statement: its query and its values. */
+  /**
+   * The same write for an operation whose last commit is one statement (or templated steps): its query, which
+   * returns one row when it recorded the key (`rowless`: returns nothing, its affected row count tells), and its
+   * values.
+   */
   readonly statement: {
-    readonly query: (p: ParamRef) => OperationNodeSource;
+    readonly query: (p: ParamRef, rowless?: boolean) => OperationNodeSource;
     readonly values: (order: Order) => Record<string, unknown>;
   };
   /** Tells that such a statement committed with `order` recorded. */

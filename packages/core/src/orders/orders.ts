@@ -156,7 +156,7 @@ export class Orders {
         },
         {
           statement: {
-            query: (p: ParamRef) => idem.completeQuery(p),
+            query: (p: ParamRef, rowless?: boolean) => idem.completeQuery(p, rowless),
             values: (order: Order) => idem.completeValues(handle, order, { codec: ORDER_CODEC }),
           },
           committed: (order: Order) => {
