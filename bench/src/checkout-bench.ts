@@ -7,8 +7,9 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { createMarketplace } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
@@ -141,6 +142,7 @@ function header(o: BenchOptions, server: string | undefined, load: readonly [num
   return [
     `Checkout benchmark: Node ${process.version}, ${cpus().length} CPUs${server ? `, PostgreSQL ${server}` : ''}; ` +
       `1-minute load average ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after.`,
+    `The SDK as built: @marketkit/core from ${relative(process.cwd(), fileURLToPath(import.meta.resolve('@marketkit/core')))}.`,
     'One checkout = market.orders.checkout({ orderId, buyerId, listingId, quantity 1-3, paymentMethod' +
       (keys ? ', idempotencyKey })' : ' }) (WITHOUT idempotency key: checkout does not record one yet)'),
     '  with the in-memory SandboxPaymentProvider; 200 listings of 20 sellers, 64 buyers, round-robin. It writes:',
@@ -152,7 +154,7 @@ function header(o: BenchOptions, server: string | undefined, load: readonly [num
     '  (SQLite also runs (a+saga): (a) plus those saga rows, in the same transactions; printed under the goals.)',
     '  On SQLite the SDK commits order.authorization_id without waiting for the disk (a record a power cut loses is',
     "  replayed from the provider's keys; the confirm's fsync makes it durable): 2 fsyncs per checkout, where the",
-    '  baselines wait for 3. (SQLite also runs (a+saga relaxed): the SDK\'s writes and fsyncs by hand; under the goals.)',
+    "  baselines wait for 3. (SQLite also runs (a+saga relaxed): the SDK's writes and fsyncs by hand; under the goals.)",
     'Baselines, the rows above, same provider calls, same run:',
     '  (a) one statement per write, in the same transactions as the SDK (a one-statement transaction sent alone);',
     '  (b) PostgreSQL: each transaction as ONE statement (data-modifying CTEs); SQLite: (a) in a single transaction.',
