@@ -186,17 +186,9 @@ function goals(lite: Measured | undefined, pg: PostgresResults | undefined): str
   if (lite !== undefined) {
     out.push(`  SQLite: SDK >= 0.8x (a): ${verdict(lite.ratios[1]!, 0.8)}`);
     // Not a goal: what the ratio reads when the baseline also writes the saga record the SDK writes.
-    const withSaga = lite.lanes[3]!;
-    out.push(
-      `    beside (a+saga), (a) that also writes the checkout saga's record: ${formatRate(withSaga.rate)}/s ` +
-        `(± ${Math.round(((withSaga.spread ?? 0) * 100) / 2)}%), SDK/(a+saga) = ${formatRatio(lite.ratios[3]!)}`,
-    );
+    out.push(beside(lite, 3, 'a+saga', "(a) that also writes the checkout saga's record"));
     // Nor this: the same rows and the same fsyncs as the SDK, so the ratio is the SDK's own cost and nothing else.
-    const asSdk = lite.lanes[4]!;
-    out.push(
-      `    beside (a+saga relaxed), the SDK's writes and fsyncs by hand: ${formatRate(asSdk.rate)}/s ` +
-        `(± ${Math.round(((asSdk.spread ?? 0) * 100) / 2)}%), SDK/(a+saga relaxed) = ${formatRatio(lite.ratios[4]!)}`,
-    );
+    out.push(beside(lite, 4, 'a+saga relaxed', "the SDK's writes and fsyncs by hand"));
   }
   if (pg !== undefined) {
     for (const [name, f] of [
@@ -209,14 +201,19 @@ function goals(lite: Measured | undefined, pg: PostgresResults | undefined): str
       // worth on this machine today: the 1.5x (a) goal assumes it is about 2x.
       out.push(`    round trips' worth here: (b)/(a) = ${formatRatio(a / b)} (SDK/(a) ÷ SDK/(b))`);
       // Not a goal: (b) with its statements named, so PostgreSQL caches their plans as it does the SDK's.
-      const named = f.measured.lanes[3]!;
-      out.push(
-        `    beside (b+named), (b) as named statements (plans cached like the SDK's): ${formatRate(named.rate)}/s ` +
-          `(± ${Math.round(((named.spread ?? 0) * 100) / 2)}%), SDK/(b+named) = ${formatRatio(f.measured.ratios[3]!)}`,
-      );
+      out.push(beside(f.measured, 3, 'b+named', "(b) as named statements (plans cached like the SDK's)"));
     }
   }
   return out;
+}
+
+/** A lane printed under the goals with its rate, spread and the SDK's ratio to it. */
+function beside(m: Measured, lane: number, name: string, what: string): string {
+  const l = m.lanes[lane]!;
+  return (
+    `    beside (${name}), ${what}: ${formatRate(l.rate)}/s (± ${Math.round(((l.spread ?? 0) * 100) / 2)}%), ` +
+    `SDK/(${name}) = ${formatRatio(m.ratios[lane]!)}`
+  );
 }
 
 function printPostgresDetail(pg: PostgresResults): void {

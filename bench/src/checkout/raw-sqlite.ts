@@ -103,8 +103,10 @@ export type SqliteRawKind = 'a' | 'b' | 'a+saga' | 'a+saga relaxed';
 export function sqliteRawLane(kind: SqliteRawKind, db: Database.Database, stream: CheckoutStream) {
   const st = prepare(db);
   const withSaga = kind.startsWith('a+saga');
-  const relax = kind === 'a+saga relaxed' ? db.prepare('pragma synchronous = NORMAL') : undefined;
-  const restore = db.prepare('pragma synchronous = FULL');
+  const relaxed =
+    kind === 'a+saga relaxed'
+      ? { relax: db.prepare('pragma synchronous = NORMAL'), restore: db.prepare('pragma synchronous = FULL') }
+      : undefined;
   const worker = `raw-${kind}`;
   const payments: PaymentProvider = new SandboxPaymentProvider();
   const claim = (call: CheckoutCall) => {
@@ -155,12 +157,12 @@ export function sqliteRawLane(kind: SqliteRawKind, db: Database.Database, stream
     if (call.idempotencyKey !== undefined) st.complete.run(r.result, now, now, call.buyerId, call.idempotencyKey);
   };
   const authorize = (call: CheckoutCall, id: string) => {
-    if (relax === undefined) return st.authorize.run(id, call.orderId);
-    relax.run();
+    if (relaxed === undefined) return st.authorize.run(id, call.orderId);
+    relaxed.relax.run();
     try {
       return st.authorize.run(id, call.orderId);
     } finally {
-      restore.run();
+      relaxed.restore.run();
     }
   };
   const [createTx, confirmTx] = [db.transaction(create), db.transaction(confirm)];

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
 import { type StatementRunner, StatementTemplates } from './statement-template.js';
-import type { StorageAdapter } from './storage-adapter.js';
+import type { RelaxedCommit, StorageAdapter } from './storage-adapter.js';
 import { toStorageError } from './storage-error.js';
 import { TablePrefixPlugin } from './table-prefix-plugin.js';
 
@@ -53,6 +53,9 @@ export class Storage {
   /** Hot statements compiled once for this instance's prefix or schema (`StatementTemplate`). */
   readonly templates: StatementTemplates;
   readonly #begin: CompiledQuery;
+  #relaxed:
+    | { readonly from: RelaxedCommit; readonly relax: CompiledQuery; readonly restore: CompiledQuery }
+    | undefined;
 
   constructor(adapter: StorageAdapter, options: StorageOptions = {}) {
     const parsed = parseInput(storageOptionsSchema, options, 'storage options');
@@ -172,20 +175,33 @@ export class Storage {
    * read it comes after it. Not retried, like {@link run}.
    */
   async runRelaxed<T>(work: (conn: StatementRunner) => Promise<T>): Promise<T> {
-    const relaxed = this.adapter.relaxedCommit;
+    const relaxed = this.#compiledRelaxed(this.adapter.relaxedCommit);
     try {
       return await this.db.getExecutor().provideConnection(async (conn) => {
         if (relaxed === undefined) return work(conn);
-        await conn.executeQuery(CompiledQuery.raw(relaxed.relax));
+        await conn.executeQuery(relaxed.relax);
         try {
           return await work(conn);
         } finally {
-          await conn.executeQuery(CompiledQuery.raw(relaxed.restore));
+          await conn.executeQuery(relaxed.restore);
         }
       });
     } catch (error) {
       throw toStorageError(this.adapter, error);
     }
+  }
+
+  /** The adapter's `relaxedCommit` compiled, once per statements object it hands out (it is read at each use). */
+  #compiledRelaxed(given: RelaxedCommit | undefined) {
+    if (given === undefined) return undefined;
+    if (this.#relaxed?.from !== given) {
+      this.#relaxed = {
+        from: given,
+        relax: CompiledQuery.raw(given.relax),
+        restore: CompiledQuery.raw(given.restore),
+      };
+    }
+    return this.#relaxed;
   }
 
   /** Runs a read (or a single statement) outside an explicit transaction, mapping driver errors. */
