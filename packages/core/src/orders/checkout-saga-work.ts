@@ -1,12 +1,20 @@
 import type { Selectable } from 'kysely';
 import { hasErrorCode, MarketkitError } from '../errors/marketkit-error.js';
+import type { OutboxEventInput } from '../events/event-types.js';
 import { reserveStock } from '../listings/stock-store.js';
 import { toBigInt } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
-import type { AuthorizeOutput, CaptureOutput, CheckoutSagaInput, CheckoutSagaSteps } from './checkout-saga.js';
+import {
+  type AuthorizeOutput,
+  type CaptureOutput,
+  type CheckoutCompensation,
+  type CheckoutSagaInput,
+  type CheckoutSagaSteps,
+  checkoutSagaId,
+} from './checkout-saga.js';
 import type { OnCommit } from './on-commit.js';
-import { voidOrRefundCapture } from './order-effects.js';
+import { checkoutRefundKey, type PaymentReversal, voidOrRefundCapture } from './order-effects.js';
 import { orderEvent } from './order-outbox-event.js';
 import type { ParsedCheckout } from './order-schemas.js';
 import { appendOrderEvent, lockOrder, sameOrder } from './order-store.js';
@@ -48,7 +56,8 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
       // Left checkout without a recorded authorization (cancelled, or its reservation expired): an earlier attempt
       // may have authorized unseen (an error after it went through, or a crash), and whatever cancelled the order
       // could not void what it did not know. Replaying the key learns it (or authorizes now); either way, void it.
-      if (row.authorization_id === null && row.capture_id === null) await this.#voidUnrecorded(row);
+      if (row.authorization_id === null && row.capture_id === null)
+        await this.#reverseUnrecorded(row, undefined, checkoutSagaId(row.id));
       throw noLongerUnpaid(row);
     }
     return { authorizationId: row.authorization_id ?? (await this.authorizeRow(row)) };
@@ -68,10 +77,29 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     this.results.set(sagaId, done);
   }
 
-  async cancel(input: CheckoutSagaInput, sagaId: string): Promise<void> {
-    const order = await this.#row(input.orderId);
-    if (order.state !== this.#d.process.initial) return;
-    await this.#transitions.fire(input.orderId, 'cancelUnpaid', PAYMENTS, `checkout ${sagaId} compensated`, {});
+  async cancel(
+    input: CheckoutSagaInput,
+    sagaId: string,
+    outputs: Readonly<Record<string, unknown>>,
+  ): Promise<CheckoutCompensation> {
+    let order = await this.#row(input.orderId);
+    let cancelled = false;
+    if (order.state === this.#d.process.initial) {
+      try {
+        await this.#transitions.fire(input.orderId, 'cancelUnpaid', PAYMENTS, `checkout ${sagaId} compensated`, {});
+        cancelled = true;
+      } catch (error) {
+        // Moved on meanwhile (a party cancelled it, or its reservation expired): what moved it did so.
+        if (!hasErrorCode(error, 'INVALID_TRANSITION')) throw error;
+      }
+      order = await this.#row(input.orderId);
+    }
+    // The order accounts for the capture (it was confirmed by another run): nothing is left at the provider.
+    if (order.capture_id !== null) return { cancelled, reversal: null };
+    // Nothing the order records may stay at the provider: reverse this checkout's authorization (or its capture).
+    const known = (outputs['authorize'] as AuthorizeOutput | undefined)?.authorizationId ?? order.authorization_id;
+    const reversal = await this.#reverseUnrecorded(order, known ?? undefined, sagaId);
+    return { cancelled, reversal: reversal === null ? null : jsonReversal(reversal) };
   }
 
   /** The create-order transaction, step by step: stock, order, escrow accounts, order event 1, outbox event. */
@@ -186,20 +214,32 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
         details: { orderId: row.id },
       });
     }
-    await voidOrRefundCapture(this.#d.payments(), now, authorizationId, `${row.id}:checkout:refund`);
+    await this.#reverseUnrecorded(now, authorizationId, checkoutSagaId(row.id));
     throw noLongerUnpaid(now);
   }
 
-  /** Replays the authorization by its key (a declined one leaves nothing to void) and voids what it returns. */
-  async #voidUnrecorded(row: Selectable<OrdersTable>): Promise<void> {
-    let authorizationId: string;
-    try {
-      authorizationId = await this.#authorizeAtProvider(row);
-    } catch (error) {
-      if (hasErrorCode(error, 'PAYMENT_DECLINED')) return;
-      throw error;
+  /**
+   * Voids the checkout's authorization `known`, or the one its key `<order>:authorize` finds (a replay: a declined one
+   * leaves nothing to void), or refunds its capture when it went through, with the keys derived from the order; says
+   * so in an `order.paymentReversed` event. `null` when the provider holds nothing for this checkout.
+   */
+  async #reverseUnrecorded(
+    row: Selectable<OrdersTable>,
+    known: string | undefined,
+    sagaId: string,
+  ): Promise<PaymentReversal | null> {
+    let authorizationId = known;
+    if (authorizationId === undefined) {
+      try {
+        authorizationId = await this.#authorizeAtProvider(row);
+      } catch (error) {
+        if (hasErrorCode(error, 'PAYMENT_DECLINED')) return null;
+        throw error;
+      }
     }
-    await voidOrRefundCapture(this.#d.payments(), row, authorizationId, `${row.id}:checkout:refund`);
+    const reversal = await voidOrRefundCapture(this.#d.payments(), row, authorizationId, checkoutRefundKey(row.id));
+    await this.#d.storage.transaction((trx) => this.#d.emit(trx, [reversalEvent(row, reversal, sagaId)]));
+    return reversal;
   }
 
   async #authorizeAtProvider(row: Selectable<OrdersTable>): Promise<string> {
@@ -250,4 +290,22 @@ function noLongerUnpaid(order: Selectable<OrdersTable>): MarketkitError {
     message: `Order ${order.id} is ${order.state}; its checkout cannot go on.`,
     details: { orderId: order.id, state: order.state },
   });
+}
+
+/** A reversal as the saga log stores it (amounts as decimal strings). */
+function jsonReversal(r: PaymentReversal): CheckoutCompensation['reversal'] {
+  return { ...r, amountMinor: r.amountMinor.toString() };
+}
+
+/**
+ * `order.paymentReversed`: money the provider held for a checkout that its order does not record (an authorization
+ * voided, or a capture refunded in full), reversed by the checkout saga with keys derived from the order.
+ */
+function reversalEvent(row: Selectable<OrdersTable>, r: PaymentReversal, sagaId: string): OutboxEventInput {
+  return {
+    type: 'order.paymentReversed',
+    aggregateType: 'order',
+    aggregateId: row.id,
+    payload: { orderId: row.id, state: row.state, currency: row.currency, sagaId, ...r },
+  };
 }

@@ -62,17 +62,38 @@ export interface CheckoutSagaSteps {
    */
   confirm(trx: MarketkitTransaction, input: CheckoutSagaInput, captureId: string, sagaId: string): Promise<void>;
   /**
-   * Cancels the order if it still awaits payment (`cancelUnpaid`): voids its authorization, or refunds the capture
-   * when it went through, and releases the stock. Nothing when the order left checkout (whatever moved it did so).
+   * The compensation: cancels the order if it still awaits payment (`cancelUnpaid`: its recorded authorization
+   * voided, stock released); then, unless the order records a capture, reverses whatever the provider holds for
+   * this checkout that the order does not account for (the authorization voided, or a capture that went through
+   * refunded in full, keyed by the order), with an `order.paymentReversed` event. Returns what it did, for the log.
    */
-  cancel(input: CheckoutSagaInput, sagaId: string): Promise<void>;
+  cancel(
+    input: CheckoutSagaInput,
+    sagaId: string,
+    outputs: Readonly<Record<string, unknown>>,
+  ): Promise<CheckoutCompensation>;
+}
+
+/** What the checkout saga's compensation did, as its step log records it. */
+export interface CheckoutCompensation {
+  /** Whether it cancelled the order (it was still awaiting payment). */
+  readonly cancelled: boolean;
+  /** What it reversed at the provider that the order does not record, or `null`. */
+  readonly reversal: {
+    readonly action: 'voided' | 'refunded';
+    readonly authorizationId: string;
+    readonly captureId?: string;
+    readonly refundId?: string;
+    readonly amountMinor: string;
+  } | null;
 }
 
 /**
  * A checkout as a durable saga: `order` (reserve stock, create the order) → `authorize` → `capture` → `confirm`
  * (escrow, order event, outbox event, idempotency result in one commit). A decline, or a confirmation that cannot
- * commit, compensates: the order is cancelled, its authorization voided (a capture that went through is refunded)
- * and the stock released. Timeouts and crashes are retried by any worker with the same keys, so
+ * commit (the order left checkout meanwhile), compensates: the order is cancelled if it still awaits payment, the
+ * stock released, and nothing the order does not record stays at the provider: its authorization is voided, or a
+ * capture that went through refunded (`order.paymentReversed`, and the step log, say which). Timeouts and crashes are retried by any worker with the same keys, so
  * nothing is charged twice. The hot path writes the same rows from its compiled statements (see `CheckoutFlow`).
  */
 export function checkoutSaga(steps: CheckoutSagaSteps): SagaDefinition<typeof checkoutSagaInput> {
@@ -94,7 +115,7 @@ export function checkoutSaga(steps: CheckoutSagaSteps): SagaDefinition<typeof ch
         retry: CHECKOUT_PROVIDER_RETRY,
         classify: classifyProviderError,
         run: ({ input }) => steps.authorize(input),
-        compensate: ({ input, sagaId }) => steps.cancel(input, sagaId),
+        compensate: ({ input, sagaId, outputs }) => steps.cancel(input, sagaId, outputs),
       },
       {
         name: 'capture',

@@ -52,7 +52,9 @@ export async function runProviderCalls(
   const out: ExternalOutcome = { refundedMinor: 0n };
   for (const effect of effects) {
     if (effect === 'voidAuthorization' && order.authorization_id !== null && order.capture_id === null) {
-      await voidOrRefundCapture(payments, order, order.authorization_id, key('refund:uncaptured'));
+      // The checkout's capture, if it went through unrecorded, has one refund key whoever refunds it (this cancel or
+      // the checkout saga's compensation), so it is refunded once.
+      await voidOrRefundCapture(payments, order, order.authorization_id, checkoutRefundKey(order.id));
     }
     const refund =
       effect === 'refundBuyer'
@@ -75,34 +77,50 @@ export async function runProviderCalls(
   return out;
 }
 
+/** The key of the refund of a checkout's capture that its order never recorded: one per order, whoever refunds it. */
+export const checkoutRefundKey = (orderId: string): string => `${orderId}:checkout:refund`;
+
+/** What {@link voidOrRefundCapture} did at the provider. */
+export type PaymentReversal =
+  | { readonly action: 'voided'; readonly authorizationId: string; readonly amountMinor: bigint }
+  | {
+      readonly action: 'refunded';
+      readonly authorizationId: string;
+      readonly captureId: string;
+      readonly refundId: string;
+      readonly amountMinor: bigint;
+    };
+
 /**
  * Voids the order's authorization `authorizationId` (key `<order>:void`); if the provider says it was already
  * captured (a checkout that crashed after capture), replays the capture by its key to learn its id (no new charge)
- * and refunds it in full with key `refundKey`.
+ * and refunds it in full with key `refundKey`. Every call is keyed, so running it again changes nothing.
  */
 export async function voidOrRefundCapture(
   payments: PaymentProvider,
   order: Selectable<OrdersTable>,
   authorizationId: string,
   refundKey: string,
-): Promise<void> {
+): Promise<PaymentReversal> {
+  const amountMinor = toBigInt(order.amount_minor);
   try {
     await payments.void({ idempotencyKey: `${order.id}:void`, authorizationId });
+    return { action: 'voided', authorizationId, amountMinor };
   } catch (error) {
     if (!isMarketkitError(error) || error.code !== 'PAYMENT_DECLINED') throw error;
-    const amount = toBigInt(order.amount_minor);
     const capture = await payments.capture({
       idempotencyKey: `${order.id}:capture`,
       authorizationId,
-      amountMinor: amount,
+      amountMinor,
       currency: order.currency,
     });
-    await payments.refund({
+    const refund = await payments.refund({
       idempotencyKey: refundKey,
       captureId: capture.captureId,
-      amountMinor: amount,
+      amountMinor,
       currency: order.currency,
     });
+    return { action: 'refunded', authorizationId, captureId: capture.captureId, refundId: refund.refundId, amountMinor };
   }
 }
 

@@ -1,4 +1,4 @@
-import { isMarketkitError } from '../errors/marketkit-error.js';
+import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempotency-types.js';
 import { keyDerivedId } from '../ids/key-derived-id.js';
@@ -108,13 +108,15 @@ export class Orders {
   }
 
   /**
-   * Fires transition `name` as `input.actor`. `FORBIDDEN` when the role may not fire it or the actor is not the
-   * order's buyer/seller; `INVALID_TRANSITION` from another state; nothing changes in either case.
+   * Fires transition `name` as `input.actor`. `FORBIDDEN` when the role may not fire it, the actor is not the
+   * order's buyer/seller, or it is an engine transition (payment confirmation: only the checkout saga fires it, with
+   * the capture it made); `INVALID_TRANSITION` from another state; nothing changes in any of these cases.
    */
   async transition(orderId: string, name: string, input: TransitionInput): Promise<Order> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
     const t = parseInput(transitionNameSchema, name, 'transition name');
     const p = parseInput(transitionSchema, input, 'transition input');
+    refuseEngineTransition(this.#d.process, t, p.actor);
     const params = { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent };
     const work = async (onCommit?: OnCommit): Promise<Order> =>
       (await this.#transitions.fire(id, t, p.actor, p.reason ?? null, params, onCommit)) ?? (await this.get(id))!;
@@ -249,4 +251,13 @@ export class Orders {
       throw error;
     }
   }
+}
+
+/** `FORBIDDEN` for a transition only Marketkit's sagas fire, whoever asks (`system` included). */
+function refuseEngineTransition(process: ProcessDefinition, name: string, actor: Actor): void {
+  if (!process.transitions.some((t) => t.name === name && t.engine)) return;
+  throw new MarketkitError('FORBIDDEN', {
+    message: `${name} is fired by Marketkit's checkout saga only, never through orders.transition.`,
+    details: { role: actor.role, transition: name },
+  });
 }

@@ -15,8 +15,13 @@ export const PROVIDER_CALL_RETRY: RetryPolicy = Object.freeze({
 
 /**
  * A provider error is final when the provider refused the request (`PAYMENT_DECLINED`, or another Marketkit error
- * that is not retryable); anything else (timeouts, outages, unknown errors) is retried.
+ * that is not retryable); anything else (timeouts, outages, unknown errors) is retried. So is a `STORAGE_ERROR`: a
+ * provider step records what the provider did in a statement of its own, and when that statement fails (a pooler
+ * that lost a prepared statement, say) the call went through; re-running the step replays it by its key and records
+ * it, where giving up would compensate a payment over a database hiccup.
  */
 export function classifyProviderError(error: unknown): ErrorClass {
-  return isMarketkitError(error) && (error.code === 'PAYMENT_DECLINED' || !error.retryable) ? 'permanent' : 'retryable';
+  if (!isMarketkitError(error)) return 'retryable';
+  if (error.code === 'STORAGE_ERROR') return 'retryable';
+  return error.code === 'PAYMENT_DECLINED' || !error.retryable ? 'permanent' : 'retryable';
 }

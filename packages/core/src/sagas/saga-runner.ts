@@ -358,6 +358,8 @@ class SagaRun {
       const last = index + 1 >= def.steps.length;
       next = { status: last ? 'completed' : 'running', stepIndex: index + 1, outputs };
     } else {
+      // What a compensation reports (say, what it reversed) is kept in the step log for operators.
+      detail = out === undefined ? null : roundTrip(out);
       const prev = previousCompensable(def, index - 1);
       next = { status: prev < 0 ? 'compensated' : 'compensating', stepIndex: prev, outputs: s.outputs };
     }

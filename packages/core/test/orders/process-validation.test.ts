@@ -18,9 +18,9 @@ const base = (): ProcessDefinitionInput => ({
   initial: 'open',
   states: { open: {}, paid: {}, done: { terminal: true }, gone: { terminal: true } },
   transitions: [
-    { name: 'pay', from: 'open', to: 'paid', actors: ['buyer'], effects: ['captureToEscrow'] },
+    { name: 'confirmPayment', from: 'open', to: 'paid', actors: ['system'], engine: true, effects: ['captureToEscrow'] },
     { name: 'finish', from: 'paid', to: 'done', actors: ['buyer'], effects: ['releaseToSeller'] },
-    { name: 'drop', from: 'open', to: 'gone', actors: ['buyer'] },
+    { name: 'cancelUnpaid', from: 'open', to: 'gone', actors: ['buyer'] },
   ],
 });
 
@@ -62,11 +62,11 @@ describe('transaction process validation', () => {
     p.states['limbo'] = {};
     p.transitions.push({ name: 'toLimbo', from: 'open', to: 'limbo', actors: ['buyer'] });
     p.transitions.push({ name: 'revive', from: 'done', to: 'open', actors: ['operator'] });
-    p.transitions.push({ name: 'pay', from: 'open', to: 'paid', actors: ['buyer'] });
+    p.transitions.push({ name: 'finish', from: 'open', to: 'paid', actors: ['buyer'] });
     const issues = issuesOf(p);
     expect(issues).toContain('non-terminal state limbo has no way out');
     expect(issues).toContain('transition revive leaves terminal state done');
-    expect(issues).toContain('transition pay is declared twice');
+    expect(issues).toContain('transition finish is declared twice');
   });
 
   it('rejects a malformed definition with field paths', () => {
@@ -80,5 +80,46 @@ describe('transaction process validation', () => {
     const p = base();
     p.transitions.push({ name: 'timeout', from: 'open', to: 'gone', actors: ['buyer'], afterMs: 1000 });
     expect(issuesOf(p)).toContain('timed transition timeout must allow the system actor');
+  });
+
+  it('requires a capture into escrow, and confirmPayment, to be engine transitions fired by the system only', () => {
+    const p = base();
+    p.transitions[0] = { name: 'confirmPayment', from: 'open', to: 'paid', actors: ['system'], effects: ['captureToEscrow'] };
+    p.transitions.push({ name: 'pay', from: 'open', to: 'paid', actors: ['buyer'], effects: ['captureToEscrow'] });
+    const issues = issuesOf(p);
+    expect(issues).toContain(
+      'transition confirmPayment captures into escrow, which only the checkout saga can do: mark it engine',
+    );
+    expect(issues).toContain('transition confirmPayment is fired by the checkout saga: mark it engine');
+    expect(issues).toContain('transition pay captures into escrow, which only the checkout saga can do: mark it engine');
+  });
+
+  it('rejects an engine transition a host could fire or a timer fires', () => {
+    const p = base();
+    p.transitions[0] = {
+      name: 'confirmPayment',
+      from: 'open',
+      to: 'paid',
+      actors: ['system', 'operator'],
+      engine: true,
+      effects: ['captureToEscrow'],
+    };
+    p.transitions.push({ name: 'settle', from: 'paid', to: 'done', actors: ['system'], engine: true, afterMs: 5 });
+    const issues = issuesOf(p);
+    expect(issues).toContain('engine transition confirmPayment must list system as its only actor');
+    expect(issues).toContain('engine transition settle cannot be timed');
+  });
+
+  it("requires the checkout saga's confirmPayment and cancelUnpaid out of the initial state", () => {
+    const p = base();
+    p.transitions = p.transitions.filter((t) => t.name !== 'cancelUnpaid');
+    p.transitions.push({ name: 'drop', from: 'open', to: 'gone', actors: ['buyer'] });
+    p.transitions[0] = { ...p.transitions[0]!, from: 'paid', to: 'done', effects: [] };
+    p.transitions.push({ name: 'start', from: 'open', to: 'paid', actors: ['buyer'] });
+    const issues = issuesOf(p);
+    expect(issues).toContain(
+      'the checkout saga needs an engine transition confirmPayment from open with the captureToEscrow effect',
+    );
+    expect(issues).toContain('the checkout saga needs a transition cancelUnpaid from open to a terminal state');
   });
 });

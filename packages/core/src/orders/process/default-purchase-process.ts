@@ -33,6 +33,7 @@ export function purchaseProcess(
         from: 'checkout',
         to: 'paid',
         actors: ['system'],
+        engine: true,
         effects: ['captureToEscrow', 'markStockSold'],
       },
       {

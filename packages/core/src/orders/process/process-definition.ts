@@ -1,6 +1,10 @@
 import { z } from 'zod';
 
-/** Who fires a transition. `system` is the worker (timers, saga results). */
+/**
+ * Who fires a transition. `system` is the host's or the worker's own process (timers, housekeeping). Transitions
+ * marked `engine` are fired by Marketkit's sagas only, never through `orders.transition` (see
+ * {@link ProcessTransition}).
+ */
 export const ACTOR_ROLES = ['buyer', 'seller', 'operator', 'system'] as const;
 export type ActorRole = (typeof ACTOR_ROLES)[number];
 
@@ -48,6 +52,13 @@ const transitionSchema = z.strictObject({
   actors: z.array(z.enum(ACTOR_ROLES)).min(1),
   guards: z.array(z.enum(GUARDS)).default([]),
   effects: z.array(z.enum(Object.keys(EFFECTS) as [EffectName, ...EffectName[]])).default([]),
+  /**
+   * Fired by Marketkit's own sagas only (payment confirmation: the checkout saga fires it with the capture it made).
+   * `orders.transition` refuses it with `FORBIDDEN` whatever the role, `system` included. An engine transition lists
+   * `system` as its only actor and has no timer; a transition with the `captureToEscrow` effect, and one named
+   * `confirmPayment`, must be an engine transition.
+   */
+  engine: z.boolean().default(false),
   /** Fires automatically this long after the order entered `from` (fired by `system`). */
   afterMs: z
     .number()

@@ -3,6 +3,7 @@ import {
   EFFECTS,
   type ProcessDefinition,
   type ProcessDefinitionInput,
+  type ProcessTransition,
   processDefinitionSchema,
 } from './process-definition.js';
 
@@ -10,7 +11,8 @@ type Escrow = 'empty' | 'held';
 
 /**
  * Validates a transaction process: its shape (zod), then its meaning — every transition names known states,
- * names are unique, every state is reachable from the initial state, terminal states have no way out, every
+ * names are unique, engine transitions (fired by
+ * Marketkit's sagas only) are untimed `system` transitions and every capture into escrow is one, every state is reachable from the initial state, terminal states have no way out, every
  * non-terminal state has one, and no terminal state can be entered with money still in escrow (escrow effects
  * are followed along every path). Throws `ValidationError` (VALIDATION_FAILED) listing every problem.
  *
@@ -21,7 +23,7 @@ type Escrow = 'empty' | 'held';
  */
 export function defineProcess(input: ProcessDefinitionInput): ProcessDefinition {
   const def = parseInput(processDefinitionSchema, input, 'transaction process');
-  const issues = [...checkNames(def), ...checkReachability(def), ...checkEscrow(def)];
+  const issues = [...checkNames(def), ...checkCheckout(def), ...checkReachability(def), ...checkEscrow(def)];
   if (issues.length > 0) {
     throw new ValidationError(
       issues,
@@ -54,6 +56,7 @@ function checkNames(def: ProcessDefinition): ValidationIssue[] {
     }
     if (!states.has(t.to))
       issues.push({ path: ['transitions', i, 'to'], message: `transition ${t.name} goes to unknown state ${t.to}` });
+    issues.push(...checkEngine(t, i));
     if (t.afterMs !== undefined && !t.actors.includes('system')) {
       issues.push({
         path: ['transitions', i, 'actors'],
@@ -61,6 +64,55 @@ function checkNames(def: ProcessDefinition): ValidationIssue[] {
       });
     }
   });
+  return issues;
+}
+
+/** The transition the checkout saga confirms a payment by; it must be an engine transition. */
+const CONFIRM_PAYMENT = 'confirmPayment';
+/** The transition the checkout saga cancels an unpaid order by when it compensates. */
+const CANCEL_UNPAID = 'cancelUnpaid';
+
+/**
+ * Every checkout runs the `marketkit.checkout` saga, which leaves the initial state by two transitions of the
+ * process: `confirmPayment` (engine, capturing into escrow) and `cancelUnpaid` (to a terminal state).
+ */
+function checkCheckout(def: ProcessDefinition): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const leavingInitial = (name: string) =>
+    def.transitions.find((t) => t.name === name && fromList(t.from).includes(def.initial));
+  const confirm = leavingInitial(CONFIRM_PAYMENT);
+  if (confirm === undefined || !confirm.effects.includes('captureToEscrow'))
+    issues.push({
+      path: ['transitions'],
+      message: `the checkout saga needs an engine transition ${CONFIRM_PAYMENT} from ${def.initial} with the captureToEscrow effect`,
+    });
+  const cancel = leavingInitial(CANCEL_UNPAID);
+  if (cancel === undefined || def.states[cancel.to]?.terminal !== true)
+    issues.push({
+      path: ['transitions'],
+      message: `the checkout saga needs a transition ${CANCEL_UNPAID} from ${def.initial} to a terminal state`,
+    });
+  return issues;
+}
+
+/** An engine transition is fired by Marketkit's sagas only: as `system`, untimed; money captured only through one. */
+function checkEngine(t: ProcessTransition, i: number): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const at = (field: string) => ['transitions', i, field];
+  if (t.engine) {
+    if (t.actors.length !== 1 || t.actors[0] !== 'system')
+      issues.push({ path: at('actors'), message: `engine transition ${t.name} must list system as its only actor` });
+    if (t.afterMs !== undefined)
+      issues.push({ path: at('afterMs'), message: `engine transition ${t.name} cannot be timed` });
+    return issues;
+  }
+  if (t.effects.includes('captureToEscrow'))
+    issues.push({
+      path: at('engine'),
+      message: `transition ${t.name} captures into escrow, which only the checkout saga can do: mark it engine`,
+    });
+  if (t.name === CONFIRM_PAYMENT)
+    issues.push({ path: at('engine'), message: `transition ${t.name} is fired by the checkout saga: mark it engine` });
   return issues;
 }
 
