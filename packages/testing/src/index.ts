@@ -6,6 +6,12 @@
 export { type TestBackend, type TestDatabase, testBackends } from './backends/test-backend.js';
 export { ManualClock } from './clock/manual-clock.js';
 export * from './fakes/index.js';
+export {
+  type FaultTiming,
+  InjectedStatementFault,
+  type StatementFaults,
+  withStatementFaults,
+} from './faults/statement-faults.js';
 export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
 export { checkMarketInvariants } from './invariants/market-invariants.js';
 export { checkStockInvariants } from './invariants/stock-invariants.js';
