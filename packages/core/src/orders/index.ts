@@ -2,6 +2,7 @@ export type { CheckoutVerification } from './checkout-verification.js';
 export { commissionOn } from './commission.js';
 export { ESCROW_ACCOUNT_CODES, ESCROW_CODES, escrowAccounts } from './escrow-accounts.js';
 export type { EscrowVerification } from './escrow-verification.js';
+export { mayRead, type ReadOptions, type ReadParties } from './order-read-access.js';
 export type { OrderTables } from './order-tables.js';
 export type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 export { Orders } from './orders.js';

@@ -4,6 +4,7 @@ import type { MarketkitDatabase } from '../schema/database.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import { escrowMinor } from './escrow.js';
+import { mayRead } from './order-read-access.js';
 import { orderFromRow } from './order-rows.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, Order } from './order-types.js';
@@ -17,9 +18,16 @@ export async function lockOrder(
   let q = trx.selectFrom('orders').selectAll().where('id', '=', orderId);
   if (caps.rowLocks) q = q.forUpdate();
   const row = await q.executeTakeFirst();
-  if (row === undefined)
-    throw new MarketkitError('NOT_FOUND', { message: `Order ${orderId} does not exist.`, details: { orderId } });
+  if (row === undefined) throw orderNotFound(orderId);
   return row;
+}
+
+/**
+ * `NOT_FOUND` for an order that does not exist, and for one the reader may not see: one error for both, so a
+ * refusal says nothing about whether the order exists.
+ */
+export function orderNotFound(orderId: string): MarketkitError {
+  return new MarketkitError('NOT_FOUND', { message: `Order ${orderId} does not exist.`, details: { orderId } });
 }
 
 /**
@@ -87,8 +95,30 @@ export async function appendOrderEvent(
     .execute();
 }
 
-/** An order with its escrow balance, read through `db` (a transaction or the pool), or `undefined`. */
-export async function readOrder(db: Kysely<MarketkitDatabase>, orderId: string): Promise<Order | undefined> {
+/**
+ * An order with its escrow balance, read through `db` (a transaction or the pool), or `undefined` when it does not
+ * exist or, given `actor`, when the actor may not read it ({@link mayRead}).
+ */
+export async function readOrder(
+  db: Kysely<MarketkitDatabase>,
+  orderId: string,
+  actor?: Actor,
+): Promise<Order | undefined> {
   const row = await db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
-  return row === undefined ? undefined : orderFromRow(row, await escrowMinor(db, orderId));
+  if (row === undefined || (actor !== undefined && !mayRead(actor, partiesOf(row)))) return undefined;
+  return orderFromRow(row, await escrowMinor(db, orderId));
+}
+
+/** Whether order `orderId` exists and `actor` may read it ({@link mayRead}). */
+export async function orderReadableBy(db: Kysely<MarketkitDatabase>, orderId: string, actor: Actor): Promise<boolean> {
+  const row = await db
+    .selectFrom('orders')
+    .select(['buyer_id', 'seller_id'])
+    .where('id', '=', orderId)
+    .executeTakeFirst();
+  return row !== undefined && mayRead(actor, partiesOf(row));
+}
+
+function partiesOf(row: { readonly buyer_id: string; readonly seller_id: string }) {
+  return { buyerId: row.buyer_id, sellerId: row.seller_id };
 }

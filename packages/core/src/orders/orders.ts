@@ -11,6 +11,7 @@ import { type EscrowVerification, verifyEscrow } from './escrow-verification.js'
 import type { OnCommit } from './on-commit.js';
 import { ORDER_CODEC } from './order-codec.js';
 import { orderOpSaga } from './order-op-saga.js';
+import { type ReadOptions, readOptionsSchema } from './order-read-access.js';
 import { orderEventFromRow } from './order-rows.js';
 import {
   checkoutSchema,
@@ -19,7 +20,7 @@ import {
   transitionNameSchema,
   transitionSchema,
 } from './order-schemas.js';
-import { readOrder } from './order-store.js';
+import { orderNotFound, orderReadableBy, readOrder } from './order-store.js';
 import { OrderTransitions } from './order-transitions.js';
 import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
@@ -181,18 +182,45 @@ export class Orders {
     return hook.recorded ?? order;
   }
 
-  /** An order with its escrow balance, or `undefined`. */
-  async get(orderId: string): Promise<Order | undefined> {
+  /**
+   * An order with its escrow balance.
+   *
+   * With `actor` (see {@link ReadOptions}: the host authenticates actors and Marketkit authorizes them), the read is
+   * that actor's: the order's buyer and seller (by id), any operator and the system get the order; anyone else gets
+   * `NOT_FOUND`, exactly the error an order that does not exist gets, so a refusal does not reveal that it exists.
+   * Without `actor`, a trusted in-process read: any order, or `undefined` when it does not exist.
+   * A malformed id or actor is `VALIDATION_FAILED`.
+   *
+   * @example
+   * ```ts
+   * const mine = await market.orders.get(orderId, { actor: { role: 'buyer', id: session.userId } }); // or NOT_FOUND
+   * const any = await market.orders.get(orderId); // trusted: host code only
+   * ```
+   */
+  get(orderId: string, options: { readonly actor: Actor }): Promise<Order>;
+  get(orderId: string, options?: ReadOptions): Promise<Order | undefined>;
+  async get(orderId: string, options?: ReadOptions): Promise<Order | undefined> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
-    return this.#d.storage.run((db) => readOrder(db, id));
+    const actor = parseInput(readOptionsSchema, options, 'read options')?.actor;
+    const order = await this.#d.storage.run((db) => readOrder(db, id, actor));
+    if (order === undefined && actor !== undefined) throw orderNotFound(id);
+    return order;
   }
 
-  /** Every transition the order went through, oldest first. */
-  async history(orderId: string): Promise<OrderEvent[]> {
+  /**
+   * Every transition the order went through, oldest first. With `actor`, only for an order that actor may read,
+   * as for {@link Orders.get} (`NOT_FOUND` otherwise, and for an order that does not exist); without, a trusted
+   * read (`[]` for an order that does not exist).
+   */
+  async history(orderId: string, options?: ReadOptions): Promise<OrderEvent[]> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
-    const rows = await this.#d.storage.run((db) =>
-      db.selectFrom('order_events').selectAll().where('order_id', '=', id).orderBy('seq').execute(),
+    const actor = parseInput(readOptionsSchema, options, 'read options')?.actor;
+    const rows = await this.#d.storage.run(async (db) =>
+      actor !== undefined && !(await orderReadableBy(db, id, actor))
+        ? undefined
+        : db.selectFrom('order_events').selectAll().where('order_id', '=', id).orderBy('seq').execute(),
     );
+    if (rows === undefined) throw orderNotFound(id);
     return rows.map(orderEventFromRow);
   }
 

@@ -5,6 +5,8 @@ import { parseInput } from '../errors/validation-error.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { keyDerivedId } from '../ids/key-derived-id.js';
 import { currencyCodeSchema } from '../money/currency.js';
+import { mayRead, type ReadOptions, readOptionsSchema } from '../orders/order-read-access.js';
+import type { Actor } from '../orders/order-types.js';
 import { sagaLastError } from '../sagas/saga-error.js';
 import type { Sagas } from '../sagas/sagas.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
@@ -117,12 +119,32 @@ export class Payouts {
     });
   }
 
-  /** A payout, or `undefined`. */
-  async get(payoutId: string): Promise<Payout | undefined> {
+  /**
+   * A payout.
+   *
+   * With `actor` (see {@link ReadOptions}: the host authenticates actors and Marketkit authorizes them), the read is
+   * that actor's: the payout's seller (by id), any operator and the system get it; anyone else, buyers included,
+   * gets `NOT_FOUND`, exactly the error a payout that does not exist gets. Without `actor`, a trusted in-process
+   * read: any payout, or `undefined` when it does not exist. A malformed id or actor is `VALIDATION_FAILED`.
+   *
+   * @example
+   * ```ts
+   * const payout = await market.payouts.get(payoutId, { actor: { role: 'seller', id: session.userId } });
+   * ```
+   */
+  get(payoutId: string, options: { readonly actor: Actor }): Promise<Payout>;
+  get(payoutId: string, options?: ReadOptions): Promise<Payout | undefined>;
+  async get(payoutId: string, options?: ReadOptions): Promise<Payout | undefined> {
+    const pid = parseInput(id, payoutId, 'payout id');
+    const actor = parseInput(readOptionsSchema, options, 'read options')?.actor;
     const row = await this.#storage.run((db) =>
-      db.selectFrom('payouts').selectAll().where('id', '=', payoutId).executeTakeFirst(),
+      db.selectFrom('payouts').selectAll().where('id', '=', pid).executeTakeFirst(),
     );
-    return row === undefined ? undefined : payoutFromRow(row);
+    if (row !== undefined && (actor === undefined || mayRead(actor, { sellerId: row.seller_id }))) {
+      return payoutFromRow(row);
+    }
+    if (actor === undefined) return undefined;
+    throw new MarketkitError('NOT_FOUND', { message: `Payout ${pid} does not exist.`, details: { payoutId: pid } });
   }
 }
 
