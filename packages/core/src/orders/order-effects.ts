@@ -120,7 +120,13 @@ export async function voidOrRefundCapture(
       amountMinor,
       currency: order.currency,
     });
-    return { action: 'refunded', authorizationId, captureId: capture.captureId, refundId: refund.refundId, amountMinor };
+    return {
+      action: 'refunded',
+      authorizationId,
+      captureId: capture.captureId,
+      refundId: refund.refundId,
+      amountMinor,
+    };
   }
 }
 

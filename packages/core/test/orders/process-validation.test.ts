@@ -18,7 +18,14 @@ const base = (): ProcessDefinitionInput => ({
   initial: 'open',
   states: { open: {}, paid: {}, done: { terminal: true }, gone: { terminal: true } },
   transitions: [
-    { name: 'confirmPayment', from: 'open', to: 'paid', actors: ['system'], engine: true, effects: ['captureToEscrow'] },
+    {
+      name: 'confirmPayment',
+      from: 'open',
+      to: 'paid',
+      actors: ['system'],
+      engine: true,
+      effects: ['captureToEscrow'],
+    },
     { name: 'finish', from: 'paid', to: 'done', actors: ['buyer'], effects: ['releaseToSeller'] },
     { name: 'cancelUnpaid', from: 'open', to: 'gone', actors: ['buyer'] },
   ],
@@ -84,14 +91,22 @@ describe('transaction process validation', () => {
 
   it('requires a capture into escrow, and confirmPayment, to be engine transitions fired by the system only', () => {
     const p = base();
-    p.transitions[0] = { name: 'confirmPayment', from: 'open', to: 'paid', actors: ['system'], effects: ['captureToEscrow'] };
+    p.transitions[0] = {
+      name: 'confirmPayment',
+      from: 'open',
+      to: 'paid',
+      actors: ['system'],
+      effects: ['captureToEscrow'],
+    };
     p.transitions.push({ name: 'pay', from: 'open', to: 'paid', actors: ['buyer'], effects: ['captureToEscrow'] });
     const issues = issuesOf(p);
     expect(issues).toContain(
       'transition confirmPayment captures into escrow, which only the checkout saga can do: mark it engine',
     );
     expect(issues).toContain('transition confirmPayment is fired by the checkout saga: mark it engine');
-    expect(issues).toContain('transition pay captures into escrow, which only the checkout saga can do: mark it engine');
+    expect(issues).toContain(
+      'transition pay captures into escrow, which only the checkout saga can do: mark it engine',
+    );
   });
 
   it('rejects an engine transition a host could fire or a timer fires', () => {
