@@ -6,6 +6,7 @@ import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import type { IdempotencyStatus } from './idempotency-tables.js';
 import type { IdempotencyRecord, IdempotencyScope } from './idempotency-types.js';
+import { markReplayed } from './replay-mark.js';
 import { decodeError } from './result-encoding.js';
 
 /** A key's scope with its request's fingerprint. */
@@ -185,7 +186,8 @@ export async function resolveExisting(
       details: where,
     });
   }
-  if (record.status === 'failed') throw decodeError(record.result ?? '{}');
+  // A stored error is thrown again as it was, marked as a replay (`isReplayed`).
+  if (record.status === 'failed') throw markReplayed(decodeError(record.result ?? '{}'));
   if (record.status === 'succeeded') return record.result ?? '{"$undefined":true}';
   const lockedUntil = record.lockedUntil ?? now;
   throw new MarketkitError('IDEMPOTENCY_CONFLICT', {

@@ -45,6 +45,7 @@ import type {
 import { plainIdempotentCall, withoutLockMs } from './idempotent-call-check.js';
 import { requestFingerprint } from './request-fingerprint.js';
 import { decodeResult, encodeError, encodeResult } from './result-encoding.js';
+import { markReplayed } from './replay-mark.js';
 import { isStorableError } from './storable-error.js';
 
 /**
@@ -127,6 +128,26 @@ export class Idempotency {
     fn: (trx: MarketkitTransaction) => Promise<T>,
     options: ExecuteOptions<T> = {},
   ): Promise<T> {
+    const { value, replayed } = await this.executeDetailed(call, fn, options);
+    return replayed ? markReplayed(value) : value;
+  }
+
+  /**
+   * {@link Idempotency.execute}, saying whether the result is a replay of the key's stored outcome (`replayed: true`:
+   * `fn` did not run) or `fn`'s own. A replayed stored error is thrown marked as a replay too ({@link isReplayed}).
+   * `execute` marks an object result the same way; this form also tells for results that are not objects.
+   *
+   * @example
+   * ```ts
+   * const { value, replayed } = await idempotency.executeDetailed(call, (trx) => createThing(trx));
+   * if (replayed) res.set('Idempotent-Replayed', 'true');
+   * ```
+   */
+  async executeDetailed<T>(
+    call: IdempotentCall,
+    fn: (trx: MarketkitTransaction) => Promise<T>,
+    options: ExecuteOptions<T> = {},
+  ): Promise<{ readonly value: T; readonly replayed: boolean }> {
     const scope = this.#parseCall(call);
     parseInput(executeOptionsSchema, options, 'execute options');
     let failure: MarketkitError | undefined;
@@ -149,10 +170,11 @@ export class Idempotency {
         }
         return { value };
       }, transactionOptions(options));
-      return 'value' in outcome ? outcome.value : decode(outcome.stored, options.codec);
+      if ('value' in outcome) return { value: outcome.value, replayed: false };
+      return { value: decode(outcome.stored, options.codec), replayed: true };
     } catch (error) {
       if (failure === undefined || error !== failure) throw error;
-      return this.#storeFailure(scope, failure, options.codec);
+      return { value: await this.#storeFailure(scope, failure, options.codec), replayed: true };
     }
   }
 
@@ -207,7 +229,7 @@ export class Idempotency {
       return { started: started(attempt, claim) } as const;
     });
     if ('started' in outcome) return outcome.started;
-    return Object.freeze({ status: 'replayed', result: decode(outcome.stored, options.codec) });
+    return Object.freeze({ status: 'replayed', result: markReplayed(decode(outcome.stored, options.codec)) });
   }
 
   /**
@@ -241,12 +263,13 @@ export class Idempotency {
    * so that claiming the key costs no statement of its own: {@link Idempotency.claimQuery} inserts the in-progress
    * record only when the key has none and returns one row; bind `values`. When the caller's statement committed
    * with that row, `handle` holds the key exactly like a handle {@link Idempotency.begin} gave out. When it did not
-   * (the key has a record, or the statement rolled back), nothing was claimed: call `begin`, which decides.
+   * (the key has a record, or the statement rolled back), nothing was claimed: call `begin`, which decides. The
+   * claim's lock lasts `lockMs` (default: the module's lock), to match the lease of the work it guards.
    * @internal for Marketkit's own modules.
    */
-  prepareClaim(call: IdempotentCall): PreparedClaim {
+  prepareClaim(call: IdempotentCall, lockMs: number = this.#lockMs): PreparedClaim {
     const scope = this.#parseCall(call);
-    const claim = this.#claimAt(this.#clock.now(), this.#lockMs);
+    const claim = this.#claimAt(this.#clock.now(), lockMs);
     const handle = this.#issue(scope, claim.lockToken, 1, claim.lockedUntil);
     const c = claimColumns(claim);
     // Named as claimQuery names them (`claim_<field>`), spelled out: a name built per call costs more than the insert.

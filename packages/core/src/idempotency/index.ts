@@ -13,5 +13,6 @@ export type {
   IdempotentCall,
   ResultCodec,
 } from './idempotency-types.js';
+export { isReplayed } from './replay-mark.js';
 export { canonicalJson, requestFingerprint } from './request-fingerprint.js';
 export { isStorableError } from './storable-error.js';

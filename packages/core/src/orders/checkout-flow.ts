@@ -209,10 +209,15 @@ export class CheckoutFlow {
     return this.#settle(outcome, h.input.orderId, h.sagaId);
   }
 
-  /** A checkout whose saga exists: the order if it left checkout, else the saga goes on here if no one holds it. */
+  /**
+   * A checkout whose saga exists: the order if the checkout paid it; the error the checkout ended on if it left
+   * checkout otherwise (a replay never turns a failed checkout into a returned order); else the saga goes on here if
+   * no one holds it.
+   */
   async #retried(orderId: string, sagaId: string, owner: string): Promise<Order> {
     const order = await this.#read(orderId);
-    if (order !== undefined && order.state !== this.#d.process.initial) return order;
+    if (order !== undefined && order.captureId !== null) return order;
+    if (order !== undefined && order.state !== this.#d.process.initial) return this.#failed(order, sagaId);
     const claimed = await this.#d.sagas().claimOne(sagaId, owner, this.#d.pendingOpTimeoutMs);
     if (claimed === undefined) {
       const saga = await this.#d.sagas().get(sagaId);
@@ -220,7 +225,7 @@ export class CheckoutFlow {
         throw inProgress(orderId, sagaId);
       // It ended since the order was read (then the order shows how), or it is parked for an operator.
       const now = await this.#read(orderId);
-      if (now !== undefined && now.state !== this.#d.process.initial) return now;
+      if (now !== undefined && now.captureId !== null) return now;
       throw sagaLastError(saga, { orderId, status: saga.status });
     }
     const outcome = await this.#d.sagas().execute(claimed, {
@@ -314,6 +319,20 @@ export class CheckoutFlow {
     });
     if (done !== undefined) onCommit?.committed(done);
     return done;
+  }
+
+  /**
+   * The error of a checkout whose order left checkout without its payment (cancelled meanwhile): what its saga ended
+   * on, or `INVALID_TRANSITION` while the saga is still compensating.
+   */
+  async #failed(order: Order, sagaId: string): Promise<never> {
+    const saga = await this.#d.sagas().get(sagaId);
+    if (saga !== undefined && saga.lastError !== null && saga.status !== 'running')
+      throw sagaLastError(saga, { orderId: order.id, status: saga.status });
+    throw new MarketkitError('INVALID_TRANSITION', {
+      message: `Order ${order.id} is ${order.state}; its checkout did not complete.`,
+      details: { orderId: order.id, state: order.state },
+    });
   }
 
   async #read(orderId: string): Promise<Order | undefined> {

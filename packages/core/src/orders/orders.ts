@@ -1,7 +1,8 @@
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempotency-types.js';
-import { keyDerivedId } from '../ids/key-derived-id.js';
+import { currentKeyDerivedId, keyDerivedId } from '../ids/key-derived-id.js';
+import { toNumber } from '../storage/int64.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
@@ -29,6 +30,9 @@ import type { ProcessDefinition } from './process/process-definition.js';
 export type { OrdersDeps } from './orders-deps.js';
 
 const SYSTEM: Actor = Object.freeze({ role: 'system', id: 'system' });
+
+/** The operation checkout keys are stored under (`idempotency.inspect({ operation: 'orders.checkout', … })`). */
+export const CHECKOUT_OPERATION = 'orders.checkout';
 
 /** An idempotency key's completion hook and the order it recorded, once it did. */
 interface KeyHook {
@@ -80,21 +84,20 @@ export class Orders {
    */
   async checkout(input: CheckoutInput): Promise<Order> {
     const p = plainCheckoutInput(input) ?? parseInput(checkoutSchema, input, 'checkout');
-    const orderId =
-      p.orderId ??
-      (p.idempotencyKey === undefined ? this.#d.ids('ord') : keyDerivedId('ord', p.buyerId, p.idempotencyKey));
-    const work = (onCommit?: OnCommit): Promise<Order> => this.#checkout.run(orderId, p, onCommit);
-    if (p.idempotencyKey === undefined) return work();
+    const key = p.idempotencyKey;
+    if (key === undefined) return this.#checkout.run(p.orderId ?? this.#d.ids('ord'), p);
     const request = {
       orderId: p.orderId ?? null,
       listingId: p.listingId,
       quantity: p.quantity,
       paymentMethod: p.paymentMethod,
     };
-    const call = { key: p.idempotencyKey, actor: p.buyerId, operation: 'orders.checkout', request };
+    const call = { key, actor: p.buyerId, operation: CHECKOUT_OPERATION, request };
     if (this.#checkout.claimsKeys) {
-      // The usual case, a fresh key: claimed by the create-order statement itself (no statement of its own).
-      const claim = this.#d.idempotency.prepareClaim(call);
+      // The usual case, a fresh key: claimed by the create-order statement itself (no statement of its own), for the
+      // key's first order. When that order exists (from a window that expired), the statement writes nothing.
+      const orderId = p.orderId ?? keyDerivedId('ord', p.buyerId, key);
+      const claim = this.#d.idempotency.prepareClaim(call, this.#d.pendingOpTimeoutMs);
       const hook = this.#hook(claim.handle);
       let order: Order | undefined;
       try {
@@ -105,7 +108,22 @@ export class Orders {
       }
       if (order !== undefined) return this.#recorded(hook, orderId, order);
     }
-    return this.#idempotent(call, orderId, work);
+    const orderId = async () => p.orderId ?? (await this.#keyedOrderId(p.buyerId, key));
+    return this.#idempotent(call, orderId, (onCommit, id) => this.#checkout.run(id, p, onCommit));
+  }
+
+  /**
+   * The order `buyerId`'s key names now: its first order, or a new one once the key's window (the idempotency
+   * `ttlMs`) has passed since the order the key last named was created: an expired key counts as never used.
+   */
+  async #keyedOrderId(buyerId: string, key: string): Promise<string> {
+    const window = { now: this.#d.clock.now(), ttlMs: this.#d.idempotency.ttlMs };
+    return currentKeyDerivedId('ord', buyerId, key, window, async (id) => {
+      const row = await this.#d.storage.run((db) =>
+        db.selectFrom('orders').select('created_at').where('id', '=', id).executeTakeFirst(),
+      );
+      return row === undefined ? undefined : toNumber(row.created_at);
+    });
   }
 
   /**
@@ -123,7 +141,8 @@ export class Orders {
       (await this.#transitions.fire(id, t, p.actor, p.reason ?? null, params, onCommit)) ?? (await this.get(id))!;
     if (p.idempotencyKey === undefined) return work();
     const request = { orderId: id, transition: t, reason: p.reason ?? null, ...params };
-    return this.#idempotent({ key: p.idempotencyKey, actor: p.actor.id, operation: `orders.${t}`, request }, id, work);
+    const call = { key: p.idempotencyKey, actor: p.actor.id, operation: `orders.${t}`, request };
+    return this.#idempotent(call, async () => id, work);
   }
 
   /**
@@ -133,14 +152,18 @@ export class Orders {
    */
   async #idempotent(
     call: IdempotentCall,
-    orderId: string,
-    work: (onCommit: OnCommit) => Promise<Order>,
+    orderIdOf: () => Promise<string>,
+    work: (onCommit: OnCommit, orderId: string) => Promise<Order>,
   ): Promise<Order> {
-    const begun = await this.#d.idempotency.begin<Order>(call, { codec: ORDER_CODEC });
+    const begun = await this.#d.idempotency.begin<Order>(call, {
+      codec: ORDER_CODEC,
+      lockMs: this.#d.pendingOpTimeoutMs,
+    });
     if (begun.status === 'replayed') return begun.result;
     const hook = this.#hook(begun.handle);
     try {
-      return await this.#recorded(hook, orderId, await work(hook.onCommit));
+      const orderId = await orderIdOf();
+      return await this.#recorded(hook, orderId, await work(hook.onCommit, orderId));
     } catch (error) {
       await this.#d.idempotency.fail(begun.handle, error);
       throw error;
