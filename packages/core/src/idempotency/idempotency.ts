@@ -43,9 +43,9 @@ import type {
   ResultCodec,
 } from './idempotency-types.js';
 import { plainIdempotentCall, withoutLockMs } from './idempotent-call-check.js';
+import { markReplayed } from './replay-mark.js';
 import { requestFingerprint } from './request-fingerprint.js';
 import { decodeResult, encodeError, encodeResult } from './result-encoding.js';
-import { markReplayed } from './replay-mark.js';
 import { isStorableError } from './storable-error.js';
 
 /**

@@ -15,4 +15,4 @@ export type {
 } from './idempotency-types.js';
 export { isReplayed } from './replay-mark.js';
 export { canonicalJson, requestFingerprint } from './request-fingerprint.js';
-export { isStorableError } from './storable-error.js';
+export { isStorableError, STORED_UNDER_KEY } from './storable-error.js';

@@ -29,5 +29,7 @@ export function markReplayed<T>(result: T): T {
 }
 
 function copyOf(value: object): object {
-  return Array.isArray(value) ? [...value] : Object.assign(Object.create(Object.getPrototypeOf(value) as object), value);
+  return Array.isArray(value)
+    ? [...value]
+    : Object.assign(Object.create(Object.getPrototypeOf(value) as object), value);
 }

@@ -217,7 +217,7 @@ export class CheckoutFlow {
   async #retried(orderId: string, sagaId: string, owner: string): Promise<Order> {
     const order = await this.#read(orderId);
     if (order !== undefined && order.captureId !== null) return order;
-    if (order !== undefined && order.state !== this.#d.process.initial) return this.#failed(order, sagaId);
+    if (order !== undefined && order.state !== this.#d.process.initial) return this.#failed(orderId, sagaId);
     const claimed = await this.#d.sagas().claimOne(sagaId, owner, this.#d.pendingOpTimeoutMs);
     if (claimed === undefined) {
       const saga = await this.#d.sagas().get(sagaId);
@@ -226,6 +226,7 @@ export class CheckoutFlow {
       // It ended since the order was read (then the order shows how), or it is parked for an operator.
       const now = await this.#read(orderId);
       if (now !== undefined && now.captureId !== null) return now;
+      if (saga.status === 'compensated') return this.#failed(orderId, sagaId);
       throw sagaLastError(saga, { orderId, status: saga.status });
     }
     const outcome = await this.#d.sagas().execute(claimed, {
@@ -245,6 +246,7 @@ export class CheckoutFlow {
       if (order !== undefined && order.captureId !== null) return order;
       throw inProgress(orderId, sagaId);
     }
+    if (saga.status === 'compensated') return this.#failed(orderId, sagaId);
     throw sagaLastError(saga, { orderId, status: saga.status });
   }
 
@@ -322,16 +324,38 @@ export class CheckoutFlow {
   }
 
   /**
-   * The error of a checkout whose order left checkout without its payment (cancelled meanwhile): what its saga ended
-   * on, or `INVALID_TRANSITION` while the saga is still compensating.
+   * The error of a checkout that ended without paying its order (the order left checkout unpaid, its saga
+   * compensated): the final error its saga stopped on (a decline, say); else, when the saga gave up on a provider
+   * that kept failing, or had not yet learned the order moved on, why the order left checkout: `RESERVATION_EXPIRED`
+   * when its timer cancelled it, `INVALID_TRANSITION` when a party did. Never a retryable error: retrying cannot
+   * pay a cancelled order, and the outcome is stored under the caller's key.
    */
-  async #failed(order: Order, sagaId: string): Promise<never> {
+  async #failed(orderId: string, sagaId: string): Promise<never> {
     const saga = await this.#d.sagas().get(sagaId);
-    if (saga !== undefined && saga.lastError !== null && saga.status !== 'running')
-      throw sagaLastError(saga, { orderId: order.id, status: saga.status });
+    const details = { orderId, status: saga?.status ?? null };
+    if (saga !== undefined && saga.status !== 'running' && saga.lastError !== null) {
+      const error = sagaLastError(saga, details);
+      if (!error.retryable) throw error;
+    }
+    const last = await this.#d.storage.run((db) =>
+      db
+        .selectFrom('order_events')
+        .select(['transition', 'to_state'])
+        .where('order_id', '=', orderId)
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst(),
+    );
+    const timed = this.#d.process.transitions.some((t) => t.name === last?.transition && t.afterMs !== undefined);
+    if (timed) {
+      throw new MarketkitError('RESERVATION_EXPIRED', {
+        message: `The reservation of order ${orderId} expired before its payment went through; the order is ${last?.to_state}.`,
+        details: { ...details, sagaId },
+      });
+    }
     throw new MarketkitError('INVALID_TRANSITION', {
-      message: `Order ${order.id} is ${order.state}; its checkout did not complete.`,
-      details: { orderId: order.id, state: order.state },
+      message: `Order ${orderId} left checkout (${last?.transition ?? 'unknown'}) before its payment went through.`,
+      details: { orderId, state: last?.to_state ?? null, transition: last?.transition ?? null },
     });
   }
 

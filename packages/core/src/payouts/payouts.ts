@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { markReplayed } from '../idempotency/replay-mark.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { keyDerivedId } from '../ids/key-derived-id.js';
 import { currencyCodeSchema } from '../money/currency.js';
@@ -88,8 +89,8 @@ export class Payouts {
    * `INSUFFICIENT_FUNDS` (nothing held, no payout recorded) beyond the available balance, `PAYMENT_DECLINED`
    * (the hold is voided, the payout `failed`) when the provider refuses. On a retryable provider error it throws
    * that error while the payout stays `requested` and workers retry it with backoff. Requesting the same
-   * `payoutId` again returns the payout as it stands (or the same error); with another seller, currency or
-   * amount it throws `IDEMPOTENCY_KEY_REUSED`.
+   * `payoutId` (or key) again returns the payout as it stands, marked as a replay (`isReplayed`), or the same error;
+   * with another seller, currency or amount it throws `IDEMPOTENCY_KEY_REUSED`.
    */
   async request(input: PayoutInput): Promise<Payout> {
     const { idempotencyKey, ...p } = parseInput(payoutSchema, input, 'payout');
@@ -110,9 +111,14 @@ export class Payouts {
       }
     }
     const payout = await this.get(payoutId);
-    if (saga.status === 'completed' && payout !== undefined) return payout;
-    if (saga.lastError !== null) throw sagaLastError(saga, { payoutId, status: payout?.status ?? null });
-    if (payout !== undefined) return payout; // another caller is running it right now
+    // A payout id already requested (outcome `released`: its saga existed) answers as a replay, `isReplayed` says so.
+    const answer = (p: Payout) => (outcome === 'released' ? markReplayed(p) : p);
+    if (saga.status === 'completed' && payout !== undefined) return answer(payout);
+    if (saga.lastError !== null) {
+      const error = sagaLastError(saga, { payoutId, status: payout?.status ?? null });
+      throw outcome === 'released' ? markReplayed(error) : error;
+    }
+    if (payout !== undefined) return answer(payout); // another caller is running it right now
     throw new MarketkitError('IDEMPOTENCY_CONFLICT', {
       message: `Payout ${payoutId} is being requested by another call.`,
       details: { payoutId },
