@@ -7,7 +7,7 @@ export { type TestBackend, type TestDatabase, testBackends } from './backends/te
 export { ManualClock } from './clock/manual-clock.js';
 export * from './fakes/index.js';
 export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
-export { checkMarketInvariants } from './invariants/market-invariants.js';
+export { checkMarketInvariants, type MarketInvariantsOptions } from './invariants/market-invariants.js';
 export { checkStockInvariants } from './invariants/stock-invariants.js';
 export * from './postgres/index.js';
 export { propertyRuns } from './property-runs.js';
