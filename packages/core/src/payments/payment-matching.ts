@@ -85,7 +85,7 @@ export function matchPayments(m: MatchInput): PaymentDiscrepancy[] {
     if (order?.paid === true && order.captureId === null) {
       out.push({
         kind: 'paid_without_capture',
-        message: `Order ${orderId} is ${order.state} (paid or later) but records no capture id.`,
+        message: `Order ${orderId} went through payment (it is ${order.state}) but records no capture id.`,
         orderId,
         ...(order.capture === undefined ? {} : { localId: order.capture.id, amountMinor: order.capture.amountMinor }),
         currency: order.currency,
