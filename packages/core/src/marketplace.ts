@@ -21,6 +21,7 @@ import { purchaseProcess } from './orders/process/default-purchase-process.js';
 import type { ProcessDefinitionInput } from './orders/process/process-definition.js';
 import { defineProcess } from './orders/process/process-validation.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
+import { Payments } from './payments/payments.js';
 import { payoutSaga } from './payouts/payout-saga.js';
 import { Payouts } from './payouts/payouts.js';
 import type { SagaDefinition } from './sagas/saga-definition.js';
@@ -76,6 +77,8 @@ export interface Marketplace {
   readonly orders: Orders;
   /** Seller payouts through the payment provider. */
   readonly payouts: Payouts;
+  /** Reconciliation of Marketkit's records against the payment provider's (`reconcile({ from, to })`). */
+  readonly payments: Payments;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
   /** Durable sagas: start, inspect, and operator retry/resolve of failed ones. */
@@ -157,6 +160,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, idempotency, options.listings);
   const payouts = new Payouts(storage, ids, sagas);
+  const reconciliation = new Payments({ storage, clock, provider: payments, process: orders.process });
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
@@ -173,6 +177,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     idempotency,
     orders,
     payouts,
+    payments: reconciliation,
     listings,
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),

@@ -13,7 +13,7 @@ export {
   withStatementFaults,
 } from './faults/statement-faults.js';
 export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
-export { checkMarketInvariants } from './invariants/market-invariants.js';
+export { checkMarketInvariants, type MarketInvariantsOptions } from './invariants/market-invariants.js';
 export { checkStockInvariants } from './invariants/stock-invariants.js';
 export * from './postgres/index.js';
 export { propertyRuns } from './property-runs.js';

@@ -39,6 +39,10 @@ export const ERROR_CODES = {
     retryable: true,
     message: 'The payment provider did not answer in time; the outcome is unknown, retry with the same key.',
   },
+  PROVIDER_CAPABILITY_MISSING: {
+    retryable: false,
+    message: 'The payment provider does not offer the optional method this operation needs.',
+  },
   INTERNAL: { retryable: false, message: 'An internal invariant was violated.' },
 } as const satisfies Record<string, { retryable: boolean; message: string }>;
 

@@ -1,6 +1,7 @@
 import { decodeJson } from '../jobs/json-column.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import { type CaptureOutput, CHECKOUT_SAGA, checkoutSagaId } from './checkout-saga.js';
+import { ESCROW_CODES } from './escrow-accounts.js';
 
 /** The result of `orders.verifyCheckouts()`: `ok` when no problem was found. */
 export interface CheckoutVerification {
@@ -12,11 +13,17 @@ export interface CheckoutVerification {
 /**
  * Checks that every order's checkout saga agrees with the order: each order has one; a completed saga confirmed
  * the order with the capture it recorded; a compensated one left the order out of checkout with nothing captured;
- * an order still in checkout has a saga that is live (or parked for an operator), never one that ended; and no
- * saga past its first step lacks its order.
+ * an order still in checkout has a saga that is live (or parked for an operator), never one that ended; no order is
+ * paid or later (moved by one of `captureTransitions`, or its escrow funded) without a capture id; and no saga past
+ * its first step lacks its order.
  */
-export async function verifyCheckouts(trx: MarketkitTransaction, initialState: string): Promise<CheckoutVerification> {
+export async function verifyCheckouts(
+  trx: MarketkitTransaction,
+  initialState: string,
+  captureTransitions: readonly string[] = ['confirmPayment'],
+): Promise<CheckoutVerification> {
   const orders = await trx.selectFrom('orders').select(['id', 'state', 'capture_id']).orderBy('id').execute();
+  const paid = await paidOrderIds(trx, captureTransitions);
   const sagas = await trx
     .selectFrom('saga_instances')
     .select(['id', 'status', 'step_index', 'outputs'])
@@ -31,6 +38,7 @@ export async function verifyCheckouts(trx: MarketkitTransaction, initialState: s
       problems.push(`order ${o.id}: no checkout saga`);
       continue;
     }
+    if (o.capture_id === null && paid.has(o.id)) problems.push(`order ${o.id} (${o.state}): paid without a capture id`);
     const where = `order ${o.id} (${o.state}), checkout saga ${saga.status}`;
     const inCheckout = o.state === initialState;
     if (saga.status === 'completed') {
@@ -50,4 +58,20 @@ export async function verifyCheckouts(trx: MarketkitTransaction, initialState: s
       problems.push(`checkout saga ${s.id} (${s.status}): its order does not exist`);
   }
   return { ok: problems.length === 0, problems, checkoutsChecked: orders.length };
+}
+
+/** The orders a capturing transition moved, or whose escrow was funded: paid, or later. */
+async function paidOrderIds(trx: MarketkitTransaction, captureTransitions: readonly string[]): Promise<Set<string>> {
+  const funded = await trx
+    .selectFrom('transfers')
+    .select('reference')
+    .where('code', '=', BigInt(ESCROW_CODES.capture))
+    .execute();
+  const moved =
+    captureTransitions.length === 0
+      ? []
+      : await trx.selectFrom('order_events').select('order_id').where('transition', 'in', captureTransitions).execute();
+  const ids = new Set(moved.map((e) => e.order_id));
+  for (const t of funded) if (t.reference !== null) ids.add(t.reference);
+  return ids;
 }

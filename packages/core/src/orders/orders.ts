@@ -258,7 +258,8 @@ export class Orders {
   /**
    * Checks that every order's checkout saga (`marketkit.checkout`) agrees with the order: a completed checkout
    * confirmed it with the capture the saga recorded, a compensated one left it out of checkout with nothing
-   * captured, and an order still in checkout has a live saga (or one parked for an operator).
+   * captured, an order still in checkout has a live saga (or one parked for an operator), and no order is paid (or
+   * later) without a capture id.
    * `checkMarketInvariants` from `@marketkit/testing` runs it with the other checks.
    *
    * @example
@@ -267,7 +268,10 @@ export class Orders {
    * ```
    */
   async verifyCheckouts(): Promise<CheckoutVerification> {
-    return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial));
+    const captures = this.#d.process.transitions
+      .filter((t) => t.effects.includes('captureToEscrow'))
+      .map((t) => t.name);
+    return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial, captures));
   }
 
   /** Fires due time-based transitions (as `system`); returns how many fired. The worker runs this. */

@@ -1,3 +1,15 @@
+export { type OrderPaymentKey, orderPaymentKeys, parseOrderPaymentKey } from './order-payment-keys.js';
+export type {
+  AuthorizationEffect,
+  AuthorizationStatus,
+  CaptureEffect,
+  PaymentEffect,
+  PaymentEffectsPage,
+  PaymentEffectsQuery,
+  PaymentEffectType,
+  PayoutEffect,
+  RefundEffect,
+} from './payment-effects.js';
 export type {
   Authorization,
   AuthorizeRequest,
@@ -11,3 +23,12 @@ export type {
   RefundRequest,
   VoidRequest,
 } from './payment-provider.js';
+export {
+  PAYMENT_DISCREPANCY_KINDS,
+  type PaymentDiscrepancy,
+  type PaymentDiscrepancyKind,
+  type PaymentReconciliation,
+  type PaymentReconciliationCounts,
+  type PaymentReconciliationInput,
+} from './payment-reconciliation.js';
+export { Payments } from './payments.js';

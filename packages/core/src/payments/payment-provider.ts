@@ -1,3 +1,5 @@
+import type { PaymentEffectsPage, PaymentEffectsQuery } from './payment-effects.js';
+
 /**
  * The port to a payment service provider (Stripe, Adyen, a sandbox). Marketkit never handles card data: a
  * buyer's payment method is the provider's token. Every call carries an idempotency key derived from the
@@ -21,6 +23,26 @@ export interface PaymentProvider {
   refund(request: RefundRequest): Promise<Refund>;
   /** Sends money from the platform's provider balance to a seller's payout destination. */
   payout(request: PayoutRequest): Promise<ProviderPayout>;
+  /**
+   * Lists the effects the provider made (authorizations with their status, captures, refunds, payouts), each with
+   * the idempotency key it was made with, oldest first, a page at a time: what `market.payments.reconcile()`
+   * compares with the ledger. Optional: without it reconciliation throws `PROVIDER_CAPABILITY_MISSING`.
+   *
+   * Contract: a page holds at most `query.limit` effects; following `nextCursor` until it is `null` yields every
+   * matching effect exactly once, in a stable order, even while new effects are made (those may or may not
+   * appear). An effect made with a key is listed under that key however often the key was replayed.
+   *
+   * @example
+   * ```ts
+   * let cursor: string | undefined;
+   * do {
+   *   const page = await provider.listEffects!({ from, to, limit: 100, ...(cursor ? { cursor } : {}) });
+   *   for (const effect of page.effects) console.log(effect.type, effect.idempotencyKey, effect.amountMinor);
+   *   cursor = page.nextCursor ?? undefined;
+   * } while (cursor !== undefined);
+   * ```
+   */
+  listEffects?(query: PaymentEffectsQuery): Promise<PaymentEffectsPage>;
 }
 
 interface Keyed {

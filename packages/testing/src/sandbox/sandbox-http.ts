@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { isMarketkitError, MarketkitError, type PaymentOperation, type PaymentProvider } from '@marketkit/core';
 import type { SandboxPaymentProvider } from './sandbox-payment-provider.js';
 
-const OPS = new Set<string>(['authorize', 'capture', 'void', 'refund', 'payout']);
+const OPS = new Set<string>(['authorize', 'capture', 'void', 'refund', 'payout', 'listEffects']);
 
 function encode(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
@@ -59,9 +59,9 @@ export async function serveSandbox(sandbox: SandboxPaymentProvider): Promise<{ u
   };
 }
 
-/** A `PaymentProvider` that calls a sandbox served by {@link serveSandbox}. */
+/** A `PaymentProvider` that calls a sandbox served by {@link serveSandbox}, `listEffects` included. */
 export function httpPaymentProvider(url: string): PaymentProvider {
-  const call = async (op: PaymentOperation, request: unknown): Promise<never> => {
+  const call = async (op: PaymentOperation | 'listEffects', request: unknown): Promise<never> => {
     let text: string;
     try {
       const res = await fetch(`${url}/${op}`, { method: 'POST', body: encode(request) });
@@ -84,5 +84,6 @@ export function httpPaymentProvider(url: string): PaymentProvider {
     },
     refund: (r) => call('refund', r),
     payout: (r) => call('payout', r),
+    listEffects: (q) => call('listEffects', q),
   };
 }

@@ -3,7 +3,11 @@ import {
   type AuthorizeRequest,
   type Capture,
   type CaptureRequest,
+  type Clock,
   MarketkitError,
+  type PaymentEffect,
+  type PaymentEffectsPage,
+  type PaymentEffectsQuery,
   type PaymentOperation,
   type PaymentProvider,
   type PayoutRequest,
@@ -22,6 +26,8 @@ interface Cap {
   amount: bigint;
   refunded: bigint;
 }
+/** An effect as the sandbox logs it; an authorization's status is read from `#auths` when listed. */
+type Logged = PaymentEffect;
 type Outcome =
   | { ok: true; value: unknown; fingerprint: string }
   | { ok: false; error: MarketkitError; fingerprint: string };
@@ -32,6 +38,8 @@ const OPS: readonly PaymentOperation[] = ['authorize', 'capture', 'void', 'refun
 export interface SandboxOptions {
   /** Delay before every call answers, in ms. */
   readonly latencyMs?: number;
+  /** Where the times of listed effects come from (e.g. the marketplace's `ManualClock`). Default: `Date.now`. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -56,12 +64,15 @@ export class SandboxPaymentProvider implements PaymentProvider {
   readonly #callbacks: ((c: SandboxCallback) => void)[] = [];
   readonly #counts = Object.fromEntries(OPS.map((o) => [o, 0])) as Record<PaymentOperation, number>;
   readonly #calls = Object.fromEntries(OPS.map((o) => [o, 0])) as Record<PaymentOperation, number>;
+  readonly #log: Logged[] = [];
   #paidOut = 0n;
   #seq = 0;
   readonly #latencyMs: number;
+  readonly #clock: Clock;
 
   constructor(options: SandboxOptions = {}) {
     this.#latencyMs = options.latencyMs ?? 0;
+    this.#clock = options.clock ?? { now: () => Date.now() };
   }
 
   /** Makes the next `times` calls of `op` fail with `fault` (queued after faults already injected). */
@@ -107,6 +118,7 @@ export class SandboxPaymentProvider implements PaymentProvider {
       if (r.paymentMethod === 'tok_decline') throw declined('The card was declined.');
       const authorizationId = this.#id('auth');
       this.#auths.set(authorizationId, { amount: r.amountMinor, status: 'authorized' });
+      this.#logEffect({ type: 'authorization', id: authorizationId, status: 'open', reference: r.reference }, r);
       return { value: { authorizationId }, objectId: authorizationId, amount: r.amountMinor };
     });
   }
@@ -120,6 +132,7 @@ export class SandboxPaymentProvider implements PaymentProvider {
       auth.status = 'captured';
       const captureId = this.#id('cap');
       this.#caps.set(captureId, { amount: r.amountMinor, refunded: 0n });
+      this.#logEffect({ type: 'capture', id: captureId, authorizationId: r.authorizationId }, r);
       return { value: { captureId }, objectId: captureId, amount: r.amountMinor };
     });
   }
@@ -140,6 +153,7 @@ export class SandboxPaymentProvider implements PaymentProvider {
       if (cap === undefined || cap.refunded + r.amountMinor > cap.amount) throw declined('Refund exceeds the capture.');
       cap.refunded += r.amountMinor;
       const refundId = this.#id('ref');
+      this.#logEffect({ type: 'refund', id: refundId, captureId: r.captureId }, r);
       return { value: { refundId }, objectId: refundId, amount: r.amountMinor };
     });
   }
@@ -148,8 +162,55 @@ export class SandboxPaymentProvider implements PaymentProvider {
     return this.#call('payout', r, () => {
       this.#paidOut += r.amountMinor;
       const payoutId = this.#id('po');
+      this.#logEffect({ type: 'payout', id: payoutId, destination: r.destination }, r);
       return { value: { payoutId }, objectId: payoutId, amount: r.amountMinor };
     });
+  }
+
+  /**
+   * Lists the effects made (authorizations with their current status, captures, refunds, payouts), oldest first:
+   * those made in `[from, to)` by the sandbox's clock and/or with one of `keys`, `limit` per page.
+   */
+  async listEffects(query: PaymentEffectsQuery): Promise<PaymentEffectsPage> {
+    const start = query.cursor === undefined ? 0 : Number(query.cursor);
+    if (!Number.isInteger(start) || start < 0 || !(query.limit >= 1)) {
+      throw new MarketkitError('VALIDATION_FAILED', { message: 'Sandbox: bad cursor or limit.' });
+    }
+    const keys = query.keys === undefined ? undefined : new Set(query.keys);
+    const matches = (e: Logged) =>
+      (query.from === undefined || e.createdAt >= query.from) &&
+      (query.to === undefined || e.createdAt < query.to) &&
+      (keys === undefined || keys.has(e.idempotencyKey));
+    const effects: PaymentEffect[] = [];
+    for (let i = start; i < this.#log.length; i++) {
+      const e = this.#log[i] as Logged;
+      if (!matches(e)) continue;
+      if (effects.length === query.limit) return { effects, nextCursor: String(i) };
+      effects.push(e.type === 'authorization' ? { ...e, status: this.#authStatus(e.id) } : { ...e });
+    }
+    return { effects, nextCursor: null };
+  }
+
+  #authStatus(id: string): 'open' | 'captured' | 'voided' {
+    const status = this.#auths.get(id)?.status;
+    return status === 'authorized' || status === undefined ? 'open' : status;
+  }
+
+  #logEffect(
+    effect:
+      | Pick<Extract<PaymentEffect, { type: 'authorization' }>, 'type' | 'id' | 'status' | 'reference'>
+      | Pick<Extract<PaymentEffect, { type: 'capture' }>, 'type' | 'id' | 'authorizationId'>
+      | Pick<Extract<PaymentEffect, { type: 'refund' }>, 'type' | 'id' | 'captureId'>
+      | Pick<Extract<PaymentEffect, { type: 'payout' }>, 'type' | 'id' | 'destination'>,
+    r: { readonly idempotencyKey: string; readonly amountMinor: bigint; readonly currency: string },
+  ): void {
+    this.#log.push({
+      ...effect,
+      idempotencyKey: r.idempotencyKey,
+      amountMinor: r.amountMinor,
+      currency: r.currency,
+      createdAt: this.#clock.now(),
+    } as Logged);
   }
 
   async #call<T>(

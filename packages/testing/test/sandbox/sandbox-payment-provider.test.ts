@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock/manual-clock.js';
 import { httpPaymentProvider, SandboxPaymentProvider, serveSandbox } from '../../src/sandbox/index.js';
 
 const auth = (key: string, amountMinor = 1000n) => ({
@@ -90,6 +91,104 @@ describe('sandbox payment provider', () => {
         code: 'PAYMENT_DECLINED',
       });
       expect(psp.effects()).toMatchObject({ counts: { authorize: 1 }, openAuthorizedMinor: 2n ** 60n });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('lists each effect once, stamped by its clock, with the current status of each authorization', async () => {
+    const clock = new ManualClock(1_000);
+    const psp = new SandboxPaymentProvider({ clock });
+    const a = await psp.authorize(auth('o1:authorize'));
+    clock.advance(10);
+    const b = await psp.authorize({ ...auth('o2:authorize'), reference: 'order-2' });
+    await psp.authorize(auth('o1:authorize')); // a replay adds nothing
+    psp.injectFault('capture', 'error');
+    await expect(
+      psp.capture({
+        idempotencyKey: 'o1:capture',
+        authorizationId: a.authorizationId,
+        amountMinor: 1000n,
+        currency: 'USD',
+      }),
+    ).rejects.toMatchObject({ code: 'PROVIDER_ERROR' }); // failed: nothing to list
+    const c = await psp.capture({
+      idempotencyKey: 'o1:capture',
+      authorizationId: a.authorizationId,
+      amountMinor: 1000n,
+      currency: 'USD',
+    });
+    await psp.void({ idempotencyKey: 'o2:void', authorizationId: b.authorizationId });
+    clock.advance(10);
+    await psp.refund({ idempotencyKey: 'o1:3:refund:x', captureId: c.captureId, amountMinor: 400n, currency: 'USD' });
+    await psp.payout({ idempotencyKey: 'po-1', destination: 'ba_1', amountMinor: 300n, currency: 'USD' });
+    const all = await psp.listEffects({ limit: 100 });
+    expect(all).toEqual({
+      nextCursor: null,
+      effects: [
+        {
+          type: 'authorization',
+          id: a.authorizationId,
+          idempotencyKey: 'o1:authorize',
+          amountMinor: 1000n,
+          currency: 'USD',
+          createdAt: 1_000,
+          status: 'captured',
+          reference: 'order-1',
+        },
+        {
+          type: 'authorization',
+          id: b.authorizationId,
+          idempotencyKey: 'o2:authorize',
+          amountMinor: 1000n,
+          currency: 'USD',
+          createdAt: 1_010,
+          status: 'voided',
+          reference: 'order-2',
+        },
+        {
+          type: 'capture',
+          id: c.captureId,
+          idempotencyKey: 'o1:capture',
+          amountMinor: 1000n,
+          currency: 'USD',
+          createdAt: 1_010,
+          authorizationId: a.authorizationId,
+        },
+        {
+          type: 'refund',
+          id: expect.any(String),
+          idempotencyKey: 'o1:3:refund:x',
+          amountMinor: 400n,
+          currency: 'USD',
+          createdAt: 1_020,
+          captureId: c.captureId,
+        },
+        {
+          type: 'payout',
+          id: expect.any(String),
+          idempotencyKey: 'po-1',
+          amountMinor: 300n,
+          currency: 'USD',
+          createdAt: 1_020,
+          destination: 'ba_1',
+        },
+      ],
+    });
+    const windowed = await psp.listEffects({ from: 1_010, to: 1_020, limit: 100 });
+    expect(windowed.effects.map((e) => e.idempotencyKey)).toEqual(['o2:authorize', 'o1:capture']);
+    const keyed = await psp.listEffects({ from: 1_010, keys: ['o1:authorize', 'po-1'], limit: 100 });
+    expect(keyed.effects.map((e) => e.idempotencyKey)).toEqual(['po-1']);
+    const server = await serveSandbox(psp);
+    try {
+      const remote = httpPaymentProvider(server.url);
+      const first = await remote.listEffects!({ limit: 2 });
+      expect(first.effects).toEqual(all.effects.slice(0, 2));
+      expect(await remote.listEffects!({ limit: 3, cursor: first.nextCursor! })).toEqual({
+        effects: all.effects.slice(2),
+        nextCursor: null,
+      });
+      await expect(remote.listEffects!({ limit: 0 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     } finally {
       await server.close();
     }
