@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { hasErrorCode, MarketkitError } from '../errors/marketkit-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
 import { reserveStock } from '../listings/stock-store.js';
+import { orderPaymentKeys } from '../payments/order-payment-keys.js';
 import { toBigInt } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
@@ -14,7 +15,7 @@ import {
   checkoutSagaId,
 } from './checkout-saga.js';
 import type { OnCommit } from './on-commit.js';
-import { checkoutRefundKey, type PaymentReversal, voidOrRefundCapture } from './order-effects.js';
+import { type PaymentReversal, voidOrRefundCapture } from './order-effects.js';
 import { orderEvent } from './order-outbox-event.js';
 import type { ParsedCheckout } from './order-schemas.js';
 import { appendOrderEvent, lockOrder, sameOrder } from './order-store.js';
@@ -237,14 +238,19 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
         throw error;
       }
     }
-    const reversal = await voidOrRefundCapture(this.#d.payments(), row, authorizationId, checkoutRefundKey(row.id));
+    const reversal = await voidOrRefundCapture(
+      this.#d.payments(),
+      row,
+      authorizationId,
+      orderPaymentKeys.checkoutRefund(row.id),
+    );
     await this.#d.storage.transaction((trx) => this.#d.emit(trx, [reversalEvent(row, reversal, sagaId)]));
     return reversal;
   }
 
   async #authorizeAtProvider(row: Selectable<OrdersTable>): Promise<string> {
     const { authorizationId } = await this.#d.payments().authorize({
-      idempotencyKey: `${row.id}:authorize`,
+      idempotencyKey: orderPaymentKeys.authorize(row.id),
       amountMinor: toBigInt(row.amount_minor),
       currency: row.currency,
       paymentMethod: row.payment_method,
@@ -256,7 +262,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   /** Captures the authorization (key `<order>:capture`). */
   async captureRow(row: Selectable<OrdersTable>, authorizationId: string): Promise<string> {
     const { captureId } = await this.#d.payments().capture({
-      idempotencyKey: `${row.id}:capture`,
+      idempotencyKey: orderPaymentKeys.capture(row.id),
       authorizationId,
       amountMinor: toBigInt(row.amount_minor),
       currency: row.currency,

@@ -3,6 +3,7 @@ import { isMarketkitError } from '../errors/marketkit-error.js';
 import type { CommissionRule } from '../listings/listing-types.js';
 import { moveReservation } from '../listings/stock-store.js';
 import { Money } from '../money/money.js';
+import { orderPaymentKeys } from '../payments/order-payment-keys.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
 import { toBigInt } from '../storage/int64.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
@@ -47,14 +48,13 @@ export async function runProviderCalls(
   escrowMinor: bigint,
   seq: number,
 ): Promise<ExternalOutcome> {
-  const key = (what: string) => `${order.id}:${seq}:${what}`;
   const currency = order.currency;
   const out: ExternalOutcome = { refundedMinor: 0n };
   for (const effect of effects) {
     if (effect === 'voidAuthorization' && order.authorization_id !== null && order.capture_id === null) {
       // The checkout's capture, if it went through unrecorded, has one refund key whoever refunds it (this cancel or
       // the checkout saga's compensation), so it is refunded once.
-      await voidOrRefundCapture(payments, order, order.authorization_id, checkoutRefundKey(order.id));
+      await voidOrRefundCapture(payments, order, order.authorization_id, orderPaymentKeys.checkoutRefund(order.id));
     }
     const refund =
       effect === 'refundBuyer'
@@ -66,7 +66,7 @@ export async function runProviderCalls(
             : 0n;
     if (refund > 0n && order.capture_id !== null) {
       await payments.refund({
-        idempotencyKey: key(`refund:${effect}`),
+        idempotencyKey: orderPaymentKeys.refund(order.id, seq, effect),
         captureId: order.capture_id,
         amountMinor: refund,
         currency,
@@ -76,9 +76,6 @@ export async function runProviderCalls(
   }
   return out;
 }
-
-/** The key of the refund of a checkout's capture that its order never recorded: one per order, whoever refunds it. */
-export const checkoutRefundKey = (orderId: string): string => `${orderId}:checkout:refund`;
 
 /** What {@link voidOrRefundCapture} did at the provider. */
 export type PaymentReversal =
@@ -104,12 +101,12 @@ export async function voidOrRefundCapture(
 ): Promise<PaymentReversal> {
   const amountMinor = toBigInt(order.amount_minor);
   try {
-    await payments.void({ idempotencyKey: `${order.id}:void`, authorizationId });
+    await payments.void({ idempotencyKey: orderPaymentKeys.void(order.id), authorizationId });
     return { action: 'voided', authorizationId, amountMinor };
   } catch (error) {
     if (!isMarketkitError(error) || error.code !== 'PAYMENT_DECLINED') throw error;
     const capture = await payments.capture({
-      idempotencyKey: `${order.id}:capture`,
+      idempotencyKey: orderPaymentKeys.capture(order.id),
       authorizationId,
       amountMinor,
       currency: order.currency,

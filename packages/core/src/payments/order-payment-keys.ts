@@ -1,10 +1,11 @@
 /**
- * The idempotency keys Marketkit derives from an order for its provider calls (see `checkout-saga-work.ts`,
- * `order-effects.ts`): `<order>:authorize`, `<order>:capture`, `<order>:void`, `<order>:<seq>:refund:<effect>` for a
- * transition's refund (its order event `seq`; effect `refundBuyer`, `refundBuyerPartial` or `resolveSplit`), and two
- * refunds that give back a capture the order never recorded: `<order>:checkout:refund` and
- * `<order>:<seq>:refund:uncaptured`. A payout's key is its payout id. Order ids may contain `:`, so keys are read
- * from their end.
+ * The idempotency keys Marketkit derives from an order for its provider calls, made here and nowhere else
+ * ({@link orderPaymentKeys}): `<order>:authorize`, `<order>:capture`, `<order>:void`, `<order>:<seq>:refund:<effect>`
+ * for a transition's refund (its order event `seq`; effect `refundBuyer`, `refundBuyerPartial` or `resolveSplit`), and
+ * `<order>:checkout:refund`, the one refund that gives back a checkout's capture the order never recorded (whoever
+ * makes it: a cancel that found the hold captured, or the checkout saga's compensation). Releases before it also
+ * used `<order>:<seq>:refund:uncaptured`, still read. A payout's key is its payout id. Order ids may contain `:`,
+ * so keys are read from their end.
  */
 export type OrderPaymentKey =
   | { readonly orderId: string; readonly step: 'authorize' | 'capture' | 'void' }
@@ -35,13 +36,21 @@ export function parseOrderPaymentKey(key: string): OrderPaymentKey | undefined {
   return { orderId: step[1] as string, step: step[2] as 'authorize' | 'capture' | 'void' };
 }
 
-/** The keys an order's provider calls are made with, for lookups by key. */
+/** The keys an order's provider calls are made with (by the orders engine) and looked up by (reconciliation). */
 export const orderPaymentKeys = {
   authorize: (orderId: string) => `${orderId}:authorize`,
   capture: (orderId: string) => `${orderId}:capture`,
+  void: (orderId: string) => `${orderId}:void`,
+  /** The refund of a transition's `effect`, made with order event `seq`. */
+  refund: (orderId: string, seq: number, effect: string) => `${orderId}:${seq}:refund:${effect}`,
   /** The keys a transition with order event `seq` may have refunded with. */
   refunds: (orderId: string, seq: number) => RECORDED_REFUND_EFFECTS.map((e) => `${orderId}:${seq}:refund:${e}`),
-  /** The keys of refunds that give back a capture the order never recorded, up to order event `maxSeq`. */
+  /** The refund of a checkout's capture that its order never recorded: one per order, whoever refunds it. */
+  checkoutRefund: (orderId: string) => `${orderId}:checkout:refund`,
+  /**
+   * The keys of refunds that may have given back a capture the order never recorded: `checkoutRefund`, and the
+   * per-event keys of earlier releases, up to order event `maxSeq`.
+   */
   compensatingRefunds: (orderId: string, maxSeq: number) => [
     `${orderId}:checkout:refund`,
     ...Array.from({ length: maxSeq }, (_, i) => `${orderId}:${i + 1}:refund:uncaptured`),

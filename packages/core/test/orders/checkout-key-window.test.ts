@@ -97,7 +97,7 @@ for (const backend of testBackends()) {
           const third = await checkout(key);
           expect(new Set([first.id, second.id, third.id]).size).toBe(3);
         }
-        await checkMarketInvariants(market);
+        await checkMarketInvariants(market, { provider: psp });
       });
     });
   }

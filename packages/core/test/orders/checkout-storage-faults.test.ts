@@ -115,7 +115,7 @@ for (const backend of testBackends()) {
         for (const o of outcomes) expect(o.retried?.state).toBe('paid');
         const orders = await Promise.all(outcomes.map((o) => market.orders.get(o.retried!.id)));
         for (const order of orders) expect(order).toMatchObject({ state: 'paid', captureId: expect.any(String) });
-        await checkMarketInvariants(market);
+        await checkMarketInvariants(market, { provider: psp });
       });
     }
   });

@@ -160,7 +160,7 @@ for (const backend of testBackends()) {
         expect(second).toMatchObject({ code: first.code });
         expect(isReplayed(second)).toBe(true);
         expect(psp.effects().openAuthorizedMinor).toBe(0n);
-        await checkMarketInvariants(market);
+        await checkMarketInvariants(market, { provider: psp });
       });
     });
   }
