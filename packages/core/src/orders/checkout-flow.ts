@@ -2,10 +2,11 @@ import type { Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { PreparedClaim } from '../idempotency/idempotency-types.js';
 import { encodeJson } from '../jobs/json-column.js';
+import { LeaseKeeper } from '../jobs/lease-keeper.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import { sagaLastError } from '../sagas/saga-error.js';
 import type { SagaRunOutcome } from '../sagas/saga-runner.js';
-import type { ClaimedSaga, StepLogInput } from '../sagas/saga-store.js';
+import { type ClaimedSaga, renewSagaLease, type StepLogInput } from '../sagas/saga-store.js';
 import { CHECKOUT_SAGA, type CheckoutSagaInput, checkoutSaga, checkoutSagaId } from './checkout-saga.js';
 import { CheckoutSagaWork, PAYMENTS } from './checkout-saga-work.js';
 import { CheckoutStatements, type ConfirmSagaWrite } from './checkout-statements.js';
@@ -107,8 +108,9 @@ export class CheckoutFlow {
         id: sagaId,
         leaseMs: this.#d.pendingOpTimeoutMs,
         inlineOnly: true,
+        ...renewing(onCommit),
       });
-      if (outcome === 'released') return await this.#retried(orderId, sagaId, owner);
+      if (outcome === 'released') return await this.#retried(orderId, sagaId, owner, onCommit);
       return await this.#settle(outcome, orderId, sagaId);
     } finally {
       if (lends) this.#work.hooks.delete(sagaId);
@@ -130,20 +132,27 @@ export class CheckoutFlow {
     const done: Completed[] = [];
     const outputs: Record<string, unknown> = { order: null };
     const handOver = (stepIndex: number, error?: unknown) =>
-      this.#handOver({ input, sagaId, owner, stepIndex, outputs, done, error });
+      this.#handOver({ input, sagaId, owner, stepIndex, outputs, done, error, onCommit });
+    // The provider calls may outlast the lease: renew it (and the key's lock) while they run, as a worker does, so
+    // that no worker or retry runs this checkout at the same time.
+    const keeper = this.#keeper(sagaId, owner, onCommit);
     let authorizationId: string;
-    try {
-      authorizationId = await this.#work.authorizeRow(row);
-    } catch (error) {
-      return handOver(1, error);
-    }
-    outputs['authorize'] = { authorizationId };
-    done.push(completed(1, 'authorize', outputs['authorize']));
     let captureId: string;
     try {
-      captureId = await this.#work.captureRow(row, authorizationId);
-    } catch (error) {
-      return handOver(2, error);
+      try {
+        authorizationId = await this.#work.authorizeRow(row);
+      } catch (error) {
+        return handOver(1, error); // the keeper stops (finally) as the saga runner, with a keeper of its own, starts
+      }
+      outputs['authorize'] = { authorizationId };
+      done.push(completed(1, 'authorize', outputs['authorize']));
+      try {
+        captureId = await this.#work.captureRow(row, authorizationId);
+      } catch (error) {
+        return handOver(2, error);
+      }
+    } finally {
+      keeper.stop();
     }
     outputs['capture'] = { captureId };
     done.push(completed(2, 'capture', outputs['capture']));
@@ -154,6 +163,18 @@ export class CheckoutFlow {
       this.#completion(sagaId, owner, outputs, done),
     );
     return confirmed ?? handOver(3);
+  }
+
+  /** Renews the inline run's saga lease (the saga as the create inserted it: version 1) and the key's lock. */
+  #keeper(sagaId: string, owner: string, onCommit: OnCommit | undefined): LeaseKeeper {
+    const { storage, clock, pendingOpTimeoutMs: leaseMs } = this.#d;
+    const renew = async () => {
+      const until = clock.now() + leaseMs;
+      const held = await renewSagaLease(storage, sagaId, 1n, owner, until);
+      if (held) await onCommit?.renew(until).catch(() => false);
+      return held;
+    };
+    return new LeaseKeeper(renew, leaseMs, `checkout ${sagaId}`);
   }
 
   /** The saga's completion, as the compiled confirm writes it: done, lease released, the steps since `order` logged. */
@@ -188,6 +209,7 @@ export class CheckoutFlow {
     readonly outputs: Readonly<Record<string, unknown>>;
     readonly done: readonly Completed[];
     readonly error?: unknown;
+    readonly onCommit: OnCommit | undefined;
   }): Promise<Order> {
     const claimed: ClaimedSaga = {
       id: h.sagaId,
@@ -205,6 +227,7 @@ export class CheckoutFlow {
       isStopping: () => false,
       unlogged: h.done,
       ...(h.error === undefined ? {} : { failure: { error: h.error } }),
+      ...renewing(h.onCommit),
     });
     return this.#settle(outcome, h.input.orderId, h.sagaId);
   }
@@ -214,7 +237,7 @@ export class CheckoutFlow {
    * checkout otherwise (a replay never turns a failed checkout into a returned order); else the saga goes on here if
    * no one holds it.
    */
-  async #retried(orderId: string, sagaId: string, owner: string): Promise<Order> {
+  async #retried(orderId: string, sagaId: string, owner: string, onCommit: OnCommit | undefined): Promise<Order> {
     const order = await this.#read(orderId);
     if (order !== undefined && order.captureId !== null) return order;
     if (order !== undefined && order.state !== this.#d.process.initial) return this.#failed(orderId, sagaId);
@@ -233,6 +256,7 @@ export class CheckoutFlow {
       owner,
       leaseMs: this.#d.pendingOpTimeoutMs,
       isStopping: () => false,
+      ...renewing(onCommit),
     });
     return this.#settle(outcome, orderId, sagaId);
   }
@@ -370,4 +394,9 @@ function inProgress(orderId: string, sagaId: string): MarketkitError {
     message: `The checkout of order ${orderId} is running elsewhere; retry shortly.`,
     details: { orderId, sagaId },
   });
+}
+
+/** The saga run option that renews the caller's idempotency key along with the run's lease, when there is a key. */
+function renewing(onCommit: OnCommit | undefined): { onRenew?: (until: number) => Promise<unknown> } {
+  return onCommit === undefined ? {} : { onRenew: onCommit.renew };
 }

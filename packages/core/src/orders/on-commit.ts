@@ -16,4 +16,9 @@ export type OnCommit = ((trx: MarketkitTransaction, order: Order) => Promise<voi
   };
   /** Tells that such a statement committed with `order` recorded. */
   readonly committed: (order: Order) => void;
+  /**
+   * Extends the idempotency key's lock to `until` (the lease of the work it guards was renewed); false when the key
+   * is no longer held.
+   */
+  readonly renew: (until: number) => Promise<boolean>;
 };

@@ -23,8 +23,13 @@ export interface PendingOp {
   readonly buyerPercent?: number;
 }
 
-/** Called inside the transition's last commit with the order as it commits (records an idempotency key). */
-export type OpCommitHook = (trx: MarketkitTransaction, order: Order) => Promise<void>;
+/**
+ * Called inside the transition's last commit with the order as it commits (records an idempotency key); `renew`
+ * extends the key's lock along with the saga's lease.
+ */
+export type OpCommitHook = ((trx: MarketkitTransaction, order: Order) => Promise<void>) & {
+  readonly renew?: (until: number) => Promise<boolean>;
+};
 
 /** What the orders engine lends the saga's steps. */
 export interface OrderOpEngine {
@@ -80,10 +85,12 @@ export class OrderOps implements OrderOpSteps {
     const sagaId = `order:${op.orderId}:${this.#d.ids('op')}`;
     if (onCommit !== undefined) this.#hooks.set(sagaId, onCommit);
     try {
+      const renew = onCommit?.renew;
       const outcome = await sagas.run(ORDER_OP_SAGA, op, {
         id: sagaId,
         leaseMs: this.#d.pendingOpTimeoutMs,
         inlineOnly: true,
+        ...(renew === undefined ? {} : { onRenew: renew }),
       });
       if (outcome === 'completed') return this.#results.get(sagaId);
       const saga = await sagas.get(sagaId);

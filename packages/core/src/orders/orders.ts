@@ -1,5 +1,6 @@
-import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import { hasErrorCode, isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { IDEMPOTENCY_LIMITS } from '../idempotency/idempotency-limits.js';
 import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempotency-types.js';
 import { currentKeyDerivedId, keyDerivedId } from '../ids/key-derived-id.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
@@ -97,7 +98,7 @@ export class Orders {
       // The usual case, a fresh key: claimed by the create-order statement itself (no statement of its own), for the
       // key's first order. When that order exists (from a window that expired), the statement writes nothing.
       const orderId = p.orderId ?? keyDerivedId('ord', p.buyerId, key);
-      const claim = this.#d.idempotency.prepareClaim(call, this.#d.pendingOpTimeoutMs);
+      const claim = this.#d.idempotency.prepareClaim(call, keyLockMs(this.#d.pendingOpTimeoutMs));
       const hook = this.#hook(claim.handle);
       let order: Order | undefined;
       try {
@@ -157,7 +158,7 @@ export class Orders {
   ): Promise<Order> {
     const begun = await this.#d.idempotency.begin<Order>(call, {
       codec: ORDER_CODEC,
-      lockMs: this.#d.pendingOpTimeoutMs,
+      lockMs: keyLockMs(this.#d.pendingOpTimeoutMs),
     });
     if (begun.status === 'replayed') return begun.result;
     const hook = this.#hook(begun.handle);
@@ -187,6 +188,15 @@ export class Orders {
           },
           committed: (order: Order) => {
             hook.recorded = order;
+          },
+          renew: async (until: number) => {
+            return idem.renew(handle, keyLockMs(until - this.#d.clock.now())).then(
+              () => true,
+              (error: unknown) => {
+                if (hasErrorCode(error, 'LEASE_LOST')) return false;
+                throw error;
+              },
+            );
           },
         },
       ),
@@ -306,6 +316,14 @@ export class Orders {
       throw error;
     }
   }
+}
+
+/**
+ * How long a key's lock lasts: as long as the lease of the work it guards (`pendingOpTimeoutMs`, renewed with it), so
+ * a retry after a crash takes the key over as soon as a worker could take the work, within the key limits.
+ */
+function keyLockMs(leaseMs: number): number {
+  return Math.min(IDEMPOTENCY_LIMITS.maxLockMs, Math.max(IDEMPOTENCY_LIMITS.minLockMs, Math.ceil(leaseMs)));
 }
 
 /** `FORBIDDEN` for a transition only Marketkit's sagas fire, whoever asks (`system` included). */

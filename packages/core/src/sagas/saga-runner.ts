@@ -53,6 +53,11 @@ export interface SagaRunControl {
    * caller: the run records that attempt and decides (retry, compensate) as if it had made it, without repeating it.
    */
   readonly failure?: { readonly error: unknown };
+  /**
+   * Called each time the run's lease is renewed, with the lease's new end: a caller renews what it holds along with
+   * the saga (an idempotency key's lock), so both last exactly as long as the work. Its failures are ignored.
+   */
+  readonly onRenew?: (until: number) => Promise<unknown>;
 }
 
 /** An inline run found its saga id taken: someone else started that saga. @internal */
@@ -139,7 +144,12 @@ class SagaRun {
     }
     const c = this.#control;
     const { id, version } = this.#claimed;
-    const renew = () => renewSagaLease(storage, id, version, c.owner, clock.now() + c.leaseMs);
+    const renew = async () => {
+      const until = clock.now() + c.leaseMs;
+      const held = await renewSagaLease(storage, id, version, c.owner, until);
+      if (held) await c.onRenew?.(until).catch(() => {});
+      return held;
+    };
     const keeper = new LeaseKeeper(renew, c.leaseMs, `saga ${id}`);
     try {
       let input: unknown;

@@ -133,11 +133,13 @@ export class Sagas {
        * local first step.
        */
       readonly inlineOnly?: boolean;
+      /** Called each time the run renews its lease, with the lease's new end (see `SagaRunControl.onRenew`). */
+      readonly onRenew?: (until: number) => Promise<unknown>;
     } = {},
   ): Promise<SagaRunOutcome> {
     const def = this.registry.get(name);
     if (def === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga named ${name} is registered.` });
-    const { leaseMs = 30_000, inlineOnly = false, ...rest } = options;
+    const { leaseMs = 30_000, inlineOnly = false, onRenew, ...rest } = options;
     const opts = parseInput(startOptionsSchema, rest, 'saga start options');
     const parsed = parseInput(def.input, input, `saga ${name} input`);
     const now = this.#clock.now();
@@ -173,7 +175,7 @@ export class Sagas {
       attempts: 0,
       version: 1n,
     };
-    const control = { owner, leaseMs, isStopping: () => false };
+    const control = { owner, leaseMs, isStopping: () => false, ...(onRenew === undefined ? {} : { onRenew }) };
     if (def.steps[0]?.kind === 'local') {
       // The first transaction inserts the saga with its first steps' progress; if it fails, start the ordinary way.
       try {
