@@ -221,7 +221,7 @@ export class CheckoutFlow {
       // It ended since the order was read (then the order shows how), or it is parked for an operator.
       const now = await this.#read(orderId);
       if (now !== undefined && now.state !== this.#d.process.initial) return now;
-      throw sagaLastError(saga, { orderId, status: saga.status });
+      throw sagaLastError(saga);
     }
     const outcome = await this.#d.sagas().execute(claimed, {
       owner,
@@ -240,7 +240,7 @@ export class CheckoutFlow {
       if (order !== undefined && order.captureId !== null) return order;
       throw inProgress(orderId, sagaId);
     }
-    throw sagaLastError(saga, { orderId, status: saga.status });
+    throw sagaLastError(saga);
   }
 
   /**
@@ -325,6 +325,6 @@ export class CheckoutFlow {
 function inProgress(orderId: string, sagaId: string): MarketkitError {
   return new MarketkitError('CONCURRENCY_CONFLICT', {
     message: `The checkout of order ${orderId} is running elsewhere; retry shortly.`,
-    details: { orderId, sagaId },
+    details: { reason: 'busy', resource: 'order', id: orderId, operation: 'checkout', sagaId },
   });
 }

@@ -102,18 +102,18 @@ export class Payouts {
       const stored = payoutSagaInput.parse(saga.input);
       if (stored.sellerId !== p.sellerId || stored.amountMinor !== p.amountMinor || stored.currency !== p.currency) {
         throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
-          message: `Payout ${payoutId} exists with a different request.`,
-          details: { payoutId },
+          message: `The idempotency key ${idempotencyKey ?? payoutId} was already used for payouts.request with a different request.`,
+          details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: 'payouts.request' },
         });
       }
     }
     const payout = await this.get(payoutId);
     if (saga.status === 'completed' && payout !== undefined) return payout;
-    if (saga.lastError !== null) throw sagaLastError(saga, { payoutId, status: payout?.status ?? null });
+    if (saga.lastError !== null) throw sagaLastError(saga);
     if (payout !== undefined) return payout; // another caller is running it right now
     throw new MarketkitError('IDEMPOTENCY_CONFLICT', {
       message: `Payout ${payoutId} is being requested by another call.`,
-      details: { payoutId },
+      details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: 'payouts.request' },
     });
   }
 
