@@ -156,6 +156,11 @@ for (const backend of testBackends()) {
         message: expect.stringMatching(/idempotency key reused-1/),
         details: { key: 'reused-1', actor: 'alice', operation: 'orders.checkout' },
       });
+      // An order id the caller chose is the checkout's key too: reused for another request, the same shape.
+      await checkout({ orderId: 'ord-reused' });
+      const onOrderId = await rejection(() => checkout({ orderId: 'ord-reused', quantity: 2 }));
+      expectShaped(onOrderId, 'IDEMPOTENCY_KEY_REUSED');
+      expect(onOrderId).toMatchObject({ details: { key: 'ord-reused', actor: 'alice', operation: 'orders.checkout' } });
       const call = { key: 'reused-2', actor: 'alice', operation: 'notes.write', request: { n: 1 } };
       await market.idempotency.execute(call, async () => 'ok');
       const onExecute = await rejection(() =>
