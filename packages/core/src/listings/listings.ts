@@ -222,7 +222,10 @@ export class Listings {
     );
   }
 
-  /** Converts an active reservation to sold. An expired one gets `RESERVATION_EXPIRED` (and is released). */
+  /**
+   * Converts an active reservation to sold. One past its expiry gets `RESERVATION_EXPIRED`, whether the expiry job
+   * already swept it or not (then it is expired here, and its stock released).
+   */
   async markSold(reservationId: string, options: KeyOptions = {}): Promise<StockReservation> {
     return this.#move(reservationId, 'sell', options);
   }
