@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type Clock, systemClock } from './clock/clock.js';
-import { MarketkitError } from './errors/marketkit-error.js';
-import { parseInput } from './errors/validation-error.js';
+
+import { parseInput, ValidationError } from './errors/validation-error.js';
 import type { OutboxEventInput } from './events/event-types.js';
 import { type EventsOptions, MarketEvents } from './events/index.js';
 import { Idempotency } from './idempotency/idempotency.js';
@@ -134,9 +134,8 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   );
   const payments = (): PaymentProvider => {
     if (options.payments === undefined) {
-      throw new MarketkitError('VALIDATION_FAILED', {
-        message: 'createMarketplace({ payments }) is required for checkout, refunds and payouts.',
-      });
+      const message = 'createMarketplace({ payments }) is required for checkout, refunds and payouts.';
+      throw new ValidationError([{ path: ['payments'], message }], message);
     }
     return options.payments;
   };

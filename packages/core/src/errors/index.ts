@@ -1,3 +1,17 @@
 export { ERROR_CODES, type ErrorCode } from './error-codes.js';
-export { hasErrorCode, isMarketkitError, MarketkitError, type MarketkitErrorOptions } from './marketkit-error.js';
+export {
+  ERROR_DETAILS_SCHEMAS,
+  type ErrorDetails,
+  type ErrorDetailsMap,
+  matchesErrorDetails,
+} from './error-details.js';
+export {
+  type AnyMarketkitError,
+  hasErrorCode,
+  isMarketkitError,
+  MarketkitError,
+  type MarketkitErrorOf,
+  type MarketkitErrorOptions,
+} from './marketkit-error.js';
+export { restoreMarketkitError, type StoredMarketkitError } from './restore-error.js';
 export { parseInput, ValidationError, type ValidationIssue } from './validation-error.js';

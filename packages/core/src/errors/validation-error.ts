@@ -8,7 +8,7 @@ export interface ValidationIssue {
 }
 
 /** Thrown when input fails validation at a public entry point. Nothing has been written. */
-export class ValidationError extends MarketkitError {
+export class ValidationError extends MarketkitError<'VALIDATION_FAILED'> {
   readonly issues: readonly ValidationIssue[];
   constructor(issues: readonly ValidationIssue[], message = 'The input did not pass validation.') {
     super('VALIDATION_FAILED', { message, details: { issues } });

@@ -215,6 +215,6 @@ export async function deleteDelivered(storage: Storage, cutoff: number, limit: n
 function leaseLost(lease: PartitionLease): MarketkitError {
   return new MarketkitError('LEASE_LOST', {
     message: `Outbox partition ${lease.partition} was claimed by another relay; its events stay undelivered here`,
-    details: { partition: lease.partition, fence: lease.fence.toString() },
+    details: { resource: 'outboxPartition', id: String(lease.partition), fence: lease.fence.toString() },
   });
 }

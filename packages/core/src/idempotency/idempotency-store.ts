@@ -192,7 +192,7 @@ export async function resolveExisting(
   const lockedUntil = record.lockedUntil ?? now;
   throw new MarketkitError('IDEMPOTENCY_CONFLICT', {
     message: `A request with the idempotency key ${scope.key} is still in progress; retry later.`,
-    details: { ...where, lockedUntil, retryAfterMs: Math.max(0, lockedUntil - now) },
+    details: { ...where, retryAfterMs: Math.max(0, lockedUntil - now) },
   });
 }
 

@@ -520,6 +520,6 @@ function transactionOptions(options: ExecuteOptions<unknown>): TransactionOption
 function lost(handle: IdempotencyHandle): MarketkitError {
   return new MarketkitError('LEASE_LOST', {
     message: `The idempotency key ${handle.key} (attempt ${handle.attempt}) was taken over or already finished.`,
-    details: { key: handle.key, actor: handle.actor, operation: handle.operation, attempt: handle.attempt },
+    details: { resource: 'idempotencyKey', id: handle.key, fence: String(handle.attempt) },
   });
 }

@@ -1,5 +1,5 @@
-import { ERROR_CODES, type ErrorCode } from '../errors/error-codes.js';
-import { MarketkitError } from '../errors/marketkit-error.js';
+import type { AnyMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
+import { restoreMarketkitError } from '../errors/restore-error.js';
 import { ValidationError } from '../errors/validation-error.js';
 import { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
 
@@ -74,20 +74,13 @@ function tagDetails(details: Readonly<Record<string, unknown>>): unknown {
   }
 }
 
-/** Rebuilds the error {@link encodeError} stored, as a non-retryable `MarketkitError` with the same code. */
-export function decodeError(text: string): MarketkitError {
+/**
+ * Rebuilds the error {@link encodeError} stored, as a non-retryable `MarketkitError` with the same code, message and
+ * details; `INTERNAL` when the stored code is unknown or its details do not have the code's shape.
+ */
+export function decodeError(text: string): AnyMarketkitError {
   const stored = JSON.parse(text) as StoredError;
-  const details = untag(stored.details);
-  if (!Object.hasOwn(ERROR_CODES, stored.code)) {
-    return new MarketkitError('INTERNAL', {
-      message: `A stored idempotent error has the unknown code ${stored.code}: ${stored.message}`,
-    });
-  }
-  return new MarketkitError(stored.code as ErrorCode, {
-    message: stored.message,
-    details: isRecord(details) ? details : {},
-    retryable: false,
-  });
+  return restoreMarketkitError({ ...stored, details: untag(stored.details) }, { retryable: false });
 }
 
 function tag(value: unknown, at: At, stack: Set<object>): unknown {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { MarketkitError } from '../errors/marketkit-error.js';
-import { parseInput } from '../errors/validation-error.js';
+import { parseInput, ValidationError } from '../errors/validation-error.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import { type ErrorClass, type RetryPolicy, retryPolicySchema } from './retry-policy.js';
 
@@ -115,7 +114,8 @@ export class JobRegistry {
   /** Adds a definition; throws `VALIDATION_FAILED` if its kind is taken. */
   register(definition: JobDefinition): this {
     if (this.#byKind.has(definition.kind)) {
-      throw new MarketkitError('VALIDATION_FAILED', { message: `Job kind ${definition.kind} is already registered.` });
+      const message = `Job kind ${definition.kind} is already registered.`;
+      throw new ValidationError([{ path: ['kind'], message }], message);
     }
     this.#byKind.set(definition.kind, definition);
     return this;

@@ -131,7 +131,7 @@ export async function finishJob(
   if (result.numUpdatedRows === 0n) {
     throw new MarketkitError('LEASE_LOST', {
       message: `Job ${job.id}: the lease with fencing token ${job.version} was taken over; it does not complete.`,
-      details: { jobId: job.id, version: String(job.version) },
+      details: { resource: 'job', id: job.id, fence: String(job.version) },
     });
   }
 }

@@ -66,9 +66,9 @@ export function defaultClassify(error: unknown): ErrorClass {
   return 'retryable';
 }
 
-/** A JSON-safe summary of an error, for `last_error` columns and logs. */
-export function errorSummary(error: unknown): { code: string; message: string } {
-  if (isMarketkitError(error)) return { code: error.code, message: error.message };
+/** A JSON-safe summary of an error, for `last_error` columns and logs; a Marketkit error keeps its details. */
+export function errorSummary(error: unknown): { code: string; message: string; details?: unknown } {
+  if (isMarketkitError(error)) return { code: error.code, message: error.message, details: error.details };
   if (error instanceof Error) return { code: error.name, message: error.message };
   return { code: 'UNKNOWN', message: String(error) };
 }

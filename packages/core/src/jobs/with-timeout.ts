@@ -20,7 +20,7 @@ export async function withTimeout<T>(
     timer = setTimeout(() => {
       const error = new MarketkitError('PROVIDER_TIMEOUT', {
         message: `${what} did not finish within ${timeoutMs} ms.`,
-        details: { timeoutMs },
+        details: { operation: what, timeoutMs },
       });
       controller.abort(error);
       reject(error);

@@ -167,17 +167,27 @@ export class Listings {
         if (row !== undefined) return listingFromRow(row);
         const current = await trx.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst();
         if (current === undefined)
-          throw new MarketkitError('NOT_FOUND', { message: `Listing ${listingId} does not exist.` });
+          throw new MarketkitError('NOT_FOUND', {
+            message: `Listing ${listingId} does not exist.`,
+            details: { resource: 'listing', id: listingId },
+          });
         const listing = listingFromRow(current);
         if (listing.version !== u.expectedVersion) {
           throw new MarketkitError('CONCURRENCY_CONFLICT', {
             message: `Listing ${listingId} is at version ${listing.version}, not ${u.expectedVersion}.`,
-            details: { listingId, expectedVersion: u.expectedVersion, actualVersion: listing.version },
+            details: {
+              reason: 'version',
+              resource: 'listing',
+              id: listingId,
+              expectedVersion: String(u.expectedVersion),
+              actualVersion: String(listing.version),
+            },
           });
         }
         throw new MarketkitError('INSUFFICIENT_STOCK', {
           message: `Listing ${listingId} has ${listing.sold + listing.reserved} units sold or reserved; quantity ${u.quantity} is too low.`,
-          details: { listingId, sold: listing.sold, reserved: listing.reserved },
+          // The units sold or reserved are what the new quantity must hold.
+          details: { listingId, wanted: listing.sold + listing.reserved, available: u.quantity ?? listing.quantity },
         });
       },
       LISTING_CODEC,
@@ -212,7 +222,10 @@ export class Listings {
     );
   }
 
-  /** Converts an active reservation to sold. An expired one gets `RESERVATION_EXPIRED` (and is released). */
+  /**
+   * Converts an active reservation to sold. One past its expiry gets `RESERVATION_EXPIRED`, whether the expiry job
+   * already swept it or not (then it is expired here, and its stock released).
+   */
   async markSold(reservationId: string, options: KeyOptions = {}): Promise<StockReservation> {
     return this.#move(reservationId, 'sell', options);
   }
@@ -267,28 +280,37 @@ export class Listings {
       const now = this.#clock.now();
       const current = await findReservation(trx, id);
       if (current === undefined)
-        throw new MarketkitError('NOT_FOUND', { message: `Reservation ${id} does not exist.` });
+        throw new MarketkitError('NOT_FOUND', {
+          message: `Reservation ${id} does not exist.`,
+          details: { resource: 'reservation', id },
+        });
       if (current.status === 'active' && current.expiresAt <= now && move !== 'release') {
         await moveReservation(trx, id, 'expire', now);
-        return { expired: true as const };
+        return { expired: true as const, expiresAt: current.expiresAt };
       }
       const moved = await moveReservation(trx, id, move, now);
       return { expired: false as const, reservation: moved ?? current, moved: moved !== undefined };
     });
-    if (outcome.expired) {
-      throw new MarketkitError('RESERVATION_EXPIRED', {
-        message: `Reservation ${id} expired.`,
-        details: { reservationId: id },
-      });
+    if (outcome.expired) throw reservationExpired(id, outcome.expiresAt);
+    // Already expired by the worker's sweep: selling it is refused as it is past its expiry and not yet swept.
+    if (move === 'sell' && outcome.reservation.status === 'expired') {
+      throw reservationExpired(id, outcome.reservation.expiresAt);
     }
     if (!outcome.moved && !isSettled(outcome.reservation.status, move)) {
       throw new MarketkitError('INVALID_TRANSITION', {
         message: `Reservation ${id} is ${outcome.reservation.status}; cannot ${move}.`,
-        details: { reservationId: id, status: outcome.reservation.status, move },
+        details: { resource: 'reservation', id, state: outcome.reservation.status, transition: move },
       });
     }
     return outcome.reservation;
   }
+}
+
+function reservationExpired(reservationId: string, expiresAt: number): MarketkitError<'RESERVATION_EXPIRED'> {
+  return new MarketkitError('RESERVATION_EXPIRED', {
+    message: `Reservation ${reservationId} expired.`,
+    details: { reservationId, expiresAt },
+  });
 }
 
 /** A move that finds the reservation already where it would have put it is an idempotent no-op. */

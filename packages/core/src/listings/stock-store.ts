@@ -94,7 +94,10 @@ async function explainShortage(trx: MarketkitTransaction, listingId: string, wan
     .where('id', '=', listingId)
     .executeTakeFirst();
   if (row === undefined)
-    throw new MarketkitError('NOT_FOUND', { message: `Listing ${listingId} does not exist.`, details: { listingId } });
+    throw new MarketkitError('NOT_FOUND', {
+      message: `Listing ${listingId} does not exist.`,
+      details: { resource: 'listing', id: listingId },
+    });
   const available = Number(row.quantity) - Number(row.sold) - Number(row.reserved);
   throw new MarketkitError('INSUFFICIENT_STOCK', {
     message:

@@ -186,6 +186,6 @@ function toLease(row: LeaseRow): Lease {
 function leaseLost(lease: Lease): MarketkitError {
   return new MarketkitError('LEASE_LOST', {
     message: `The lease ${lease.name} (token ${lease.token}) held by ${lease.owner} was taken over or released.`,
-    details: { name: lease.name, owner: lease.owner, token: String(lease.token) },
+    details: { resource: 'lease', id: lease.name, fence: String(lease.token) },
   });
 }

@@ -63,8 +63,9 @@ export async function updateWithVersion<DB, T extends VersionedTableName<DB>, K 
   throw new MarketkitError('CONCURRENCY_CONFLICT', {
     message: `The ${name} row ${String(key)} is no longer at version ${String(expectedVersion)}; reload and retry.`,
     details: {
-      table: name,
-      key: String(key),
+      reason: 'version',
+      resource: name,
+      id: String(key),
       expectedVersion: String(expectedVersion),
       actualVersion: current === undefined ? null : String(current['version']),
     },

@@ -1,4 +1,4 @@
-import { MarketkitError } from '../errors/index.js';
+import { ValidationError } from '../errors/validation-error.js';
 
 /**
  * Splits `total` minor units into shares proportional to `weights` by the largest-remainder method: every share
@@ -18,20 +18,17 @@ import { MarketkitError } from '../errors/index.js';
  */
 export function allocateMinor(total: bigint, weights: readonly bigint[]): bigint[] {
   if (weights.length === 0) {
-    throw new MarketkitError('VALIDATION_FAILED', { message: 'Cannot allocate over an empty list of ratios.' });
+    throw invalidRatios([], 'Cannot allocate over an empty list of ratios.');
   }
   let sum = 0n;
   for (const [index, weight] of weights.entries()) {
     if (typeof weight !== 'bigint' || weight < 0n) {
-      throw new MarketkitError('VALIDATION_FAILED', {
-        message: `Allocation ratio at index ${index} must be a non-negative integer weight.`,
-        details: { index, ratio: String(weight) },
-      });
+      throw invalidRatios([index], `Allocation ratio at index ${index} must be a non-negative integer weight.`);
     }
     sum += weight;
   }
   if (sum === 0n) {
-    throw new MarketkitError('VALIDATION_FAILED', { message: 'Allocation ratios must have a positive sum.' });
+    throw invalidRatios([], 'Allocation ratios must have a positive sum.');
   }
 
   const negative = total < 0n;
@@ -60,4 +57,8 @@ export function allocateMinor(total: bigint, weights: readonly bigint[]): bigint
   for (const index of order.slice(0, leftover)) shares[index]! += 1n;
 
   return negative ? shares.map((share) => -share) : shares;
+}
+
+function invalidRatios(path: readonly number[], message: string): ValidationError {
+  return new ValidationError([{ path: ['ratios', ...path], message }], message);
 }

@@ -1,6 +1,6 @@
 import Decimal from 'decimal.js';
 import { z } from 'zod';
-import { MarketkitError } from '../errors/index.js';
+import { MarketkitError, ValidationError } from '../errors/index.js';
 import { allocateMinor } from './allocate.js';
 import { type CurrencyCode, currencyCodeSchema, currencyExponent } from './currency.js';
 import { type RoundingMode, toDecimalRounding } from './rounding-mode.js';
@@ -71,8 +71,9 @@ interface Scaled {
   readonly scale: number;
 }
 
-function invalid(message: string, details: Readonly<Record<string, unknown>>): MarketkitError {
-  return new MarketkitError('VALIDATION_FAILED', { message, details });
+/** `VALIDATION_FAILED` for the input at `path` (the argument's name). */
+function invalid(message: string, path: string): ValidationError {
+  return new ValidationError([{ path: [path], message }], message);
 }
 
 function quote(value: unknown): string {
@@ -85,16 +86,14 @@ function toScaled(value: unknown, what: string): Scaled {
   if (typeof value === 'string') text = value;
   else if (typeof value === 'bigint') text = value.toString();
   else if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw invalid(`The ${what} must be a finite number, got ${value}.`, { [what]: value });
+    if (!Number.isFinite(value)) throw invalid(`The ${what} must be a finite number, got ${value}.`, what);
     text = new ExactDecimal(value).toFixed();
   } else if (typeof value === 'object' && value !== null && typeof (value as DecimalLike).toFixed === 'function') {
     text = (value as DecimalLike).toFixed();
   }
   const match = typeof text === 'string' ? PLAIN_DECIMAL.exec(text) : null;
   if (match === null) {
-    throw invalid(`The ${what} must be a plain decimal such as "12.34", got ${quote(text ?? value)}.`, {
-      [what]: quote(text ?? value),
-    });
+    throw invalid(`The ${what} must be a plain decimal such as "12.34", got ${quote(text ?? value)}.`, what);
   }
   const [, sign = '', whole = '', fraction = ''] = match;
   return { units: BigInt(sign + whole + fraction), scale: fraction.length };
@@ -151,20 +150,17 @@ export class Money {
     currencyExponent(currency);
     if (typeof minor === 'bigint') return new Money(minor, currency);
     if (typeof minor === 'number') {
-      if (!Number.isFinite(minor)) throw invalid(`Minor units must be a finite number, got ${minor}.`, { minor });
+      if (!Number.isFinite(minor)) throw invalid(`Minor units must be a finite number, got ${minor}.`, 'minor');
       if (!Number.isSafeInteger(minor)) {
         throw new MarketkitError('AMOUNT_NOT_REPRESENTABLE', {
           message: `Minor units ${minor} must be a safe integer; pass a bigint or an integer string for larger amounts.`,
-          details: { minor, currency },
+          details: { amount: String(minor), currency, exponent: currencyExponent(currency) },
         });
       }
       return new Money(BigInt(minor), currency);
     }
     if (typeof minor === 'string' && INTEGER_LITERAL.test(minor)) return new Money(BigInt(minor), currency);
-    throw invalid(`Minor units must be an integer such as "1234", got ${quote(minor)}.`, {
-      minor: quote(minor),
-      currency,
-    });
+    throw invalid(`Minor units must be an integer such as "1234", got ${quote(minor)}.`, 'minor');
   }
 
   /**
@@ -229,9 +225,10 @@ export class Money {
     const [first = '', second = ''] = tokens;
     if (tokens.length === 2 && CURRENCY_TOKEN.test(first)) return Money.of(second, first);
     if (tokens.length === 2 && CURRENCY_TOKEN.test(second)) return Money.of(first, second);
-    throw invalid(`Cannot parse ${quote(text)} as money: expected an amount and a currency code, like "12.34 USD".`, {
-      text: quote(text),
-    });
+    throw invalid(
+      `Cannot parse ${quote(text)} as money: expected an amount and a currency code, like "12.34 USD".`,
+      'text',
+    );
   }
 
   /**
@@ -245,9 +242,7 @@ export class Money {
    */
   static fromJSON(json: MoneyJSON): Money {
     if (typeof json !== 'object' || json === null || typeof json.amount !== 'string') {
-      throw invalid('Money JSON must be an object like { "amount": "1234", "currency": "USD" }.', {
-        json: quote(json),
-      });
+      throw invalid('Money JSON must be an object like { "amount": "1234", "currency": "USD" }.', 'json');
     }
     return Money.fromMinor(json.amount, json.currency);
   }
@@ -482,7 +477,7 @@ export class Money {
    * ```
    */
   allocate(ratios: readonly (number | string | bigint)[]): Money[] {
-    if (!Array.isArray(ratios)) throw invalid('Allocation ratios must be an array.', { ratios: quote(ratios) });
+    if (!Array.isArray(ratios)) throw invalid('Allocation ratios must be an array.', 'ratios');
     const scaled = ratios.map((ratio: unknown) => toScaled(ratio, 'ratio'));
     const scale = Math.max(0, ...scaled.map((ratio) => ratio.scale));
     const weights = scaled.map((ratio) => ratio.units * 10n ** BigInt(scale - ratio.scale));
@@ -530,11 +525,8 @@ export class Money {
         maximumFractionDigits: exponent,
       });
     } catch (cause) {
-      throw new MarketkitError('VALIDATION_FAILED', {
-        message: `Cannot format money for locale ${quote(locale)}.`,
-        details: { locale: quote(locale) },
-        cause,
-      });
+      const error = invalid(`Cannot format money for locale ${quote(locale)}.`, 'locale');
+      throw Object.assign(error, { cause });
     }
     return formatter.format(this.toMajorString() as Intl.StringNumericLiteral);
   }

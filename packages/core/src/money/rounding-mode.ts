@@ -1,6 +1,6 @@
 import type Decimal from 'decimal.js';
 import { z } from 'zod';
-import { MarketkitError } from '../errors/index.js';
+import { ValidationError } from '../errors/index.js';
 
 /**
  * How to round an exact result to a whole minor unit.
@@ -73,10 +73,8 @@ export function isRoundingMode(value: unknown): value is RoundingMode {
  */
 export function toDecimalRounding(mode: RoundingMode): Decimal.Rounding {
   if (!isRoundingMode(mode)) {
-    throw new MarketkitError('VALIDATION_FAILED', {
-      message: `Unknown rounding mode ${JSON.stringify(mode)}: expected one of ${ROUNDING_MODES.join(', ')}.`,
-      details: { rounding: String(mode) },
-    });
+    const message = `Unknown rounding mode ${JSON.stringify(mode)}: expected one of ${ROUNDING_MODES.join(', ')}.`;
+    throw new ValidationError([{ path: ['rounding'], message }], message);
   }
   return DECIMAL_ROUNDING[mode];
 }

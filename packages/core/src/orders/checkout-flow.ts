@@ -7,6 +7,7 @@ import type { SagaDefinition } from '../sagas/saga-definition.js';
 import { sagaLastError } from '../sagas/saga-error.js';
 import type { SagaRunOutcome } from '../sagas/saga-runner.js';
 import { type ClaimedSaga, renewSagaLease, type StepLogInput } from '../sagas/saga-store.js';
+import { toNumber } from '../storage/int64.js';
 import { CHECKOUT_SAGA, type CheckoutSagaInput, checkoutSaga, checkoutSagaId } from './checkout-saga.js';
 import { CheckoutSagaWork, PAYMENTS } from './checkout-saga-work.js';
 import { CheckoutStatements, type ConfirmSagaWrite } from './checkout-statements.js';
@@ -250,7 +251,7 @@ export class CheckoutFlow {
       const now = await this.#read(orderId);
       if (now !== undefined && now.captureId !== null) return now;
       if (saga.status === 'compensated') return this.#failed(orderId, sagaId);
-      throw sagaLastError(saga, { orderId, status: saga.status });
+      throw sagaLastError(saga);
     }
     const outcome = await this.#d.sagas().execute(claimed, {
       owner,
@@ -271,7 +272,7 @@ export class CheckoutFlow {
       throw inProgress(orderId, sagaId);
     }
     if (saga.status === 'compensated') return this.#failed(orderId, sagaId);
-    throw sagaLastError(saga, { orderId, status: saga.status });
+    throw sagaLastError(saga);
   }
 
   /**
@@ -356,30 +357,35 @@ export class CheckoutFlow {
    */
   async #failed(orderId: string, sagaId: string): Promise<never> {
     const saga = await this.#d.sagas().get(sagaId);
-    const details = { orderId, status: saga?.status ?? null };
     if (saga !== undefined && saga.status !== 'running' && saga.lastError !== null) {
-      const error = sagaLastError(saga, details);
+      const error = sagaLastError(saga);
       if (!error.retryable) throw error;
     }
     const last = await this.#d.storage.run((db) =>
       db
         .selectFrom('order_events')
-        .select(['transition', 'to_state'])
+        .select(['transition', 'from_state', 'to_state'])
         .where('order_id', '=', orderId)
         .orderBy('seq', 'desc')
         .limit(1)
-        .executeTakeFirst(),
+        .executeTakeFirstOrThrow(),
     );
-    const timed = this.#d.process.transitions.some((t) => t.name === last?.transition && t.afterMs !== undefined);
-    if (timed) {
+    if (this.#d.process.transitions.some((t) => t.name === last.transition && t.afterMs !== undefined)) {
+      const hold = await this.#d.storage.run((db) =>
+        db
+          .selectFrom('stock_reservations')
+          .select(['id', 'expires_at'])
+          .where('order_id', '=', orderId)
+          .executeTakeFirst(),
+      );
       throw new MarketkitError('RESERVATION_EXPIRED', {
-        message: `The reservation of order ${orderId} expired before its payment went through; the order is ${last?.to_state}.`,
-        details: { ...details, sagaId },
+        message: `The reservation of order ${orderId} expired before its payment went through; the order is ${last.to_state}.`,
+        details: { reservationId: hold?.id ?? `${orderId}:rsv`, expiresAt: toNumber(hold?.expires_at ?? 0) },
       });
     }
     throw new MarketkitError('INVALID_TRANSITION', {
-      message: `Order ${orderId} left checkout (${last?.transition ?? 'unknown'}) before its payment went through.`,
-      details: { orderId, state: last?.to_state ?? null, transition: last?.transition ?? null },
+      message: `Order ${orderId} left checkout (${last.transition}, now ${last.to_state}) before its payment went through.`,
+      details: { resource: 'order', id: orderId, state: last.to_state, transition: 'confirmPayment' },
     });
   }
 
@@ -392,7 +398,7 @@ export class CheckoutFlow {
 function inProgress(orderId: string, sagaId: string): MarketkitError {
   return new MarketkitError('CONCURRENCY_CONFLICT', {
     message: `The checkout of order ${orderId} is running elsewhere; retry shortly.`,
-    details: { orderId, sagaId },
+    details: { reason: 'busy', resource: 'order', id: orderId, operation: 'checkout', sagaId },
   });
 }
 

@@ -18,7 +18,7 @@ import type { OnCommit } from './on-commit.js';
 import { type PaymentReversal, voidOrRefundCapture } from './order-effects.js';
 import { orderEvent } from './order-outbox-event.js';
 import type { ParsedCheckout } from './order-schemas.js';
-import { appendOrderEvent, lockOrder, sameOrder } from './order-store.js';
+import { appendOrderEvent, lockOrder, orderBusy, sameOrder } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { OrderTransitions } from './order-transitions.js';
 import type { Actor, Order } from './order-types.js';
@@ -110,8 +110,14 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
       const existing = await sameOrder(trx, orderId, p);
       if (existing !== undefined) return existing;
       if (listing === undefined)
-        throw new MarketkitError('NOT_FOUND', { message: `Listing ${p.listingId} does not exist.` });
-      throw new MarketkitError('FORBIDDEN', { message: 'A seller cannot buy their own listing.' });
+        throw new MarketkitError('NOT_FOUND', {
+          message: `Listing ${p.listingId} does not exist.`,
+          details: { resource: 'listing', id: p.listingId },
+        });
+      throw new MarketkitError('FORBIDDEN', {
+        message: 'A seller cannot buy their own listing.',
+        details: { role: 'buyer', actorId: p.buyerId, operation: 'orders.checkout' },
+      });
     }
     const now = this.#d.clock.now();
     const reservationMs = this.reservationMs();
@@ -210,10 +216,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     const now = await this.#row(row.id);
     if (now.authorization_id === authorizationId) return authorizationId; // another run of the saga recorded it
     if (now.state === this.#d.process.initial && now.authorization_id === null) {
-      throw new MarketkitError('CONCURRENCY_CONFLICT', {
-        message: `Order ${row.id} is busy with another transition; its authorization is recorded on retry.`,
-        details: { orderId: row.id },
-      });
+      throw orderBusy(now, `Order ${row.id} is busy with another transition; its authorization is recorded on retry.`);
     }
     await this.#reverseUnrecorded(now, authorizationId, checkoutSagaId(row.id));
     throw noLongerUnpaid(now);
@@ -275,7 +278,11 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     const row = await this.#d.storage.run((db) =>
       db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst(),
     );
-    if (row === undefined) throw new MarketkitError('NOT_FOUND', { message: `Order ${orderId} does not exist.` });
+    if (row === undefined)
+      throw new MarketkitError('NOT_FOUND', {
+        message: `Order ${orderId} does not exist.`,
+        details: { resource: 'order', id: orderId },
+      });
     return row;
   }
 
@@ -294,7 +301,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
 function noLongerUnpaid(order: Selectable<OrdersTable>): MarketkitError {
   return new MarketkitError('INVALID_TRANSITION', {
     message: `Order ${order.id} is ${order.state}; its checkout cannot go on.`,
-    details: { orderId: order.id, state: order.state },
+    details: { resource: 'order', id: order.id, state: order.state, transition: 'confirmPayment' },
   });
 }
 

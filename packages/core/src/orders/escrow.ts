@@ -184,9 +184,13 @@ export class Escrow {
     const { results, accounts } = await this.#ledger.createTransfersWithBalancesIn(trx, transfers);
     const failed = results.find((r) => r.result !== 'ok' && r.result !== 'exists');
     if (failed !== undefined) {
-      throw new MarketkitError(failed.result === 'exceedsCredits' ? 'INSUFFICIENT_FUNDS' : 'INTERNAL', {
-        message: `Escrow transfer ${failed.id} failed: ${failed.result}`,
-        details: { transferId: failed.id, result: failed.result },
+      const message = `Escrow transfer ${failed.id} failed: ${failed.result}`;
+      const transfer = transfers.find((t) => t.id === failed.id);
+      if (failed.result !== 'exceedsCredits' || transfer?.debitAccountId === undefined || transfer.amount === undefined)
+        throw new MarketkitError('INTERNAL', { message });
+      throw new MarketkitError('INSUFFICIENT_FUNDS', {
+        message,
+        details: { accountId: transfer.debitAccountId, amountMinor: String(transfer.amount) },
       });
     }
     return accounts;

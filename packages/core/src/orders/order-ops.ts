@@ -95,7 +95,7 @@ export class OrderOps implements OrderOpSteps {
       if (outcome === 'completed') return this.#results.get(sagaId);
       const saga = await sagas.get(sagaId);
       if (saga === undefined) throw new MarketkitError('INTERNAL', { message: `Saga ${sagaId} vanished.` });
-      throw sagaLastError(saga, { orderId: op.orderId, transition: op.transition, status: saga.status });
+      throw sagaLastError(saga);
     } finally {
       this.#hooks.delete(sagaId);
       this.#results.delete(sagaId);

@@ -27,7 +27,10 @@ export async function lockOrder(
  * refusal says nothing about whether the order exists.
  */
 export function orderNotFound(orderId: string): MarketkitError {
-  return new MarketkitError('NOT_FOUND', { message: `Order ${orderId} does not exist.`, details: { orderId } });
+  return new MarketkitError('NOT_FOUND', {
+    message: `Order ${orderId} does not exist.`,
+    details: { resource: 'order', id: orderId },
+  });
 }
 
 /**
@@ -45,7 +48,12 @@ export function nextEventSeq(order: Selectable<OrdersTable>): number {
 export async function sameOrder(
   trx: MarketkitTransaction,
   orderId: string,
-  p: { readonly buyerId: string; readonly listingId: string; readonly quantity: number },
+  p: {
+    readonly buyerId: string;
+    readonly listingId: string;
+    readonly quantity: number;
+    readonly idempotencyKey?: string | undefined;
+  },
 ): Promise<Selectable<OrdersTable> | undefined> {
   const existing = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   if (existing === undefined) return undefined;
@@ -54,11 +62,32 @@ export async function sameOrder(
     existing.listing_id !== p.listingId ||
     Number(existing.quantity) !== p.quantity
   ) {
+    // The key is the caller's idempotency key, or the order id a caller chose.
+    const key = p.idempotencyKey ?? orderId;
     throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
-      message: `Order ${orderId} exists with a different request.`,
+      message: `The idempotency key ${key} was already used for orders.checkout with a different request.`,
+      details: { key, actor: p.buyerId, operation: 'orders.checkout' },
     });
   }
   return existing;
+}
+
+/**
+ * `CONCURRENCY_CONFLICT` for an order busy with another operation: the one its busy mark (`pending_op`) names, if
+ * it still carries one.
+ */
+export function orderBusy(order: Selectable<OrdersTable>, message: string): MarketkitError<'CONCURRENCY_CONFLICT'> {
+  const op =
+    order.pending_op === null ? undefined : (JSON.parse(order.pending_op) as { transition: string; sagaId: string });
+  return new MarketkitError('CONCURRENCY_CONFLICT', {
+    message,
+    details: {
+      reason: 'busy',
+      resource: 'order',
+      id: order.id,
+      ...(op === undefined ? {} : { operation: op.transition, sagaId: op.sagaId }),
+    },
+  });
 }
 
 /** Appends one entry to the order's history. Entries are never updated or deleted. */

@@ -11,7 +11,7 @@ import { checkGuards } from './order-guards.js';
 import { type OrderOpEngine, OrderOps, type PendingOp } from './order-ops.js';
 import { orderEvent } from './order-outbox-event.js';
 import { orderFromRow } from './order-rows.js';
-import { appendOrderEvent, lockOrder, nextEventSeq } from './order-store.js';
+import { appendOrderEvent, lockOrder, nextEventSeq, orderBusy } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { Actor, Order } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
@@ -105,10 +105,7 @@ export class OrderTransitions implements OrderOpEngine {
     if (order.pending_op !== null) {
       // A provider-calling transition holds the order until its saga commits or compensates.
       const op = JSON.parse(order.pending_op) as PendingOp;
-      throw new MarketkitError('CONCURRENCY_CONFLICT', {
-        message: `Order ${order.id} is busy with ${op.transition}.`,
-        details: { orderId: order.id, busyWith: op.transition, sagaId: op.sagaId },
-      });
+      throw orderBusy(order, `Order ${order.id} is busy with ${op.transition}.`);
     }
     if (
       (actor.role === 'buyer' && actor.id !== order.buyer_id) ||
@@ -116,25 +113,26 @@ export class OrderTransitions implements OrderOpEngine {
     ) {
       throw new MarketkitError('FORBIDDEN', {
         message: `${actor.id} is not the ${actor.role} of order ${order.id}.`,
-        details: { role: actor.role },
+        details: { role: actor.role, actorId: actor.id, operation: name },
       });
     }
     const named = this.#d.process.transitions.filter((c) => c.name === name);
     if (named.length === 0)
       throw new MarketkitError('INVALID_TRANSITION', {
         message: `Process ${this.#d.process.name} has no transition ${name}.`,
+        details: { resource: 'order', id: order.id, state: order.state, transition: name },
       });
     const t = named.find((c) => (typeof c.from === 'string' ? c.from === order.state : c.from.includes(order.state)));
     if (!(t ?? named[0]!).actors.includes(actor.role)) {
       throw new MarketkitError('FORBIDDEN', {
         message: `A ${actor.role} may not fire ${name}.`,
-        details: { role: actor.role, transition: name },
+        details: { role: actor.role, actorId: actor.id, operation: name },
       });
     }
     if (t === undefined) {
       throw new MarketkitError('INVALID_TRANSITION', {
         message: `Order ${order.id} is ${order.state}; ${name} does not leave it.`,
-        details: { state: order.state, transition: name },
+        details: { resource: 'order', id: order.id, state: order.state, transition: name },
       });
     }
     return t;

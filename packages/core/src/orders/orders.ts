@@ -331,6 +331,6 @@ function refuseEngineTransition(process: ProcessDefinition, name: string, actor:
   if (!process.transitions.some((t) => t.name === name && t.engine)) return;
   throw new MarketkitError('FORBIDDEN', {
     message: `${name} is fired by Marketkit's checkout saga only, never through orders.transition.`,
-    details: { role: actor.role, transition: name },
+    details: { role: actor.role, actorId: actor.id, operation: name },
   });
 }

@@ -21,7 +21,7 @@ export class ProviderEffectsReader {
     if (list === undefined) {
       throw new MarketkitError('PROVIDER_CAPABILITY_MISSING', {
         message: `Payment provider ${provider.name} cannot list its effects (listEffects), so payments cannot be reconciled.`,
-        details: { provider: provider.name, method: 'listEffects' },
+        details: { method: 'listEffects' },
       });
     }
     this.#provider = provider;
@@ -57,7 +57,7 @@ export class ProviderEffectsReader {
       if (page.effects.length > this.#pageSize || (page.nextCursor !== null && seen.has(page.nextCursor))) {
         throw new MarketkitError('PROVIDER_ERROR', {
           message: `Payment provider ${this.#provider.name} broke the listEffects contract (page size or cursor).`,
-          details: { provider: this.#provider.name },
+          details: { operation: 'listEffects' },
         });
       }
       out.push(...page.effects);

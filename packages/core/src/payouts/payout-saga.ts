@@ -74,9 +74,14 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
           ]);
           if (hold?.result !== 'ok') {
             const short = hold?.result === 'exceedsCredits' || hold?.result === 'debitAccountNotFound';
-            throw new MarketkitError(short ? 'INSUFFICIENT_FUNDS' : 'INTERNAL', {
-              message: `Payout of ${input.amountMinor} for ${input.sellerId} refused: ${hold?.result}`,
-              details: { result: hold?.result },
+            const message = `Payout of ${input.amountMinor} for ${input.sellerId} refused: ${hold?.result}`;
+            if (!short) throw new MarketkitError('INTERNAL', { message });
+            throw new MarketkitError('INSUFFICIENT_FUNDS', {
+              message,
+              details: {
+                accountId: escrowAccounts.seller(input.sellerId, input.currency),
+                amountMinor: String(input.amountMinor),
+              },
             });
           }
           const now = deps.clock.now();
@@ -105,7 +110,6 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
           if (voided?.result !== 'ok' && voided?.result !== 'exists') {
             throw new MarketkitError('INTERNAL', {
               message: `Payout ${input.payoutId}: voiding the hold failed: ${voided?.result}`,
-              details: { result: voided?.result },
             });
           }
           const saga = await trx
@@ -150,7 +154,6 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
           if (posted?.result !== 'ok' && posted?.result !== 'exists') {
             throw new MarketkitError('INTERNAL', {
               message: `Payout ${input.payoutId}: posting the hold failed: ${posted?.result}`,
-              details: { result: posted?.result },
             });
           }
           await deps.emit(trx, [event('paid', input)]);

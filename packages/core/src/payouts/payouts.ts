@@ -105,8 +105,8 @@ export class Payouts {
       const stored = payoutSagaInput.parse(saga.input);
       if (stored.sellerId !== p.sellerId || stored.amountMinor !== p.amountMinor || stored.currency !== p.currency) {
         throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
-          message: `Payout ${payoutId} exists with a different request.`,
-          details: { payoutId },
+          message: `The idempotency key ${idempotencyKey ?? payoutId} was already used for payouts.request with a different request.`,
+          details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: 'payouts.request' },
         });
       }
     }
@@ -115,13 +115,13 @@ export class Payouts {
     const answer = (p: Payout) => (outcome === 'released' ? markReplayed(p) : p);
     if (saga.status === 'completed' && payout !== undefined) return answer(payout);
     if (saga.lastError !== null) {
-      const error = sagaLastError(saga, { payoutId, status: payout?.status ?? null });
+      const error = sagaLastError(saga);
       throw outcome === 'released' ? markReplayed(error) : error;
     }
     if (payout !== undefined) return answer(payout); // another caller is running it right now
     throw new MarketkitError('IDEMPOTENCY_CONFLICT', {
       message: `Payout ${payoutId} is being requested by another call.`,
-      details: { payoutId },
+      details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: 'payouts.request' },
     });
   }
 
@@ -150,7 +150,10 @@ export class Payouts {
       return payoutFromRow(row);
     }
     if (actor === undefined) return undefined;
-    throw new MarketkitError('NOT_FOUND', { message: `Payout ${pid} does not exist.`, details: { payoutId: pid } });
+    throw new MarketkitError('NOT_FOUND', {
+      message: `Payout ${pid} does not exist.`,
+      details: { resource: 'payout', id: pid },
+    });
   }
 }
 

@@ -1,17 +1,15 @@
-import { ERROR_CODES, type ErrorCode } from '../errors/error-codes.js';
-import { MarketkitError } from '../errors/marketkit-error.js';
+import { ERROR_CODES } from '../errors/error-codes.js';
+import type { AnyMarketkitError } from '../errors/marketkit-error.js';
+import { restoreMarketkitError } from '../errors/restore-error.js';
 import type { SagaInfo } from './saga-types.js';
 
 /**
  * The error a saga stopped on (its `lastError`), as a typed error for the caller that ran it inline: the same
- * code (an error that was not a Marketkit error becomes `fallback`), the same message, `details` added.
+ * code, message and details (an error that was not a Marketkit error becomes `PROVIDER_ERROR`, retryable).
  */
-export function sagaLastError(
-  saga: SagaInfo,
-  details: Record<string, unknown>,
-  fallback: ErrorCode = 'PROVIDER_ERROR',
-): MarketkitError {
+export function sagaLastError(saga: SagaInfo): AnyMarketkitError {
   const last = saga.lastError ?? { code: 'INTERNAL', message: `Saga ${saga.id} stopped as ${saga.status}.` };
-  const code = last.code in ERROR_CODES ? (last.code as ErrorCode) : fallback;
-  return new MarketkitError(code, { message: last.message, details: { ...details, sagaId: saga.id } });
+  if (!Object.hasOwn(ERROR_CODES, last.code))
+    return restoreMarketkitError({ code: 'PROVIDER_ERROR', message: last.message });
+  return restoreMarketkitError(last);
 }

@@ -1,4 +1,4 @@
-import { MarketkitError } from '../errors/marketkit-error.js';
+import { ValidationError } from '../errors/validation-error.js';
 import type { SagaDefinition } from './saga-definition.js';
 
 /**
@@ -20,7 +20,8 @@ export class SagaRegistry {
   /** Adds a definition; throws `VALIDATION_FAILED` if another one already has its name. */
   register(definition: SagaDefinition): this {
     if (this.#byName.has(definition.name)) {
-      throw new MarketkitError('VALIDATION_FAILED', { message: `Saga ${definition.name} is already registered.` });
+      const message = `Saga ${definition.name} is already registered.`;
+      throw new ValidationError([{ path: ['name'], message }], message);
     }
     this.#byName.set(definition.name, definition);
     return this;

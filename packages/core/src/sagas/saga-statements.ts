@@ -306,6 +306,6 @@ export function startValues(start: SagaStart, p: SagaProgress, now: number, into
 function sagaLeaseLost(id: string, version: bigint): MarketkitError {
   return new MarketkitError('LEASE_LOST', {
     message: `Saga ${id}: the lease with fencing token ${version} was taken over; the step does not commit.`,
-    details: { sagaId: id, version: String(version) },
+    details: { resource: 'saga', id, fence: String(version) },
   });
 }

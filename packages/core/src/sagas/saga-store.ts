@@ -48,7 +48,8 @@ export function sagaFromRow(r: Selectable<SagaInstancesTable>): SagaInfo {
     leaseOwner: r.lease_owner,
     leaseExpiresAt: toNumber(r.lease_expires_at),
     version: toBigInt(r.version),
-    lastError: r.last_error === null ? null : (decodeJson(r.last_error) as { code: string; message: string }),
+    lastError:
+      r.last_error === null ? null : (decodeJson(r.last_error) as { code: string; message: string; details?: unknown }),
     resolution: r.resolution,
     createdAt: toNumber(r.created_at),
     updatedAt: toNumber(r.updated_at),
@@ -184,10 +185,16 @@ export async function changeFailedSaga(
     .executeTakeFirst();
   if (row !== undefined) return row;
   const existing = await trx.selectFrom('saga_instances').select('status').where('id', '=', id).executeTakeFirst();
-  if (existing === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga ${id}.`, details: { id } });
+  if (existing === undefined)
+    throw new MarketkitError('NOT_FOUND', { message: `No saga ${id}.`, details: { resource: 'saga', id } });
   throw new MarketkitError('INVALID_TRANSITION', {
     message: `Saga ${id} is ${existing.status}; only a failed saga can be retried or resolved.`,
-    details: { id, status: existing.status },
+    details: {
+      resource: 'saga',
+      id,
+      state: existing.status,
+      transition: set.status === 'resolved' ? 'resolve' : 'retry',
+    },
   });
 }
 

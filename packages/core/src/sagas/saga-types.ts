@@ -16,7 +16,7 @@ export interface SagaInfo {
   readonly leaseExpiresAt: number;
   /** The fencing token. */
   readonly version: bigint;
-  readonly lastError: { readonly code: string; readonly message: string } | null;
+  readonly lastError: { readonly code: string; readonly message: string; readonly details?: unknown } | null;
   readonly resolution: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;

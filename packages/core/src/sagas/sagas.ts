@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
-import { parseInput } from '../errors/validation-error.js';
+import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
 import { decodeJson, encodeJson } from '../jobs/json-column.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
@@ -73,7 +73,7 @@ export class Sagas {
     trx?: MarketkitTransaction,
   ): Promise<SagaInfo> {
     const def = this.registry.get(name);
-    if (def === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga named ${name} is registered.` });
+    if (def === undefined) throw unregistered(name);
     const opts = parseInput(startOptionsSchema, options, 'saga start options');
     const parsed = parseInput(def.input, input, `saga ${name} input`);
     const now = this.#clock.now();
@@ -103,7 +103,7 @@ export class Sagas {
       if (existing.name !== name || !isDeepStrictEqual(existing.input, decodeJson(encoded))) {
         throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
           message: `Saga ${id} was already started with another name or input.`,
-          details: { id, name: existing.name },
+          details: { key: id, operation: 'sagas.start' },
         });
       }
       return existing;
@@ -138,7 +138,7 @@ export class Sagas {
     } = {},
   ): Promise<SagaRunOutcome> {
     const def = this.registry.get(name);
-    if (def === undefined) throw new MarketkitError('NOT_FOUND', { message: `No saga named ${name} is registered.` });
+    if (def === undefined) throw unregistered(name);
     const { leaseMs = 30_000, inlineOnly = false, onRenew, ...rest } = options;
     const opts = parseInput(startOptionsSchema, rest, 'saga start options');
     const parsed = parseInput(def.input, input, `saga ${name} input`);
@@ -186,7 +186,8 @@ export class Sagas {
         if (inlineOnly) throw error.cause;
       }
     } else if (inlineOnly) {
-      throw new MarketkitError('VALIDATION_FAILED', { message: `Saga ${name} has no local first step to run inline.` });
+      const message = `Saga ${name} has no local first step to run inline.`;
+      throw new ValidationError([{ path: ['name'], message }], message);
     }
     const inserted = await this.#storage.transaction(insert);
     if (inserted.numInsertedOrUpdatedRows === 0n) return 'released';
@@ -273,4 +274,11 @@ export class Sagas {
       control,
     );
   }
+}
+
+function unregistered(name: string): MarketkitError<'NOT_FOUND'> {
+  return new MarketkitError('NOT_FOUND', {
+    message: `No saga named ${name} is registered.`,
+    details: { resource: 'sagaDefinition', id: name },
+  });
 }

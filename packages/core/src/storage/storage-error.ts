@@ -1,8 +1,17 @@
-import type { ErrorCode } from '../errors/error-codes.js';
+import type { ErrorDetails } from '../errors/error-details.js';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import type { StorageAdapter, StorageErrorKind } from './storage-adapter.js';
 
-const CODE_BY_KIND: Readonly<Record<StorageErrorKind, ErrorCode>> = {
+/** The codes a classified driver error can have. */
+type StorageErrorCode =
+  | 'UNIQUE_VIOLATION'
+  | 'SERIALIZATION_FAILURE'
+  | 'DEADLOCK_DETECTED'
+  | 'LOCK_NOT_AVAILABLE'
+  | 'CONNECTION_LOST'
+  | 'STORAGE_ERROR';
+
+const CODE_BY_KIND = {
   uniqueViolation: 'UNIQUE_VIOLATION',
   foreignKeyViolation: 'STORAGE_ERROR',
   checkViolation: 'STORAGE_ERROR',
@@ -10,10 +19,16 @@ const CODE_BY_KIND: Readonly<Record<StorageErrorKind, ErrorCode>> = {
   deadlock: 'DEADLOCK_DETECTED',
   lockNotAvailable: 'LOCK_NOT_AVAILABLE',
   connectionLost: 'CONNECTION_LOST',
-};
+} as const satisfies Record<StorageErrorKind, StorageErrorCode>;
+
+/** A storage code with the shape its kind has ({ kind } where each code's kind is the one that maps to it). */
+const Coded = MarketkitError as new (
+  code: StorageErrorCode,
+  options: { message: string; details: ErrorDetails<StorageErrorCode>; cause: unknown },
+) => MarketkitError<StorageErrorCode>;
 
 /** A database error, classified by the adapter, with the driver's error as `cause`. */
-export class StorageError extends MarketkitError {
+export class StorageError extends Coded {
   readonly kind: StorageErrorKind | undefined;
   constructor(kind: StorageErrorKind | undefined, cause: unknown) {
     const text = cause instanceof Error ? cause.message : String(cause);

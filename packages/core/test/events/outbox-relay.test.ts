@@ -242,7 +242,10 @@ for (const backend of testBackends()) {
       expect(row.fence).toBe(fenceA + 1n);
 
       heldA.open();
-      await expect(runA).rejects.toMatchObject({ code: 'LEASE_LOST', details: { partition } });
+      await expect(runA).rejects.toMatchObject({
+        code: 'LEASE_LOST',
+        details: { resource: 'outboxPartition', id: String(partition), fence: String(fenceA) },
+      });
       expect(await pendingCount(storage)).toBe(2); // A marked nothing
       expect((await partitionRow(storage, partition)).owner).toBe('relay-b');
 

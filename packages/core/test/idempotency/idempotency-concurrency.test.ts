@@ -76,7 +76,10 @@ for (const backend of testBackends()) {
           on(i)
             .execute(call('declined'), async (trx) => {
               await insertEffect(trx, 'declined');
-              throw new MarketkitError('INSUFFICIENT_FUNDS', { message: `declined for caller ${i}` });
+              throw new MarketkitError('INSUFFICIENT_FUNDS', {
+                message: `declined for caller ${i}`,
+                details: { accountId: 'buyer-1', amountMinor: '500' },
+              });
             })
             .catch((e: MarketkitError) => e.toJSON()),
         ),

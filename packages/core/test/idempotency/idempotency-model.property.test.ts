@@ -101,8 +101,16 @@ for (const backend of testBackends()) {
       const work = async (trx: MarketkitTransaction) => {
         ran++;
         await insertEffect(trx, ref);
-        if (c.behaviour === 'declined') throw new MarketkitError('INSUFFICIENT_FUNDS', { message: `no ${ref}` });
-        if (c.behaviour === 'retryable') throw new MarketkitError('CONCURRENCY_CONFLICT', { message: `busy ${ref}` });
+        if (c.behaviour === 'declined')
+          throw new MarketkitError('INSUFFICIENT_FUNDS', {
+            message: `no ${ref}`,
+            details: { accountId: ref, amountMinor: '1' },
+          });
+        if (c.behaviour === 'retryable')
+          throw new MarketkitError('CONCURRENCY_CONFLICT', {
+            message: `busy ${ref}`,
+            details: { reason: 'busy', resource: 'effect', id: ref },
+          });
         return value;
       };
       const call: IdempotentCall = { key: c.key, actor: c.actor, operation: c.op, request: { n: BigInt(c.request) } };

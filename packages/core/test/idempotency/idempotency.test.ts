@@ -12,6 +12,9 @@ import { closeAll, countEffects, idempotencyOn, insertEffect, openStorage } from
 
 const HOUR = 3_600_000;
 
+/** A retryable conflict, as a busy record reports it. */
+const BUSY = { reason: 'busy', resource: 'effect', id: 'e1' } as const;
+
 for (const backend of testBackends()) {
   describe(`idempotency keys on ${backend.name}`, () => {
     let database: TestDatabase;
@@ -100,7 +103,7 @@ for (const backend of testBackends()) {
         await insertEffect(trx, 'declined');
         throw new MarketkitError('INSUFFICIENT_FUNDS', {
           message: 'Account buyer-1 lacks 500.',
-          details: { accountId: 'buyer-1', missing: 500n, path: ['a', 1] },
+          details: { accountId: 'buyer-1', amountMinor: '500', availableMinor: '0' },
         });
       };
       const first = await idem.execute(call('declined'), fn).catch((e: unknown) => e);
@@ -108,7 +111,7 @@ for (const backend of testBackends()) {
       expect(runs).toBe(1);
       expect(isMarketkitError(second)).toBe(true);
       expect((second as MarketkitError).toJSON()).toStrictEqual((first as MarketkitError).toJSON());
-      expect((second as MarketkitError).details['missing']).toBe(500n);
+      expect((second as MarketkitError<'INSUFFICIENT_FUNDS'>).details.amountMinor).toBe('500');
       expect(await countEffects(storage, 'declined')).toBe(0);
       expect(await idem.inspect(call('declined'))).toMatchObject({ status: 'failed' });
       // A different request with the key is still refused.
@@ -117,8 +120,8 @@ for (const backend of testBackends()) {
 
     it('does not store a retryable error, a storage error or a foreign error: the key stays free', async () => {
       const failures: [string, () => Error][] = [
-        ['retry-conflict', () => new MarketkitError('CONCURRENCY_CONFLICT')],
-        ['retry-provider', () => new MarketkitError('PROVIDER_TIMEOUT')],
+        ['retry-conflict', () => new MarketkitError('CONCURRENCY_CONFLICT', { details: BUSY })],
+        ['retry-provider', () => new MarketkitError('PROVIDER_TIMEOUT', { details: { operation: 'capture' } })],
         ['retry-internal', () => new MarketkitError('INTERNAL')],
         ['retry-foreign', () => new TypeError('bug')],
       ];
@@ -317,9 +320,12 @@ for (const backend of testBackends()) {
       it('stores a deterministic failure and releases the key on a retryable one', async () => {
         const a = await idem.begin(call('saga-2'));
         if (a.status !== 'started') throw new Error('expected started');
-        expect(await idem.fail(a.handle, new MarketkitError('PAYMENT_DECLINED', { message: 'card declined' }))).toBe(
-          'stored',
-        );
+        expect(
+          await idem.fail(
+            a.handle,
+            new MarketkitError('PAYMENT_DECLINED', { message: 'card declined', details: { operation: 'capture' } }),
+          ),
+        ).toBe('stored');
         await expect(idem.begin(call('saga-2'))).rejects.toMatchObject({
           code: 'PAYMENT_DECLINED',
           message: 'card declined',
@@ -328,7 +334,9 @@ for (const backend of testBackends()) {
 
         const b = await idem.begin(call('saga-3'));
         if (b.status !== 'started') throw new Error('expected started');
-        expect(await idem.fail(b.handle, new MarketkitError('PROVIDER_TIMEOUT'))).toBe('released');
+        expect(
+          await idem.fail(b.handle, new MarketkitError('PROVIDER_TIMEOUT', { details: { operation: 'capture' } })),
+        ).toBe('released');
         expect(await idem.inspect(call('saga-3'))).toBeUndefined();
         expect(await idem.begin(call('saga-3'))).toMatchObject({ status: 'started', handle: { attempt: 1 } });
       });
@@ -352,7 +360,9 @@ for (const backend of testBackends()) {
           }),
         ).rejects.toMatchObject({ code: 'LEASE_LOST' });
         await expect(idem.renew(old.handle)).rejects.toMatchObject({ code: 'LEASE_LOST' });
-        expect(await idem.fail(old.handle, new MarketkitError('PAYMENT_DECLINED'))).toBe('lost');
+        expect(
+          await idem.fail(old.handle, new MarketkitError('PAYMENT_DECLINED', { details: { operation: 'capture' } })),
+        ).toBe('lost');
         await storage.transaction(async (trx) => {
           await insertEffect(trx, 'saga-4');
           await idem.complete(trx, next.handle, 'fresh');

@@ -157,7 +157,8 @@ for (const backend of testBackends()) {
       expect(json.code).toBe('VALIDATION_FAILED');
       expect(json.retryable).toBe(false);
       expect(json.message).toMatch(/\S/);
-      const issues = json.details['issues'] as readonly ValidationIssue[];
+      if (json.code !== 'VALIDATION_FAILED') return;
+      const issues: readonly ValidationIssue[] = json.details.issues;
       expect(issues.map((i) => i.path)).toContainEqual(path);
       expect(JSON.parse(JSON.stringify(json))).toMatchObject({ code: 'VALIDATION_FAILED', retryable: false });
       expect(await contents()).toBe(before);

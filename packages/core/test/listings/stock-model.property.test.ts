@@ -89,6 +89,8 @@ class Move implements fc.AsyncCommand<Model, Real> {
     let expected = 'INVALID_TRANSITION';
     if (this.move === 'markSold') {
       if (due) [expected, res.status] = ['RESERVATION_EXPIRED', 'expired'];
+      else if (res.status === 'expired')
+        expected = 'RESERVATION_EXPIRED'; // swept by the expiry job, or a sale before
       else if (res.status === 'active') [expected, res.status] = ['ok', 'sold'];
       else if (res.status === 'sold') expected = 'ok';
     } else if (this.move === 'release') {

@@ -82,7 +82,7 @@ for (const backend of testBackends()) {
       await expect(main.renew(renewed, 1000)).rejects.toMatchObject({
         code: 'LEASE_LOST',
         retryable: false,
-        details: { name: 'renew', owner: 'w1', token: '1' },
+        details: { resource: 'lease', id: 'renew', fence: '1' },
       });
       expect(await main.release(renewed)).toBe(false);
       expect(await main.inspect('renew')).toMatchObject({ owner: 'w2', token: 2n, held: true });

@@ -8,7 +8,10 @@ import { withOptimisticRetry } from '../../src/locking/with-optimistic-retry.js'
 import type { MarketkitTransaction, Storage } from '../../src/storage/storage.js';
 import { barrier, closeAll, insertAccounts, openStorages } from './locking-fixture.js';
 
-const conflict = () => new MarketkitError('CONCURRENCY_CONFLICT');
+const conflict = () =>
+  new MarketkitError('CONCURRENCY_CONFLICT', {
+    details: { reason: 'version', resource: 'accounts', id: 'v1', expectedVersion: '0', actualVersion: '1' },
+  });
 
 for (const backend of testBackends()) {
   describe(`optimistic locking on ${backend.name}`, () => {
@@ -52,7 +55,7 @@ for (const backend of testBackends()) {
       expect(error).toMatchObject({
         code: 'CONCURRENCY_CONFLICT',
         retryable: true,
-        details: { table: 'accounts', key: 'v2', expectedVersion: '0', actualVersion: '1' },
+        details: { reason: 'version', resource: 'accounts', id: 'v2', expectedVersion: '0', actualVersion: '1' },
       });
       expect(await read('v2')).toMatchObject({ version: 1n, user_data: 'a' });
     });
@@ -124,7 +127,12 @@ describe('withOptimisticRetry', () => {
   });
 
   it('rethrows any other error at once and unchanged, Error or not', async () => {
-    for (const thrown of [new MarketkitError('DEADLOCK_DETECTED'), new TypeError('bug'), 'a string', undefined]) {
+    for (const thrown of [
+      new MarketkitError('DEADLOCK_DETECTED', { details: { kind: 'deadlock' } }),
+      new TypeError('bug'),
+      'a string',
+      undefined,
+    ]) {
       let calls = 0;
       const error = await withOptimisticRetry(async () => {
         calls += 1;

@@ -86,7 +86,10 @@ for (const backend of testBackends()) {
         for (const role of ROLES) {
           await expect(
             market.orders.transition(orderId, 'confirmPayment', { actor: actorFor(role) }),
-          ).rejects.toMatchObject({ code: 'FORBIDDEN', details: { role, transition: 'confirmPayment' } });
+          ).rejects.toMatchObject({
+            code: 'FORBIDDEN',
+            details: { role, actorId: actorFor(role).id, operation: 'confirmPayment' },
+          });
         }
         expect(await market.orders.get(orderId)).toEqual(before);
         expect(await market.orders.history(orderId)).toHaveLength(1);

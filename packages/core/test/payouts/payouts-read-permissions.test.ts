@@ -88,7 +88,7 @@ for (const backend of testBackends()) {
           code: 'NOT_FOUND',
           retryable: false,
           message: 'Payout <id> does not exist.',
-          details: { payoutId: '<id>' },
+          details: { resource: 'payout', id: '<id>' },
         });
       }
       expect(await market.payouts.get(MISSING)).toBeUndefined();

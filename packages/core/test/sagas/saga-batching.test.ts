@@ -26,9 +26,12 @@ function localStep(name: string, compensate: boolean) {
       const f = faults.get(sagaId);
       if (f?.step === name && f.times > 0) {
         f.times--;
-        throw new MarketkitError(f.retryable ? 'PROVIDER_ERROR' : 'INSUFFICIENT_FUNDS', {
-          message: `injected failure of ${name}`,
-          retryable: f.retryable,
+        const message = `injected failure of ${name}`;
+        if (f.retryable) throw new MarketkitError('PROVIDER_ERROR', { message, details: { operation: name } });
+        throw new MarketkitError('INSUFFICIENT_FUNDS', {
+          message,
+          details: { accountId: name, amountMinor: '1' },
+          retryable: false,
         });
       }
       return { wrote: `${sagaId}:${name}` };

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ErrorCode, isMarketkitError, MarketkitError } from '@marketkit/core';
+import { isMarketkitError, MarketkitError, restoreMarketkitError, type StoredMarketkitError } from '@marketkit/core';
 import type { FakePaymentService, PaymentServiceClient } from './fake-payment-service.js';
 
 const encode = (value: unknown) =>
@@ -77,12 +77,13 @@ export function httpPaymentServiceClient(url: string): PaymentServiceClient {
     } catch (error) {
       throw new MarketkitError('PROVIDER_ERROR', {
         message: `fake service unreachable: ${String(error)}`,
+        details: { operation: op },
         cause: error,
       });
     }
-    const out = decode(text) as { ok: boolean; value?: unknown; error?: { code: ErrorCode; message: string } };
+    const out = decode(text) as { ok: boolean; value?: unknown; error?: StoredMarketkitError };
     if (out.ok) return out.value as never;
-    throw new MarketkitError(out.error?.code ?? 'PROVIDER_ERROR', { message: out.error?.message ?? 'error' });
+    throw restoreMarketkitError(out.error ?? { code: 'PROVIDER_ERROR', message: 'error' });
   };
   return {
     charge: (r) => call('charge', r),

@@ -191,20 +191,33 @@ export class FakePaymentService implements PaymentServiceClient {
       throw replay.error;
     }
     const fault = this.#faults.get(op)?.shift();
-    if (fault === 'fail') throw new MarketkitError('PROVIDER_ERROR', { message: `fake ${op} failed (injected)` });
+    if (fault === 'fail')
+      throw new MarketkitError('PROVIDER_ERROR', {
+        message: `fake ${op} failed (injected)`,
+        details: { operation: op },
+      });
     if (fault === 'timeout') {
       await sleep(this.#hangMs);
-      throw new MarketkitError('PROVIDER_TIMEOUT', { message: `fake ${op} timed out (injected)` });
+      throw new MarketkitError('PROVIDER_TIMEOUT', {
+        message: `fake ${op} timed out (injected)`,
+        details: { operation: op },
+      });
     }
     if (fault === 'decline') {
-      const error = new MarketkitError('PAYMENT_DECLINED', { message: `fake ${op} declined (injected)` });
+      const error = new MarketkitError('PAYMENT_DECLINED', {
+        message: `fake ${op} declined (injected)`,
+        details: { operation: op },
+      });
       this.#outcomes.set(key, { ok: false, error });
       throw error;
     }
     const value = apply();
     this.#outcomes.set(key, { ok: true, value });
     if (fault === 'failAfterApply') {
-      throw new MarketkitError('PROVIDER_TIMEOUT', { message: `fake ${op} applied, then timed out (injected)` });
+      throw new MarketkitError('PROVIDER_TIMEOUT', {
+        message: `fake ${op} applied, then timed out (injected)`,
+        details: { operation: op },
+      });
     }
     return value;
   }

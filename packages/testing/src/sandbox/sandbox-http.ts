@@ -1,6 +1,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isMarketkitError, MarketkitError, type PaymentOperation, type PaymentProvider } from '@marketkit/core';
+import {
+  isMarketkitError,
+  MarketkitError,
+  type PaymentOperation,
+  type PaymentProvider,
+  restoreMarketkitError,
+  type StoredMarketkitError,
+} from '@marketkit/core';
 import type { SandboxPaymentProvider } from './sandbox-payment-provider.js';
 
 const OPS = new Set<string>(['authorize', 'capture', 'void', 'refund', 'payout', 'listEffects']);
@@ -45,7 +52,9 @@ export async function serveSandbox(sandbox: SandboxPaymentProvider): Promise<{ u
           (error: unknown) =>
             encode({
               ok: false,
-              error: isMarketkitError(error) ? error.toJSON() : { code: 'PROVIDER_ERROR', message: String(error) },
+              error: isMarketkitError(error)
+                ? error.toJSON()
+                : { code: 'PROVIDER_ERROR', message: String(error), details: { operation: op } },
             }),
         )
         .then((text) => res.writeHead(200, { 'content-type': 'application/json' }).end(text));
@@ -67,13 +76,15 @@ export function httpPaymentProvider(url: string): PaymentProvider {
       const res = await fetch(`${url}/${op}`, { method: 'POST', body: encode(request) });
       text = await res.text();
     } catch (error) {
-      throw new MarketkitError('PROVIDER_ERROR', { message: `Sandbox unreachable: ${String(error)}`, cause: error });
+      throw new MarketkitError('PROVIDER_ERROR', {
+        message: `Sandbox unreachable: ${String(error)}`,
+        details: { operation: op },
+        cause: error,
+      });
     }
-    const out = decode(text) as { ok: boolean; value?: unknown; error?: { code: string; message: string } };
+    const out = decode(text) as { ok: boolean; value?: unknown; error?: StoredMarketkitError };
     if (out.ok) return out.value as never;
-    throw new MarketkitError((out.error?.code ?? 'PROVIDER_ERROR') as 'PROVIDER_ERROR', {
-      message: out.error?.message ?? 'error',
-    });
+    throw restoreMarketkitError(out.error ?? { code: 'PROVIDER_ERROR', message: 'error' });
   };
   return {
     name: 'sandbox-http',

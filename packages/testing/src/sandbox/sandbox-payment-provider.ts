@@ -115,7 +115,7 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
   authorize(r: AuthorizeRequest): Promise<Authorization> {
     return this.#call('authorize', r, () => {
-      if (r.paymentMethod === 'tok_decline') throw declined('The card was declined.');
+      if (r.paymentMethod === 'tok_decline') throw declined('authorize', 'The card was declined.');
       const authorizationId = this.#id('auth');
       this.#auths.set(authorizationId, { amount: r.amountMinor, status: 'authorized' });
       this.#logEffect({ type: 'authorization', id: authorizationId, status: 'open', reference: r.reference }, r);
@@ -127,8 +127,8 @@ export class SandboxPaymentProvider implements PaymentProvider {
     return this.#call('capture', r, () => {
       const auth = this.#auths.get(r.authorizationId);
       if (auth === undefined || auth.status !== 'authorized')
-        throw declined(`Authorization ${r.authorizationId} cannot be captured.`);
-      if (r.amountMinor > auth.amount) throw declined('Capture exceeds the authorization.');
+        throw declined('capture', `Authorization ${r.authorizationId} cannot be captured.`);
+      if (r.amountMinor > auth.amount) throw declined('capture', 'Capture exceeds the authorization.');
       auth.status = 'captured';
       const captureId = this.#id('cap');
       this.#caps.set(captureId, { amount: r.amountMinor, refunded: 0n });
@@ -141,7 +141,7 @@ export class SandboxPaymentProvider implements PaymentProvider {
     return this.#call('void', r, () => {
       const auth = this.#auths.get(r.authorizationId);
       if (auth === undefined || auth.status === 'captured')
-        throw declined(`Authorization ${r.authorizationId} cannot be voided.`);
+        throw declined('void', `Authorization ${r.authorizationId} cannot be voided.`);
       auth.status = 'voided';
       return { value: undefined, objectId: r.authorizationId, amount: auth.amount };
     });
@@ -150,7 +150,8 @@ export class SandboxPaymentProvider implements PaymentProvider {
   refund(r: RefundRequest): Promise<Refund> {
     return this.#call('refund', r, () => {
       const cap = this.#caps.get(r.captureId);
-      if (cap === undefined || cap.refunded + r.amountMinor > cap.amount) throw declined('Refund exceeds the capture.');
+      if (cap === undefined || cap.refunded + r.amountMinor > cap.amount)
+        throw declined('refund', 'Refund exceeds the capture.');
       cap.refunded += r.amountMinor;
       const refundId = this.#id('ref');
       this.#logEffect({ type: 'refund', id: refundId, captureId: r.captureId }, r);
@@ -174,7 +175,12 @@ export class SandboxPaymentProvider implements PaymentProvider {
   async listEffects(query: PaymentEffectsQuery): Promise<PaymentEffectsPage> {
     const start = query.cursor === undefined ? 0 : Number(query.cursor);
     if (!Number.isInteger(start) || start < 0 || !(query.limit >= 1)) {
-      throw new MarketkitError('VALIDATION_FAILED', { message: 'Sandbox: bad cursor or limit.' });
+      throw new MarketkitError('VALIDATION_FAILED', {
+        message: 'Sandbox: bad cursor or limit.',
+        details: {
+          issues: [{ path: ['cursor'], message: 'a cursor this sandbox gave out, and a limit of 1 or more' }],
+        },
+      });
     }
     const keys = query.keys === undefined ? undefined : new Set(query.keys);
     const matches = (e: Logged) =>
@@ -223,12 +229,19 @@ export class SandboxPaymentProvider implements PaymentProvider {
     const key = `${op}:${request.idempotencyKey}`;
     const fingerprint = JSON.stringify(request, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     const prior = this.#outcomes.get(key);
-    if (prior !== undefined) return replay<T>(prior, fingerprint);
+    if (prior !== undefined) return replay<T>(prior, fingerprint, op, request.idempotencyKey);
     const fault = this.#faults.get(op)?.shift();
-    if (fault === 'decline') throw declined('Declined by an injected fault.');
-    if (fault === 'error') throw new MarketkitError('PROVIDER_ERROR', { message: `Sandbox ${op} failed (injected).` });
+    if (fault === 'decline') throw declined(op, 'Declined by an injected fault.');
+    if (fault === 'error')
+      throw new MarketkitError('PROVIDER_ERROR', {
+        message: `Sandbox ${op} failed (injected).`,
+        details: { operation: op },
+      });
     if (fault === 'timeout')
-      throw new MarketkitError('PROVIDER_TIMEOUT', { message: `Sandbox ${op} timed out (injected).` });
+      throw new MarketkitError('PROVIDER_TIMEOUT', {
+        message: `Sandbox ${op} timed out (injected).`,
+        details: { operation: op },
+      });
     let done: { value: unknown; objectId: string; amount: bigint };
     try {
       done = apply();
@@ -251,7 +264,10 @@ export class SandboxPaymentProvider implements PaymentProvider {
       if (fault === 'duplicateCallback') h(callback);
     }
     if (fault === 'errorAfterApply') {
-      throw new MarketkitError('PROVIDER_TIMEOUT', { message: `Sandbox ${op} applied, then timed out (injected).` });
+      throw new MarketkitError('PROVIDER_TIMEOUT', {
+        message: `Sandbox ${op} applied, then timed out (injected).`,
+        details: { operation: op },
+      });
     }
     return done.value as T;
   }
@@ -262,14 +278,15 @@ export class SandboxPaymentProvider implements PaymentProvider {
   }
 }
 
-function declined(message: string): MarketkitError {
-  return new MarketkitError('PAYMENT_DECLINED', { message });
+function declined(operation: PaymentOperation, message: string): MarketkitError<'PAYMENT_DECLINED'> {
+  return new MarketkitError('PAYMENT_DECLINED', { message, details: { operation } });
 }
 
-function replay<T>(prior: Outcome, fingerprint: string): T {
+function replay<T>(prior: Outcome, fingerprint: string, op: PaymentOperation, key: string): T {
   if (prior.fingerprint !== fingerprint) {
     throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
       message: 'Sandbox: idempotency key reused with another request.',
+      details: { key, operation: op },
     });
   }
   if (!prior.ok) throw prior.error;

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import type { ErrorCode } from './error-codes.js';
+
+/*
+ * The one `details` shape of every error code: a zod schema per code, and the types derived from them, so the
+ * shapes are declared once. Details are plain JSON (no bigint: minor amounts are decimal strings), so
+ * `error.toJSON()` can be sent as it is, and they are strict: a field a shape does not declare is an error.
+ */
+
+const text = z.string();
+const minor = z.string().regex(/^-?\d+$/, 'a decimal integer in minor units');
+
+/** One problem found in an input, with the path to the offending field. */
+const validationIssue = z.strictObject({ path: z.array(z.union([z.string(), z.number()])).readonly(), message: text });
+
+/** The storage codes carry the kind the adapter classified the driver error as. */
+const storageKind = <K extends string>(...kinds: [K, ...K[]]) => z.strictObject({ kind: z.enum(kinds) });
+
+/** A version check that failed, or a record busy with another operation. */
+const concurrencyConflict = z.discriminatedUnion('reason', [
+  z.strictObject({
+    reason: z.literal('version'),
+    resource: text,
+    id: text,
+    expectedVersion: text,
+    /** `null` when the record no longer exists. */
+    actualVersion: text.nullable(),
+  }),
+  z.strictObject({
+    reason: z.literal('busy'),
+    resource: text,
+    id: text,
+    /** The operation the record is busy with, and the saga running it; absent when it was gone when reread. */
+    operation: text.optional(),
+    sagaId: text.optional(),
+  }),
+]);
+
+/**
+ * The zod schema of each code's `details`. `satisfies Record<ErrorCode, …>` makes a code added to
+ * `ERROR_CODES` without a shape a compile error.
+ *
+ * @example
+ * ```ts
+ * if (isMarketkitError(e)) ERROR_DETAILS_SCHEMAS[e.code].parse(e.details); // never throws
+ * ```
+ */
+export const ERROR_DETAILS_SCHEMAS = {
+  VALIDATION_FAILED: z.strictObject({ issues: z.array(validationIssue).readonly() }),
+  UNKNOWN_CURRENCY: z.strictObject({ currency: text }),
+  CURRENCY_MISMATCH: z.strictObject({ operation: text, left: text, right: text }),
+  AMOUNT_NOT_REPRESENTABLE: z.strictObject({ amount: text, currency: text, exponent: z.number().int() }),
+  /** `availableMinor` is absent where the ledger refused without saying what the account holds. */
+  INSUFFICIENT_FUNDS: z.strictObject({ accountId: text, amountMinor: minor, availableMinor: minor.optional() }),
+  INSUFFICIENT_STOCK: z.strictObject({
+    listingId: text,
+    wanted: z.number().int(),
+    available: z.number().int(),
+  }),
+  RESERVATION_EXPIRED: z.strictObject({ reservationId: text, expiresAt: z.number() }),
+  NOT_FOUND: z.strictObject({ resource: text, id: text }),
+  CONCURRENCY_CONFLICT: concurrencyConflict,
+  UNIQUE_VIOLATION: storageKind('uniqueViolation'),
+  SERIALIZATION_FAILURE: storageKind('serializationFailure'),
+  DEADLOCK_DETECTED: storageKind('deadlock'),
+  LOCK_NOT_AVAILABLE: storageKind('lockNotAvailable'),
+  CONNECTION_LOST: storageKind('connectionLost'),
+  STORAGE_ERROR: storageKind('foreignKeyViolation', 'checkViolation', 'unknown'),
+  MIGRATION_FAILED: z.strictObject({
+    results: z.array(z.strictObject({ migrationName: text, direction: text, status: text })).readonly(),
+  }),
+  LEASE_LOST: z.strictObject({ resource: text, id: text, fence: text }),
+  INVALID_TRANSITION: z.strictObject({ resource: text, id: text, state: text, transition: text }),
+  FORBIDDEN: z.strictObject({ role: text, actorId: text, operation: text }),
+  /** `actor` is absent for keys that are not scoped to an actor (saga ids, a provider's keys). */
+  IDEMPOTENCY_KEY_REUSED: z.strictObject({ key: text, actor: text.optional(), operation: text }),
+  /** `retryAfterMs` is absent when the key changed hands while it was read (retry at once). */
+  IDEMPOTENCY_CONFLICT: z.strictObject({
+    key: text,
+    actor: text.optional(),
+    operation: text,
+    retryAfterMs: z.number().int().nonnegative().optional(),
+  }),
+  PAYMENT_DECLINED: z.strictObject({ operation: text }),
+  /** `operation` is absent when a saga step failed with an error that was not a Marketkit error. */
+  PROVIDER_ERROR: z.strictObject({ operation: text.optional() }),
+  /** `timeoutMs` is absent when the provider itself reported the timeout. */
+  PROVIDER_TIMEOUT: z.strictObject({ operation: text, timeoutMs: z.number().optional() }),
+  /** The optional provider method the call needs (`listEffects` for reconciliation). */
+  PROVIDER_CAPABILITY_MISSING: z.strictObject({ method: text }),
+  /** An internal error says what broke in its message; it has no details. */
+  INTERNAL: z.strictObject({}),
+} as const satisfies Record<ErrorCode, z.ZodType<Readonly<Record<string, unknown>>>>;
+
+/** The `details` of an error with code `C`. */
+export type ErrorDetails<C extends ErrorCode = ErrorCode> = {
+  readonly [K in C]: Readonly<z.output<(typeof ERROR_DETAILS_SCHEMAS)[K]>>;
+}[C];
+
+/** Every code's details type, by code. */
+export type ErrorDetailsMap = { readonly [C in ErrorCode]: ErrorDetails<C> };
+
+/** True when `details` has the shape declared for `code`. */
+export function matchesErrorDetails<C extends ErrorCode>(code: C, details: unknown): details is ErrorDetails<C> {
+  return ERROR_DETAILS_SCHEMAS[code].safeParse(details).success;
+}
