@@ -19,6 +19,7 @@ export * from './payouts/index.js';
 export * from './sagas/index.js';
 export type { MarketkitDatabase } from './schema/database.js';
 export type { MigrateResult } from './schema/migrate.js';
+export { retryWhileBusy } from './storage/retry-while-busy.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
 export { type MarketkitTransaction, Storage, type StorageOptions, type TransactionOptions } from './storage/storage.js';
 export type {
@@ -27,6 +28,7 @@ export type {
   StorageCapabilities,
   StorageColumnTypes,
   StorageErrorKind,
+  WriteLockWait,
 } from './storage/storage-adapter.js';
 export { StorageError } from './storage/storage-error.js';
 export * from './worker/index.js';

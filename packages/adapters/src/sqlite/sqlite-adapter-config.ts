@@ -13,7 +13,13 @@ export interface SqliteAdapterConfig {
   readonly filename?: string;
   /** An open better-sqlite3 database to use instead of `filename`; the adapter sets its pragmas. */
   readonly database?: BetterSqliteDatabase;
-  /** How long a writer waits for another process's write lock, in ms. Default 5000. */
+  /**
+   * How long a writer waits for the write lock that another connection or process holds, in ms, before it fails
+   * with `LOCK_NOT_AVAILABLE`. Default 30000. The wait does not block the event loop: SQLite's own busy timeout
+   * (which sleeps inside the driver, blocking the process) is kept to a few ms, and Marketkit retries the refused
+   * begin (or single write) asynchronously with jittered backoff until this deadline. A small value is SQLite's
+   * `NOWAIT`. Reads never wait for writers in WAL mode.
+   */
   readonly busyTimeoutMs?: number;
   /** `FULL` (default) survives power loss; `NORMAL` is faster in WAL mode and can lose the last commits. */
   readonly synchronous?: 'FULL' | 'NORMAL';

@@ -1,8 +1,15 @@
-import type { RelaxedCommit, StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
+import {
+  type RelaxedCommit,
+  retryWhileBusy,
+  type StorageAdapter,
+  type StorageCapabilities,
+  type StorageColumnTypes,
+  type WriteLockWait,
+} from '@marketkit/core';
 import { type Kysely, type SqliteDatabase, sql } from 'kysely';
 import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
 import { BEGIN_IMMEDIATE, ImmediateSqliteDialect } from './sqlite-driver.js';
-import { classifySqliteError, isSqliteDriverError } from './sqlite-errors.js';
+import { classifySqliteError, isSqliteBusy, isSqliteDriverError } from './sqlite-errors.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
@@ -17,10 +24,19 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'integer', json: 'text' });
 
+/** Default of `busyTimeoutMs`: how long a writer waits for the write lock, asynchronously. */
+const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
 /**
- * The embedded default: SQLite through better-sqlite3, in WAL mode with a busy timeout and foreign keys on.
- * Write transactions begin `IMMEDIATE`, so they serialize across processes sharing the file. Integers come
- * back as `bigint`, so amounts beyond 2^53 stay exact.
+ * SQLite's own busy timeout on the connection, in ms (at most `busyTimeoutMs`): how long one statement may sleep
+ * inside the driver, blocking the event loop, before Marketkit's asynchronous retry takes over.
+ */
+const BLOCKING_BUSY_TIMEOUT_MS = 2;
+
+/**
+ * The embedded default: SQLite through better-sqlite3, in WAL mode with foreign keys on. Write transactions begin
+ * `IMMEDIATE`, so they serialize across processes sharing the file; a writer that finds the lock held waits its
+ * turn without blocking the event loop, for up to `busyTimeoutMs` (default 30 s). Integers come back as
+ * `bigint`, so amounts beyond 2^53 stay exact.
  *
  * @example
  * ```ts
@@ -31,10 +47,14 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'integer', json:
  * ```
  */
 export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter {
+  const writeLockWait: WriteLockWait = Object.freeze({
+    isBusy: isSqliteBusy,
+    timeoutMs: Math.max(0, Math.trunc(config.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)),
+  });
   let relaxedCommit: RelaxedCommit | undefined;
   const open = async (): Promise<SqliteDatabase> => {
     const db = config.database ?? (await openFile(config.filename ?? ':memory:'));
-    relaxedCommit = configure(db, config) ? RELAXED_COMMIT : undefined;
+    relaxedCommit = configure(db, config.synchronous ?? 'FULL', writeLockWait.timeoutMs) ? RELAXED_COMMIT : undefined;
     return withStatementCache(db);
   };
   return {
@@ -47,19 +67,29 @@ export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter 
     dialect: new ImmediateSqliteDialect({ database: open }),
     classifyError: classifySqliteError,
     isDriverError: isSqliteDriverError,
-    withMigrationLock: immediateMigrationLock,
+    withMigrationLock: (db, _name, fn) => immediateMigrationLock(db, fn, writeLockWait),
     beginWrite: BEGIN_IMMEDIATE,
+    writeLockWait,
   };
 }
 
 /**
  * Kysely runs SQLite migrations outside a transaction (no transactional DDL flag), so concurrent `migrate()`
- * calls would race; running them on one connection inside `BEGIN IMMEDIATE` makes the others wait (busy
- * timeout) and then find nothing left to do.
+ * calls would race; running them on one connection inside `BEGIN IMMEDIATE` makes the others wait for the write
+ * lock, as every write does (`retryWhileBusy`), and then find nothing left to do.
  */
-async function immediateMigrationLock<T>(db: Kysely<unknown>, _name: string, fn: (db: Kysely<unknown>) => Promise<T>) {
+async function immediateMigrationLock<T>(
+  db: Kysely<unknown>,
+  fn: (db: Kysely<unknown>) => Promise<T>,
+  wait: WriteLockWait,
+): Promise<T> {
   return db.connection().execute(async (conn) => {
-    await beginImmediateWithoutBlocking(conn);
+    const begin = () => sql.raw(BEGIN_IMMEDIATE).execute(conn);
+    try {
+      await begin();
+    } catch (error) {
+      await retryWhileBusy(begin, error, wait);
+    }
     try {
       const result = await fn(conn);
       await sql`commit`.execute(conn);
@@ -69,30 +99,6 @@ async function immediateMigrationLock<T>(db: Kysely<unknown>, _name: string, fn:
       throw error;
     }
   });
-}
-
-/**
- * `BEGIN IMMEDIATE` that waits for another writer asynchronously: better-sqlite3's busy timeout would block the
- * event loop, so a second adapter in the same process could never let the first one finish.
- */
-async function beginImmediateWithoutBlocking(conn: Kysely<unknown>, maxWaitMs = 30_000): Promise<void> {
-  const started = Date.now();
-  const previous = await sql<{ timeout: bigint }>`pragma busy_timeout`.execute(conn);
-  await sql`pragma busy_timeout = 0`.execute(conn);
-  try {
-    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-      try {
-        await sql`begin immediate`.execute(conn);
-        return;
-      } catch (error) {
-        if (classifySqliteError(error) !== 'lockNotAvailable' || Date.now() - started > maxWaitMs) throw error;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  } finally {
-    const ms = Number(previous.rows[0]?.timeout ?? 5000);
-    await sql`pragma busy_timeout = ${sql.raw(String(Math.trunc(ms)))}`.execute(conn);
-  }
 }
 
 async function openFile(filename: string): Promise<BetterSqliteDatabase> {
@@ -105,12 +111,11 @@ async function openFile(filename: string): Promise<BetterSqliteDatabase> {
  * ({@link RELAXED_COMMIT}): the file is in WAL mode (recovered as a prefix of its commits, never corrupted by a
  * commit that did not sync) and commits otherwise sync (`FULL`).
  */
-function configure(db: BetterSqliteDatabase, config: SqliteAdapterConfig): boolean {
+function configure(db: BetterSqliteDatabase, synchronous: 'FULL' | 'NORMAL', busyTimeoutMs: number): boolean {
   db.defaultSafeIntegers(true);
   const wal = !db.memory && db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
-  db.pragma(`busy_timeout = ${Math.trunc(config.busyTimeoutMs ?? 5000)}`);
+  db.pragma(`busy_timeout = ${Math.min(busyTimeoutMs, BLOCKING_BUSY_TIMEOUT_MS)}`);
   db.pragma('foreign_keys = ON');
-  const synchronous = config.synchronous ?? 'FULL';
   db.pragma(`synchronous = ${synchronous}`);
   return wal && synchronous === 'FULL';
 }

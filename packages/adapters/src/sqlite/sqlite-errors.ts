@@ -20,3 +20,13 @@ export function classifySqliteError(error: unknown): StorageErrorKind | undefine
 export function isSqliteDriverError(error: unknown): boolean {
   return (error instanceof Error && error.name === 'SqliteError') || classifySqliteError(error) !== undefined;
 }
+
+/**
+ * True when better-sqlite3 refused a statement because another connection held the lock it needs (`SQLITE_BUSY`,
+ * after the connection's busy timeout): the statement changed nothing and can run again. Not
+ * `SQLITE_BUSY_SNAPSHOT`, a stale read snapshot that only a new transaction can fix.
+ */
+export function isSqliteBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_RECOVERY' || code === 'SQLITE_BUSY_TIMEOUT';
+}

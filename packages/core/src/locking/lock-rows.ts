@@ -44,10 +44,11 @@ type LooseValue = string | number | bigint | boolean | null;
  * Backends without row locks (`capabilities.rowLocks` false: SQLite, whose write transactions begin
  * `IMMEDIATE` and so hold the one database write lock for their whole life) select the rows without a lock
  * clause: no other writer can hold any row, so `skipLocked` never skips and `wait`/`nowait` never wait here.
- * The waiting happens at `BEGIN IMMEDIATE` instead, for at most the adapter's busy timeout
- * (`sqliteAdapter({ busyTimeoutMs })`); a short timeout is SQLite's `nowait`, and running out of it surfaces as
- * `LOCK_NOT_AVAILABLE` too. Where row locks exist but the requested variant does not (`capabilities.noWait` or
- * `capabilities.skipLocked` false), the call throws `VALIDATION_FAILED` rather than silently waiting.
+ * The waiting happens at `BEGIN IMMEDIATE` instead, for at most the adapter's deadline
+ * (`sqliteAdapter({ busyTimeoutMs })`, 30 s by default); a short one is SQLite's `nowait`, and running out of it
+ * surfaces as `LOCK_NOT_AVAILABLE` too. Where row locks exist but the requested variant does not
+ * (`capabilities.noWait` or `capabilities.skipLocked` false), the call throws `VALIDATION_FAILED` rather than
+ * silently waiting.
  *
  * @example
  * ```ts

@@ -87,6 +87,24 @@ export interface StorageAdapter {
    * cut loses them (`Storage.runRelaxed`). Absent, such writes commit like any other.
    */
   readonly relaxedCommit?: RelaxedCommit | undefined;
+  /**
+   * Optional, for a database that does not queue writers itself (SQLite: a writer that finds the file's write lock
+   * held fails with `SQLITE_BUSY`): how a writer waits for its turn. Core reruns the statement that takes the lock
+   * (a transaction's begin, `beginWrite`, or one autocommit write) while `isBusy` says the lock was held, after an
+   * asynchronous, jittered backoff, until `timeoutMs` has passed (`retryWhileBusy`); then the busy error surfaces as
+   * `LOCK_NOT_AVAILABLE`. The adapter makes that statement give up at once or after a few ms (a short busy timeout),
+   * so the event loop keeps running while the writer waits. Absent (PostgreSQL, whose server queues lock waits),
+   * every statement runs once.
+   */
+  readonly writeLockWait?: WriteLockWait | undefined;
+}
+
+/** The wait of {@link StorageAdapter.writeLockWait}. */
+export interface WriteLockWait {
+  /** True when `error` means that another connection held the write lock and the statement changed nothing. */
+  isBusy(error: unknown): boolean;
+  /** How long a writer keeps trying, in ms from its first refusal, before the busy error is thrown. */
+  readonly timeoutMs: number;
 }
 
 /** The statements of {@link StorageAdapter.relaxedCommit}. */

@@ -3,10 +3,12 @@ import pRetry from 'p-retry';
 import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
+import { retryWhileBusy } from './retry-while-busy.js';
 import { type StatementRunner, StatementTemplates } from './statement-template.js';
-import type { RelaxedCommit, StorageAdapter } from './storage-adapter.js';
+import type { RelaxedCommit, StorageAdapter, WriteLockWait } from './storage-adapter.js';
 import { toStorageError } from './storage-error.js';
 import { TablePrefixPlugin } from './table-prefix-plugin.js';
+import { waitingDialect } from './waiting-dialect.js';
 
 const identifier = z
   .string()
@@ -42,7 +44,11 @@ export type MarketkitTransaction = Transaction<MarketkitDatabase>;
 
 /**
  * Core's wrapper around an adapter: the Kysely instance with the table prefix, and a transaction runner that
- * retries serialization failures and deadlocks with backoff and turns driver errors into coded errors.
+ * retries serialization failures and deadlocks with backoff and turns driver errors into coded errors. Where the
+ * adapter has a `writeLockWait` (SQLite), every write waits its turn for the write lock: a transaction's begin
+ * (`transaction`, `templateTransaction`, `snapshot`) and a single autocommit statement (`autocommit`, `run`,
+ * `runRelaxed`) refused busy are rerun asynchronously, with jittered backoff, up to the adapter's deadline
+ * ({@link retryWhileBusy}).
  * @internal built by `createMarketplace`; modules receive it.
  */
 export class Storage {
@@ -53,6 +59,7 @@ export class Storage {
   /** Hot statements compiled once for this instance's prefix or schema (`StatementTemplate`). */
   readonly templates: StatementTemplates;
   readonly #begin: CompiledQuery;
+  readonly #wait: WriteLockWait | undefined;
   #relaxed:
     | { readonly from: RelaxedCommit; readonly relax: CompiledQuery; readonly restore: CompiledQuery }
     | undefined;
@@ -65,9 +72,10 @@ export class Storage {
     this.adapter = adapter;
     this.tablePrefix = parsed.tablePrefix;
     this.schema = parsed.schema;
+    this.#wait = adapter.writeLockWait;
     const plugins = [new TablePrefixPlugin(parsed.tablePrefix, MARKETKIT_TABLES, parsed.schema)];
     this.db = new Kysely<MarketkitDatabase>({
-      dialect: adapter.dialect,
+      dialect: this.#wait === undefined ? adapter.dialect : waitingDialect(adapter.dialect, this.#wait),
       plugins: parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins],
     });
     this.templates = new StatementTemplates(this.db, adapter.prepare?.bind(adapter));
@@ -77,7 +85,8 @@ export class Storage {
   /**
    * Runs `fn` in one database transaction. Serialization failures and deadlocks roll back and rerun `fn`
    * with exponential backoff and jitter, so `fn` must not have side effects outside the transaction.
-   * Every other driver error is rethrown as a `MarketkitError` with a stable code.
+   * Every other driver error is rethrown as a `MarketkitError` with a stable code. The begin waits for the write
+   * lock where the adapter says how (`writeLockWait`).
    */
   async transaction<T>(fn: (trx: MarketkitTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     return this.#retried(() => this.db.transaction().execute(fn), options);
@@ -97,7 +106,7 @@ export class Storage {
     return this.#retried(
       () =>
         this.db.getExecutor().provideConnection(async (conn) => {
-          await conn.executeQuery(this.#begin);
+          await this.#waiting(() => conn.executeQuery(this.#begin));
           try {
             const result = await work(conn);
             await conn.executeQuery(COMMIT);
@@ -115,10 +124,24 @@ export class Storage {
   /**
    * Runs `fn`, which sends ONE statement, outside an explicit transaction (autocommit: no `BEGIN`/`COMMIT` round
    * trips), retried on serialization failures and deadlocks like {@link Storage.transaction}. The statement is its
-   * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes.
+   * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes. Refused
+   * busy, it waits for the write lock as a transaction's begin does.
    */
   async autocommit<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.#retried(() => fn(this.db), options);
+    return this.#retried(() => this.#waiting(() => fn(this.db)), options);
+  }
+
+  /**
+   * Runs `attempt` (a transaction's begin, or one statement in autocommit), rerunning it while the adapter's
+   * `writeLockWait` says another writer held the lock ({@link retryWhileBusy}). One call, no wait, when not refused.
+   * (Drivers may throw before returning a promise: kysely's SQLite connection does.)
+   */
+  async #waiting<T>(attempt: () => Promise<T>): Promise<T> {
+    try {
+      return await attempt();
+    } catch (error) {
+      return retryWhileBusy(attempt, error, this.#wait);
+    }
   }
 
   /**
@@ -172,16 +195,16 @@ export class Storage {
    * recovery rebuilds when a power cut loses it (a record of what an idempotent provider call returned, which
    * replaying the call returns again). A write-ahead log comes back after a crash as a prefix of its commits, so
    * the next commit that waits for the disk, on any connection, makes this one durable too, and every commit that
-   * read it comes after it. Not retried, like {@link run}.
+   * read it comes after it. Not retried, like {@link run}; waits for the write lock as {@link run} does.
    */
   async runRelaxed<T>(work: (conn: StatementRunner) => Promise<T>): Promise<T> {
     const relaxed = this.#compiledRelaxed(this.adapter.relaxedCommit);
     try {
       return await this.db.getExecutor().provideConnection(async (conn) => {
-        if (relaxed === undefined) return work(conn);
+        if (relaxed === undefined) return this.#waiting(() => work(conn));
         await conn.executeQuery(relaxed.relax);
         try {
-          return await work(conn);
+          return await this.#waiting(() => work(conn));
         } finally {
           await conn.executeQuery(relaxed.restore);
         }
@@ -204,10 +227,14 @@ export class Storage {
     return this.#relaxed;
   }
 
-  /** Runs a read (or a single statement) outside an explicit transaction, mapping driver errors. */
+  /**
+   * Runs a read (or a single statement) outside an explicit transaction, mapping driver errors. Not retried on
+   * conflicts; refused busy (a write, where the adapter has a `writeLockWait`), it waits for the write lock as a
+   * transaction's begin does, so `fn` must send one statement, or only reads.
+   */
   async run<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>): Promise<T> {
     try {
-      return await fn(this.db);
+      return await this.#waiting(() => fn(this.db));
     } catch (error) {
       throw toStorageError(this.adapter, error);
     }

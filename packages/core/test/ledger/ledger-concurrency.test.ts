@@ -223,9 +223,9 @@ describe.skipIf(sqlite === undefined)(
   () => {
     it('two adapters on one file in one process exclude each other (BEGIN IMMEDIATE): nothing lost or doubled', async () => {
       const database = await sqlite!.createDatabase();
-      // In one process a writer waiting on the busy timeout blocks the event loop, so the connection holding the
-      // lock cannot finish: the waiter always gives up after busyTimeoutMs with LOCK_NOT_AVAILABLE (retryable),
-      // and `send` retries it. A short timeout keeps those stalls short.
+      // A writer waits for the other adapter's lock without blocking the event loop, for busyTimeoutMs; this short
+      // one makes waiters give up often with LOCK_NOT_AVAILABLE (retryable), which `send` retries: both outcomes
+      // of a wait are raced.
       const adapters = [0, 1].map(() =>
         sqliteAdapter({ filename: database.location, synchronous: 'NORMAL', busyTimeoutMs: 20 }),
       );
