@@ -7,16 +7,10 @@ import {
   Money,
   purchaseProcess,
 } from '@marketkit/core';
-import {
-  checkMarketInvariants,
-  ManualClock,
-  propertyRuns,
-  SandboxPaymentProvider,
-  type TestDatabase,
-  testBackends,
-} from '@marketkit/testing';
+import { checkMarketInvariants, ManualClock, propertyRuns, type TestDatabase, testBackends } from '@marketkit/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HookedProvider } from './fixtures/hooked-provider.js';
 
 const PROCESS = purchaseProcess();
 const PRICE = 25_00n;
@@ -41,7 +35,7 @@ interface Model {
 }
 interface Real {
   market: Marketplace;
-  psp: SandboxPaymentProvider;
+  psp: HookedProvider;
   clock: ManualClock;
   listingId: string;
   prefix: string;
@@ -157,7 +151,7 @@ class Fire implements fc.AsyncCommand<Model, Real> {
           : {};
     const code = await codeOf(r.market.orders.transition(o.id, this.name, { actor: actor(this.role, r), ...params }));
     let expected = 'ok';
-    if (!t.actors.includes(this.role)) expected = 'FORBIDDEN';
+    if (t.engine || !t.actors.includes(this.role)) expected = 'FORBIDDEN';
     else if (!fromStates(this.name).includes(o.state)) expected = 'INVALID_TRANSITION';
     else if (this.name === 'refundPartial' && amountMinor > escrow) expected = 'INSUFFICIENT_FUNDS';
     expect(code, `${this.name} by ${this.role} on ${o.state}`).toBe(expected);
@@ -212,6 +206,82 @@ class AdvanceAndSweep implements fc.AsyncCommand<Model, Real> {
   toString = () => `advance(${this.ms})`;
 }
 
+/** What the model expects of the host firing `name` as `role` on an order still in checkout. */
+function hostFiresInCheckout(name: string, role: ActorRole): 'ok' | 'FORBIDDEN' {
+  const t = PROCESS.transitions.find((x) => x.name === name)!;
+  return t.engine || !t.actors.includes(role) ? 'FORBIDDEN' : 'ok';
+}
+
+/**
+ * A checkout the host races: right after the provider authorized (or captured), before the checkout records it,
+ * the host fires a transition on the order (as any role, `system` included). Payment confirmation is refused to
+ * every role; a cancel wins the race, and then nothing stays at the provider (the capture refunded, the hold voided).
+ */
+class RacedCheckout implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly quantity: number,
+    readonly at: 'afterAuthorize' | 'afterCapture',
+    readonly name: 'confirmPayment' | 'cancelUnpaid' | 'expireReservation',
+    readonly role: ActorRole,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const id = `${r.prefix}-o${m.orders.length}`;
+    let hookCode: string | undefined;
+    r.psp[this.at] = async () => {
+      hookCode = await codeOf(r.market.orders.transition(id, this.name, { actor: actor(this.role, r) }));
+    };
+    const code = await codeOf(
+      r.market.orders.checkout({
+        orderId: id,
+        buyerId: 'alice',
+        listingId: r.listingId,
+        quantity: this.quantity,
+        paymentMethod: 'tok_visa',
+      }),
+    );
+    r.psp.afterAuthorize = undefined;
+    r.psp.afterCapture = undefined;
+    if (m.available < this.quantity) {
+      expect(code).toBe('INSUFFICIENT_STOCK');
+      return;
+    }
+    const amount = PRICE * BigInt(this.quantity);
+    const expectedHook = hostFiresInCheckout(this.name, this.role);
+    expect(hookCode, `${this.name} by ${this.role} ${this.at}`).toBe(expectedHook);
+    if (expectedHook === 'ok') {
+      expect(code).toBe('INVALID_TRANSITION');
+      m.orders.push({ id, state: 'cancelled', amount, refunded: 0n, enteredAt: m.now, frozen: false, pspNet: 0n });
+    } else {
+      expect(code).toBe('ok');
+      m.available -= this.quantity;
+      m.orders.push({ id, state: 'paid', amount, refunded: 0n, enteredAt: m.now, frozen: false, pspNet: amount });
+    }
+  }
+  toString = () => `racedCheckout(${this.quantity}, ${this.at}: ${this.name} by ${this.role})`;
+}
+
+/**
+ * A worker round a minute later: due timers fire first (as `advance` models them), then the worker finishes every
+ * checkout still waiting for its provider retry, with the same keys: the order is paid, charged once.
+ */
+class RunWorker extends AdvanceAndSweep {
+  constructor() {
+    super(61_000);
+  }
+  override async run(m: Model, r: Real) {
+    await super.run(m, r);
+    while ((await r.market.worker().runOnce()) > 0) {}
+    for (const o of m.orders) {
+      if (o.state !== 'checkout') continue;
+      o.state = 'paid';
+      o.enteredAt = m.now;
+      o.pspNet = o.amount;
+    }
+  }
+  override toString = () => 'runWorker()';
+}
+
 class Payout implements fc.AsyncCommand<Model, Real> {
   constructor(readonly units: number) {}
   check = () => true;
@@ -229,7 +299,8 @@ class Payout implements fc.AsyncCommand<Model, Real> {
   toString = () => `payout(${this.units}0.00)`;
 }
 
-const names = PROCESS.transitions.map((t) => t.name).filter((n) => n !== 'confirmPayment' && n !== 'expireReservation');
+// Every transition, engine and timed ones included: the host may fire any of them as any role, system included.
+const names = PROCESS.transitions.map((t) => t.name);
 const commands = [
   fc
     .tuple(
@@ -249,10 +320,19 @@ const commands = [
     .tuple(
       fc.nat(20),
       fc.constantFrom(...names),
-      fc.constantFrom<ActorRole>('buyer', 'seller', 'operator', 'seller', 'buyer'),
+      fc.constantFrom<ActorRole>('buyer', 'seller', 'operator', 'seller', 'buyer', 'system'),
       fc.nat(200),
     )
     .map(([p, n, role, x]) => new Fire(p, n, role, x)),
+  fc
+    .tuple(
+      fc.integer({ min: 1, max: 2 }),
+      fc.constantFrom('afterAuthorize' as const, 'afterCapture' as const),
+      fc.constantFrom('confirmPayment' as const, 'cancelUnpaid' as const, 'expireReservation' as const),
+      fc.constantFrom<ActorRole>('system', 'buyer', 'seller', 'operator'),
+    )
+    .map(([q, at, n, role]) => new RacedCheckout(q, at, n, role)),
+  fc.constant(null).map(() => new RunWorker()),
   fc.constantFrom(60_000, 16 * 60_000, 73 * 3600_000).map((ms) => new AdvanceAndSweep(ms)),
   fc.integer({ min: 1, max: 8 }).map((u) => new Payout(u)),
 ];
@@ -262,7 +342,7 @@ for (const backend of testBackends()) {
     let database: TestDatabase;
     let market: Marketplace;
     const clock = new ManualClock();
-    const psp = new SandboxPaymentProvider();
+    const psp = new HookedProvider();
     let run = 0;
 
     beforeAll(async () => {
@@ -311,6 +391,8 @@ for (const backend of testBackends()) {
             model.orders.reduce((n, o) => n + o.pspNet, 0n),
           );
           expect(after.paidOutMinor - before.paidOutMinor).toBe(model.paidOut);
+          // (Reconciled against the provider once quiesced: a hold the order never recorded, whose order a timer
+          // cancelled, is open until the checkout saga's next run voids it, and the report rightly shows it till then.)
           await checkMarketInvariants(market);
           // Quiesce: let every timer of this run fire, so no later run sees this run's orders move.
           clock.advance(100 * 24 * 3600_000);
@@ -319,7 +401,7 @@ for (const backend of testBackends()) {
           while ((await market.worker().runOnce()) > 0) {}
           const held = psp.effects().openAuthorizedMinor - before.openAuthorizedMinor;
           expect(held, 'authorizations left on hold').toBe(0n);
-          await checkMarketInvariants(market);
+          await checkMarketInvariants(market, { provider: psp });
         }),
         { numRuns: propertyRuns(100) },
       );
