@@ -4,7 +4,7 @@
  * domain events drained by a worker, and every invariant checked.
  */
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
-import { createMarketplace, escrowAccounts, Money } from '@marketkit/core';
+import { createMarketplace, escrowAccounts, isReplayed, Money } from '@marketkit/core';
 import { checkMarketInvariants, SandboxPaymentProvider } from '@marketkit/testing';
 
 export async function runMarketplaceDemo(file: string): Promise<void> {
@@ -56,7 +56,7 @@ export async function runMarketplaceDemo(file: string): Promise<void> {
       idempotencyKey: 'alice-cart-1',
     });
     console.log(
-      `same idempotency key again: order ${replay.id}, provider captures so far: ${psp.effects().counts.capture}`,
+      `same idempotency key again: order ${replay.id} (replayed: ${isReplayed(replay)}), provider captures so far: ${psp.effects().counts.capture}`,
     );
 
     const disputed = await market.orders.checkout({
@@ -106,8 +106,8 @@ export async function runMarketplaceDemo(file: string): Promise<void> {
     for (const e of await market.orders.history(order.id))
       console.log(`  ${e.seq}. ${e.from ?? '∅'} → ${e.to}  by ${e.actor.role} (${e.transition})`);
 
-    await checkMarketInvariants(market);
-    console.log('marketplace invariants: OK (ledger balanced, stock conserved, escrow closed)');
+    await checkMarketInvariants(market, { provider: psp }); // also reconciles the ledger against the provider's records
+    console.log('marketplace invariants: OK (ledger balanced, stock conserved, escrow closed, provider reconciled)');
   } finally {
     await market.close();
   }
