@@ -3,15 +3,10 @@
  * never used, as the docs (and Stripe) say: inside the window it replays or refuses another request; past it, any
  * request with the key is a new checkout of a new order, swept or not.
  */
-import { createMarketplace, isReplayed, type Marketplace, Money } from '@marketkit/core';
-import {
-  checkMarketInvariants,
-  ManualClock,
-  SandboxPaymentProvider,
-  type TestDatabase,
-  testBackends,
-} from '@marketkit/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isReplayed, Money } from '@marketkit/core';
+import { checkMarketInvariants, ManualClock, SandboxPaymentProvider, testBackends } from '@marketkit/testing';
+import { describe, expect, it } from 'vitest';
+import { useMarketWithListing } from './fixtures/market-with-listing.js';
 
 const DAY = 24 * 3600 * 1000;
 const MINUTE = 60 * 1000;
@@ -19,39 +14,29 @@ const MINUTE = 60 * 1000;
 for (const backend of testBackends()) {
   for (const stockStrategy of ['guardedUpdate', 'rowLock'] as const) {
     describe(`checkout key window on ${backend.name} (${stockStrategy})`, () => {
-      let database: TestDatabase;
-      let market: Marketplace;
       const clock = new ManualClock();
       const psp = new SandboxPaymentProvider();
-      let listingId: string;
       let n = 0;
-
-      beforeAll(async () => {
-        database = await backend.createDatabase();
-        market = createMarketplace({ adapter: database.adapter(), clock, payments: psp, listings: { stockStrategy } });
-        await market.migrate();
-        listingId = (
-          await market.listings.create({
-            sellerId: 'bob',
-            title: 'Lamp',
-            price: Money.of('10.00', 'USD'),
-            quantity: 1000,
-          })
-        ).id;
-      });
-      afterAll(async () => {
-        await market?.close();
-        await database?.drop();
-      });
+      const f = useMarketWithListing(
+        backend,
+        { clock, payments: psp, listings: { stockStrategy } },
+        { price: Money.of('10.00', 'USD'), quantity: 1000 },
+      );
       const checkout = (idempotencyKey: string, quantity = 1) =>
-        market.orders.checkout({ buyerId: 'alice', listingId, quantity, paymentMethod: 'tok_visa', idempotencyKey });
+        f.market.orders.checkout({
+          buyerId: 'alice',
+          listingId: f.listingId,
+          quantity,
+          paymentMethod: 'tok_visa',
+          idempotencyKey,
+        });
 
       it('replays the same request and refuses another one until the window is one minute from its end', async () => {
         const key = `k-inside-${n++}`;
         const first = await checkout(key);
         expect(isReplayed(first)).toBe(false);
         clock.advance(DAY - MINUTE);
-        await market.idempotency.sweepExpired();
+        await f.market.idempotency.sweepExpired();
         const captures = psp.effects().counts.capture;
         await expect(checkout(key, 2)).rejects.toMatchObject({
           code: 'IDEMPOTENCY_KEY_REUSED',
@@ -74,7 +59,7 @@ for (const backend of testBackends()) {
         expect(isReplayed(second)).toBe(false);
         expect(psp.effects().counts.capture).toBe(captures + 1);
         // The first order is untouched; the key now names the second one.
-        expect(await market.orders.get(first.id)).toMatchObject({ state: 'paid', quantity: 1 });
+        expect(await f.market.orders.get(first.id)).toMatchObject({ state: 'paid', quantity: 1 });
         const replay = await checkout(key, 2);
         expect(replay.id).toBe(second.id);
         expect(isReplayed(replay)).toBe(true);
@@ -85,7 +70,7 @@ for (const backend of testBackends()) {
           const key = `k-same-${sweep}-${n++}`;
           const first = await checkout(key);
           clock.advance(DAY + MINUTE);
-          if (sweep) expect(await market.idempotency.sweepExpired()).toBeGreaterThanOrEqual(1);
+          if (sweep) expect(await f.market.idempotency.sweepExpired()).toBeGreaterThanOrEqual(1);
           const captures = psp.effects().counts.capture;
           const second = await checkout(key);
           expect(second).toMatchObject({ state: 'paid', quantity: 1 });
@@ -97,7 +82,7 @@ for (const backend of testBackends()) {
           const third = await checkout(key);
           expect(new Set([first.id, second.id, third.id]).size).toBe(3);
         }
-        await checkMarketInvariants(market, { provider: psp });
+        await checkMarketInvariants(f.market, { provider: psp });
       });
     });
   }

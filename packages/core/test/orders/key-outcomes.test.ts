@@ -4,23 +4,10 @@
  * executing is stored and replayed, errors included; every replay is marked (`isReplayed`), and a replay never turns
  * a failed checkout into a returned order.
  */
-import {
-  createMarketplace,
-  isMarketkitError,
-  isReplayed,
-  type MarketkitError,
-  type Marketplace,
-  Money,
-  STORED_UNDER_KEY,
-} from '@marketkit/core';
-import {
-  checkMarketInvariants,
-  ManualClock,
-  SandboxPaymentProvider,
-  type TestDatabase,
-  testBackends,
-} from '@marketkit/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isMarketkitError, isReplayed, type MarketkitError, Money, STORED_UNDER_KEY } from '@marketkit/core';
+import { checkMarketInvariants, ManualClock, SandboxPaymentProvider, testBackends } from '@marketkit/testing';
+import { describe, expect, it } from 'vitest';
+import { useMarketWithListing } from './fixtures/market-with-listing.js';
 
 const RESERVATION_MS = 15 * 60 * 1000;
 const seller = { role: 'seller', id: 'bob' } as const;
@@ -35,41 +22,25 @@ const caught = (p: Promise<unknown>) =>
 for (const backend of testBackends()) {
   for (const stockStrategy of ['guardedUpdate', 'rowLock'] as const) {
     describe(`what a key stores and what a replay says on ${backend.name} (${stockStrategy})`, () => {
-      let database: TestDatabase;
-      let market: Marketplace;
       const clock = new ManualClock();
       const psp = new SandboxPaymentProvider();
-      let listingId: string;
       let n = 0;
-
-      beforeAll(async () => {
-        database = await backend.createDatabase();
-        market = createMarketplace({ adapter: database.adapter(), clock, payments: psp, listings: { stockStrategy } });
-        await market.migrate();
-        listingId = (
-          await market.listings.create({
-            sellerId: 'bob',
-            title: 'Lamp',
-            price: Money.of('10.00', 'USD'),
-            quantity: 50,
-          })
-        ).id;
-      });
-      afterAll(async () => {
-        await market?.close();
-        await database?.drop();
-      });
+      const f = useMarketWithListing(
+        backend,
+        { clock, payments: psp, listings: { stockStrategy } },
+        { price: Money.of('10.00', 'USD'), quantity: 50 },
+      );
       const checkout = (idempotencyKey: string, over: Record<string, unknown> = {}) =>
-        market.orders.checkout({
+        f.market.orders.checkout({
           buyerId: 'alice',
-          listingId,
+          listingId: f.listingId,
           quantity: 1,
           paymentMethod: 'tok_visa',
           idempotencyKey,
           ...over,
         });
       const record = (key: string, operation = 'orders.checkout', actor = 'alice') =>
-        market.idempotency.inspect({ key, actor, operation });
+        f.market.idempotency.inspect({ key, actor, operation });
 
       it('stores nothing for an unknown listing or missing stock: the corrected request checks out with the key', async () => {
         for (const [wrong, code] of [
@@ -110,16 +81,17 @@ for (const backend of testBackends()) {
           'replayed',
         );
 
-        const ship = () => market.orders.transition(order.id, 'ship', { actor: seller, idempotencyKey: `${key}-ship` });
+        const ship = () =>
+          f.market.orders.transition(order.id, 'ship', { actor: seller, idempotencyKey: `${key}-ship` });
         const shipped = await ship();
         expect([isReplayed(shipped), isReplayed(await ship())]).toEqual([false, true]);
 
         for (const t of ['deliver', 'confirm'] as const)
-          await market.orders.transition(order.id, t, {
+          await f.market.orders.transition(order.id, t, {
             actor: t === 'confirm' ? { role: 'buyer', id: 'alice' } : seller,
           });
         const payout = () =>
-          market.payouts.request({
+          f.market.payouts.request({
             sellerId: 'bob',
             currency: 'USD',
             amountMinor: 100n,
@@ -130,9 +102,9 @@ for (const backend of testBackends()) {
         expect([isReplayed(paid), isReplayed(await payout())]).toEqual([false, true]);
 
         const call = { key: `${key}-exec`, actor: 'alice', operation: 'notes.add', request: { text: 'hi' } };
-        const run = () => market.idempotency.execute(call, async () => ({ noted: true }));
+        const run = () => f.market.idempotency.execute(call, async () => ({ noted: true }));
         expect([isReplayed(await run()), isReplayed(await run())]).toEqual([false, true]);
-        const detailed = () => market.idempotency.executeDetailed({ ...call, key: `${key}-n` }, async () => 42);
+        const detailed = () => f.market.idempotency.executeDetailed({ ...call, key: `${key}-n` }, async () => 42);
         expect(await detailed()).toEqual({ value: 42, replayed: false });
         expect(await detailed()).toEqual({ value: 42, replayed: true });
       });
@@ -145,10 +117,10 @@ for (const backend of testBackends()) {
           // The retryable error stored nothing: the retry resumes (and fails the same way) while the saga waits.
           await expect(checkout(key)).rejects.toMatchObject({ code: 'PROVIDER_ERROR' });
           clock.advance(RESERVATION_MS + 1);
-          await market.worker().runOnce();
+          await f.market.worker().runOnce();
           for (let i = 0; i < 20; i++) {
             clock.advance(60_000);
-            await market.worker().runOnce();
+            await f.market.worker().runOnce();
           }
         } finally {
           psp.clearFaults();
@@ -160,7 +132,7 @@ for (const backend of testBackends()) {
         expect(second).toMatchObject({ code: first.code });
         expect(isReplayed(second)).toBe(true);
         expect(psp.effects().openAuthorizedMinor).toBe(0n);
-        await checkMarketInvariants(market, { provider: psp });
+        await checkMarketInvariants(f.market, { provider: psp });
       });
     });
   }
