@@ -23,6 +23,7 @@ import type { OrdersTable } from './order-tables.js';
 import type { OrderTransitions } from './order-transitions.js';
 import type { Actor, Order } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
+import { reservationWindowMs } from './process/reservation-window.js';
 
 /** The actor a checkout's own transitions are fired as. */
 export const PAYMENTS: Actor = Object.freeze({ role: 'system', id: 'payments' });
@@ -286,14 +287,9 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     return row;
   }
 
-  /** How long a checkout holds its stock: the process's timed transition out of its initial state. */
+  /** How long a checkout holds its stock: see {@link reservationWindowMs}. */
   reservationMs(): number {
-    const t = this.#d.process.transitions.find(
-      (x) =>
-        x.afterMs !== undefined &&
-        (x.from === this.#d.process.initial || (Array.isArray(x.from) && x.from.includes(this.#d.process.initial))),
-    );
-    return t?.afterMs ?? 15 * 60 * 1000;
+    return reservationWindowMs(this.#d.process);
   }
 }
 

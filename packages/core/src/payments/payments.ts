@@ -1,6 +1,7 @@
 import type { Clock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { ProcessDefinition } from '../orders/process/process-definition.js';
+import { reservationWindowMs } from '../orders/process/reservation-window.js';
 import type { Storage } from '../storage/storage.js';
 import { loadLocalOrders, loadLocalPayouts, localWindow } from './local-payment-records.js';
 import { orderPaymentKeys } from './order-payment-keys.js';
@@ -21,13 +22,6 @@ export interface PaymentsDeps {
   /** The marketplace's provider; throws `VALIDATION_FAILED` when it was created without one. */
   readonly provider: () => PaymentProvider;
   readonly process: ProcessDefinition;
-}
-
-/** How long an order awaits payment before its reservation expires: the process's timed way out of `initial`. */
-function reservationMs(process: ProcessDefinition): number {
-  const leaves = (from: string | readonly string[]) =>
-    typeof from === 'string' ? from === process.initial : from.includes(process.initial);
-  return process.transitions.find((t) => t.afterMs !== undefined && leaves(t.from))?.afterMs ?? 15 * 60 * 1000;
 }
 
 /**
@@ -101,7 +95,7 @@ export class Payments {
       from,
       to,
       asOf,
-      reservationMs: reservationMs(this.#d.process),
+      reservationMs: reservationWindowMs(this.#d.process),
       terminalStates: new Set(
         Object.entries(this.#d.process.states)
           .filter(([, s]) => s.terminal)
