@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { type Clock, systemClock } from './clock/clock.js';
 
 import { parseInput, ValidationError } from './errors/validation-error.js';
@@ -15,6 +14,7 @@ import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
+import { marketplaceOptionsSchema } from './marketplace-options-schema.js';
 import { Escrow } from './orders/escrow.js';
 import { Orders } from './orders/orders.js';
 import { purchaseProcess } from './orders/process/default-purchase-process.js';
@@ -94,14 +94,6 @@ export interface Marketplace {
   close(): Promise<void>;
 }
 
-const optionsSchema = z.looseObject({
-  adapter: z.custom<StorageAdapter>(
-    (v) => typeof v === 'object' && v !== null && 'dialect' in v && 'classifyError' in v,
-    'must be a StorageAdapter',
-  ),
-  clock: z.custom<Clock>((v) => typeof (v as Clock | undefined)?.now === 'function', 'must have now()').optional(),
-});
-
 /**
  * The one entry point: wires storage, the ledger and (in later versions) the other modules.
  *
@@ -117,7 +109,7 @@ const optionsSchema = z.looseObject({
  * ```
  */
 export function createMarketplace(options: MarketplaceOptions): Marketplace {
-  parseInput(optionsSchema, options, 'marketplace options');
+  const checked = parseInput(marketplaceOptionsSchema, options, 'marketplace options');
   const storage = new Storage(options.adapter, {
     ...(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix }),
     ...(options.schema === undefined ? {} : { schema: options.schema }),
@@ -147,7 +139,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     escrow: new Escrow(ledger),
     payments,
     process: defineProcess(options.process ?? purchaseProcess()),
-    commission: options.commission ?? { kind: 'percentage', percent: '10' },
+    commission: checked.commission ?? { kind: 'percentage', percent: '10' },
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
     pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
     emit,

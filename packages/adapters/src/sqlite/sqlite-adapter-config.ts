@@ -1,4 +1,6 @@
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '@marketkit/core';
 import type { SqliteDatabase } from 'kysely';
+import { z } from 'zod';
 
 /** The few methods of a better-sqlite3 `Database` the adapter calls (typed structurally; no import needed). */
 export interface BetterSqliteDatabase extends SqliteDatabase {
@@ -24,3 +26,29 @@ export interface SqliteAdapterConfig {
   /** `FULL` (default) survives power loss; `NORMAL` is faster in WAL mode and can lose the last commits. */
   readonly synchronous?: 'FULL' | 'NORMAL';
 }
+
+/** Longest wait a timer can take in Node (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Checks {@link SqliteAdapterConfig} when the adapter is made, before anything is opened (`VALIDATION_FAILED`).
+ * `synchronous` is one of the two documented values, exactly as written (it becomes part of a `PRAGMA`; `'full'`
+ * or `'OFF'` are refused, not guessed at). Unknown options are refused too, so a misspelt one is not ignored.
+ * @internal
+ */
+export const sqliteAdapterConfigSchema = z
+  .strictObject({
+    filename: z.string().min(1).refine(isStorableText, UNSTORABLE_TEXT_MESSAGE).optional(),
+    database: z
+      .custom<BetterSqliteDatabase>(
+        (v) => typeof (v as BetterSqliteDatabase | null)?.pragma === 'function',
+        'must be an open better-sqlite3 Database',
+      )
+      .optional(),
+    busyTimeoutMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
+    synchronous: z.enum(['FULL', 'NORMAL']).optional(),
+  })
+  .refine((c) => c.filename === undefined || c.database === undefined, {
+    error: 'give filename or database, not both',
+    path: ['database'],
+  });
