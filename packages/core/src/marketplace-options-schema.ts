@@ -26,7 +26,7 @@ export const marketplaceOptionsSchema = z.looseObject({
     (v) => isObject(v) && 'dialect' in v && 'classifyError' in v,
     'must be a StorageAdapter',
   ),
-  clock: z.custom<Clock>((v) => hasMethods(v, 'now'), 'must have now()').optional(),
+  clock: z.custom<Clock>((v) => typeof (v as Clock | undefined)?.now === 'function', 'must have now()').optional(),
   commission: commissionSchema.optional(),
   pendingOpTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
   listings: listingsOptionsSchema.optional(),

@@ -218,7 +218,7 @@ export class Sagas {
 
   /** Sagas parked as `failed` (a compensation kept failing), oldest change first, for an operator. */
   async listFailed(options: { readonly limit?: number } = {}): Promise<SagaInfo[]> {
-    const limit = parseRowLimit(options.limit ?? 100, 1000, 'listFailed limit');
+    const limit = parseRowLimit(options.limit === undefined ? 100 : options.limit, 1000, 'listFailed limit');
     const rows = await this.#storage.run((db) =>
       db
         .selectFrom('saga_instances')
