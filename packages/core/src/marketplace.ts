@@ -33,11 +33,17 @@ import type { StorageAdapter } from './storage/storage-adapter.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import type { WorkerOptions } from './worker/worker-options.js';
 
-/** Options of {@link createMarketplace}. */
+/**
+ * Options of {@link createMarketplace}, each checked before anything is built or connected: a bad one throws
+ * `VALIDATION_FAILED` with its path (e.g. `commission.percent`).
+ */
 export interface MarketplaceOptions {
   /** The database backend, e.g. `sqliteAdapter({ filename })` or `postgresAdapter({ connectionString })`. */
   readonly adapter: StorageAdapter;
-  /** Prefix of every table Marketkit creates. Default `mk_`. */
+  /**
+   * Prefix of every table Marketkit creates: lowercase letters, digits and `_`, not starting with a digit, 1–40
+   * characters. Default `mk_`. Never empty (unprefixed `accounts`, `orders`, `jobs` could be the host's own).
+   */
   readonly tablePrefix?: string;
   /** PostgreSQL schema for Marketkit's tables. */
   readonly schema?: string;
@@ -57,9 +63,15 @@ export interface MarketplaceOptions {
   readonly payments?: PaymentProvider;
   /** The transaction process orders follow. Default: `purchaseProcess()`. Validated when loaded. */
   readonly process?: ProcessDefinitionInput;
-  /** The marketplace's default commission; a listing may override it. Default 10 %, half-even. */
+  /**
+   * The marketplace's default commission (a percentage from 0 to 100, or a fixed amount); a listing may override
+   * it. Default 10 %, half-even.
+   */
   readonly commission?: CommissionRule;
-  /** How long a provider call of a transition may stay in flight before a worker resumes it (ms). Default 60 s. */
+  /**
+   * How long a provider call of a transition may stay in flight before a worker resumes it, in whole ms from 1 to
+   * 2^31-1. Default 60 s.
+   */
   readonly pendingOpTimeoutMs?: number;
 }
 

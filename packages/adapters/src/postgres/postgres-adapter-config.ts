@@ -2,20 +2,23 @@ import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '@marketkit/core';
 import type { PostgresPool } from 'kysely';
 import { z } from 'zod';
 
-/** Options of {@link postgresAdapter}. Give `connectionString` or an existing `pool`. */
+/**
+ * Options of {@link postgresAdapter}. Give `connectionString` or an existing `pool`, not both. Checked when the
+ * adapter is made (`VALIDATION_FAILED`, nothing connected); unknown options are refused.
+ */
 export interface PostgresAdapterConfig {
-  /** e.g. `postgres://user@127.0.0.1:5432/app`. */
+  /** e.g. `postgres://user@127.0.0.1:5432/app`: a `postgres:`, `postgresql:` or `socket:` URL, or a socket directory. */
   readonly connectionString?: string;
   /**
    * An existing `pg.Pool` (typed structurally), shared with the host's own code. The host owns it: its size and
    * session settings are the host's, and `market.close()` leaves it open (end it yourself).
    */
   readonly pool?: PostgresPool;
-  /** Pool size when the adapter creates the pool. Default 10. */
+  /** Pool size when the adapter creates the pool: 1 to 1000. Default 10. */
   readonly max?: number;
-  /** `statement_timeout` for each connection, in ms; 0 (default) means none. */
+  /** `statement_timeout` for each connection, in whole ms up to 2^31-1; 0 (default) means none. */
   readonly statementTimeoutMs?: number;
-  /** `application_name` reported to the server. Default `marketkit`. */
+  /** `application_name` reported to the server: printable ASCII, at most 63 characters. Default `marketkit`. */
   readonly applicationName?: string;
   /**
    * Run Marketkit's hot statements (its statement templates) as named prepared statements, parsed once per

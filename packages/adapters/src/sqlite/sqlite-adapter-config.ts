@@ -9,7 +9,10 @@ export interface BetterSqliteDatabase extends SqliteDatabase {
   readonly memory: boolean;
 }
 
-/** Options of {@link sqliteAdapter}. */
+/**
+ * Options of {@link sqliteAdapter}, checked when the adapter is made (`VALIDATION_FAILED`, nothing opened): unknown
+ * options are refused, and `filename` and `database` are not both given.
+ */
 export interface SqliteAdapterConfig {
   /** Path of the database file; `:memory:` (the default) for a private in-memory database. */
   readonly filename?: string;
@@ -20,10 +23,13 @@ export interface SqliteAdapterConfig {
    * with `LOCK_NOT_AVAILABLE`. Default 30000. The wait does not block the event loop: SQLite's own busy timeout
    * (which sleeps inside the driver, blocking the process) is kept to a few ms, and Marketkit retries the refused
    * begin (or single write) asynchronously with jittered backoff until this deadline. A small value is SQLite's
-   * `NOWAIT`. Reads never wait for writers in WAL mode.
+   * `NOWAIT`. Reads never wait for writers in WAL mode. A whole number from 0 to 2^31-1.
    */
   readonly busyTimeoutMs?: number;
-  /** `FULL` (default) survives power loss; `NORMAL` is faster in WAL mode and can lose the last commits. */
+  /**
+   * `FULL` (default) survives power loss; `NORMAL` is faster in WAL mode and can lose the last commits. Exactly one
+   * of the two, upper-case: any other value (`'full'`, `'OFF'`) is refused, never passed to SQLite.
+   */
   readonly synchronous?: 'FULL' | 'NORMAL';
 }
 

@@ -63,7 +63,7 @@ export class Jobs {
     return row === undefined ? undefined : jobFromRow(row);
   }
 
-  /** Jobs that ran out of attempts, oldest first. */
+  /** Jobs that ran out of attempts, oldest first: at most `limit` (1 to 1000, else `VALIDATION_FAILED`). */
   async listFailed(limit = 100): Promise<JobInfo[]> {
     parseRowLimit(limit, 1000, 'listFailed limit');
     const rows = await this.#storage.run((db) =>

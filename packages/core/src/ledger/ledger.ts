@@ -145,7 +145,7 @@ export class Ledger {
   }
 
   /**
-   * Releases pending transfers whose timeout has passed (at most `limit` per call) and returns how many.
+   * Releases pending transfers whose timeout has passed (at most `limit` per call, 1 to 10,000) and returns how many.
    * The worker runs this on a timer; a post or void of an expired transfer also expires it first.
    */
   async expirePendingTransfers(limit = 500): Promise<number> {

@@ -243,7 +243,7 @@ export class Listings {
   }
 
   /**
-   * Expires reservations past their expiry (at most `limit`) and returns how many. Run by the worker. Reservations
+   * Expires reservations past their expiry (at most `limit`, 1 to 10,000) and returns how many. Run by the worker. Reservations
    * an order holds are left to the order's process (its timed transition cancels the order and releases them).
    */
   async expireReservations(limit = 500): Promise<number> {

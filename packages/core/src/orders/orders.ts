@@ -285,7 +285,10 @@ export class Orders {
     return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial, captures));
   }
 
-  /** Fires due time-based transitions (as `system`); returns how many fired. The worker runs this. */
+  /**
+   * Fires due time-based transitions (as `system`), at most `limit` per transition (1 to 10,000, else
+   * `VALIDATION_FAILED`); returns how many fired. The worker runs this.
+   */
   async fireDueTransitions(limit = 100): Promise<number> {
     parseRowLimit(limit, MAX_MAINTENANCE_LIMIT, 'fireDueTransitions limit');
     const now = this.#d.clock.now();

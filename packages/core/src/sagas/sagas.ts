@@ -216,7 +216,10 @@ export class Sagas {
     return rows.map(stepEntryFromRow);
   }
 
-  /** Sagas parked as `failed` (a compensation kept failing), oldest change first, for an operator. */
+  /**
+   * Sagas parked as `failed` (a compensation kept failing), oldest change first, for an operator: at most `limit`
+   * (1 to 1000, default 100; else `VALIDATION_FAILED`).
+   */
   async listFailed(options: { readonly limit?: number } = {}): Promise<SagaInfo[]> {
     const limit = parseRowLimit(options.limit === undefined ? 100 : options.limit, 1000, 'listFailed limit');
     const rows = await this.#storage.run((db) =>
