@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { type Clock, systemClock } from './clock/clock.js';
 
 import { parseInput, ValidationError } from './errors/validation-error.js';
@@ -15,6 +14,7 @@ import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
+import { marketplaceOptionsSchema } from './marketplace-options-schema.js';
 import { Escrow } from './orders/escrow.js';
 import { Orders } from './orders/orders.js';
 import { purchaseProcess } from './orders/process/default-purchase-process.js';
@@ -33,11 +33,17 @@ import type { StorageAdapter } from './storage/storage-adapter.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import type { WorkerOptions } from './worker/worker-options.js';
 
-/** Options of {@link createMarketplace}. */
+/**
+ * Options of {@link createMarketplace}, each checked before anything is built or connected: a bad one throws
+ * `VALIDATION_FAILED` with its path (e.g. `commission.percent`).
+ */
 export interface MarketplaceOptions {
   /** The database backend, e.g. `sqliteAdapter({ filename })` or `postgresAdapter({ connectionString })`. */
   readonly adapter: StorageAdapter;
-  /** Prefix of every table Marketkit creates. Default `mk_`. */
+  /**
+   * Prefix of every table Marketkit creates: lowercase letters, digits and `_`, not starting with a digit, 1–40
+   * characters. Default `mk_`. Never empty (unprefixed `accounts`, `orders`, `jobs` could be the host's own).
+   */
   readonly tablePrefix?: string;
   /** PostgreSQL schema for Marketkit's tables. */
   readonly schema?: string;
@@ -57,9 +63,15 @@ export interface MarketplaceOptions {
   readonly payments?: PaymentProvider;
   /** The transaction process orders follow. Default: `purchaseProcess()`. Validated when loaded. */
   readonly process?: ProcessDefinitionInput;
-  /** The marketplace's default commission; a listing may override it. Default 10 %, half-even. */
+  /**
+   * The marketplace's default commission (a percentage from 0 to 100, or a fixed amount); a listing may override
+   * it. Default 10 %, half-even.
+   */
   readonly commission?: CommissionRule;
-  /** How long a provider call of a transition may stay in flight before a worker resumes it (ms). Default 60 s. */
+  /**
+   * How long a provider call of a transition may stay in flight before a worker resumes it, in whole ms from 1 to
+   * 2^31-1. Default 60 s.
+   */
   readonly pendingOpTimeoutMs?: number;
 }
 
@@ -94,14 +106,6 @@ export interface Marketplace {
   close(): Promise<void>;
 }
 
-const optionsSchema = z.looseObject({
-  adapter: z.custom<StorageAdapter>(
-    (v) => typeof v === 'object' && v !== null && 'dialect' in v && 'classifyError' in v,
-    'must be a StorageAdapter',
-  ),
-  clock: z.custom<Clock>((v) => typeof (v as Clock | undefined)?.now === 'function', 'must have now()').optional(),
-});
-
 /**
  * The one entry point: wires storage, the ledger and (in later versions) the other modules.
  *
@@ -117,7 +121,7 @@ const optionsSchema = z.looseObject({
  * ```
  */
 export function createMarketplace(options: MarketplaceOptions): Marketplace {
-  parseInput(optionsSchema, options, 'marketplace options');
+  const checked = parseInput(marketplaceOptionsSchema, options, 'marketplace options');
   const storage = new Storage(options.adapter, {
     ...(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix }),
     ...(options.schema === undefined ? {} : { schema: options.schema }),
@@ -147,7 +151,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     escrow: new Escrow(ledger),
     payments,
     process: defineProcess(options.process ?? purchaseProcess()),
-    commission: options.commission ?? { kind: 'percentage', percent: '10' },
+    commission: checked.commission ?? { kind: 'percentage', percent: '10' },
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
     pendingOpTimeoutMs: options.pendingOpTimeoutMs ?? 60_000,
     emit,

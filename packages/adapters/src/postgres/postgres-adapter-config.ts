@@ -1,19 +1,24 @@
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '@marketkit/core';
 import type { PostgresPool } from 'kysely';
+import { z } from 'zod';
 
-/** Options of {@link postgresAdapter}. Give `connectionString` or an existing `pool`. */
+/**
+ * Options of {@link postgresAdapter}. Give `connectionString` or an existing `pool`, not both. Checked when the
+ * adapter is made (`VALIDATION_FAILED`, nothing connected); unknown options are refused.
+ */
 export interface PostgresAdapterConfig {
-  /** e.g. `postgres://user@127.0.0.1:5432/app`. */
+  /** e.g. `postgres://user@127.0.0.1:5432/app`: a `postgres:`, `postgresql:` or `socket:` URL, or a socket directory. */
   readonly connectionString?: string;
   /**
    * An existing `pg.Pool` (typed structurally), shared with the host's own code. The host owns it: its size and
    * session settings are the host's, and `market.close()` leaves it open (end it yourself).
    */
   readonly pool?: PostgresPool;
-  /** Pool size when the adapter creates the pool. Default 10. */
+  /** Pool size when the adapter creates the pool: 1 to 1000. Default 10. */
   readonly max?: number;
-  /** `statement_timeout` for each connection, in ms; 0 (default) means none. */
+  /** `statement_timeout` for each connection, in whole ms up to 2^31-1; 0 (default) means none. */
   readonly statementTimeoutMs?: number;
-  /** `application_name` reported to the server. Default `marketkit`. */
+  /** `application_name` reported to the server: printable ASCII, at most 63 characters. Default `marketkit`. */
   readonly applicationName?: string;
   /**
    * Run Marketkit's hot statements (its statement templates) as named prepared statements, parsed once per
@@ -40,3 +45,61 @@ export interface PostgresAdapterConfig {
    */
   readonly replanAfterMs?: number;
 }
+
+/** Longest wait a timer can take in Node, and PostgreSQL's largest `statement_timeout` (2^31-1 ms). */
+const MAX_MS = 2 ** 31 - 1;
+
+/**
+ * Whether pg can read `text` as a connection string, as pg-connection-string does: a socket directory path
+ * (`/var/run/postgresql db`), or a `postgres:`, `postgresql:` or `socket:` URL (an empty host, `user@/db`, allowed).
+ * Checked when the adapter is made, so a typo fails at once with `VALIDATION_FAILED` instead of at the first query.
+ */
+function isConnectionString(text: string): boolean {
+  if (text.startsWith('/')) return true;
+  // pg encodes a string with spaces or stray `%` before parsing it; so does this check.
+  const url = / |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(text) ? encodeURI(text).replace(/%25(\d\d)/g, '%$1') : text;
+  const protocol = protocolOf(url) ?? protocolOf(url.replace('@/', '@___DUMMY___/'));
+  return protocol === 'postgres:' || protocol === 'postgresql:' || protocol === 'socket:';
+}
+
+function protocolOf(url: string): string | undefined {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks {@link PostgresAdapterConfig} when the adapter is made, before any connection (`VALIDATION_FAILED`):
+ * exactly one of `connectionString` and `pool`, a pool size from 1 to 1000, timeouts that are whole milliseconds,
+ * `application_name` as PostgreSQL takes it (printable ASCII, at most 63 characters). Unknown options are refused,
+ * so a misspelt one is not ignored. The messages never repeat the connection string (it may hold a password).
+ * @internal
+ */
+export const postgresAdapterConfigSchema = z
+  .strictObject({
+    connectionString: z
+      .string()
+      .min(1)
+      .refine(isStorableText, UNSTORABLE_TEXT_MESSAGE)
+      .refine(isConnectionString, 'must be a postgres:// (or postgresql://, socket:) URL or a socket directory path')
+      .optional(),
+    pool: z
+      .custom<PostgresPool>((v) => typeof (v as PostgresPool | null)?.connect === 'function', 'must be a pg.Pool')
+      .optional(),
+    max: z.number().int().min(1).max(1000).optional(),
+    statementTimeoutMs: z.number().int().min(0).max(MAX_MS).optional(),
+    applicationName: z
+      .string()
+      .max(63)
+      .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII')
+      .optional(),
+    preparedStatements: z.boolean().optional(),
+    planCacheMode: z.enum(['force_custom_plan', 'auto', 'force_generic_plan']).optional(),
+    replanAfterMs: z.number().min(0).max(MAX_MS).optional(),
+  })
+  .refine((c) => (c.connectionString === undefined) !== (c.pool === undefined), {
+    error: 'give exactly one of connectionString and pool',
+    path: ['connectionString'],
+  });

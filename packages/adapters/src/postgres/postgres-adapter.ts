@@ -1,6 +1,6 @@
-import type { StorageAdapter, StorageCapabilities, StorageColumnTypes } from '@marketkit/core';
+import { parseInput, type StorageAdapter, type StorageCapabilities, type StorageColumnTypes } from '@marketkit/core';
 import { type Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
-import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
+import { type PostgresAdapterConfig, postgresAdapterConfigSchema } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
 import { createPostgresPool, replanAfterMsOf } from './postgres-pool.js';
 import { PreparedStatements } from './prepared-statements.js';
@@ -33,6 +33,7 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
  * ```
  */
 export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
+  parseInput(postgresAdapterConfigSchema, config, 'postgres adapter options');
   // Validates planCacheMode and replanAfterMs now, not when the first connection opens.
   const replanAfterMs = replanAfterMsOf(config);
   // A given pool is the host's: closing the marketplace leaves it open (the host ends it), so it is lent without `end`.

@@ -1,6 +1,6 @@
-import { ValidationError } from '@marketkit/core';
+import { parseInput, ValidationError } from '@marketkit/core';
 import type { PostgresPool } from 'kysely';
-import type { PostgresAdapterConfig } from './postgres-adapter-config.js';
+import { type PostgresAdapterConfig, postgresAdapterConfigSchema } from './postgres-adapter-config.js';
 
 const INT8_OID = 20;
 
@@ -49,6 +49,7 @@ interface PgModule {
  * host's and is left alone).
  */
 export async function createPostgresPool(config: PostgresAdapterConfig): Promise<PostgresPool> {
+  parseInput(postgresAdapterConfigSchema, config, 'postgres pool options');
   const mod = (await import('pg')) as unknown as { default?: PgModule } & PgModule;
   const pg = mod.default ?? mod;
   const planCacheMode = planCacheModeOf(config);

@@ -1,4 +1,5 @@
 import {
+  parseInput,
   type RelaxedCommit,
   retryWhileBusy,
   type StorageAdapter,
@@ -7,7 +8,11 @@ import {
   type WriteLockWait,
 } from '@marketkit/core';
 import { type Kysely, type SqliteDatabase, sql } from 'kysely';
-import type { BetterSqliteDatabase, SqliteAdapterConfig } from './sqlite-adapter-config.js';
+import {
+  type BetterSqliteDatabase,
+  type SqliteAdapterConfig,
+  sqliteAdapterConfigSchema,
+} from './sqlite-adapter-config.js';
 import { BEGIN_IMMEDIATE, ImmediateSqliteDialect } from './sqlite-driver.js';
 import { classifySqliteError, isSqliteBusy, isSqliteDriverError } from './sqlite-errors.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
@@ -46,10 +51,11 @@ const BLOCKING_BUSY_TIMEOUT_MS = 2;
  * await market.migrate();
  * ```
  */
-export function sqliteAdapter(config: SqliteAdapterConfig = {}): StorageAdapter {
+export function sqliteAdapter(options: SqliteAdapterConfig = {}): StorageAdapter {
+  const config = parseInput(sqliteAdapterConfigSchema, options, 'sqlite adapter options');
   const writeLockWait: WriteLockWait = Object.freeze({
     isBusy: isSqliteBusy,
-    timeoutMs: Math.max(0, Math.trunc(config.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)),
+    timeoutMs: config.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
   });
   let relaxedCommit: RelaxedCommit | undefined;
   const open = async (): Promise<SqliteDatabase> => {

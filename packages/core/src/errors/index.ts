@@ -14,4 +14,5 @@ export {
   type MarketkitErrorOptions,
 } from './marketkit-error.js';
 export { restoreMarketkitError, type StoredMarketkitError } from './restore-error.js';
+export { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './storable-text.js';
 export { parseInput, ValidationError, type ValidationIssue } from './validation-error.js';

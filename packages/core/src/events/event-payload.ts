@@ -1,3 +1,4 @@
+import { assertStorableJson } from '../errors/storable-text.js';
 import { ValidationError } from '../errors/validation-error.js';
 import { OUTBOX_LIMITS } from './outbox-limits.js';
 
@@ -24,6 +25,7 @@ export function serializePayload(payload: object, index: number): string {
       throw new ValidationError([{ path: [index, 'payload'], message: `is not JSON-serializable: ${reason}` }]);
     }
   }
+  assertStorableJson(json, [index, 'payload'], 'events');
   if (json.length > OUTBOX_LIMITS.maxPayloadLength) {
     throw new ValidationError([
       { path: [index, 'payload'], message: `exceeds ${OUTBOX_LIMITS.maxPayloadLength} characters of JSON` },

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { isStorableText, storableText } from '../errors/storable-text.js';
 import { OUTBOX_LIMITS } from './outbox-limits.js';
 
-const text = (max: number) => z.string().min(1).max(max);
+const text = (max: number) => storableText().min(1).max(max);
 
 const isPayloadObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -19,7 +20,8 @@ export const eventBatchSchema = z.array(eventInputSchema).max(OUTBOX_LIMITS.maxE
 /** One event as {@link eventInputSchema} parses it. */
 export type ParsedEventInput = z.output<typeof eventInputSchema>;
 
-const within = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
+const within = (v: unknown, max: number): v is string =>
+  typeof v === 'string' && v.length >= 1 && v.length <= max && isStorableText(v);
 
 /**
  * The batch as {@link eventBatchSchema} would parse it (each event with only its four fields), when it is an

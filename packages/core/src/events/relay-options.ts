@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Clock } from '../clock/clock.js';
+import { storableText } from '../errors/storable-text.js';
 import type { EventSink } from './event-sink.js';
 import { OUTBOX_LIMITS, OUTBOX_PARTITIONS } from './outbox-limits.js';
 
@@ -91,7 +92,7 @@ export const relayOptionsSchema = z.object({
     )
     .min(1),
   clock: z.custom<Clock>((v) => typeof (v as Clock | undefined)?.now === 'function', 'must have now()').optional(),
-  owner: z.string().min(1).max(200).optional(),
+  owner: storableText().min(1).max(200).optional(),
   batchSize: z.number().int().min(1).max(OUTBOX_LIMITS.maxBatchSize).default(500),
   partitionsPerRun: z.number().int().min(1).max(OUTBOX_PARTITIONS).default(4),
   leaseMs: positiveMs.default(30_000),

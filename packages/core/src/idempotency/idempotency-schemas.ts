@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../errors/storable-text.js';
 import { IDEMPOTENCY_LIMITS as L } from './idempotency-limits.js';
 
 export const keySchema = z
@@ -6,8 +7,8 @@ export const keySchema = z
   .min(1)
   .max(L.maxKeyLength)
   .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');
-const actorSchema = z.string().min(1).max(L.maxActorLength);
-const operationSchema = z.string().min(1).max(L.maxOperationLength);
+const actorSchema = storableText().min(1).max(L.maxActorLength);
+const operationSchema = storableText().min(1).max(L.maxOperationLength);
 const lockMsSchema = z.number().int().min(L.minLockMs).max(L.maxLockMs);
 
 export const scopeSchema = z.object({ key: keySchema, actor: actorSchema, operation: operationSchema });
@@ -24,7 +25,7 @@ export const handleSchema = z.strictObject({
   actor: actorSchema,
   operation: operationSchema,
   fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
-  token: z.string().min(1).max(100),
+  token: storableText().min(1).max(100),
   attempt: z.number().int().min(1),
   lockedUntil: z.number().int(),
 });

@@ -1,9 +1,11 @@
+import { isStorableText } from '../errors/storable-text.js';
 import { IDEMPOTENCY_LIMITS as L } from './idempotency-limits.js';
 import type { IdempotencyScope } from './idempotency-types.js';
 
 const KEY = /^[\x20-\x7e]+$/;
 const CALL_KEYS: ReadonlySet<string> = new Set(['key', 'actor', 'operation', 'request']);
-const within = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
+const within = (v: unknown, max: number): v is string =>
+  typeof v === 'string' && v.length >= 1 && v.length <= max && isStorableText(v);
 
 /**
  * The scope of an idempotent call as `callSchema` would parse it, when the call is a plain object with its four

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import { assertStorableJson } from '../errors/storable-text.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
 import { claimLeased } from '../storage/lease-claim.js';
@@ -61,12 +62,14 @@ export async function insertJob(
   now: number,
 ): Promise<{ id: string; created: boolean }> {
   const dedupe = input.dedupeKey ?? null;
+  const payload = encodeJson(input.payload ?? null);
+  assertStorableJson(payload, ['payload'], `job ${input.kind} payload`);
   const row = await trx
     .insertInto('jobs')
     .values({
       id: ids('job'),
       kind: input.kind,
-      payload: encodeJson(input.payload ?? null),
+      payload,
       status: 'pending',
       run_at: input.runAt,
       next_run_at: input.runAt,

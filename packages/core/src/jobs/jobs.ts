@@ -2,9 +2,10 @@ import { type Clock, systemClock } from '../clock/clock.js';
 import { hasErrorCode } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
+import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { JobDefinition, JobRegistry, JobResult, ScheduleJobInput } from './job-definition.js';
-import { scheduleJobSchema } from './job-schemas.js';
+import { jobIdSchema, scheduleJobSchema } from './job-schemas.js';
 import { type ClaimedJob, claimJobs, finishJob, insertJob, type JobInfo, jobFromRow } from './job-store.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, defaultClassify, errorSummary } from './retry-policy.js';
@@ -55,14 +56,16 @@ export class Jobs {
 
   /** The job `id`, or `undefined`. */
   async get(id: string): Promise<JobInfo | undefined> {
+    parseInput(jobIdSchema, id, 'job id');
     const row = await this.#storage.run((db) =>
       db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst(),
     );
     return row === undefined ? undefined : jobFromRow(row);
   }
 
-  /** Jobs that ran out of attempts, oldest first. */
+  /** Jobs that ran out of attempts, oldest first: at most `limit` (1 to 1000, else `VALIDATION_FAILED`). */
   async listFailed(limit = 100): Promise<JobInfo[]> {
+    parseRowLimit(limit, 1000, 'listFailed limit');
     const rows = await this.#storage.run((db) =>
       db.selectFrom('jobs').selectAll().where('status', '=', 'failed').orderBy('updated_at').limit(limit).execute(),
     );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../errors/storable-text.js';
 import { currencyCodeSchema } from '../money/currency.js';
 import { LEDGER_LIMITS, MAX_INT64 } from './ledger-limits.js';
 
@@ -23,14 +24,14 @@ export const accountInputSchema = z.strictObject({
   id: ledgerIdSchema,
   currency: currencyCodeSchema,
   code: codeSchema,
-  ownerId: z.string().min(1).max(L.maxIdLength).optional(),
+  ownerId: storableText().min(1).max(L.maxIdLength).optional(),
   flags: z
     .strictObject({
       debitsMustNotExceedCredits: z.boolean().optional(),
       creditsMustNotExceedDebits: z.boolean().optional(),
     })
     .optional(),
-  userData: z.string().max(L.maxUserDataLength).optional(),
+  userData: storableText().max(L.maxUserDataLength).optional(),
 });
 
 export const transferInputSchema = z.strictObject({
@@ -40,8 +41,8 @@ export const transferInputSchema = z.strictObject({
   amount: minorUnitsSchema.optional(),
   currency: currencyCodeSchema.optional(),
   code: codeSchema.optional(),
-  reference: z.string().max(L.maxReferenceLength).optional(),
-  userData: z.string().max(L.maxUserDataLength).optional(),
+  reference: storableText().max(L.maxReferenceLength).optional(),
+  userData: storableText().max(L.maxUserDataLength).optional(),
   flags: z
     .strictObject({
       linked: z.boolean().optional(),
@@ -64,5 +65,5 @@ export const transferBatchSchema = z.array(transferInputSchema).min(1).max(L.max
 export const listTransfersSchema = z.strictObject({
   accountId: ledgerIdSchema,
   limit: z.number().int().min(1).max(L.maxPageSize).default(50),
-  cursor: z.string().max(400).optional(),
+  cursor: storableText().max(400).optional(),
 });

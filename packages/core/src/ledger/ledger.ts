@@ -2,6 +2,7 @@ import type { Clock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
 import { chunks } from '../storage/chunks.js';
+import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Account, AccountInput, CreateAccountResult } from './account-types.js';
 import { insertAccounts } from './account-writer.js';
@@ -144,10 +145,11 @@ export class Ledger {
   }
 
   /**
-   * Releases pending transfers whose timeout has passed (at most `limit` per call) and returns how many.
+   * Releases pending transfers whose timeout has passed (at most `limit` per call, 1 to 10,000) and returns how many.
    * The worker runs this on a timer; a post or void of an expired transfer also expires it first.
    */
   async expirePendingTransfers(limit = 500): Promise<number> {
+    parseRowLimit(limit, MAX_MAINTENANCE_LIMIT, 'expirePendingTransfers limit');
     const caps = this.#storage.adapter.capabilities;
     return this.#storage.transaction(async (trx) => {
       const now = this.#clock.now();

@@ -1,3 +1,4 @@
+import { isStorableText } from '../errors/storable-text.js';
 import { isCurrencyCode } from '../money/currency.js';
 import { LEDGER_LIMITS as L, MAX_INT64 } from './ledger-limits.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
@@ -35,9 +36,15 @@ export function plainPostedTransfer(t: TransferInput): ParsedTransfer | undefine
   if (typeof amount !== 'bigint' || amount < 0n || amount > MAX_INT64) return undefined;
   if (typeof currency !== 'string' || !/^[A-Z]{3}$/.test(currency) || !isCurrencyCode(currency)) return undefined;
   if (code !== undefined && (!Number.isInteger(code) || code < 0 || code > L.maxCode)) return undefined;
-  if (reference !== undefined && (typeof reference !== 'string' || reference.length > L.maxReferenceLength))
+  if (
+    reference !== undefined &&
+    (typeof reference !== 'string' || reference.length > L.maxReferenceLength || !isStorableText(reference))
+  )
     return undefined;
-  if (userData !== undefined && (typeof userData !== 'string' || userData.length > L.maxUserDataLength))
+  if (
+    userData !== undefined &&
+    (typeof userData !== 'string' || userData.length > L.maxUserDataLength || !isStorableText(userData))
+  )
     return undefined;
   return { ...t } as ParsedTransfer;
 }

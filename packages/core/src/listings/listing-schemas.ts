@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../errors/storable-text.js';
 import { Money } from '../money/money.js';
 
 const id = z
@@ -10,12 +11,15 @@ const money = z.custom<Money>((v) => Money.isMoney(v), 'must be a Money');
 const quantity = z.number().int().min(0).max(1_000_000_000);
 const minor = z.bigint().min(0n).max(9_223_372_036_854_775_807n);
 
-const idempotencyKey = z.string().min(1).max(255);
+const idempotencyKey = storableText().min(1).max(255);
 
 export const commissionSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('percentage'),
-    percent: z.string().regex(/^\d{1,3}(\.\d{1,6})?$/, 'a percentage such as 12.5'),
+    percent: z
+      .string()
+      .regex(/^\d{1,3}(\.\d{1,6})?$/, 'a percentage such as 12.5')
+      .refine((p) => Number(p) <= 100, 'must be at most 100'),
     minimumMinor: minor.optional(),
     rounding: z.enum(['halfEven', 'halfUp', 'down', 'up']).optional(),
   }),
@@ -25,7 +29,7 @@ export const commissionSchema = z.discriminatedUnion('kind', [
 export const listingInputSchema = z.strictObject({
   id: id.optional(),
   sellerId: id,
-  title: z.string().min(1).max(300),
+  title: storableText().min(1).max(300),
   price: money.refine((m) => !m.isNegative(), 'must not be negative'),
   quantity,
   commission: commissionSchema.optional(),
@@ -34,7 +38,7 @@ export const listingInputSchema = z.strictObject({
 
 export const listingUpdateSchema = z.strictObject({
   expectedVersion: z.number().int().min(0),
-  title: z.string().min(1).max(300).optional(),
+  title: storableText().min(1).max(300).optional(),
   price: money.refine((m) => !m.isNegative(), 'must not be negative').optional(),
   quantity: quantity.optional(),
   status: z.enum(['active', 'closed']).optional(),
@@ -58,3 +62,8 @@ export const reserveInputSchema = z.strictObject({
 export const keyOptionsSchema = z.strictObject({ idempotencyKey: idempotencyKey.optional() });
 
 export const listingIdSchema = id;
+
+/** Options of `Listings` (`createMarketplace({ listings })`). */
+export const listingsOptionsSchema = z.strictObject({
+  stockStrategy: z.enum(['guardedUpdate', 'rowLock']).optional(),
+});

@@ -5,6 +5,7 @@ import { parseInput } from '../errors/validation-error.js';
 import type { Idempotency } from '../idempotency/idempotency.js';
 import type { ResultCodec } from '../idempotency/idempotency-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
+import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import { LISTING_CODEC } from './listing-codec.js';
 import { encodeCommission, listingFromRow } from './listing-rows.js';
@@ -12,6 +13,7 @@ import {
   keyOptionsSchema,
   listingIdSchema,
   listingInputSchema,
+  listingsOptionsSchema,
   listingUpdateSchema,
   reserveInputSchema,
 } from './listing-schemas.js';
@@ -61,7 +63,7 @@ export class Listings {
     this.#clock = clock;
     this.#ids = ids;
     this.#idempotency = idempotency;
-    this.#strategy = options.stockStrategy ?? 'guardedUpdate';
+    this.#strategy = parseInput(listingsOptionsSchema, options, 'listings options').stockStrategy ?? 'guardedUpdate';
   }
 
   /**
@@ -241,10 +243,11 @@ export class Listings {
   }
 
   /**
-   * Expires reservations past their expiry (at most `limit`) and returns how many. Run by the worker. Reservations
+   * Expires reservations past their expiry (at most `limit`, 1 to 10,000) and returns how many. Run by the worker. Reservations
    * an order holds are left to the order's process (its timed transition cancels the order and releases them).
    */
   async expireReservations(limit = 500): Promise<number> {
+    parseRowLimit(limit, MAX_MAINTENANCE_LIMIT, 'expireReservations limit');
     const caps = this.#storage.adapter.capabilities;
     return this.#storage.transaction(async (trx) => {
       const now = this.#clock.now();

@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import { storableText } from '../errors/storable-text.js';
 import { parseInput } from '../errors/validation-error.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Lease, LeaseStatus } from './lease-types.js';
 import { LOCKING_LIMITS } from './locking-limits.js';
 
-const nameSchema = z.string().min(1).max(LOCKING_LIMITS.maxLeaseNameLength);
-const ownerSchema = z.string().min(1).max(LOCKING_LIMITS.maxLeaseOwnerLength);
+const nameSchema = storableText().min(1).max(LOCKING_LIMITS.maxLeaseNameLength);
+const ownerSchema = storableText().min(1).max(LOCKING_LIMITS.maxLeaseOwnerLength);
 const ttlSchema = z.number().int().min(LOCKING_LIMITS.minLeaseTtlMs).max(LOCKING_LIMITS.maxLeaseTtlMs);
 const acquireSchema = z.object({ name: nameSchema, owner: ownerSchema, ttlMs: ttlSchema });
 const leaseSchema = z.object({

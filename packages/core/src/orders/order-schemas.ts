@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStorableText, storableText } from '../errors/storable-text.js';
 import { ACTOR_ROLES } from './process/process-definition.js';
 
 const id = z
@@ -14,20 +15,20 @@ export const checkoutSchema = z.strictObject({
   buyerId: id,
   listingId: id,
   quantity: z.number().int().min(1).max(1_000_000),
-  paymentMethod: z.string().min(1).max(255),
-  idempotencyKey: z.string().min(1).max(255).optional(),
+  paymentMethod: storableText().min(1).max(255),
+  idempotencyKey: storableText().min(1).max(255).optional(),
 });
 
 export const transitionSchema = z.strictObject({
   actor: actorSchema,
-  reason: z.string().max(1000).optional(),
+  reason: storableText().max(1000).optional(),
   amountMinor: z.bigint().min(1n).max(9_223_372_036_854_775_807n).optional(),
   buyerPercent: z.number().min(0).max(100).optional(),
-  idempotencyKey: z.string().min(1).max(255).optional(),
+  idempotencyKey: storableText().min(1).max(255).optional(),
 });
 
 export const orderIdSchema = id;
-export const transitionNameSchema = z.string().min(1).max(64);
+export const transitionNameSchema = storableText().min(1).max(64);
 
 /** What {@link checkoutSchema} parses a checkout input to. */
 export type ParsedCheckout = z.output<typeof checkoutSchema>;
@@ -42,7 +43,8 @@ const CHECKOUT_KEYS: ReadonlySet<string> = new Set([
   'idempotencyKey',
 ]);
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 100 && ID.test(v);
-const isText = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 255;
+const isText = (v: unknown): v is string =>
+  typeof v === 'string' && v.length >= 1 && v.length <= 255 && isStorableText(v);
 
 /**
  * The checkout input as {@link checkoutSchema} would parse it, when it is a plain object whose every field is

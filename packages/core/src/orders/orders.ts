@@ -5,6 +5,7 @@ import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempoten
 import { currentKeyDerivedId, keyDerivedId } from '../ids/key-derived-id.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import { toNumber } from '../storage/int64.js';
+import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import { CheckoutFlow } from './checkout-flow.js';
@@ -284,8 +285,12 @@ export class Orders {
     return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial, captures));
   }
 
-  /** Fires due time-based transitions (as `system`); returns how many fired. The worker runs this. */
+  /**
+   * Fires due time-based transitions (as `system`), at most `limit` per transition (1 to 10,000, else
+   * `VALIDATION_FAILED`); returns how many fired. The worker runs this.
+   */
   async fireDueTransitions(limit = 100): Promise<number> {
+    parseRowLimit(limit, MAX_MAINTENANCE_LIMIT, 'fireDueTransitions limit');
     const now = this.#d.clock.now();
     let fired = 0;
     for (const t of this.#d.process.transitions) {

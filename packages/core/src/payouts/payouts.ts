@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import { storableText } from '../errors/storable-text.js';
 import { parseInput } from '../errors/validation-error.js';
 import { markReplayed } from '../idempotency/replay-mark.js';
 import type { IdFactory } from '../ids/id-factory.js';
@@ -56,8 +57,8 @@ const payoutSchema = z.strictObject({
   sellerId: id,
   currency: currencyCodeSchema,
   amountMinor: z.bigint().min(1n).max(9_223_372_036_854_775_807n),
-  destination: z.string().min(1).max(255),
-  idempotencyKey: z.string().min(1).max(255).optional(),
+  destination: storableText().min(1).max(255),
+  idempotencyKey: storableText().min(1).max(255).optional(),
 });
 
 /**

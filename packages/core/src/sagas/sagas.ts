@@ -2,9 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import { assertStorableJson, storableText } from '../errors/storable-text.js';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
 import { decodeJson, encodeJson } from '../jobs/json-column.js';
+import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaRegistry } from './saga-registry.js';
 import {
@@ -24,7 +26,7 @@ import {
 } from './saga-store.js';
 import type { SagaInfo, SagaStepEntry, StartSagaOptions } from './saga-types.js';
 
-const idSchema = z.string().min(1).max(200);
+const idSchema = storableText().min(1).max(200);
 const startOptionsSchema = z.strictObject({
   id: idSchema.optional(),
   runAt: z.number().int().nonnegative().optional(),
@@ -79,6 +81,7 @@ export class Sagas {
     const now = this.#clock.now();
     const id = opts.id ?? this.#ids('saga');
     const encoded = encodeJson(parsed);
+    assertStorableJson(encoded, ['input'], `saga ${name} input`);
     const insert = async (t: MarketkitTransaction) => {
       const inserted = await t
         .insertInto('saga_instances')
@@ -146,6 +149,7 @@ export class Sagas {
     const id = opts.id ?? this.#ids('saga');
     const owner = this.#ids('inline');
     const encoded = encodeJson(parsed);
+    assertStorableJson(encoded, ['input'], `saga ${name} input`);
     const insert = (trx: MarketkitTransaction) =>
       trx
         .insertInto('saga_instances')
@@ -196,6 +200,7 @@ export class Sagas {
 
   /** The saga `id`, or `undefined`. */
   async get(id: string): Promise<SagaInfo | undefined> {
+    parseInput(idSchema, id, 'saga id');
     const row = await this.#storage.run((db) =>
       db.selectFrom('saga_instances').selectAll().where('id', '=', id).executeTakeFirst(),
     );
@@ -204,15 +209,19 @@ export class Sagas {
 
   /** The saga's step log, oldest first: every finished attempt of a step or compensation. */
   async history(id: string): Promise<SagaStepEntry[]> {
+    parseInput(idSchema, id, 'saga id');
     const rows = await this.#storage.run((db) =>
       db.selectFrom('saga_steps').selectAll().where('saga_id', '=', id).orderBy('id').execute(),
     );
     return rows.map(stepEntryFromRow);
   }
 
-  /** Sagas parked as `failed` (a compensation kept failing), oldest change first, for an operator. */
+  /**
+   * Sagas parked as `failed` (a compensation kept failing), oldest change first, for an operator: at most `limit`
+   * (1 to 1000, default 100; else `VALIDATION_FAILED`).
+   */
   async listFailed(options: { readonly limit?: number } = {}): Promise<SagaInfo[]> {
-    const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? 100)), 1000);
+    const limit = parseRowLimit(options.limit === undefined ? 100 : options.limit, 1000, 'listFailed limit');
     const rows = await this.#storage.run((db) =>
       db
         .selectFrom('saga_instances')
@@ -245,7 +254,7 @@ export class Sagas {
    */
   async resolve(id: string, note: string): Promise<SagaInfo> {
     parseInput(idSchema, id, 'saga id');
-    parseInput(z.string().min(1).max(2000), note, 'resolution note');
+    parseInput(storableText().min(1).max(2000), note, 'resolution note');
     const now = this.#clock.now();
     const row = await this.#storage.transaction((trx) =>
       changeFailedSaga(trx, id, { status: 'resolved', resolution: note, next_run_at: null }, now),

@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { Storage } from '../storage/storage.js';
+import { toStorageError } from '../storage/storage-error.js';
 import type { MarketkitMigration, MigrationContext } from './migration-context.js';
 import { MIGRATIONS } from './migrations/index.js';
 
@@ -21,17 +22,22 @@ export async function migrate(
   const ctx: MigrationContext = { types: storage.adapter.columnTypes, prefix: storage.tablePrefix };
   const lockName = `${storage.schema ?? 'public'}.${storage.tablePrefix}migrations`;
   const base = storage.db as unknown as Kysely<unknown>;
-  const results = await storage.adapter.withMigrationLock(base, lockName, async (db) => {
-    if (storage.schema !== undefined) await sql`create schema if not exists ${sql.id(storage.schema)}`.execute(db);
-    const migrator = new Migrator({
-      db,
-      provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },
-      migrationTableName: `${storage.tablePrefix}migrations`,
-      migrationLockTableName: `${storage.tablePrefix}migrations_lock`,
-      ...(storage.schema === undefined ? {} : { migrationTableSchema: storage.schema }),
+  const results = await storage.adapter
+    .withMigrationLock(base, lockName, async (db) => {
+      if (storage.schema !== undefined) await sql`create schema if not exists ${sql.id(storage.schema)}`.execute(db);
+      const migrator = new Migrator({
+        db,
+        provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },
+        migrationTableName: `${storage.tablePrefix}migrations`,
+        migrationLockTableName: `${storage.tablePrefix}migrations_lock`,
+        ...(storage.schema === undefined ? {} : { migrationTableSchema: storage.schema }),
+      });
+      return migrator.migrateToLatest();
+    })
+    // A server that cannot be reached (or refuses the login) fails here, before any migration: a coded error.
+    .catch((error: unknown) => {
+      throw toStorageError(storage.adapter, error);
     });
-    return migrator.migrateToLatest();
-  });
   return { applied: appliedOrThrow(results) };
 }
 

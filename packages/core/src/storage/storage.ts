@@ -16,7 +16,8 @@ const identifier = z
   .regex(/^[a-z_][a-z0-9_]*$/, 'lowercase letters, digits and underscores, not starting with a digit');
 
 const storageOptionsSchema = z.object({
-  tablePrefix: z.union([identifier, z.literal('')]).default('mk_'),
+  // Never empty: unprefixed `accounts`, `orders`, `jobs` tables could collide with the host's own.
+  tablePrefix: identifier.default('mk_'),
   schema: identifier.optional(),
 });
 

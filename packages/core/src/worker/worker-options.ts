@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Clock } from '../clock/clock.js';
+import { storableText } from '../errors/storable-text.js';
 import type { JobRegistry } from '../jobs/job-definition.js';
 import type { Jobs } from '../jobs/jobs.js';
 import type { SagaRegistry } from '../sagas/saga-registry.js';
@@ -39,5 +40,16 @@ export const workerOptionsSchema = z.looseObject({
   concurrency: z.number().int().min(1).max(1000).default(8),
   pollIntervalMs: z.number().int().min(1).max(3_600_000).default(500),
   leaseMs: z.number().int().min(100).max(3_600_000).default(30_000),
-  owner: z.string().min(1).max(200).optional(),
+  owner: storableText().min(1).max(200).optional(),
+  extraPollers: z
+    .array(
+      z.custom<ExtraPoller>(
+        (v) => typeof (v as ExtraPoller | null)?.runOnce === 'function' && typeof (v as ExtraPoller).name === 'string',
+        'must be an ExtraPoller ({ name, runOnce })',
+      ),
+    )
+    .optional(),
+  onError: z
+    .custom<(error: unknown, where: string) => void>((v) => typeof v === 'function', 'must be a function')
+    .optional(),
 });

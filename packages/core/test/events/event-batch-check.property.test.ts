@@ -7,7 +7,7 @@ const text = (max: number) =>
   fc.oneof(
     fc.string({ minLength: 1, maxLength: max }),
     fc.string({ maxLength: max + 2 }),
-    fc.constantFrom('', 'x'.repeat(max), 'x'.repeat(max + 1), 7, null, undefined),
+    fc.constantFrom('', 'x'.repeat(max), 'x'.repeat(max + 1), 'lone\uDC00', 'nul\u0000', 7, null, undefined),
   );
 /** Events with fields often of the wrong type or out of range, sometimes with extra fields (the schema strips them). */
 const event: fc.Arbitrary<unknown> = fc.oneof(

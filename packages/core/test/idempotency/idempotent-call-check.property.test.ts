@@ -8,7 +8,19 @@ const text = (max: number) =>
   fc.oneof(
     fc.string({ maxLength: max + 2 }),
     fc.stringMatching(new RegExp(`^[\\x20-\\x7e]{1,${max + 1}}$`)),
-    fc.constantFrom('', ' ', 'tab\there', 'ü', 'x'.repeat(max), 'x'.repeat(max + 1), 5, null, undefined),
+    fc.constantFrom(
+      '',
+      ' ',
+      'tab\there',
+      'ü',
+      'lone\uD800',
+      'nul\u0000',
+      'x'.repeat(max),
+      'x'.repeat(max + 1),
+      5,
+      null,
+      undefined,
+    ),
   );
 /** Any fields, often of the wrong type or out of range, sometimes unknown. */
 const call: fc.Arbitrary<Record<string, unknown>> = fc.record(

@@ -9,7 +9,7 @@ const id = fc.oneof(
 );
 const text = fc.oneof(
   fc.string({ maxLength: 258 }),
-  fc.constantFrom('', 'x'.repeat(255), 'x'.repeat(256), 'ü', 3, null),
+  fc.constantFrom('', 'x'.repeat(255), 'x'.repeat(256), 'ü', 'lone\uD800', 'nul\u0000', 3, null),
 );
 /** Any fields, often of the wrong type or out of range, and sometimes unknown or explicitly undefined. */
 const input: fc.Arbitrary<Record<string, unknown>> = fc.record(

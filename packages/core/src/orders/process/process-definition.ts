@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../../errors/storable-text.js';
 
 /**
  * Who fires a transition. `system` is the host's or the worker's own process (timers, housekeeping). Transitions
@@ -70,7 +71,7 @@ const transitionSchema = z.strictObject({
 
 const stateSchema = z.strictObject({
   terminal: z.boolean().default(false),
-  description: z.string().max(500).optional(),
+  description: storableText().max(500).optional(),
 });
 
 /** The zod schema a transaction process is validated with when it is loaded. */
