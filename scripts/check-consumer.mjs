@@ -3,7 +3,8 @@
 // and each package README's ```ts examples under every module mode a consumer may use — strict,
 // `skipLibCheck: false` (so our .d.ts/.d.cts files are checked too), exactOptionalPropertyTypes,
 // noUncheckedIndexedAccess — then runs the ESM and CommonJS builds of the program with node and compares their
-// output with scripts/consumer/expected-output.txt. Run `npm run build` first.
+// output with scripts/consumer/expected-output.txt, and runs each README example (they must exit 0).
+// Run `npm run build` first.
 //
 // Peer dependencies are installed at the workspace's own versions, so npm takes them from its cache when it can.
 // better-sqlite3 compiles from source on install (about a minute); when the workspace holds a build of the same
@@ -105,8 +106,11 @@ try {
   ok = true;
   log('OK: the tarballs install, type-check under node16, nodenext and bundler (ESM and CJS), and run');
 } finally {
-  if (ok && process.env.MARKETKIT_CONSUMER_KEEP !== '1') rmSync(work, { recursive: true, force: true });
-  else console.error(`[check-consumer] scratch project kept at ${app}`);
+  if (process.env.MARKETKIT_CONSUMER_KEEP === '1') console.error(`[check-consumer] scratch project kept at ${app}`);
+  else {
+    rmSync(work, { recursive: true, force: true });
+    if (!ok) console.error('[check-consumer] failed; MARKETKIT_CONSUMER_KEEP=1 keeps the scratch project to look into');
+  }
 }
 
 /** Runs tsc on the sources under one module mode; resolves to the errors, or undefined when it passes. */
