@@ -5,11 +5,16 @@ import { defineConfig, type Options } from 'tsup';
  * Dependencies stay external so users get one copy of each; only the ESM-only p-retry is bundled, so the
  * CJS build loads with plain `require()`. Packages build in dependency order (`MK_BUILD=core|adapters|testing`,
  * see `npm run build`) because each one's declarations import the previous one's.
+ *
+ * No source maps: the output is unminified, one readable file per entry point with the source's names, so a stack
+ * trace already points at code a user can read. Maps with the sources embedded weighed about 2 MB in core; maps
+ * without them would point at `src/` files the tarball does not ship (bundlers and debuggers warn of the missing
+ * sources and show nothing). scripts/check-tarballs.mjs keeps the shipped file list exact.
  */
 const shared: Options = {
   format: ['esm', 'cjs'],
   dts: true,
-  sourcemap: true,
+  sourcemap: false,
   clean: true,
   target: 'node20',
   platform: 'node',

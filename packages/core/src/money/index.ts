@@ -9,6 +9,7 @@ export {
 } from './currency.js';
 export { type DecimalInput, type DecimalLike, Money, type MoneyJSON, moneyJsonSchema } from './money.js';
 export {
+  type DecimalRounding,
   isRoundingMode,
   ROUNDING_MODES,
   type RoundingMode,

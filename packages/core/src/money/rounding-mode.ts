@@ -21,6 +21,20 @@ import { ValidationError } from '../errors/index.js';
  */
 export type RoundingMode = 'halfEven' | 'halfUp' | 'halfDown' | 'up' | 'down' | 'ceil' | 'floor';
 
+/**
+ * A decimal.js rounding constant, `Decimal.ROUND_UP` (0) to `Decimal.ROUND_HALF_EVEN` (6), as
+ * {@link toDecimalRounding} returns it; assignable to decimal.js's `Decimal.Rounding`. Declared here rather than
+ * named from decimal.js: its declarations are CommonJS, so in an ESM consumer's types (`node16`/`nodenext`) a
+ * default-imported `Decimal.Rounding` does not resolve.
+ *
+ * @example
+ * ```ts
+ * const mode: DecimalRounding = toDecimalRounding('halfUp'); // 4, Decimal.ROUND_HALF_UP
+ * ```
+ */
+export type DecimalRounding = 0 | 1 | 2 | 3 | 4 | 5 | 6;
+
+// Each value is both one of ours and one of decimal.js's constants (the `satisfies` below checks the second).
 const DECIMAL_ROUNDING = Object.freeze({
   up: 0, // Decimal.ROUND_UP
   down: 1, // Decimal.ROUND_DOWN
@@ -29,7 +43,7 @@ const DECIMAL_ROUNDING = Object.freeze({
   halfUp: 4, // Decimal.ROUND_HALF_UP
   halfDown: 5, // Decimal.ROUND_HALF_DOWN
   halfEven: 6, // Decimal.ROUND_HALF_EVEN
-} as const satisfies Record<RoundingMode, Decimal.Rounding>);
+} as const satisfies Record<RoundingMode, DecimalRounding & Decimal.Rounding>);
 
 /**
  * Every rounding mode, in a stable order. Frozen.
@@ -71,7 +85,7 @@ export function isRoundingMode(value: unknown): value is RoundingMode {
  * new Decimal('2.5').toDecimalPlaces(0, toDecimalRounding('halfEven')).toString(); // '2'
  * ```
  */
-export function toDecimalRounding(mode: RoundingMode): Decimal.Rounding {
+export function toDecimalRounding(mode: RoundingMode): DecimalRounding {
   if (!isRoundingMode(mode)) {
     const message = `Unknown rounding mode ${JSON.stringify(mode)}: expected one of ${ROUNDING_MODES.join(', ')}.`;
     throw new ValidationError([{ path: ['rounding'], message }], message);
