@@ -16,7 +16,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'examples/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'examples/test/**/*.test.ts', 'docs/test/**/*.test.ts'],
     globalSetup: ['./packages/testing/src/postgres/vitest-global-setup.ts'],
     // A soak run makes each property test run `soakFactor()` times as long (`npm run test:soak`).
     testTimeout: soakFactor() > 1 ? 1_800_000 : 120_000,

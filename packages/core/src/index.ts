@@ -2,6 +2,7 @@
  * `@marketkit/core`: the domain and the engine of Marketkit. Talks to storage only through Kysely and the
  * {@link StorageAdapter} port; adapters live in `@marketkit/adapters`.
  * @packageDocumentation
+ * @module @marketkit/core
  */
 export { type Clock, systemClock } from './clock/clock.js';
 export * from './errors/index.js';

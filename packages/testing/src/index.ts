@@ -2,6 +2,7 @@
  * `@marketkit/testing`: what host apps and Marketkit's own tests share — backends for shared test bodies,
  * a throwaway PostgreSQL, a controllable clock and invariant checkers.
  * @packageDocumentation
+ * @module @marketkit/testing
  */
 export { type TestBackend, type TestDatabase, testBackends } from './backends/test-backend.js';
 export { ManualClock } from './clock/manual-clock.js';

@@ -47,6 +47,7 @@ export interface JetStreamAck {
  * ```
  */
 export interface JetStreamPublishClient {
+  /** Publishes one message; `msgID` makes JetStream drop a duplicate within its window. */
   publish(
     subject: string,
     payload?: Uint8Array,

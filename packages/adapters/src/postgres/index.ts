@@ -1,3 +1,8 @@
+/**
+ * `@marketkit/adapters/postgres`: The PostgreSQL storage adapter (pg): `postgresAdapter(config)` is what `createMarketplace` takes.
+ * @packageDocumentation
+ * @module @marketkit/adapters/postgres
+ */
 export { postgresAdapter } from './postgres-adapter.js';
 export type { PostgresAdapterConfig } from './postgres-adapter-config.js';
 export { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';

@@ -4,7 +4,9 @@ import { z } from 'zod';
 
 /** The few methods of a better-sqlite3 `Database` the adapter calls (typed structurally; no import needed). */
 export interface BetterSqliteDatabase extends SqliteDatabase {
+  /** Runs a PRAGMA (the adapter sets WAL, busy timeout, foreign keys and `synchronous` with it). */
   pragma(source: string, options?: { simple?: boolean }): unknown;
+  /** Makes integers come back as bigint, so int64 amounts never lose precision. */
   defaultSafeIntegers(toggleState?: boolean): unknown;
   readonly memory: boolean;
 }

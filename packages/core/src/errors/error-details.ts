@@ -23,16 +23,14 @@ const concurrencyConflict = z.discriminatedUnion('reason', [
     resource: text,
     id: text,
     expectedVersion: text,
-    /** `null` when the record no longer exists. */
-    actualVersion: text.nullable(),
+    actualVersion: text.nullable().describe('`null` when the record no longer exists'),
   }),
   z.strictObject({
     reason: z.literal('busy'),
     resource: text,
     id: text,
-    /** The operation the record is busy with, and the saga running it; absent when it was gone when reread. */
-    operation: text.optional(),
-    sagaId: text.optional(),
+    operation: text.optional().describe('the operation the record is busy with; absent when it was gone when reread'),
+    sagaId: text.optional().describe('the saga running that operation'),
   }),
 ]);
 
@@ -46,50 +44,78 @@ const concurrencyConflict = z.discriminatedUnion('reason', [
  * ```
  */
 export const ERROR_DETAILS_SCHEMAS = {
-  VALIDATION_FAILED: z.strictObject({ issues: z.array(validationIssue).readonly() }),
+  VALIDATION_FAILED: z
+    .strictObject({ issues: z.array(validationIssue).readonly() })
+    .describe('nothing was written; every problem found, with the path to the field'),
   UNKNOWN_CURRENCY: z.strictObject({ currency: text }),
   CURRENCY_MISMATCH: z.strictObject({ operation: text, left: text, right: text }),
   AMOUNT_NOT_REPRESENTABLE: z.strictObject({ amount: text, currency: text, exponent: z.number().int() }),
-  /** `availableMinor` is absent where the ledger refused without saying what the account holds. */
-  INSUFFICIENT_FUNDS: z.strictObject({ accountId: text, amountMinor: minor, availableMinor: minor.optional() }),
-  INSUFFICIENT_STOCK: z.strictObject({
-    listingId: text,
-    wanted: z.number().int(),
-    available: z.number().int(),
+  INSUFFICIENT_FUNDS: z.strictObject({
+    accountId: text,
+    amountMinor: minor,
+    availableMinor: minor.optional().describe('absent where the ledger refused without saying what the account holds'),
   }),
-  RESERVATION_EXPIRED: z.strictObject({ reservationId: text, expiresAt: z.number() }),
-  NOT_FOUND: z.strictObject({ resource: text, id: text }),
+  INSUFFICIENT_STOCK: z
+    .strictObject({ listingId: text, wanted: z.number().int(), available: z.number().int() })
+    .describe('for `listings.update`: `wanted` is the units sold or reserved, `available` the quantity asked for'),
+  RESERVATION_EXPIRED: z.strictObject({
+    reservationId: text,
+    expiresAt: z.number().describe('ms since the epoch; the expiry job may not have swept it yet'),
+  }),
+  NOT_FOUND: z.strictObject({
+    resource: text.describe('`order`, `listing`, `reservation`, `payout`, `saga`, `sagaDefinition`, …'),
+    id: text,
+  }),
   CONCURRENCY_CONFLICT: concurrencyConflict,
   UNIQUE_VIOLATION: storageKind('uniqueViolation'),
-  SERIALIZATION_FAILURE: storageKind('serializationFailure'),
-  DEADLOCK_DETECTED: storageKind('deadlock'),
+  SERIALIZATION_FAILURE: storageKind('serializationFailure').describe(
+    'PostgreSQL only (SQLite writes one transaction at a time); see docs/storage.md',
+  ),
+  DEADLOCK_DETECTED: storageKind('deadlock').describe('PostgreSQL only; see docs/storage.md'),
   LOCK_NOT_AVAILABLE: storageKind('lockNotAvailable'),
   CONNECTION_LOST: storageKind('connectionLost'),
   STORAGE_ERROR: storageKind('foreignKeyViolation', 'checkViolation', 'unknown'),
   MIGRATION_FAILED: z.strictObject({
-    results: z.array(z.strictObject({ migrationName: text, direction: text, status: text })).readonly(),
+    results: z
+      .array(z.strictObject({ migrationName: text, direction: text, status: text }))
+      .readonly()
+      .describe('what ran'),
   }),
-  LEASE_LOST: z.strictObject({ resource: text, id: text, fence: text }),
+  LEASE_LOST: z.strictObject({
+    resource: text.describe('`lease`, `job`, `saga`, `idempotencyKey`, `outboxPartition`'),
+    id: text,
+    fence: text,
+  }),
   INVALID_TRANSITION: z.strictObject({ resource: text, id: text, state: text, transition: text }),
   FORBIDDEN: z.strictObject({ role: text, actorId: text, operation: text }),
-  /** `actor` is absent for keys that are not scoped to an actor (saga ids, a provider's keys). */
-  IDEMPOTENCY_KEY_REUSED: z.strictObject({ key: text, actor: text.optional(), operation: text }),
-  /** `retryAfterMs` is absent when the key changed hands while it was read (retry at once). */
+  IDEMPOTENCY_KEY_REUSED: z.strictObject({
+    key: text.describe('on checkout, the idempotency key, or the order id the caller chose'),
+    actor: text.optional().describe('absent for keys not scoped to an actor: saga ids, a provider’s keys'),
+    operation: text.describe('the operation the key is stored under (see docs/idempotency.md)'),
+  }),
   IDEMPOTENCY_CONFLICT: z.strictObject({
     key: text,
     actor: text.optional(),
     operation: text,
-    retryAfterMs: z.number().int().nonnegative().optional(),
+    retryAfterMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('absent when the key changed hands while it was read: retry at once'),
   }),
-  PAYMENT_DECLINED: z.strictObject({ operation: text }),
-  /** `operation` is absent when a saga step failed with an error that was not a Marketkit error. */
-  PROVIDER_ERROR: z.strictObject({ operation: text.optional() }),
-  /** `timeoutMs` is absent when the provider itself reported the timeout. */
-  PROVIDER_TIMEOUT: z.strictObject({ operation: text, timeoutMs: z.number().optional() }),
-  /** The optional provider method the call needs (`listEffects` for reconciliation). */
-  PROVIDER_CAPABILITY_MISSING: z.strictObject({ method: text }),
-  /** An internal error says what broke in its message; it has no details. */
-  INTERNAL: z.strictObject({}),
+  PAYMENT_DECLINED: z.strictObject({ operation: text.describe('the provider call: `authorize`, `capture`, …') }),
+  PROVIDER_ERROR: z.strictObject({
+    operation: text.optional().describe('absent when a saga step failed with an error that was not a Marketkit error'),
+  }),
+  PROVIDER_TIMEOUT: z.strictObject({
+    operation: text,
+    timeoutMs: z.number().optional().describe('absent when the provider itself reported the timeout'),
+  }),
+  PROVIDER_CAPABILITY_MISSING: z.strictObject({
+    method: text.describe('the optional provider method the call needs (`listEffects` for `payments.reconcile()`)'),
+  }),
+  INTERNAL: z.strictObject({}).describe('no details: the message says what broke; please report it'),
 } as const satisfies Record<ErrorCode, z.ZodType<Readonly<Record<string, unknown>>>>;
 
 /** The `details` of an error with code `C`. */

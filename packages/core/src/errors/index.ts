@@ -1,4 +1,4 @@
-export { ERROR_CODES, type ErrorCode } from './error-codes.js';
+export { ERROR_CODES, type ErrorCode, type ErrorCodeSpec, HTTP_STATUS_BY_CODE } from './error-codes.js';
 export {
   ERROR_DETAILS_SCHEMAS,
   type ErrorDetails,

@@ -24,5 +24,6 @@ import type { OutboxEvent } from './event-types.js';
 export interface EventSink {
   /** A short name, recorded with failures (`last_error`) and reported to `onError`. */
   readonly name: string;
+  /** Delivers a batch, in order per aggregate; throwing makes the relay retry the batch later (at least once). */
   deliver(events: readonly OutboxEvent[]): Promise<void>;
 }

@@ -21,6 +21,7 @@ import type { OutboxEvent } from './event-types.js';
  * ```
  */
 export interface Publisher {
+  /** Publishes a batch to the broker; resolves once the broker accepted every event, throws to have it retried. */
   publish(events: readonly OutboxEvent[]): Promise<void>;
 }
 

@@ -35,7 +35,9 @@ export interface IdempotentCall extends IdempotencyScope {
  * ```
  */
 export interface ResultCodec<T> {
+  /** The JSON-safe form stored with the key. */
   encode(value: T): unknown;
+  /** The value back from its stored form, for a replay. */
   decode(stored: unknown): T;
 }
 

@@ -402,7 +402,7 @@ export class Idempotency {
 
   /**
    * Deletes records that expired (at most `limit`, in transactions of at most
-   * {@link IDEMPOTENCY_LIMITS.sweepBatchSize}) and returns how many. Run it on a timer from any number of processes;
+   * `IDEMPOTENCY_LIMITS.sweepBatchSize`) and returns how many. Run it on a timer from any number of processes;
    * on PostgreSQL concurrent sweepers skip each other's rows.
    *
    * @example

@@ -13,6 +13,14 @@ export type {
   IdempotentCall,
   ResultCodec,
 } from './idempotency-types.js';
+export {
+  CHECKOUT_OPERATION,
+  KEYED_OPERATIONS,
+  type KeyedOperation,
+  LISTING_OPERATIONS,
+  PAYOUT_OPERATION,
+  transitionOperation,
+} from './keyed-operations.js';
 export { isReplayed } from './replay-mark.js';
 export { canonicalJson, requestFingerprint } from './request-fingerprint.js';
 export { isStorableError, STORED_UNDER_KEY } from './storable-error.js';

@@ -23,7 +23,7 @@ function pathOf(at: At): Path {
  * properties left out, non-finite numbers as `null`), except that object keys are sorted and a `bigint` is written
  * as its decimal string. Two requests get the same text exactly when they mean the same thing to JSON, whatever
  * their key order. Throws `VALIDATION_FAILED` on what JSON cannot say faithfully: functions, symbols, `Map`, `Set`,
- * cycles, nesting deeper than {@link IDEMPOTENCY_LIMITS.maxDepth}.
+ * cycles, nesting deeper than `IDEMPOTENCY_LIMITS.maxDepth`.
  *
  * @example
  * ```ts
@@ -57,7 +57,7 @@ function flatJson(request: unknown): string | undefined {
 
 /**
  * SHA-256 (hex) of {@link canonicalJson}: what an idempotency key stores to tell the same request from another.
- * Throws `VALIDATION_FAILED` when the canonical JSON is longer than {@link IDEMPOTENCY_LIMITS.maxRequestBytes}.
+ * Throws `VALIDATION_FAILED` when the canonical JSON is longer than `IDEMPOTENCY_LIMITS.maxRequestBytes`.
  *
  * @example
  * ```ts

@@ -46,7 +46,9 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   readonly transactional: boolean;
   readonly retry: RetryPolicy | undefined;
   readonly timeoutMs: number | undefined;
+  /** Whether an error of `run` is worth retrying; default: a Marketkit error's `retryable`, else retryable. */
   classify?(error: unknown): ErrorClass;
+  /** The handler; may return follow-up jobs to schedule with its completion. */
   run(ctx: JobContext<z.output<S>>): Promise<JobResult> | Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export class JobRegistry {
     return this;
   }
 
+  /** The definition of `kind`, or `undefined` when none is registered. */
   get(kind: string): JobDefinition | undefined {
     return this.#byKind.get(kind);
   }

@@ -45,7 +45,7 @@ export class Ledger {
   /**
    * @param onCreated called with the transfers each batch created, in its transaction (the outbox hooks in here).
    * @param createdEvent the one outbox event `onCreated` writes per created transfer, if that is all it does: lets
-   * other modules write a transfer inside a statement they compile in one piece ({@link Ledger.postedTransferValues}).
+   * other modules write a transfer inside a statement they compile in one piece (`Ledger.postedTransferValues`).
    */
   constructor(
     storage: Storage,

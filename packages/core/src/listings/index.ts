@@ -1,6 +1,7 @@
 export type { ListingTables } from './listing-tables.js';
 export type {
   CommissionRule,
+  KeyOptions,
   Listing,
   ListingInput,
   ListingUpdate,

@@ -4,6 +4,7 @@ import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { Idempotency } from '../idempotency/idempotency.js';
 import type { ResultCodec } from '../idempotency/idempotency-types.js';
+import { LISTING_OPERATIONS } from '../idempotency/keyed-operations.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
@@ -105,7 +106,7 @@ export class Listings {
     };
     return this.#keyed(
       p.idempotencyKey,
-      { actor: p.sellerId, operation: 'listings.create', request },
+      { actor: p.sellerId, operation: LISTING_OPERATIONS.create, request },
       async (trx) => {
         const existing = await trx.selectFrom('listings').selectAll().where('id', '=', id).executeTakeFirst();
         if (existing !== undefined) return listingFromRow(existing);
@@ -147,7 +148,7 @@ export class Listings {
     const now = this.#clock.now();
     const { idempotencyKey, ...fields } = u;
     const request = { ...fields, price: fields.price?.toJSON() ?? null };
-    const scope = { actor: `listing:${listingId}`, operation: 'listings.update', request };
+    const scope = { actor: `listing:${listingId}`, operation: LISTING_OPERATIONS.update, request };
     return this.#keyed(
       idempotencyKey,
       scope,
@@ -206,7 +207,7 @@ export class Listings {
     const { idempotencyKey, ...request } = p;
     return this.#keyed(
       idempotencyKey,
-      { actor: `listing:${p.listingId}`, operation: 'listings.reserve', request },
+      { actor: `listing:${p.listingId}`, operation: LISTING_OPERATIONS.reserve, request },
       async (trx) => {
         if (p.reservationId !== undefined) {
           const existing = await findReservation(trx, id);
@@ -275,10 +276,14 @@ export class Listings {
     return this.#storage.snapshot((trx) => verifyStock(trx));
   }
 
-  async #move(reservationId: string, move: ReservationMove, options: KeyOptions): Promise<StockReservation> {
+  async #move(
+    reservationId: string,
+    move: keyof typeof LISTING_OPERATIONS & ReservationMove,
+    options: KeyOptions,
+  ): Promise<StockReservation> {
     const id = parseInput(listingIdSchema, reservationId, 'reservation id');
     const { idempotencyKey } = parseInput(keyOptionsSchema, options, 'options');
-    const scope = { actor: `reservation:${id}`, operation: `listings.${move}`, request: { reservationId: id } };
+    const scope = { actor: `reservation:${id}`, operation: LISTING_OPERATIONS[move], request: { reservationId: id } };
     const outcome = await this.#keyed(idempotencyKey, scope, async (trx) => {
       const now = this.#clock.now();
       const current = await findReservation(trx, id);

@@ -23,6 +23,7 @@ const MONEY_BRAND = Symbol.for('@marketkit/core/Money');
  * ```
  */
 export interface DecimalLike {
+  /** The exact decimal, without exponent notation. */
   toFixed(): string;
 }
 

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { hasErrorCode, MarketkitError } from '../errors/marketkit-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
+import { CHECKOUT_OPERATION } from '../idempotency/keyed-operations.js';
 import { reserveStock } from '../listings/stock-store.js';
 import { orderPaymentKeys } from '../payments/order-payment-keys.js';
 import { toBigInt } from '../storage/int64.js';
@@ -117,7 +118,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
         });
       throw new MarketkitError('FORBIDDEN', {
         message: 'A seller cannot buy their own listing.',
-        details: { role: 'buyer', actorId: p.buyerId, operation: 'orders.checkout' },
+        details: { role: 'buyer', actorId: p.buyerId, operation: CHECKOUT_OPERATION },
       });
     }
     const now = this.#d.clock.now();

@@ -5,5 +5,5 @@ export type { EscrowVerification } from './escrow-verification.js';
 export { mayRead, type ReadOptions, type ReadParties } from './order-read-access.js';
 export type { OrderTables } from './order-tables.js';
 export type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
-export { CHECKOUT_OPERATION, Orders } from './orders.js';
+export { Orders } from './orders.js';
 export * from './process/index.js';

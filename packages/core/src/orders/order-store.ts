@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
+import { CHECKOUT_OPERATION } from '../idempotency/keyed-operations.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
@@ -66,7 +67,7 @@ export async function sameOrder(
     const key = p.idempotencyKey ?? orderId;
     throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
       message: `The idempotency key ${key} was already used for orders.checkout with a different request.`,
-      details: { key, actor: p.buyerId, operation: 'orders.checkout' },
+      details: { key, actor: p.buyerId, operation: CHECKOUT_OPERATION },
     });
   }
   return existing;

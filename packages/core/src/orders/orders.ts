@@ -2,6 +2,7 @@ import { hasErrorCode, isMarketkitError, MarketkitError } from '../errors/market
 import { parseInput } from '../errors/validation-error.js';
 import { IDEMPOTENCY_LIMITS } from '../idempotency/idempotency-limits.js';
 import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempotency-types.js';
+import { CHECKOUT_OPERATION, transitionOperation } from '../idempotency/keyed-operations.js';
 import { currentKeyDerivedId, keyDerivedId } from '../ids/key-derived-id.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import { toNumber } from '../storage/int64.js';
@@ -32,9 +33,6 @@ import type { ProcessDefinition } from './process/process-definition.js';
 export type { OrdersDeps } from './orders-deps.js';
 
 const SYSTEM: Actor = Object.freeze({ role: 'system', id: 'system' });
-
-/** The operation checkout keys are stored under (`idempotency.inspect({ operation: 'orders.checkout', … })`). */
-export const CHECKOUT_OPERATION = 'orders.checkout';
 
 /** An idempotency key's completion hook and the order it recorded, once it did. */
 interface KeyHook {
@@ -143,7 +141,7 @@ export class Orders {
       (await this.#transitions.fire(id, t, p.actor, p.reason ?? null, params, onCommit)) ?? (await this.get(id))!;
     if (p.idempotencyKey === undefined) return work();
     const request = { orderId: id, transition: t, reason: p.reason ?? null, ...params };
-    const call = { key: p.idempotencyKey, actor: p.actor.id, operation: `orders.${t}`, request };
+    const call = { key: p.idempotencyKey, actor: p.actor.id, operation: transitionOperation(t), request };
     return this.#idempotent(call, async () => id, work);
   }
 

@@ -38,8 +38,11 @@ export function parseOrderPaymentKey(key: string): OrderPaymentKey | undefined {
 
 /** The keys an order's provider calls are made with (by the orders engine) and looked up by (reconciliation). */
 export const orderPaymentKeys = {
+  /** The checkout's authorization. */
   authorize: (orderId: string) => `${orderId}:authorize`,
+  /** The checkout's capture. */
   capture: (orderId: string) => `${orderId}:capture`,
+  /** The void of the checkout's authorization (a cancel, an expired reservation, a compensation). */
   void: (orderId: string) => `${orderId}:void`,
   /** The refund of a transition's `effect`, made with order event `seq`. */
   refund: (orderId: string, seq: number, effect: string) => `${orderId}:${seq}:refund:${effect}`,

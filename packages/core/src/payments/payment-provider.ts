@@ -12,6 +12,7 @@ import type { PaymentEffectsPage, PaymentEffectsQuery } from './payment-effects.
  *   `PROVIDER_TIMEOUT`. Callers retry both with the same key.
  */
 export interface PaymentProvider {
+  /** A short name for logs and errors (`'stripe'`, `'sandbox'`). */
   readonly name: string;
   /** Reserves `amountMinor` on the buyer's payment method. */
   authorize(request: AuthorizeRequest): Promise<Authorization>;
@@ -46,45 +47,71 @@ export interface PaymentProvider {
 }
 
 interface Keyed {
+  /** Derived from the operation (see `orderPaymentKeys`): the same key MUST give the same outcome, applied once. */
   readonly idempotencyKey: string;
 }
 
+/** What {@link PaymentProvider.authorize} is asked: hold an amount on the buyer's payment method. */
 export interface AuthorizeRequest extends Keyed {
+  /** The amount, in minor units of `currency`. */
   readonly amountMinor: bigint;
+  /** The ISO 4217 code. */
   readonly currency: string;
   /** The provider's token for the buyer's payment method. */
   readonly paymentMethod: string;
+  /** What the payment is for: the order id (listed back by `listEffects` as the authorization's `reference`). */
   readonly reference: string;
 }
+/** A hold made by {@link PaymentProvider.authorize}. */
 export interface Authorization {
+  /** The provider's id of the hold. */
   readonly authorizationId: string;
 }
+/** What {@link PaymentProvider.capture} is asked: take (part of) an authorization. */
 export interface CaptureRequest extends Keyed {
+  /** The hold to capture. */
   readonly authorizationId: string;
+  /** The amount to capture, in minor units; at most the authorized amount. */
   readonly amountMinor: bigint;
+  /** The ISO 4217 code, the authorization's. */
   readonly currency: string;
 }
+/** A capture made by {@link PaymentProvider.capture}. */
 export interface Capture {
+  /** The provider's id of the capture (refunds name it). */
   readonly captureId: string;
 }
+/** What {@link PaymentProvider.void} is asked: release a hold that will not be captured. */
 export interface VoidRequest extends Keyed {
+  /** The hold to release. */
   readonly authorizationId: string;
 }
+/** What {@link PaymentProvider.refund} is asked: give (part of) a capture back to the buyer. */
 export interface RefundRequest extends Keyed {
+  /** The capture to refund. */
   readonly captureId: string;
+  /** The amount to refund, in minor units; at most what is left of the capture. */
   readonly amountMinor: bigint;
+  /** The ISO 4217 code, the capture's. */
   readonly currency: string;
 }
+/** A refund made by {@link PaymentProvider.refund}. */
 export interface Refund {
+  /** The provider's id of the refund. */
   readonly refundId: string;
 }
+/** What {@link PaymentProvider.payout} is asked: send money to a seller. */
 export interface PayoutRequest extends Keyed {
   /** The provider's token for the seller's bank account or wallet. */
   readonly destination: string;
+  /** The amount, in minor units of `currency`. */
   readonly amountMinor: bigint;
+  /** The ISO 4217 code. */
   readonly currency: string;
 }
+/** A payout made by {@link PaymentProvider.payout}. */
 export interface ProviderPayout {
+  /** The provider's id of the payout. */
   readonly payoutId: string;
 }
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { storableText } from '../errors/storable-text.js';
 import { parseInput } from '../errors/validation-error.js';
+import { PAYOUT_OPERATION } from '../idempotency/keyed-operations.js';
 import { markReplayed } from '../idempotency/replay-mark.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { keyDerivedId } from '../ids/key-derived-id.js';
@@ -106,8 +107,8 @@ export class Payouts {
       const stored = payoutSagaInput.parse(saga.input);
       if (stored.sellerId !== p.sellerId || stored.amountMinor !== p.amountMinor || stored.currency !== p.currency) {
         throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
-          message: `The idempotency key ${idempotencyKey ?? payoutId} was already used for payouts.request with a different request.`,
-          details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: 'payouts.request' },
+          message: `The idempotency key ${idempotencyKey ?? payoutId} was already used for ${PAYOUT_OPERATION} with a different request.`,
+          details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: PAYOUT_OPERATION },
         });
       }
     }
@@ -122,7 +123,7 @@ export class Payouts {
     if (payout !== undefined) return answer(payout); // another caller is running it right now
     throw new MarketkitError('IDEMPOTENCY_CONFLICT', {
       message: `Payout ${payoutId} is being requested by another call.`,
-      details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: 'payouts.request' },
+      details: { key: idempotencyKey ?? payoutId, actor: p.sellerId, operation: PAYOUT_OPERATION },
     });
   }
 

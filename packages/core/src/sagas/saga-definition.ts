@@ -50,7 +50,9 @@ interface SagaStepBase {
  */
 export interface LocalSagaStep<I> extends SagaStepBase {
   readonly kind: 'local';
+  /** The step's work; what it returns is recorded as the step's result. */
   run(ctx: LocalStepContext<I>): Promise<unknown>;
+  /** Undoes the step when a later step fails permanently; runs in reverse order of the steps. */
   compensate?(ctx: LocalStepContext<I>): Promise<unknown>;
 }
 
@@ -62,7 +64,9 @@ export interface LocalSagaStep<I> extends SagaStepBase {
  */
 export interface ExternalSagaStep<I> extends SagaStepBase {
   readonly kind: 'external';
+  /** The step's work; what it returns is recorded as the step's result. */
   run(ctx: SagaStepContext<I>): Promise<unknown>;
+  /** Undoes the step when a later step fails permanently; runs in reverse order of the steps. */
   compensate?(ctx: SagaStepContext<I>): Promise<unknown>;
 }
 

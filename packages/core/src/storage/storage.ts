@@ -29,7 +29,7 @@ export interface StorageOptions {
   readonly schema?: string;
 }
 
-/** Options for {@link Storage.transaction}. */
+/** Options for `Storage.transaction`. */
 export interface TransactionOptions {
   /** Attempts in all, counting the first, on serialization failures and deadlocks. Default 8. */
   readonly maxAttempts?: number;
@@ -124,7 +124,7 @@ export class Storage {
 
   /**
    * Runs `fn`, which sends ONE statement, outside an explicit transaction (autocommit: no `BEGIN`/`COMMIT` round
-   * trips), retried on serialization failures and deadlocks like {@link Storage.transaction}. The statement is its
+   * trips), retried on serialization failures and deadlocks like `Storage.transaction`. The statement is its
    * own transaction, so it commits or changes nothing; `fn` must send exactly one statement that writes. Refused
    * busy, it waits for the write lock as a transaction's begin does.
    */

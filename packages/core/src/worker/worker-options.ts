@@ -10,6 +10,7 @@ import type { Storage } from '../storage/storage.js';
 /** Other periodic work the worker drives, e.g. the outbox relay: `runOnce()` returns how much it did. */
 export interface ExtraPoller {
   readonly name: string;
+  /** One round of work; returns how much it did (0 lets the worker sleep). */
   runOnce(): Promise<number>;
 }
 

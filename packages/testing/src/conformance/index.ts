@@ -1,3 +1,8 @@
+/**
+ * `@marketkit/testing/conformance`: The storage adapter conformance suite: run `runAdapterConformance` against a new adapter; the built-in ones pass it.
+ * @packageDocumentation
+ * @module @marketkit/testing/conformance
+ */
 export {
   type AdapterConformanceOptions,
   type ConformanceDatabase,

@@ -21,9 +21,12 @@ const decode = (text: string): unknown =>
  * const client = httpPaymentServiceClient(server.url);     // in each worker process
  * ```
  */
-export async function serveFakePaymentService(
-  service: FakePaymentService,
-): Promise<{ readonly url: string; close(): Promise<void> }> {
+export async function serveFakePaymentService(service: FakePaymentService): Promise<{
+  /** Where the service listens. */
+  readonly url: string;
+  /** Stops the server. */
+  close(): Promise<void>;
+}> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => {

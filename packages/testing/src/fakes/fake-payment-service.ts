@@ -25,11 +25,13 @@ export interface FakeRefundRequest {
   readonly chargeKey: string;
 }
 
+/** A charge the fake made (or replayed for its key). */
 export interface FakeCharge {
   readonly chargeId: string;
   readonly amountMinor: bigint;
 }
 
+/** A refund the fake made (or replayed for its key). */
 export interface FakeRefund {
   /** `null` when there was nothing to refund (the charge never happened, or was refunded under another key). */
   readonly refundId: string | null;
@@ -38,7 +40,9 @@ export interface FakeRefund {
 
 /** What every client of the fake offers: the service calls and the named fault points. */
 export interface PaymentServiceClient {
+  /** Charges once per idempotency key; a replayed key returns the first outcome. */
   charge(request: FakeChargeRequest): Promise<FakeCharge>;
+  /** Refunds once per idempotency key; a replayed key returns the first outcome. */
   refund(request: FakeRefundRequest): Promise<FakeRefund>;
   /**
    * A named fault point (DBOS's `debugpoint`): returns at once unless the test armed a gate of that name, in
@@ -50,6 +54,7 @@ export interface PaymentServiceClient {
 /** An armed fault point: `reached` resolves with the caller's info when a caller blocks on it. */
 export interface Gate {
   readonly reached: Promise<Readonly<Record<string, string>>>;
+  /** Lets the blocked caller (and any later one) go on. */
   release(): void;
 }
 
@@ -166,6 +171,7 @@ export class FakePaymentService implements PaymentServiceClient {
     })) as FakeRefund;
   }
 
+  /** What the fake has done so far, for exactly-once assertions. */
   effects(): FakeEffects {
     return {
       charges: this.#charges.size,

@@ -32,7 +32,12 @@ function decode(text: string): unknown {
  * const remote = httpPaymentProvider(server.url); // in each worker process
  * ```
  */
-export async function serveSandbox(sandbox: SandboxPaymentProvider): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveSandbox(sandbox: SandboxPaymentProvider): Promise<{
+  /** Where the sandbox listens. */
+  url: string;
+  /** Stops the server. */
+  close(): Promise<void>;
+}> {
   const server = createServer((req, res) => {
     const op = (req.url ?? '').slice(1);
     let body = '';

@@ -19,8 +19,8 @@ export function purchaseProcess(
     states: {
       checkout: { description: 'stock reserved, waiting for the payment to be captured' },
       paid: { description: 'captured into escrow' },
-      shipped: {},
-      delivered: {},
+      shipped: { description: 'on its way to the buyer; escrow held' },
+      delivered: { description: 'the buyer has it; escrow released when the buyer confirms or after a delay' },
       disputed: { description: 'escrow frozen until an operator resolves it' },
       completed: { terminal: true, description: 'escrow released to the seller and the platform' },
       cancelled: { terminal: true, description: 'nothing captured, or refunded in full; stock back' },

@@ -7,6 +7,7 @@ import { storableText } from '../../errors/storable-text.js';
  * {@link ProcessTransition}).
  */
 export const ACTOR_ROLES = ['buyer', 'seller', 'operator', 'system'] as const;
+/** A role that may fire a transition: one of {@link ACTOR_ROLES}. */
 export type ActorRole = (typeof ACTOR_ROLES)[number];
 
 /**
@@ -28,6 +29,7 @@ export const EFFECTS = {
   resolveSplit: { escrow: 'empty' },
   notify: { escrow: 'keep' },
 } as const satisfies Record<string, { escrow: 'keep' | 'fill' | 'empty' }>;
+/** The name of an effect: a key of {@link EFFECTS}. */
 export type EffectName = keyof typeof EFFECTS;
 
 /** Named guards a transition may require; each is checked against the order inside the transaction. */
@@ -38,6 +40,7 @@ export const GUARDS = [
   'refundWithinEscrow',
   'splitWithinEscrow',
 ] as const;
+/** The name of a guard: one of {@link GUARDS}. */
 export type GuardName = (typeof GUARDS)[number];
 
 const name = z
