@@ -5,6 +5,7 @@ import { parseInput } from '../errors/validation-error.js';
 import type { Idempotency } from '../idempotency/idempotency.js';
 import type { ResultCodec } from '../idempotency/idempotency-types.js';
 import type { IdFactory } from '../ids/id-factory.js';
+import { int64Amount } from '../money/int64-amount.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import { LISTING_CODEC } from './listing-codec.js';
 import { encodeCommission, listingFromRow } from './listing-rows.js';
@@ -14,6 +15,7 @@ import {
   listingInputSchema,
   listingUpdateSchema,
   reserveInputSchema,
+  sweepLimitSchema,
 } from './listing-schemas.js';
 import type {
   KeyOptions,
@@ -92,6 +94,7 @@ export class Listings {
    */
   async create(input: ListingInput): Promise<Listing> {
     const p = parseInput(listingInputSchema, input, 'listing');
+    int64Amount(p.price.minor, p.price.currency, 'price');
     const id = p.id ?? this.#ids('lst');
     const now = this.#clock.now();
     const request = {
@@ -142,6 +145,7 @@ export class Listings {
   async update(id: string, update: ListingUpdate): Promise<Listing> {
     const listingId = parseInput(listingIdSchema, id, 'listing id');
     const u = parseInput(listingUpdateSchema, update, 'listing update');
+    if (u.price !== undefined) int64Amount(u.price.minor, u.price.currency, 'price');
     const now = this.#clock.now();
     const { idempotencyKey, ...fields } = u;
     const request = { ...fields, price: fields.price?.toJSON() ?? null };
@@ -243,8 +247,10 @@ export class Listings {
   /**
    * Expires reservations past their expiry (at most `limit`) and returns how many. Run by the worker. Reservations
    * an order holds are left to the order's process (its timed transition cancels the order and releases them).
+   * `limit` is an integer from 1 to 10,000 (`VALIDATION_FAILED` otherwise).
    */
   async expireReservations(limit = 500): Promise<number> {
+    const most = parseInput(sweepLimitSchema, limit, 'limit');
     const caps = this.#storage.adapter.capabilities;
     return this.#storage.transaction(async (trx) => {
       const now = this.#clock.now();
@@ -255,7 +261,7 @@ export class Listings {
         .where('order_id', 'is', null)
         .where('expires_at', '<=', BigInt(now))
         .orderBy('id')
-        .limit(limit);
+        .limit(most);
       if (caps.skipLocked) q = q.forUpdate().skipLocked();
       let expired = 0;
       for (const { id } of await q.execute())

@@ -27,6 +27,8 @@ export const transitionSchema = z.strictObject({
 });
 
 export const orderIdSchema = id;
+/** How many due orders one `fireDueTransitions` call fires at most, per timed transition. */
+export const dueLimitSchema = z.number().int().min(1).max(10_000);
 export const transitionNameSchema = z.string().min(1).max(64);
 
 /** What {@link checkoutSchema} parses a checkout input to. */

@@ -17,6 +17,7 @@ import { type ReadOptions, readOptionsSchema } from './order-read-access.js';
 import { orderEventFromRow } from './order-rows.js';
 import {
   checkoutSchema,
+  dueLimitSchema,
   orderIdSchema,
   plainCheckoutInput,
   transitionNameSchema,
@@ -284,8 +285,12 @@ export class Orders {
     return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial, captures));
   }
 
-  /** Fires due time-based transitions (as `system`); returns how many fired. The worker runs this. */
+  /**
+   * Fires due time-based transitions (as `system`), at most `limit` (an integer from 1 to 10,000, else
+   * `VALIDATION_FAILED`) per timed transition; returns how many fired. The worker runs this.
+   */
   async fireDueTransitions(limit = 100): Promise<number> {
+    parseInput(dueLimitSchema, limit, 'limit');
     const now = this.#d.clock.now();
     let fired = 0;
     for (const t of this.#d.process.transitions) {
