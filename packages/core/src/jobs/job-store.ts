@@ -6,7 +6,7 @@ import { claimLeased } from '../storage/lease-claim.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { ScheduleJobInput } from './job-definition.js';
 import type { JobStatus, JobsTable } from './job-tables.js';
-import { decodeJson, encodeJson } from './json-column.js';
+import { decodeJson, encodeJson, encodeJsonInput } from './json-column.js';
 
 /** A scheduled job as stored. */
 export interface JobInfo {
@@ -66,7 +66,7 @@ export async function insertJob(
     .values({
       id: ids('job'),
       kind: input.kind,
-      payload: encodeJson(input.payload ?? null),
+      payload: encodeJsonInput(input.payload, ['payload']),
       status: 'pending',
       run_at: input.runAt,
       next_run_at: input.runAt,
