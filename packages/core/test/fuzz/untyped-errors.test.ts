@@ -55,8 +55,9 @@ describe('Money throws only MarketkitErrors', () => {
   });
 
   it('refuses a malformed amount object whose toString throws with VALIDATION_FAILED', () => {
+    // toFixed() answers with something that is not a string and cannot be shown either.
     const hostile = {
-      toFixed: () => ({}),
+      toFixed: () => Object.create(null),
       toString: () => {
         throw new Error('x');
       },
