@@ -18,13 +18,24 @@ export const JSON_INPUT_LIMITS = Object.freeze({
 
 type Path = readonly (string | number)[];
 
+/** Where the walk is, as a chain to the root: built into a {@link Path} only when something is refused. */
+interface Place {
+  readonly parent: Place | Path;
+  readonly key: string | number;
+}
+
+function pathOf(place: Place | Path): Path {
+  if (Array.isArray(place)) return place;
+  const { parent, key } = place as Place;
+  return [...pathOf(parent), key];
+}
+
 /** Why a value is not stored as given, with the path to it; thrown inside the walk, turned into `VALIDATION_FAILED`. */
 class NotJson extends Error {
-  constructor(
-    readonly path: Path,
-    message: string,
-  ) {
+  readonly path: Path;
+  constructor(place: Place | Path, message: string) {
     super(message);
+    this.path = pathOf(place);
   }
 }
 
@@ -80,7 +91,7 @@ function invalid(path: Path, message: string): ValidationError {
 /** Throws {@link NotJson} for the first part of `value` JSON would not carry as it is; `root` may be `undefined`. */
 function checkValue(
   value: unknown,
-  path: Path,
+  path: Place | Path,
   depth: number,
   ancestors: Set<object>,
   root = false,
@@ -106,7 +117,8 @@ function checkValue(
   const toJSON = converted ? undefined : (object as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === 'function') {
     // As JSON.stringify does: `toJSON` once, then what it returned as it is (its own `toJSON` is not called).
-    checkValue(toJSON.call(object, String(path.at(-1) ?? '')), path, depth, ancestors, root, true);
+    const key = Array.isArray(path) ? (path as Path).at(-1) : (path as Place).key;
+    checkValue(toJSON.call(object, String(key ?? '')), path, depth, ancestors, root, true);
     return;
   }
   if (depth >= JSON_INPUT_LIMITS.maxDepth) {
@@ -119,17 +131,17 @@ function checkValue(
   ancestors.delete(object);
 }
 
-function checkArray(array: readonly unknown[], path: Path, depth: number, ancestors: Set<object>): void {
+function checkArray(array: readonly unknown[], path: Place | Path, depth: number, ancestors: Set<object>): void {
   for (let i = 0; i < array.length; i++) {
-    if (!(i in array)) throw new NotJson([...path, i], 'is a hole in an array, which JSON would turn into null');
+    const place = { parent: path, key: i };
+    if (!(i in array)) throw new NotJson(place, 'is a hole in an array, which JSON would turn into null');
     const item = array[i];
-    if (item === undefined)
-      throw new NotJson([...path, i], 'is undefined in an array, which JSON would turn into null');
-    checkValue(item, [...path, i], depth + 1, ancestors);
+    if (item === undefined) throw new NotJson(place, 'is undefined in an array, which JSON would turn into null');
+    checkValue(item, place, depth + 1, ancestors);
   }
 }
 
-function checkObject(object: object, path: Path, depth: number, ancestors: Set<object>): void {
+function checkObject(object: object, path: Place | Path, depth: number, ancestors: Set<object>): void {
   const tag = Object.prototype.toString.call(object);
   if (tag !== '[object Object]') {
     throw new NotJson(path, `is a ${tag.slice(8, -1)}, which JSON would not keep; convert it to plain data first`);
@@ -140,6 +152,10 @@ function checkObject(object: object, path: Path, depth: number, ancestors: Set<o
   const record = object as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     const item = record[key];
-    if (item !== undefined) checkValue(item, [...path, key], depth + 1, ancestors);
+    // Strings and the like inline: most payloads are flat, and a call per field costs more than this test.
+    if (item === undefined || typeof item === 'string' || typeof item === 'boolean' || typeof item === 'bigint') {
+      continue;
+    }
+    checkValue(item, { parent: path, key }, depth + 1, ancestors);
   }
 }
