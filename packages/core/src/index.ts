@@ -12,6 +12,7 @@ export * from './jobs/index.js';
 export * from './ledger/index.js';
 export * from './listings/index.js';
 export * from './locking/index.js';
+export { consoleLogger, type Logger, silentLogger } from './logging/logger.js';
 export { createMarketplace, type Marketplace, type MarketplaceOptions } from './marketplace.js';
 export * from './money/index.js';
 export * from './orders/index.js';
@@ -20,6 +21,7 @@ export * from './payouts/index.js';
 export * from './sagas/index.js';
 export type { MarketkitDatabase } from './schema/database.js';
 export type { MigrateResult } from './schema/migrate.js';
+export { JSON_INPUT_LIMITS } from './storage/json-input.js';
 export { retryWhileBusy } from './storage/retry-while-busy.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
 export { type MarketkitTransaction, Storage, type StorageOptions, type TransactionOptions } from './storage/storage.js';

@@ -14,6 +14,7 @@ import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
+import { consoleLogger, type Logger } from './logging/logger.js';
 import { marketplaceOptionsSchema } from './marketplace-options-schema.js';
 import { Escrow } from './orders/escrow.js';
 import { Orders } from './orders/orders.js';
@@ -73,6 +74,13 @@ export interface MarketplaceOptions {
    * 2^31-1. Default 60 s.
    */
   readonly pendingOpTimeoutMs?: number;
+  /**
+   * Where errors nobody awaits go: the worker's (its loop, the sagas, jobs and timers it runs) and the outbox
+   * relay's. pino-compatible (`error(obj, msg)`, `warn`, `info`, `debug`); Marketkit logs ids and error codes, never
+   * personal data. Default {@link consoleLogger} (errors and warnings to the console); {@link silentLogger} drops
+   * them. A worker's own `onError`, or the relay's, replaces it there.
+   */
+  readonly logger?: Logger;
 }
 
 /** One embedded Marketkit instance. Create as many as you like; none shares state with another. */
@@ -128,7 +136,8 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   });
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
-  const events = new MarketEvents(storage, clock, options.events);
+  const logger = options.logger ?? consoleLogger;
+  const events = new MarketEvents(storage, clock, options.events, logger);
   const idempotency = new Idempotency(storage, clock, options.idempotency);
   const ledger = new Ledger(
     storage,
@@ -176,7 +185,15 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     sagas,
     jobs,
     worker: (o: Omit<WorkerOptions, 'storage' | 'clock' | 'sagas' | 'jobs'> = {}): Worker =>
-      createWorker({ ...o, storage, clock, sagas, jobs, extraPollers: [...maintenance, ...(o.extraPollers ?? [])] }),
+      createWorker({
+        logger,
+        ...o,
+        storage,
+        clock,
+        sagas,
+        jobs,
+        extraPollers: [...maintenance, ...(o.extraPollers ?? [])],
+      }),
     idempotency,
     orders,
     payouts,

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ValidationError } from './validation-error.js';
 
 /**
  * Why a string was refused: it would not come back from the database as it went in. PostgreSQL stores a lone
@@ -51,15 +50,4 @@ const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
  */
 export function jsonHasUnstorableText(json: string): boolean {
   return json.includes('\\u') && UNSTORABLE_ESCAPE.test(json);
-}
-
-/**
- * Throws `VALIDATION_FAILED` at `path` when `json` (written by `JSON.stringify`) holds a string that is not
- * {@link isStorableText}: a saga input, a job or event payload, checked as it is about to be stored.
- * @internal
- */
-export function assertStorableJson(json: string, path: readonly (string | number)[], what: string): void {
-  if (!jsonHasUnstorableText(json)) return;
-  const message = `a string in it ${UNSTORABLE_TEXT_MESSAGE}`;
-  throw new ValidationError([{ path, message }], `Invalid ${what}: ${message}`);
 }

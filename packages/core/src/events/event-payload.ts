@@ -1,37 +1,26 @@
-import { assertStorableJson } from '../errors/storable-text.js';
-import { ValidationError } from '../errors/validation-error.js';
-import { OUTBOX_LIMITS } from './outbox-limits.js';
+import { jsonInputText } from '../storage/json-input.js';
 
 const withBigInts = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
 
 /**
- * Serializes a payload to JSON text, writing `bigint` as a decimal string. Throws `VALIDATION_FAILED` for
- * what JSON cannot carry (cycles) and past `OUTBOX_LIMITS.maxPayloadLength`.
+ * Serializes a payload to JSON text, writing `bigint` as a decimal string. Throws `VALIDATION_FAILED` for what JSON
+ * cannot carry or would change, and past `OUTBOX_LIMITS.maxPayloadLength` (see `jsonInputText`).
  * @internal
  */
 export function serializePayload(payload: object, index: number): string {
-  let json: string;
+  return jsonInputText(payload, [index, 'payload'], writePayload);
+}
+
+function writePayload(payload: unknown): string {
   try {
     // A bigint at the top level (amounts, usually) is written as text in a shallow copy, which then takes the fast
     // path: a replacer makes every call several times slower, and letting the fast path throw first costs more (an
     // exception with its stack) than the replacer does.
-    json = JSON.stringify(withTopLevelBigIntsAsText(payload));
+    return JSON.stringify(withTopLevelBigIntsAsText(payload as object));
   } catch {
     // The fast path fails on the first (nested) bigint; only then pay for the replacer.
-    try {
-      json = JSON.stringify(payload, withBigInts);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new ValidationError([{ path: [index, 'payload'], message: `is not JSON-serializable: ${reason}` }]);
-    }
+    return JSON.stringify(payload, withBigInts);
   }
-  assertStorableJson(json, [index, 'payload'], 'events');
-  if (json.length > OUTBOX_LIMITS.maxPayloadLength) {
-    throw new ValidationError([
-      { path: [index, 'payload'], message: `exceeds ${OUTBOX_LIMITS.maxPayloadLength} characters of JSON` },
-    ]);
-  }
-  return json;
 }
 
 /**

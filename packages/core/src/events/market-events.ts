@@ -1,4 +1,5 @@
 import type { Clock } from '../clock/clock.js';
+import { consoleLogger, errorFields, type Logger } from '../logging/logger.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { StorageAdapter } from '../storage/storage-adapter.js';
 import { appendEvents } from './append-events.js';
@@ -7,7 +8,7 @@ import type { EventSink } from './event-sink.js';
 import type { AppendedEvent, JsonObject, OutboxEventInput } from './event-types.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { type Publisher, publisherSink } from './publisher.js';
-import type { OutboxRelayOptions } from './relay-options.js';
+import type { OutboxRelayOptions, RelayErrorInfo } from './relay-options.js';
 
 /**
  * Options of the events module of a marketplace (`createMarketplace({ events })`).
@@ -42,7 +43,8 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
   readonly #clock: Clock;
   readonly #backend: StorageAdapter;
 
-  constructor(storage: Storage, clock: Clock, options: EventsOptions = {}) {
+  /** `logger` hears the relay's errors when `options.relay.onError` is not given (see {@link Logger}). */
+  constructor(storage: Storage, clock: Clock, options: EventsOptions = {}, logger: Logger = consoleLogger) {
     this.#clock = clock;
     this.#backend = storage.adapter;
     this.listeners = new EventListeners<M>();
@@ -51,7 +53,8 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
       ...(options.publishers ?? []).map((p, i) => publisherSink(p, `publisher-${i}`)),
       ...(options.sinks ?? []),
     ];
-    this.relay = new OutboxRelay(storage, { ...options.relay, sinks, clock });
+    const onError = options.relay?.onError ?? logRelayErrors(logger);
+    this.relay = new OutboxRelay(storage, { ...options.relay, sinks, clock, onError });
   }
 
   /** See {@link EventListeners.on}. */
@@ -78,4 +81,12 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
   stop(): Promise<void> {
     return this.relay.stop();
   }
+}
+
+/** The relay's default `onError`: a failed delivery (retried with backoff) as a warning, a failed loop as an error. */
+function logRelayErrors(logger: Logger): (error: unknown, info: RelayErrorInfo) => void {
+  return (error, info) => {
+    if (info.sink === undefined) logger.error({ ...info, ...errorFields(error) }, 'outbox relay: a run failed');
+    else logger.warn({ ...info, ...errorFields(error) }, 'outbox relay: a delivery failed; retried with backoff');
+  };
 }

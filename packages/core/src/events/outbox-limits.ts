@@ -1,3 +1,5 @@
+import { JSON_INPUT_LIMITS } from '../storage/json-input.js';
+
 /**
  * Number of outbox partitions. An aggregate's events always land in the same partition (a stable hash of its
  * type and id), and one relay at a time holds a partition, so this is also the most relays that can drain in
@@ -27,8 +29,8 @@ export const OUTBOX_LIMITS = Object.freeze({
   maxAggregateTypeLength: 100,
   /** Longest aggregate id, in characters. */
   maxAggregateIdLength: 200,
-  /** Largest payload, in characters of its JSON text. */
-  maxPayloadLength: 256 * 1024,
+  /** Largest payload, in characters of its JSON text: `JSON_INPUT_LIMITS.maxLength`, as for saga inputs and job payloads. */
+  maxPayloadLength: JSON_INPUT_LIMITS.maxLength,
   /** Largest relay batch (events read from one partition at a time). */
   maxBatchSize: 5000,
 });

@@ -1,13 +1,12 @@
 import type { Selectable } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
-import { assertStorableJson } from '../errors/storable-text.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
 import { claimLeased } from '../storage/lease-claim.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { ScheduleJobInput } from './job-definition.js';
 import type { JobStatus, JobsTable } from './job-tables.js';
-import { decodeJson, encodeJson } from './json-column.js';
+import { decodeJson, encodeJson, encodeJsonInput } from './json-column.js';
 
 /** A scheduled job as stored. */
 export interface JobInfo {
@@ -62,14 +61,12 @@ export async function insertJob(
   now: number,
 ): Promise<{ id: string; created: boolean }> {
   const dedupe = input.dedupeKey ?? null;
-  const payload = encodeJson(input.payload ?? null);
-  assertStorableJson(payload, ['payload'], `job ${input.kind} payload`);
   const row = await trx
     .insertInto('jobs')
     .values({
       id: ids('job'),
       kind: input.kind,
-      payload,
+      payload: encodeJsonInput(input.payload, ['payload']),
       status: 'pending',
       run_at: input.runAt,
       next_run_at: input.runAt,

@@ -1,3 +1,5 @@
+import { jsonInputText } from '../storage/json-input.js';
+
 /**
  * Encodes a value for a JSON column, wrapped as `{"v": …}` so that every stored document is an object (a
  * top-level JSON string would read back ambiguously: PostgreSQL's jsonb is parsed by the driver, SQLite's text
@@ -15,6 +17,15 @@ export function encodeJson(value: unknown): string {
     if (!(error instanceof TypeError)) throw error;
     return JSON.stringify(doc, bigintAsText);
   }
+}
+
+/**
+ * {@link encodeJson} for a value the host handed in (a saga input, a job payload): refused with `VALIDATION_FAILED`
+ * at `path` where JSON would change it or cannot carry it, or past `JSON_INPUT_LIMITS` (see `jsonInputText`).
+ * @internal
+ */
+export function encodeJsonInput(value: unknown, path: readonly (string | number)[]): string {
+  return `{"v":${jsonInputText(value ?? null, path)}}`;
 }
 
 const bigintAsText = (_key: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);

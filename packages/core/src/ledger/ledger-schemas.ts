@@ -18,6 +18,13 @@ export const minorUnitsSchema = z
   .transform((v) => BigInt(v))
   .refine((v) => v >= 0n && v <= MAX_INT64, 'must be an integer number of minor units between 0 and 2^63-1');
 
+/**
+ * An id looked up (`getAccount`): any string, since an id no account can have is simply not found; anything else
+ * (an array, a number) is `VALIDATION_FAILED` rather than a driver error.
+ */
+export const lookupIdSchema = z.string();
+export const lookupIdsSchema = z.array(lookupIdSchema).readonly();
+
 const codeSchema = z.number().int().min(0).max(L.maxCode);
 
 export const accountInputSchema = z.strictObject({

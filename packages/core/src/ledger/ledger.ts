@@ -8,7 +8,14 @@ import type { Account, AccountInput, CreateAccountResult } from './account-types
 import { insertAccounts } from './account-writer.js';
 import { type AppliedBatch, applyTransfersWithBalances, type TransfersCreatedHook } from './apply-transfers.js';
 import { accountFromRow } from './ledger-rows.js';
-import { accountBatchSchema, listTransfersSchema, type ParsedTransfer, transferBatchSchema } from './ledger-schemas.js';
+import {
+  accountBatchSchema,
+  listTransfersSchema,
+  lookupIdSchema,
+  lookupIdsSchema,
+  type ParsedTransfer,
+  transferBatchSchema,
+} from './ledger-schemas.js';
 import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
@@ -170,8 +177,12 @@ export class Ledger {
     });
   }
 
-  /** Looks accounts up by id, in the order asked; unknown ids are absent from the result. */
+  /**
+   * Looks accounts up by id, in the order asked; unknown ids are absent from the result. `VALIDATION_FAILED` when
+   * `ids` is not an array of strings.
+   */
   async getAccounts(ids: readonly string[]): Promise<Account[]> {
+    parseInput(lookupIdsSchema, ids, 'account ids');
     const found = new Map<string, Account>();
     for (const chunk of chunks([...new Set(ids)], 5000)) {
       const rows = await this.#storage.run((db) =>
@@ -185,8 +196,9 @@ export class Ledger {
     });
   }
 
-  /** One account, or `undefined`. */
+  /** One account, or `undefined`. `VALIDATION_FAILED` when `id` is not a string. */
   async getAccount(id: string): Promise<Account | undefined> {
+    parseInput(lookupIdSchema, id, 'account id');
     return (await this.getAccounts([id]))[0];
   }
 

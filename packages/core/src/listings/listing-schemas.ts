@@ -1,13 +1,32 @@
 import { z } from 'zod';
 import { storableText } from '../errors/storable-text.js';
-import { Money } from '../money/money.js';
+import { Money, moneyJsonSchema } from '../money/money.js';
 
 const id = z
   .string()
   .min(1)
   .max(128)
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
-const money = z.custom<Money>((v) => Money.isMoney(v), 'must be a Money');
+/**
+ * A price: a `Money`, or its JSON form (`{ amount, currency }` as `Money.toJSON()` writes it and a request body
+ * carries it), read with `Money.fromJSON`. Either way the price is a non-negative `Money`.
+ */
+const price = z
+  .unknown()
+  .transform((value, ctx) => {
+    if (Money.isMoney(value)) return value;
+    const json = moneyJsonSchema.safeParse(value);
+    if (json.success) return Money.fromJSON(json.data);
+    const [first] = typeof value === 'object' && value !== null ? json.error.issues : [];
+    const why = first === undefined ? '' : ` (${first.path.join('.') || 'object'}: ${first.message})`;
+    ctx.issues.push({
+      code: 'custom',
+      input: value,
+      message: `must be a Money, or its JSON form { "amount": "1234", "currency": "USD" } with the amount in minor units as an integer string, as Money.toJSON() writes it${why}`,
+    });
+    return z.NEVER;
+  })
+  .refine((m) => !m.isNegative(), 'must not be negative');
 const quantity = z.number().int().min(0).max(1_000_000_000);
 const minor = z.bigint().min(0n).max(9_223_372_036_854_775_807n);
 
@@ -30,7 +49,7 @@ export const listingInputSchema = z.strictObject({
   id: id.optional(),
   sellerId: id,
   title: storableText().min(1).max(300),
-  price: money.refine((m) => !m.isNegative(), 'must not be negative'),
+  price,
   quantity,
   commission: commissionSchema.optional(),
   idempotencyKey: idempotencyKey.optional(),
@@ -39,7 +58,7 @@ export const listingInputSchema = z.strictObject({
 export const listingUpdateSchema = z.strictObject({
   expectedVersion: z.number().int().min(0),
   title: storableText().min(1).max(300).optional(),
-  price: money.refine((m) => !m.isNegative(), 'must not be negative').optional(),
+  price: price.optional(),
   quantity: quantity.optional(),
   status: z.enum(['active', 'closed']).optional(),
   idempotencyKey: idempotencyKey.optional(),

@@ -1,4 +1,4 @@
-import type { Money } from '../money/money.js';
+import type { Money, MoneyJSON } from '../money/money.js';
 
 /** Commission for a listing: a percentage with an optional minimum, or a fixed amount per order. */
 export type CommissionRule =
@@ -18,8 +18,12 @@ export interface ListingInput {
   readonly id?: string;
   readonly sellerId: string;
   readonly title: string;
-  /** Unit price. */
-  readonly price: Money;
+  /**
+   * Unit price: a `Money`, or its JSON form (`{ amount: '4000', currency: 'USD' }`, minor units as an integer string,
+   * as `Money.toJSON()` writes it and a request body carries it). At most 2^63 - 1 minor units
+   * (`AMOUNT_NOT_REPRESENTABLE` beyond).
+   */
+  readonly price: Money | MoneyJSON;
   /** Units for sale. */
   readonly quantity: number;
   /** Overrides the marketplace's default commission for orders of this listing. */
@@ -60,7 +64,8 @@ export interface Listing {
 export interface ListingUpdate {
   readonly expectedVersion: number;
   readonly title?: string;
-  readonly price?: Money;
+  /** A `Money` or its JSON form, as in {@link ListingInput.price}. */
+  readonly price?: Money | MoneyJSON;
   /** New total quantity; may not drop below `sold + reserved`. */
   readonly quantity?: number;
   readonly status?: 'active' | 'closed';

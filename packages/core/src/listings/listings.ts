@@ -6,6 +6,7 @@ import type { Idempotency } from '../idempotency/idempotency.js';
 import type { ResultCodec } from '../idempotency/idempotency-types.js';
 import { LISTING_OPERATIONS } from '../idempotency/keyed-operations.js';
 import type { IdFactory } from '../ids/id-factory.js';
+import { int64Amount } from '../money/int64-amount.js';
 import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import { LISTING_CODEC } from './listing-codec.js';
@@ -95,6 +96,7 @@ export class Listings {
    */
   async create(input: ListingInput): Promise<Listing> {
     const p = parseInput(listingInputSchema, input, 'listing');
+    int64Amount(p.price.minor, p.price.currency, 'price');
     const id = p.id ?? this.#ids('lst');
     const now = this.#clock.now();
     const request = {
@@ -145,6 +147,7 @@ export class Listings {
   async update(id: string, update: ListingUpdate): Promise<Listing> {
     const listingId = parseInput(listingIdSchema, id, 'listing id');
     const u = parseInput(listingUpdateSchema, update, 'listing update');
+    if (u.price !== undefined) int64Amount(u.price.minor, u.price.currency, 'price');
     const now = this.#clock.now();
     const { idempotencyKey, ...fields } = u;
     const request = { ...fields, price: fields.price?.toJSON() ?? null };
@@ -246,6 +249,7 @@ export class Listings {
   /**
    * Expires reservations past their expiry (at most `limit`, 1 to 10,000) and returns how many. Run by the worker. Reservations
    * an order holds are left to the order's process (its timed transition cancels the order and releases them).
+   * `limit` is an integer from 1 to 10,000 (`VALIDATION_FAILED` otherwise).
    */
   async expireReservations(limit = 500): Promise<number> {
     parseRowLimit(limit, MAX_MAINTENANCE_LIMIT, 'expireReservations limit');

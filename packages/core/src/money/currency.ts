@@ -93,11 +93,18 @@ export function isCurrencyCode(code: unknown): code is CurrencyCode {
 export function currencyExponent(code: CurrencyCode): number {
   if (!isCurrencyCode(code)) {
     throw new MarketkitError('UNKNOWN_CURRENCY', {
-      message: `Unknown currency ${JSON.stringify(code)}: expected an active ISO 4217 code such as "USD".`,
-      details: { currency: typeof code === 'string' ? code : String(code) },
+      message: `Unknown currency ${typeof code === 'string' ? JSON.stringify(code) : describe(code)}: expected an active ISO 4217 code such as "USD".`,
+      details: { currency: typeof code === 'string' ? code : describe(code) },
     });
   }
   return CURRENCY_EXPONENTS[code] as number;
+}
+
+/** A short text for a value that is not a string, built without anything that can throw (`JSON.stringify(1n)` does). */
+function describe(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
+  return typeof value === 'function' ? 'a function' : 'an object';
 }
 
 /**

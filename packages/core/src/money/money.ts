@@ -29,7 +29,8 @@ export interface DecimalLike {
 
 /**
  * An exact decimal number given to {@link Money.multiply}: a plain decimal string (`'1.075'`, `'-2'`), a finite
- * number (read through its shortest round-trip form, so `0.1` means exactly 0.1), a bigint, or a {@link DecimalLike}.
+ * number (read through its shortest round-trip form, so `0.1` means exactly 0.1; beyond `Number.MAX_SAFE_INTEGER`
+ * refused with `VALIDATION_FAILED`), a bigint, or a {@link DecimalLike}.
  *
  * @example
  * ```ts
@@ -78,7 +79,12 @@ function invalid(message: string, path: string): ValidationError {
 }
 
 function quote(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return String(value);
+  } catch {
+    return 'a value that cannot be shown'; // an object whose toString throws, or has none
+  }
 }
 
 /** Reads any {@link DecimalInput} exactly, refusing anything that is not a finite plain decimal. */
@@ -88,6 +94,7 @@ function toScaled(value: unknown, what: string): Scaled {
   else if (typeof value === 'bigint') text = value.toString();
   else if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw invalid(`The ${what} must be a finite number, got ${value}.`, what);
+    if (Math.abs(value) > Number.MAX_SAFE_INTEGER) throw unsafeNumber(value, what);
     text = new ExactDecimal(value).toFixed();
   } else if (typeof value === 'object' && value !== null && typeof (value as DecimalLike).toFixed === 'function') {
     text = (value as DecimalLike).toFixed();
@@ -98,6 +105,17 @@ function toScaled(value: unknown, what: string): Scaled {
   }
   const [, sign = '', whole = '', fraction = ''] = match;
   return { units: BigInt(sign + whole + fraction), scale: fraction.length };
+}
+
+/**
+ * A number beyond 2^53 - 1 is refused, not read: it may already be another integer than the one written
+ * (`2 ** 53 + 1` is `9007199254740992`), so reading it would change the amount silently.
+ */
+function unsafeNumber(value: number, what: string): ValidationError {
+  return invalid(
+    `The ${what} ${value} is beyond Number.MAX_SAFE_INTEGER and may not be the number written; pass it as a string or a bigint.`,
+    what,
+  );
 }
 
 /** `units / 10 ** scale` rounded to an integer with `rounding`, exactly (the constructor and rounding ignore precision). */
@@ -168,10 +186,12 @@ export class Money {
    * Money from an amount in major units: `Money.of('12.34', 'USD')` is 1234 cents. Without `rounding`, an amount with
    * more (non-zero) decimals than the currency has is refused rather than silently rounded.
    *
-   * @param amount a plain decimal string (`'12.34'`, `'-0.5'`) or a finite number (read through its shortest form).
+   * @param amount a plain decimal string (`'12.34'`, `'-0.5'`) or a finite number (read through its shortest form)
+   * no larger than `Number.MAX_SAFE_INTEGER` in magnitude (a larger number may already differ from what was written:
+   * `2 ** 53 + 1` is `9007199254740992`; pass a string).
    * @param rounding how to round extra decimals away; omit to require an exact amount.
-   * @throws {MarketkitError} `UNKNOWN_CURRENCY`; `AMOUNT_NOT_REPRESENTABLE` for too many decimals without `rounding`;
-   * `VALIDATION_FAILED` for a malformed amount.
+   * @throws {MarketkitError} `UNKNOWN_CURRENCY`; `AMOUNT_NOT_REPRESENTABLE` for too many decimals without `rounding`,
+   * or for a number beyond `Number.MAX_SAFE_INTEGER`; `VALIDATION_FAILED` for a malformed amount.
    * @example
    * ```ts
    * Money.of('12.34', 'USD').minor; // 1234n
@@ -182,6 +202,12 @@ export class Money {
    */
   static of(amount: string | number, currency: CurrencyCode, rounding?: RoundingMode): Money {
     const exponent = currencyExponent(currency);
+    if (typeof amount === 'number' && Number.isFinite(amount) && Math.abs(amount) > Number.MAX_SAFE_INTEGER) {
+      throw new MarketkitError('AMOUNT_NOT_REPRESENTABLE', {
+        message: `${amount} is beyond Number.MAX_SAFE_INTEGER and may not be the amount written; pass a string instead.`,
+        details: { amount: String(amount), currency, exponent },
+      });
+    }
     const { units, scale } = toScaled(amount, 'amount');
     if (rounding !== undefined) toDecimalRounding(rounding);
     if (scale <= exponent) return new Money(units * 10n ** BigInt(exponent - scale), currency);

@@ -14,7 +14,7 @@ import { CheckoutStatements, type ConfirmSagaWrite } from './checkout-statements
 import { CheckoutSteps } from './checkout-steps.js';
 import type { OnCommit } from './on-commit.js';
 import type { ParsedCheckout } from './order-schemas.js';
-import { readOrder } from './order-store.js';
+import { readOrder, sameOrder } from './order-store.js';
 import type { OrdersTable } from './order-tables.js';
 import type { OrderTransitions } from './order-transitions.js';
 import type { Order } from './order-types.js';
@@ -111,7 +111,11 @@ export class CheckoutFlow {
         inlineOnly: true,
         ...renewing(onCommit),
       });
-      if (outcome === 'released') return await this.#retried(orderId, sagaId, owner, onCommit);
+      if (outcome === 'released') {
+        // The saga exists: a retry of this checkout, unless the order id names another request (IDEMPOTENCY_KEY_REUSED).
+        await this.#d.storage.run((db) => sameOrder(db, orderId, p));
+        return await this.#retried(orderId, sagaId, owner, onCommit);
+      }
       return await this.#settle(outcome, orderId, sagaId);
     } finally {
       if (lends) this.#work.hooks.delete(sagaId);

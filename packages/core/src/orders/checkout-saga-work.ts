@@ -3,6 +3,7 @@ import { hasErrorCode, MarketkitError } from '../errors/marketkit-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
 import { CHECKOUT_OPERATION } from '../idempotency/keyed-operations.js';
 import { reserveStock } from '../listings/stock-store.js';
+import { int64Amount } from '../money/int64-amount.js';
 import { orderPaymentKeys } from '../payments/order-payment-keys.js';
 import { toBigInt } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
@@ -131,7 +132,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
       seller_id: listing.seller_id,
       listing_id: p.listingId,
       quantity: p.quantity,
-      amount_minor: toBigInt(listing.price_minor) * BigInt(p.quantity),
+      amount_minor: int64Amount(toBigInt(listing.price_minor) * BigInt(p.quantity), listing.currency, 'order total'),
       commission_minor: 0n,
       currency: listing.currency,
       reservation_id: `${orderId}:rsv`,

@@ -3,7 +3,7 @@ import type { Clock } from '../clock/clock.js';
 import { isMarketkitError } from '../errors/marketkit-error.js';
 import { outboxCtes, outboxValues } from '../events/outbox-ctes.js';
 import { accountFlagBits } from '../ledger/ledger-flags.js';
-import { LEDGER_LIMITS } from '../ledger/ledger-limits.js';
+import { LEDGER_LIMITS, MAX_INT64 } from '../ledger/ledger-limits.js';
 import { postedTransferCtes } from '../ledger/posted-transfer-ctes.js';
 import { sagaInsertCtes, sagaInsertValues, sagaProgressCtes, sagaProgressValues } from '../sagas/saga-ctes.js';
 import type { SagaProgress, SagaStart, StepLogRow } from '../sagas/saga-store.js';
@@ -237,6 +237,7 @@ export class CheckoutStatements {
       sql`l as (
         update ${sql.table('listings')} set reserved = reserved + ${q}, updated_at = ${now}
         where id = ${p('listing_id')} and status = 'active' and quantity - sold - reserved >= ${q}
+          and price_minor <= ${sql.raw(MAX_INT64.toString())} / ${q}
           and seller_id <> ${p('buyer_id')}
           and length(${sellerAccount}) <= ${sql.lit(LEDGER_LIMITS.maxIdLength)} and ${sellerAccount} !~ '[^!-~]'
           and not exists (select 1 from ${sql.table('orders')} where id = ${p('order_id')})

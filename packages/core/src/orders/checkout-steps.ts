@@ -108,6 +108,8 @@ export class CheckoutSteps {
     const view = { id: c.orderId, sellerId: listing.seller_id, currency: listing.currency };
     const sellerAccount = escrowAccounts.seller(view.sellerId, view.currency);
     if (sellerAccount.length > LEDGER_LIMITS.maxIdLength || !LEDGER_ID.test(sellerAccount)) throw new GuardFailed();
+    // A total past int64: nothing written; the generic transaction refuses it with AMOUNT_NOT_REPRESENTABLE.
+    if (toBigInt(listing.price_minor) > MAX_INT64 / BigInt(c.quantity)) throw new GuardFailed();
     const row = createdOrderRow(c, listing);
     const amount = toBigInt(row.amount_minor);
     const reservationId = row.reservation_id;

@@ -5,6 +5,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { AccountState } from '../ledger/ledger-state.js';
 import type { TransferInput } from '../ledger/transfer-types.js';
 import type { CommissionRule } from '../listings/listing-types.js';
+import { amountNotRepresentable } from '../money/int64-amount.js';
 import { Money } from '../money/money.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt } from '../storage/int64.js';
@@ -186,6 +187,13 @@ export class Escrow {
     if (failed !== undefined) {
       const message = `Escrow transfer ${failed.id} failed: ${failed.result}`;
       const transfer = transfers.find((t) => t.id === failed.id);
+      const overflow = failed.result === 'overflowsDebits' || failed.result === 'overflowsCredits';
+      if (overflow && transfer?.amount !== undefined && transfer.currency !== undefined) {
+        // An account's totals would leave int64 (amounts near 2^63): refused like any amount past int64.
+        const account = failed.result === 'overflowsDebits' ? transfer.debitAccountId : transfer.creditAccountId;
+        const why = `Escrow transfer ${failed.id} would take the totals of account ${account} past 2^63 - 1 minor units.`;
+        throw amountNotRepresentable(BigInt(transfer.amount), transfer.currency, why);
+      }
       if (failed.result !== 'exceedsCredits' || transfer?.debitAccountId === undefined || transfer.amount === undefined)
         throw new MarketkitError('INTERNAL', { message });
       throw new MarketkitError('INSUFFICIENT_FUNDS', {

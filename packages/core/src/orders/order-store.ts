@@ -47,7 +47,7 @@ export function nextEventSeq(order: Selectable<OrdersTable>): number {
  * exist; throws `IDEMPOTENCY_KEY_REUSED` when it exists for another request.
  */
 export async function sameOrder(
-  trx: MarketkitTransaction,
+  trx: Kysely<MarketkitDatabase>,
   orderId: string,
   p: {
     readonly buyerId: string;

@@ -4,6 +4,7 @@ import { MarketkitError } from '../errors/marketkit-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
 import { decodeJson } from '../jobs/json-column.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { amountNotRepresentable } from '../money/int64-amount.js';
 import { ESCROW_CODES, escrowAccounts } from '../orders/escrow-accounts.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
 import { classifyProviderError, PROVIDER_CALL_RETRY } from '../payments/provider-retry.js';
@@ -75,6 +76,9 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
           if (hold?.result !== 'ok') {
             const short = hold?.result === 'exceedsCredits' || hold?.result === 'debitAccountNotFound';
             const message = `Payout of ${input.amountMinor} for ${input.sellerId} refused: ${hold?.result}`;
+            if (hold?.result === 'overflowsCredits' || hold?.result === 'overflowsDebits') {
+              throw amountNotRepresentable(input.amountMinor, input.currency, `${message} (a total past 2^63 - 1)`);
+            }
             if (!short) throw new MarketkitError('INTERNAL', { message });
             throw new MarketkitError('INSUFFICIENT_FUNDS', {
               message,

@@ -88,7 +88,10 @@ export class Payouts {
 
   /**
    * Pays `amountMinor` out of the seller's balance and resolves once the provider paid it. Throws
-   * `INSUFFICIENT_FUNDS` (nothing held, no payout recorded) beyond the available balance, `PAYMENT_DECLINED`
+   * `INSUFFICIENT_FUNDS` beyond the available balance; then nothing is recorded (no hold, no payout, no saga), so
+   * the refusal is not replayed: the same `payoutId` (or key) requested again once the funds are there goes
+   * through. Any other failure of that first transaction (a retryable storage error) likewise records nothing and is
+   * thrown for the caller to retry. `PAYMENT_DECLINED`
    * (the hold is voided, the payout `failed`) when the provider refuses. On a retryable provider error it throws
    * that error while the payout stays `requested` and workers retry it with backoff. Requesting the same
    * `payoutId` (or key) again returns the payout as it stands, marked as a replay (`isReplayed`), or the same error;
@@ -100,7 +103,8 @@ export class Payouts {
       p.payoutId ?? (idempotencyKey === undefined ? this.#ids('po') : keyDerivedId('po', p.sellerId, idempotencyKey));
     const sagaId = payoutSagaId(payoutId);
     const sagaInput = { ...p, payoutId };
-    const outcome = await this.#sagas.run(PAYOUT_SAGA, sagaInput, { id: sagaId });
+    // inlineOnly: a request the hold refuses (INSUFFICIENT_FUNDS, above all) stores nothing, not even its saga.
+    const outcome = await this.#sagas.run(PAYOUT_SAGA, sagaInput, { id: sagaId, inlineOnly: true });
     const saga = await this.#sagas.get(sagaId);
     if (saga === undefined) throw new MarketkitError('INTERNAL', { message: `Payout saga ${sagaId} vanished.` });
     if (outcome === 'released') {

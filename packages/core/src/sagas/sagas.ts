@@ -2,10 +2,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
-import { assertStorableJson, storableText } from '../errors/storable-text.js';
+import { storableText } from '../errors/storable-text.js';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
-import { decodeJson, encodeJson } from '../jobs/json-column.js';
+import { decodeJson, encodeJson, encodeJsonInput } from '../jobs/json-column.js';
 import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaRegistry } from './saga-registry.js';
@@ -80,8 +80,7 @@ export class Sagas {
     const parsed = parseInput(def.input, input, `saga ${name} input`);
     const now = this.#clock.now();
     const id = opts.id ?? this.#ids('saga');
-    const encoded = encodeJson(parsed);
-    assertStorableJson(encoded, ['input'], `saga ${name} input`);
+    const encoded = encodeJsonInput(parsed, ['input']);
     const insert = async (t: MarketkitTransaction) => {
       const inserted = await t
         .insertInto('saga_instances')
@@ -148,8 +147,7 @@ export class Sagas {
     const now = this.#clock.now();
     const id = opts.id ?? this.#ids('saga');
     const owner = this.#ids('inline');
-    const encoded = encodeJson(parsed);
-    assertStorableJson(encoded, ['input'], `saga ${name} input`);
+    const encoded = encodeJsonInput(parsed, ['input']);
     const insert = (trx: MarketkitTransaction) =>
       trx
         .insertInto('saga_instances')
@@ -187,7 +185,13 @@ export class Sagas {
       } catch (error) {
         if (!(error instanceof InlineStartFailed)) throw error;
         if (error.cause instanceof AlreadyStarted) return 'released';
-        if (inlineOnly) throw error.cause;
+        if (inlineOnly) {
+          // A step can fail on its own earlier effects (a payout's hold `exists`) before the insert finds the id
+          // taken: a saga already stored under the id is someone else's to run, as above (the caller compares its
+          // request with the stored one: a retry, or the id reused for another request).
+          if ((await this.get(id)) !== undefined) return 'released';
+          throw error.cause;
+        }
       }
     } else if (inlineOnly) {
       const message = `Saga ${name} has no local first step to run inline.`;

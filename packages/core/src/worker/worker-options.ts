@@ -3,6 +3,7 @@ import type { Clock } from '../clock/clock.js';
 import { storableText } from '../errors/storable-text.js';
 import type { JobRegistry } from '../jobs/job-definition.js';
 import type { Jobs } from '../jobs/jobs.js';
+import type { Logger } from '../logging/logger.js';
 import type { SagaRegistry } from '../sagas/saga-registry.js';
 import type { Sagas } from '../sagas/sagas.js';
 import type { Storage } from '../storage/storage.js';
@@ -32,8 +33,14 @@ export interface WorkerOptions {
   readonly extraPollers?: readonly ExtraPoller[];
   /** Lease owner name. Default `worker-<pid>-<ulid>`. */
   readonly owner?: string;
-  /** Called with errors of the loop (a failed claim, a lost database connection); the loop goes on. */
+  /**
+   * Called with errors of the loop (a failed claim, a lost database connection) and of the sagas, jobs and pollers it
+   * runs, with where it happened (`'claim'`, `'saga <id>'`, `'job <id>'`, a poller's name); the loop goes on. Default:
+   * `logger.error` with the error's code (see {@link Logger}). Given, it replaces the logging.
+   */
   readonly onError?: (error: unknown, where: string) => void;
+  /** Where errors go when there is no `onError`. Default `consoleLogger`; `createMarketplace({ logger })` sets it. */
+  readonly logger?: Logger;
 }
 
 /** @internal */

@@ -4,6 +4,7 @@ import { createIdFactory } from '../ids/id-factory.js';
 import { JobRegistry } from '../jobs/job-definition.js';
 import type { ClaimedJob } from '../jobs/job-store.js';
 import { Jobs } from '../jobs/jobs.js';
+import { consoleLogger, errorFields, type Logger } from '../logging/logger.js';
 import { SagaRegistry } from '../sagas/saga-registry.js';
 import type { ClaimedSaga } from '../sagas/saga-store.js';
 import { Sagas } from '../sagas/sagas.js';
@@ -77,7 +78,7 @@ class MarketkitWorker implements Worker {
     this.#pollMs = o.pollIntervalMs;
     this.#leaseMs = o.leaseMs;
     this.#pollers = options.extraPollers ?? [];
-    this.#onError = options.onError ?? (() => {});
+    this.#onError = options.onError ?? logErrors(options.logger ?? consoleLogger);
   }
 
   start(): void {
@@ -211,4 +212,15 @@ class MarketkitWorker implements Worker {
       this.#stopWaiters.add(done);
     });
   }
+}
+
+/** The default `onError`: the error's code (never a foreign error's message) and where it happened, as an error. */
+function logErrors(logger: Logger): (error: unknown, where: string) => void {
+  return (error, where) => {
+    try {
+      logger.error({ where, ...errorFields(error) }, `worker: ${where} failed`);
+    } catch {
+      // A throwing logger must not stop the worker's loop.
+    }
+  };
 }

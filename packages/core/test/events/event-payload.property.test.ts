@@ -11,11 +11,24 @@ const reference = (payload: object) => JSON.stringify(payload, bigintReplacer);
 const keys = fc.oneof(fc.string(), fc.constantFrom('__proto__', '0', '12', 'toJSON', 'amountMinor'));
 const payloads = fc.dictionary(keys, fc.oneof(fc.bigInt(), jsonWithBigInts), { maxKeys: 8 });
 
+/** True when JSON would store `value` as something else: a non-finite number (`null`), `undefined` in an array. */
+const changedByJson = (value: unknown, inArray = false): boolean => {
+  if (value === undefined) return inArray;
+  if (typeof value === 'number') return !Number.isFinite(value);
+  if (Array.isArray(value)) return value.some((item) => changedByJson(item, true));
+  if (typeof value === 'object' && value !== null) return Object.values(value).some((item) => changedByJson(item));
+  return false;
+};
+
 describe('serializePayload', () => {
-  it('writes exactly what the bigint replacer writes, bigints at the top level or nested', () => {
+  it('writes exactly what the bigint replacer writes, bigints at the top level or nested, or refuses what JSON would change', () => {
     fc.assert(
       fc.property(payloads, (payload) => {
-        expect(serializePayload(payload, 0)).toBe(reference(payload));
+        if (changedByJson(payload)) {
+          expect(() => serializePayload(payload, 0)).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+        } else {
+          expect(serializePayload(payload, 0)).toBe(reference(payload));
+        }
       }),
       { numRuns: propertyRuns(3000) },
     );
@@ -39,7 +52,7 @@ describe('serializePayload', () => {
     expect(() => serializePayload(cyclic, 3)).toThrow(
       expect.objectContaining({
         code: 'VALIDATION_FAILED',
-        issues: [expect.objectContaining({ path: [3, 'payload'] })],
+        issues: [expect.objectContaining({ path: [3, 'payload', 'self'] })],
       }),
     );
   });

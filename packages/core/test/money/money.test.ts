@@ -35,8 +35,13 @@ describe('Money.of', () => {
   it('reads numbers through their shortest form', () => {
     expect(Money.of(12.34, 'USD').minor).toBe(1234n);
     expect(Money.of(0.1, 'USD').minor).toBe(10n);
-    expect(Money.of(1e21, 'JPY').minor).toBe(10n ** 21n);
+    expect(Money.of(Number.MAX_SAFE_INTEGER, 'JPY').minor).toBe(9007199254740991n);
     expect(Money.of(-3, 'KWD').minor).toBe(-3000n);
+  });
+
+  it('refuses numbers past Number.MAX_SAFE_INTEGER (they may not be what was written): pass a string', () => {
+    expect(thrownBy(() => Money.of(1e21, 'JPY'))).toMatchObject({ code: 'AMOUNT_NOT_REPRESENTABLE' });
+    expect(Money.of('1000000000000000000000', 'JPY').minor).toBe(10n ** 21n);
   });
 
   it('refuses more decimals than the currency has with AMOUNT_NOT_REPRESENTABLE', () => {
