@@ -9,7 +9,7 @@ import { openStorage, pendingCount } from './outbox-fixture.js';
 const RELAYS = 4;
 const LEASE_MS = 150;
 const STALL_MS = 200;
-const RUNS = Number(process.env['MARKETKIT_OUTBOX_RUNS'] ?? propertyRuns(40));
+const RUNS = propertyRuns(40, { env: 'MARKETKIT_OUTBOX_RUNS' });
 
 /** One random run: transactions writing events (some rolled back) and how the relays and their sinks behave. */
 const scenario = fc.record({
