@@ -1,6 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { wantedBackendNames } from './packages/testing/src/backends/backend-names.js';
 import { soakFactor } from './packages/testing/src/property-runs.js';
+
+// A typo in MARKETKIT_BACKENDS, MARKETKIT_SOAK or MARKETKIT_SOAK_FACTOR stops the run here, before any test runs.
+wantedBackendNames();
 
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 

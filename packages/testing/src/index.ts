@@ -17,5 +17,5 @@ export { checkLedgerInvariants } from './invariants/ledger-invariants.js';
 export { checkMarketInvariants, type MarketInvariantsOptions } from './invariants/market-invariants.js';
 export { checkStockInvariants } from './invariants/stock-invariants.js';
 export * from './postgres/index.js';
-export { propertyRuns } from './property-runs.js';
+export { type PropertyRunsOptions, propertyRuns } from './property-runs.js';
 export * from './sandbox/index.js';

@@ -352,25 +352,35 @@ for (const backend of testBackends()) {
     });
 
     it('start() drains in the background, wake() cuts the idle wait short, stop() ends the loop', async () => {
+      // No sleeps: each step waits for something the relay did. With a 60 s poll, only a wake() (or a stop()) can end
+      // the loop's idle wait within the bounds below, so a wake() or stop() that does nothing fails here.
       const listeners = new EventListeners();
       const heard: string[] = [];
       listeners.onAny((e) => {
-        heard.push(e.aggregateId);
+        heard.push(`${e.aggregateId}#${e.sequence}`);
       });
+      const within = <T>(ms: number, what: string, work: Promise<T>) =>
+        Promise.race([
+          work,
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)),
+        ]);
       const r = new OutboxRelay(storage, { sinks: [listeners], clock: systemClock, pollIntervalMs: 60_000 });
+      await commitEvents(storage, [orderEvent('w0', 1)]);
       r.start();
       r.start(); // idempotent
-      await new Promise((resolve) => setTimeout(resolve, 20)); // the loop is now in its 60 s idle wait
+      // Its first round delivered w0 (and found nothing else to claim, so it does not go straight on): every later
+      // round starts after the 60 s idle wait, or a wake().
+      await until(() => heard.length === 1, 5000);
       await commitEvents(storage, [orderEvent('w1', 1)]);
-      const woken = Date.now();
       r.wake();
-      await until(() => heard.length === 1, 2000);
-      expect(Date.now() - woken).toBeLessThan(1000);
-      await r.stop();
+      await until(() => heard.length === 2, 5000);
+      expect(heard).toEqual(['w0#1', 'w1#1']);
+      await within(5000, 'stop() in the idle wait', r.stop());
+      // The loop has ended: a wake() starts no round, so the next event is still there for runOnce.
       await commitEvents(storage, [orderEvent('w1', 2)]);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(heard).toEqual(['w1']);
+      r.wake();
       expect(await r.runOnce()).toBe(1);
+      expect(heard).toEqual(['w0#1', 'w1#1', 'w1#2']);
     });
 
     it('rejects invalid options with VALIDATION_FAILED', () => {

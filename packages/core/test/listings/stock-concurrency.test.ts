@@ -1,13 +1,50 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createMarketplace, isMarketkitError, type Marketplace, Money, type StockStrategy } from '@marketkit/core';
 import { checkStockInvariants, type TestDatabase, testBackends } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const run = promisify(execFile);
 const fixture = fileURLToPath(new URL('./fixtures/buyer-process.ts', import.meta.url));
 const backend = testBackends().find((b) => b.name === 'postgres');
+
+interface BuyerSummary {
+  readonly ok: number;
+  readonly refused: number;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+/**
+ * Starts the buyer processes, waits until every one has connected and said `ready`, then sends `go` to all of them
+ * at once (a barrier: none starts its race before the last one is ready) and collects their summaries.
+ */
+async function raceBuyers(args: readonly string[], processes: number): Promise<BuyerSummary[]> {
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, ['--import', 'tsx', fixture, ...args], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      timeout: 60_000,
+    }),
+  );
+  const outputs = children.map((child) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: string) => {
+        out += chunk;
+        if (out.startsWith('ready\n')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`buyer exited with ${code} before it was ready`)));
+    });
+    const done = new Promise<string>((resolve, reject) =>
+      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`buyer exited with ${code}: ${out}`)))),
+    );
+    return { ready, done };
+  });
+  await Promise.all(outputs.map((o) => o.ready));
+  for (const child of children) child.stdin.end('go\n');
+  const texts = await Promise.all(outputs.map((o) => o.done));
+  return texts.map((t) => JSON.parse(t.slice('ready\n'.length)) as BuyerSummary);
+}
 
 describe.runIf(backend !== undefined)('contended stock on postgres', () => {
   let database: TestDatabase;
@@ -55,14 +92,11 @@ describe.runIf(backend !== undefined)('contended stock on postgres', () => {
         price: Money.of('5', 'USD'),
         quantity: 7,
       });
-      const results = await Promise.all(
-        Array.from({ length: 4 }, () =>
-          run(process.execPath, ['--import', 'tsx', fixture, database.location, listing.id, '12', strategy], {
-            timeout: 60_000,
-          }),
-        ),
-      );
-      const summary = results.map((r) => JSON.parse(r.stdout) as { ok: number; refused: number });
+      const summary = await raceBuyers([database.location, listing.id, '12', strategy], 4);
+      // They raced: every process began before any had finished.
+      const lastStart = Math.max(...summary.map((s) => s.startedAt));
+      const firstEnd = Math.min(...summary.map((s) => s.endedAt));
+      expect(lastStart, 'the buyer processes ran one after another').toBeLessThanOrEqual(firstEnd);
       expect(summary.reduce((n, s) => n + s.ok, 0)).toBe(7);
       expect(summary.reduce((n, s) => n + s.refused, 0)).toBe(48 - 7);
       await checkStockInvariants(market);

@@ -145,12 +145,16 @@ for (const backend of testBackends()) {
         const listingId = await listing();
         const orderId = `ord-busy-${n}`;
         let second: unknown;
+        const before = psp.effects();
         psp.afterCapture = async () => {
           second = await checkout(orderId, listingId).catch((e: unknown) => e);
         };
         expect(await checkout(orderId, listingId)).toMatchObject({ state: 'paid' });
         expect(second).toMatchObject({ code: 'CONCURRENCY_CONFLICT', retryable: true });
-        expect(psp.effects().counts.capture).toBeGreaterThan(0);
+        // This checkout's own: one authorization and one capture, none by the refused second caller.
+        const after = psp.effects();
+        expect(after.counts.authorize - before.counts.authorize).toBe(1);
+        expect(after.counts.capture - before.counts.capture).toBe(1);
         expect((await market.orders.history(orderId)).map((e) => e.transition)).toEqual(['checkout', 'confirmPayment']);
       });
 

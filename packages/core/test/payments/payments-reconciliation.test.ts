@@ -15,7 +15,9 @@ import {
   type TestDatabase,
   testBackends,
 } from '@marketkit/testing';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawSql } from '../invariants/raw-sql.js';
 import { SkewingProvider } from './fixtures/skewing-provider.js';
 
 const buyer = { role: 'buyer', id: 'alice' } as const;
@@ -308,6 +310,64 @@ for (const backend of testBackends()) {
       } finally {
         psp.skewMinor = 0n;
       }
+    });
+
+    it('reports local records changed by hand: a capture id, a refund amount, a payout amount', async () => {
+      const from = openWindow();
+      const order = await checkout();
+      await market.orders.transition(order.id, 'refundPartial', { actor: seller, amountMinor: 4_00n });
+      await complete(order.id);
+      const payout = await market.payouts.request({
+        sellerId: 'bob',
+        currency: 'USD',
+        amountMinor: 3_00n,
+        destination: 'ba_bob',
+      });
+      expect((await reconcile(from)).discrepancies).toEqual([]);
+      const raw = rawSql(database);
+      const refundId = `${order.id}:refund:3`;
+      try {
+        await raw.run(sql`update mk_orders set capture_id = 'ch_forged' where id = ${order.id}`);
+        await raw.run(sql`update mk_transfers set amount = amount + 1 where id = ${refundId}`);
+        await raw.run(sql`update mk_payouts set amount_minor = amount_minor + 2 where id = ${payout.id}`);
+        const report = await reconcile(from);
+        expect(report.discrepancies.map(brief)).toEqual([
+          {
+            kind: 'capture_mismatch',
+            orderId: order.id,
+            key: `${order.id}:capture`,
+            amountMinor: PRICE,
+            providerAmountMinor: PRICE,
+          },
+          {
+            kind: 'refund_mismatch',
+            orderId: order.id,
+            key: `${order.id}:3:refund:refundBuyerPartial`,
+            amountMinor: 4_01n,
+            providerAmountMinor: 4_00n,
+          },
+          {
+            kind: 'payout_mismatch',
+            payoutId: payout.id,
+            key: payout.id,
+            amountMinor: 3_02n,
+            providerAmountMinor: 3_00n,
+          },
+        ]);
+        expect(report.discrepancies[0]?.message).toContain(
+          `Order ${order.id}: escrow records a capture of 4000 USD (ch_forged)`,
+        );
+        expect(report.discrepancies[1]).toMatchObject({ localId: refundId });
+        await expect(checkMarketInvariants(market, { provider: psp })).rejects.toThrow(
+          `payments capture_mismatch: Order ${order.id}`,
+        );
+      } finally {
+        await raw.run(sql`update mk_orders set capture_id = ${order.captureId} where id = ${order.id}`);
+        await raw.run(sql`update mk_transfers set amount = amount - 1 where id = ${refundId}`);
+        await raw.run(sql`update mk_payouts set amount_minor = amount_minor - 2 where id = ${payout.id}`);
+        await raw.close();
+      }
+      expect((await reconcile(from)).discrepancies).toEqual([]);
     });
 
     it('pages through many effects with a small page size, in the window and by key', async () => {

@@ -6,6 +6,7 @@ import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import type { StorageAdapter } from '@marketkit/core';
 import { createFreshDatabase } from '../postgres/fresh-database.js';
 import { requirePostgresUrl } from '../postgres/postgres-url.js';
+import { wantedBackendNames } from './backend-names.js';
 
 /** A database for one test file: a fresh SQLite file or a fresh PostgreSQL database. */
 export interface TestDatabase {
@@ -51,7 +52,7 @@ const postgres: TestBackend = {
 
 /**
  * The backends to run shared tests on: SQLite and PostgreSQL, or those named in `MARKETKIT_BACKENDS`
- * (comma-separated). PostgreSQL is never skipped silently: without `MARKETKIT_PG_URL` the vitest global
+ * (comma-separated; an unknown name throws, so a typo never drops a backend quietly). PostgreSQL is never skipped silently: without `MARKETKIT_PG_URL` the vitest global
  * setup starts a throwaway server.
  *
  * @example
@@ -62,6 +63,6 @@ const postgres: TestBackend = {
  * ```
  */
 export function testBackends(): readonly TestBackend[] {
-  const wanted = process.env['MARKETKIT_BACKENDS']?.split(',').map((s) => s.trim());
-  return [sqlite, postgres].filter((b) => wanted === undefined || wanted.includes(b.name));
+  const wanted = wantedBackendNames();
+  return [sqlite, postgres].filter((b) => wanted.includes(b.name));
 }
