@@ -13,7 +13,7 @@ export interface PropertyRunsOptions {
  * `base` so the ordinary run stays quick, and let the soak run find the rarer interleavings. A value that would
  * quietly cut the runs (a factor below 1, a count of 0, a typo) throws instead, so no test proves less than asked.
  *
- * @throws {Error} when `base` is not a positive integer, or the environment holds a value {@link soakFactor} or
+ * @throws {Error} when `base` is not a positive integer, or the environment holds a value `soakFactor` or
  * `options.env` does not accept.
  * @example
  * ```ts
