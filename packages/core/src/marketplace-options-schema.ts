@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Clock } from './clock/clock.js';
 import type { Publisher } from './events/publisher.js';
 import type { JobDefinition } from './jobs/job-definition.js';
+import type { Logger } from './logging/logger.js';
 import { commissionSchema, listingsOptionsSchema } from './listings/listing-schemas.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
 import type { SagaDefinition } from './sagas/saga-definition.js';
@@ -28,6 +29,12 @@ export const marketplaceOptionsSchema = z.looseObject({
   ),
   clock: z.custom<Clock>((v) => typeof (v as Clock | undefined)?.now === 'function', 'must have now()').optional(),
   commission: commissionSchema.optional(),
+  logger: z
+    .custom<Logger>(
+      (v) => hasMethods(v, 'error', 'warn', 'info', 'debug'),
+      'must be a Logger (error, warn, info, debug; a pino logger is one)',
+    )
+    .optional(),
   pendingOpTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
   listings: listingsOptionsSchema.optional(),
   payments: z

@@ -197,6 +197,8 @@ for (const backend of testBackends()) {
         { jobs: [{ kind: 'x' }] },
         { payments: {} },
         { clock: { now: 5 } },
+        { logger: console.log },
+        { logger: { error: () => {} } },
         { process: 'purchase' },
       ]) {
         expect(make(bad), JSON.stringify(bad)).toBe('VALIDATION_FAILED');
