@@ -74,6 +74,10 @@ describe('propertyRuns', () => {
   });
 });
 
+const GATING = ['MARKETKIT_BACKENDS', 'MARKETKIT_SOAK', 'MARKETKIT_SOAK_FACTOR', 'MARKETKIT_OUTBOX_RUNS'];
+const withoutGating = (env: NodeJS.ProcessEnv) =>
+  Object.fromEntries(Object.entries(env).filter(([k]) => !GATING.includes(k)));
+
 describe('the test run refuses bad gating variables when it loads', () => {
   const root = fileURLToPath(new URL('../../..', import.meta.url));
   const run = promisify(execFile);
@@ -81,7 +85,8 @@ describe('the test run refuses bad gating variables when it loads', () => {
   const vitest = (env: Record<string, string>) =>
     run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'no-such-test-file-xyz'], {
       cwd: root,
-      env: { ...process.env, ...env },
+      // Only the variables under test: the run's own gating (a soak run sets MARKETKIT_SOAK_FACTOR) must not mask them.
+      env: { ...withoutGating(process.env), ...env },
       timeout: 60_000,
     }).then(
       (r) => ({ code: 0, out: r.stdout + r.stderr }),
