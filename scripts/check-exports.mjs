@@ -2,7 +2,7 @@
 // module resolution mode, ESM and CJS).
 import { execFileSync } from 'node:child_process';
 
-for (const dir of ['packages/core', 'packages/adapters', 'packages/testing']) {
+for (const dir of ['packages/core', 'packages/adapters', 'packages/testing', 'packages/express']) {
   console.log(`--- ${dir}`);
   execFileSync('npx', ['publint', '--strict', dir], { stdio: 'inherit' });
   execFileSync('npx', ['attw', '--pack', dir, '--profile', 'node16', '--format', 'table-flipped'], {

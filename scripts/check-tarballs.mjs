@@ -18,8 +18,14 @@ const EXPECTED = {
   '@marketkit/core': [...always, ...builds('index')],
   '@marketkit/adapters': [...always, ...builds('nats/index', 'postgres/index', 'sqlite/index')],
   '@marketkit/testing': [...always, ...builds('conformance/index', 'index')],
+  '@marketkit/express': [...always, ...builds('index')],
 };
-const DIRS = { '@marketkit/core': 'core', '@marketkit/adapters': 'adapters', '@marketkit/testing': 'testing' };
+const DIRS = {
+  '@marketkit/core': 'core',
+  '@marketkit/adapters': 'adapters',
+  '@marketkit/testing': 'testing',
+  '@marketkit/express': 'express',
+};
 
 const packed = JSON.parse(
   execFileSync('npm', ['pack', '--dry-run', '--json', ...Object.values(DIRS).flatMap((d) => ['-w', `packages/${d}`])], {

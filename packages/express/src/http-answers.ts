@@ -1,0 +1,42 @@
+import { isReplayed } from '@marketkit/core';
+import type { Response } from 'express';
+import { type Problem, problemFor } from './problem.js';
+
+/** JSON with bigints as decimal strings (ledger balances, payout amounts) and `Money` as its `toJSON()` form. */
+export function toJson(body: unknown): string {
+  return JSON.stringify(body, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+}
+
+/** Sends a result; a replayed idempotent result (`isReplayed`) carries `Idempotent-Replayed: true`. */
+export function sendResult(res: Response, status: number, body: object): void {
+  if (isReplayed(body)) res.setHeader('Idempotent-Replayed', 'true');
+  res.status(status).type('application/json').send(toJson(body));
+}
+
+/** Sends an RFC 9457 problem document. */
+export function sendProblem(res: Response, p: Problem): void {
+  res.status(p.status).type('application/problem+json').send(toJson(p));
+}
+
+/**
+ * Sends the problem for anything thrown, with `Idempotent-Replayed: true` on a replayed stored error and
+ * `Retry-After` (whole seconds, at least 1) on `IDEMPOTENCY_CONFLICT`.
+ */
+export function sendError(res: Response, error: unknown): void {
+  const p = error instanceof ProblemError ? error.problem : problemFor(error);
+  if (typeof error === 'object' && error !== null && isReplayed(error)) res.setHeader('Idempotent-Replayed', 'true');
+  if (p.code === 'IDEMPOTENCY_CONFLICT') {
+    const ms = p.details['retryAfterMs'];
+    res.setHeader('Retry-After', String(typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1));
+  }
+  sendProblem(res, p);
+}
+
+/** Thrown inside a route to answer with a given problem (a 412 or 428 whose code keeps its own status elsewhere). */
+export class ProblemError extends Error {
+  readonly problem: Problem;
+  constructor(p: Problem) {
+    super(p.detail);
+    this.problem = p;
+  }
+}

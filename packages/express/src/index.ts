@@ -1,0 +1,10 @@
+/**
+ * `@marketkit/express`: Marketkit's HTTP API as an Express router — actors from a verified JWT (or the host's own
+ * authentication), `Idempotency-Key`, ETags on listings, RFC 9457 problem documents.
+ * @packageDocumentation
+ * @module @marketkit/express
+ */
+export type { Authenticate } from './actor-source.js';
+export { type JwtAuthenticatorOptions, jwtAuthenticator } from './jwt-authenticator.js';
+export { HTTP_STATUS_BY_CODE, type Problem, problemFor } from './problem.js';
+export { type MarketkitRouterOptions, marketkitRouter } from './router.js';

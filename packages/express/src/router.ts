@@ -1,0 +1,315 @@
+import { type Actor, escrowAccounts, MarketkitError, type Marketplace, parseInput } from '@marketkit/core';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
+import helmet, { type HelmetOptions } from 'helmet';
+import { z } from 'zod';
+import type { Authenticate } from './actor-source.js';
+import { ProblemError, sendError, sendProblem, sendResult } from './http-answers.js';
+import { problem } from './problem.js';
+import {
+  checkoutBody,
+  createListingBody,
+  definedOnly,
+  payoutBody,
+  resolveBody,
+  transitionBody,
+  updateListingBody,
+} from './request-schemas.js';
+
+/** Options of {@link marketkitRouter}. */
+export interface MarketkitRouterOptions {
+  /** Who sends a request (e.g. {@link jwtAuthenticator}); `undefined` answers 401. */
+  readonly authenticate: Authenticate;
+  /** Largest JSON body accepted, in `body-parser`'s notation. Default `100kb`; beyond it 413. */
+  readonly bodyLimit?: string | number;
+  /** helmet's options, or `false` when the host already sets security headers. Default `helmet()`'s defaults. */
+  readonly helmet?: HelmetOptions | false;
+}
+
+type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;
+
+const ACTOR = Symbol('marketkit actor');
+type WithActor = Request & { [ACTOR]?: Actor };
+
+/**
+ * An Express router with Marketkit's HTTP API under `/v1`, `/healthz` and `/readyz`, to mount under any prefix:
+ * `app.use('/market', marketkitRouter(market, { authenticate }))`. Errors are RFC 9457 problem documents
+ * (`application/problem+json`, see {@link problemFor}); `Idempotency-Key` is passed to Marketkit as the call's
+ * idempotency key (required for checkouts and payouts) and a replay answers with `Idempotent-Replayed: true`.
+ * See docs/http.md for the routes.
+ *
+ * @example
+ * ```ts
+ * const app = express();
+ * app.use('/api', marketkitRouter(market, {
+ *   authenticate: jwtAuthenticator({ secret: process.env.JWT_SECRET!, issuer: 'shop', audience: 'shop-api' }),
+ * }));
+ * ```
+ */
+export function marketkitRouter(market: Marketplace, options: MarketkitRouterOptions): Router {
+  if (typeof options?.authenticate !== 'function') {
+    throw new TypeError('marketkitRouter(market, { authenticate }) needs an authenticate function.');
+  }
+  const router = Router();
+  if (options.helmet !== false) router.use(helmet(options.helmet));
+
+  router.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
+  router.get('/readyz', (_req, res) => {
+    market.ledger.getAccount('mk:readyz').then(
+      () => res.status(200).json({ status: 'ready' }),
+      () => sendProblem(res, problem('CONNECTION_LOST', 'The database is not reachable.')),
+    );
+  });
+
+  // Authentication before the body is read: an anonymous request costs no parsing.
+  router.use('/v1', (req: WithActor, res, next) => {
+    Promise.resolve()
+      .then(() => options.authenticate(req))
+      .then((actor) => {
+        if (actor === undefined) {
+          res.setHeader('WWW-Authenticate', 'Bearer');
+          sendProblem(res, problem('FORBIDDEN', 'Authentication is required.', {}, 401));
+          return;
+        }
+        req[ACTOR] = actor;
+        next();
+      }, next);
+  });
+  router.use('/v1', express.json({ limit: options.bodyLimit ?? '100kb' }));
+
+  const route =
+    (handler: Handler): RequestHandler =>
+    (req: WithActor, res, next) => {
+      const actor = req[ACTOR];
+      if (actor === undefined) return next(new MarketkitError('INTERNAL', { message: 'No actor.' }));
+      handler(req, res, actor).catch((e: unknown) => sendError(res, e));
+    };
+
+  router.post(
+    '/v1/listings',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'seller', 'create listings');
+      const body = parseInput(createListingBody, req.body ?? {}, 'listing');
+      const key = idempotencyKey(req, false);
+      const listing = await market.listings.create({
+        ...definedOnly(body),
+        sellerId: actor.id,
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+      });
+      res.setHeader('ETag', etag(listing.version));
+      sendResult(res, 201, listing);
+    }),
+  );
+  router.get(
+    '/v1/listings/:id',
+    route(async (req, res) => {
+      const id = param(req, 'id');
+      const listing = await market.listings.get(id);
+      if (listing === undefined) throw listingNotFound(id);
+      res.setHeader('ETag', etag(listing.version));
+      sendResult(res, 200, listing);
+    }),
+  );
+  router.patch(
+    '/v1/listings/:id',
+    route(async (req, res, actor) => {
+      const id = param(req, 'id');
+      const expectedVersion = ifMatchVersion(req);
+      const body = parseInput(updateListingBody, req.body ?? {}, 'listing update');
+      const current = await market.listings.get(id);
+      if (current === undefined) throw listingNotFound(id);
+      if (actor.role !== 'operator' && !(actor.role === 'seller' && actor.id === current.sellerId)) {
+        throw forbidden(actor, 'listings.update', 'Only the listing’s seller or an operator may edit it.');
+      }
+      if (current.version !== expectedVersion) return sendVersionMismatch(res, current.version);
+      const key = idempotencyKey(req, false);
+      try {
+        const listing = await market.listings.update(id, {
+          ...definedOnly(body),
+          expectedVersion,
+          ...(key === undefined ? {} : { idempotencyKey: key }),
+        });
+        res.setHeader('ETag', etag(listing.version));
+        sendResult(res, 200, listing);
+      } catch (e) {
+        if (e instanceof MarketkitError && e.code === 'CONCURRENCY_CONFLICT') return sendVersionMismatch(res);
+        throw e;
+      }
+    }),
+  );
+
+  router.post(
+    '/v1/checkouts',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'buyer', 'check out');
+      const idempotencyKeyValue = idempotencyKey(req, true);
+      const body = parseInput(checkoutBody, req.body ?? {}, 'checkout');
+      const order = await market.orders.checkout({
+        ...definedOnly(body),
+        buyerId: actor.id,
+        idempotencyKey: idempotencyKeyValue,
+      });
+      sendResult(res, 201, order);
+    }),
+  );
+  router.get(
+    '/v1/orders/:id',
+    route(async (req, res, actor) => {
+      sendResult(res, 200, await market.orders.get(param(req, 'id'), { actor }));
+    }),
+  );
+  router.get(
+    '/v1/orders/:id/history',
+    route(async (req, res, actor) => {
+      sendResult(res, 200, { events: await market.orders.history(param(req, 'id'), { actor }) });
+    }),
+  );
+  router.post(
+    '/v1/orders/:id/transitions/:name',
+    route(async (req, res, actor) => {
+      const body = parseInput(transitionBody, req.body ?? {}, 'transition');
+      const key = idempotencyKey(req, false);
+      const order = await market.orders.transition(param(req, 'id'), param(req, 'name'), {
+        ...definedOnly(body),
+        actor,
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+      });
+      sendResult(res, 200, order);
+    }),
+  );
+
+  router.post(
+    '/v1/payouts',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'seller', 'request payouts');
+      const key = idempotencyKey(req, true);
+      const body = parseInput(payoutBody, req.body ?? {}, 'payout');
+      const payout = await market.payouts.request({ ...definedOnly(body), sellerId: actor.id, idempotencyKey: key });
+      sendResult(res, 201, payout);
+    }),
+  );
+  router.get(
+    '/v1/balances',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'seller', 'read seller balances');
+      const currency = parseInput(currencyQuery, req.query['currency'], 'currency query parameter');
+      const account = await market.ledger.getAccount(escrowAccounts.seller(actor.id, currency));
+      const posted = (account?.creditsPosted ?? 0n) - (account?.debitsPosted ?? 0n);
+      const pending = account?.debitsPending ?? 0n;
+      sendResult(res, 200, {
+        sellerId: actor.id,
+        currency,
+        posted,
+        pendingDebits: pending,
+        available: posted - pending,
+      });
+    }),
+  );
+
+  router.get(
+    '/v1/operator/sagas',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'operator', 'list sagas');
+      const status = req.query['status'] ?? 'failed';
+      if (status !== 'failed') {
+        throw validation(['status'], 'Only status=failed is listed.');
+      }
+      sendResult(res, 200, { sagas: await market.sagas.listFailed() });
+    }),
+  );
+  router.post(
+    '/v1/operator/sagas/:id/retry',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'operator', 'retry sagas');
+      sendResult(res, 200, await market.sagas.retry(param(req, 'id')));
+    }),
+  );
+  router.post(
+    '/v1/operator/sagas/:id/resolve',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'operator', 'resolve sagas');
+      const { note } = parseInput(resolveBody, req.body ?? {}, 'resolution');
+      sendResult(res, 200, await market.sagas.resolve(param(req, 'id'), note));
+    }),
+  );
+
+  // body-parser's errors (malformed JSON, too large) and anything passed to next().
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const type = typeof error === 'object' && error !== null ? (error as { type?: unknown }).type : undefined;
+    if (type === 'entity.too.large') {
+      return sendProblem(res, problem('VALIDATION_FAILED', 'The request body is too large.', {}, 413));
+    }
+    if (type === 'entity.parse.failed') {
+      return sendProblem(res, problem('VALIDATION_FAILED', 'The request body is not valid JSON.', { issues: [] }));
+    }
+    if (type !== undefined && (error as { status?: unknown }).status === 415) {
+      return sendProblem(res, problem('VALIDATION_FAILED', 'The request body encoding is not supported.', {}, 415));
+    }
+    sendError(res, error);
+  });
+  return router;
+}
+
+const currencyQuery = z.string().regex(/^[A-Z]{3}$/, 'a three-letter ISO 4217 code, e.g. USD');
+
+function validation(path: string[], message: string): MarketkitError {
+  return new MarketkitError('VALIDATION_FAILED', { message, details: { issues: [{ path, message }] } });
+}
+
+function requireRole(actor: Actor, role: Actor['role'], operation: string): void {
+  if (actor.role !== role) throw forbidden(actor, operation, `Only a ${role} may ${operation}.`);
+}
+
+function forbidden(actor: Actor, operation: string, message: string): MarketkitError {
+  return new MarketkitError('FORBIDDEN', { message, details: { role: actor.role, actorId: actor.id, operation } });
+}
+
+function listingNotFound(id: string): MarketkitError {
+  return new MarketkitError('NOT_FOUND', {
+    message: 'The listing does not exist.',
+    details: { resource: 'listing', id },
+  });
+}
+
+function param(req: Request, name: string): string {
+  const value = req.params[name];
+  return typeof value === 'string' ? value : '';
+}
+
+/** The `Idempotency-Key` header; `required` answers 400 without it. */
+function idempotencyKey(req: Request, required: true): string;
+function idempotencyKey(req: Request, required: false): string | undefined;
+function idempotencyKey(req: Request, required: boolean): string | undefined {
+  const key = req.get('Idempotency-Key');
+  if (key === undefined || key === '') {
+    if (required) throw validation(['Idempotency-Key'], 'An Idempotency-Key header is required where money moves.');
+    return undefined;
+  }
+  return key;
+}
+
+/** The listing version as an entity tag. */
+function etag(version: number): string {
+  return `"${version}"`;
+}
+
+/** The version named by `If-Match` (`"3"` or `W/"3"`); 428 without the header, 400 when it names no version. */
+function ifMatchVersion(req: Request): number {
+  const header = req.get('If-Match');
+  if (header === undefined) {
+    throw new ProblemError(problem('VALIDATION_FAILED', 'Editing a listing needs If-Match with its ETag.', {}, 428));
+  }
+  const match = /^\s*(?:W\/)?"(0|[1-9][0-9]{0,14})"\s*$/.exec(header);
+  if (match?.[1] === undefined) throw validation(['If-Match'], 'If-Match must name one listing version, e.g. "3".');
+  return Number(match[1]);
+}
+
+function sendVersionMismatch(res: Response, current?: number): void {
+  if (current !== undefined) res.setHeader('ETag', etag(current));
+  sendProblem(
+    res,
+    problem('CONCURRENCY_CONFLICT', 'The listing was changed since that version; reload it and retry.', {}, 412),
+  );
+}
