@@ -3,6 +3,7 @@ const { createMarketplace, Money } = require('@marketkit/core');
 const { sqliteAdapter } = require('@marketkit/adapters/sqlite');
 const { postgresAdapter } = require('@marketkit/adapters/postgres');
 const { ManualClock } = require('@marketkit/testing');
+const { marketkitRouter, problemFor } = require('@marketkit/express');
 
 (async () => {
   const market = createMarketplace({ adapter: sqliteAdapter(), clock: new ManualClock() });
@@ -11,6 +12,8 @@ const { ManualClock } = require('@marketkit/testing');
   if (r?.result !== 'ok') throw new Error('CJS: createAccounts failed');
   await market.close();
   if (typeof postgresAdapter !== 'function' || Money.of('1.00', 'USD').minor !== 100n) throw new Error('CJS: exports');
+  if (typeof marketkitRouter !== 'function' || problemFor(new Error('x')).status !== 500)
+    throw new Error('CJS: express');
   console.log('CJS entry points OK');
 })().catch((e) => {
   console.error(e);

@@ -3,6 +3,7 @@
 import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { createMarketplace, isMarketkitError, Money } from '@marketkit/core';
+import { marketkitRouter, problemFor } from '@marketkit/express';
 import { ManualClock, testBackends } from '@marketkit/testing';
 
 const market = createMarketplace({ adapter: sqliteAdapter(), clock: new ManualClock() });
@@ -11,6 +12,7 @@ const [r] = await market.ledger.createAccounts([{ id: 'a', currency: 'USD', code
 if (r?.result !== 'ok') throw new Error('ESM: createAccounts failed');
 await market.close();
 if (typeof postgresAdapter !== 'function' || testBackends().length === 0) throw new Error('ESM: exports missing');
+if (typeof marketkitRouter !== 'function' || problemFor(new Error('x')).status !== 500) throw new Error('ESM: express');
 try {
   Money.of('1.001', 'USD');
 } catch (e) {
