@@ -1,0 +1,102 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type TestDatabase, testBackends } from '@marketkit/testing';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ExampleServer, startExampleServer } from '../express/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+const SCREENSHOTS = fileURLToPath(new URL('../express/screenshots/', import.meta.url));
+
+if (!hasChromium) {
+  console.warn(
+    `storefront browser test SKIPPED: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it).`,
+  );
+}
+
+async function signIn(page: Page, url: string, role: 'buyer' | 'seller'): Promise<void> {
+  await page.goto(url);
+  await page.selectOption('#role', role);
+  await page.click('#sign-in button[type=submit]');
+  await expect.poll(() => page.textContent('#who')).toContain(`(${role})`);
+}
+
+for (const backend of testBackends()) {
+  describe(`example storefront in Chromium on ${backend.name}`, () => {
+    let database: TestDatabase;
+    let server: ExampleServer;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      if (!hasChromium) return;
+      database = await backend.createDatabase();
+      server = await startExampleServer({ adapter: database.adapter(), port: 0 });
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+        ],
+      });
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+      await database?.drop();
+    });
+
+    it.skipIf(!hasChromium)(
+      hasChromium
+        ? 'shows the buyer the delivery without a reload'
+        : `shows the buyer the delivery without a reload — SKIPPED: ${CHROMIUM} is missing`,
+      async () => {
+        const buyer = await (await browser.newContext()).newPage();
+        const seller = await (await browser.newContext()).newPage();
+        const checkouts: { key: string | null }[] = [];
+        buyer.on('request', (r) => {
+          if (r.url().endsWith('/api/v1/checkouts')) checkouts.push({ key: r.headers()['idempotency-key'] ?? null });
+        });
+        await signIn(buyer, server.url, 'buyer');
+        await signIn(seller, server.url, 'seller');
+
+        const lamp = buyer.locator('#listings li[data-listing-id="lst_brass_lamp"]');
+        await expect.poll(() => lamp.locator('.stock').textContent()).toBe('5 of 5 available');
+        await lamp.getByRole('button', { name: 'Buy' }).click();
+        const order = buyer.locator('#orders li[data-order-id]');
+        await expect.poll(() => order.locator('.state').textContent(), { timeout: 10_000 }).toBe('paid');
+        const orderId = await order.getAttribute('data-order-id');
+        expect(checkouts).toHaveLength(1);
+        expect(checkouts[0]?.key).toMatch(/^[0-9a-f-]{36}$/);
+        await expect.poll(() => buyer.textContent('#balances')).toContain('$40.00');
+        await expect.poll(() => lamp.locator('.stock').textContent()).toBe('4 of 5 available');
+
+        // The seller's tab learns of the order by itself, then ships and delivers it.
+        const sellerOrder = seller.locator(`#orders li[data-order-id="${orderId}"]`);
+        await sellerOrder.locator('button[data-transition="ship"]').click({ timeout: 10_000 });
+        await expect.poll(() => sellerOrder.locator('.state').textContent()).toBe('shipped');
+        await sellerOrder.locator('button[data-transition="deliver"]').click({ timeout: 10_000 });
+        await expect.poll(() => sellerOrder.locator('.state').textContent()).toBe('delivered');
+
+        // The buyer's page, never reloaded, shows the delivery and its history.
+        const navigations: string[] = [];
+        buyer.on('framenavigated', (f) => navigations.push(f.url()));
+        await expect.poll(() => order.locator('.state').textContent(), { timeout: 5_000 }).toBe('delivered');
+        await expect.poll(() => order.locator('.history').textContent()).toBe('checkout → paid → shipped → delivered');
+        expect(navigations).toEqual([]);
+        await expect.poll(() => order.locator('button[data-transition="confirm"]').count()).toBe(1);
+
+        mkdirSync(SCREENSHOTS, { recursive: true });
+        await buyer.screenshot({ path: `${SCREENSHOTS}${backend.name}-buyer.png`, fullPage: true });
+        await seller.screenshot({ path: `${SCREENSHOTS}${backend.name}-seller.png`, fullPage: true });
+        expect(existsSync(`${SCREENSHOTS}${backend.name}-buyer.png`)).toBe(true);
+      },
+      60_000,
+    );
+  });
+}
