@@ -58,9 +58,13 @@ for (const backend of testBackends()) {
       async () => {
         const buyer = await (await browser.newContext()).newPage();
         const seller = await (await browser.newContext()).newPage();
-        const checkouts: { key: string | null }[] = [];
-        buyer.on('request', (r) => {
-          if (r.url().endsWith('/api/v1/checkouts')) checkouts.push({ key: r.headers()['idempotency-key'] ?? null });
+        // The first checkout reaches the server and commits, but the page is told 503: it must retry with the same key.
+        const checkoutKeys: (string | undefined)[] = [];
+        await buyer.route('**/api/v1/checkouts', async (route) => {
+          checkoutKeys.push(route.request().headers()['idempotency-key']);
+          const response = await route.fetch();
+          if (checkoutKeys.length > 1) return route.fulfill({ response });
+          return route.fulfill({ status: 503, contentType: 'application/problem+json', body: '{"detail":"lost"}' });
         });
         await signIn(buyer, server.url, 'buyer');
         await signIn(seller, server.url, 'seller');
@@ -68,11 +72,15 @@ for (const backend of testBackends()) {
         const lamp = buyer.locator('#listings li[data-listing-id="lst_brass_lamp"]');
         await expect.poll(() => lamp.locator('.stock').textContent()).toBe('5 of 5 available');
         await lamp.getByRole('button', { name: 'Buy' }).click();
+        await expect.poll(() => buyer.textContent('#message'), { timeout: 10_000 }).toMatch(/^Order \S+ placed/);
+        expect(checkoutKeys).toHaveLength(2);
+        expect(checkoutKeys[0]).toMatch(/^[0-9a-f-]{36}$/);
+        expect(checkoutKeys[1]).toBe(checkoutKeys[0]);
         const order = buyer.locator('#orders li[data-order-id]');
-        await expect.poll(() => order.locator('.state').textContent(), { timeout: 10_000 }).toBe('paid');
+        await expect.poll(() => order.count()).toBe(1);
         const orderId = await order.getAttribute('data-order-id');
-        expect(checkouts).toHaveLength(1);
-        expect(checkouts[0]?.key).toMatch(/^[0-9a-f-]{36}$/);
+        expect(await buyer.textContent('#message')).toBe(`Order ${orderId} placed (replayed).`);
+        await expect.poll(() => order.locator('.state').textContent()).toBe('paid');
         await expect.poll(() => buyer.textContent('#balances')).toContain('$40.00');
         await expect.poll(() => lamp.locator('.stock').textContent()).toBe('4 of 5 available');
 
