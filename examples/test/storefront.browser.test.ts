@@ -103,6 +103,12 @@ for (const backend of testBackends()) {
         await buyer.screenshot({ path: `${SCREENSHOTS}${backend.name}-buyer.png`, fullPage: true });
         await seller.screenshot({ path: `${SCREENSHOTS}${backend.name}-seller.png`, fullPage: true });
         expect(existsSync(`${SCREENSHOTS}${backend.name}-buyer.png`)).toBe(true);
+
+        // The buyer confirms: escrow empties, and the seller's tab shows the price less the 10 % commission.
+        await order.locator('button[data-transition="confirm"]').click();
+        await expect.poll(() => sellerOrder.locator('.state').textContent(), { timeout: 5_000 }).toBe('completed');
+        await expect.poll(() => sellerOrder.locator('.amounts').textContent()).toContain('in escrow $0.00');
+        await expect.poll(() => seller.textContent('#balances')).toContain('Seller balance, available$36.00');
       },
       60_000,
     );
