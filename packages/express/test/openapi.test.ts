@@ -139,6 +139,13 @@ describe('openApiDocument', () => {
     expect(invalidExamples(doc)).toEqual([]);
   });
 
+  it('checks its options', () => {
+    expect(() => openApiDocument({ serverUrl: '' })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    expect(() => openApiDocument({ servers: '/' } as never)).toThrow(
+      expect.objectContaining({ code: 'VALIDATION_FAILED' }),
+    );
+  });
+
   it('reports an example that does not validate', () => {
     const broken = structuredClone(doc) as Doc;
     const paths = broken['paths'] as Record<string, Record<string, Json>>;
@@ -227,6 +234,7 @@ for (const backend of testBackends()) {
       const script = /<script>([\s\S]*)<\/script>/.exec(res.text)?.[1] ?? '';
       expect(script).toContain('/openapi.json');
       expect(script).not.toMatch(/https?:\/\//);
+      expect(() => new Function(script)).not.toThrow();
       const hash = createHash('sha256').update(script).digest('base64');
       expect(res.headers['content-security-policy']).toContain(`script-src 'sha256-${hash}'`);
       expect(res.headers['content-security-policy']).toContain("connect-src 'self'");

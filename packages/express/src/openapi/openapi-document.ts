@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, HTTP_STATUS_BY_CODE } from '@marketkit/core';
+import { ERROR_CODES, type ErrorCode, HTTP_STATUS_BY_CODE, parseInput } from '@marketkit/core';
 import { z } from 'zod';
 import { problem } from '../problem.js';
 import { OPERATIONS, type OperationSpec, type ResponseSchemaName } from './operations.js';
@@ -30,6 +30,12 @@ export interface OpenApiDocumentOptions {
 export type OpenApiDocument = { readonly openapi: '3.1.0' } & Readonly<Record<string, unknown>>;
 
 type Json = Record<string, unknown>;
+
+const optionsSchema = z.strictObject({
+  serverUrl: z.string().min(1).optional(),
+  title: z.string().min(1).optional(),
+  version: z.string().min(1).optional(),
+});
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 
@@ -209,6 +215,7 @@ const RESPONSE_SCHEMAS: Readonly<Record<ResponseSchemaName | 'Money' | 'OrderEve
  * every operation lists its problem answers by status with their error codes (from `HTTP_STATUS_BY_CODE`), the
  * bearer-JWT security scheme, and the `Idempotency-Key` and `If-Match` headers. The router serves it at
  * `GET /v1/openapi.json` (with `servers` set to where it is mounted) and renders it at `GET /v1/docs`.
+ * Throws `VALIDATION_FAILED` on an unknown option or an empty string.
  *
  * @example
  * ```ts
@@ -217,6 +224,7 @@ const RESPONSE_SCHEMAS: Readonly<Record<ResponseSchemaName | 'Money' | 'OrderEve
  * ```
  */
 export function openApiDocument(options: OpenApiDocumentOptions = {}): OpenApiDocument {
+  parseInput(optionsSchema, options, 'openApiDocument options');
   const paths: Record<string, Json> = {};
   for (const op of OPERATIONS) {
     const path = openApiPath(op.path);
