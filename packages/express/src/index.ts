@@ -6,5 +6,6 @@
  */
 export type { Authenticate } from './actor-source.js';
 export { type JwtAuthenticatorOptions, jwtAuthenticator } from './jwt-authenticator.js';
+export { type OpenApiDocument, type OpenApiDocumentOptions, openApiDocument } from './openapi/openapi-document.js';
 export { HTTP_STATUS_BY_CODE, type Problem, problemFor } from './problem.js';
 export { type MarketkitRouterOptions, marketkitRouter } from './router.js';

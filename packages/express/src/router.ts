@@ -4,6 +4,7 @@ import helmet, { type HelmetOptions } from 'helmet';
 import { z } from 'zod';
 import type { Authenticate } from './actor-source.js';
 import { ProblemError, sendError, sendProblem, sendResult } from './http-answers.js';
+import { serveApiReference, serveOpenApi } from './openapi/openapi-routes.js';
 import { problem } from './problem.js';
 import {
   checkoutBody,
@@ -61,6 +62,11 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       () => sendProblem(res, problem('CONNECTION_LOST', 'The database is not reachable.')),
     );
   });
+
+  // The API's own description is public: mounted before authentication. Every route is documented in
+  // openapi/operations.ts (test/openapi.test.ts fails on a route missing there).
+  router.get('/v1/openapi.json', serveOpenApi);
+  router.get('/v1/docs', serveApiReference);
 
   // Authentication before the body is read: an anonymous request costs no parsing.
   router.use('/v1', (req: WithActor, res, next) => {
