@@ -29,11 +29,11 @@ describe('the docs generated from code', () => {
     expect(documented).toEqual(expected);
   });
 
-  it('exports the HTTP status of every code, and answers a retryable code with 409 or 5xx', () => {
+  it('exports the HTTP status of every code, and answers a retryable code with 409, 429 or 5xx', () => {
     expect(Object.keys(HTTP_STATUS_BY_CODE).sort()).toEqual(Object.keys(ERROR_CODES).sort());
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
       expect(HTTP_STATUS_BY_CODE[code], code).toBe(ERROR_CODES[code].httpStatus);
-      if (ERROR_CODES[code].retryable) expect([409, 502, 503, 504], code).toContain(HTTP_STATUS_BY_CODE[code]);
+      if (ERROR_CODES[code].retryable) expect([409, 429, 502, 503, 504], code).toContain(HTTP_STATUS_BY_CODE[code]);
     }
     expect(Object.isFrozen(HTTP_STATUS_BY_CODE)).toBe(true);
   });

@@ -20,7 +20,7 @@ export * from './payments/index.js';
 export * from './payouts/index.js';
 export * from './sagas/index.js';
 export type { MarketkitDatabase } from './schema/database.js';
-export type { MigrateResult } from './schema/migrate.js';
+export type { MigrateResult, MigrationStatus } from './schema/migrate.js';
 export { JSON_INPUT_LIMITS } from './storage/json-input.js';
 export { retryWhileBusy } from './storage/retry-while-busy.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */

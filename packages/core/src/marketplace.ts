@@ -28,7 +28,7 @@ import { Payouts } from './payouts/payouts.js';
 import type { SagaDefinition } from './sagas/saga-definition.js';
 import { SagaRegistry } from './sagas/saga-registry.js';
 import { Sagas } from './sagas/sagas.js';
-import { type MigrateResult, migrate } from './schema/migrate.js';
+import { type MigrateResult, type MigrationStatus, migrate, migrationStatus } from './schema/migrate.js';
 import { type MarketkitTransaction, Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
 import { createWorker, type Worker } from './worker/worker.js';
@@ -101,6 +101,16 @@ export interface Marketplace {
   readonly payments: Payments;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
+  /**
+   * Which migrations have run and which are pending, read without running any (for a readiness probe).
+   *
+   * @example
+   * ```ts
+   * const { pending } = await market.migrationStatus();
+   * if (pending.length > 0) console.warn('schema behind the code:', pending);
+   * ```
+   */
+  migrationStatus(): Promise<MigrationStatus>;
   /** Durable sagas: start, inspect, and operator retry/resolve of failed ones. */
   readonly sagas: Sagas;
   /** Durable timers: run this job at time T, exactly once, on any worker. */
@@ -201,6 +211,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     listings,
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),
+    migrationStatus: () => migrationStatus(storage),
     close: async () => {
       await events.stop();
       await storage.destroy();

@@ -6,6 +6,9 @@
  */
 export type { Authenticate } from './actor-source.js';
 export { type JwtAuthenticatorOptions, jwtAuthenticator } from './jwt-authenticator.js';
+export { DEFAULT_MAX_IN_FLIGHT } from './limits/load-shedding.js';
+export type { RateLimit, RateLimiterLike, RateLimitsOptions, RouteClass } from './limits/rate-limits.js';
+export type { ReadinessOptions, ReadinessReport } from './limits/readiness.js';
 export { type OpenApiDocument, type OpenApiDocumentOptions, openApiDocument } from './openapi/openapi-document.js';
 export { HTTP_STATUS_BY_CODE, type Problem, problemFor } from './problem.js';
 export { type MarketkitRouterOptions, marketkitRouter } from './router.js';

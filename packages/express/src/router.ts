@@ -1,9 +1,13 @@
 import { type Actor, escrowAccounts, MarketkitError, type Marketplace, parseInput } from '@marketkit/core';
+import cors, { type CorsOptions } from 'cors';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 import { z } from 'zod';
 import type { Authenticate } from './actor-source.js';
 import { ProblemError, sendError, sendProblem, sendResult } from './http-answers.js';
+import { DEFAULT_MAX_IN_FLIGHT, loadSheddingMiddleware } from './limits/load-shedding.js';
+import { type RateLimitsOptions, rateLimitsMiddleware } from './limits/rate-limits.js';
+import { type ReadinessOptions, readinessHandler } from './limits/readiness.js';
 import { serveApiReference, serveOpenApi } from './openapi/openapi-routes.js';
 import { problem } from './problem.js';
 import {
@@ -24,6 +28,14 @@ export interface MarketkitRouterOptions {
   readonly bodyLimit?: string | number;
   /** helmet's options, or `false` when the host already sets security headers. Default `helmet()`'s defaults. */
   readonly helmet?: HelmetOptions | false;
+  /** The `cors` package's options (answers preflights before authentication). Default: no CORS headers. */
+  readonly cors?: CorsOptions;
+  /** Requests served at once by this router in this process; beyond it 503 `OVERLOADED`. Default 256. */
+  readonly maxInFlight?: number;
+  /** Limits per actor and route class (429 `RATE_LIMITED`); see {@link RateLimitsOptions}. Default: none. */
+  readonly rateLimits?: RateLimitsOptions;
+  /** What `/readyz` checks beyond the database and the migrations; see {@link ReadinessOptions}. */
+  readonly readiness?: ReadinessOptions;
 }
 
 type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;
@@ -50,18 +62,24 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
   if (typeof options?.authenticate !== 'function') {
     throw new TypeError('marketkitRouter(market, { authenticate }) needs an authenticate function.');
   }
+  const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
+    throw new TypeError('marketkitRouter: maxInFlight must be a positive integer.');
+  }
   const router = Router();
   if (options.helmet !== false) router.use(helmet(options.helmet));
+  if (options.cors !== undefined) router.use(cors(options.cors));
 
   router.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
-  router.get('/readyz', (_req, res) => {
-    market.ledger.getAccount('mk:readyz').then(
-      () => res.status(200).json({ status: 'ready' }),
-      () => sendProblem(res, problem('CONNECTION_LOST', 'The database is not reachable.')),
-    );
-  });
+  router.get('/readyz', readinessHandler(market, options.readiness));
+
+  // Shed load before authentication: a request past the bound costs no token check, body or connection.
+  router.use(
+    '/v1',
+    loadSheddingMiddleware(maxInFlight, (path) => path === '/events'),
+  );
 
   // The API's own description is public: mounted before authentication. Every route is documented in
   // openapi/operations.ts (test/openapi.test.ts fails on a route missing there).
@@ -82,6 +100,16 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
         next();
       }, next);
   });
+  if (options.rateLimits !== undefined) {
+    router.use(
+      '/v1',
+      rateLimitsMiddleware(options.rateLimits, (req: WithActor) => {
+        const actor = req[ACTOR];
+        if (actor === undefined) throw new MarketkitError('INTERNAL', { message: 'No actor.' });
+        return actor;
+      }),
+    );
+  }
   router.use('/v1', express.json({ limit: options.bodyLimit ?? '100kb' }));
 
   const route =

@@ -5,9 +5,10 @@ export interface ErrorCodeSpec {
   /**
    * The HTTP status an API answers this code with: 400 for input that can never pass, 402 for a declined payment,
    * 403/404 for what the actor may not do or see, 409 for a conflict with the current state (retry after a reload,
-   * or not at all), 422 for a valid request the business rules refuse, 5xx for the server's or the provider's side.
+   * or not at all), 422 for a valid request the business rules refuse, 429 for a caller over its rate limit, 5xx for
+   * the server's or the provider's side.
    */
-  readonly httpStatus: 400 | 402 | 403 | 404 | 409 | 422 | 500 | 501 | 502 | 503 | 504;
+  readonly httpStatus: 400 | 402 | 403 | 404 | 409 | 422 | 429 | 500 | 501 | 502 | 503 | 504;
   /** The default message, and the code's meaning in the generated docs (docs/errors.md). */
   readonly message: string;
 }
@@ -107,6 +108,16 @@ export const ERROR_CODES = {
     retryable: false,
     httpStatus: 501,
     message: 'The payment provider does not offer the optional method this operation needs.',
+  },
+  RATE_LIMITED: {
+    retryable: true,
+    httpStatus: 429,
+    message: 'Too many requests from this caller; retry after the time given.',
+  },
+  OVERLOADED: {
+    retryable: true,
+    httpStatus: 503,
+    message: 'The server is at its capacity; retry after the time given.',
   },
   INTERNAL: { retryable: false, httpStatus: 500, message: 'An internal invariant was violated.' },
 } as const satisfies Record<string, ErrorCodeSpec>;

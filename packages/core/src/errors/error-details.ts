@@ -115,6 +115,15 @@ export const ERROR_DETAILS_SCHEMAS = {
   PROVIDER_CAPABILITY_MISSING: z.strictObject({
     method: text.describe('the optional provider method the call needs (`listEffects` for `payments.reconcile()`)'),
   }),
+  RATE_LIMITED: z.strictObject({
+    routeClass: text.describe('the class of routes whose limit was reached (`read`, `write`, `money`, …)'),
+    limit: z.number().int().describe('the points the class allows per window'),
+    retryAfterMs: z.number().int().describe('when a point is free again'),
+  }),
+  OVERLOADED: z.strictObject({
+    resource: z.enum(['requests']).describe('what is at capacity: `requests`, the in-flight bound of a process'),
+    retryAfterMs: z.number().int().describe('a suggested wait before retrying'),
+  }),
   INTERNAL: z.strictObject({}).describe('no details: the message says what broke; please report it'),
 } as const satisfies Record<ErrorCode, z.ZodType<Readonly<Record<string, unknown>>>>;
 

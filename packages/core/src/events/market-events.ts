@@ -42,11 +42,13 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
   readonly relay: OutboxRelay;
   readonly #clock: Clock;
   readonly #backend: StorageAdapter;
+  readonly #storage: Storage;
 
   /** `logger` hears the relay's errors when `options.relay.onError` is not given (see {@link Logger}). */
   constructor(storage: Storage, clock: Clock, options: EventsOptions = {}, logger: Logger = consoleLogger) {
     this.#clock = clock;
     this.#backend = storage.adapter;
+    this.#storage = storage;
     this.listeners = new EventListeners<M>();
     const sinks: EventSink[] = [
       this.listeners,
@@ -65,6 +67,29 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
   /** Writes events in `trx` with the marketplace's clock; see {@link appendEvents}. */
   append(trx: MarketkitTransaction, events: readonly OutboxEventInput[]): Promise<AppendedEvent[]> {
     return appendEvents(trx, events, { clock: this.#clock, backend: this.#backend });
+  }
+
+  /**
+   * How long the oldest event not yet delivered to every sink has waited, in milliseconds of the marketplace's
+   * clock; `undefined` when nothing waits. A growing figure means no worker drains the outbox, or a sink keeps
+   * failing: a readiness probe's measure of worker lag.
+   *
+   * @example
+   * ```ts
+   * if (((await market.events.oldestUndeliveredAgeMs()) ?? 0) > 60_000) alert('the outbox is not draining');
+   * ```
+   */
+  async oldestUndeliveredAgeMs(): Promise<number | undefined> {
+    const row = await this.#storage.run((db) =>
+      db
+        .selectFrom('outbox_events')
+        .select((eb) => eb.fn.min('created_at').as('oldest'))
+        .where('delivered_at', 'is', null)
+        .executeTakeFirst(),
+    );
+    const oldest = row?.oldest;
+    if (oldest === null || oldest === undefined) return undefined;
+    return Math.max(0, this.#clock.now() - Number(oldest));
   }
 
   /** See {@link OutboxRelay.runOnce}. */

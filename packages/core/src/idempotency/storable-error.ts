@@ -38,6 +38,8 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   PROVIDER_ERROR: false,
   PROVIDER_TIMEOUT: false,
   PROVIDER_CAPABILITY_MISSING: false,
+  RATE_LIMITED: false,
+  OVERLOADED: false,
   INTERNAL: false,
 };
 

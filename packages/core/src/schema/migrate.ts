@@ -41,6 +41,38 @@ export async function migrate(
   return { applied: appliedOrThrow(results) };
 }
 
+/** Which of Marketkit's migrations this database has run, and which it has not (`market.migrationStatus()`). */
+export interface MigrationStatus {
+  readonly applied: readonly string[];
+  /** Empty when the schema is current. */
+  readonly pending: readonly string[];
+}
+
+/**
+ * Reads which migrations have run, without running any or taking the migration lock: what a readiness probe asks
+ * before sending traffic to a process whose schema may be behind its code.
+ */
+export async function migrationStatus(
+  storage: Storage,
+  migrations: readonly MarketkitMigration[] = MIGRATIONS,
+): Promise<MigrationStatus> {
+  const ctx: MigrationContext = { types: storage.adapter.columnTypes, prefix: storage.tablePrefix };
+  const migrator = new Migrator({
+    db: storage.db as unknown as Kysely<unknown>,
+    provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },
+    migrationTableName: `${storage.tablePrefix}migrations`,
+    migrationLockTableName: `${storage.tablePrefix}migrations_lock`,
+    ...(storage.schema === undefined ? {} : { migrationTableSchema: storage.schema }),
+  });
+  const infos = await migrator.getMigrations().catch((error: unknown) => {
+    throw toStorageError(storage.adapter, error);
+  });
+  return {
+    applied: infos.filter((m) => m.executedAt !== undefined).map((m) => m.name),
+    pending: infos.filter((m) => m.executedAt === undefined).map((m) => m.name),
+  };
+}
+
 function toKyselyMigrations(list: readonly MarketkitMigration[], ctx: MigrationContext): Record<string, Migration> {
   const out: Record<string, Migration> = {};
   for (const m of list) out[m.name] = { up: (db) => m.up(db, ctx) };

@@ -20,13 +20,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * Codes a backend cannot raise, with the reason. Every other code is triggered for real, through the public API,
  * on each backend.
  */
+const HTTP_ONLY = {
+  RATE_LIMITED: 'raised by @marketkit/express when a caller is over its rate limit, never by core',
+  OVERLOADED: 'raised by @marketkit/express when a process is past its in-flight bound, never by core',
+} as const;
 const CANNOT_ARISE: Readonly<Record<'sqlite' | 'postgres', Partial<Record<ErrorCode, string>>>> = {
   sqlite: {
+    ...HTTP_ONLY,
     SERIALIZATION_FAILURE:
       'every SQLite transaction begins IMMEDIATE (one writer at a time), so no snapshot goes stale before it writes',
     DEADLOCK_DETECTED: 'SQLite has one writer at a time: there is no lock cycle to detect',
   },
-  postgres: {},
+  postgres: { ...HTTP_ONLY },
 };
 
 const buyer = { role: 'buyer', id: 'alice' } as const;

@@ -11,6 +11,7 @@ import {
   orderJson,
   payoutJson,
   problemJson,
+  readinessJson,
   sagaJson,
   sagaListJson,
   statusJson,
@@ -206,6 +207,7 @@ const RESPONSE_SCHEMAS: Readonly<Record<ResponseSchemaName | 'Money' | 'OrderEve
   Saga: sagaJson,
   SagaList: sagaListJson,
   Status: statusJson,
+  Readiness: readinessJson,
   Problem: problemJson,
 };
 

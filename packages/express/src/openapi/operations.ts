@@ -26,7 +26,8 @@ export type ResponseSchemaName =
   | 'Balance'
   | 'SagaList'
   | 'Saga'
-  | 'Status';
+  | 'Status'
+  | 'Readiness';
 
 /** A documented query parameter. */
 export interface QueryParameterSpec {
@@ -329,10 +330,15 @@ export const OPERATIONS: readonly OperationSpec[] = [
     method: 'get',
     path: '/readyz',
     operationId: 'readyz',
-    summary: 'Readiness: the database is reachable.',
+    summary: 'Readiness: the database is reachable, every migration has run, the outbox lag is under its bound.',
     tag: 'Meta',
     access: 'public',
-    response: { status: 200, description: 'Ready.', schema: 'Status', example: { status: 'ready' } },
+    response: {
+      status: 200,
+      description: 'Ready (503 with the same body and `not ready` when migrations are pending or the outbox lags).',
+      schema: 'Readiness',
+      example: { status: 'ready', pendingMigrations: [], outboxLagMs: null },
+    },
     errors: ['CONNECTION_LOST'],
   },
 ];

@@ -122,8 +122,15 @@ export const sagaJson = z.strictObject({
 /** `GET /v1/operator/sagas`. */
 export const sagaListJson = z.strictObject({ sagas: z.array(sagaJson) });
 
-/** `GET /healthz`, `GET /readyz`. */
+/** `GET /healthz`. */
 export const statusJson = z.strictObject({ status: z.string() });
+
+/** `GET /readyz`: ready or not, pending migrations, and the age of the oldest undelivered outbox event. */
+export const readinessJson = z.strictObject({
+  status: z.enum(['ready', 'not ready']),
+  pendingMigrations: z.array(z.string()),
+  outboxLagMs: z.number().nullable(),
+});
 
 /** An RFC 9457 problem document (`application/problem+json`). */
 export const problemJson = z.strictObject({
