@@ -6,5 +6,8 @@
  */
 export type { Authenticate } from './actor-source.js';
 export { type JwtAuthenticatorOptions, jwtAuthenticator } from './jwt-authenticator.js';
+export type { LiveEventsOptions } from './live/live-events-options.js';
+export type { OrderEventsWake } from './live/order-event-hub.js';
+export { type PgListenClient, pgNotifyWake } from './live/pg-notify-wake.js';
 export { HTTP_STATUS_BY_CODE, type Problem, problemFor } from './problem.js';
 export { type MarketkitRouterOptions, marketkitRouter } from './router.js';

@@ -4,6 +4,8 @@ import helmet, { type HelmetOptions } from 'helmet';
 import { z } from 'zod';
 import type { Authenticate } from './actor-source.js';
 import { ProblemError, sendError, sendProblem, sendResult } from './http-answers.js';
+import { type LiveEventsOptions, resolveLiveEventsOptions } from './live/live-events-options.js';
+import { SseHandler } from './live/sse-handler.js';
 import { problem } from './problem.js';
 import {
   checkoutBody,
@@ -23,6 +25,8 @@ export interface MarketkitRouterOptions {
   readonly bodyLimit?: string | number;
   /** helmet's options, or `false` when the host already sets security headers. Default `helmet()`'s defaults. */
   readonly helmet?: HelmetOptions | false;
+  /** The live order-event stream `GET /v1/events` (Server-Sent Events): its options, or `false` to leave it out. */
+  readonly liveEvents?: LiveEventsOptions | false;
 }
 
 type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;
@@ -49,6 +53,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
   if (typeof options?.authenticate !== 'function') {
     throw new TypeError('marketkitRouter(market, { authenticate }) needs an authenticate function.');
   }
+  const live = options.liveEvents === false ? undefined : resolveLiveEventsOptions(options.liveEvents);
   const router = Router();
   if (options.helmet !== false) router.use(helmet(options.helmet));
 
@@ -206,6 +211,14 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       });
     }),
   );
+
+  if (live !== undefined) {
+    const sse = new SseHandler(market, live);
+    router.get(
+      '/v1/events',
+      route((req, res, actor) => sse.handle(req, res, actor)),
+    );
+  }
 
   router.get(
     '/v1/operator/sagas',
