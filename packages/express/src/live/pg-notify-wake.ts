@@ -6,8 +6,11 @@ import type { OrderEventsWake } from './order-event-hub.js';
  * this package does not depend on `pg`).
  */
 export interface PgListenClient {
+  /** Runs `LISTEN marketkit_order_events`. */
   query(text: string): Promise<unknown>;
+  /** Adds the notification listener. */
   on(event: 'notification', listener: (message: { channel: string; payload?: string | undefined }) => void): unknown;
+  /** Removes it when the stream stops reading. */
   removeListener(
     event: 'notification',
     listener: (message: { channel: string; payload?: string | undefined }) => void,
