@@ -150,13 +150,16 @@ for (const backend of testBackends()) {
       return { port, market, server };
     }
 
-    /** On PostgreSQL process B is woken by LISTEN/NOTIFY only (it would poll once a minute); SQLite polls. */
+    /**
+     * On PostgreSQL the processes are woken by LISTEN/NOTIFY only (they would poll once a minute); SQLite polls.
+     * Pages of two events, so that catching up and the shared reader both read several pages.
+     */
     async function liveOptions(): Promise<LiveEventsOptions> {
-      if (backend.name === 'sqlite') return { pollIntervalMs: 20, heartbeatMs: 100 };
+      if (backend.name === 'sqlite') return { pollIntervalMs: 20, heartbeatMs: 100, pageSize: 2 };
       const client = new pg.Client({ connectionString: database.location });
       await client.connect();
       listeners.push(client);
-      return { wake: pgNotifyWake(client), pollIntervalMs: 60_000, heartbeatMs: 100 };
+      return { wake: pgNotifyWake(client), pollIntervalMs: 60_000, heartbeatMs: 100, pageSize: 2 };
     }
 
     beforeAll(async () => {

@@ -34,17 +34,21 @@ export class SseHandler {
   async handle(req: Request, res: Response, actor: Actor): Promise<void> {
     const resumeFrom = lastEventId(req);
     const client = new SseClient(res, actor, this.#options);
-    const sub = await this.#hub.subscribe((batch) => client.receive(batch));
+    let gone = false;
     res.on('close', () => {
-      sub.unsubscribe();
+      gone = true;
       client.close();
     });
+    const sub = await this.#hub.subscribe((batch) => client.receive(batch));
+    if (gone) return sub.unsubscribe();
+    res.on('close', sub.unsubscribe);
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('X-Accel-Buffering', 'no');
     res.flushHeaders();
     res.socket?.setNoDelay(true);
+    client.startHeartbeats();
     const start = resumeFrom ?? sub.cursor;
     client.write(`retry: ${this.#options.retryMs}\nevent: ready\nid: ${start}\ndata: {}\n\n`);
     try {
@@ -76,7 +80,7 @@ class SseClient {
   readonly #res: Response;
   readonly #actor: Actor;
   readonly #options: ResolvedLiveEventsOptions;
-  readonly #heartbeat: NodeJS.Timeout;
+  #heartbeat: NodeJS.Timeout | undefined;
   #cursor: string | undefined; // undefined while catching up
   #held: FeedBatch[] = [];
   #heldBytes = 0;
@@ -86,7 +90,12 @@ class SseClient {
     this.#res = res;
     this.#actor = actor;
     this.#options = options;
-    this.#heartbeat = setInterval(() => this.write(': heartbeat\n\n'), options.heartbeatMs);
+  }
+
+  /** A comment line every `heartbeatMs`, once the headers are sent. */
+  startHeartbeats(): void {
+    if (this.#closed) return;
+    this.#heartbeat = setInterval(() => this.write(': heartbeat\n\n'), this.#options.heartbeatMs);
     this.#heartbeat.unref();
   }
 
@@ -98,7 +107,12 @@ class SseClient {
       for (const e of page.events) this.#send(e);
       if (page.events.length < limit) break;
       cursor = page.cursor;
-      if (this.#res.writableNeedDrain) await new Promise((resolve) => this.#res.once('drain', resolve));
+      if (this.#res.writableNeedDrain) {
+        await new Promise((resolve) => {
+          this.#res.once('drain', resolve);
+          this.#res.once('close', resolve);
+        });
+      }
     }
     this.#cursor = compareOrderFeedCursors(from, until) > 0 ? from : until;
     const held = this.#held;
