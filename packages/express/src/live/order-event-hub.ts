@@ -20,8 +20,12 @@ export interface OrderEventHubOptions {
   readonly wake?: OrderEventsWake | undefined;
 }
 
-/** First and longest delay of a re-read while a running transaction holds events back. */
+/**
+ * First and longest delay of a re-read while a running transaction holds events back: that transaction may be
+ * another application's, whose commit sends no notification.
+ */
 const HELD_BACK_FIRST_MS = 5;
+const HELD_BACK_MAX_MS = 200;
 
 /**
  * One process's reader of the order feed, shared by every live client of a router: it reads all new events once
@@ -119,8 +123,8 @@ export class OrderEventHub {
       }
       if (page.events.length === this.#options.pageSize || this.#again) next = 0;
       else if (page.heldBack) {
-        next = Math.min(this.#heldBackDelay, this.#options.pollIntervalMs);
-        this.#heldBackDelay *= 2;
+        next = Math.min(this.#heldBackDelay, HELD_BACK_MAX_MS, this.#options.pollIntervalMs);
+        this.#heldBackDelay = Math.min(this.#heldBackDelay * 2, HELD_BACK_MAX_MS);
       } else this.#heldBackDelay = HELD_BACK_FIRST_MS;
     } catch {
       // The database is away: read again at the usual pace; clients keep their heartbeats meanwhile.
