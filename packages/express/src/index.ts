@@ -9,6 +9,9 @@ export { type JwtAuthenticatorOptions, jwtAuthenticator } from './jwt-authentica
 export { DEFAULT_MAX_IN_FLIGHT } from './limits/load-shedding.js';
 export type { RateLimit, RateLimiterLike, RateLimitsOptions, RouteClass } from './limits/rate-limits.js';
 export type { ReadinessOptions, ReadinessReport } from './limits/readiness.js';
+export type { LiveEventsOptions } from './live/live-events-options.js';
+export type { OrderEventsWake } from './live/order-event-hub.js';
+export { type PgListenClient, pgNotifyWake } from './live/pg-notify-wake.js';
 export { type OpenApiDocument, type OpenApiDocumentOptions, openApiDocument } from './openapi/openapi-document.js';
 export { HTTP_STATUS_BY_CODE, type Problem, problemFor } from './problem.js';
 export { type MarketkitRouterOptions, marketkitRouter } from './router.js';

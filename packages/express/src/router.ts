@@ -8,6 +8,8 @@ import { ProblemError, sendError, sendProblem, sendResult } from './http-answers
 import { DEFAULT_MAX_IN_FLIGHT, loadSheddingMiddleware } from './limits/load-shedding.js';
 import { type RateLimitsOptions, rateLimitsMiddleware } from './limits/rate-limits.js';
 import { type ReadinessOptions, readinessHandler } from './limits/readiness.js';
+import { type LiveEventsOptions, resolveLiveEventsOptions } from './live/live-events-options.js';
+import { SseHandler } from './live/sse-handler.js';
 import { serveApiReference, serveOpenApi } from './openapi/openapi-routes.js';
 import { problem } from './problem.js';
 import {
@@ -36,6 +38,8 @@ export interface MarketkitRouterOptions {
   readonly rateLimits?: RateLimitsOptions;
   /** What `/readyz` checks beyond the database and the migrations; see {@link ReadinessOptions}. */
   readonly readiness?: ReadinessOptions;
+  /** The live order-event stream `GET /v1/events` (Server-Sent Events): its options, or `false` to leave it out. */
+  readonly liveEvents?: LiveEventsOptions | false;
 }
 
 type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;
@@ -66,6 +70,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
     throw new TypeError('marketkitRouter: maxInFlight must be a positive integer.');
   }
+  const live = options.liveEvents === false ? undefined : resolveLiveEventsOptions(options.liveEvents);
   const router = Router();
   if (options.helmet !== false) router.use(helmet(options.helmet));
   if (options.cors !== undefined) router.use(cors(options.cors));
@@ -240,6 +245,14 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       });
     }),
   );
+
+  if (live !== undefined) {
+    const sse = new SseHandler(market, live);
+    router.get(
+      '/v1/events',
+      route((req, res, actor) => sse.handle(req, res, actor)),
+    );
+  }
 
   router.get(
     '/v1/operator/sagas',

@@ -2,6 +2,15 @@ export type { CheckoutVerification } from './checkout-verification.js';
 export { commissionOn } from './commission.js';
 export { ESCROW_ACCOUNT_CODES, ESCROW_CODES, escrowAccounts } from './escrow-accounts.js';
 export type { EscrowVerification } from './escrow-verification.js';
+export {
+  compareOrderFeedCursors,
+  MAX_ORDER_FEED_LIMIT,
+  ORDER_EVENTS_CHANNEL,
+  ORDER_FEED_START,
+  type OrderFeedEvent,
+  type OrderFeedOptions,
+  type OrderFeedPage,
+} from './order-feed.js';
 export { mayRead, type ReadOptions, type ReadParties } from './order-read-access.js';
 export type { OrderTables } from './order-tables.js';
 export type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';

@@ -14,6 +14,13 @@ import { type CheckoutVerification, verifyCheckouts } from './checkout-verificat
 import { type EscrowVerification, verifyEscrow } from './escrow-verification.js';
 import type { OnCommit } from './on-commit.js';
 import { ORDER_CODEC } from './order-codec.js';
+import {
+  type OrderFeedOptions,
+  type OrderFeedPage,
+  orderFeedHead,
+  orderFeedOptionsSchema,
+  readOrderFeed,
+} from './order-feed.js';
 import { orderOpSaga } from './order-op-saga.js';
 import { type ReadOptions, readOptionsSchema } from './order-read-access.js';
 import { orderEventFromRow } from './order-rows.js';
@@ -254,6 +261,29 @@ export class Orders {
     );
     if (rows === undefined) throw orderNotFound(id);
     return rows.map(orderEventFromRow);
+  }
+
+  /**
+   * Order events in commit order, across every process writing to the database: one page after `after`, for a
+   * reader that follows the orders (a live stream, a projection). A page never skips an event that commits later
+   * (see migration `0011-order-feed`), so reading on from the page's `cursor` loses and repeats nothing. With
+   * `actor`, only the events of orders the actor may read ({@link mayRead}).
+   *
+   * @example
+   * ```ts
+   * let cursor = await market.orders.feedHead();
+   * const page = await market.orders.feed({ after: cursor, actor: { role: 'buyer', id: 'ann' } });
+   * cursor = page.cursor;
+   * ```
+   */
+  async feed(options?: OrderFeedOptions): Promise<OrderFeedPage> {
+    const o = parseInput(orderFeedOptionsSchema, options, 'order feed options') ?? {};
+    return this.#d.storage.run((db) => readOrderFeed(db, this.#d.storage.adapter.capabilities, o as OrderFeedOptions));
+  }
+
+  /** The feed position of the last committed event: {@link Orders.feed} after it returns only newer events. */
+  async feedHead(): Promise<string> {
+    return this.#d.storage.run((db) => orderFeedHead(db, this.#d.storage.adapter.capabilities));
   }
 
   /** Checks that escrow closes: terminal orders hold nothing, and every captured unit went to exactly one party. */

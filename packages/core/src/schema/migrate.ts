@@ -19,7 +19,11 @@ export async function migrate(
   storage: Storage,
   migrations: readonly MarketkitMigration[] = MIGRATIONS,
 ): Promise<MigrateResult> {
-  const ctx: MigrationContext = { types: storage.adapter.columnTypes, prefix: storage.tablePrefix };
+  const ctx: MigrationContext = {
+    types: storage.adapter.columnTypes,
+    capabilities: storage.adapter.capabilities,
+    prefix: storage.tablePrefix,
+  };
   const lockName = `${storage.schema ?? 'public'}.${storage.tablePrefix}migrations`;
   const base = storage.db as unknown as Kysely<unknown>;
   const results = await storage.adapter
@@ -56,7 +60,11 @@ export async function migrationStatus(
   storage: Storage,
   migrations: readonly MarketkitMigration[] = MIGRATIONS,
 ): Promise<MigrationStatus> {
-  const ctx: MigrationContext = { types: storage.adapter.columnTypes, prefix: storage.tablePrefix };
+  const ctx: MigrationContext = {
+    types: storage.adapter.columnTypes,
+    capabilities: storage.adapter.capabilities,
+    prefix: storage.tablePrefix,
+  };
   const migrator = new Migrator({
     db: storage.db as unknown as Kysely<unknown>,
     provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },

@@ -1,9 +1,11 @@
 import type { Kysely } from 'kysely';
-import type { StorageColumnTypes } from '../storage/storage-adapter.js';
+import type { StorageCapabilities, StorageColumnTypes } from '../storage/storage-adapter.js';
 
 /** What a migration needs besides the database: the backend's column types and the index-name prefix. */
 export interface MigrationContext {
   readonly types: StorageColumnTypes;
+  /** What the backend can do (e.g. `concurrentWriters`), for a migration that differs by capability. */
+  readonly capabilities: StorageCapabilities;
   /** Prefix for index and constraint names, which are not table names and so are not renamed by the plugin. */
   readonly prefix: string;
 }

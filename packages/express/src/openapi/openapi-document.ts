@@ -162,9 +162,11 @@ function operationObject(op: OperationSpec): Json {
   const content =
     response.schema === 'html'
       ? { 'text/html': { schema: { type: 'string' } } }
-      : response.schema === 'openapi'
-        ? { 'application/json': { schema: { type: 'object' } } }
-        : { 'application/json': { schema: ref(response.schema), example: response.example } };
+      : response.schema === 'event-stream'
+        ? { 'text/event-stream': { schema: { type: 'string' } } }
+        : response.schema === 'openapi'
+          ? { 'application/json': { schema: { type: 'object' } } }
+          : { 'application/json': { schema: ref(response.schema), example: response.example } };
 
   return {
     operationId: op.operationId,

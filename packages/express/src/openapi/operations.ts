@@ -59,7 +59,7 @@ export interface OperationSpec {
     readonly status: 200 | 201;
     readonly description: string;
     /** A response schema name, or `html` / `openapi` for the two documentation routes. */
-    readonly schema: ResponseSchemaName | 'html' | 'openapi';
+    readonly schema: ResponseSchemaName | 'html' | 'openapi' | 'event-stream';
     readonly example?: unknown;
     readonly etag?: boolean;
   };
@@ -305,6 +305,31 @@ export const OPERATIONS: readonly OperationSpec[] = [
     access: 'public',
     response: { status: 200, description: 'The OpenAPI document.', schema: 'openapi' },
     errors: [],
+  },
+  {
+    method: 'get',
+    path: '/v1/events',
+    operationId: 'streamOrderEvents',
+    summary:
+      'Live order events (Server-Sent Events) of every order the actor may read; resume with `Last-Event-ID` (or `?lastEventId=` on a first connection).',
+    tag: 'Orders',
+    access: 'any',
+    query: [
+      {
+        name: 'lastEventId',
+        schema: z.string().min(1).max(100),
+        required: false,
+        description: 'The id of the last event received, for a first connection that cannot send `Last-Event-ID`.',
+        example: '0-42',
+      },
+    ],
+    response: {
+      status: 200,
+      description:
+        'A `text/event-stream`: `event: ready` with the starting id, then `event: order` per order event (its JSON in `data`), heartbeats as comments.',
+      schema: 'event-stream',
+    },
+    errors: ['VALIDATION_FAILED'],
   },
   {
     method: 'get',

@@ -9,6 +9,7 @@ import { listingsMigration } from './0007-listings.js';
 import { ordersMigration } from './0008-orders.js';
 import { payoutsMigration } from './0009-payouts.js';
 import { leanSagaIndexesMigration } from './0010-lean-saga-indexes.js';
+import { orderFeedMigration } from './0011-order-feed.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -22,4 +23,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   ordersMigration,
   payoutsMigration,
   leanSagaIndexesMigration,
+  orderFeedMigration,
 ];
