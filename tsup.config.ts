@@ -36,6 +36,8 @@ const shared: Options = {
     'express',
     'helmet',
     'jose',
+    'cors',
+    'rate-limiter-flexible',
   ],
   noExternal: ['p-retry', 'is-network-error', 'retry'],
   tsconfig: 'tsconfig.build.json',

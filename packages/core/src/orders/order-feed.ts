@@ -1,9 +1,9 @@
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { MarketkitDatabase } from '../schema/database.js';
-import { toNumber } from '../storage/int64.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import { mayRead } from './order-read-access.js';
+import { orderEventFromRow } from './order-rows.js';
 import { actorSchema } from './order-schemas.js';
 import type { Actor, OrderEvent } from './order-types.js';
 
@@ -185,14 +185,7 @@ function feedEventFromRow(r: FeedRow): OrderFeedEvent {
     orderId: r.order_id,
     buyerId: r.buyer_id,
     sellerId: r.seller_id,
-    seq: toNumber(r.seq),
-    transition: r.transition,
-    from: r.from_state,
-    to: r.to_state,
-    actor: { role: r.actor_role, id: r.actor_id } as Actor,
-    reason: r.reason,
-    data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>),
-    at: toNumber(r.at),
+    ...orderEventFromRow(r),
     cursor: `${r.tx}-${r.pos}`,
   };
 }

@@ -27,7 +27,13 @@ export function orderFromRow(r: Selectable<OrdersTable>, escrowMinor: bigint): O
   };
 }
 
-export function orderEventFromRow(r: Selectable<OrderEventsTable>): OrderEvent {
+/** One entry of an order's history from its `order_events` row (the feed reads the same columns). */
+export function orderEventFromRow(
+  r: Pick<
+    Selectable<OrderEventsTable>,
+    'transition' | 'from_state' | 'to_state' | 'actor_role' | 'actor_id' | 'reason' | 'data'
+  > & { readonly seq: bigint | number | string; readonly at: bigint | number | string },
+): OrderEvent {
   return {
     seq: toNumber(r.seq),
     transition: r.transition,

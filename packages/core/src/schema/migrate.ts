@@ -19,24 +19,12 @@ export async function migrate(
   storage: Storage,
   migrations: readonly MarketkitMigration[] = MIGRATIONS,
 ): Promise<MigrateResult> {
-  const ctx: MigrationContext = {
-    types: storage.adapter.columnTypes,
-    capabilities: storage.adapter.capabilities,
-    prefix: storage.tablePrefix,
-  };
   const lockName = `${storage.schema ?? 'public'}.${storage.tablePrefix}migrations`;
   const base = storage.db as unknown as Kysely<unknown>;
   const results = await storage.adapter
     .withMigrationLock(base, lockName, async (db) => {
       if (storage.schema !== undefined) await sql`create schema if not exists ${sql.id(storage.schema)}`.execute(db);
-      const migrator = new Migrator({
-        db,
-        provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },
-        migrationTableName: `${storage.tablePrefix}migrations`,
-        migrationLockTableName: `${storage.tablePrefix}migrations_lock`,
-        ...(storage.schema === undefined ? {} : { migrationTableSchema: storage.schema }),
-      });
-      return migrator.migrateToLatest();
+      return migratorFor(storage, migrations, db).migrateToLatest();
     })
     // A server that cannot be reached (or refuses the login) fails here, before any migration: a coded error.
     .catch((error: unknown) => {
@@ -60,18 +48,7 @@ export async function migrationStatus(
   storage: Storage,
   migrations: readonly MarketkitMigration[] = MIGRATIONS,
 ): Promise<MigrationStatus> {
-  const ctx: MigrationContext = {
-    types: storage.adapter.columnTypes,
-    capabilities: storage.adapter.capabilities,
-    prefix: storage.tablePrefix,
-  };
-  const migrator = new Migrator({
-    db: storage.db as unknown as Kysely<unknown>,
-    provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },
-    migrationTableName: `${storage.tablePrefix}migrations`,
-    migrationLockTableName: `${storage.tablePrefix}migrations_lock`,
-    ...(storage.schema === undefined ? {} : { migrationTableSchema: storage.schema }),
-  });
+  const migrator = migratorFor(storage, migrations, storage.db as unknown as Kysely<unknown>);
   const infos = await migrator.getMigrations().catch((error: unknown) => {
     throw toStorageError(storage.adapter, error);
   });
@@ -96,4 +73,20 @@ function appliedOrThrow({ error, results }: MigrationResultSet): string[] {
     });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Kysely's Migrator over `db` for Marketkit's migrations, under the storage's migration tables, prefix and schema. */
+function migratorFor(storage: Storage, migrations: readonly MarketkitMigration[], db: Kysely<unknown>): Migrator {
+  const ctx: MigrationContext = {
+    types: storage.adapter.columnTypes,
+    capabilities: storage.adapter.capabilities,
+    prefix: storage.tablePrefix,
+  };
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => toKyselyMigrations(migrations, ctx) },
+    migrationTableName: `${storage.tablePrefix}migrations`,
+    migrationLockTableName: `${storage.tablePrefix}migrations_lock`,
+    ...(storage.schema === undefined ? {} : { migrationTableSchema: storage.schema }),
+  });
 }
