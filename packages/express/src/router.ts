@@ -136,7 +136,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
         sellerId: actor.id,
         ...(key === undefined ? {} : { idempotencyKey: key }),
       });
-      res.setHeader('ETag', etag(listing.version));
+      res.setHeader('ETag', etag(listing));
       sendResult(res, 201, listing);
     }),
   );
@@ -146,7 +146,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       const id = param(req, 'id');
       const listing = await market.listings.get(id);
       if (listing === undefined) throw listingNotFound(id);
-      res.setHeader('ETag', etag(listing.version));
+      res.setHeader('ETag', etag(listing));
       sendResult(res, 200, listing);
     }),
   );
@@ -161,7 +161,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       if (actor.role !== 'operator' && !(actor.role === 'seller' && actor.id === current.sellerId)) {
         throw forbidden(actor, 'listings.update', 'Only the listing’s seller or an operator may edit it.');
       }
-      if (current.version !== expectedVersion) return sendVersionMismatch(res, current.version);
+      if (current.version !== expectedVersion) return sendVersionMismatch(res, current);
       const key = idempotencyKey(req, false);
       try {
         const listing = await market.listings.update(id, {
@@ -169,7 +169,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
           expectedVersion,
           ...(key === undefined ? {} : { idempotencyKey: key }),
         });
-        res.setHeader('ETag', etag(listing.version));
+        res.setHeader('ETag', etag(listing));
         sendResult(res, 200, listing);
       } catch (e) {
         if (e instanceof MarketkitError && e.code === 'CONCURRENCY_CONFLICT') return sendVersionMismatch(res);
@@ -337,23 +337,35 @@ function idempotencyKey(req: Request, required: boolean): string | undefined {
   return key;
 }
 
-/** The listing version as an entity tag. */
-function etag(version: number): string {
-  return `"${version}"`;
+/**
+ * A listing's entity tag: its version (what `If-Match` compares for an edit) and its stock counters, which move with
+ * every sale or hold without bumping the version, so a conditional read never answers 304 with stale stock.
+ */
+function etag(listing: { readonly version: number; readonly sold: number; readonly reserved: number }): string {
+  return `"${listing.version}.${listing.sold}.${listing.reserved}"`;
 }
 
-/** The version named by `If-Match` (`"3"` or `W/"3"`); 428 without the header, 400 when it names no version. */
+/**
+ * The version named by `If-Match`: a listing's `ETag` (`"3.1.0"`) or its bare version (`"3"`), weak or strong; only
+ * the version is compared (stock that moved since the read does not refuse an edit of the listing's fields). 428
+ * without the header, 400 when it names no version.
+ */
 function ifMatchVersion(req: Request): number {
   const header = req.get('If-Match');
   if (header === undefined) {
     throw new ProblemError(problem('VALIDATION_FAILED', 'Editing a listing needs If-Match with its ETag.', {}, 428));
   }
-  const match = /^\s*(?:W\/)?"(0|[1-9][0-9]{0,14})"\s*$/.exec(header);
+  const match = /^\s*(?:W\/)?"(0|[1-9][0-9]{0,14})(?:\.(?:0|[1-9][0-9]{0,14})\.(?:0|[1-9][0-9]{0,14}))?"\s*$/.exec(
+    header,
+  );
   if (match?.[1] === undefined) throw validation(['If-Match'], 'If-Match must name one listing version, e.g. "3".');
   return Number(match[1]);
 }
 
-function sendVersionMismatch(res: Response, current?: number): void {
+function sendVersionMismatch(
+  res: Response,
+  current?: { readonly version: number; readonly sold: number; readonly reserved: number },
+): void {
   if (current !== undefined) res.setHeader('ETag', etag(current));
   sendProblem(
     res,

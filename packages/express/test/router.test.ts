@@ -93,12 +93,25 @@ for (const backend of testBackends()) {
         .send({ title: 'Chair', price: { amount: '1500', currency: 'USD' }, quantity: 3 });
       expect(created.status).toBe(201);
       expect(created.body).toMatchObject({ sellerId: 'bob', title: 'Chair', version: 0 });
-      expect(created.headers['etag']).toBe('"0"');
+      expect(created.headers['etag']).toBe('"0.0.0"');
       const id = created.body.id as string;
 
       const read = await request(app).get(`/api/v1/listings/${id}`).set(as('buyer'));
       expect(read.status).toBe(200);
-      expect(read.headers['etag']).toBe('"0"');
+      expect(read.headers['etag']).toBe('"0.0.0"');
+
+      // Stock moves without bumping the version: the ETag still changes, so a conditional read is not a stale 304.
+      const hold = await market.listings.reserve({ listingId: id, quantity: 1 });
+      const after = await request(app).get(`/api/v1/listings/${id}`).set(as('buyer')).set('If-None-Match', '"0.0.0"');
+      expect(after.status).toBe(200);
+      expect(after.headers['etag']).toBe('"0.0.1"');
+      expect(after.body).toMatchObject({ reserved: 1, version: 0 });
+      const unchanged = await request(app)
+        .get(`/api/v1/listings/${id}`)
+        .set(as('buyer'))
+        .set('If-None-Match', '"0.0.1"');
+      expect(unchanged.status).toBe(304);
+      await market.listings.release(hold.id);
 
       const edit = (who: string, ifMatch: string | undefined, body: object = { title: 'Armchair' }) => {
         const r = request(app).patch(`/api/v1/listings/${id}`).set(as(who));
@@ -110,10 +123,11 @@ for (const backend of testBackends()) {
       expectProblem(await edit('dave', '"0"'), 403, 'FORBIDDEN');
       expectProblem(await edit('buyer', '"0"'), 403, 'FORBIDDEN');
       expectProblem(await edit('seller', '"0"', { sellerId: 'dave' }), 400, 'VALIDATION_FAILED');
-      const ok = await edit('seller', 'W/"0"');
+      // If-Match compares the version: the full ETag of a read before the stock moved, weak or strong, still matches.
+      const ok = await edit('seller', 'W/"0.0.0"');
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ title: 'Armchair', version: 1 });
-      expect(ok.headers['etag']).toBe('"1"');
+      expect(ok.headers['etag']).toBe('"1.0.0"');
       expectProblem(await edit('seller', '"0"'), 412, 'CONCURRENCY_CONFLICT');
       const byOperator = await edit('operator', '"1"', { status: 'closed' });
       expect(byOperator.body).toMatchObject({ status: 'closed', version: 2 });

@@ -268,13 +268,18 @@ export function openApiDocument(options: OpenApiDocumentOptions = {}): OpenApiDo
           name: 'If-Match',
           in: 'header',
           required: true,
-          description: 'The listing’s `ETag`: the version the edit applies to (412 if it changed, 428 without).',
+          description:
+            'The listing’s `ETag` (or its bare version, `"3"`): the version the edit applies to (412 if it changed, 428 without).',
           schema: { type: 'string', pattern: '^\\s*(W/)?"(0|[1-9][0-9]{0,14})"\\s*$' },
           example: '"0"',
         },
       },
       headers: {
-        ETag: { description: 'The listing version, e.g. `"3"`.', schema: { type: 'string' } },
+        ETag: {
+          description:
+            'The listing’s version and stock counters, e.g. `"3.1.0"` (version 3, 1 sold, 0 reserved): it changes when stock moves, and `If-Match` compares its version.',
+          schema: { type: 'string' },
+        },
         'Idempotent-Replayed': {
           description: '`true` when the answer is the stored answer of an earlier request with the same key.',
           schema: { type: 'string', enum: ['true'] },
