@@ -258,6 +258,7 @@ describe.skipIf(postgres === undefined)(
 
     it('sheds a burst past maxInFlight with 503 OVERLOADED, stays up, and loses no write', async () => {
       const before = sandbox.effects().counts;
+      const soldBefore = (await market.listings.get(listingId))?.sold ?? -1;
       const small = await start({ MARKETKIT_MAX_IN_FLIGHT: '2' });
       const keys = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
       const answers = await Promise.all(keys.map((key) => checkout(small, 'gina', key)));
@@ -297,6 +298,7 @@ describe.skipIf(postgres === undefined)(
       expect(orders.map((o) => o.id)).toEqual([...made, ...retried].map((x) => x.body.id).sort());
       const after = sandbox.effects().counts;
       expect(after.capture - before.capture).toBe(keys.length);
+      expect((await market.listings.get(listingId))?.sold).toBe(soldBefore + keys.length);
       await small.stop();
     });
   },
