@@ -80,10 +80,12 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
   });
   router.get('/readyz', readinessHandler(market, options.readiness));
 
-  // Shed load before authentication: a request past the bound costs no token check, body or connection.
+  // Shed load before authentication: a request past the bound costs no token check, body or connection. The live
+  // stream is exempt under every spelling its route matches (routing ignores case and a trailing slash): a stream
+  // counted would hold its slot for as long as it stays open.
   router.use(
     '/v1',
-    loadSheddingMiddleware(maxInFlight, (path) => path === '/events'),
+    loadSheddingMiddleware(maxInFlight, (path) => /^\/events\/?$/i.test(path)),
   );
 
   // The API's own description is public: mounted before authentication. Every route is documented in

@@ -256,7 +256,7 @@ describe.skipIf(postgres === undefined)(
       );
     });
 
-    it('sheds a burst past maxInFlight with 503 OVERLOADED, stays up, and loses no write', async () => {
+    it('sheds a burst past maxInFlight with 503 OVERLOADED, stays up, loses no write; open streams take no slot', async () => {
       const before = sandbox.effects().counts;
       const soldBefore = (await market.listings.get(listingId))?.sold ?? -1;
       const small = await start({ MARKETKIT_MAX_IN_FLIGHT: '2' });
@@ -299,6 +299,15 @@ describe.skipIf(postgres === undefined)(
       const after = sandbox.effects().counts;
       expect(after.capture - before.capture).toBe(keys.length);
       expect((await market.listings.get(listingId))?.sold).toBe(soldBefore + keys.length);
+
+      // Open streams take no in-flight slot, however the path is spelled (Express routes /events/ and /Events too).
+      const streams = ['/api/v1/events', '/api/v1/events/', '/api/v1/Events'].map(
+        (path) => new SseReader(small.url, tokens['gina'] ?? '', undefined, path),
+      );
+      for (const stream of streams) await waitFor(stream, () => stream.readyId !== undefined, 'ready');
+      const read = await call(small, tokens['gina'] ?? '', 'GET', `/listings/${listingId}`, undefined);
+      expect(read.status, JSON.stringify(read.body)).toBe(200);
+      for (const stream of streams) stream.close();
       await small.stop();
     });
   },
