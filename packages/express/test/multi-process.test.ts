@@ -53,13 +53,35 @@ async function call(
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The sandbox, with a capture that can be held at the provider's door until the test lets it in. */
+class GatedSandbox extends SandboxPaymentProvider {
+  #gate: { reached: () => void; release: Promise<void> } | undefined;
+
+  /** Holds the next capture until `release` settles; the answer settles when it has arrived. */
+  holdNextCapture(release: Promise<void>): Promise<void> {
+    return new Promise((reached) => {
+      this.#gate = { reached, release };
+    });
+  }
+
+  override async capture(r: Parameters<SandboxPaymentProvider['capture']>[0]) {
+    const gate = this.#gate;
+    this.#gate = undefined;
+    if (gate !== undefined) {
+      gate.reached();
+      await gate.release;
+    }
+    return super.capture(r);
+  }
+}
+
 describe.skipIf(postgres === undefined)(
   `several server processes on one PostgreSQL${postgres === undefined ? ' (skipped: MARKETKIT_BACKENDS leaves out postgres)' : ''}`,
   () => {
     let database: TestDatabase;
     let market: Marketplace;
     let db: pg.Client;
-    const sandbox = new SandboxPaymentProvider();
+    const sandbox = new GatedSandbox();
     let sandboxServer: Awaited<ReturnType<typeof serveSandbox>>;
     const servers: ServerProcess[] = [];
     let a: ServerProcess;
@@ -94,7 +116,7 @@ describe.skipIf(postgres === undefined)(
       db = new pg.Client({ connectionString: database.location });
       await db.connect();
       sandboxServer = await serveSandbox(sandbox);
-      for (const who of ['dana', 'erin', 'frank', 'gina']) tokens[who] = await token(who, 'buyer');
+      for (const who of ['dana', 'erin', 'frank', 'gina', 'hana']) tokens[who] = await token(who, 'buyer');
       tokens['bob'] = await token('bob', 'seller');
       [a, b] = await Promise.all([start(), start()]);
     });
@@ -309,6 +331,46 @@ describe.skipIf(postgres === undefined)(
       expect(read.status, JSON.stringify(read.body)).toBe(200);
       for (const stream of streams) stream.close();
       await small.stop();
+    });
+    it('a checkout whose process is killed mid-payment is finished by a retry with its key on another process', async () => {
+      const before = sandbox.effects();
+      // A process whose claims on a checkout lapse 1.5 s after it dies (a minute by default).
+      const doomed = await start({ MARKETKIT_PENDING_OP_TIMEOUT_MS: '1500' });
+      let release = (): void => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const reached = sandbox.holdNextCapture(released);
+      const lost = checkout(doomed, 'hana', 'crash-1').catch((error: unknown) => error);
+      await reached;
+      await doomed.stop('SIGKILL');
+      release(); // the provider captures for a process that is gone: money moved, nothing recorded
+      expect(await lost).toBeInstanceOf(Error);
+      expect(await ordersOf('hana')).toEqual([{ id: expect.any(String), state: 'checkout', captured: false }]);
+
+      // The client retries with its key on another process: 409 while the dead one's claims last, then the order.
+      let answer = await checkout(b, 'hana', 'crash-1');
+      const conflicts: string[] = [];
+      for (let i = 0; answer.status === 409 && i < 15; i++) {
+        conflicts.push(String(answer.body.code));
+        // The key's claim, or (should the key's lapse first) the order's saga lease: both retryable.
+        expect(['IDEMPOTENCY_CONFLICT', 'CONCURRENCY_CONFLICT']).toContain(answer.body.code);
+        if (answer.body.code === 'IDEMPOTENCY_CONFLICT') expect(answer.headers.get('Retry-After')).toBe('1');
+        await sleep(1000);
+        answer = await checkout(b, 'hana', 'crash-1');
+      }
+      expect(answer.status, `${JSON.stringify(answer.body)} after ${conflicts.join(', ')}`).toBe(201);
+      expect(answer.body['state']).toBe('paid');
+      expect(await ordersOf('hana')).toEqual([{ id: answer.body.id, state: 'paid', captured: true }]);
+      const replay = await checkout(a, 'hana', 'crash-1');
+      expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
+      expect(replay.body.id).toBe(answer.body.id);
+
+      // The provider authorized and captured once: the retry found the dead process's capture under its key.
+      const after = sandbox.effects();
+      expect(after.counts.authorize - before.counts.authorize).toBe(1);
+      expect(after.counts.capture - before.counts.capture).toBe(1);
+      expect(after.openAuthorizedMinor).toBe(before.openAuthorizedMinor);
     });
   },
 );
