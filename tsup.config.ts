@@ -60,7 +60,11 @@ const packages: Record<string, Options> = {
   testing: {
     ...shared,
     name: 'testing',
-    entry: { index: 'packages/testing/src/index.ts', 'conformance/index': 'packages/testing/src/conformance/index.ts' },
+    entry: {
+      index: 'packages/testing/src/index.ts',
+      'conformance/index': 'packages/testing/src/conformance/index.ts',
+      'provider-conformance/index': 'packages/testing/src/provider-conformance/index.ts',
+    },
     outDir: 'packages/testing/dist',
   },
   express: {

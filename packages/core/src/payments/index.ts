@@ -40,3 +40,4 @@ export {
   type ProviderBreakerOptions,
   type ProviderBreakerState,
 } from './provider-breaker.js';
+export { classifyProviderError } from './provider-retry.js';
