@@ -20,12 +20,13 @@ export function sendProblem(res: Response, p: Problem): void {
 
 /**
  * Sends the problem for anything thrown, with `Idempotent-Replayed: true` on a replayed stored error and
- * `Retry-After` (whole seconds, at least 1) on `IDEMPOTENCY_CONFLICT`.
+ * `Retry-After` (whole seconds, at least 1) on `IDEMPOTENCY_CONFLICT` and `PROVIDER_UNAVAILABLE` (an open provider
+ * breaker).
  */
 export function sendError(res: Response, error: unknown): void {
   const p = error instanceof ProblemError ? error.problem : problemFor(error);
   if (typeof error === 'object' && error !== null && isReplayed(error)) res.setHeader('Idempotent-Replayed', 'true');
-  if (p.code === 'IDEMPOTENCY_CONFLICT') {
+  if (p.code === 'IDEMPOTENCY_CONFLICT' || p.code === 'PROVIDER_UNAVAILABLE') {
     const ms = p.details['retryAfterMs'];
     res.setHeader('Retry-After', String(typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1));
   }
