@@ -22,7 +22,8 @@ import {
 } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-const RESET_MS = 150;
+// Long enough for the open-state checks to finish before the breaker turns half-open on a loaded machine.
+const RESET_MS = 1000;
 const TYPES: readonly ProviderBreakerEventType[] = [
   'provider.breakerOpened',
   'provider.breakerHalfOpen',
@@ -237,6 +238,54 @@ for (const backend of testBackends()) {
       expect(seen.map((e) => e.type)).toEqual([
         'provider.breakerOpened',
         'provider.breakerHalfOpen',
+        'provider.breakerOpened',
+        'provider.breakerHalfOpen',
+        'provider.breakerClosed',
+      ]);
+      await checkMarketInvariants(market, { provider: psp });
+    });
+
+    it('a payout requested while it is open waits for the breaker (attempts kept) and is paid once after recovery', async () => {
+      const breaker = market.payments.breaker!;
+      seen.length = 0;
+      // A completed order gives the seller a balance (18.00 after the default 10 % commission).
+      for (const [name, role, id] of [
+        ['ship', 'seller', 'bob'],
+        ['deliver', 'seller', 'bob'],
+        ['confirm', 'buyer', 'alice'],
+      ] as const) {
+        await market.orders.transition('down-0', name, { actor: { role, id } });
+      }
+      // Open it with failing calls of its own (the window holds earlier successes: enough failures to make half).
+      psp.injectFault('authorize', 'error', 1000);
+      const call = (i: number) => ({
+        idempotencyKey: `probe-call-${i}`,
+        amountMinor: 1n,
+        currency: 'USD',
+        paymentMethod: 'tok_visa',
+        reference: 'none',
+      });
+      for (let i = 0; i < 100 && breaker.state === 'closed'; i++) {
+        await expect(breaker.provider.authorize(call(i))).rejects.toMatchObject({ code: 'PROVIDER_ERROR' });
+      }
+      expect(breaker.state).toBe('open');
+      psp.clearFaults();
+      const paidOut = psp.effects().paidOutMinor;
+      const request = { payoutId: 'po-open', sellerId: 'bob', currency: 'USD', amountMinor: 10_00n, destination: 'ba' };
+      await expect(market.payouts.request(request)).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+      expect(await market.payouts.get('po-open')).toMatchObject({ status: 'requested' });
+      expect(await market.sagas.get('payout:po-open')).toMatchObject({ status: 'running', attempts: 0 });
+      expect(psp.effects().calls.payout).toBe(0);
+      await vi.waitFor(() => expect(breaker.state).toBe('halfOpen'), { timeout: 5000, interval: 20 });
+      for (let i = 0; i < 5 && (await market.payouts.get('po-open'))?.status !== 'paid'; i++) {
+        clock.advance(10_000);
+        await market.worker().runOnce();
+      }
+      expect(await market.payouts.get('po-open')).toMatchObject({ status: 'paid' });
+      expect(breaker.state).toBe('closed');
+      expect(psp.effects().counts.payout).toBe(1);
+      expect(psp.effects().paidOutMinor - paidOut).toBe(10_00n);
+      expect(seen.map((e) => e.type)).toEqual([
         'provider.breakerOpened',
         'provider.breakerHalfOpen',
         'provider.breakerClosed',
