@@ -2,7 +2,8 @@ import { defineConfig, type Options } from 'tsup';
 
 /**
  * One build for every package: ESM + CJS + `.d.ts`/`.d.cts`, each package to its own `dist/`.
- * Dependencies stay external so users get one copy of each; only the ESM-only p-retry is bundled, so the
+ * Dependencies stay external so users get one copy of each (opossum too: a CommonJS package, whose `require`s an
+ * ESM bundle could not run); only the ESM-only p-retry is bundled, so the
  * CJS build loads with plain `require()`. Packages build in dependency order (`MK_BUILD=core|adapters|testing|express`,
  * see `npm run build`; express last) because each one's declarations import the previous one's.
  *
@@ -38,6 +39,7 @@ const shared: Options = {
     'jose',
     'cors',
     'rate-limiter-flexible',
+    'opossum',
   ],
   noExternal: ['p-retry', 'is-network-error', 'retry'],
   tsconfig: 'tsconfig.build.json',
@@ -58,7 +60,11 @@ const packages: Record<string, Options> = {
   testing: {
     ...shared,
     name: 'testing',
-    entry: { index: 'packages/testing/src/index.ts', 'conformance/index': 'packages/testing/src/conformance/index.ts' },
+    entry: {
+      index: 'packages/testing/src/index.ts',
+      'conformance/index': 'packages/testing/src/conformance/index.ts',
+      'provider-conformance/index': 'packages/testing/src/provider-conformance/index.ts',
+    },
     outDir: 'packages/testing/dist',
   },
   express: {

@@ -16,6 +16,10 @@ export default defineConfig({
       { find: '@marketkit/adapters/postgres', replacement: src('./packages/adapters/src/postgres/index.ts') },
       { find: '@marketkit/adapters/nats', replacement: src('./packages/adapters/src/nats/index.ts') },
       { find: '@marketkit/testing/conformance', replacement: src('./packages/testing/src/conformance/index.ts') },
+      {
+        find: '@marketkit/testing/provider-conformance',
+        replacement: src('./packages/testing/src/provider-conformance/index.ts'),
+      },
       { find: '@marketkit/express', replacement: src('./packages/express/src/index.ts') },
       { find: '@marketkit/testing', replacement: src('./packages/testing/src/index.ts') },
     ],

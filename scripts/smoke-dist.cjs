@@ -2,7 +2,7 @@
 const { createMarketplace, Money } = require('@marketkit/core');
 const { sqliteAdapter } = require('@marketkit/adapters/sqlite');
 const { postgresAdapter } = require('@marketkit/adapters/postgres');
-const { ManualClock } = require('@marketkit/testing');
+const { ManualClock, SandboxPaymentProvider } = require('@marketkit/testing');
 const { marketkitRouter, problemFor } = require('@marketkit/express');
 
 (async () => {
@@ -11,6 +11,15 @@ const { marketkitRouter, problemFor } = require('@marketkit/express');
   const [r] = await market.ledger.createAccounts([{ id: 'a', currency: 'USD', code: 1 }]);
   if (r?.result !== 'ok') throw new Error('CJS: createAccounts failed');
   await market.close();
+  // The provider breaker (opossum, a CommonJS dependency left external) opens and fails fast.
+  const psp = new SandboxPaymentProvider();
+  const guarded = createMarketplace({ adapter: sqliteAdapter(), payments: psp, providerBreaker: { threshold: 1 } });
+  psp.injectFault('authorize', 'error');
+  const call = { idempotencyKey: 'k', amountMinor: 1n, currency: 'USD', paymentMethod: 'tok', reference: 'r' };
+  const codes = [];
+  for (let i = 0; i < 2; i++) await guarded.payments.breaker.provider.authorize(call).catch((e) => codes.push(e.code));
+  await guarded.close();
+  if (codes.join() !== 'PROVIDER_ERROR,PROVIDER_UNAVAILABLE') throw new Error(`CJS: breaker gave ${codes.join()}`);
   if (typeof postgresAdapter !== 'function' || Money.of('1.00', 'USD').minor !== 100n) throw new Error('CJS: exports');
   if (typeof marketkitRouter !== 'function' || problemFor(new Error('x')).status !== 500)
     throw new Error('CJS: express');

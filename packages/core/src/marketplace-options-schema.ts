@@ -43,6 +43,14 @@ export const marketplaceOptionsSchema = z.looseObject({
       'must be a PaymentProvider (authorize, capture, void, refund, payout)',
     )
     .optional(),
+  providerBreaker: z
+    .strictObject({
+      threshold: z.number().int().min(1).max(10_000).optional(),
+      errorPercentage: z.number().min(1).max(100).optional(),
+      windowMs: z.number().int().min(100).max(MAX_TIMER_MS).optional(),
+      resetTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+    })
+    .optional(),
   sagas: z
     .array(
       z.custom<SagaDefinition>(

@@ -23,6 +23,7 @@ import type { ProcessDefinitionInput } from './orders/process/process-definition
 import { defineProcess } from './orders/process/process-validation.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
 import { Payments } from './payments/payments.js';
+import { ProviderBreaker, type ProviderBreakerOptions } from './payments/provider-breaker.js';
 import { payoutSaga } from './payouts/payout-saga.js';
 import { Payouts } from './payouts/payouts.js';
 import type { SagaDefinition } from './sagas/saga-definition.js';
@@ -62,6 +63,12 @@ export interface MarketplaceOptions {
   readonly listings?: ListingsOptions;
   /** The payment provider (required for checkout, refunds and payouts). Never receives card data. */
   readonly payments?: PaymentProvider;
+  /**
+   * A circuit breaker around `payments` (opossum), per process; off when absent. Once the provider's calls keep
+   * failing retryably, new checkouts fail fast with `PROVIDER_UNAVAILABLE` (nothing written) and saga steps that
+   * call the provider wait for the breaker's reset instead of using up their attempts. See docs/payments.md.
+   */
+  readonly providerBreaker?: ProviderBreakerOptions;
   /** The transaction process orders follow. Default: `purchaseProcess()`. Validated when loaded. */
   readonly process?: ProcessDefinitionInput;
   /**
@@ -155,12 +162,17 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     (trx, created) => events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
     transferCreatedEvent,
   );
+  const breaker =
+    options.payments === undefined || options.providerBreaker === undefined
+      ? undefined
+      : new ProviderBreaker(options.payments, options.providerBreaker, logger);
+  const provider = breaker?.provider ?? options.payments;
   const payments = (): PaymentProvider => {
-    if (options.payments === undefined) {
+    if (provider === undefined) {
       const message = 'createMarketplace({ payments }) is required for checkout, refunds and payouts.';
       throw new ValidationError([{ path: ['payments'], message }], message);
     }
-    return options.payments;
+    return provider;
   };
   const emit = (trx: MarketkitTransaction, e: readonly OutboxEventInput[]) => events.append(trx, e).then(() => {});
   const orders: Orders = new Orders({
@@ -169,6 +181,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     ids,
     escrow: new Escrow(ledger),
     payments,
+    ...(breaker === undefined ? {} : { breaker }),
     process: defineProcess(options.process ?? purchaseProcess()),
     commission: checked.commission ?? { kind: 'percentage', percent: '10' },
     stockStrategy: options.listings?.stockStrategy ?? 'guardedUpdate',
@@ -182,7 +195,13 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, idempotency, options.listings);
   const payouts = new Payouts(storage, ids, sagas);
-  const reconciliation = new Payments({ storage, clock, provider: payments, process: orders.process });
+  const reconciliation = new Payments({
+    storage,
+    clock,
+    provider: payments,
+    process: orders.process,
+    ...(breaker === undefined ? {} : { breaker }),
+  });
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
@@ -213,6 +232,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     migrate: () => migrate(storage),
     migrationStatus: () => migrationStatus(storage),
     close: async () => {
+      breaker?.shutdown();
       await events.stop();
       await storage.destroy();
     },

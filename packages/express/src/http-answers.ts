@@ -22,12 +22,17 @@ export function sendProblem(res: Response, p: Problem): void {
  * Sends the problem for anything thrown, with `Idempotent-Replayed: true` on a replayed stored error and
  * `Retry-After: 1` on `IDEMPOTENCY_CONFLICT`: the first request with the key usually ends within a second, whereas
  * `details.retryAfterMs` is when its claim lapses should its process have died (a minute by default), too long a
- * wait to advise every client of a double submit.
+ * wait to advise every client of a double submit. On `PROVIDER_UNAVAILABLE` (an open provider breaker) `Retry-After`
+ * is `details.retryAfterMs` in whole seconds, at least 1.
  */
 export function sendError(res: Response, error: unknown): void {
   const p = error instanceof ProblemError ? error.problem : problemFor(error);
   if (typeof error === 'object' && error !== null && isReplayed(error)) res.setHeader('Idempotent-Replayed', 'true');
   if (p.code === 'IDEMPOTENCY_CONFLICT') res.setHeader('Retry-After', '1');
+  else if (p.code === 'PROVIDER_UNAVAILABLE') {
+    const ms = p.details['retryAfterMs'];
+    res.setHeader('Retry-After', String(typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1));
+  }
   sendProblem(res, p);
 }
 

@@ -46,10 +46,13 @@ export function problem(
   return { type: `urn:marketkit:error:${code}`, title: TITLES[status] ?? 'Error', status, detail, code, details };
 }
 
+/** 5xx codes whose message and details name only the provider call (never SQL or input): answered in full. */
+const PROVIDER_CODES: ReadonlySet<string> = new Set(['PROVIDER_ERROR', 'PROVIDER_TIMEOUT', 'PROVIDER_UNAVAILABLE']);
+
 /**
  * The problem document for anything thrown: a `MarketkitError` answers with its code's status
  * ({@link HTTP_STATUS_BY_CODE}), message and details, except that a 5xx code answers with the code's generic
- * message and no details (a storage error's message can carry SQL). Anything else is a 500 `INTERNAL` with a
+ * message and no details (a storage error's message can carry SQL); the provider's codes keep theirs. Anything else is a 500 `INTERNAL` with a
  * generic detail: no stack, no message, nothing of the input.
  *
  * @example
@@ -63,7 +66,7 @@ export function problem(
 export function problemFor(error: unknown): Problem {
   if (!isMarketkitError(error)) return problem('INTERNAL', 'An unexpected error occurred.');
   const status = HTTP_STATUS_BY_CODE[error.code];
-  if (status >= 500 && error.code !== 'PROVIDER_ERROR' && error.code !== 'PROVIDER_TIMEOUT') {
+  if (status >= 500 && !PROVIDER_CODES.has(error.code)) {
     return problem(error.code, ERROR_CODES[error.code].message);
   }
   return problem(error.code, error.message, error.details as Readonly<Record<string, unknown>>);

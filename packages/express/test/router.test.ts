@@ -1,5 +1,5 @@
 import { postgresAdapter } from '@marketkit/adapters/postgres';
-import { createMarketplace, MarketkitError, type Marketplace } from '@marketkit/core';
+import { createMarketplace, MarketkitError, type Marketplace, silentLogger } from '@marketkit/core';
 import { jwtAuthenticator, marketkitRouter } from '@marketkit/express';
 import { SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
 import express from 'express';
@@ -78,6 +78,39 @@ for (const backend of testBackends()) {
         .set(as('buyer'))
         .set('Idempotency-Key', key)
         .send({ listingId, quantity, paymentMethod: 'tok_visa' });
+
+    it('answers 503 PROVIDER_UNAVAILABLE with Retry-After to a checkout while the provider breaker is open', async () => {
+      const psp = new SandboxPaymentProvider();
+      const guarded = createMarketplace({
+        adapter: database.adapter(),
+        payments: psp,
+        providerBreaker: { threshold: 1, resetTimeoutMs: 60_000 },
+        logger: silentLogger,
+      });
+      try {
+        const guardedApp = express();
+        guardedApp.use('/api', marketkitRouter(guarded, { authenticate: jwtAuthenticator(auth) }));
+        const { id } = await newListing(2);
+        psp.injectFault('authorize', 'error');
+        const call = { idempotencyKey: 'k', amountMinor: 1n, currency: 'USD', paymentMethod: 'tok', reference: 'r' };
+        await expect(guarded.payments.breaker!.provider.authorize(call)).rejects.toMatchObject({
+          code: 'PROVIDER_ERROR',
+        });
+        const res = await request(guardedApp)
+          .post('/api/v1/checkouts')
+          .set(as('buyer'))
+          .set('Idempotency-Key', 'breaker-open-1')
+          .send({ listingId: id, quantity: 1, paymentMethod: 'tok_visa' });
+        expectProblem(res, 503, 'PROVIDER_UNAVAILABLE');
+        expect(res.body.details).toMatchObject({ provider: 'sandbox', operation: 'checkout' });
+        expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+        expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+        expect(await market.listings.get(id)).toMatchObject({ available: 2, reserved: 0 });
+        expect(psp.effects().calls.authorize).toBe(1);
+      } finally {
+        await guarded.close();
+      }
+    });
 
     it('answers /healthz and /readyz without authentication, with helmet headers', async () => {
       const health = await request(app).get('/api/healthz');

@@ -104,6 +104,12 @@ export const ERROR_CODES = {
     httpStatus: 504,
     message: 'The payment provider did not answer in time; the outcome is unknown, retry with the same key.',
   },
+  PROVIDER_UNAVAILABLE: {
+    retryable: true,
+    httpStatus: 503,
+    message:
+      'The payment provider failed repeatedly and its circuit breaker is open: nothing was done; retry after the time given.',
+  },
   PROVIDER_CAPABILITY_MISSING: {
     retryable: false,
     httpStatus: 501,

@@ -112,6 +112,15 @@ export const ERROR_DETAILS_SCHEMAS = {
     operation: text,
     timeoutMs: z.number().optional().describe('absent when the provider itself reported the timeout'),
   }),
+  PROVIDER_UNAVAILABLE: z.strictObject({
+    provider: text.describe('the provider’s `name`'),
+    operation: text.describe('the provider call that was refused: `authorize`, `capture`, …, or `checkout`'),
+    retryAfterMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .describe('when the breaker lets a probe call through (half-open), by this process’s clock'),
+  }),
   PROVIDER_CAPABILITY_MISSING: z.strictObject({
     method: text.describe('the optional provider method the call needs (`listEffects` for `payments.reconcile()`)'),
   }),

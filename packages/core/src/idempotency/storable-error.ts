@@ -37,6 +37,7 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   PAYMENT_DECLINED: true,
   PROVIDER_ERROR: false,
   PROVIDER_TIMEOUT: false,
+  PROVIDER_UNAVAILABLE: false,
   PROVIDER_CAPABILITY_MISSING: false,
   RATE_LIMITED: false,
   OVERLOADED: false,

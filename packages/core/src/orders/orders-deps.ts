@@ -5,6 +5,7 @@ import type { IdFactory } from '../ids/id-factory.js';
 import type { CommissionRule } from '../listings/listing-types.js';
 import type { StockStrategy } from '../listings/stock-store.js';
 import type { PaymentProvider } from '../payments/payment-provider.js';
+import type { ProviderBreaker } from '../payments/provider-breaker.js';
 import type { Sagas } from '../sagas/sagas.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Escrow } from './escrow.js';
@@ -18,6 +19,8 @@ export interface OrdersDeps {
   readonly escrow: Escrow;
   /** The payment provider; throws `VALIDATION_FAILED` when the marketplace was created without one. */
   readonly payments: () => PaymentProvider;
+  /** The circuit breaker around `payments`, when the marketplace has one: checkout fails fast while it is open. */
+  readonly breaker?: ProviderBreaker;
   readonly process: ProcessDefinition;
   readonly commission: CommissionRule;
   readonly stockStrategy: StockStrategy;

@@ -88,9 +88,13 @@ export class Orders {
    * Reserves stock, creates the order, then authorizes and captures the payment into escrow. Declined: the
    * order is cancelled and the stock released, and `PAYMENT_DECLINED` is thrown. A retryable provider failure
    * leaves the order in checkout; calling `checkout` again with the same `orderId` or idempotency key resumes it.
+   * While the marketplace's provider breaker is open, it throws `PROVIDER_UNAVAILABLE` (retryable, `retryAfterMs`)
+   * at once and changes nothing.
    */
   async checkout(input: CheckoutInput): Promise<Order> {
     const p = plainCheckoutInput(input) ?? parseInput(checkoutSchema, input, 'checkout');
+    // While the provider's breaker is open, a checkout fails fast before it writes anything (no order, no hold).
+    this.#d.breaker?.assertAvailable('checkout');
     const key = p.idempotencyKey;
     if (key === undefined) return this.#checkout.run(p.orderId ?? this.#d.ids('ord'), p);
     const request = {

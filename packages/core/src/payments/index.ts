@@ -32,3 +32,12 @@ export {
   type PaymentReconciliationInput,
 } from './payment-reconciliation.js';
 export { Payments } from './payments.js';
+export {
+  PROVIDER_BREAKER_DEFAULTS,
+  ProviderBreaker,
+  type ProviderBreakerEvent,
+  type ProviderBreakerEventType,
+  type ProviderBreakerOptions,
+  type ProviderBreakerState,
+} from './provider-breaker.js';
+export { classifyProviderError } from './provider-retry.js';

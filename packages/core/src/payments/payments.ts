@@ -13,6 +13,7 @@ import {
   type PaymentReconciliationInput,
   reconciliationInputSchema,
 } from './payment-reconciliation.js';
+import type { ProviderBreaker } from './provider-breaker.js';
 import { ProviderEffectsReader } from './provider-effects-reader.js';
 
 /** What {@link Payments} is built from. */
@@ -22,6 +23,8 @@ export interface PaymentsDeps {
   /** The marketplace's provider; throws `VALIDATION_FAILED` when it was created without one. */
   readonly provider: () => PaymentProvider;
   readonly process: ProcessDefinition;
+  /** The circuit breaker around the provider, when the marketplace has one. */
+  readonly breaker?: ProviderBreaker;
 }
 
 /**
@@ -41,6 +44,19 @@ export class Payments {
 
   constructor(deps: PaymentsDeps) {
     this.#d = deps;
+  }
+
+  /**
+   * The circuit breaker around the provider (`createMarketplace({ providerBreaker })`), or `undefined` when the
+   * marketplace has none: its `state`, and `on('provider.breakerOpened' | …, handler)` for its changes in this process.
+   *
+   * @example
+   * ```ts
+   * market.payments.breaker?.on('provider.breakerClosed', () => console.info('payments are back'));
+   * ```
+   */
+  get breaker(): ProviderBreaker | undefined {
+    return this.#d.breaker;
   }
 
   /**

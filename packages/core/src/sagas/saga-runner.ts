@@ -1,5 +1,5 @@
 import type { Clock } from '../clock/clock.js';
-import { hasErrorCode } from '../errors/marketkit-error.js';
+import { hasErrorCode, isMarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { decodeJson, encodeJson } from '../jobs/json-column.js';
@@ -410,6 +410,16 @@ class SagaRun {
     const kind = (step.classify ?? defaultClassify)(error);
     const summary = errorSummary(error);
     const entry = { stepIndex: s.stepIndex, stepName: step.name, phase, attempt, detail: summary } as const;
+    // A call its breaker refused (PROVIDER_UNAVAILABLE) was never made: it waits for the breaker's reset and does
+    // not use up an attempt, so a long outage neither burns the retries nor compensates a payment.
+    const waitMs = refusedCallWaitMs(error);
+    if (kind === 'retryable' && waitMs !== undefined) {
+      const retryAt = this.#env.clock.now() + waitMs;
+      await this.#env.storage.transaction((trx) =>
+        this.#write(trx, s, attempt - 1, summary, { release: retryAt }, [{ ...entry, outcome: 'retrying' }]),
+      );
+      return 'retrying';
+    }
     if (kind === 'retryable' && attempt < policy.attempts) {
       const retryAt = this.#env.clock.now() + backoffDelay(policy, attempt);
       await this.#env.storage.transaction((trx) =>
@@ -499,4 +509,11 @@ function previousCompensable(def: SagaDefinition, from: number): number {
 /** What a value reads back as from storage (bigints as strings), so every attempt sees the same outputs. */
 function roundTrip(value: unknown): unknown {
   return decodeJson(encodeJson(value));
+}
+
+/** How long a step refused by an open provider breaker waits (its `retryAfterMs`, at least 1 ms); else `undefined`. */
+function refusedCallWaitMs(error: unknown): number | undefined {
+  if (!isMarketkitError(error) || error.code !== 'PROVIDER_UNAVAILABLE') return undefined;
+  const { retryAfterMs } = error.details as { retryAfterMs?: unknown };
+  return typeof retryAfterMs === 'number' ? Math.max(1, retryAfterMs) : undefined;
 }

@@ -10,6 +10,7 @@ import {
   type Marketplace,
   Money,
   Storage,
+  silentLogger,
 } from '@marketkit/core';
 import { ManualClock, SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
 import Database from 'better-sqlite3';
@@ -189,6 +190,26 @@ for (const backend of testBackends()) {
       psp.injectFault('authorize', 'timeout', 20);
       expectShaped(await rejection(() => checkout()), 'PROVIDER_TIMEOUT');
       psp.clearFaults();
+    });
+
+    it('PROVIDER_UNAVAILABLE: a checkout while the provider breaker is open', async () => {
+      const down = new SandboxPaymentProvider();
+      const guarded = createMarketplace({
+        adapter: database.adapter(),
+        clock,
+        payments: down,
+        providerBreaker: { threshold: 1, resetTimeoutMs: 60_000 },
+        logger: silentLogger,
+      });
+      try {
+        down.injectFault('authorize', 'error');
+        const call = { idempotencyKey: 'k', amountMinor: 1n, currency: 'USD', paymentMethod: 'tok', reference: 'r' };
+        expectShaped(await rejection(() => guarded.payments.breaker!.provider.authorize(call)), 'PROVIDER_ERROR');
+        const request = { buyerId: 'alice', listingId, quantity: 1, paymentMethod: 'tok_visa' };
+        expectShaped(await rejection(() => guarded.orders.checkout(request)), 'PROVIDER_UNAVAILABLE');
+      } finally {
+        await guarded.close();
+      }
     });
 
     it('PROVIDER_CAPABILITY_MISSING: reconciling against a provider that cannot list its effects', async () => {

@@ -146,6 +146,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       'PAYMENT_DECLINED',
       'PROVIDER_ERROR',
       'PROVIDER_TIMEOUT',
+      'PROVIDER_UNAVAILABLE',
     ],
   },
   {
@@ -197,6 +198,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       'IDEMPOTENCY_KEY_REUSED',
       'PROVIDER_ERROR',
       'PROVIDER_TIMEOUT',
+      'PROVIDER_UNAVAILABLE',
       'PROVIDER_CAPABILITY_MISSING',
     ],
   },
@@ -223,6 +225,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       'IDEMPOTENCY_KEY_REUSED',
       'PROVIDER_ERROR',
       'PROVIDER_TIMEOUT',
+      'PROVIDER_UNAVAILABLE',
     ],
   },
   {

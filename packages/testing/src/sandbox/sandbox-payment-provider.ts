@@ -20,10 +20,12 @@ import type { SandboxCallback, SandboxEffects, SandboxFault } from './sandbox-fa
 
 interface Auth {
   amount: bigint;
+  currency: string;
   status: 'authorized' | 'captured' | 'voided';
 }
 interface Cap {
   amount: bigint;
+  currency: string;
   refunded: bigint;
 }
 /** An effect as the sandbox logs it; an authorization's status is read from `#auths` when listed. */
@@ -115,9 +117,10 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
   authorize(r: AuthorizeRequest): Promise<Authorization> {
     return this.#call('authorize', r, () => {
+      checkAmount('authorize', r.amountMinor, 0n);
       if (r.paymentMethod === 'tok_decline') throw declined('authorize', 'The card was declined.');
       const authorizationId = this.#id('auth');
-      this.#auths.set(authorizationId, { amount: r.amountMinor, status: 'authorized' });
+      this.#auths.set(authorizationId, { amount: r.amountMinor, currency: r.currency, status: 'authorized' });
       this.#logEffect({ type: 'authorization', id: authorizationId, status: 'open', reference: r.reference }, r);
       return { value: { authorizationId }, objectId: authorizationId, amount: r.amountMinor };
     });
@@ -125,13 +128,15 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
   capture(r: CaptureRequest): Promise<Capture> {
     return this.#call('capture', r, () => {
+      checkAmount('capture', r.amountMinor, 0n);
       const auth = this.#auths.get(r.authorizationId);
       if (auth === undefined || auth.status !== 'authorized')
         throw declined('capture', `Authorization ${r.authorizationId} cannot be captured.`);
+      checkCurrency('capture', r.currency, auth.currency);
       if (r.amountMinor > auth.amount) throw declined('capture', 'Capture exceeds the authorization.');
       auth.status = 'captured';
       const captureId = this.#id('cap');
-      this.#caps.set(captureId, { amount: r.amountMinor, refunded: 0n });
+      this.#caps.set(captureId, { amount: r.amountMinor, currency: r.currency, refunded: 0n });
       this.#logEffect({ type: 'capture', id: captureId, authorizationId: r.authorizationId }, r);
       return { value: { captureId }, objectId: captureId, amount: r.amountMinor };
     });
@@ -149,9 +154,11 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
   refund(r: RefundRequest): Promise<Refund> {
     return this.#call('refund', r, () => {
+      checkAmount('refund', r.amountMinor, 1n);
       const cap = this.#caps.get(r.captureId);
       if (cap === undefined || cap.refunded + r.amountMinor > cap.amount)
         throw declined('refund', 'Refund exceeds the capture.');
+      checkCurrency('refund', r.currency, cap.currency);
       cap.refunded += r.amountMinor;
       const refundId = this.#id('ref');
       this.#logEffect({ type: 'refund', id: refundId, captureId: r.captureId }, r);
@@ -161,6 +168,7 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
   payout(r: PayoutRequest): Promise<ProviderPayout> {
     return this.#call('payout', r, () => {
+      checkAmount('payout', r.amountMinor, 1n);
       this.#paidOut += r.amountMinor;
       const payoutId = this.#id('po');
       this.#logEffect({ type: 'payout', id: payoutId, destination: r.destination }, r);
@@ -280,6 +288,24 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
 function declined(operation: PaymentOperation, message: string): MarketkitError<'PAYMENT_DECLINED'> {
   return new MarketkitError('PAYMENT_DECLINED', { message, details: { operation } });
+}
+
+/** A request whose amount is below `min` (negative; or zero for a refund or payout) is invalid, applied never. */
+function checkAmount(operation: PaymentOperation, amountMinor: bigint, min: bigint): void {
+  if (typeof amountMinor === 'bigint' && amountMinor >= min) return;
+  throw new MarketkitError('VALIDATION_FAILED', {
+    message: `Sandbox ${operation}: the amount must be at least ${min} minor units.`,
+    details: { issues: [{ path: ['amountMinor'], message: `at least ${min}` }] },
+  });
+}
+
+/** A capture or refund in another currency than what it takes from is invalid. */
+function checkCurrency(operation: PaymentOperation, currency: string, expected: string): void {
+  if (currency === expected) return;
+  throw new MarketkitError('VALIDATION_FAILED', {
+    message: `Sandbox ${operation}: currency ${currency} is not ${expected}, the currency of what it takes from.`,
+    details: { issues: [{ path: ['currency'], message: `must be ${expected}` }] },
+  });
 }
 
 function replay<T>(prior: Outcome, fingerprint: string, op: PaymentOperation, key: string): T {
