@@ -18,14 +18,18 @@ export function sendProblem(res: Response, p: Problem): void {
   res.status(p.status).type('application/problem+json').send(toJson(p));
 }
 
+/** Codes whose answer says when to come back: `Retry-After` from `details.retryAfterMs`. */
+const RETRY_AFTER_CODES: ReadonlySet<string> = new Set(['IDEMPOTENCY_CONFLICT', 'OVERLOADED', 'RATE_LIMITED']);
+
 /**
  * Sends the problem for anything thrown, with `Idempotent-Replayed: true` on a replayed stored error and
- * `Retry-After` (whole seconds, at least 1) on `IDEMPOTENCY_CONFLICT`.
+ * `Retry-After` (whole seconds from `details.retryAfterMs`, at least 1) on `IDEMPOTENCY_CONFLICT`, `OVERLOADED`
+ * (a process past its in-flight bound, or no database connection free in time) and `RATE_LIMITED`.
  */
 export function sendError(res: Response, error: unknown): void {
   const p = error instanceof ProblemError ? error.problem : problemFor(error);
   if (typeof error === 'object' && error !== null && isReplayed(error)) res.setHeader('Idempotent-Replayed', 'true');
-  if (p.code === 'IDEMPOTENCY_CONFLICT') {
+  if (RETRY_AFTER_CODES.has(p.code)) {
     const ms = p.details['retryAfterMs'];
     res.setHeader('Retry-After', String(typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1));
   }
