@@ -1,6 +1,6 @@
 // Its own file: pg warns about a query queued behind another only once per process (module instance), so an
 // earlier test's pool would hide the warning this one looks for.
-import { createPostgresPool } from '@marketkit/adapters/postgres';
+import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgres';
 import { createFreshDatabase, type FreshDatabase, requirePostgresUrl } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -36,6 +36,27 @@ describe('postgres pool: connection setup', () => {
     } finally {
       process.off('warning', onWarning);
       await pool.end();
+    }
+  });
+
+  it('bounds the wait for a pooled connection: connectionTimeoutMs, 10 s by default, checked when made', async () => {
+    type WithOptions = { options: { connectionTimeoutMillis?: number }; end(): Promise<void> };
+    const byDefault = (await createPostgresPool({ connectionString: fresh.url })) as unknown as WithOptions;
+    const given = (await createPostgresPool({
+      connectionString: fresh.url,
+      connectionTimeoutMs: 250,
+    })) as unknown as WithOptions;
+    try {
+      expect(byDefault.options.connectionTimeoutMillis).toBe(10_000);
+      expect(given.options.connectionTimeoutMillis).toBe(250);
+    } finally {
+      await byDefault.end();
+      await given.end();
+    }
+    for (const connectionTimeoutMs of [-1, 1.5, Number.NaN, 2 ** 31, '100']) {
+      expect(() => postgresAdapter({ connectionString: fresh.url, connectionTimeoutMs } as never)).toThrow(
+        expect.objectContaining({ code: 'VALIDATION_FAILED' }),
+      );
     }
   });
 });

@@ -18,18 +18,22 @@ export function sendProblem(res: Response, p: Problem): void {
   res.status(p.status).type('application/problem+json').send(toJson(p));
 }
 
+/** Codes whose answer says when to come back: `Retry-After` from `details.retryAfterMs`. */
+const RETRY_AFTER_CODES: ReadonlySet<string> = new Set(['OVERLOADED', 'RATE_LIMITED', 'PROVIDER_UNAVAILABLE']);
+
 /**
  * Sends the problem for anything thrown, with `Idempotent-Replayed: true` on a replayed stored error and
- * `Retry-After: 1` on `IDEMPOTENCY_CONFLICT`: the first request with the key usually ends within a second, whereas
- * `details.retryAfterMs` is when its claim lapses should its process have died (a minute by default), too long a
- * wait to advise every client of a double submit. On `PROVIDER_UNAVAILABLE` (an open provider breaker) `Retry-After`
- * is `details.retryAfterMs` in whole seconds, at least 1.
+ * `Retry-After` on `IDEMPOTENCY_CONFLICT`, `OVERLOADED` (a process past its in-flight bound, or no database
+ * connection free in time), `RATE_LIMITED` and `PROVIDER_UNAVAILABLE` (an open provider breaker): whole seconds from
+ * `details.retryAfterMs`, at least 1, except that `IDEMPOTENCY_CONFLICT` always says 1: the first request with the
+ * key usually ends within a second, whereas its `retryAfterMs` is when its claim lapses should its process have died
+ * (a minute by default), too long a wait to advise every client of a double submit.
  */
 export function sendError(res: Response, error: unknown): void {
   const p = error instanceof ProblemError ? error.problem : problemFor(error);
   if (typeof error === 'object' && error !== null && isReplayed(error)) res.setHeader('Idempotent-Replayed', 'true');
   if (p.code === 'IDEMPOTENCY_CONFLICT') res.setHeader('Retry-After', '1');
-  else if (p.code === 'PROVIDER_UNAVAILABLE') {
+  else if (RETRY_AFTER_CODES.has(p.code)) {
     const ms = p.details['retryAfterMs'];
     res.setHeader('Retry-After', String(typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1));
   }

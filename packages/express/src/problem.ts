@@ -46,13 +46,14 @@ export function problem(
   return { type: `urn:marketkit:error:${code}`, title: TITLES[status] ?? 'Error', status, detail, code, details };
 }
 
-/** 5xx codes whose message and details name only the provider call (never SQL or input): answered in full. */
-const PROVIDER_CODES: ReadonlySet<string> = new Set(['PROVIDER_ERROR', 'PROVIDER_TIMEOUT', 'PROVIDER_UNAVAILABLE']);
+/** 5xx codes whose message and details name nothing internal: the provider's operation and its failure. */
+const DETAILED_5XX: ReadonlySet<ErrorCode> = new Set(['PROVIDER_ERROR', 'PROVIDER_TIMEOUT', 'PROVIDER_UNAVAILABLE']);
 
 /**
  * The problem document for anything thrown: a `MarketkitError` answers with its code's status
  * ({@link HTTP_STATUS_BY_CODE}), message and details, except that a 5xx code answers with the code's generic
- * message and no details (a storage error's message can carry SQL); the provider's codes keep theirs. Anything else is a 500 `INTERNAL` with a
+ * message and no details (a storage error's message can carry SQL); `OVERLOADED` keeps its details (what is at
+ * capacity, when to retry) with the generic message. Anything else is a 500 `INTERNAL` with a
  * generic detail: no stack, no message, nothing of the input.
  *
  * @example
@@ -66,8 +67,10 @@ const PROVIDER_CODES: ReadonlySet<string> = new Set(['PROVIDER_ERROR', 'PROVIDER
 export function problemFor(error: unknown): Problem {
   if (!isMarketkitError(error)) return problem('INTERNAL', 'An unexpected error occurred.');
   const status = HTTP_STATUS_BY_CODE[error.code];
-  if (status >= 500 && !PROVIDER_CODES.has(error.code)) {
-    return problem(error.code, ERROR_CODES[error.code].message);
+  if (status >= 500 && !DETAILED_5XX.has(error.code)) {
+    // OVERLOADED's details say only what is at capacity and when to retry; its message may be the driver's.
+    const details = error.code === 'OVERLOADED' ? (error.details as Readonly<Record<string, unknown>>) : {};
+    return problem(error.code, ERROR_CODES[error.code].message, details);
   }
   return problem(error.code, error.message, error.details as Readonly<Record<string, unknown>>);
 }

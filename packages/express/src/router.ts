@@ -24,7 +24,7 @@ import {
 
 /** Options of {@link marketkitRouter}. */
 export interface MarketkitRouterOptions {
-  /** Who sends a request (e.g. {@link jwtAuthenticator}); `undefined` answers 401. */
+  /** Who sends a request (e.g. {@link jwtAuthenticator}); `undefined` answers 401 `UNAUTHENTICATED` with `WWW-Authenticate: Bearer`. */
   readonly authenticate: Authenticate;
   /** Largest JSON body accepted, in `body-parser`'s notation. Default `100kb`; beyond it 413. */
   readonly bodyLimit?: string | number;
@@ -100,7 +100,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       .then((actor) => {
         if (actor === undefined) {
           res.setHeader('WWW-Authenticate', 'Bearer');
-          sendProblem(res, problem('FORBIDDEN', 'Authentication is required.', {}, 401));
+          sendProblem(res, problem('UNAUTHENTICATED', 'Authentication is required.'));
           return;
         }
         req[ACTOR] = actor;

@@ -1,3 +1,4 @@
+import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { createMarketplace, type Marketplace } from '@marketkit/core';
 import { type Authenticate, marketkitRouter, type RateLimiterLike, type RouteClass } from '@marketkit/express';
 import { ManualClock, SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
@@ -92,6 +93,55 @@ for (const backend of testBackends()) {
       const retried = await checkout(app, listingId, 'shed-1');
       expect(retried.status).toBe(201);
       expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    });
+
+    it('answers 503 OVERLOADED with Retry-After when no database connection comes free in time, writing nothing', async (ctx) => {
+      ctx.skip(backend.name === 'sqlite', 'SQLite has one connection and no pool to wait for');
+      // The marketplace's own pool: one connection, a short wait for it.
+      const small = createMarketplace({
+        adapter: postgresAdapter({ connectionString: database.location, max: 1, connectionTimeoutMs: 300 }),
+        payments: new SandboxPaymentProvider(),
+      });
+      const app = express().use(marketkitRouter(small, { authenticate: byToken }));
+      // Another session locks the listings table, so the first request holds the pool's one connection while it waits.
+      const blocker = new pg.Client({ connectionString: database.location });
+      await blocker.connect();
+      try {
+        await blocker.query('begin');
+        await blocker.query('lock table mk_listings in access exclusive mode');
+        const first = request(app).get('/v1/listings/held').set(as('buyer', 'alice')).then();
+        // pg_stat_activity is read once per transaction unless its snapshot is cleared.
+        const waitingOnLock = async () =>
+          Number(
+            (
+              await blocker.query(
+                `select pg_stat_clear_snapshot(), count(*) as n from pg_stat_activity
+                  where datname = current_database() and application_name = 'marketkit' and wait_event_type = 'Lock'`,
+              )
+            ).rows[0]?.n,
+          );
+        while ((await waitingOnLock()) < 1) await new Promise((r) => setTimeout(r, 10));
+        const started = Date.now();
+        const refused = await request(app)
+          .post('/v1/listings')
+          .set(as('seller', 'bob'))
+          .send({ title: 'Pool overflow', price: { amount: '4000', currency: 'USD' }, quantity: 1 });
+        expect(Date.now() - started).toBeLessThan(5000);
+        expectProblem(refused, 503, 'OVERLOADED');
+        expect(refused.headers['retry-after']).toBe('1');
+        expect(refused.body.details).toEqual({ resource: 'database-connections', retryAfterMs: 1000 });
+        // The detail is the code's own message, never the driver's.
+        expect(refused.body.detail).not.toMatch(/timeout exceeded/);
+        await blocker.query('commit');
+        expectProblem(await first, 404, 'NOT_FOUND');
+        const written = await blocker.query(`select count(*) as n from mk_listings where title = 'Pool overflow'`);
+        expect(Number(written.rows[0]?.n)).toBe(0);
+        // The pool serves again once its connection is back.
+        expect((await newListing(app, 1)).length).toBeGreaterThan(0);
+      } finally {
+        await blocker.end();
+        await small.close();
+      }
     });
 
     it('a burst beyond the in-flight bound gets 503s, never a crash or a lost write', async () => {

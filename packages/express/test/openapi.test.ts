@@ -157,7 +157,6 @@ describe('openApiDocument', () => {
 
   it('documents each problem answer with its codes, at the status HTTP_STATUS_BY_CODE gives them', () => {
     const special: Record<string, number[]> = {
-      FORBIDDEN: [401],
       VALIDATION_FAILED: [413, 415, 428],
       CONCURRENCY_CONFLICT: [412],
     };

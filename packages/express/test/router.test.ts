@@ -304,7 +304,7 @@ for (const backend of testBackends()) {
       ];
       for (const headers of bad) {
         const res = await request(app).get('/api/v1/listings/x').set(headers);
-        expectProblem(res, 401, 'FORBIDDEN');
+        expectProblem(res, 401, 'UNAUTHENTICATED');
         expect(res.headers['www-authenticate']).toBe('Bearer');
       }
     });

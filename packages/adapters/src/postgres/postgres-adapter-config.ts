@@ -16,6 +16,15 @@ export interface PostgresAdapterConfig {
   readonly pool?: PostgresPool;
   /** Pool size when the adapter creates the pool: 1 to 1000. Default 10. */
   readonly max?: number;
+  /**
+   * The longest a transaction or query waits for a connection, in whole ms (pg's `connectionTimeoutMillis` on the pool
+   * the adapter creates; ignored for a given `pool`, whose settings are the host's). Default 10000. When every
+   * connection stays busy that long, the call fails with `OVERLOADED` (`{ resource: 'database-connections',
+   * retryAfterMs }`, retryable, nothing written; an HTTP API answers 503 with `Retry-After`) instead of queueing
+   * without bound. The same bound applies to opening a new connection: a server that does not accept one in time is
+   * `CONNECTION_LOST`. 0 waits without bound (pg's default), which is not recommended behind an HTTP API.
+   */
+  readonly connectionTimeoutMs?: number;
   /** `statement_timeout` for each connection, in whole ms up to 2^31-1; 0 (default) means none. */
   readonly statementTimeoutMs?: number;
   /** `application_name` reported to the server: printable ASCII, at most 63 characters. Default `marketkit`. */
@@ -89,6 +98,7 @@ export const postgresAdapterConfigSchema = z
       .custom<PostgresPool>((v) => typeof (v as PostgresPool | null)?.connect === 'function', 'must be a pg.Pool')
       .optional(),
     max: z.number().int().min(1).max(1000).optional(),
+    connectionTimeoutMs: z.number().int().min(0).max(MAX_MS).optional(),
     statementTimeoutMs: z.number().int().min(0).max(MAX_MS).optional(),
     applicationName: z
       .string()

@@ -21,8 +21,16 @@ const NODE_CONNECTION_CODES = new Set([
   'EHOSTUNREACH',
 ]);
 
-/** Maps a pg (node-postgres) error to what it means. */
+/**
+ * Maps a pg (node-postgres) error to what it means. pg-pool's "timeout exceeded when trying to connect" (every
+ * connection busy for longer than `connectionTimeoutMillis`) is `connectionWaitTimeout`: the database is up but the
+ * pool is at capacity. A new connection that the server does not accept in time ("Connection terminated due to
+ * connection timeout") or refuses stays `connectionLost`: the database is down or unreachable.
+ */
 export function classifyPostgresError(error: unknown): StorageErrorKind | undefined {
+  if (error instanceof Error && error.message === 'timeout exceeded when trying to connect') {
+    return 'connectionWaitTimeout';
+  }
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
     const kind = BY_SQLSTATE[code];

@@ -4,6 +4,9 @@ import { type PostgresAdapterConfig, postgresAdapterConfigSchema } from './postg
 
 const INT8_OID = 20;
 
+/** How long a call waits for a pooled connection by default, in ms (`connectionTimeoutMs`). */
+const DEFAULT_CONNECTION_TIMEOUT_MS = 10_000;
+
 const PLAN_CACHE_MODES: ReadonlySet<string> = new Set(['force_custom_plan', 'auto', 'force_generic_plan']);
 
 /**
@@ -69,6 +72,7 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
           },
         }),
     max: config.max ?? 10,
+    connectionTimeoutMillis: config.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
     application_name: config.applicationName ?? 'marketkit',
     ...(config.statementTimeoutMs ? { statement_timeout: config.statementTimeoutMs } : {}),
     types: {

@@ -3,12 +3,12 @@ export interface ErrorCodeSpec {
   /** Whether retrying the same call (with the same idempotency key) can succeed. */
   readonly retryable: boolean;
   /**
-   * The HTTP status an API answers this code with: 400 for input that can never pass, 402 for a declined payment,
-   * 403/404 for what the actor may not do or see, 409 for a conflict with the current state (retry after a reload,
+   * The HTTP status an API answers this code with: 400 for input that can never pass, 401 for a request without
+   * valid credentials, 402 for a declined payment, 403/404 for what the actor may not do or see, 409 for a conflict with the current state (retry after a reload,
    * or not at all), 422 for a valid request the business rules refuse, 429 for a caller over its rate limit, 5xx for
    * the server's or the provider's side.
    */
-  readonly httpStatus: 400 | 402 | 403 | 404 | 409 | 422 | 429 | 500 | 501 | 502 | 503 | 504;
+  readonly httpStatus: 400 | 401 | 402 | 403 | 404 | 409 | 422 | 429 | 500 | 501 | 502 | 503 | 504;
   /** The default message, and the code's meaning in the generated docs (docs/errors.md). */
   readonly message: string;
 }
@@ -78,6 +78,11 @@ export const ERROR_CODES = {
     httpStatus: 409,
     message: 'The transition is not allowed from the current state.',
   },
+  UNAUTHENTICATED: {
+    retryable: false,
+    httpStatus: 401,
+    message: 'The request carries no valid credentials (missing, malformed, expired or wrongly signed).',
+  },
   FORBIDDEN: { retryable: false, httpStatus: 403, message: 'The actor may not perform this operation.' },
   IDEMPOTENCY_KEY_REUSED: {
     retryable: false,
@@ -123,7 +128,8 @@ export const ERROR_CODES = {
   OVERLOADED: {
     retryable: true,
     httpStatus: 503,
-    message: 'The server is at its capacity; retry after the time given.',
+    message:
+      'The server is at its capacity (requests in flight, or the wait for a database connection); retry after the time given.',
   },
   INTERNAL: { retryable: false, httpStatus: 500, message: 'An internal invariant was violated.' },
 } as const satisfies Record<string, ErrorCodeSpec>;

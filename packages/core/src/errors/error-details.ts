@@ -87,6 +87,9 @@ export const ERROR_DETAILS_SCHEMAS = {
     fence: text,
   }),
   INVALID_TRANSITION: z.strictObject({ resource: text, id: text, state: text, transition: text }),
+  UNAUTHENTICATED: z
+    .strictObject({})
+    .describe('no details: a missing, malformed, expired or wrongly signed credential are not told apart'),
   FORBIDDEN: z.strictObject({ role: text, actorId: text, operation: text }),
   IDEMPOTENCY_KEY_REUSED: z.strictObject({
     key: text.describe('on checkout, the idempotency key, or the order id the caller chose'),
@@ -130,7 +133,12 @@ export const ERROR_DETAILS_SCHEMAS = {
     retryAfterMs: z.number().int().describe('when a point is free again'),
   }),
   OVERLOADED: z.strictObject({
-    resource: z.enum(['requests']).describe('what is at capacity: `requests`, the in-flight bound of a process'),
+    resource: z
+      .enum(['requests', 'database-connections'])
+      .describe(
+        'what is at capacity: `requests`, the in-flight bound of a process (HTTP); `database-connections`, the pool, ' +
+          'whose wait for a free connection ran out (the adapter’s connection wait bound); nothing was written',
+      ),
     retryAfterMs: z.number().int().describe('a suggested wait before retrying'),
   }),
   INTERNAL: z.strictObject({}).describe('no details: the message says what broke; please report it'),

@@ -31,6 +31,7 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   MIGRATION_FAILED: false,
   LEASE_LOST: false,
   INVALID_TRANSITION: true,
+  UNAUTHENTICATED: false,
   FORBIDDEN: false,
   IDEMPOTENCY_KEY_REUSED: false,
   IDEMPOTENCY_CONFLICT: false,

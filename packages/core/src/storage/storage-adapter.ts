@@ -8,7 +8,12 @@ export type StorageErrorKind =
   | 'serializationFailure'
   | 'deadlock'
   | 'lockNotAvailable'
-  | 'connectionLost';
+  | 'connectionLost'
+  /**
+   * The pool's bounded wait for a free connection ran out (every connection busy): the database is up but at its
+   * capacity, so this is `OVERLOADED` (retry later), not `CONNECTION_LOST`. Nothing was sent to the database.
+   */
+  | 'connectionWaitTimeout';
 
 /**
  * What a backend can do. Core branches on these flags, never on the adapter's name

@@ -9,6 +9,7 @@ type StorageErrorCode =
   | 'DEADLOCK_DETECTED'
   | 'LOCK_NOT_AVAILABLE'
   | 'CONNECTION_LOST'
+  | 'OVERLOADED'
   | 'STORAGE_ERROR';
 
 const CODE_BY_KIND = {
@@ -19,6 +20,7 @@ const CODE_BY_KIND = {
   deadlock: 'DEADLOCK_DETECTED',
   lockNotAvailable: 'LOCK_NOT_AVAILABLE',
   connectionLost: 'CONNECTION_LOST',
+  connectionWaitTimeout: 'OVERLOADED',
 } as const satisfies Record<StorageErrorKind, StorageErrorCode>;
 
 /** A storage code with the shape its kind has ({ kind } where each code's kind is the one that maps to it). */
@@ -27,14 +29,32 @@ const Coded = MarketkitError as new (
   options: { message: string; details: ErrorDetails<StorageErrorCode>; cause: unknown },
 ) => MarketkitError<StorageErrorCode>;
 
-/** A database error, classified by the adapter, with the driver's error as `cause`. */
+/**
+ * The wait suggested to a caller refused with `OVERLOADED` because no database connection came free in time: long
+ * enough for the transactions holding the pool to finish, short enough not to idle a client for long.
+ */
+const CONNECTION_WAIT_RETRY_AFTER_MS = 1000;
+
+/** The details of a storage code: `{ kind }`, or for a pool that had no free connection, what `OVERLOADED` says. */
+function detailsOf(kind: StorageErrorKind | undefined): ErrorDetails<StorageErrorCode> {
+  if (kind === 'connectionWaitTimeout') {
+    return { resource: 'database-connections', retryAfterMs: CONNECTION_WAIT_RETRY_AFTER_MS };
+  }
+  return { kind: kind ?? 'unknown' } as ErrorDetails<StorageErrorCode>;
+}
+
+/**
+ * A database error, classified by the adapter, with the driver's error as `cause`. A pool whose bounded wait for a
+ * connection ran out (`connectionWaitTimeout`) is `OVERLOADED` with `{ resource: 'database-connections',
+ * retryAfterMs }`: retryable, and nothing was written.
+ */
 export class StorageError extends Coded {
   readonly kind: StorageErrorKind | undefined;
   constructor(kind: StorageErrorKind | undefined, cause: unknown) {
     const text = cause instanceof Error ? cause.message : String(cause);
     super(kind === undefined ? 'STORAGE_ERROR' : CODE_BY_KIND[kind], {
       message: `Database error${kind === undefined ? '' : ` (${kind})`}: ${text}`,
-      details: { kind: kind ?? 'unknown' },
+      details: detailsOf(kind),
       cause,
     });
     this.name = 'StorageError';

@@ -1,3 +1,4 @@
+import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import {
   createMarketplace,
@@ -23,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 const HTTP_ONLY = {
   RATE_LIMITED: 'raised by @marketkit/express when a caller is over its rate limit, never by core',
-  OVERLOADED: 'raised by @marketkit/express when a process is past its in-flight bound, never by core',
+  UNAUTHENTICATED: 'raised by @marketkit/express for a request without valid credentials, never by core',
 } as const;
 const CANNOT_ARISE: Readonly<Record<'sqlite' | 'postgres', Partial<Record<ErrorCode, string>>>> = {
   sqlite: {
@@ -31,6 +32,9 @@ const CANNOT_ARISE: Readonly<Record<'sqlite' | 'postgres', Partial<Record<ErrorC
     SERIALIZATION_FAILURE:
       'every SQLite transaction begins IMMEDIATE (one writer at a time), so no snapshot goes stale before it writes',
     DEADLOCK_DETECTED: 'SQLite has one writer at a time: there is no lock cycle to detect',
+    OVERLOADED:
+      'core raises it for a pool whose wait for a connection ran out; SQLite has one connection and no pool ' +
+      '(@marketkit/express also raises it past its in-flight bound)',
   },
   postgres: { ...HTTP_ONLY },
 };
@@ -367,6 +371,47 @@ for (const backend of testBackends()) {
         expectShaped(error, 'CONNECTION_LOST');
       } finally {
         await doomed.destroy().catch(() => {});
+      }
+    });
+
+    it('OVERLOADED: no pooled connection free within connectionTimeoutMs (the database up, not CONNECTION_LOST)', async (ctx) => {
+      ctx.skip(backend.name === 'sqlite', CANNOT_ARISE.sqlite.OVERLOADED);
+      const small = new Storage(
+        postgresAdapter({ connectionString: database.location, max: 1, connectionTimeoutMs: 150 }),
+      );
+      const held = gate();
+      const release = gate();
+      const holder = small.transaction(async (trx) => {
+        await sql`select 1`.execute(trx);
+        held.open();
+        await release.promise;
+      }, once);
+      try {
+        await held.promise;
+        const started = Date.now();
+        const error = await rejection(() =>
+          small.transaction((trx) => sql`update err_probe set v = v + 100 where id = 2`.execute(trx)),
+        );
+        expect(Date.now() - started).toBeLessThan(5000);
+        expectShaped(error, 'OVERLOADED');
+        expect(error).toMatchObject({ details: { resource: 'database-connections', retryAfterMs: 1000 } });
+      } finally {
+        release.open();
+        await holder;
+      }
+      // Nothing was written, and the pool serves again once the connection is back.
+      const rows = await small.run((db) => sql<{ v: number }>`select v from err_probe where id = 2`.execute(db));
+      expect(Number(rows.rows[0]?.v)).toBeLessThan(100);
+      await small.destroy();
+      // A server that does not answer stays CONNECTION_LOST, whatever the bound.
+      const down = new Storage(
+        postgresAdapter({ connectionString: 'postgres://root@127.0.0.1:1/none', max: 1, connectionTimeoutMs: 150 }),
+      );
+      try {
+        const lost = await rejection(() => down.run((db) => sql`select 1`.execute(db)));
+        expect(lost).toMatchObject({ code: 'CONNECTION_LOST' });
+      } finally {
+        await down.destroy().catch(() => {});
       }
     });
 

@@ -46,6 +46,7 @@ const SHARED_UNAVAILABLE: readonly ErrorCode[] = [
   'SERIALIZATION_FAILURE',
   'DEADLOCK_DETECTED',
   'LOCK_NOT_AVAILABLE',
+  'OVERLOADED',
 ];
 
 /** JSON Schemas of a registry of zod schemas, referring to each other through `#/components/schemas/`. */
@@ -83,7 +84,7 @@ function problemResponses(op: OperationSpec): Json {
   };
   for (const code of op.errors) add(HTTP_STATUS_BY_CODE[code], code);
   if (op.access !== 'public') {
-    add(401, 'FORBIDDEN');
+    add(401, 'UNAUTHENTICATED');
     for (const code of SHARED_UNAVAILABLE) add(HTTP_STATUS_BY_CODE[code], code);
   }
   if (op.access !== 'public' || op.errors.length > 0) add(500, 'INTERNAL');
@@ -104,7 +105,8 @@ function problemResponses(op: OperationSpec): Json {
     const first = codes[0] ?? 'INTERNAL';
     const headers: Json = {};
     if (status === 401) headers['WWW-Authenticate'] = { $ref: '#/components/headers/WWW-Authenticate' };
-    if (codes.includes('IDEMPOTENCY_CONFLICT')) headers['Retry-After'] = { $ref: '#/components/headers/Retry-After' };
+    if (codes.some((c) => c === 'IDEMPOTENCY_CONFLICT' || c === 'OVERLOADED'))
+      headers['Retry-After'] = { $ref: '#/components/headers/Retry-After' };
     responses[String(status)] = {
       description: `A problem document; \`code\` is one of ${codes.map((c) => `\`${c}\``).join(', ')}.`,
       ...(Object.keys(headers).length > 0 ? { headers } : {}),
