@@ -52,6 +52,7 @@ export interface StripeCreatedRange {
 /** The Stripe client methods the provider calls: a `Stripe` instance from the official `stripe` package. */
 export interface StripeClientLike {
   readonly paymentIntents: {
+    /** Creates a PaymentIntent (`POST /v1/payment_intents`). */
     create(
       params: {
         amount: number;
@@ -65,22 +66,28 @@ export interface StripeClientLike {
       },
       options?: StripeRequestOptions,
     ): Promise<StripePaymentIntentLike>;
+    /** Captures a PaymentIntent (`POST /v1/payment_intents/:id/capture`). */
     capture(
       id: string,
       params: { amount_to_capture: number; metadata: Record<string, string> },
       options?: StripeRequestOptions,
     ): Promise<StripePaymentIntentLike>;
+    /** Cancels a PaymentIntent (`POST /v1/payment_intents/:id/cancel`). */
     cancel(id: string, params: Record<string, never>, options?: StripeRequestOptions): Promise<StripePaymentIntentLike>;
+    /** Lists PaymentIntents, newest first (`GET /v1/payment_intents`), every page when iterated. */
     list(params: { limit: number; created?: StripeCreatedRange }): StripeListing<StripePaymentIntentLike>;
   };
   readonly refunds: {
+    /** Refunds (part of) a PaymentIntent (`POST /v1/refunds`). */
     create(
       params: { payment_intent: string; amount: number; metadata: Record<string, string> },
       options?: StripeRequestOptions,
     ): Promise<StripeRefundLike>;
+    /** Lists Refunds, newest first (`GET /v1/refunds`), every page when iterated. */
     list(params: { limit: number; created?: StripeCreatedRange }): StripeListing<StripeRefundLike>;
   };
   readonly transfers: {
+    /** Sends money to a connected account (`POST /v1/transfers`). */
     create(
       params: {
         amount: number;
@@ -91,6 +98,7 @@ export interface StripeClientLike {
       },
       options?: StripeRequestOptions,
     ): Promise<StripeTransferLike>;
+    /** Lists Transfers, newest first (`GET /v1/transfers`), every page when iterated. */
     list(params: { limit: number; created?: StripeCreatedRange }): StripeListing<StripeTransferLike>;
   };
 }

@@ -67,6 +67,7 @@ export class StripeTestState {
     return Math.floor(this.#now() / 1000);
   }
 
+  /** `POST /v1/payment_intents`: creates a PaymentIntent, and confirms it when `confirm=true`. */
   createIntent(p: StripeParams, ctx: StripeRequestContext): StripeAnswer {
     const amount = checkAmount(p);
     if (typeof amount !== 'number') return amount;
@@ -105,6 +106,7 @@ export class StripeTestState {
     return param(p, 'confirm') === 'true' ? this.#confirm(pi, ctx) : ok(pi);
   }
 
+  /** `POST /v1/payment_intents/:id/confirm`: declined, 3-D Secure or authorized (captured) by payment method. */
   confirmIntent(id: string, p: StripeParams, ctx: StripeRequestContext): StripeAnswer {
     const pi = this.intents.get(id);
     if (pi === undefined) return noSuch('payment_intent', id, 'intent');
@@ -158,6 +160,7 @@ export class StripeTestState {
     return ok(pi);
   }
 
+  /** `POST /v1/payment_intents/:id/capture`: captures `amount_to_capture` (default all) of a `requires_capture` one. */
   captureIntent(id: string, p: StripeParams, ctx: StripeRequestContext): StripeAnswer {
     const pi = this.intents.get(id);
     if (pi === undefined) return noSuch('payment_intent', id, 'intent');
@@ -180,6 +183,7 @@ export class StripeTestState {
     return ok(pi);
   }
 
+  /** `POST /v1/payment_intents/:id/cancel`: cancels one not yet succeeded. */
   cancelIntent(id: string, p: StripeParams, ctx: StripeRequestContext): StripeAnswer {
     const pi = this.intents.get(id);
     if (pi === undefined) return noSuch('payment_intent', id, 'intent');
@@ -194,6 +198,7 @@ export class StripeTestState {
     return ok(pi);
   }
 
+  /** `POST /v1/refunds`: refunds `amount` (default what is left) of a succeeded PaymentIntent. */
   createRefund(p: StripeParams, ctx: StripeRequestContext): StripeAnswer {
     const charge = param(p, 'charge');
     const piId = param(p, 'payment_intent') ?? [...this.intents.values()].find((i) => i.latest_charge === charge)?.id;
@@ -234,6 +239,7 @@ export class StripeTestState {
     return ok(refund);
   }
 
+  /** `POST /v1/transfers`: a transfer to a connected account (`acct_…`). */
   createTransfer(p: StripeParams, ctx: StripeRequestContext): StripeAnswer {
     const amount = checkAmount(p);
     if (typeof amount !== 'number') return amount;
