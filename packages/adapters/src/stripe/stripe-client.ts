@@ -76,6 +76,8 @@ export interface StripeClientLike {
     cancel(id: string, params: Record<string, never>, options?: StripeRequestOptions): Promise<StripePaymentIntentLike>;
     /** Lists PaymentIntents, newest first (`GET /v1/payment_intents`), every page when iterated. */
     list(params: { limit: number; created?: StripeCreatedRange }): StripeListing<StripePaymentIntentLike>;
+    /** Searches PaymentIntents (`GET /v1/payment_intents/search`, Stripe's search query language), every page when iterated. */
+    search(params: { query: string; limit: number }): StripeListing<StripePaymentIntentLike>;
   };
   readonly refunds: {
     /** Refunds (part of) a PaymentIntent (`POST /v1/refunds`). */
@@ -84,7 +86,11 @@ export interface StripeClientLike {
       options?: StripeRequestOptions,
     ): Promise<StripeRefundLike>;
     /** Lists Refunds, newest first (`GET /v1/refunds`), every page when iterated. */
-    list(params: { limit: number; created?: StripeCreatedRange }): StripeListing<StripeRefundLike>;
+    list(params: {
+      limit: number;
+      created?: StripeCreatedRange;
+      payment_intent?: string;
+    }): StripeListing<StripeRefundLike>;
   };
   readonly transfers: {
     /** Sends money to a connected account (`POST /v1/transfers`). */
@@ -99,6 +105,10 @@ export interface StripeClientLike {
       options?: StripeRequestOptions,
     ): Promise<StripeTransferLike>;
     /** Lists Transfers, newest first (`GET /v1/transfers`), every page when iterated. */
-    list(params: { limit: number; created?: StripeCreatedRange }): StripeListing<StripeTransferLike>;
+    list(params: {
+      limit: number;
+      created?: StripeCreatedRange;
+      transfer_group?: string;
+    }): StripeListing<StripeTransferLike>;
   };
 }

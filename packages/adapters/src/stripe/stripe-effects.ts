@@ -1,4 +1,10 @@
-import { MarketkitError, type PaymentEffect, type PaymentEffectsPage, type PaymentEffectsQuery } from '@marketkit/core';
+import {
+  MarketkitError,
+  type PaymentEffect,
+  type PaymentEffectsPage,
+  type PaymentEffectsQuery,
+  parseOrderPaymentKey,
+} from '@marketkit/core';
 import type {
   StripeClientLike,
   StripeCreatedRange,
@@ -20,6 +26,8 @@ export const STRIPE_METADATA = Object.freeze({
 
 const TYPE_ORDER: Record<PaymentEffect['type'], number> = { authorization: 0, capture: 1, refund: 2, payout: 3 };
 const PAGE = 100;
+/** The most clauses Stripe's search query language takes in one query. */
+const SEARCH_CLAUSES = 10;
 
 /**
  * Lists the effects of Marketkit's Stripe objects for {@link PaymentProvider.listEffects}: every matching object is
@@ -37,15 +45,10 @@ export async function listStripeEffects(
       details: { issues: [{ path: ['limit'], message: 'an integer of 1 or more' }] },
     });
   }
-  const created: StripeCreatedRange = {
-    ...(query.from === undefined ? {} : { gte: Math.floor(query.from / 1000) }),
-    ...(query.to === undefined ? {} : { lt: Math.ceil(query.to / 1000) }),
-  };
-  const params = { limit: PAGE, ...(query.from === undefined && query.to === undefined ? {} : { created }) };
-  const effects: PaymentEffect[] = [];
-  for await (const pi of stripe.paymentIntents.list(params)) effects.push(...intentEffects(pi));
-  for await (const refund of stripe.refunds.list(params)) effects.push(...refundEffects(refund));
-  for await (const transfer of stripe.transfers.list(params)) effects.push(...transferEffects(transfer));
+  const effects =
+    query.keys !== undefined && query.from === undefined && query.to === undefined
+      ? await keyedEffects(stripe, query.keys)
+      : await windowEffects(stripe, query.from, query.to);
   const keys = query.keys === undefined ? undefined : new Set(query.keys);
   const wanted = effects
     .filter(
@@ -60,6 +63,57 @@ export async function listStripeEffects(
   const last = page.at(-1);
   const more = after + 1 + query.limit < wanted.length;
   return { effects: page, nextCursor: more && last !== undefined ? cursorOf(last) : null };
+}
+
+/** Every effect of Marketkit's objects created in `[from, to)` (or ever), by Stripe's `created` filter. */
+async function windowEffects(stripe: StripeClientLike, from?: number, to?: number): Promise<PaymentEffect[]> {
+  const created: StripeCreatedRange = {
+    ...(from === undefined ? {} : { gte: Math.floor(from / 1000) }),
+    ...(to === undefined ? {} : { lt: Math.ceil(to / 1000) }),
+  };
+  const params = { limit: PAGE, ...(from === undefined && to === undefined ? {} : { created }) };
+  const effects: PaymentEffect[] = [];
+  for await (const pi of stripe.paymentIntents.list(params)) effects.push(...intentEffects(pi));
+  for await (const refund of stripe.refunds.list(params)) effects.push(...refundEffects(refund));
+  for await (const transfer of stripe.transfers.list(params)) effects.push(...transferEffects(transfer));
+  return effects;
+}
+
+/**
+ * The effects that may carry one of `keys`, found without reading the whole account: the PaymentIntents of the
+ * orders the keys name (Stripe search on `marketkit_reference`, up to 10 orders a query) and their refunds, and the
+ * transfers whose group is a key that names no order (a payout id). Stripe's search sees an object within about a
+ * minute of a change, so reconcile windows that closed before that.
+ */
+async function keyedEffects(stripe: StripeClientLike, keys: readonly string[]): Promise<PaymentEffect[]> {
+  const orders = new Set<string>();
+  const payouts = new Set<string>();
+  for (const key of keys) {
+    const parsed = parseOrderPaymentKey(key);
+    if (parsed === undefined) payouts.add(key);
+    else orders.add(parsed.orderId);
+  }
+  const effects: PaymentEffect[] = [];
+  const ids = [...orders];
+  for (let i = 0; i < ids.length; i += SEARCH_CLAUSES) {
+    const query = ids
+      .slice(i, i + SEARCH_CLAUSES)
+      .map((id) => `metadata['${STRIPE_METADATA.reference}']:'${id.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`)
+      .join(' OR ');
+    for await (const pi of stripe.paymentIntents.search({ query, limit: PAGE })) {
+      effects.push(...intentEffects(pi));
+      if (pi.status !== 'succeeded') continue;
+      for await (const refund of stripe.refunds.list({ limit: PAGE, payment_intent: pi.id })) {
+        effects.push(...refundEffects(refund));
+      }
+    }
+  }
+  for (const group of payouts) {
+    for await (const transfer of stripe.transfers.list({ limit: PAGE, transfer_group: group })) {
+      effects.push(...transferEffects(transfer));
+    }
+  }
+  return effects;
 }
 
 /** A cursor that sorts like the effect: time (zero-padded), type, id. */

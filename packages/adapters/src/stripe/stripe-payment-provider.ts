@@ -167,7 +167,8 @@ class StripePaymentProvider implements PaymentProvider {
   /**
    * Lists the PaymentIntents, Refunds and Transfers made with Marketkit's keys (read from their metadata) as
    * effects, oldest first. Stripe dates objects to the second and keeps no capture time, so a capture is dated by
-   * its PaymentIntent. A query by `keys` alone reads every object of the account: give a window where you can.
+   * its PaymentIntent. A query by `keys` alone searches the PaymentIntents of the orders the keys name (Stripe's search
+   * sees a change within about a minute), their refunds, and the transfers grouped under the other keys (payout ids).
    */
   listEffects(query: PaymentEffectsQuery): Promise<PaymentEffectsPage> {
     return listStripeEffects(this.#stripe, query).catch((e: unknown) => {

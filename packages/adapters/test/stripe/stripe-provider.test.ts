@@ -303,9 +303,27 @@ describe('listEffects from Stripe objects', () => {
       expect(all.find((e) => e.idempotencyKey === 'o1:authorize')).toMatchObject({ status: 'captured' });
       expect(all.find((e) => e.type === 'refund')).toMatchObject({ id: r.refundId, captureId: c.captureId });
       expect(all.find((e) => e.type === 'payout')).toMatchObject({ id: po.payoutId, destination: 'acct_1' });
-      const byKey = await p.listEffects!({ keys: ['o1:capture', 'po_1'], limit: 10 });
-      expect(byKey.effects.map((e) => e.type).sort()).toEqual(['capture', 'payout']);
+      const byKey = await p.listEffects!({
+        keys: ['o1:capture', 'po_1', 'o1:3:refund:refundBuyer', 'o2:authorize'],
+        limit: 10,
+      });
+      expect(byKey.effects.map((e) => `${e.type}:${e.idempotencyKey}`).sort()).toEqual([
+        'authorization:o2:authorize',
+        'capture:o1:capture',
+        'payout:po_1',
+        'refund:o1:3:refund:refundBuyer',
+      ]);
       expect(byKey.nextCursor).toBeNull();
+      const quoted = "o'3\\x";
+      await p.authorize({
+        idempotencyKey: `${quoted}:authorize`,
+        amountMinor: 1_00n,
+        currency: 'USD',
+        paymentMethod: 'pm_card_visa',
+        reference: quoted,
+      });
+      const found = await p.listEffects!({ keys: [`${quoted}:authorize`, 'o9:authorize'], limit: 10 });
+      expect(found.effects).toMatchObject([{ type: 'authorization', reference: quoted }]);
       const later = await p.listEffects!({ from: to + 5000, limit: 10 });
       expect(later.effects).toEqual([]);
     } finally {

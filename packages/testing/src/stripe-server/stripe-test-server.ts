@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { parseStripeForm, type StripeParams } from './stripe-form.js';
 import { invalidRequest, noSuch, type StripeAnswer, type StripeEventObject } from './stripe-objects.js';
+import { searchAnswer } from './stripe-search.js';
 import { type StripeRequestContext, StripeTestState } from './stripe-test-state.js';
 
 /** The endpoints that change state, which faults can be injected into. */
@@ -61,8 +62,8 @@ interface Saved {
 
 /**
  * Starts a local, in-memory server that speaks enough of Stripe's API for a payment provider's tests: PaymentIntents
- * (create with `confirm`, confirm, capture with `amount_to_capture`, cancel, list), Refunds and Transfers (create,
- * list), and Events (list). Bodies are form-encoded as Stripe's; `Idempotency-Key` works as Stripe's (same key and
+ * (create with `confirm`, confirm, capture with `amount_to_capture`, cancel, list, search by exact fields and
+ * metadata), Refunds and Transfers (create, list), and Events (list). Bodies are form-encoded as Stripe's; `Idempotency-Key` works as Stripe's (same key and
  * params → the first answer again with `Idempotent-Replayed: true`; other params or endpoint → 400
  * `idempotency_error`). Test payment methods: `pm_card_chargeDeclined` (and `…InsufficientFunds`, `…LostCard`,
  * `…StolenCard`) are declined (402 `card_error`), `pm_card_threeDSecure2Required` needs 3-D Secure (`requires_action`
@@ -224,6 +225,7 @@ function execute(state: StripeTestState, route: PostRoute, p: StripeParams, ctx:
 }
 
 function read(state: StripeTestState, path: string, q: StripeParams): StripeAnswer {
+  if (path === '/v1/payment_intents/search') return searchAnswer(path, state.intents.values(), q);
   const one = /^\/v1\/(payment_intents|refunds|transfers|events)\/([^/]+)$/.exec(path);
   if (one !== null) {
     const [, kind, id] = one as unknown as [string, string, string];

@@ -128,6 +128,40 @@ describe('the Stripe test server', () => {
     }
   });
 
+  it('searches PaymentIntents by exact metadata and fields, OR or AND, a page at a time', async () => {
+    const fresh = await startStripeTestServer();
+    try {
+      const call = (form: Record<string, string>) =>
+        fetch(`${fresh.url}/v1/payment_intents`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer sk_test_x' },
+          body: new URLSearchParams(form),
+        });
+      for (const order of ['a', 'b', "c'd"]) await call({ ...intent, 'metadata[order]': order });
+      const search = async (query: string, extra = '') =>
+        (await (
+          await fetch(`${fresh.url}/v1/payment_intents/search?${new URLSearchParams({ query })}${extra}`, {
+            headers: { authorization: 'Bearer sk_test_x' },
+          })
+        ).json()) as {
+          object: string;
+          data: { metadata: { order: string } }[];
+          has_more: boolean;
+          next_page: string | null;
+        };
+      const both = await search("metadata['order']:'a' OR metadata['order']:'c\\'d'");
+      expect(both.object).toBe('search_result');
+      expect(both.data.map((p) => p.metadata.order).sort()).toEqual(['a', "c'd"]);
+      expect((await search("metadata['order']:'a' AND status:'requires_capture'")).data).toHaveLength(1);
+      expect((await search("metadata['order']:'a' AND status:'succeeded'")).data).toHaveLength(0);
+      const first = await search("currency:'eur'", '&limit=2');
+      expect(first).toMatchObject({ has_more: true, next_page: '2' });
+      expect((await search("currency:'eur'", '&limit=2&page=2')).data).toHaveLength(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('records an event per change, with the request and key, for webhooks to deliver later', async () => {
     const created = await post('/v1/payment_intents', intent, 'k-4');
     const id = created.body['id'] as string;
