@@ -104,10 +104,27 @@ for (const backend of testBackends()) {
       await checkMarketInvariants(market);
     });
 
+    it('lets a worker finish a checkout whose capture went through but never answered, capturing once', async () => {
+      const before = server.executed('payment_intents.capture');
+      server.injectFault('payment_intents.capture', 'dropTwiceAfterApply');
+      const orderId = `resume-${backend.name}`;
+      await expect(
+        market.orders.checkout({ orderId, buyerId: 'alice', listingId, quantity: 1, paymentMethod: 'pm_card_visa' }),
+      ).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+      expect((await market.orders.get(orderId))?.state).toBe('checkout');
+      const captures = server.executed('payment_intents.capture');
+      expect(captures).toBe(before + 1);
+      clock.advance(61_000);
+      await market.worker().runOnce();
+      expect((await market.orders.get(orderId))?.state).toBe('paid');
+      expect(server.executed('payment_intents.capture')).toBe(captures);
+      await checkMarketInvariants(market);
+    });
+
     it('reconciles the ledger against what Stripe lists: no discrepancy', async () => {
       const report = await market.payments.reconcile({ from: start, to: clock.now() + 1000 });
       expect(report.discrepancies).toEqual([]);
-      expect(report.checked).toMatchObject({ captures: 2, refunds: 1, payouts: 1 });
+      expect(report.checked).toMatchObject({ captures: 3, refunds: 1, payouts: 1 });
     });
   });
 }
