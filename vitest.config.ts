@@ -15,6 +15,11 @@ export default defineConfig({
       { find: '@marketkit/adapters/sqlite', replacement: src('./packages/adapters/src/sqlite/index.ts') },
       { find: '@marketkit/adapters/postgres', replacement: src('./packages/adapters/src/postgres/index.ts') },
       { find: '@marketkit/adapters/nats', replacement: src('./packages/adapters/src/nats/index.ts') },
+      { find: '@marketkit/adapters/stripe', replacement: src('./packages/adapters/src/stripe/index.ts') },
+      {
+        find: '@marketkit/testing/stripe-server',
+        replacement: src('./packages/testing/src/stripe-server/index.ts'),
+      },
       { find: '@marketkit/testing/conformance', replacement: src('./packages/testing/src/conformance/index.ts') },
       {
         find: '@marketkit/testing/provider-conformance',

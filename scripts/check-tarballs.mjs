@@ -16,8 +16,11 @@ const always = ['LICENSE', 'README.md', 'package.json'];
 
 const EXPECTED = {
   '@marketkit/core': [...always, ...builds('index')],
-  '@marketkit/adapters': [...always, ...builds('nats/index', 'postgres/index', 'sqlite/index')],
-  '@marketkit/testing': [...always, ...builds('conformance/index', 'index', 'provider-conformance/index')],
+  '@marketkit/adapters': [...always, ...builds('nats/index', 'postgres/index', 'sqlite/index', 'stripe/index')],
+  '@marketkit/testing': [
+    ...always,
+    ...builds('conformance/index', 'index', 'provider-conformance/index', 'stripe-server/index'),
+  ],
   '@marketkit/express': [...always, ...builds('index')],
 };
 const DIRS = {

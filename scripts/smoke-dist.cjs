@@ -4,6 +4,9 @@ const { sqliteAdapter } = require('@marketkit/adapters/sqlite');
 const { postgresAdapter } = require('@marketkit/adapters/postgres');
 const { ManualClock, SandboxPaymentProvider } = require('@marketkit/testing');
 const { marketkitRouter, problemFor } = require('@marketkit/express');
+const { stripePaymentProvider } = require('@marketkit/adapters/stripe');
+const { startStripeTestServer } = require('@marketkit/testing/stripe-server');
+const Stripe = require('stripe');
 
 (async () => {
   const market = createMarketplace({ adapter: sqliteAdapter(), clock: new ManualClock() });
@@ -23,6 +26,17 @@ const { marketkitRouter, problemFor } = require('@marketkit/express');
   if (typeof postgresAdapter !== 'function' || Money.of('1.00', 'USD').minor !== 100n) throw new Error('CJS: exports');
   if (typeof marketkitRouter !== 'function' || problemFor(new Error('x')).status !== 500)
     throw new Error('CJS: express');
+  const stripeServer = await startStripeTestServer();
+  const stripe = stripePaymentProvider({ stripe: new Stripe('sk_test_smoke', stripeServer.clientConfig) });
+  const auth = await stripe.authorize({
+    idempotencyKey: 'o:authorize',
+    amountMinor: 500n,
+    currency: 'JPY',
+    paymentMethod: 'pm_card_visa',
+    reference: 'o',
+  });
+  await stripeServer.close();
+  if (!auth.authorizationId.startsWith('pi_')) throw new Error('CJS: stripe');
   console.log('CJS entry points OK');
 })().catch((e) => {
   console.error(e);

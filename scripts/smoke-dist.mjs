@@ -2,9 +2,12 @@
 
 import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
+import { stripePaymentProvider } from '@marketkit/adapters/stripe';
 import { createMarketplace, isMarketkitError, Money } from '@marketkit/core';
 import { marketkitRouter, problemFor } from '@marketkit/express';
 import { ManualClock, SandboxPaymentProvider, testBackends } from '@marketkit/testing';
+import { startStripeTestServer } from '@marketkit/testing/stripe-server';
+import Stripe from 'stripe';
 
 const market = createMarketplace({ adapter: sqliteAdapter(), clock: new ManualClock() });
 await market.migrate();
@@ -27,4 +30,15 @@ try {
 } catch (e) {
   if (!isMarketkitError(e)) throw new Error('ESM: error is not branded');
 }
+const stripeServer = await startStripeTestServer();
+const stripe = stripePaymentProvider({ stripe: new Stripe('sk_test_smoke', stripeServer.clientConfig) });
+const auth = await stripe.authorize({
+  idempotencyKey: 'o:authorize',
+  amountMinor: 500n,
+  currency: 'JPY',
+  paymentMethod: 'pm_card_visa',
+  reference: 'o',
+});
+await stripeServer.close();
+if (!auth.authorizationId.startsWith('pi_')) throw new Error('ESM: stripe');
 console.log('ESM entry points OK');

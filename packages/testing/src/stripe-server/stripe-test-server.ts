@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseStripeForm, type StripeParams } from './stripe-form.js';
+import { invalidRequest, noSuch, type StripeAnswer, type StripeEventObject } from './stripe-objects.js';
+import { searchAnswer } from './stripe-search.js';
+import { type StripeRequestContext, StripeTestState } from './stripe-test-state.js';
+
+/** The endpoints that change state, which faults can be injected into. */
+export type StripeTestEndpoint =
+  | 'payment_intents.create'
+  | 'payment_intents.confirm'
+  | 'payment_intents.capture'
+  | 'payment_intents.cancel'
+  | 'refunds.create'
+  | 'transfers.create';
+
+/**
+ * A fault the server injects into the next request(s) to an endpoint:
+ * - `rateLimit`: answers 429 (`rate_limit`) without doing anything; the key is not used up;
+ * - `apiError`: answers 500 (`api_error`) without doing anything; the key is not used up;
+ * - `dropAfterApply`: does the request and records its answer under the key, then drops the connection unanswered;
+ * - `dropTwiceAfterApply`: the same, and drops the next replay of its key too: the `stripe` client retries a closed
+ *   connection once even with `maxNetworkRetries: 0` (the replay answers it), so this is how its caller sees the
+ *   connection error; a later retry with the key gets the recorded answer;
+ * - `stallAfterApply`: does it and records it, then never answers (a client with a `timeout` times out).
+ */
+export type StripeTestFault = 'rateLimit' | 'apiError' | 'dropAfterApply' | 'dropTwiceAfterApply' | 'stallAfterApply';
+
+/** Options of {@link startStripeTestServer}. */
+export interface StripeTestServerOptions {
+  /** Where object and event times come from (ms since the epoch). Default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** A running Stripe-compatible test server; see {@link startStripeTestServer}. */
+export interface StripeTestServer {
+  /** `127.0.0.1`. */
+  readonly host: string;
+  readonly port: number;
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The config that points a `stripe` client here: `new Stripe('sk_test_x', server.clientConfig)`. */
+  readonly clientConfig: { host: string; port: number; protocol: 'http'; maxNetworkRetries: 0 };
+  /** Makes the next `times` requests to `endpoint` fail with `fault` (queued after faults already injected). */
+  injectFault(endpoint: StripeTestEndpoint, fault: StripeTestFault, times?: number): void;
+  /** The events raised so far, oldest first: what webhooks would deliver. */
+  events(): readonly StripeEventObject[];
+  /** How many requests each endpoint executed (replays, faults before execution and refusals not counted). */
+  executed(endpoint: StripeTestEndpoint): number;
+  /** The server's state, for assertions (PaymentIntents, Refunds, Transfers by id). */
+  readonly state: StripeTestState;
+  /** Stops the server and drops open connections (stalled ones too). */
+  close(): Promise<void>;
+}
+
+interface Saved {
+  readonly route: string;
+  readonly fingerprint: string;
+  readonly answer: StripeAnswer;
+}
+
+/**
+ * Starts a local, in-memory server that speaks enough of Stripe's API for a payment provider's tests: PaymentIntents
+ * (create with `confirm`, confirm, capture with `amount_to_capture`, cancel, list, search by exact fields and
+ * metadata), Refunds and Transfers (create, list), and Events (list). Bodies are form-encoded as Stripe's; `Idempotency-Key` works as Stripe's (same key and
+ * params → the first answer again with `Idempotent-Replayed: true`; other params or endpoint → 400
+ * `idempotency_error`). Test payment methods: `pm_card_chargeDeclined` (and `…InsufficientFunds`, `…LostCard`,
+ * `…StolenCard`) are declined (402 `card_error`), `pm_card_threeDSecure2Required` needs 3-D Secure (`requires_action`
+ * with `next_action`); any other `pm_…`/`tok_…` succeeds. Faults: {@link StripeTestFault}.
+ *
+ * @example
+ * ```ts
+ * const server = await startStripeTestServer();
+ * const stripe = new Stripe('sk_test_123', server.clientConfig);
+ * server.injectFault('payment_intents.capture', 'dropAfterApply');
+ * // … the capture is applied, the client sees StripeConnectionError, a retry with the same key replays it
+ * await server.close();
+ * ```
+ */
+export async function startStripeTestServer(options: StripeTestServerOptions = {}): Promise<StripeTestServer> {
+  const state = new StripeTestState(options.now ?? (() => Date.now()));
+  const saved = new Map<string, Saved>();
+  const faults = new Map<StripeTestEndpoint, StripeTestFault[]>();
+  const executed = new Map<StripeTestEndpoint, number>();
+  const dropReplay = new Set<string>();
+
+  const handle = (req: IncomingMessage, res: ServerResponse, body: string): void => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const requestId = `req_${randomBytes(8).toString('hex')}`;
+    const send = (answer: StripeAnswer, replayed = false, key: string | null = null) => {
+      res.writeHead(answer.status, {
+        'content-type': 'application/json',
+        'request-id': requestId,
+        ...(key === null ? {} : { 'idempotency-key': key }),
+        ...(replayed ? { 'idempotent-replayed': 'true' } : {}),
+      });
+      res.end(JSON.stringify(answer.body));
+    };
+    if (!/^Bearer sk_test_/.test(req.headers.authorization ?? '')) {
+      send({ status: 401, body: { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } } });
+      return;
+    }
+    if (req.method === 'GET') {
+      send(read(state, url.pathname, parseStripeForm(url.search.slice(1))));
+      return;
+    }
+    const route = postRoute(url.pathname);
+    if (req.method !== 'POST' || route === undefined) {
+      send(invalidRequest(`Unrecognized request URL (${req.method}: ${url.pathname}).`));
+      return;
+    }
+    const header = req.headers['idempotency-key'];
+    const key = typeof header === 'string' ? header : null;
+    const fingerprint = [...new URLSearchParams(body)]
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join('&');
+    const prior = key === null ? undefined : saved.get(key);
+    if (prior !== undefined) {
+      if (prior.route !== `${route.endpoint}:${route.id ?? ''}` || prior.fingerprint !== fingerprint) {
+        send({
+          status: 400,
+          body: {
+            error: {
+              type: 'idempotency_error',
+              message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+            },
+          },
+        });
+      } else if (dropReplay.delete(key as string)) res.socket?.destroy();
+      else send(prior.answer, true, key);
+      return;
+    }
+    const fault = faults.get(route.endpoint)?.shift();
+    if (fault === 'rateLimit') {
+      send({
+        status: 429,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'rate_limit',
+            message: 'Too many requests hit the API too quickly.',
+          },
+        },
+      });
+      return;
+    }
+    if (fault === 'apiError') {
+      send({ status: 500, body: { error: { type: 'api_error', message: 'An unknown error occurred (injected).' } } });
+      return;
+    }
+    const ctx: StripeRequestContext = { requestId, idempotencyKey: key };
+    const answer = execute(state, route, parseStripeForm(body), ctx);
+    // Stripe keeps the answer of a request its endpoint executed (a success or a decline), not of one it refused.
+    const kept = answer.status < 300 || answer.status === 402;
+    if (kept) executed.set(route.endpoint, (executed.get(route.endpoint) ?? 0) + 1);
+    if (kept && key !== null) saved.set(key, { route: `${route.endpoint}:${route.id ?? ''}`, fingerprint, answer });
+    if (fault === 'dropTwiceAfterApply' && key !== null) dropReplay.add(key);
+    if (fault === 'dropAfterApply' || fault === 'dropTwiceAfterApply') res.socket?.destroy();
+    else if (fault !== 'stallAfterApply') send(answer, false, key);
+  };
+
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    req.on('end', () => handle(req, res, body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    host: '127.0.0.1',
+    port,
+    url: `http://127.0.0.1:${port}`,
+    clientConfig: { host: '127.0.0.1', port, protocol: 'http', maxNetworkRetries: 0 },
+    injectFault(endpoint, fault, times = 1) {
+      const queue = faults.get(endpoint) ?? [];
+      for (let i = 0; i < times; i++) queue.push(fault);
+      faults.set(endpoint, queue);
+    },
+    events: () => [...state.events],
+    executed: (endpoint) => executed.get(endpoint) ?? 0,
+    state,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+interface PostRoute {
+  readonly endpoint: StripeTestEndpoint;
+  readonly id?: string;
+}
+
+function postRoute(path: string): PostRoute | undefined {
+  if (path === '/v1/payment_intents') return { endpoint: 'payment_intents.create' };
+  if (path === '/v1/refunds') return { endpoint: 'refunds.create' };
+  if (path === '/v1/transfers') return { endpoint: 'transfers.create' };
+  const m = /^\/v1\/payment_intents\/([^/]+)\/(confirm|capture|cancel)$/.exec(path);
+  if (m === null) return undefined;
+  return { endpoint: `payment_intents.${m[2] as 'confirm' | 'capture' | 'cancel'}`, id: m[1] as string };
+}
+
+function execute(state: StripeTestState, route: PostRoute, p: StripeParams, ctx: StripeRequestContext): StripeAnswer {
+  const id = route.id as string;
+  switch (route.endpoint) {
+    case 'payment_intents.create':
+      return state.createIntent(p, ctx);
+    case 'payment_intents.confirm':
+      return state.confirmIntent(id, p, ctx);
+    case 'payment_intents.capture':
+      return state.captureIntent(id, p, ctx);
+    case 'payment_intents.cancel':
+      return state.cancelIntent(id, p, ctx);
+    case 'refunds.create':
+      return state.createRefund(p, ctx);
+    case 'transfers.create':
+      return state.createTransfer(p, ctx);
+  }
+}
+
+function read(state: StripeTestState, path: string, q: StripeParams): StripeAnswer {
+  if (path === '/v1/payment_intents/search') return searchAnswer(path, state.intents.values(), q);
+  const one = /^\/v1\/(payment_intents|refunds|transfers|events)\/([^/]+)$/.exec(path);
+  if (one !== null) {
+    const [, kind, id] = one as unknown as [string, string, string];
+    const found =
+      kind === 'payment_intents'
+        ? state.intents.get(id)
+        : kind === 'refunds'
+          ? state.refunds.get(id)
+          : kind === 'transfers'
+            ? state.transfers.get(id)
+            : state.events.find((e) => e.id === id);
+    return found === undefined ? noSuch(kind.replace(/s$/, ''), id) : { status: 200, body: structuredClone(found) };
+  }
+  const eq = (name: string, value: string | null) => typeof q[name] !== 'string' || q[name] === value;
+  switch (path) {
+    case '/v1/payment_intents':
+      return state.list(path, state.intents.values(), q);
+    case '/v1/refunds':
+      return state.list(path, state.refunds.values(), q, (r) => eq('payment_intent', r.payment_intent));
+    case '/v1/transfers':
+      return state.list(
+        path,
+        state.transfers.values(),
+        q,
+        (t) => eq('transfer_group', t.transfer_group) && eq('destination', t.destination),
+      );
+    case '/v1/events':
+      return state.list(path, state.events, q, (e) => eq('type', e.type));
+    default:
+      return invalidRequest(`Unrecognized request URL (GET: ${path}).`);
+  }
+}
