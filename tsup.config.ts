@@ -38,6 +38,7 @@ const shared: Options = {
     'jose',
     'cors',
     'rate-limiter-flexible',
+    'ws',
   ],
   noExternal: ['p-retry', 'is-network-error', 'retry'],
   tsconfig: 'tsconfig.build.json',
