@@ -1,0 +1,83 @@
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import { toJson } from '../http-answers.js';
+import type { Problem } from '../problem.js';
+import type { LiveOrderEvent, LiveTransport } from './live-client.js';
+import { LIVE_WEBSOCKET_CLOSE_CODES } from './live-websocket-close-codes.js';
+
+/** How long a closing connection may take to flush its close frame before it is cut. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * Ends a WebSocket with `{type:'error', problem}` and a close frame of `code` whose reason is the problem's code; the
+ * connection is cut if the client does not answer the close within a second. @internal
+ */
+export function closeWithProblem(ws: WebSocket, code: number, p: Problem): void {
+  if (ws.readyState === ws.OPEN) ws.send(toJson({ type: 'error', problem: p }));
+  closeSoon(ws, code, p.code);
+}
+
+/** Closes with `code` and `reason`, and cuts the connection after a grace period. @internal */
+export function closeSoon(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, reason);
+  setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+}
+
+/**
+ * The live stream as JSON text messages on a WebSocket: `{type:'ready', id}` then `{type:'order', id, event}`.
+ * Heartbeats are pings; a client that has not answered the previous ping with a pong is cut. @internal
+ */
+export class WebSocketTransport implements LiveTransport {
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
+  #alive = true;
+
+  constructor(ws: WebSocket, socket: Duplex) {
+    this.#ws = ws;
+    this.#socket = socket;
+    ws.on('pong', () => {
+      this.#alive = true;
+    });
+  }
+
+  sendReady(id: string): void {
+    this.#ws.send(toJson({ type: 'ready', id }));
+  }
+
+  sendOrder(id: string, event: LiveOrderEvent): void {
+    this.#ws.send(toJson({ type: 'order', id, event }));
+  }
+
+  heartbeat(): void {
+    if (!this.#alive) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.#ws.ping();
+  }
+
+  get bufferedBytes(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  drained(): Promise<void> {
+    if (!this.#socket.writableNeedDrain || this.#socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#socket.once('drain', resolve);
+      this.#socket.once('close', resolve);
+    });
+  }
+
+  dropSlow(): void {
+    closeSoon(this.#ws, LIVE_WEBSOCKET_CLOSE_CODES.TOO_SLOW, 'TOO_SLOW');
+  }
+
+  fail(): void {
+    closeSoon(this.#ws, LIVE_WEBSOCKET_CLOSE_CODES.UNAVAILABLE, 'UNAVAILABLE');
+  }
+
+  onClose(listener: () => void): void {
+    this.#ws.once('close', listener);
+  }
+}
