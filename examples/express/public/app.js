@@ -195,7 +195,7 @@ const live = {
           resolve();
         } else if (message.type === 'order') {
           this.lastEventId = message.id;
-          onOrderEvent(message.event);
+          onOrderEvent(message.event).catch(() => {});
         } else if (message.type === 'error') {
           say(`Live updates stopped: ${message.problem.detail}`);
         }
