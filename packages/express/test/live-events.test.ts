@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { testBackends } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Address, LiveFixture } from './live-fixture.js';
+import { expectPartiesOnly, expectResumeLosesNothing } from './live-scenarios.js';
 
 /** One SSE message as the wire carries it. */
 interface SseMessage {
@@ -107,7 +108,6 @@ for (const backend of testBackends()) {
   describe(`GET /v1/events on ${backend.name}`, () => {
     const fixture = new LiveFixture(backend);
     const tokens = fixture.tokens;
-    let a: Address;
     let b: Address;
     const buy = (buyer: string) => fixture.buy(buyer);
     const fire = (orderId: string, name: string, who = 'bob', reason?: string) =>
@@ -115,7 +115,6 @@ for (const backend of testBackends()) {
 
     beforeAll(async () => {
       await fixture.setUp();
-      a = fixture.a;
       b = fixture.b;
     });
     afterAll(() => fixture.tearDown());
@@ -129,70 +128,16 @@ for (const backend of testBackends()) {
       expect(alice.status).toBe(200);
       expect(alice.response?.headers['content-type']).toMatch(/^text\/event-stream/);
 
-      const aliceOrder = await buy('alice');
-      await fire(aliceOrder, 'ship');
-      const carolOrder = await buy('carol');
-      await alice.until(() => alice.orders.length === 3);
-      await carol.until(() => carol.orders.length === 2);
-      await bob.until(() => bob.orders.length === 5);
-      await ops.until(() => ops.orders.length === 5);
-
-      expect(alice.orders.map((e) => [e.orderId, e.seq, e.to])).toEqual([
-        [aliceOrder, 1, 'checkout'],
-        [aliceOrder, 2, 'paid'],
-        [aliceOrder, 3, 'shipped'],
-      ]);
-      // Carol's stream had alice's three events to pass over before her own: none of them reached her.
-      expect(carol.orders.map((e) => [e.orderId, e.to])).toEqual([
-        [carolOrder, 'checkout'],
-        [carolOrder, 'paid'],
-      ]);
-      expect(ops.orders.map((e) => e.orderId)).toEqual([aliceOrder, aliceOrder, aliceOrder, carolOrder, carolOrder]);
-      const ids = ops.orders.map((e) => e.id);
-      expect(new Set(ids).size).toBe(5);
+      await expectPartiesOnly(fixture, { alice, carol, bob, ops });
       for (const c of [alice, carol, bob, ops]) c.close();
     });
 
     it('resumes after Last-Event-ID on another process: loses and repeats nothing', async () => {
-      const first = new SseClient(a, tokens['alice'] ?? '');
-      await first.ready();
-      const order = await buy('alice');
-      await fire(order, 'ship');
-      await first.until(() => first.orders.length >= 2);
-      const seen = first.orders.slice(0, 2);
-      first.close();
-
-      // While alice is away: the rest of this order, and another one.
-      await fire(order, 'deliver');
-      await fire(order, 'confirm', 'alice');
-      const second = await buy('alice');
-
-      const resumed = new SseClient(b, tokens['alice'] ?? '', { 'Last-Event-ID': seen[1]?.id ?? '' });
-      await resumed.ready();
-      await resumed.until(() => resumed.orders.length >= 5);
-      await fire(second, 'ship');
-      await resumed.until(() => resumed.orders.length >= 6);
-      await new Promise((r) => setTimeout(r, 200)); // time for a repeat to show up, if there were one
-      const all = [...seen, ...resumed.orders];
-      expect(all.map((e) => [e.orderId, e.seq])).toEqual([
-        [order, 1],
-        [order, 2],
-        [order, 3],
-        [order, 4],
-        [order, 5],
-        [second, 1],
-        [second, 2],
-        [second, 3],
-      ]);
-      expect(resumed.orders.map((e) => e.to)).toEqual([
-        'shipped',
-        'delivered',
-        'completed',
-        'checkout',
-        'paid',
-        'shipped',
-      ]);
-      resumed.close();
+      await expectResumeLosesNothing(fixture, (process, who, lastEventId) =>
+        lastEventId === undefined
+          ? new SseClient(process, fixture.token(who))
+          : new SseClient(process, fixture.token(who), { 'Last-Event-ID': lastEventId }),
+      );
     });
 
     it('sends heartbeats and refuses a Last-Event-ID it never sent', async () => {

@@ -6,6 +6,7 @@ import { testBackends } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type Address, LIVE_PATH, LiveFixture, until } from './live-fixture.js';
+import { expectPartiesOnly, expectResumeLosesNothing } from './live-scenarios.js';
 
 /** A message of the live WebSocket. */
 type LiveMessage =
@@ -91,25 +92,7 @@ for (const backend of testBackends()) {
       const ops = new WsClient(fixture.b, authAs('ops'));
       for (const c of [alice, carol, bob, ops]) expect(await c.ready()).toMatch(/^\d+-\d+$/);
 
-      const aliceOrder = await fixture.buy('alice');
-      await fixture.fire(aliceOrder, 'ship');
-      const carolOrder = await fixture.buy('carol');
-      await alice.until(() => alice.orders.length === 3);
-      await carol.until(() => carol.orders.length === 2);
-      await bob.until(() => bob.orders.length === 5);
-      await ops.until(() => ops.orders.length === 5);
-
-      expect(alice.orders.map((e) => [e.orderId, e.seq, e.to])).toEqual([
-        [aliceOrder, 1, 'checkout'],
-        [aliceOrder, 2, 'paid'],
-        [aliceOrder, 3, 'shipped'],
-      ]);
-      expect(carol.orders.map((e) => [e.orderId, e.to])).toEqual([
-        [carolOrder, 'checkout'],
-        [carolOrder, 'paid'],
-      ]);
-      expect(bob.orders.map((e) => e.orderId)).toEqual([aliceOrder, aliceOrder, aliceOrder, carolOrder, carolOrder]);
-      expect(new Set(ops.orders.map((e) => e.id)).size).toBe(5);
+      await expectPartiesOnly(fixture, { alice, carol, bob, ops });
       // The parties are not part of the event a client receives.
       const first = alice.messages.find((m) => m.type === 'order');
       expect(first?.type === 'order' ? Object.keys(first.event) : []).not.toContain('buyerId');
@@ -117,37 +100,13 @@ for (const backend of testBackends()) {
     });
 
     it('resumes after lastEventId on another process: loses and repeats nothing', async () => {
-      const first = new WsClient(fixture.a, authAs('alice'));
-      await first.ready();
-      const order = await fixture.buy('alice');
-      await fixture.fire(order, 'ship');
-      await first.until(() => first.orders.length >= 2);
-      const seen = first.orders.slice(0, 2);
-      first.close();
-
-      await fixture.fire(order, 'deliver');
-      await fixture.fire(order, 'confirm', 'alice');
-      const second = await fixture.buy('alice');
-
-      const resumed = new WsClient(fixture.b, authAs('alice', seen[1]?.id));
-      expect(await resumed.ready()).toBe(seen[1]?.id);
-      await resumed.until(() => resumed.orders.length >= 5);
-      await fixture.fire(second, 'ship');
-      await resumed.until(() => resumed.orders.length >= 6);
-      await new Promise((r) => setTimeout(r, 200)); // time for a repeat to show up, if there were one
-      expect([...seen, ...resumed.orders].map((e) => [e.orderId, e.seq])).toEqual([
-        [order, 1],
-        [order, 2],
-        [order, 3],
-        [order, 4],
-        [order, 5],
-        [second, 1],
-        [second, 2],
-        [second, 3],
-      ]);
+      const { second, resumed } = await expectResumeLosesNothing(
+        fixture,
+        (process, who, lastEventId) => new WsClient(process, authAs(who, lastEventId)),
+      );
 
       // A header-authenticated client resumes with ?lastEventId= (an id, never a token, in the URL).
-      const last = resumed.orders[4]?.id ?? '';
+      const last = resumed[4]?.id ?? '';
       const byHeader = new WsClient(fixture.a, {
         headers: { Authorization: `Bearer ${fixture.token('alice')}` },
         query: `?lastEventId=${last}`,
@@ -155,7 +114,7 @@ for (const backend of testBackends()) {
       expect(await byHeader.ready()).toBe(last);
       await byHeader.until(() => byHeader.orders.length >= 1);
       expect(byHeader.orders.map((e) => [e.orderId, e.seq])).toEqual([[second, 3]]);
-      for (const c of [resumed, byHeader]) c.close();
+      byHeader.close();
     });
 
     it('refuses a bad token, a late or missing auth message, another message and a foreign lastEventId', async () => {

@@ -64,6 +64,22 @@ export async function serveLiveClient(
   }
 }
 
+/**
+ * Resolves once `stream` (an HTTP response, a socket) wants more data again, or is gone. For
+ * {@link LiveTransport.drained}. @internal
+ */
+export function drainedOrClosed(stream: {
+  readonly writableNeedDrain: boolean;
+  readonly destroyed: boolean;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+}): Promise<void> {
+  if (!stream.writableNeedDrain || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('drain', resolve);
+    stream.once('close', resolve);
+  });
+}
+
 /** One connected client: the events it has been sent up to `#cursor`, and the batches held while it catches up. */
 class LiveClient {
   readonly #transport: LiveTransport;

@@ -1,7 +1,7 @@
 import type { Actor, Marketplace } from '@marketkit/core';
 import type { Request, Response } from 'express';
 import { toJson } from '../http-answers.js';
-import { type LiveOrderEvent, type LiveTransport, serveLiveClient } from './live-client.js';
+import { drainedOrClosed, type LiveOrderEvent, type LiveTransport, serveLiveClient } from './live-client.js';
 import { parseLastEventId } from './live-cursor.js';
 import type { ResolvedLiveEventsOptions } from './live-events-options.js';
 import { OrderEventHub } from './order-event-hub.js';
@@ -71,11 +71,7 @@ class SseTransport implements LiveTransport {
   }
 
   drained(): Promise<void> {
-    if (!this.#res.writableNeedDrain || this.#res.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#res.once('drain', resolve);
-      this.#res.once('close', resolve);
-    });
+    return drainedOrClosed(this.#res);
   }
 
   dropSlow(): void {

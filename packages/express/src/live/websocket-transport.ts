@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { toJson } from '../http-answers.js';
 import type { Problem } from '../problem.js';
-import type { LiveOrderEvent, LiveTransport } from './live-client.js';
+import { drainedOrClosed, type LiveOrderEvent, type LiveTransport } from './live-client.js';
 import { LIVE_WEBSOCKET_CLOSE_CODES } from './live-websocket-close-codes.js';
 
 /** How long a closing connection may take to flush its close frame before it is cut. */
@@ -62,11 +62,7 @@ export class WebSocketTransport implements LiveTransport {
   }
 
   drained(): Promise<void> {
-    if (!this.#socket.writableNeedDrain || this.#socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#socket.once('drain', resolve);
-      this.#socket.once('close', resolve);
-    });
+    return drainedOrClosed(this.#socket);
   }
 
   dropSlow(): void {
