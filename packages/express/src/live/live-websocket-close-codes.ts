@@ -12,7 +12,7 @@
  * | 1011 `UNAVAILABLE` | the stream could not start or go on (e.g. the database is away) | yes, later, with `lastEventId` |
  * | 1001 `GOING_AWAY` | the host called `close()` (shutting down) | yes, with `lastEventId` |
  *
- * A client that misses a heartbeat ping's pong is cut without a close frame (1006 on the client).
+ * A client that leaves two heartbeat pings in a row without a pong is cut without a close frame (1006 on the client).
  */
 export const LIVE_WEBSOCKET_CLOSE_CODES = Object.freeze({
   INVALID_MESSAGE: 4400,

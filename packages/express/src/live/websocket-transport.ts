@@ -5,6 +5,12 @@ import type { Problem } from '../problem.js';
 import { drainedOrClosed, type LiveOrderEvent, type LiveTransport } from './live-client.js';
 import { LIVE_WEBSOCKET_CLOSE_CODES } from './live-websocket-close-codes.js';
 
+/**
+ * Pings a client may leave unanswered when the next one is due: one, so that a busy event loop (the pong read a
+ * little after the next heartbeat timer fires) does not cut a healthy client; at the second it is cut.
+ */
+const UNANSWERED_PINGS_ALLOWED = 1;
+
 /** How long a closing connection may take to flush its close frame before it is cut. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -25,18 +31,18 @@ export function closeSoon(ws: WebSocket, code: number, reason: string): void {
 
 /**
  * The live stream as JSON text messages on a WebSocket: `{type:'ready', id}` then `{type:'order', id, event}`.
- * Heartbeats are pings; a client that has not answered the previous ping with a pong is cut. @internal
+ * Heartbeats are pings; a client that leaves two pings in a row without a pong is cut. @internal
  */
 export class WebSocketTransport implements LiveTransport {
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
-  #alive = true;
+  #unanswered = 0;
 
   constructor(ws: WebSocket, socket: Duplex) {
     this.#ws = ws;
     this.#socket = socket;
     ws.on('pong', () => {
-      this.#alive = true;
+      this.#unanswered = 0;
     });
   }
 
@@ -49,11 +55,11 @@ export class WebSocketTransport implements LiveTransport {
   }
 
   heartbeat(): void {
-    if (!this.#alive) {
+    if (this.#unanswered > UNANSWERED_PINGS_ALLOWED) {
       this.#ws.terminate();
       return;
     }
-    this.#alive = false;
+    this.#unanswered++;
     this.#ws.ping();
   }
 
