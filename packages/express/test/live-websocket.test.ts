@@ -1,11 +1,13 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LIVE_WEBSOCKET_CLOSE_CODES, type Problem } from '@marketkit/express';
+import { isMarketkitError } from '@marketkit/core';
+import { attachLiveWebSocket, jwtAuthenticator, LIVE_WEBSOCKET_CLOSE_CODES, type Problem } from '@marketkit/express';
 import { testBackends } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type Address, LIVE_PATH, LiveFixture, until } from './live-fixture.js';
+import { type Address, auth, LIVE_PATH, LiveFixture, until } from './live-fixture.js';
 import { expectPartiesOnly, expectResumeLosesNothing } from './live-scenarios.js';
 
 /** A message of the live WebSocket. */
@@ -192,5 +194,37 @@ for (const backend of testBackends()) {
       expect(await fresh.ready()).not.toBe('');
       fresh.close();
     }, 120_000);
+
+    it('closes every client with 1001 on close(), and takes no more upgrades', async () => {
+      const leaving = await fixture.serve(await fixture.liveOptions());
+      const client = new WsClient(leaving, authAs('carol'));
+      await client.ready();
+      await leaving.live.close();
+      await client.until(() => client.closed);
+      expect([client.closeCode, client.closeReason]).toEqual([LIVE_WEBSOCKET_CLOSE_CODES.GOING_AWAY, 'GOING_AWAY']);
+      expect(leaving.live.connections).toBe(0);
+    });
+
+    it('refuses bad options with VALIDATION_FAILED', () => {
+      const server = createServer();
+      const authenticate = jwtAuthenticator(auth);
+      const bad = [
+        { path: 'live', authenticate },
+        { path: '/live?token=x', authenticate },
+        { path: '/live', authenticate, authTimeoutMs: 0 },
+        { path: '/live', authenticate, liveEvents: { heartbeatMs: -1 } },
+        { path: '/live', authenticate: 'yes' },
+      ];
+      for (const options of bad) {
+        let caught: unknown;
+        try {
+          attachLiveWebSocket(server, fixture.a.market, options as never);
+        } catch (e) {
+          caught = e;
+        }
+        expect(isMarketkitError(caught) && caught.code).toBe('VALIDATION_FAILED');
+      }
+      expect(server.listenerCount('upgrade')).toBe(0);
+    });
   });
 }
