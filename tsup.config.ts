@@ -41,6 +41,7 @@ const shared: Options = {
     'cors',
     'rate-limiter-flexible',
     'opossum',
+    'ws',
   ],
   noExternal: ['p-retry', 'is-network-error', 'retry'],
   tsconfig: 'tsconfig.build.json',

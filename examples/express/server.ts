@@ -1,7 +1,8 @@
 /**
  * The example marketplace: Express with Marketkit's router under `/api`, a worker in the same process, the sandbox
- * payment provider, a seeded catalogue, demo sign-in and a storefront page. `npm run example` runs it on a SQLite
- * file (PostgreSQL when `MARKETKIT_EXAMPLE_PG_URL` is set) on `PORT` (default 3000) and prints the URL.
+ * payment provider, a seeded catalogue, demo sign-in and a storefront page whose order status is live (a WebSocket
+ * at `/api/v1/live`). `npm run example` runs it on a SQLite file (PostgreSQL when `MARKETKIT_EXAMPLE_PG_URL` is set)
+ * on `PORT` (default 3000) and prints the URL.
  */
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { type Actor, createMarketplace, type Marketplace, type StorageAdapter } from '@marketkit/core';
-import { jwtAuthenticator, marketkitRouter } from '@marketkit/express';
+import { attachLiveWebSocket, jwtAuthenticator, marketkitRouter } from '@marketkit/express';
 import { SandboxPaymentProvider } from '@marketkit/testing';
 import express, { type Request, type Response } from 'express';
 import { DEMO_JWT, DEMO_USERS, isDemoRole, issueDemoToken } from './demo-tokens.js';
@@ -81,11 +82,14 @@ export async function startExampleServer(options: ExampleServerOptions): Promise
   const server = await new Promise<ReturnType<typeof app.listen>>((resolve, reject) => {
     const s = app.listen(options.port ?? 3000, host, (error?: Error) => (error ? reject(error) : resolve(s)));
   });
+  // Order status reaches the storefront live: a WebSocket beside the router (an Express router cannot take upgrades).
+  const live = attachLiveWebSocket(server, market, { path: '/api/v1/live', authenticate });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${port}/`,
     market,
     async close() {
+      await live.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await worker.stop();

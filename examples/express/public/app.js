@@ -2,7 +2,10 @@
 // Each tab keeps its own sign-in (sessionStorage), so a buyer tab and a seller tab can sit side by side.
 
 const API = '/api/v1';
-const POLL_MS = 1000;
+/** The live WebSocket (attachLiveWebSocket in server.ts): order events of this tab's actor, no polling. */
+const LIVE_PATH = '/api/v1/live';
+/** Close codes after which reconnecting cannot help (see LIVE_WEBSOCKET_CLOSE_CODES in @marketkit/express). */
+const FATAL_CLOSE_CODES = new Set([4400, 4401, 4403]);
 
 /** Transitions this page offers, by role and order state. */
 const ACTIONS = {
@@ -96,7 +99,7 @@ async function signIn(role) {
   const { token, actor } = await res.json();
   session.save(token, actor);
   showWho();
-  await refreshAll();
+  await start();
 }
 
 function showWho() {
@@ -157,43 +160,93 @@ async function buy(listing, button) {
 
 // ---- orders ----
 
-const tracked = new Map(); // order id -> { order, stop }
+const tracked = new Map(); // order id -> { order }
 
 /**
- * Calls `onOrder(order)` whenever the order changes, until the returned function is called. Today it polls
- * GET /v1/orders/:id every second; this is the one function to change for the live stream (EventSource on
- * /v1/events: on an event for this order, fetch it and call onOrder).
+ * The tab's live connection: one WebSocket on which Marketkit pushes the events of every order this actor may read.
+ * A browser cannot set headers on a WebSocket, so the token goes in the first message (never in the URL). After a
+ * drop it reconnects with the id of the last event it got, and the server sends exactly the events it missed.
  */
-function watchOrder(orderId, onOrder) {
-  let stopped = false;
-  let version = -1;
-  const poll = async () => {
-    while (!stopped) {
-      const answer = await api(`${API}/orders/${encodeURIComponent(orderId)}`).catch(() => null);
-      if (!stopped && answer?.status === 200 && answer.body.version !== version) {
-        version = answer.body.version;
-        onOrder(answer.body);
-      }
-      await sleep(POLL_MS);
-    }
-  };
-  poll().catch(() => {});
-  return () => {
-    stopped = true;
-  };
+const live = {
+  socket: null,
+  lastEventId: undefined,
+  retryMs: 500,
+  timer: undefined,
+
+  /** (Re)connects; resolves once the stream is ready (or the attempt failed and a retry is scheduled). */
+  connect() {
+    this.stop();
+    if (session.token === null) return Promise.resolve();
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(`${scheme}//${location.host}${LIVE_PATH}`);
+    this.socket = socket;
+    showLive('connecting');
+    return new Promise((resolve) => {
+      socket.addEventListener('open', () => {
+        const auth = { type: 'auth', token: session.token };
+        if (this.lastEventId !== undefined) auth.lastEventId = this.lastEventId;
+        socket.send(JSON.stringify(auth));
+      });
+      socket.addEventListener('message', (m) => {
+        const message = JSON.parse(m.data);
+        if (message.type === 'ready') {
+          this.retryMs = 500;
+          showLive('live');
+          resolve();
+        } else if (message.type === 'order') {
+          this.lastEventId = message.id;
+          onOrderEvent(message.event).catch(() => {});
+        } else if (message.type === 'error') {
+          say(`Live updates stopped: ${message.problem.detail}`);
+        }
+      });
+      socket.addEventListener('close', (event) => {
+        resolve();
+        if (this.socket !== socket) return; // replaced by a newer connection
+        this.socket = null;
+        if (FATAL_CLOSE_CODES.has(event.code)) return showLive('stopped');
+        showLive('reconnecting');
+        this.timer = setTimeout(() => this.connect(), this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, 10_000);
+      });
+    });
+  },
+
+  /** Closes the connection without reconnecting (a new sign-in starts over, from now). */
+  stop() {
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+  },
+};
+
+function showLive(state) {
+  const el = $('#live');
+  el.dataset.state = state;
+  el.textContent = { connecting: 'Connecting…', live: '● Live', reconnecting: 'Reconnecting…', stopped: 'Offline' }[
+    state
+  ];
+}
+
+/** An order event: the order changed, or (for a seller or operator) a new order appeared. Read it once. */
+async function onOrderEvent(event) {
+  const answer = await api(`${API}/orders/${encodeURIComponent(event.orderId)}`).catch(() => null);
+  if (answer?.status !== 200) return;
+  const entry = tracked.get(event.orderId);
+  if (entry === undefined) return trackOrder(answer.body);
+  if (answer.body.version < entry.order.version) return; // an older read finished after a newer one
+  entry.order = answer.body;
+  renderOrder(answer.body);
+  renderBalances().catch(() => {});
+  loadListings().catch(() => {}); // stock moves with orders
 }
 
 function trackOrder(order) {
   if (tracked.has(order.id)) return;
-  const entry = { order, stop: () => {} };
-  tracked.set(order.id, entry);
+  tracked.set(order.id, { order });
   renderOrder(order);
-  entry.stop = watchOrder(order.id, (fresh) => {
-    entry.order = fresh;
-    renderOrder(fresh);
-    renderBalances().catch(() => {});
-    loadListings().catch(() => {}); // stock moves with orders
-  });
+  renderBalances().catch(() => {});
 }
 
 async function loadOrders() {
@@ -287,7 +340,6 @@ async function renderBalances() {
 // ---- start ----
 
 async function refreshAll() {
-  for (const { stop } of tracked.values()) stop();
   tracked.clear();
   $('#orders').replaceChildren();
   $('#orders-empty').hidden = false;
@@ -301,9 +353,12 @@ $('#sign-in').addEventListener('submit', (event) => {
   signIn($('#role').value).catch((error) => say(`Sign-in failed: ${error}`));
 });
 
+/** Opens the live stream from now, then reads the page's state once: what changes after that arrives as events. */
+async function start() {
+  live.lastEventId = undefined;
+  await live.connect();
+  await refreshAll();
+}
+
 showWho();
-refreshAll().catch((error) => say(String(error)));
-// New orders (a buyer's purchase, seen from the seller's tab) show up within a second.
-setInterval(() => {
-  loadOrders().catch(() => {});
-}, POLL_MS);
+start().catch((error) => say(String(error)));

@@ -1,29 +1,11 @@
-import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMarketplace, type Marketplace } from '@marketkit/core';
-import { jwtAuthenticator, type LiveEventsOptions, marketkitRouter, pgNotifyWake } from '@marketkit/express';
-import { SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
-import express from 'express';
-import { SignJWT } from 'jose';
-import pg from 'pg';
+import { testBackends } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const SECRET = 'a-test-secret-of-at-least-32-bytes!!';
-const auth = { secret: SECRET, issuer: 'test-shop', audience: 'test-api' } as const;
-
-function token(sub: string, role: string): Promise<string> {
-  return new SignJWT({ sub, role })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer(auth.issuer)
-    .setAudience(auth.audience)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(SECRET));
-}
+import { type Address, LiveFixture } from './live-fixture.js';
+import { expectPartiesOnly, expectResumeLosesNothing } from './live-scenarios.js';
 
 /** One SSE message as the wire carries it. */
 interface SseMessage {
@@ -31,9 +13,6 @@ interface SseMessage {
   readonly id: string | undefined;
   readonly data: string;
 }
-
-/** Where a server listens: a TCP port, or a UNIX socket (small kernel buffers, for the slow-client test). */
-type Address = { readonly port: number } | { readonly socketPath: string };
 
 /** A hand-parsed Server-Sent Events client over node:http: messages, comments, and whether the server hung up. */
 class SseClient {
@@ -127,101 +106,18 @@ class SseClient {
 
 for (const backend of testBackends()) {
   describe(`GET /v1/events on ${backend.name}`, () => {
-    let database: TestDatabase;
-    const markets: Marketplace[] = [];
-    const servers: Server[] = [];
-    const listeners: pg.Client[] = [];
-    const tokens: Record<string, string> = {};
-    /** Two "processes": two marketplaces with their own pools and routers on one database. */
-    let a: { port: number; market: Marketplace };
-    let b: { port: number; market: Marketplace };
-
-    async function serve(live: LiveEventsOptions, listen: Address = { port: 0 }) {
-      const market = createMarketplace({ adapter: database.adapter(), payments: new SandboxPaymentProvider() });
-      markets.push(market);
-      await market.migrate();
-      const app = express();
-      app.use('/api', marketkitRouter(market, { authenticate: jwtAuthenticator(auth), liveEvents: live }));
-      const server = createServer(app);
-      servers.push(server);
-      server.listen('port' in listen ? { port: 0, host: '127.0.0.1' } : { path: listen.socketPath });
-      await once(server, 'listening');
-      const port = 'port' in listen ? (server.address() as AddressInfo).port : 0;
-      return { port, market, server };
-    }
-
-    /**
-     * On PostgreSQL the processes are woken by LISTEN/NOTIFY only (they would poll once a minute); SQLite polls.
-     * Pages of two events, so that catching up and the shared reader both read several pages.
-     */
-    async function liveOptions(): Promise<LiveEventsOptions> {
-      if (backend.name === 'sqlite') return { pollIntervalMs: 20, heartbeatMs: 100, pageSize: 2 };
-      const client = new pg.Client({ connectionString: database.location });
-      await client.connect();
-      listeners.push(client);
-      return { wake: pgNotifyWake(client), pollIntervalMs: 60_000, heartbeatMs: 100, pageSize: 2 };
-    }
+    const fixture = new LiveFixture(backend);
+    const tokens = fixture.tokens;
+    let b: Address;
+    const buy = (buyer: string) => fixture.buy(buyer);
+    const fire = (orderId: string, name: string, who = 'bob', reason?: string) =>
+      fixture.fire(orderId, name, who, reason);
 
     beforeAll(async () => {
-      database = await backend.createDatabase();
-      a = await serve(await liveOptions());
-      b = await serve(await liveOptions());
-      for (const [who, role] of [
-        ['alice', 'buyer'],
-        ['carol', 'buyer'],
-        ['bob', 'seller'],
-        ['ops', 'operator'],
-      ] as const) {
-        tokens[who] = await token(who, role);
-      }
+      await fixture.setUp();
+      b = fixture.b;
     });
-    afterAll(async () => {
-      for (const s of servers) {
-        s.closeAllConnections();
-        s.close();
-      }
-      for (const c of listeners) await c.end();
-      for (const m of markets) await m.close();
-      await database?.drop();
-    });
-
-    let listingId = '';
-    async function call(port: number, who: string, method: string, path: string, body: unknown, key?: string) {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
-        method,
-        headers: {
-          Authorization: `Bearer ${tokens[who]}`,
-          'Content-Type': 'application/json',
-          ...(key === undefined ? {} : { 'Idempotency-Key': key }),
-        },
-        body: JSON.stringify(body),
-      });
-      expect(res.status, await res.clone().text()).toBeLessThan(300);
-      return (await res.json()) as { id: string };
-    }
-    let keys = 0;
-    /** A checkout by `buyer` through process A: two events (checkout, paid). */
-    async function buy(buyer: string): Promise<string> {
-      if (listingId === '') {
-        const listing = await call(a.port, 'bob', 'POST', '/listings', {
-          title: 'Lamp',
-          price: { amount: '4000', currency: 'USD' },
-          quantity: 1000,
-        });
-        listingId = listing.id;
-      }
-      const order = await call(
-        a.port,
-        buyer,
-        'POST',
-        '/checkouts',
-        { listingId, quantity: 1, paymentMethod: 'tok_visa' },
-        `k-${++keys}`,
-      );
-      return order.id;
-    }
-    const fire = (orderId: string, name: string, who = 'bob', reason?: string) =>
-      call(a.port, who, 'POST', `/orders/${orderId}/transitions/${name}`, reason === undefined ? {} : { reason });
+    afterAll(() => fixture.tearDown());
 
     it('streams an order’s events committed by another process to its parties and operators only', async () => {
       const alice = new SseClient(b, tokens['alice'] ?? '');
@@ -232,70 +128,16 @@ for (const backend of testBackends()) {
       expect(alice.status).toBe(200);
       expect(alice.response?.headers['content-type']).toMatch(/^text\/event-stream/);
 
-      const aliceOrder = await buy('alice');
-      await fire(aliceOrder, 'ship');
-      const carolOrder = await buy('carol');
-      await alice.until(() => alice.orders.length === 3);
-      await carol.until(() => carol.orders.length === 2);
-      await bob.until(() => bob.orders.length === 5);
-      await ops.until(() => ops.orders.length === 5);
-
-      expect(alice.orders.map((e) => [e.orderId, e.seq, e.to])).toEqual([
-        [aliceOrder, 1, 'checkout'],
-        [aliceOrder, 2, 'paid'],
-        [aliceOrder, 3, 'shipped'],
-      ]);
-      // Carol's stream had alice's three events to pass over before her own: none of them reached her.
-      expect(carol.orders.map((e) => [e.orderId, e.to])).toEqual([
-        [carolOrder, 'checkout'],
-        [carolOrder, 'paid'],
-      ]);
-      expect(ops.orders.map((e) => e.orderId)).toEqual([aliceOrder, aliceOrder, aliceOrder, carolOrder, carolOrder]);
-      const ids = ops.orders.map((e) => e.id);
-      expect(new Set(ids).size).toBe(5);
+      await expectPartiesOnly(fixture, { alice, carol, bob, ops });
       for (const c of [alice, carol, bob, ops]) c.close();
     });
 
     it('resumes after Last-Event-ID on another process: loses and repeats nothing', async () => {
-      const first = new SseClient(a, tokens['alice'] ?? '');
-      await first.ready();
-      const order = await buy('alice');
-      await fire(order, 'ship');
-      await first.until(() => first.orders.length >= 2);
-      const seen = first.orders.slice(0, 2);
-      first.close();
-
-      // While alice is away: the rest of this order, and another one.
-      await fire(order, 'deliver');
-      await fire(order, 'confirm', 'alice');
-      const second = await buy('alice');
-
-      const resumed = new SseClient(b, tokens['alice'] ?? '', { 'Last-Event-ID': seen[1]?.id ?? '' });
-      await resumed.ready();
-      await resumed.until(() => resumed.orders.length >= 5);
-      await fire(second, 'ship');
-      await resumed.until(() => resumed.orders.length >= 6);
-      await new Promise((r) => setTimeout(r, 200)); // time for a repeat to show up, if there were one
-      const all = [...seen, ...resumed.orders];
-      expect(all.map((e) => [e.orderId, e.seq])).toEqual([
-        [order, 1],
-        [order, 2],
-        [order, 3],
-        [order, 4],
-        [order, 5],
-        [second, 1],
-        [second, 2],
-        [second, 3],
-      ]);
-      expect(resumed.orders.map((e) => e.to)).toEqual([
-        'shipped',
-        'delivered',
-        'completed',
-        'checkout',
-        'paid',
-        'shipped',
-      ]);
-      resumed.close();
+      await expectResumeLosesNothing(fixture, (process, who, lastEventId) =>
+        lastEventId === undefined
+          ? new SseClient(process, fixture.token(who))
+          : new SseClient(process, fixture.token(who), { 'Last-Event-ID': lastEventId }),
+      );
     });
 
     it('sends heartbeats and refuses a Last-Event-ID it never sent', async () => {
@@ -313,8 +155,8 @@ for (const backend of testBackends()) {
 
     it('drops a client that never reads once its buffer passes the limit', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'marketkit-sse-'));
-      const slowServer = await serve(
-        { ...(await liveOptions()), pollIntervalMs: 20, maxBufferedBytes: 16 * 1024 },
+      const slowServer = await fixture.serve(
+        { ...(await fixture.liveOptions()), pollIntervalMs: 20, maxBufferedBytes: 16 * 1024 },
         { socketPath: join(dir, 'sse.sock') },
       );
       const socketPath = join(dir, 'sse.sock');

@@ -314,7 +314,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
     path: '/v1/events',
     operationId: 'streamOrderEvents',
     summary:
-      'Live order events (Server-Sent Events) of every order the actor may read; resume with `Last-Event-ID` (or `?lastEventId=` on a first connection).',
+      'Live order events (Server-Sent Events) of every order the actor may read; resume with `Last-Event-ID` (or `?lastEventId=` on a first connection). The same stream as a WebSocket is `attachLiveWebSocket` (not in this document: an upgrade, at a path the host chooses; see docs/http.md).',
     tag: 'Orders',
     access: 'any',
     query: [
