@@ -119,6 +119,12 @@ export const ERROR_CODES = {
     httpStatus: 503,
     message: 'The server is at its capacity; retry after the time given.',
   },
+  WEBHOOK_TARGET_REFUSED: {
+    retryable: false,
+    httpStatus: 400,
+    message:
+      'The webhook URL is not https, or its host is a private, loopback or link-local address the marketplace does not allow.',
+  },
   INTERNAL: { retryable: false, httpStatus: 500, message: 'An internal invariant was violated.' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

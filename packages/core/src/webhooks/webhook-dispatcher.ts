@@ -1,0 +1,174 @@
+import type { Selectable } from 'kysely';
+import type { Clock } from '../clock/clock.js';
+import type { OutboxEventInput } from '../events/event-types.js';
+import { toNumber } from '../storage/int64.js';
+import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import { type ClaimedDelivery, claimDueDeliveries, readEndpoints, storedError } from './webhook-delivery-store.js';
+import type { ResolvedWebhooksOptions } from './webhook-options.js';
+import { nextAttemptAt } from './webhook-retry-schedule.js';
+import { type SendResult, WebhookSender } from './webhook-sender.js';
+import { signWebhookBody, WEBHOOK_EVENT_ID_HEADER, WEBHOOK_SIGNATURE_HEADER } from './webhook-signature.js';
+import type { WebhookEndpointsTable } from './webhook-tables.js';
+
+/** Writes events in a transaction (the marketplace's outbox). @internal */
+export type Emit = (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
+
+/** The secrets that sign now: the current one, and the previous one during a rotation's overlap. @internal */
+export function activeSecrets(ep: Selectable<WebhookEndpointsTable>, now: number): string[] {
+  const until = ep.previous_secret_expires_at;
+  const previous = ep.previous_secret !== null && until !== null && toNumber(until) > now ? [ep.previous_secret] : [];
+  return [ep.secret, ...previous];
+}
+
+/**
+ * Sends due deliveries: claims a batch, POSTs each signed body, and records each outcome under the claim's fence
+ * (a worker that lost its claim records nothing). A failure schedules the next attempt ({@link nextAttemptAt}) or
+ * gives up; an endpoint with no success for `disableAfterMs` is disabled, with a `webhook_endpoint.disabled` event,
+ * in the transaction that records the failure.
+ * @internal
+ */
+export class WebhookDispatcher {
+  readonly #storage: Storage;
+  readonly #clock: Clock;
+  readonly #options: ResolvedWebhooksOptions;
+  readonly #emit: Emit;
+  readonly #sender: WebhookSender;
+
+  constructor(storage: Storage, clock: Clock, options: ResolvedWebhooksOptions, emit: Emit) {
+    this.#storage = storage;
+    this.#clock = clock;
+    this.#options = options;
+    this.#emit = emit;
+    this.#sender = new WebhookSender(options.timeoutMs, options.allowPrivateTargets);
+  }
+
+  /** One pass: claims up to `batchSize` due deliveries and sends them at once. Resolves to how many it attempted. */
+  async deliverDue(): Promise<number> {
+    const { leaseMs, batchSize } = this.#options;
+    const claimed = await claimDueDeliveries(this.#storage, this.#clock.now(), leaseMs, batchSize);
+    if (claimed.length === 0) return 0;
+    const endpoints = await readEndpoints(this.#storage, [...new Set(claimed.map((c) => c.endpointId))]);
+    const attempted = await Promise.all(
+      claimed.map(async (c) => {
+        const ep = endpoints.get(c.endpointId);
+        if (ep === undefined || ep.status !== 'enabled') {
+          await this.#release(c);
+          return 0;
+        }
+        const result = await this.#send(c, ep);
+        await this.#record(c, result);
+        return 1;
+      }),
+    );
+    return attempted.reduce<number>((a, b) => a + b, 0);
+  }
+
+  /** Closes idle connections to receivers. */
+  close(): void {
+    this.#sender.close();
+  }
+
+  #send(c: ClaimedDelivery, ep: Selectable<WebhookEndpointsTable>): Promise<SendResult> {
+    const now = this.#clock.now();
+    const signature = signWebhookBody(c.body, activeSecrets(ep, now), Math.floor(now / 1000));
+    return this.#sender.send({
+      url: ep.url,
+      body: c.body,
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Marketkit-Webhooks/1',
+        [WEBHOOK_SIGNATURE_HEADER]: signature,
+        [WEBHOOK_EVENT_ID_HEADER]: c.eventId,
+      },
+    });
+  }
+
+  /** Gives a claim back unsent (its endpoint was disabled meanwhile). */
+  async #release(c: ClaimedDelivery): Promise<void> {
+    const now = this.#clock.now();
+    await this.#storage.autocommit((db) =>
+      db
+        .updateTable('webhook_deliveries')
+        .set({ next_attempt_at: now, updated_at: now })
+        .where('id', '=', c.id)
+        .where('fence', '=', c.fence)
+        .execute(),
+    );
+  }
+
+  async #record(c: ClaimedDelivery, result: SendResult): Promise<void> {
+    const now = this.#clock.now();
+    const attempts = c.attempts + 1;
+    const retryAt = result.ok ? undefined : nextAttemptAt(this.#options.retry, attempts, now, c.createdAt);
+    await this.#storage.transaction(async (trx) => {
+      const updated = await trx
+        .updateTable('webhook_deliveries')
+        .set({
+          status: result.ok ? 'succeeded' : retryAt === undefined ? 'failed' : 'pending',
+          attempts,
+          next_attempt_at: retryAt ?? null,
+          last_status_code: result.statusCode,
+          last_error: result.error === null ? null : storedError(result.error),
+          last_attempt_at: now,
+          delivered_at: result.ok ? now : null,
+          updated_at: now,
+        })
+        .where('id', '=', c.id)
+        .where('fence', '=', c.fence)
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) return; // the claim was lost: the new holder records its own attempt
+      if (result.ok) await this.#healthy(trx, c.endpointId);
+      else await this.#failing(trx, c.endpointId, now);
+    });
+  }
+
+  async #healthy(trx: MarketkitTransaction, endpointId: string): Promise<void> {
+    await trx
+      .updateTable('webhook_endpoints')
+      .set({ failing_since: null })
+      .where('id', '=', endpointId)
+      .where('failing_since', 'is not', null)
+      .execute();
+  }
+
+  async #failing(trx: MarketkitTransaction, endpointId: string, now: number): Promise<void> {
+    await trx
+      .updateTable('webhook_endpoints')
+      .set({ failing_since: now })
+      .where('id', '=', endpointId)
+      .where('failing_since', 'is', null)
+      .execute();
+    const disabled = await trx
+      .updateTable('webhook_endpoints')
+      .set({ status: 'disabled', disabled_reason: 'failing', updated_at: now })
+      .where('id', '=', endpointId)
+      .where('status', '=', 'enabled')
+      .where('failing_since', '<=', BigInt(now - this.#options.disableAfterMs))
+      .returning(['id', 'failing_since'])
+      .executeTakeFirst();
+    if (disabled === undefined) return;
+    await this.#emit(trx, [
+      disabledEvent(
+        endpointId,
+        'failing',
+        now,
+        disabled.failing_since === null ? null : toNumber(disabled.failing_since),
+      ),
+    ]);
+  }
+}
+
+/** The `webhook_endpoint.disabled` event. @internal */
+export function disabledEvent(
+  endpointId: string,
+  reason: 'failing' | 'manual',
+  at: number,
+  failingSince: number | null,
+): OutboxEventInput {
+  return {
+    type: 'webhook_endpoint.disabled',
+    aggregateType: 'webhook_endpoint',
+    aggregateId: endpointId,
+    payload: { endpointId, reason, disabledAt: at, failingSince },
+  };
+}
