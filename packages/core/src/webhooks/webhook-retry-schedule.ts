@@ -38,5 +38,8 @@ export function nextAttemptAt(
 ): number | undefined {
   const end = createdAt + schedule.windowMs;
   if (now >= end) return undefined;
-  return Math.min(end, now + Math.floor(random() * (retryDelayCap(schedule, attempts) + 1)));
+  const cap = retryDelayCap(schedule, attempts);
+  // Full jitter over [0, cap], but never sooner than `baseMs` (or the cap, if smaller): bad luck cannot make a burst.
+  const wait = Math.max(Math.min(schedule.baseMs, cap), Math.floor(random() * (cap + 1)));
+  return Math.min(end, now + wait);
 }
