@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import type { OutboxEventInput } from '../events/event-types.js';
 import { toNumber } from '../storage/int64.js';
@@ -48,19 +48,21 @@ export class WebhookDispatcher {
     const claimed = await claimDueDeliveries(this.#storage, this.#clock.now(), leaseMs, batchSize);
     if (claimed.length === 0) return 0;
     const endpoints = await readEndpoints(this.#storage, [...new Set(claimed.map((c) => c.endpointId))]);
-    const attempted = await Promise.all(
+    const outcomes = await Promise.all(
       claimed.map(async (c) => {
         const ep = endpoints.get(c.endpointId);
         if (ep === undefined || ep.status !== 'enabled') {
           await this.#release(c);
-          return 0;
+          return undefined;
         }
-        const result = await this.#send(c, ep);
-        await this.#record(c, result);
-        return 1;
+        return { claim: c, result: await this.#send(c, ep) };
       }),
     );
-    return attempted.reduce<number>((a, b) => a + b, 0);
+    const sent = outcomes.filter((o) => o !== undefined);
+    // Successes are recorded together (one transaction per pass); each failure in its own, with its schedule.
+    await this.#recordSuccesses(sent.filter((o) => o.result.ok));
+    for (const o of sent) if (!o.result.ok) await this.#recordFailure(o.claim, o.result);
+    return sent.length;
   }
 
   /** Closes idle connections to receivers. */
@@ -96,37 +98,62 @@ export class WebhookDispatcher {
     );
   }
 
-  async #record(c: ClaimedDelivery, result: SendResult): Promise<void> {
+  async #recordSuccesses(done: readonly { claim: ClaimedDelivery; result: SendResult }[]): Promise<void> {
+    if (done.length === 0) return;
+    const now = this.#clock.now();
+    const byStatus = new Map<number | null, ClaimedDelivery[]>();
+    for (const d of done) byStatus.set(d.result.statusCode, [...(byStatus.get(d.result.statusCode) ?? []), d.claim]);
+    await this.#storage.transaction(async (trx) => {
+      for (const [status, claims] of byStatus) {
+        await trx
+          .updateTable('webhook_deliveries')
+          .set({
+            status: 'succeeded',
+            attempts: sql`attempts + 1`,
+            next_attempt_at: null,
+            last_status_code: status,
+            last_error: null,
+            last_attempt_at: now,
+            delivered_at: now,
+            updated_at: now,
+          })
+          // Only under the claim's fence: a worker that lost its claim records nothing.
+          .where((eb) => eb.or(claims.map((c) => eb.and([eb('id', '=', c.id), eb('fence', '=', c.fence)]))))
+          .execute();
+      }
+      await this.#healthy(trx, [...new Set(done.map((d) => d.claim.endpointId))]);
+    });
+  }
+
+  async #recordFailure(c: ClaimedDelivery, result: SendResult): Promise<void> {
     const now = this.#clock.now();
     const attempts = c.attempts + 1;
-    const retryAt = result.ok ? undefined : nextAttemptAt(this.#options.retry, attempts, now, c.createdAt);
+    const retryAt = nextAttemptAt(this.#options.retry, attempts, now, c.createdAt);
     await this.#storage.transaction(async (trx) => {
       const updated = await trx
         .updateTable('webhook_deliveries')
         .set({
-          status: result.ok ? 'succeeded' : retryAt === undefined ? 'failed' : 'pending',
+          status: retryAt === undefined ? 'failed' : 'pending',
           attempts,
           next_attempt_at: retryAt ?? null,
           last_status_code: result.statusCode,
-          last_error: result.error === null ? null : storedError(result.error),
+          last_error: storedError(result.error ?? 'failed'),
           last_attempt_at: now,
-          delivered_at: result.ok ? now : null,
           updated_at: now,
         })
         .where('id', '=', c.id)
         .where('fence', '=', c.fence)
         .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) return; // the claim was lost: the new holder records its own attempt
-      if (result.ok) await this.#healthy(trx, c.endpointId);
-      else await this.#failing(trx, c.endpointId, now);
+      await this.#failing(trx, c.endpointId, now);
     });
   }
 
-  async #healthy(trx: MarketkitTransaction, endpointId: string): Promise<void> {
+  async #healthy(trx: MarketkitTransaction, endpointIds: readonly string[]): Promise<void> {
     await trx
       .updateTable('webhook_endpoints')
       .set({ failing_since: null })
-      .where('id', '=', endpointId)
+      .where('id', 'in', endpointIds)
       .where('failing_since', 'is not', null)
       .execute();
   }
