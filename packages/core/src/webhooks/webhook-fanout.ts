@@ -44,9 +44,8 @@ export class WebhookFanout implements EventSink {
 
   async deliver(events: readonly OutboxEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const endpoints = await this.#endpoints();
+    const { endpoints, sellers } = await this.#targets(events);
     if (endpoints.length === 0) return;
-    const sellers = await this.#sellersOf(events, endpoints);
     const now = this.#clock.now();
     const rows: Insertable<WebhookDeliveriesTable>[] = [];
     for (const e of events) {
@@ -83,29 +82,49 @@ export class WebhookFanout implements EventSink {
     }
   }
 
-  async #endpoints(): Promise<EndpointTarget[]> {
-    const rows = await this.#storage.run((db) =>
+  /**
+   * The enabled endpoints that may want some of `events`: every endpoint without a seller, and the per-seller
+   * endpoints of the sellers of the batch's orders (looked up through `orders`, so thousands of seller endpoints
+   * cost nothing for a batch that does not concern them); and the seller of each of those orders.
+   */
+  async #targets(
+    events: readonly OutboxEvent[],
+  ): Promise<{ endpoints: EndpointTarget[]; sellers: Map<string, string> }> {
+    const toTarget = (r: { id: string; event_types: string; seller_id: string | null }): EndpointTarget => ({
+      id: r.id,
+      eventTypes: JSON.parse(r.event_types) as string[],
+      sellerId: r.seller_id,
+    });
+    const shared = await this.#storage.run((db) =>
       db
         .selectFrom('webhook_endpoints')
         .select(['id', 'event_types', 'seller_id'])
         .where('status', '=', 'enabled')
+        .where('seller_id', 'is', null)
         .orderBy('id')
         .execute(),
     );
-    return rows.map((r) => ({ id: r.id, eventTypes: JSON.parse(r.event_types) as string[], sellerId: r.seller_id }));
-  }
-
-  /** The seller of each order among the events, when a per-seller endpoint needs it. */
-  async #sellersOf(events: readonly OutboxEvent[], endpoints: readonly EndpointTarget[]): Promise<Map<string, string>> {
+    const endpoints = shared.map(toTarget);
     const sellers = new Map<string, string>();
-    if (!endpoints.some((ep) => ep.sellerId !== null)) return sellers;
     const orderIds = [...new Set(events.filter((e) => e.aggregateType === 'order').map((e) => e.aggregateId))];
     for (const ids of chunks(orderIds, INSERT_CHUNK)) {
-      const rows = await this.#storage.run((db) =>
-        db.selectFrom('orders').select(['id', 'seller_id']).where('id', 'in', ids).execute(),
+      const orders = await this.#storage.run((db) =>
+        db
+          .selectFrom('orders as o')
+          .innerJoin('webhook_endpoints as e', 'e.seller_id', 'o.seller_id')
+          .select(['o.id as order_id', 'o.seller_id', 'e.id', 'e.event_types', 'e.status'])
+          .where('o.id', 'in', ids)
+          .where('e.status', '=', 'enabled')
+          .execute(),
       );
-      for (const r of rows) sellers.set(r.id, r.seller_id);
+      const seen = new Set(endpoints.map((e) => e.id));
+      for (const r of orders) {
+        sellers.set(r.order_id, r.seller_id);
+        if (seen.has(r.id)) continue;
+        seen.add(r.id);
+        endpoints.push(toTarget({ id: r.id, event_types: r.event_types, seller_id: r.seller_id }));
+      }
     }
-    return sellers;
+    return { endpoints, sellers };
   }
 }

@@ -7,6 +7,9 @@ import {
 } from '@marketkit/core';
 import { type ManualClock, type TestDatabase, testBackends } from '@marketkit/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createIdFactory } from '../../src/ids/id-factory.js';
+import { Storage } from '../../src/storage/storage.js';
+import { WebhookFanout } from '../../src/webhooks/webhook-fanout.js';
 import { drain, openMarket, pump, sell, TestReceiver } from './webhook-fixture.js';
 
 const MINUTE = 60_000;
@@ -76,6 +79,27 @@ for (const backend of testBackends()) {
         expect(body['id']).toBe(r.eventId);
       }
       expect((await market.webhooks.get(endpoint.id)).failingSince).toBeNull();
+    });
+
+    it('makes one delivery per event and endpoint however often the relay hands a batch over', async () => {
+      const all = await market.webhooks.create({ url: receiver.url, eventTypes: ['*'] });
+      const orders = await market.webhooks.create({ url: receiver.url, eventTypes: ['order.*'] });
+      await sell(market);
+      await market.events.runOnce();
+      const storage = new Storage(database.adapter());
+      try {
+        const again = new WebhookFanout(storage, clock, createIdFactory());
+        await again.deliver(seen);
+        await Promise.all([again.deliver(seen), again.deliver(seen.slice(1))]);
+      } finally {
+        await storage.destroy();
+      }
+      const toAll = await deliveriesOf(all.endpoint.id);
+      expect(toAll.map((d) => d.eventId).sort()).toEqual(seen.map((e) => e.id).sort());
+      const toOrders = await deliveriesOf(orders.endpoint.id);
+      const orderEvents = seen.filter((e) => e.type.startsWith('order.'));
+      expect(toOrders.map((d) => d.eventId).sort()).toEqual(orderEvents.map((e) => e.id).sort());
+      expect(seen.length).toBeGreaterThan(orderEvents.length); // the ledger's transfer events too
     });
 
     it('times out a receiver that never answers and retries it', async () => {

@@ -21,6 +21,12 @@ export const webhooksMigration: MarketkitMigration = {
       .addColumn('created_at', i64, (c) => c.notNull())
       .addColumn('updated_at', i64, (c) => c.notNull())
       .execute();
+    // The fan-out finds a batch's per-seller endpoints through the orders' sellers.
+    await db.schema
+      .createIndex(`${prefix}webhook_endpoints_seller_idx`)
+      .on('webhook_endpoints')
+      .column('seller_id')
+      .execute();
     await db.schema
       .createTable('webhook_deliveries')
       .addColumn('id', 'text', (c) => c.primaryKey())
