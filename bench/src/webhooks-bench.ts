@@ -16,7 +16,12 @@ import { createMarketplace, type Marketplace, silentLogger } from '@marketkit/co
 import { createFreshDatabase } from '@marketkit/testing';
 import { appendEvents, type OutboxEventInput } from '../../packages/core/src/events/index.js';
 import { Storage } from '../../packages/core/src/storage/storage.js';
-import { formatComparisons } from './report.js';
+import { type Comparison, formatComparisons, median, spread } from './report.js';
+
+/** `{ key: value }`, or nothing when `value` is undefined (the report's optional fields). */
+const optional = <K extends string>(key: K, value: number | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, number>>;
+
 import { type CountingReceiver, startCountingReceiver } from './webhooks/counting-receiver.js';
 import type { ChildSpec } from './webhooks/webhook-bench-child.js';
 
@@ -78,7 +83,7 @@ async function timed(
 }
 
 /** Appends `n` order events and lets the relay fan them out into deliveries. */
-async function backlog(storage: Storage, market: Marketplace, n: number, round: number): Promise<void> {
+async function backlog(storage: Storage, market: Marketplace, n: number, round: string): Promise<void> {
   for (let start = 0; start < n; start += APPEND_BATCH) {
     const events: OutboxEventInput[] = Array.from({ length: Math.min(APPEND_BATCH, n - start) }, (_, k) => {
       const i = start + k;
@@ -96,7 +101,9 @@ async function backlog(storage: Storage, market: Marketplace, n: number, round: 
 
 /** Runs the webhooks benchmark and prints its table. */
 export async function runWebhooksBench(args: readonly string[] = []): Promise<void> {
-  const n = args.includes('--quick') ? 1000 : 4000;
+  const quick = args.includes('--quick');
+  const n = quick ? 1000 : 4000;
+  const rounds = quick ? 1 : 3;
   const db = await createFreshDatabase(process.env['MARKETKIT_PG_URL'] || 'postgres://root@127.0.0.1:5432/postgres', {
     prefix: 'mk_bench_',
   });
@@ -111,14 +118,27 @@ export async function runWebhooksBench(args: readonly string[] = []): Promise<vo
     await market.migrate();
     const { secret } = await market.webhooks.create({ url: receiver.url, eventTypes: ['*'] });
     const base = { location: db.url, url: receiver.url, secret, inFlight: IN_FLIGHT };
-    console.log(`Webhooks on PostgreSQL: ${n} deliveries to a local receiver, ${IN_FLIGHT} in flight per process`);
-    const rows = [];
+    console.log(
+      `Webhooks on PostgreSQL: ${n} deliveries to a local receiver, ${IN_FLIGHT} in flight per process, median of ${rounds}`,
+    );
+    const rows: Comparison[] = [];
     for (const processes of [1, 4]) {
-      await backlog(storage, market, n, processes);
-      const sdk = await timed(receiver, base, 'sdk', processes, n);
-      const raw = await timed(receiver, base, 'raw', processes, n);
-      const label = `${processes} process${processes > 1 ? 'es' : ''}`;
-      rows.push({ group: 'PostgreSQL', name: label, value: sdk, baseline: raw });
+      const sdk: number[] = [];
+      const raw: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        await backlog(storage, market, n, `${processes}_${round}`);
+        sdk.push(await timed(receiver, base, 'sdk', processes, n));
+        raw.push(await timed(receiver, base, 'raw', processes, n));
+      }
+      rows.push({
+        group: 'PostgreSQL',
+        name: `${processes} process${processes > 1 ? 'es' : ''}`,
+        value: median(sdk),
+        baseline: median(raw),
+        ratio: median(sdk.map((v, i) => v / raw[i]!)),
+        ...optional('valueSpread', spread(sdk)),
+        ...optional('baselineSpread', spread(raw)),
+      });
     }
     console.log(formatComparisons(rows, { value: 'deliveries/s', baseline: 'raw POST/s', ratio: 'SDK/raw' }));
   } finally {
