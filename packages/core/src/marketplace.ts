@@ -14,7 +14,7 @@ import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
-import { consoleLogger, type Logger } from './logging/logger.js';
+import { consoleLogger, errorFields, type Logger } from './logging/logger.js';
 import { marketplaceOptionsSchema } from './marketplace-options-schema.js';
 import { Escrow } from './orders/escrow.js';
 import { Orders } from './orders/orders.js';
@@ -174,7 +174,15 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     return options.payments;
   };
   const emit = (trx: MarketkitTransaction, e: readonly OutboxEventInput[]) => events.append(trx, e).then(() => {});
-  const webhooks = new Webhooks({ storage, clock, ids, options: webhookOptions, emit });
+  const webhooks = new Webhooks({
+    storage,
+    clock,
+    ids,
+    options: webhookOptions,
+    emit,
+    onError: (error) =>
+      logger.error({ where: 'webhooks', ...errorFields(error) }, 'webhooks: recording a delivery failed'),
+  });
   const orders: Orders = new Orders({
     storage,
     clock,
@@ -197,7 +205,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const reconciliation = new Payments({ storage, clock, provider: payments, process: orders.process });
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
-    { name: 'webhooks', runOnce: () => webhooks.deliverDue() },
+    webhooks.poller,
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
     { name: 'stock-expiry', runOnce: () => listings.expireReservations() },
     { name: 'ledger-expiry', runOnce: () => ledger.expirePendingTransfers() },
@@ -228,7 +236,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     migrationStatus: () => migrationStatus(storage),
     close: async () => {
       await events.stop();
-      webhooks.close();
+      await webhooks.close();
       await storage.destroy();
     },
   });

@@ -1,6 +1,7 @@
-import { type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import type { OutboxEventInput } from '../events/event-types.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import { toNumber } from '../storage/int64.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import { type ClaimedDelivery, claimDueDeliveries, readEndpoints, storedError } from './webhook-delivery-store.js';
@@ -33,12 +34,22 @@ export class WebhookDispatcher {
   readonly #options: ResolvedWebhooksOptions;
   readonly #emit: Emit;
   readonly #sender: WebhookSender;
+  readonly #onError: (error: unknown) => void;
+  /** Deliveries `feed` launched that are not recorded yet. */
+  readonly #inFlight = new Set<Promise<void>>();
 
-  constructor(storage: Storage, clock: Clock, options: ResolvedWebhooksOptions, emit: Emit) {
+  constructor(
+    storage: Storage,
+    clock: Clock,
+    options: ResolvedWebhooksOptions,
+    emit: Emit,
+    onError: (error: unknown) => void,
+  ) {
     this.#storage = storage;
     this.#clock = clock;
     this.#options = options;
     this.#emit = emit;
+    this.#onError = onError;
     this.#sender = new WebhookSender(options.timeoutMs, options.allowPrivateTargets);
   }
 
@@ -48,21 +59,68 @@ export class WebhookDispatcher {
     const claimed = await claimDueDeliveries(this.#storage, this.#clock.now(), leaseMs, batchSize);
     if (claimed.length === 0) return 0;
     const endpoints = await readEndpoints(this.#storage, [...new Set(claimed.map((c) => c.endpointId))]);
-    const outcomes = await Promise.all(
-      claimed.map(async (c) => {
-        const ep = endpoints.get(c.endpointId);
-        if (ep === undefined || ep.status !== 'enabled') {
-          await this.#release(c);
-          return undefined;
-        }
-        return { claim: c, result: await this.#send(c, ep) };
-      }),
-    );
+    const outcomes = await Promise.all(claimed.map((c) => this.#attempt(c, endpoints.get(c.endpointId))));
     const sent = outcomes.filter((o) => o !== undefined);
     // Successes are recorded together (one transaction per pass); each failure in its own, with its schedule.
     await this.#recordSuccesses(sent.filter((o) => o.result.ok));
     for (const o of sent) if (!o.result.ok) await this.#recordFailure(o.claim, o.result);
     return sent.length;
+  }
+
+  /**
+   * The worker loop's step: keeps up to `batchSize` deliveries in flight across calls, each recorded as soon as its
+   * answer comes, so a receiver that stalls until the timeout holds one slot, not a whole pass. Claims what there is
+   * room for and resolves to how many it launched; when every slot is taken, waits for one and resolves to 1 (work
+   * is under way). Errors of launched deliveries go to `onError`; {@link drain} waits for them.
+   */
+  async feed(): Promise<number> {
+    const free = this.#options.batchSize - this.#inFlight.size;
+    if (free <= 0) {
+      await Promise.race(this.#inFlight);
+      return 1;
+    }
+    const claimed = await claimDueDeliveries(this.#storage, this.#clock.now(), this.#options.leaseMs, free);
+    if (claimed.length === 0) return 0;
+    const endpoints = await readEndpoints(this.#storage, [...new Set(claimed.map((c) => c.endpointId))]);
+    for (const c of claimed) this.#track(this.#launch(c, endpoints.get(c.endpointId)));
+    return claimed.length;
+  }
+
+  /** Waits until every delivery {@link feed} launched is recorded. */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+
+  #track(task: Promise<void>): void {
+    const tracked: Promise<void> = task
+      .catch((error: unknown) => {
+        try {
+          this.#onError(error);
+        } catch {
+          // A throwing error handler must not stop deliveries.
+        }
+      })
+      .finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+  }
+
+  async #launch(c: ClaimedDelivery, ep: Selectable<WebhookEndpointsTable> | undefined): Promise<void> {
+    const outcome = await this.#attempt(c, ep);
+    if (outcome === undefined) return;
+    if (outcome.result.ok) await this.#recordSuccesses([outcome]);
+    else await this.#recordFailure(c, outcome.result);
+  }
+
+  /** Sends one claimed delivery; `undefined` (and the claim given back) when its endpoint was disabled meanwhile. */
+  async #attempt(
+    c: ClaimedDelivery,
+    ep: Selectable<WebhookEndpointsTable> | undefined,
+  ): Promise<{ claim: ClaimedDelivery; result: SendResult; failing: boolean } | undefined> {
+    if (ep === undefined || ep.status !== 'enabled') {
+      await this.#release(c);
+      return undefined;
+    }
+    return { claim: c, result: await this.#send(c, ep), failing: ep.failing_since !== null };
   }
 
   /** Closes idle connections to receivers. */
@@ -98,14 +156,18 @@ export class WebhookDispatcher {
     );
   }
 
-  async #recordSuccesses(done: readonly { claim: ClaimedDelivery; result: SendResult }[]): Promise<void> {
+  async #recordSuccesses(
+    done: readonly { claim: ClaimedDelivery; result: SendResult; failing: boolean }[],
+  ): Promise<void> {
     if (done.length === 0) return;
     const now = this.#clock.now();
     const byStatus = new Map<number | null, ClaimedDelivery[]>();
     for (const d of done) byStatus.set(d.result.statusCode, [...(byStatus.get(d.result.statusCode) ?? []), d.claim]);
-    await this.#storage.transaction(async (trx) => {
+    // Endpoints that were failing when claimed: a success ends that (`failing_since` back to null).
+    const recovered = [...new Set(done.filter((d) => d.failing).map((d) => d.claim.endpointId))];
+    const record = async (db: Kysely<MarketkitDatabase>) => {
       for (const [status, claims] of byStatus) {
-        await trx
+        await db
           .updateTable('webhook_deliveries')
           .set({
             status: 'succeeded',
@@ -121,8 +183,11 @@ export class WebhookDispatcher {
           .where((eb) => eb.or(claims.map((c) => eb.and([eb('id', '=', c.id), eb('fence', '=', c.fence)]))))
           .execute();
       }
-      await this.#healthy(trx, [...new Set(done.map((d) => d.claim.endpointId))]);
-    });
+      if (recovered.length > 0) await this.#healthy(db, recovered);
+    };
+    // The common case is one statement: no transaction round trips.
+    if (byStatus.size === 1 && recovered.length === 0) await this.#storage.autocommit(record);
+    else await this.#storage.transaction(record);
   }
 
   async #recordFailure(c: ClaimedDelivery, result: SendResult): Promise<void> {
@@ -149,7 +214,7 @@ export class WebhookDispatcher {
     });
   }
 
-  async #healthy(trx: MarketkitTransaction, endpointIds: readonly string[]): Promise<void> {
+  async #healthy(trx: Kysely<MarketkitDatabase>, endpointIds: readonly string[]): Promise<void> {
     await trx
       .updateTable('webhook_endpoints')
       .set({ failing_since: null })

@@ -32,6 +32,8 @@ export interface WebhooksDeps {
   readonly ids: IdFactory;
   readonly options: ResolvedWebhooksOptions;
   readonly emit: Emit;
+  /** Hears errors of deliveries the worker loop launched (a lost database connection while recording). */
+  readonly onError: (error: unknown) => void;
 }
 
 function endpointFromRow(r: Selectable<WebhookEndpointsTable>): WebhookEndpoint {
@@ -75,7 +77,7 @@ export class Webhooks {
 
   constructor(deps: WebhooksDeps) {
     this.#d = deps;
-    this.#dispatcher = new WebhookDispatcher(deps.storage, deps.clock, deps.options, deps.emit);
+    this.#dispatcher = new WebhookDispatcher(deps.storage, deps.clock, deps.options, deps.emit, deps.onError);
   }
 
   /**
@@ -341,8 +343,20 @@ export class Webhooks {
     return this.#dispatcher.deliverDue();
   }
 
-  /** Closes idle keep-alive connections to receivers (`market.close()` calls it). */
-  close(): void {
+  /**
+   * The worker's poller: keeps up to `batchSize` deliveries in flight, each recorded as its answer comes (a stalled
+   * receiver holds one slot, not the others); `drain` waits for them (the worker's `stop` calls it).
+   * @internal
+   */
+  readonly poller = {
+    name: 'webhooks',
+    runOnce: (): Promise<number> => this.#dispatcher.feed(),
+    drain: (): Promise<void> => this.#dispatcher.drain(),
+  };
+
+  /** Waits for deliveries in flight, then closes idle keep-alive connections to receivers (`market.close()` calls it). */
+  async close(): Promise<void> {
+    await this.#dispatcher.drain();
     this.#dispatcher.close();
   }
 

@@ -349,6 +349,41 @@ for (const backend of testBackends()) {
       }
     });
 
+    it("keeps a worker's other deliveries going while a receiver stalls until the timeout", async () => {
+      await market.close();
+      ({ market, clock } = await openMarket(database, { allowPrivateTargets: true, timeoutMs: 8_000, batchSize: 8 }));
+      market.events.onAny((e) => {
+        seen.push(e);
+      });
+      const stalled = await TestReceiver.start(clock);
+      stalled.mode = 'stall';
+      try {
+        await market.webhooks.create({ url: stalled.url, eventTypes: ['*'] });
+        await market.webhooks.create({ url: receiver.url, eventTypes: ['*'] });
+        await sell(market);
+        await sell(market, 'seller-2');
+        const worker = market.worker({ pollIntervalMs: 10 });
+        const started = performance.now();
+        worker.start();
+        try {
+          await vi.waitFor(
+            () => {
+              expect(seen.length).toBeGreaterThan(0);
+              expect(new Set(receiver.accepted().keys())).toEqual(new Set(seen.map((e) => e.id)));
+            },
+            { timeout: 6_000, interval: 20 },
+          );
+          expect(performance.now() - started).toBeLessThan(6_000); // well before the stalled answers time out
+          expect(stalled.received.length).toBeGreaterThan(0);
+        } finally {
+          await stalled.close(); // the stalled attempts fail now, so the worker stops without waiting 8 s
+          await worker.stop();
+        }
+      } finally {
+        await stalled.close().catch(() => {});
+      }
+    });
+
     it('two marketplaces on one database deliver each event once', async () => {
       const second = await openMarket(database, { allowPrivateTargets: true, timeoutMs: 2_000, batchSize: 4 }, clock);
       second.market.events.onAny((e) => {
