@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- webhooks [--quick]`: on PostgreSQL, webhook deliveries per second from a backlog to a local
- * receiver (node:http, answering 204), with 1 and 4 worker processes each running `market.webhooks.deliverDue()`
- * (claim a batch with SKIP LOCKED, POST each signed body, record each outcome under its fence), beside a baseline
+ * receiver (node:http, answering 204), with 1 and 4 worker processes each running `market.worker()` (whose webhooks
+ * poller keeps 32 deliveries in flight: claim with SKIP LOCKED, POST each signed body, record each outcome under its
+ * fence), beside a baseline
  * from the same run: as many plain loops in as many processes POSTing the same number of signed bodies over
  * keep-alive connections, with nothing claimed or recorded.
  *

@@ -1,6 +1,5 @@
 /**
- * One worker process of `npm run bench -- webhooks`: `sdk` runs `market.webhooks.deliverDue()` until no delivery is
- * pending; `raw` POSTs its share of signed bodies in `inFlight` plain loops (the baseline). Prints `ready`, waits for
+ * One worker process of `npm run bench -- webhooks`: `sdk` runs `market.worker()` until no delivery is pending; `raw` POSTs its share of signed bodies in `inFlight` plain loops (the baseline). Prints `ready`, waits for
  * a line on stdin, works, prints `{"done":n}`.
  */
 import http from 'node:http';
@@ -35,14 +34,12 @@ async function runSdk(spec: ChildSpec, go: Promise<void>): Promise<number> {
   await market.webhooks.listDeliveries({ limit: 1 }); // connect before the clock starts
   process.stdout.write('ready\n');
   await go;
-  let done = 0;
-  for (;;) {
-    const n = await market.webhooks.deliverDue();
-    done += n;
-    if (n > 0) continue;
-    if ((await market.webhooks.listDeliveries({ status: 'pending', limit: 1 })).length === 0) break;
-    await sleep(2);
-  }
+  // What a host runs: the marketplace's worker (its webhooks poller keeps `inFlight` deliveries going).
+  const worker = market.worker({ pollIntervalMs: 50 });
+  worker.start();
+  while ((await market.webhooks.listDeliveries({ status: 'pending', limit: 1 })).length > 0) await sleep(20);
+  await worker.stop();
+  const done = (await market.webhooks.listDeliveries({ status: 'succeeded', limit: 1 })).length;
   await market.close();
   return done;
 }

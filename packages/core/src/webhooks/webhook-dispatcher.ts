@@ -14,6 +14,13 @@ import type { WebhookEndpointsTable } from './webhook-tables.js';
 /** Writes events in a transaction (the marketplace's outbox). @internal */
 export type Emit = (trx: MarketkitTransaction, events: readonly OutboxEventInput[]) => Promise<void>;
 
+/** One attempt's result, with whether its endpoint was failing when the delivery was claimed. */
+interface Outcome {
+  readonly claim: ClaimedDelivery;
+  readonly result: SendResult;
+  readonly failing: boolean;
+}
+
 /** The secrets that sign now: the current one, and the previous one during a rotation's overlap. @internal */
 export function activeSecrets(ep: Selectable<WebhookEndpointsTable>, now: number): string[] {
   const until = ep.previous_secret_expires_at;
@@ -37,6 +44,9 @@ export class WebhookDispatcher {
   readonly #onError: (error: unknown) => void;
   /** Deliveries `feed` launched that are not recorded yet. */
   readonly #inFlight = new Set<Promise<void>>();
+  /** Successes waiting for the next group write, and whether one is under way. */
+  readonly #succeeded: { outcome: Outcome; done: (error?: unknown) => void }[] = [];
+  #writing = false;
 
   constructor(
     storage: Storage,
@@ -69,13 +79,15 @@ export class WebhookDispatcher {
 
   /**
    * The worker loop's step: keeps up to `batchSize` deliveries in flight across calls, each recorded as soon as its
-   * answer comes, so a receiver that stalls until the timeout holds one slot, not a whole pass. Claims what there is
-   * room for and resolves to how many it launched; when every slot is taken, waits for one and resolves to 1 (work
-   * is under way). Errors of launched deliveries go to `onError`; {@link drain} waits for them.
+   * answer comes, so a receiver that stalls until the timeout holds the slots of its own deliveries, not a whole
+   * pass (the others go on while it holds fewer than half the slots). Claims what there is
+   * room for and resolves to how many it launched; when more than half the slots are taken, waits for one and
+   * resolves to 1 (work is under way), so each claim serves several deliveries. Errors of launched deliveries go to `onError`; {@link drain} waits for them.
    */
   async feed(): Promise<number> {
     const free = this.#options.batchSize - this.#inFlight.size;
-    if (free <= 0) {
+    // Claim when at least half the slots are free (or none is taken): a claim and its endpoint read serve many.
+    if (this.#inFlight.size > 0 && free < Math.ceil(this.#options.batchSize / 2)) {
       await Promise.race(this.#inFlight);
       return 1;
     }
@@ -107,15 +119,36 @@ export class WebhookDispatcher {
   async #launch(c: ClaimedDelivery, ep: Selectable<WebhookEndpointsTable> | undefined): Promise<void> {
     const outcome = await this.#attempt(c, ep);
     if (outcome === undefined) return;
-    if (outcome.result.ok) await this.#recordSuccesses([outcome]);
+    if (outcome.result.ok) await this.#groupSuccess(outcome);
     else await this.#recordFailure(c, outcome.result);
   }
 
+  /**
+   * Records a success with the others that arrive meanwhile (group commit): while one write is under way the next
+   * successes gather, and the write after it records them all in one statement.
+   */
+  #groupSuccess(outcome: Outcome): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#succeeded.push({ outcome, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      if (!this.#writing) void this.#writeSuccesses();
+    });
+  }
+
+  async #writeSuccesses(): Promise<void> {
+    this.#writing = true;
+    while (this.#succeeded.length > 0) {
+      const group = this.#succeeded.splice(0);
+      const error = await this.#recordSuccesses(group.map((g) => g.outcome)).then(
+        () => undefined,
+        (e: unknown) => e ?? new Error('recording deliveries failed'),
+      );
+      for (const g of group) g.done(error);
+    }
+    this.#writing = false;
+  }
+
   /** Sends one claimed delivery; `undefined` (and the claim given back) when its endpoint was disabled meanwhile. */
-  async #attempt(
-    c: ClaimedDelivery,
-    ep: Selectable<WebhookEndpointsTable> | undefined,
-  ): Promise<{ claim: ClaimedDelivery; result: SendResult; failing: boolean } | undefined> {
+  async #attempt(c: ClaimedDelivery, ep: Selectable<WebhookEndpointsTable> | undefined): Promise<Outcome | undefined> {
     if (ep === undefined || ep.status !== 'enabled') {
       await this.#release(c);
       return undefined;
@@ -156,9 +189,7 @@ export class WebhookDispatcher {
     );
   }
 
-  async #recordSuccesses(
-    done: readonly { claim: ClaimedDelivery; result: SendResult; failing: boolean }[],
-  ): Promise<void> {
+  async #recordSuccesses(done: readonly Outcome[]): Promise<void> {
     if (done.length === 0) return;
     const now = this.#clock.now();
     const byStatus = new Map<number | null, ClaimedDelivery[]>();

@@ -351,7 +351,8 @@ for (const backend of testBackends()) {
 
     it("keeps a worker's other deliveries going while a receiver stalls until the timeout", async () => {
       await market.close();
-      ({ market, clock } = await openMarket(database, { allowPrivateTargets: true, timeoutMs: 8_000, batchSize: 8 }));
+      // 32 slots (the default batch); the stalled receiver's deliveries take fewer than half of them
+      ({ market, clock } = await openMarket(database, { allowPrivateTargets: true, timeoutMs: 8_000, batchSize: 32 }));
       market.events.onAny((e) => {
         seen.push(e);
       });
