@@ -80,9 +80,10 @@ export class WebhookDispatcher {
   /**
    * The worker loop's step: keeps up to `batchSize` deliveries in flight across calls, each recorded as soon as its
    * answer comes, so a receiver that stalls until the timeout holds the slots of its own deliveries, not a whole
-   * pass (the others go on while it holds fewer than half the slots). Claims what there is
-   * room for and resolves to how many it launched; when more than half the slots are taken, waits for one and
-   * resolves to 1 (work is under way), so each claim serves several deliveries. Errors of launched deliveries go to `onError`; {@link drain} waits for them.
+   * pass (the others go on while it holds fewer than half the slots). Claims what there is room for and resolves to
+   * how many it launched; when more than half the slots are taken, waits for one and resolves to 1 (work is under
+   * way), so each claim serves several deliveries. Errors of launched deliveries go to `onError`; {@link drain} waits
+   * for them.
    */
   async feed(): Promise<number> {
     const free = this.#options.batchSize - this.#inFlight.size;
