@@ -13,6 +13,7 @@ const BENCHES = new Map<string, () => Promise<Bench>>([
   ['ledger', async () => (await import('./ledger-bench.js')).runLedgerBench],
   ['outbox', async () => (await import('./outbox-bench.js')).runOutboxBench],
   ['saga', async () => (await import('./saga-bench.js')).runSagaBench],
+  ['webhooks', async () => (await import('./webhooks-bench.js')).runWebhooksBench],
 ]);
 
 /**

@@ -131,6 +131,12 @@ export const ERROR_CODES = {
     message:
       'The server is at its capacity (requests in flight, or the wait for a database connection); retry after the time given.',
   },
+  WEBHOOK_TARGET_REFUSED: {
+    retryable: false,
+    httpStatus: 400,
+    message:
+      'The webhook URL is not https, or its host is a private, loopback or link-local address the marketplace does not allow.',
+  },
   INTERNAL: { retryable: false, httpStatus: 500, message: 'An internal invariant was violated.' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

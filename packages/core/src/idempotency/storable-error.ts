@@ -42,6 +42,7 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   PROVIDER_CAPABILITY_MISSING: false,
   RATE_LIMITED: false,
   OVERLOADED: false,
+  WEBHOOK_TARGET_REFUSED: false,
   INTERNAL: false,
 };
 

@@ -7,6 +7,7 @@ import { LOCKING_TABLE_NAMES, type LockingTables } from '../locking/locking-tabl
 import { ORDER_TABLE_NAMES, type OrderTables } from '../orders/order-tables.js';
 import { PAYOUT_TABLE_NAMES, type PayoutTables } from '../payouts/payout-tables.js';
 import { SAGA_TABLE_NAMES, type SagaTables } from '../sagas/saga-tables.js';
+import { WEBHOOK_TABLE_NAMES, type WebhookTables } from '../webhooks/webhook-tables.js';
 
 /** Every table Marketkit owns, by logical name; the physical name carries the configured prefix. */
 export interface MarketkitDatabase
@@ -18,7 +19,8 @@ export interface MarketkitDatabase
     IdempotencyTables,
     ListingTables,
     OrderTables,
-    PayoutTables {}
+    PayoutTables,
+    WebhookTables {}
 
 /** Logical names of every table Marketkit owns (the table prefix applies to exactly these). */
 export const MARKETKIT_TABLES: readonly string[] = [
@@ -33,4 +35,5 @@ export const MARKETKIT_TABLES: readonly string[] = [
   ...LISTING_TABLE_NAMES,
   ...ORDER_TABLE_NAMES,
   ...PAYOUT_TABLE_NAMES,
+  ...WEBHOOK_TABLE_NAMES,
 ];

@@ -216,6 +216,13 @@ for (const backend of testBackends()) {
       }
     });
 
+    it('WEBHOOK_TARGET_REFUSED: a webhook endpoint on a private address', async () => {
+      expectShaped(
+        await rejection(() => market.webhooks.create({ url: 'https://10.0.0.7/hooks', eventTypes: ['*'] })),
+        'WEBHOOK_TARGET_REFUSED',
+      );
+    });
+
     it('PROVIDER_CAPABILITY_MISSING: reconciling against a provider that cannot list its effects', async () => {
       const { listEffects: _listEffects, ...bare } = {
         name: 'bare',
