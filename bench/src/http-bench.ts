@@ -15,7 +15,7 @@ import { createMarketplace, type Marketplace } from '@marketkit/core';
 import { createFreshDatabase, SandboxPaymentProvider } from '@marketkit/testing';
 import type pg from 'pg';
 import { BUYERS, seedListings } from './checkout/model.js';
-import { buyerId, CONCURRENCY, httpRun, inProcessRun, type LaneRun } from './http/checkout-load.js';
+import { buyerId, CONCURRENCY, httpRun, type LaneRun } from './http/checkout-load.js';
 import { type FanoutPlan, type FanoutResult, runFanout } from './http/sse-fanout.js';
 import { signToken } from './http/tokens.js';
 import { formatRate, formatRatio, formatTable, median, spread } from './report.js';
@@ -90,7 +90,7 @@ export async function runHttpBench(args: readonly string[] = []): Promise<void> 
     );
 
     const version = await pool.query<{ v: string }>("select current_setting('server_version') as v");
-    const checkout = o.only === 'fanout' ? undefined : await benchCheckouts(o, api, tokens, market, pool);
+    const checkout = o.only === 'fanout' ? undefined : await benchCheckouts(o, server, tokens, market, pool);
     let fan: FanoutResult | undefined;
     let elsewhere: string[] = [];
     if (o.only !== 'checkout') {
@@ -105,6 +105,13 @@ export async function runHttpBench(args: readonly string[] = []): Promise<void> 
       const ratio = median(checkout.ratios);
       console.log(
         `\nGoal (issue 18): HTTP >= ${RATIO_GOAL}x in-process: ${formatRatio(ratio)} ${ratio >= RATIO_GOAL ? 'met' : 'NOT met'}`,
+      );
+      const { http, generator, inProcess } = checkout.cpuUs;
+      console.log(
+        `CPU per checkout in the server child (the machine's load disturbs it less than the rates): ${fmtUs(http)} µs` +
+          ` over HTTP, ${fmtUs(inProcess)} µs in-process: in-process/HTTP ${formatRatio(inProcess / http)};` +
+          ` the HTTP layer costs ${fmtUs(http - inProcess)} µs.\n  autocannon (this process) spent ${fmtUs(generator)} µs per` +
+          ' checkout beside it, on the same CPUs.',
       );
       console.log(checkout.checks.join('\n'));
     }
@@ -130,9 +137,22 @@ export async function runHttpBench(args: readonly string[] = []): Promise<void> 
 }
 
 /** The checkout lanes: warm-up, alternating rounds, then the orders counted against the answers. */
-async function benchCheckouts(o: Options, api: string, tokens: readonly string[], market: Marketplace, pool: pg.Pool) {
+async function benchCheckouts(
+  o: Options,
+  server: ServerChild,
+  tokens: readonly string[],
+  market: Marketplace,
+  pool: pg.Pool,
+) {
+  const api = `http://127.0.0.1:${server.port}/api`;
   const http = { runs: [] as LaneRun[], sent: 0, ok: 0, failures: 0, errors: 0, statuses: [] as string[] };
   const inProcess = { runs: [] as LaneRun[], ok: 0, failures: 0 };
+  // CPU time of the measured rounds, µs: the server child's in each lane, and this process's (autocannon) in HTTP.
+  const cpu = { http: 0, inProcess: 0, generator: 0 };
+  const ownCpu = () => {
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  };
   const runHttp = async (prefix: string, count: number) => {
     const { run, sent } = await httpRun(api, tokens, `h${prefix}`, count);
     http.sent += sent;
@@ -143,7 +163,7 @@ async function benchCheckouts(o: Options, api: string, tokens: readonly string[]
     return run;
   };
   const runInProcess = async (prefix: string, count: number) => {
-    const run = await inProcessRun(market, `p${prefix}`, count);
+    const run = await server.checkouts(`p${prefix}`, count);
     inProcess.ok += run.count;
     inProcess.failures += run.failures;
     return run;
@@ -156,15 +176,30 @@ async function benchCheckouts(o: Options, api: string, tokens: readonly string[]
   for (let r = 0; r < o.rounds; r++) {
     // Who goes first alternates, so a drift in the machine's load hits both lanes alike.
     const lanes = [
-      async () => http.runs.push(await runHttp(String(r), count(warmHttp.rate))),
-      async () => inProcess.runs.push(await runInProcess(String(r), count(warmIn.rate))),
+      async () => {
+        const [before, own] = [await server.cpu(), ownCpu()];
+        http.runs.push(await runHttp(String(r), count(warmHttp.rate)));
+        cpu.generator += ownCpu() - own;
+        cpu.http += (await server.cpu()) - before;
+      },
+      async () => {
+        const before = await server.cpu();
+        inProcess.runs.push(await runInProcess(String(r), count(warmIn.rate)));
+        cpu.inProcess += (await server.cpu()) - before;
+      },
     ];
     for (const lane of r % 2 === 0 ? lanes : lanes.reverse()) await lane();
     ratios.push(http.runs[r]!.rate / inProcess.runs[r]!.rate);
     process.stderr.write(`  round ${r + 1}/${o.rounds}: HTTP/in-process ${formatRatio(ratios[r]!)}\n`);
   }
   const checks = await verifyCheckouts(market, pool, http, inProcess);
-  return { http: http.runs, inProcess: inProcess.runs, ratios, checks };
+  const perCheckout = (us: number, runs: readonly LaneRun[]) => us / runs.reduce((n, r) => n + r.count, 0);
+  const cpuUs = {
+    http: perCheckout(cpu.http, http.runs),
+    generator: perCheckout(cpu.generator, http.runs),
+    inProcess: perCheckout(cpu.inProcess, inProcess.runs),
+  };
+  return { http: http.runs, inProcess: inProcess.runs, ratios, checks, cpuUs };
 }
 
 /**
@@ -204,25 +239,60 @@ function watchOtherTransactions(pool: pg.Pool): { stop: () => Promise<string[]> 
   };
 }
 
-/** The server child, once it listens; `stop` ends its stdin and waits for it to exit. */
-async function startServer(url: string): Promise<{ port: number; stop: () => Promise<void> }> {
+/** The server child, once it listens. */
+interface ServerChild {
+  readonly port: number;
+  /** Its CPU time so far (user + system), µs. */
+  cpu(): Promise<number>;
+  /** Runs `count` checkouts in the child through `market.orders.checkout`, 32 in flight (the in-process lane). */
+  checkouts(prefix: string, count: number): Promise<LaneRun>;
+  /** Ends its stdin and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the server child. With `MK_BENCH_SERVER_CPU_PROF=<dir>` it runs under `--cpu-prof` and writes a
+ * `.cpuprofile` there when it stops (open it in Chrome DevTools or speedscope).
+ */
+async function startServer(url: string): Promise<ServerChild> {
+  const profDir = process.env['MK_BENCH_SERVER_CPU_PROF'];
+  const prof = profDir === undefined || profDir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--no-deprecation', '--import', 'tsx', SERVER_CHILD, url, String(CONCURRENCY)],
+    ['--no-deprecation', ...prof, '--import', 'tsx', SERVER_CHILD, url, String(CONCURRENCY)],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let out = '';
+  const waiting: ((us: number) => void)[] = [];
+  const lanes: ((run: LaneRun) => void)[] = [];
   const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
     child.stdout?.on('data', (c: Buffer) => {
       out += c.toString();
-      const m = /listening (\d+)/.exec(out);
-      if (m !== null) resolve(Number(m[1]));
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        const listening = /^listening (\d+)$/.exec(line);
+        if (listening !== null) resolve(Number(listening[1]));
+        const cpu = /^cpu (\d+)$/.exec(line);
+        if (cpu !== null) waiting.shift()?.(Number(cpu[1]));
+        if (line.startsWith('lane ')) lanes.shift()?.(JSON.parse(line.slice(5)) as LaneRun);
+      }
     });
     child.once('exit', (code) => reject(new Error(`the server child exited with ${code} before listening`)));
   });
   return {
     port,
+    cpu: () =>
+      new Promise<number>((resolve) => {
+        waiting.push(resolve);
+        child.stdin?.write('cpu\n');
+      }),
+    checkouts: (prefix, count) =>
+      new Promise<LaneRun>((resolve) => {
+        lanes.push(resolve);
+        child.stdin?.write(`checkout ${prefix} ${count}\n`);
+      }),
     async stop() {
       child.stdin?.end();
       const timer = setTimeout(() => child.kill(), 5000);
@@ -279,12 +349,14 @@ function header(o: Options, server: string, load: readonly [number, number]): st
     `HTTP benchmark: Node ${process.version}, ${cpus().length} CPUs, PostgreSQL ${server}; ` +
       `1-minute load average ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after.`,
     `The SDK as built: @marketkit/express from ${relative(process.cwd(), fileURLToPath(import.meta.resolve('@marketkit/express')))}.`,
-    'Server: a child process running Express with marketkitRouter under /api (jwtAuthenticator HS256, helmet',
+    `Server: a child process running Express with marketkitRouter under /api (jwtAuthenticator HS256${
+      process.env['MK_BENCH_NO_TOKEN_CACHE'] === '1' ? ' with verifiedTokenCache: false' : ''
+    }, helmet`,
     `  defaults, load shedding at 256, liveEvents woken by pgNotifyWake), postgresAdapter pool ${CONCURRENCY}: the`,
     "  example server's router setup without its storefront, demo routes and worker.",
     `HTTP lane: autocannon in this process, keep-alive, ${CONCURRENCY} connections, POST /api/v1/checkouts with a`,
     '  buyer JWT (64 buyers), a unique Idempotency-Key and { orderId, listingId, quantity 1-3, paymentMethod }.',
-    `In-process lane: the same checkouts through market.orders.checkout in this process, ${CONCURRENCY} in flight, pool ${CONCURRENCY}.`,
+    `In-process lane: the same checkouts through market.orders.checkout in the server child (same market and pool;\n  the lanes differ by the HTTP layer only), ${CONCURRENCY} in flight.`,
     `Each lane warms up (${o.warmup} checkouts), then ${o.rounds} round(s) of ~${o.roundMs} ms each, the lanes one after`,
     'the other (who goes first alternates). Rates and latencies are medians of the rounds; ± is half the spread',
     "of the rounds' rates; HTTP/in-process is the median of the per-round ratios. HTTP latency is autocannon's",
@@ -349,4 +421,5 @@ function fanoutTable(f: FanoutResult): string {
 }
 
 const spreadOf = (s: number | undefined) => (s === undefined ? '' : `${Math.round((s * 100) / 2)}%`);
+const fmtUs = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
 const fmtMs = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 10 ? 1 : 0 });
