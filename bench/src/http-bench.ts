@@ -117,8 +117,8 @@ export async function runHttpBench(args: readonly string[] = []): Promise<void> 
       );
       if (elsewhere.length > 0) {
         console.log(
-          '  Transactions open in other databases of the same server during the fan-out (the feed holds back every\n' +
-            '  event committed after the oldest transaction still open on the server, whichever database it is in):\n' +
+          '  Transactions open in other databases of the same server during the fan-out (the feed leaves out those\n' +
+            '  it sees running elsewhere; before it did, each held back every event committed after it began):\n' +
             elsewhere.map((l) => `    ${l}`).join('\n'),
         );
       }
