@@ -44,6 +44,8 @@ export interface StripeTestServer {
   readonly clientConfig: { host: string; port: number; protocol: 'http'; maxNetworkRetries: 0 };
   /** Makes the next `times` requests to `endpoint` fail with `fault` (queued after faults already injected). */
   injectFault(endpoint: StripeTestEndpoint, fault: StripeTestFault, times?: number): void;
+  /** Drops the faults injected and not yet used (and a pending second drop of `dropTwiceAfterApply`). */
+  clearFaults(): void;
   /** The events raised so far, oldest first: what webhooks would deliver. */
   events(): readonly StripeEventObject[];
   /** How many requests each endpoint executed (replays, faults before execution and refusals not counted). */
@@ -180,6 +182,10 @@ export async function startStripeTestServer(options: StripeTestServerOptions = {
       const queue = faults.get(endpoint) ?? [];
       for (let i = 0; i < times; i++) queue.push(fault);
       faults.set(endpoint, queue);
+    },
+    clearFaults() {
+      faults.clear();
+      dropReplay.clear();
     },
     events: () => [...state.events],
     executed: (endpoint) => executed.get(endpoint) ?? 0,
