@@ -77,7 +77,12 @@ export function stripeErrorToMarketkit(
       if (error.code !== undefined && STATE_REFUSALS.has(error.code)) {
         return new MarketkitError('PAYMENT_DECLINED', { message: what, details: { operation }, cause: error });
       }
-      return new MarketkitError('PROVIDER_ERROR', { message: what, details: { operation }, retryable: false, cause: error });
+      return new MarketkitError('PROVIDER_ERROR', {
+        message: what,
+        details: { operation },
+        retryable: false,
+        cause: error,
+      });
     case 'StripeIdempotencyError':
       return new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
         message: what,

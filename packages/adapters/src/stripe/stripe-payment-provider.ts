@@ -191,7 +191,11 @@ class StripePaymentProvider implements PaymentProvider {
     if (intent.currency.toUpperCase() === currency.toUpperCase()) return;
     throw new MarketkitError('VALIDATION_FAILED', {
       message: `Stripe ${op}: the request is in ${currency.toUpperCase()}, the PaymentIntent ${intentId} in ${intent.currency.toUpperCase()}.`,
-      details: { issues: [{ path: ['currency'], message: `must be the PaymentIntent's currency, ${intent.currency.toUpperCase()}` }] },
+      details: {
+        issues: [
+          { path: ['currency'], message: `must be the PaymentIntent's currency, ${intent.currency.toUpperCase()}` },
+        ],
+      },
     });
   }
 

@@ -191,4 +191,12 @@ describe('the Stripe test server', () => {
       body: { error: { code: 'resource_missing' } },
     });
   });
+
+  it('clearFaults drops the faults injected and not yet used', async () => {
+    server.injectFault('payment_intents.create', 'apiError', 2);
+    expect((await post('/v1/payment_intents', intent, 'clear-1')).status).toBe(500);
+    server.clearFaults();
+    const after = await post('/v1/payment_intents', intent, 'clear-1');
+    expect(after).toMatchObject({ status: 200, body: { status: 'requires_capture', amount: 1500 } });
+  });
 });
