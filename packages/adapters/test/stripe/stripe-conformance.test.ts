@@ -1,8 +1,8 @@
 /**
  * The Stripe provider passes the payment provider conformance suite against the local Stripe-compatible server, as a
  * provider author would run it: through the official `stripe` client, with the suite's fault hooks mapped onto the
- * server's fault injection (an outage is a 500 or a 429 with nothing done, a timeout a request applied and never
- * answered, an applied call whose answer is lost a dropped connection).
+ * server's fault injection (an outage is a 500 or a 429 with nothing done, a timeout a request never answered, done
+ * or not, an applied call whose answer is lost a dropped connection).
  */
 import { stripePaymentProvider } from '@marketkit/adapters/stripe';
 import type { PaymentOperation, PaymentProvider } from '@marketkit/core';
@@ -30,6 +30,7 @@ const stripe = new Stripe('sk_test_conformance', { ...server.clientConfig, timeo
 const provider = stripePaymentProvider({ stripe });
 
 let outages = 0;
+let timeouts = 0;
 const arm =
   (fault: (op: PaymentOperation) => StripeTestFault) =>
   (_: PaymentProvider, op: PaymentOperation): void =>
@@ -38,8 +39,8 @@ const arm =
 const faults: ProviderFaults = {
   // Stripe's outages: a 500 (`api_error`) and a 429 (`rate_limit`) in turn, neither applied.
   unavailable: arm(() => (outages++ % 2 === 0 ? 'apiError' : 'rateLimit')),
-  // Applied, never answered: the client's timeout fires.
-  timeout: arm(() => 'stallAfterApply'),
+  // Never answered (the client's timeout fires), in turn not applied (lost on its way) and applied.
+  timeout: arm(() => (timeouts++ % 2 === 0 ? 'stall' : 'stallAfterApply')),
   // Applied, then the connection drops (twice: the `stripe` client retries a dropped connection once on its own).
   appliedThenLost: arm(() => 'dropTwiceAfterApply'),
   clear: () => server.clearFaults(),
