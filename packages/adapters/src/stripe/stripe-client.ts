@@ -72,6 +72,8 @@ export interface StripeClientLike {
       params: { amount_to_capture: number; metadata: Record<string, string> },
       options?: StripeRequestOptions,
     ): Promise<StripePaymentIntentLike>;
+    /** Reads one PaymentIntent (`GET /v1/payment_intents/:id`). */
+    retrieve(id: string): Promise<StripePaymentIntentLike>;
     /** Cancels a PaymentIntent (`POST /v1/payment_intents/:id/cancel`). */
     cancel(id: string, params: Record<string, never>, options?: StripeRequestOptions): Promise<StripePaymentIntentLike>;
     /** Lists PaymentIntents, newest first (`GET /v1/payment_intents`), every page when iterated. */

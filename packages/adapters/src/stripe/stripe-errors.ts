@@ -8,6 +8,19 @@ interface StripeErrorLike {
   readonly code?: string;
 }
 
+/**
+ * Stripe's codes of an `invalid_request_error` that refuse a money movement the payment's state does not allow: a
+ * capture above what is capturable or of a PaymentIntent already captured or canceled, a cancel of a captured one, a
+ * refund above what is left. The port calls these declines (final), not provider errors.
+ */
+const STATE_REFUSALS: ReadonlySet<string> = new Set([
+  'payment_intent_unexpected_state',
+  'amount_too_large',
+  'charge_already_captured',
+  'charge_already_refunded',
+  'charge_not_captured',
+]);
+
 function isStripeError(error: unknown): error is StripeErrorLike {
   return (
     typeof error === 'object' &&
@@ -24,6 +37,10 @@ function isStripeError(error: unknown): error is StripeErrorLike {
  * - `StripeConnectionError` (network failure or client timeout) and `StripeAPIError` (5xx) → `PROVIDER_TIMEOUT`,
  *   retryable: the request may have been applied, so the caller retries with the same key;
  * - `StripeIdempotencyError` → `IDEMPOTENCY_KEY_REUSED`, final (the key was used with other parameters);
+ * - `StripeInvalidRequestError` refusing what the payment's state does not allow (`payment_intent_unexpected_state`,
+ *   `amount_too_large`, `charge_already_captured`, `charge_already_refunded`, `charge_not_captured`: a capture above
+ *   the authorization or of a captured or voided one, a void after a capture, a refund above what is left) →
+ *   `PAYMENT_DECLINED`, final, as the port asks;
  * - `StripeInvalidRequestError`, `StripeAuthenticationError`, `StripePermissionError` and any other Stripe error →
  *   `PROVIDER_ERROR` with `retryable: false` (the same request would fail again);
  * - anything else (a bug, an unknown throw) → `PROVIDER_ERROR`, retryable.
@@ -56,6 +73,16 @@ export function stripeErrorToMarketkit(
     case 'StripeConnectionError':
     case 'StripeAPIError':
       return new MarketkitError('PROVIDER_TIMEOUT', { message: what, details: { operation }, cause: error });
+    case 'StripeInvalidRequestError':
+      if (error.code !== undefined && STATE_REFUSALS.has(error.code)) {
+        return new MarketkitError('PAYMENT_DECLINED', { message: what, details: { operation }, cause: error });
+      }
+      return new MarketkitError('PROVIDER_ERROR', {
+        message: what,
+        details: { operation },
+        retryable: false,
+        cause: error,
+      });
     case 'StripeIdempotencyError':
       return new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
         message: what,
