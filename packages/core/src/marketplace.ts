@@ -182,7 +182,13 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, idempotency, options.listings);
   const payouts = new Payouts(storage, ids, sagas);
-  const reconciliation = new Payments({ storage, clock, provider: payments, process: orders.process });
+  const reconciliation = new Payments({
+    storage,
+    clock,
+    provider: payments,
+    process: orders.process,
+    wakeCheckout: (ref) => orders.wakeCheckout(ref),
+  });
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },

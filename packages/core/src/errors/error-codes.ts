@@ -104,6 +104,11 @@ export const ERROR_CODES = {
     httpStatus: 504,
     message: 'The payment provider did not answer in time; the outcome is unknown, retry with the same key.',
   },
+  CUSTOMER_ACTION_UNSUPPORTED: {
+    retryable: false,
+    httpStatus: 422,
+    message: 'The payment needs the customer to act, and the order process has no state to wait for it in.',
+  },
   PROVIDER_CAPABILITY_MISSING: {
     retryable: false,
     httpStatus: 501,

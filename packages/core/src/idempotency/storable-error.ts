@@ -37,6 +37,7 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   PAYMENT_DECLINED: true,
   PROVIDER_ERROR: false,
   PROVIDER_TIMEOUT: false,
+  CUSTOMER_ACTION_UNSUPPORTED: true,
   PROVIDER_CAPABILITY_MISSING: false,
   RATE_LIMITED: false,
   OVERLOADED: false,

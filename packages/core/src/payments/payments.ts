@@ -3,6 +3,12 @@ import { parseInput } from '../errors/validation-error.js';
 import type { ProcessDefinition } from '../orders/process/process-definition.js';
 import { reservationWindowMs } from '../orders/process/reservation-window.js';
 import type { Storage } from '../storage/storage.js';
+import {
+  type CustomerActionDeps,
+  type CustomerActionEvent,
+  type CustomerActionOutcome,
+  handleCustomerAction,
+} from './customer-action-events.js';
 import { loadLocalOrders, loadLocalPayouts, localWindow } from './local-payment-records.js';
 import { orderPaymentKeys } from './order-payment-keys.js';
 import type { PaymentEffect } from './payment-effects.js';
@@ -22,6 +28,8 @@ export interface PaymentsDeps {
   /** The marketplace's provider; throws `VALIDATION_FAILED` when it was created without one. */
   readonly provider: () => PaymentProvider;
   readonly process: ProcessDefinition;
+  /** Wakes the checkout of an order waiting for the customer (`orders.wakeCheckout`). */
+  readonly wakeCheckout: CustomerActionDeps['wakeCheckout'];
 }
 
 /**
@@ -41,6 +49,39 @@ export class Payments {
 
   constructor(deps: PaymentsDeps) {
     this.#d = deps;
+  }
+
+  /**
+   * Tells Marketkit that the customer acted on a payment that needed them (3-D Secure), or may have: call it from the
+   * provider's webhook (Stripe: `payment_intent.succeeded`, `payment_intent.payment_failed`, `payment_intent.canceled`,
+   * `payment_intent.amount_capturable_updated`) with the event's id, or from the page the customer returns to. It
+   * wakes the order's checkout at once, which asks the provider for the authorization's status and goes on: capture
+   * and confirm (the order paid, the capture in escrow) when `authorized`; cancel (hold voided, stock released) when
+   * `failed` or `canceled`; wait again when `requires_action`. Without any call the checkout polls the provider by
+   * itself, so the event only makes it faster.
+   *
+   * Idempotent per `eventId` (per provider): a duplicate does nothing and says so. An event late (the order paid or
+   * cancelled already), twice, or out of order (a failure after a success) changes nothing the provider's status does
+   * not: nothing is captured unless the provider says `authorized`, and never twice. `VALIDATION_FAILED` unless the
+   * event names exactly one of `authorizationId` and `orderId`.
+   *
+   * @example
+   * ```ts
+   * // in the host's Stripe webhook handler, after verifying the signature:
+   * if (event.type.startsWith('payment_intent.'))
+   *   await market.payments.customerActionCompleted({ authorizationId: event.data.object.id, eventId: event.id, type: event.type });
+   * ```
+   */
+  async customerActionCompleted(event: CustomerActionEvent): Promise<CustomerActionOutcome> {
+    return handleCustomerAction(
+      {
+        storage: this.#d.storage,
+        clock: this.#d.clock,
+        providerName: () => this.#d.provider().name,
+        wakeCheckout: this.#d.wakeCheckout,
+      },
+      event,
+    );
   }
 
   /**

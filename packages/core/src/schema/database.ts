@@ -5,6 +5,7 @@ import type { LedgerTables } from '../ledger/ledger-tables.js';
 import { LISTING_TABLE_NAMES, type ListingTables } from '../listings/listing-tables.js';
 import { LOCKING_TABLE_NAMES, type LockingTables } from '../locking/locking-tables.js';
 import { ORDER_TABLE_NAMES, type OrderTables } from '../orders/order-tables.js';
+import { PAYMENT_TABLE_NAMES, type PaymentTables } from '../payments/payment-tables.js';
 import { PAYOUT_TABLE_NAMES, type PayoutTables } from '../payouts/payout-tables.js';
 import { SAGA_TABLE_NAMES, type SagaTables } from '../sagas/saga-tables.js';
 
@@ -18,7 +19,8 @@ export interface MarketkitDatabase
     IdempotencyTables,
     ListingTables,
     OrderTables,
-    PayoutTables {}
+    PayoutTables,
+    PaymentTables {}
 
 /** Logical names of every table Marketkit owns (the table prefix applies to exactly these). */
 export const MARKETKIT_TABLES: readonly string[] = [
@@ -33,4 +35,5 @@ export const MARKETKIT_TABLES: readonly string[] = [
   ...LISTING_TABLE_NAMES,
   ...ORDER_TABLE_NAMES,
   ...PAYOUT_TABLE_NAMES,
+  ...PAYMENT_TABLE_NAMES,
 ];

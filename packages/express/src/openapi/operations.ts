@@ -144,6 +144,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       'IDEMPOTENCY_CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
       'PAYMENT_DECLINED',
+      'CUSTOMER_ACTION_UNSUPPORTED',
       'PROVIDER_ERROR',
       'PROVIDER_TIMEOUT',
     ],

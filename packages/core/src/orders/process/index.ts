@@ -12,3 +12,10 @@ export {
   processDefinitionSchema,
 } from './process-definition.js';
 export { defineProcess } from './process-validation.js';
+export {
+  AWAIT_CUSTOMER,
+  awaitsPayment,
+  customerActionState,
+  customerActionWindowMs,
+  paymentStates,
+} from './customer-action-state.js';
