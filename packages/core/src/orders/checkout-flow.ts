@@ -404,14 +404,14 @@ export class CheckoutFlow {
   }
 
   /**
-   * Wakes the checkout of `orderId` while it waits for the customer: runs its saga here, now, if no one holds it (the
-   * authorize step asks the provider, then captures and confirms, or the saga compensates); returns the order as it
-   * then stands. An order not waiting for the customer is returned as it is: nothing runs. `undefined` when the order
-   * does not exist.
+   * Wakes the checkout of `orderId` (waiting for the customer, or cancelled by its timeout while its saga waited):
+   * runs its saga here, now, if it is live and no one holds it (the authorize step asks the provider, then captures
+   * and confirms, or the saga compensates); returns the order as it then stands. A paid order is returned as it is.
+   * `undefined` when the order does not exist.
    */
   async wake(orderId: string): Promise<Order | undefined> {
     const order = await this.#read(orderId);
-    if (order === undefined || order.state !== customerActionState(this.#d.process)) return order;
+    if (order === undefined || order.captureId !== null) return order;
     const sagaId = checkoutSagaId(orderId);
     const owner = this.#d.ids('wake');
     const claimed = await this.#d.sagas().claimOne(sagaId, owner, this.#d.pendingOpTimeoutMs);
