@@ -1,6 +1,7 @@
 import type { Clock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { ProcessDefinition } from '../orders/process/process-definition.js';
+import { customerActionState, customerActionWindowMs } from '../orders/process/customer-action-state.js';
 import { reservationWindowMs } from '../orders/process/reservation-window.js';
 import type { Storage } from '../storage/storage.js';
 import {
@@ -137,6 +138,7 @@ export class Payments {
       to,
       asOf,
       reservationMs: reservationWindowMs(this.#d.process),
+      ...this.#customerAction(),
       terminalStates: new Set(
         Object.entries(this.#d.process.states)
           .filter(([, s]) => s.terminal)
@@ -166,6 +168,13 @@ export class Payments {
       },
       discrepancies,
     };
+  }
+
+  /** An order waiting for the customer (3-D Secure) may hold its authorization that much longer. */
+  #customerAction(): { customerAction?: { state: string; windowMs: number } } {
+    const state = customerActionState(this.#d.process);
+    const windowMs = customerActionWindowMs(this.#d.process);
+    return state === undefined || windowMs === undefined ? {} : { customerAction: { state, windowMs } };
   }
 
   /** The keys of the effects each compared order and payout should have at the provider. */
