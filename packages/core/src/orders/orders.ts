@@ -322,13 +322,19 @@ export class Orders {
    * matches. `market.payments.customerActionCompleted` is the public face.
    * @internal
    */
-  async wakeCheckout(ref: { readonly orderId: string } | { readonly authorizationId: string }): Promise<Order | undefined> {
+  async wakeCheckout(
+    ref: { readonly orderId: string } | { readonly authorizationId: string },
+  ): Promise<Order | undefined> {
     const orderId =
       'orderId' in ref
         ? ref.orderId
         : (
             await this.#d.storage.run((db) =>
-              db.selectFrom('orders').select('id').where('authorization_id', '=', ref.authorizationId).executeTakeFirst(),
+              db
+                .selectFrom('orders')
+                .select('id')
+                .where('authorization_id', '=', ref.authorizationId)
+                .executeTakeFirst(),
             )
           )?.id;
     return orderId === undefined ? undefined : this.#checkout.wake(orderId);

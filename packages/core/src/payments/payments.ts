@@ -1,7 +1,7 @@
 import type { Clock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
-import type { ProcessDefinition } from '../orders/process/process-definition.js';
 import { customerActionState, customerActionWindowMs } from '../orders/process/customer-action-state.js';
+import type { ProcessDefinition } from '../orders/process/process-definition.js';
 import { reservationWindowMs } from '../orders/process/reservation-window.js';
 import type { Storage } from '../storage/storage.js';
 import {

@@ -9,7 +9,6 @@ import { withTimeout } from '../jobs/with-timeout.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaDefinition, SagaStep, SagaStepContext } from './saga-definition.js';
 import type { SagaRegistry } from './saga-registry.js';
-import { isStepNotReady } from './step-not-ready.js';
 import { insertProgressAndLog, writeProgressAndLog } from './saga-statements.js';
 import {
   type ClaimedSaga,
@@ -20,6 +19,7 @@ import {
   type StepLogRow,
 } from './saga-store.js';
 import type { SagaStatus } from './saga-tables.js';
+import { isStepNotReady } from './step-not-ready.js';
 
 /** What running a claimed saga ended with (for the worker's counters and tests). */
 export type SagaRunOutcome =
@@ -411,7 +411,14 @@ class SagaRun {
     if (isStepNotReady(error)) {
       // Not a failure: rescheduled with the attempts counted so far, so waiting never spends the retry budget.
       const detail = { waiting: error.reason, retryAt: error.retryAt };
-      const entry = { stepIndex: s.stepIndex, stepName: step.name, phase, attempt, outcome: 'waiting', detail } as const;
+      const entry = {
+        stepIndex: s.stepIndex,
+        stepName: step.name,
+        phase,
+        attempt,
+        outcome: 'waiting',
+        detail,
+      } as const;
       await this.#env.storage.transaction((trx) =>
         this.#write(trx, s, s.attempts, null, { release: error.retryAt }, [entry]),
       );

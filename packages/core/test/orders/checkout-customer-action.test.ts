@@ -78,7 +78,9 @@ for (const backend of testBackends()) {
           'authorize:run:waiting',
         ]);
         // The buyer's page reads it back; a retry with the key replays it.
-        expect((await market.orders.get(orderId))?.customerAction?.clientSecret).toBe(order.customerAction?.clientSecret);
+        expect((await market.orders.get(orderId))?.customerAction?.clientSecret).toBe(
+          order.customerAction?.clientSecret,
+        );
         const replay = await market.orders.checkout({
           orderId,
           buyerId: 'alice',
@@ -110,9 +112,10 @@ for (const backend of testBackends()) {
         expect(done.order?.captureId).not.toBeNull();
         expect(await stock(listingId)).toEqual({ reserved: 0, sold: 2 });
         // The same event again: a duplicate, nothing runs.
-        expect(
-          await market.payments.customerActionCompleted({ authorizationId, eventId: `evt-ok-${n}` }),
-        ).toEqual({ duplicate: true, order: null });
+        expect(await market.payments.customerActionCompleted({ authorizationId, eventId: `evt-ok-${n}` })).toEqual({
+          duplicate: true,
+          order: null,
+        });
         // A failure after the success (out of order), by order id: the provider says authorized; nothing moves.
         expect(psp.completeCustomerAction(authorizationId, 'failed')).toBe('authorized');
         const late = await market.payments.customerActionCompleted({ orderId, eventId: `evt-failed-${n}` });

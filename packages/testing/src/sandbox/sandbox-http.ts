@@ -75,7 +75,10 @@ export async function serveSandbox(sandbox: SandboxPaymentProvider): Promise<{
 
 /** A `PaymentProvider` that calls a sandbox served by {@link serveSandbox}, `listEffects` and `authorizationStatus` included. */
 export function httpPaymentProvider(url: string): PaymentProvider {
-  const call = async (op: PaymentOperation | 'listEffects' | 'authorizationStatus', request: unknown): Promise<never> => {
+  const call = async (
+    op: PaymentOperation | 'listEffects' | 'authorizationStatus',
+    request: unknown,
+  ): Promise<never> => {
     let text: string;
     try {
       const res = await fetch(`${url}/${op}`, { method: 'POST', body: encode(request) });

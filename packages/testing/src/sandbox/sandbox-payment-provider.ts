@@ -125,7 +125,10 @@ export class SandboxPaymentProvider implements PaymentProvider {
       if (r.paymentMethod === 'tok_decline') throw declined('authorize', 'The card was declined.');
       const authorizationId = this.#id('auth');
       const needsAction = r.paymentMethod === SANDBOX_3DS_PAYMENT_METHOD;
-      this.#auths.set(authorizationId, { amount: r.amountMinor, status: needsAction ? 'requires_action' : 'authorized' });
+      this.#auths.set(authorizationId, {
+        amount: r.amountMinor,
+        status: needsAction ? 'requires_action' : 'authorized',
+      });
       this.#logEffect({ type: 'authorization', id: authorizationId, status: 'open', reference: r.reference }, r);
       const value: Authorization = needsAction
         ? { authorizationId, customerAction: { clientSecret: `${authorizationId}_secret_sandbox` } }

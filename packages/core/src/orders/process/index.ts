@@ -1,3 +1,10 @@
+export {
+  AWAIT_CUSTOMER,
+  awaitsPayment,
+  customerActionState,
+  customerActionWindowMs,
+  paymentStates,
+} from './customer-action-state.js';
 export { purchaseProcess } from './default-purchase-process.js';
 export {
   ACTOR_ROLES,
@@ -12,10 +19,3 @@ export {
   processDefinitionSchema,
 } from './process-definition.js';
 export { defineProcess } from './process-validation.js';
-export {
-  AWAIT_CUSTOMER,
-  awaitsPayment,
-  customerActionState,
-  customerActionWindowMs,
-  paymentStates,
-} from './customer-action-state.js';

@@ -111,7 +111,10 @@ function checkCustomerAction(def: ProcessDefinition): ValidationIssue[] {
   const at = (field: string) => ['transitions', awaitIndex, field];
   const issues: ValidationIssue[] = [];
   if (!wait.engine)
-    issues.push({ path: at('engine'), message: `transition ${AWAIT_CUSTOMER} is fired by the checkout saga: mark it engine` });
+    issues.push({
+      path: at('engine'),
+      message: `transition ${AWAIT_CUSTOMER} is fired by the checkout saga: mark it engine`,
+    });
   if (fromList(wait.from).length !== 1 || fromList(wait.from)[0] !== def.initial)
     issues.push({ path: at('from'), message: `transition ${AWAIT_CUSTOMER} must leave ${def.initial} only` });
   if (wait.effects.length > 0)
@@ -134,7 +137,9 @@ function checkCustomerAction(def: ProcessDefinition): ValidationIssue[] {
       message: `the checkout saga needs ${CANCEL_UNPAID} from ${state} to a terminal state`,
     });
   const releases = (t: ProcessTransition) =>
-    def.states[t.to]?.terminal === true && t.effects.includes('voidAuthorization') && t.effects.includes('releaseStock');
+    def.states[t.to]?.terminal === true &&
+    t.effects.includes('voidAuthorization') &&
+    t.effects.includes('releaseStock');
   if (!leaving((t) => t.afterMs !== undefined && releases(t)))
     issues.push({
       path: ['states', state],

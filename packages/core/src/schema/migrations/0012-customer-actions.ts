@@ -9,11 +9,7 @@ export const customerActionsMigration: MarketkitMigration = {
   name: '0012-customer-actions',
   async up(db, { types, prefix }) {
     await db.schema.alterTable('orders').addColumn('customer_action', 'text').execute();
-    await db.schema
-      .createIndex(`${prefix}orders_authorization_idx`)
-      .on('orders')
-      .column('authorization_id')
-      .execute();
+    await db.schema.createIndex(`${prefix}orders_authorization_idx`).on('orders').column('authorization_id').execute();
     await db.schema
       .createTable('provider_events')
       .addColumn('provider', 'text', (c) => c.notNull())
