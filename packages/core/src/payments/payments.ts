@@ -35,7 +35,8 @@ export interface PaymentsDeps {
 
 /**
  * The payment side of the marketplace: reconciliation of what Marketkit recorded (orders, their escrow
- * transfers, payouts) against what the provider says it did.
+ * transfers, payouts) against what the provider says it did, and the provider's word that a customer acted on a
+ * payment that needed them (`customerActionCompleted`).
  *
  * @example
  * ```ts

@@ -178,6 +178,36 @@ for (const backend of testBackends()) {
         await checkMarketInvariants(market);
       });
 
+      it('captures once when two different events wake it at the same time', async () => {
+        const { orderId, authorizationId } = await checkout3ds();
+        const captures = psp.effects().counts.capture;
+        psp.completeCustomerAction(authorizationId, 'succeeded');
+        const [a, b] = await Promise.all([
+          market.payments.customerActionCompleted({ authorizationId, eventId: `evt-a-${n}` }),
+          market.payments.customerActionCompleted({ orderId, eventId: `evt-b-${n}` }),
+        ]);
+        expect([a.duplicate, b.duplicate]).toEqual([false, false]);
+        await market.worker().runOnce();
+        clock.advance(61_000);
+        await market.worker().runOnce();
+        expect((await market.orders.get(orderId))?.state).toBe('paid');
+        expect(psp.effects().counts.capture).toBe(captures + 1);
+        await checkMarketInvariants(market);
+      });
+
+      it('gives up by itself past the timeout when no timer cancelled the order: cancelled, hold voided', async () => {
+        const { orderId, listingId, authorizationId } = await checkout3ds();
+        clock.advance(CUSTOMER_MS + 10_000);
+        // Woken before any worker fired the order's timer: the saga sees the deadline passed and compensates.
+        const out = await market.payments.customerActionCompleted({ orderId });
+        expect(out.order).toMatchObject({ state: 'cancelled', captureId: null });
+        expect((await market.orders.history(orderId)).at(-1)?.transition).toBe('cancelUnpaid');
+        expect(await psp.authorizationStatus(authorizationId)).toBe('canceled');
+        expect(await stock(listingId)).toEqual({ reserved: 0, sold: 0 });
+        expect((await market.sagas.get(`checkout:${orderId}`))?.status).toBe('compensated');
+        await checkMarketInvariants(market);
+      });
+
       it('validates the event and ignores one for an authorization it does not know', async () => {
         await expect(market.payments.customerActionCompleted({})).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
         await expect(
