@@ -221,6 +221,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     provider: payments,
     process: orders.process,
     ...(breaker === undefined ? {} : { breaker }),
+    wakeCheckout: (ref) => orders.wakeCheckout(ref),
   });
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },

@@ -115,6 +115,11 @@ export const ERROR_CODES = {
     message:
       'The payment provider failed repeatedly and its circuit breaker is open: nothing was done; retry after the time given.',
   },
+  CUSTOMER_ACTION_UNSUPPORTED: {
+    retryable: false,
+    httpStatus: 422,
+    message: 'The payment needs the customer to act, and the order process has no state to wait for it in.',
+  },
   PROVIDER_CAPABILITY_MISSING: {
     retryable: false,
     httpStatus: 501,

@@ -126,6 +126,11 @@ export const ERROR_DETAILS_SCHEMAS = {
       .nonnegative()
       .describe('when the breaker lets a probe call through (half-open), by this process’s clock'),
   }),
+  CUSTOMER_ACTION_UNSUPPORTED: z.strictObject({
+    orderId: text,
+    authorizationId: text.describe('the hold, voided by the checkout saga’s compensation'),
+    process: text.describe('`name@version` of the process, which declares no `awaitCustomer` transition'),
+  }),
   PROVIDER_CAPABILITY_MISSING: z.strictObject({
     method: text.describe('the optional provider method the call needs (`listEffects` for `payments.reconcile()`)'),
   }),

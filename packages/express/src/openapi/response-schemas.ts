@@ -58,6 +58,10 @@ export const orderJson = z.strictObject({
   reservationId: z.string(),
   authorizationId: z.string().nullable(),
   captureId: z.string().nullable(),
+  customerAction: z
+    .object({ clientSecret: z.string(), redirectUrl: z.string().optional() })
+    .optional()
+    .describe('what the customer must do for the payment to go through (3-D Secure), when the provider asked'),
   stateEnteredAt: epochMs,
   version: z.number().int(),
   createdAt: epochMs,
