@@ -25,11 +25,11 @@ import { orderOpSaga } from './order-op-saga.js';
 import { type ReadOptions, readOptionsSchema } from './order-read-access.js';
 import { orderEventFromRow } from './order-rows.js';
 import {
-  checkoutSchema,
+  checkoutInputSchema,
   orderIdSchema,
   plainCheckoutInput,
+  transitionInputSchema,
   transitionNameSchema,
-  transitionSchema,
 } from './order-schemas.js';
 import { orderNotFound, orderReadableBy, readOrder } from './order-store.js';
 import { OrderTransitions } from './order-transitions.js';
@@ -93,7 +93,7 @@ export class Orders {
    * at once and changes nothing.
    */
   async checkout(input: CheckoutInput): Promise<Order> {
-    const p = plainCheckoutInput(input) ?? parseInput(checkoutSchema, input, 'checkout');
+    const p = plainCheckoutInput(input) ?? parseInput(checkoutInputSchema, input, 'checkout');
     // While the provider's breaker is open, a checkout fails fast before it writes anything (no order, no hold).
     this.#d.breaker?.assertAvailable('checkout');
     const key = p.idempotencyKey;
@@ -146,7 +146,7 @@ export class Orders {
   async transition(orderId: string, name: string, input: TransitionInput): Promise<Order> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
     const t = parseInput(transitionNameSchema, name, 'transition name');
-    const p = parseInput(transitionSchema, input, 'transition input');
+    const p = parseInput(transitionInputSchema, input, 'transition input');
     refuseEngineTransition(this.#d.process, t, p.actor);
     const params = { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent };
     const work = async (onCommit?: OnCommit): Promise<Order> =>
