@@ -154,6 +154,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
   const logger = options.logger ?? consoleLogger;
+  options.adapter.useLogger?.(logger);
   const events = new MarketEvents(storage, clock, options.events, logger);
   const idempotency = new Idempotency(storage, clock, options.idempotency);
   const ledger = new Ledger(

@@ -1,5 +1,12 @@
-import { parseInput, type StorageAdapter, type StorageCapabilities, type StorageColumnTypes } from '@marketkit/core';
-import { type Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
+import {
+  type Logger,
+  parseInput,
+  type StorageAdapter,
+  type StorageCapabilities,
+  type StorageColumnTypes,
+} from '@marketkit/core';
+import { PostgresDialect, type PostgresPool } from 'kysely';
+import { withTransactionMigrationLock } from './migration-lock.js';
 import { type PostgresAdapterConfig, postgresAdapterConfigSchema } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
 import { createPostgresPool, replanAfterMsOf } from './postgres-pool.js';
@@ -50,27 +57,17 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
     dialect: new PostgresDialect({ pool }),
     classifyError: classifyPostgresError,
     isDriverError: isPostgresDriverError,
-    withMigrationLock: (db, name, fn) => withAdvisoryLock(db, name, fn),
-    ...(prepared === undefined ? {} : { prepare: (text: string) => prepared.register(text) }),
+    withMigrationLock: (db, name, fn) => withTransactionMigrationLock(db, name, fn),
+    ...(prepared === undefined
+      ? {}
+      : {
+          prepare: (text: string) => prepared.register(text),
+          useLogger: (logger: Logger) => prepared.useLogger(logger),
+        }),
   };
 }
 
 /** `pool` as the adapter uses it when the host gave it: connections handed out as usual, `end` left to the host. */
 function borrowed(pool: PostgresPool): PostgresPool {
   return { connect: () => pool.connect(), end: async () => {} };
-}
-
-/**
- * Holds a session advisory lock on one dedicated connection while the migrations run there, so concurrent
- * `migrate()` calls queue. Run migrations over a direct connection, not through PgBouncer in transaction mode.
- */
-async function withAdvisoryLock<T>(db: Kysely<unknown>, name: string, fn: (db: Kysely<unknown>) => Promise<T>) {
-  return db.connection().execute(async (conn) => {
-    await sql`select pg_advisory_lock(hashtext(${name}))`.execute(conn);
-    try {
-      return await fn(conn);
-    } finally {
-      await sql`select pg_advisory_unlock(hashtext(${name}))`.execute(conn);
-    }
-  });
 }
