@@ -26,10 +26,11 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
 
 /**
  * PostgreSQL through a `pg` pool: the production and scale-out backend. Rows are locked with
- * `SELECT … FOR UPDATE [NOWAIT | SKIP LOCKED]`; only transaction-scoped locks are used, so it works behind
- * PgBouncer in transaction pooling mode. Hot statements run as named prepared statements (parsed once per
- * connection); behind PgBouncer older than 1.21, or with `max_prepared_statements = 0`, set
- * `preparedStatements: false`.
+ * `SELECT … FOR UPDATE [NOWAIT | SKIP LOCKED]`; only transaction-scoped locks are used (`migrate()` too:
+ * `pg_advisory_xact_lock`), so it works behind PgBouncer in transaction pooling mode. Hot statements run as named
+ * prepared statements (parsed once per connection); behind PgBouncer older than 1.21, or with
+ * `max_prepared_statements = 0`, the first name found missing switches the adapter to unnamed statements for good
+ * (logged once) and what failed is rerun; `preparedStatements: false` starts that way.
  *
  * @example
  * ```ts
