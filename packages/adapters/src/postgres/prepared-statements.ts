@@ -86,19 +86,14 @@ export class PreparedStatements {
   #unnamed = false;
   #logger: Logger | undefined;
 
-  /** Where the switch to unnamed statements is reported (once, `warn`). */
-  useLogger(logger: Logger): void {
-    this.#logger = logger;
-  }
-
-  /** True once the adapter runs every statement unnamed (a named one went missing). */
-  get unnamed(): boolean {
-    return this.#unnamed;
-  }
-
   constructor(options: PreparedStatementsOptions = {}) {
     this.#capacity = options.capacity ?? 500;
     this.#replanAfterMs = options.replanAfterMs ?? 0;
+  }
+
+  /** Where the switch to unnamed statements is reported (once, `warn`). */
+  useLogger(logger: Logger): void {
+    this.#logger = logger;
   }
 
   /** Marks `text` to be prepared from its next run on. */

@@ -204,13 +204,13 @@ if (POOLER_URL === undefined) {
       expect(applied.length).toBeGreaterThan(0);
       expect(new Set(applied).size).toBe(applied.length);
       expect(ra.applied.length === 0 || rb.applied.length === 0).toBe(true);
-      // No advisory lock is held by any session now: a direct migrate() (another prefix, and this one again) does
-      // not wait for one.
+      // No advisory lock is left held on any server connection of this database (before the fix, Kysely's session
+      // lock stayed on one), so a direct migrate() does not wait for one and finds nothing to do.
       const direct = new pg.Client({ connectionString: fresh.url });
       await direct.connect();
       try {
         const { rows } = await direct.query<{ n: string }>(
-          "select count(*)::text as n from pg_locks where locktype = 'advisory'",
+          "select count(*)::text as n from pg_locks l join pg_database d on d.oid = l.database where l.locktype = 'advisory' and d.datname = current_database()",
         );
         expect(rows[0]?.n).toBe('0');
       } finally {
