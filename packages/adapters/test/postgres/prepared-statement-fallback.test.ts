@@ -90,6 +90,29 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
     }
   });
 
+  it('keeps named statements where they survive (a direct connection, or PgBouncer 1.21+ following them)', async () => {
+    const adapter = postgresAdapter({ connectionString: fresh.url, max: 4 });
+    const logger = recordingLogger();
+    adapter.useLogger?.(logger);
+    adapter.prepare?.(UPSERT);
+    const storage = new Storage(adapter);
+    try {
+      const totals = await Promise.all(
+        Array.from({ length: 32 }, () =>
+          storage.transaction(async (trx) => {
+            const out = await trx.executeQuery<{ n: bigint }>(CompiledQuery.raw(UPSERT, ['d', 1]));
+            return out.rows[0]?.n;
+          }),
+        ),
+      );
+      expect(totals.map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
+      expect(logger.warnings).toEqual([]);
+      expect(await named(storage.db as unknown as Kysely<unknown>)).toEqual([NAME]);
+    } finally {
+      await storage.destroy();
+    }
+  });
+
   it('leaves other errors of a named statement alone: not retried, no switch', async () => {
     const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
     const logger = recordingLogger();
