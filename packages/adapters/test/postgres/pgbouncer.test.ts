@@ -35,6 +35,26 @@ function throughPooler(direct: string): string {
   return url.toString();
 }
 
+/**
+ * {@link throughPooler} for a database just created on the server, checked: the pooler must lead to that server (a
+ * test run that started its own throwaway server, with `MARKETKIT_PG_URL` unset, would not find the database there).
+ */
+async function pooledUrl(direct: string): Promise<string> {
+  const url = throughPooler(direct);
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (error) {
+    throw new Error(
+      `the database made at MARKETKIT_PG_URL is not reachable through MARKETKIT_PG_POOLER_URL: both must lead to the same server (${String(error)})`,
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return url;
+}
+
 /** The URL with `lock_timeout` set for every connection opened from it (a startup option PgBouncer refuses). */
 function withLockTimeout(url: string, ms: number): string {
   const u = new URL(url);
@@ -79,6 +99,7 @@ if (POOLER_URL === undefined) {
 
     beforeAll(async () => {
       fresh = await createFreshDatabase(requirePostgresUrl());
+      await pooledUrl(fresh.url);
     });
     afterAll(async () => {
       for (const m of markets.splice(0)) await m.close().catch(() => {});
@@ -231,7 +252,7 @@ if (POOLER_URL === undefined) {
     async createAdapter() {
       const fresh = await createFreshDatabase(requirePostgresUrl());
       return {
-        adapter: postgresAdapter({ connectionString: throughPooler(fresh.url), max: 4 }),
+        adapter: postgresAdapter({ connectionString: await pooledUrl(fresh.url), max: 4 }),
         location: fresh.url,
         cleanup: () => fresh.drop(),
       };
