@@ -94,6 +94,13 @@ const pgbouncer: TestBackend = {
  */
 export function testBackends(): readonly TestBackend[] {
   const wanted = wantedBackendNames();
-  const named = { sqlite, postgres, pgbouncer } as const;
-  return wanted.map((n) => named[n]);
+  if (wanted.includes('pgbouncer') && process.env['MARKETKIT_PG_POOLER_URL'] === undefined) {
+    throw new Error('MARKETKIT_BACKENDS names pgbouncer: set MARKETKIT_PG_POOLER_URL (scripts/pg/pgbouncer.sh start)');
+  }
+  const all = [
+    ['sqlite', sqlite],
+    ['postgres', postgres],
+    ['pgbouncer', pgbouncer],
+  ] as const;
+  return all.filter(([n]) => wanted.includes(n)).map(([, backend]) => backend);
 }
