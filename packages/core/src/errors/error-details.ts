@@ -70,7 +70,7 @@ export const ERROR_DETAILS_SCHEMAS = {
   }),
   CONCURRENCY_CONFLICT: concurrencyConflict,
   UNIQUE_VIOLATION: storageKind('uniqueViolation'),
-  SERIALIZATION_FAILURE: storageKind('serializationFailure').describe(
+  SERIALIZATION_FAILURE: storageKind('serializationFailure', 'preparedStatementLost').describe(
     'PostgreSQL only (SQLite writes one transaction at a time); see docs/storage.md',
   ),
   DEADLOCK_DETECTED: storageKind('deadlock').describe('PostgreSQL only; see docs/storage.md'),
