@@ -1,4 +1,11 @@
-import { type Actor, escrowAccounts, MarketkitError, type Marketplace, parseInput } from '@marketkit/core';
+import {
+  type Actor,
+  escrowAccounts,
+  MarketkitError,
+  type Marketplace,
+  type ProviderWebhookHandler,
+  parseInput,
+} from '@marketkit/core';
 import cors, { type CorsOptions } from 'cors';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
@@ -40,6 +47,32 @@ export interface MarketkitRouterOptions {
   readonly readiness?: ReadinessOptions;
   /** The live order-event stream `GET /v1/events` (Server-Sent Events): its options, or `false` to leave it out. */
   readonly liveEvents?: LiveEventsOptions | false;
+  /**
+   * Incoming webhooks of payment providers, mounted at `POST /v1/webhooks/<provider>` with the raw body (before any
+   * JSON parser: the signature covers its bytes), without authentication (the provider's signature is the
+   * authentication) and outside the per-actor rate limits. `{ stripe: stripeWebhookHandler({ market, stripe,
+   * endpointSecret }) }` (from `@marketkit/adapters/stripe`) serves `POST /v1/webhooks/stripe`. Default: none.
+   */
+  readonly providerWebhooks?: { readonly stripe?: ProviderWebhookHandler };
+}
+
+/** Stripe's event payloads stay well under this (its docs: events are at most a few hundred kilobytes). */
+const WEBHOOK_BODY_LIMIT = '1mb';
+
+/** `POST /v1/webhooks/<provider>`: the raw body and the signature header to the provider's handler. */
+function providerWebhookRoute(handler: ProviderWebhookHandler, limit: string | number): RequestHandler[] {
+  const signatureHeader = `${handler.provider}-signature`;
+  return [
+    express.raw({ type: () => true, limit }),
+    (req, res) => {
+      const body: unknown = req.body;
+      const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+      handler
+        .handleProviderWebhook(raw, req.get(signatureHeader))
+        .then((outcome) => sendResult(res, 200, { received: true, ...outcome }))
+        .catch((e: unknown) => sendError(res, e));
+    },
+  ];
 }
 
 type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;
@@ -92,6 +125,12 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
   // openapi/operations.ts (test/openapi.test.ts fails on a route missing there).
   router.get('/v1/openapi.json', serveOpenApi);
   router.get('/v1/docs', serveApiReference);
+
+  // Provider webhooks: before authentication and the JSON parser (the signature authenticates the raw body).
+  const stripeHooks = options.providerWebhooks?.stripe;
+  if (stripeHooks !== undefined) {
+    router.post('/v1/webhooks/stripe', providerWebhookRoute(stripeHooks, WEBHOOK_BODY_LIMIT));
+  }
 
   // Authentication before the body is read: an anonymous request costs no parsing.
   router.use('/v1', (req: WithActor, res, next) => {

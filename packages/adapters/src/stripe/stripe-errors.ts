@@ -36,7 +36,7 @@ function isStripeError(error: unknown): error is StripeErrorLike {
  */
 export function stripeErrorToMarketkit(
   error: unknown,
-  operation: PaymentOperation | 'listEffects',
+  operation: PaymentOperation | 'listEffects' | 'authorizationStatus',
   key: string,
 ): MarketkitError {
   if (isMarketkitError(error)) return error as MarketkitError;

@@ -136,6 +136,17 @@ export const readinessJson = z.strictObject({
 export const problemJson = z.strictObject({
   type: z.string().regex(/^urn:marketkit:error:[A-Z_]+$/),
   title: z.string(),
+/** `POST /v1/webhooks/<provider>`: what was done with the event (`ProviderWebhookOutcome`). */
+export const webhookReceiptJson = z.strictObject({
+  received: z.literal(true),
+  eventId: z.string(),
+  type: z.string(),
+  handled: z.boolean().describe('false: an event type Marketkit does not follow, acknowledged and ignored'),
+  duplicate: z.boolean().describe('true: an event id handled before; nothing ran again'),
+  orderId: z.string().nullable(),
+  orderState: z.string().nullable(),
+});
+
   status: z.number().int().min(400).max(599),
   detail: z.string(),
   code: z.string(),
