@@ -6,6 +6,8 @@ interface StripeErrorLike {
   readonly message: string;
   readonly statusCode?: number;
   readonly code?: string;
+  /** The PaymentIntent an error about one carries (its status when the request was refused). */
+  readonly payment_intent?: { readonly status?: string };
 }
 
 function isStripeError(error: unknown): error is StripeErrorLike {
@@ -19,7 +21,8 @@ function isStripeError(error: unknown): error is StripeErrorLike {
 
 /**
  * Maps an error thrown by the `stripe` client onto the port's outcomes (a Marketkit error passes through):
- * - `StripeCardError` (card declined, …) → `PAYMENT_DECLINED`, final;
+ * - `StripeCardError` (card declined, …) → `PAYMENT_DECLINED`, final; so is a capture refused because the
+ *   PaymentIntent still awaits the customer's action (3-D Secure, `requires_action`);
  * - `StripeRateLimitError` (429) → `PROVIDER_ERROR`, retryable (nothing was done);
  * - `StripeConnectionError` (network failure or client timeout) and `StripeAPIError` (5xx) → `PROVIDER_TIMEOUT`,
  *   retryable: the request may have been applied, so the caller retries with the same key;
@@ -48,6 +51,10 @@ export function stripeErrorToMarketkit(
     });
   }
   const what = `Stripe ${operation}: ${error.message}`;
+  if (operation === 'capture' && error.payment_intent?.status === 'requires_action') {
+    // The port's rule for a hold awaiting the customer's action (3-D Secure): not capturable, a refusal.
+    return new MarketkitError('PAYMENT_DECLINED', { message: what, details: { operation }, cause: error });
+  }
   switch (error.type) {
     case 'StripeCardError':
       return new MarketkitError('PAYMENT_DECLINED', { message: what, details: { operation }, cause: error });

@@ -140,7 +140,7 @@ describe('Stripe errors on the port’s outcomes', () => {
     expect(failed.some((e) => e.request.idempotency_key === r.idempotencyKey)).toBe(true);
   });
 
-  it('3-D Secure required: the authorization carries the client secret, replays the same, and is not capturable yet', async () => {
+  it('3-D Secure required: the authorization carries the client secret, replays the same, and a capture is declined', async () => {
     const r = {
       idempotencyKey: key('authorize'),
       amountMinor: 10_00n,
@@ -155,7 +155,7 @@ describe('Stripe errors on the port’s outcomes', () => {
     expect(await provider.authorize(r)).toEqual(auth);
     expect(await provider.authorizationStatus?.(auth.authorizationId)).toBe('requires_action');
     const capture = { idempotencyKey: key('capture'), authorizationId: pi.id, amountMinor: 10_00n, currency: 'USD' };
-    await expect(provider.capture(capture)).rejects.toMatchObject({ code: 'PROVIDER_ERROR', retryable: false });
+    await expect(provider.capture(capture)).rejects.toMatchObject({ code: 'PAYMENT_DECLINED', retryable: false });
     expect(server.events().map((e) => e.type)).toContain('payment_intent.requires_action');
   });
 
