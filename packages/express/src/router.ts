@@ -66,9 +66,14 @@ function providerWebhookRoute(handler: ProviderWebhookHandler, limit: string | n
     express.raw({ type: () => true, limit }),
     (req, res) => {
       const body: unknown = req.body;
-      const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+      if (!Buffer.isBuffer(body)) {
+        // A body parser of the host's ran first: the exact bytes the signature covers are gone.
+        const message = `The ${handler.provider} webhook's body was parsed before marketkitRouter: mount the router before any body parser (express.json()).`;
+        sendProblem(res, problem('INTERNAL', message));
+        return;
+      }
       handler
-        .handleProviderWebhook(raw, req.get(signatureHeader))
+        .handleProviderWebhook(body, req.get(signatureHeader))
         .then((outcome) => sendResult(res, 200, { received: true, ...outcome }))
         .catch((e: unknown) => sendError(res, e));
     },
