@@ -281,6 +281,26 @@ for (const backend of testBackends()) {
       await expectPaid(order);
     });
 
+    it('many orders at once, each webhook dropped, doubled, held or late: every order paid, one capture each', async () => {
+      const faults = ['drop', 'twice', 'hold', { delayMs: 100 }, undefined] as const;
+      const before = captures();
+      const orders = await Promise.all(Array.from({ length: 10 }, () => checkout3ds()));
+      for (const [i, order] of orders.entries()) {
+        const fault = faults[i % faults.length];
+        if (fault !== undefined) stripeServer.injectWebhookFault(fault, { type: CAPTURABLE });
+        stripeServer.completeThreeDSecure(order.authorizationId ?? '', 'succeeded');
+      }
+      await stripeServer.webhooksSettled();
+      await stripeServer.releaseHeldWebhooks('reversed');
+      await stripeServer.webhooksSettled();
+      clock.advance(6_000);
+      await market.worker().runOnce(); // the dropped ones: the saga's polling
+      for (const order of orders) await expectPaid(order);
+      expect(captures()).toBe(before + orders.length);
+      const duplicates = stripeServer.webhookDeliveries().filter((d) => d.status === 200 && receipt(d)['duplicate']);
+      expect(duplicates.length).toBeGreaterThanOrEqual(2);
+    });
+
     it('times out: cancelled, hold canceled, stock released; the customer acting afterwards captures nothing', async () => {
       const order = await checkout3ds();
       const before = captures();
