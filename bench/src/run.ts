@@ -10,9 +10,11 @@ type Bench = (args: readonly string[]) => Promise<void>;
 
 const BENCHES = new Map<string, () => Promise<Bench>>([
   ['checkout', async () => (await import('./checkout-bench.js')).runCheckoutBench],
+  ['http', async () => (await import('./http-bench.js')).runHttpBench],
   ['ledger', async () => (await import('./ledger-bench.js')).runLedgerBench],
   ['outbox', async () => (await import('./outbox-bench.js')).runOutboxBench],
   ['saga', async () => (await import('./saga-bench.js')).runSagaBench],
+  ['webhooks', async () => (await import('./webhooks-bench.js')).runWebhooksBench],
 ]);
 
 /**
@@ -21,7 +23,7 @@ const BENCHES = new Map<string, () => Promise<Bench>>([
  * what its transform adds (a `__name` call for every closure made, among others), which users never run; the
  * saga and outbox benchmarks reach into core's internals, so they stay on the sources.
  */
-const ON_DIST = new Set(['checkout']);
+const ON_DIST = new Set(['checkout', 'http']);
 const DIST_TSCONFIG = fileURLToPath(new URL('../../tsconfig.build.json', import.meta.url));
 
 async function main(): Promise<void> {

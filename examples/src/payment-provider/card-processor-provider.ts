@@ -52,14 +52,17 @@ export class CardProcessorProvider implements PaymentProvider {
   }
 
   async authorize(r: AuthorizeRequest): Promise<Authorization> {
-    const body = { amount: String(r.amountMinor), currency: r.currency, method: r.paymentMethod, ref: r.reference };
+    const amount = checkAmount(r.amountMinor, 'zeroAllowed');
+    const body = { amount, currency: r.currency, method: r.paymentMethod, ref: r.reference };
     const created = await this.#post('authorize', '/authorizations', body, r.idempotencyKey);
     return { authorizationId: String(created['id']) };
   }
 
   async capture(r: CaptureRequest): Promise<Capture> {
     const path = `/authorizations/${r.authorizationId}/capture`;
-    const created = await this.#post('capture', path, { amount: String(r.amountMinor) }, r.idempotencyKey);
+    // The currency goes too: the processor refuses one other than the authorization's (it would be another sum).
+    const body = { amount: checkAmount(r.amountMinor, 'zeroAllowed'), currency: r.currency };
+    const created = await this.#post('capture', path, body, r.idempotencyKey);
     return { captureId: String(created['id']) };
   }
 
@@ -68,13 +71,13 @@ export class CardProcessorProvider implements PaymentProvider {
   }
 
   async refund(r: RefundRequest): Promise<Refund> {
-    const body = { capture: r.captureId, amount: String(r.amountMinor) };
+    const body = { capture: r.captureId, amount: checkAmount(r.amountMinor), currency: r.currency };
     const created = await this.#post('refund', '/refunds', body, r.idempotencyKey);
     return { refundId: String(created['id']) };
   }
 
   async payout(r: PayoutRequest): Promise<ProviderPayout> {
-    const body = { amount: String(r.amountMinor), currency: r.currency, destination: r.destination };
+    const body = { amount: checkAmount(r.amountMinor), currency: r.currency, destination: r.destination };
     const created = await this.#post('payout', '/payouts', body, r.idempotencyKey);
     return { payoutId: String(created['id']) };
   }
@@ -116,14 +119,40 @@ export class CardProcessorProvider implements PaymentProvider {
     const { status, body } = response;
     if (status < 300) return body;
     const message = `${this.name} ${operation}: ${String(body['message'] ?? status)}`;
-    // A definitive refusal (card declined, insufficient funds at the bank): not retried, the checkout compensates.
+    // A definitive refusal (card declined, a capture above the authorization or after a void, a refund above what is
+    // left of the capture): not retried, the checkout compensates.
     if (status === 402) throw new MarketkitError('PAYMENT_DECLINED', { message, details: { operation } });
+    // The key was used before with other parameters (another amount): a bug in the caller, never retried.
+    if (body['code'] === 'idempotency_key_reused') {
+      const key = request.idempotencyKey ?? '';
+      throw new MarketkitError('IDEMPOTENCY_KEY_REUSED', { message, details: { key, operation } });
+    }
+    // The request is invalid (a currency other than the authorization's): final, with the field at fault.
+    if (status === 422) {
+      const issues = [{ path: [String(body['param'] ?? '')], message: String(body['message'] ?? 'invalid') }];
+      throw new MarketkitError('VALIDATION_FAILED', { message, details: { issues } });
+    }
     // Overloaded, rate limited, or the same key still in flight: retryable, with the same key.
     if (status === 409 || status === 429 || status >= 500)
       throw new MarketkitError('PROVIDER_ERROR', { message, details: { operation } });
     // Any other 4xx is a request the processor will never accept: retrying cannot help.
     throw new MarketkitError('PROVIDER_ERROR', { message, retryable: false, details: { operation } });
   }
+}
+
+/**
+ * An amount as the processor takes it (a decimal string of minor units), refused before any request when negative,
+ * or zero for a refund or a payout (zero authorizations and captures are allowed: a free listing's checkout).
+ */
+function checkAmount(amountMinor: bigint, zero: 'zeroAllowed' | 'positive' = 'positive'): string {
+  if (amountMinor < 0n || (amountMinor === 0n && zero === 'positive')) {
+    const message = zero === 'positive' ? 'must be more than 0' : 'must be 0 or more';
+    throw new MarketkitError('VALIDATION_FAILED', {
+      message: `amountMinor ${amountMinor} ${message}.`,
+      details: { issues: [{ path: ['amountMinor'], message }] },
+    });
+  }
+  return String(amountMinor);
 }
 
 /** The processor's effect record, in the shape `listEffects` returns. */

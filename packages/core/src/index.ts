@@ -34,4 +34,5 @@ export type {
   WriteLockWait,
 } from './storage/storage-adapter.js';
 export { StorageError } from './storage/storage-error.js';
+export * from './webhooks/index.js';
 export * from './worker/index.js';

@@ -78,4 +78,5 @@ export const marketplaceOptionsSchema = z.looseObject({
     .optional(),
   idempotency: z.looseObject({}).optional(),
   process: z.looseObject({}).optional(),
+  webhooks: z.looseObject({}).optional(),
 });

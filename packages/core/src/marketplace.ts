@@ -14,7 +14,7 @@ import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
-import { consoleLogger, type Logger } from './logging/logger.js';
+import { consoleLogger, errorFields, type Logger } from './logging/logger.js';
 import { marketplaceOptionsSchema } from './marketplace-options-schema.js';
 import { Escrow } from './orders/escrow.js';
 import { Orders } from './orders/orders.js';
@@ -32,6 +32,9 @@ import { Sagas } from './sagas/sagas.js';
 import { type MigrateResult, type MigrationStatus, migrate, migrationStatus } from './schema/migrate.js';
 import { type MarketkitTransaction, Storage } from './storage/storage.js';
 import type { StorageAdapter } from './storage/storage-adapter.js';
+import { WebhookFanout } from './webhooks/webhook-fanout.js';
+import { resolveWebhooksOptions, type WebhooksOptions, webhooksOptionsSchema } from './webhooks/webhook-options.js';
+import { Webhooks } from './webhooks/webhooks.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import type { WorkerOptions } from './worker/worker-options.js';
 
@@ -88,6 +91,11 @@ export interface MarketplaceOptions {
    * them. A worker's own `onError`, or the relay's, replaces it there.
    */
   readonly logger?: Logger;
+  /**
+   * Outgoing webhooks: whether private targets are allowed (tests, local development), the attempt timeout, the
+   * retry schedule and when a failing endpoint is disabled. See docs/webhooks.md.
+   */
+  readonly webhooks?: WebhooksOptions;
 }
 
 /** One embedded Marketkit instance. Create as many as you like; none shares state with another. */
@@ -122,9 +130,11 @@ export interface Marketplace {
   readonly sagas: Sagas;
   /** Durable timers: run this job at time T, exactly once, on any worker. */
   readonly jobs: Jobs;
+  /** Outgoing webhooks: endpoints, signed deliveries from the outbox, retries, redelivery, secret rotation. */
+  readonly webhooks: Webhooks;
   /**
-   * A worker for this process: claims due sagas and jobs, drains the outbox, fires timed order transitions,
-   * resumes interrupted provider calls and payouts, expires stock holds. Run one in as many processes as you like.
+   * A worker for this process: claims due sagas and jobs, drains the outbox, sends webhook deliveries, fires timed
+   * order transitions, resumes interrupted provider calls and payouts, expires stock holds. Run one in as many processes as you like.
    */
   worker(options?: Omit<WorkerOptions, 'storage' | 'clock' | 'sagas' | 'jobs'>): Worker;
   /** Closes the database connections. */
@@ -154,7 +164,8 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
   const logger = options.logger ?? consoleLogger;
-  const events = new MarketEvents(storage, clock, options.events, logger);
+  const webhookOptions = resolveWebhooksOptions(parseInput(webhooksOptionsSchema, options.webhooks ?? {}, 'webhooks'));
+  const events = new MarketEvents(storage, clock, options.events, logger, [new WebhookFanout(storage, clock, ids)]);
   const idempotency = new Idempotency(storage, clock, options.idempotency);
   const ledger = new Ledger(
     storage,
@@ -175,6 +186,15 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     return provider;
   };
   const emit = (trx: MarketkitTransaction, e: readonly OutboxEventInput[]) => events.append(trx, e).then(() => {});
+  const webhooks = new Webhooks({
+    storage,
+    clock,
+    ids,
+    options: webhookOptions,
+    emit,
+    onError: (error) =>
+      logger.error({ where: 'webhooks', ...errorFields(error) }, 'webhooks: recording a delivery failed'),
+  });
   const orders: Orders = new Orders({
     storage,
     clock,
@@ -201,9 +221,11 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     provider: payments,
     process: orders.process,
     ...(breaker === undefined ? {} : { breaker }),
+    wakeCheckout: (ref) => orders.wakeCheckout(ref),
   });
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },
+    webhooks.poller,
     { name: 'order-timers', runOnce: () => orders.fireDueTransitions() },
     { name: 'stock-expiry', runOnce: () => listings.expireReservations() },
     { name: 'ledger-expiry', runOnce: () => ledger.expirePendingTransfers() },
@@ -213,6 +235,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     events,
     sagas,
     jobs,
+    webhooks,
     worker: (o: Omit<WorkerOptions, 'storage' | 'clock' | 'sagas' | 'jobs'> = {}): Worker =>
       createWorker({
         logger,
@@ -234,6 +257,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     close: async () => {
       breaker?.shutdown();
       await events.stop();
+      await webhooks.close();
       await storage.destroy();
     },
   });

@@ -18,3 +18,4 @@ export { type PgListenClient, pgNotifyWake } from './live/pg-notify-wake.js';
 export { type OpenApiDocument, type OpenApiDocumentOptions, openApiDocument } from './openapi/openapi-document.js';
 export { HTTP_STATUS_BY_CODE, type Problem, problemFor } from './problem.js';
 export { type MarketkitRouterOptions, marketkitRouter } from './router.js';
+export type { VerifiedTokenCacheOptions } from './verified-token-cache.js';

@@ -95,7 +95,8 @@ async function windowEffects(stripe: StripeClientLike, from?: number, to?: numbe
 /**
  * The effects that may carry one of `keys`, found without reading the whole account: the PaymentIntents of the
  * orders the keys name (Stripe search on `marketkit_reference`, up to 10 orders a query) and their refunds, and the
- * transfers whose group is a key that names no order (a payout id). Stripe's search sees an object within about a
+ * transfers whose group is a key that names no order (a payout id). A key of another shape is looked for as a
+ * transfer group and as `<reference>:<suffix>` (each prefix before a `:` searched as a reference). Stripe's search sees an object within about a
  * minute of a change, so reconcile windows that closed before that.
  */
 async function keyedEffects(stripe: StripeClientLike, keys: readonly string[]): Promise<PaymentEffect[]> {
@@ -103,8 +104,14 @@ async function keyedEffects(stripe: StripeClientLike, keys: readonly string[]): 
   const payouts = new Set<string>();
   for (const key of keys) {
     const parsed = parseOrderPaymentKey(key);
-    if (parsed === undefined) payouts.add(key);
-    else orders.add(parsed.orderId);
+    if (parsed !== undefined) {
+      orders.add(parsed.orderId);
+      continue;
+    }
+    // A key Marketkit's orders do not derive: a payout id, or a key made from the payment's reference and a suffix
+    // (`<reference>:<step>`, the reference possibly holding `:` itself), so every prefix before a `:` may be it.
+    payouts.add(key);
+    for (let at = key.indexOf(':'); at > 0; at = key.indexOf(':', at + 1)) orders.add(key.slice(0, at));
   }
   const effects: PaymentEffect[] = [];
   const ids = [...orders];

@@ -6,9 +6,20 @@ interface StripeErrorLike {
   readonly message: string;
   readonly statusCode?: number;
   readonly code?: string;
-  /** The PaymentIntent an error about one carries (its status when the request was refused). */
-  readonly payment_intent?: { readonly status?: string };
 }
+
+/**
+ * Stripe's codes of an `invalid_request_error` that refuse a money movement the payment's state does not allow: a
+ * capture above what is capturable or of a PaymentIntent already captured or canceled, a cancel of a captured one, a
+ * refund above what is left. The port calls these declines (final), not provider errors.
+ */
+const STATE_REFUSALS: ReadonlySet<string> = new Set([
+  'payment_intent_unexpected_state',
+  'amount_too_large',
+  'charge_already_captured',
+  'charge_already_refunded',
+  'charge_not_captured',
+]);
 
 function isStripeError(error: unknown): error is StripeErrorLike {
   return (
@@ -21,12 +32,16 @@ function isStripeError(error: unknown): error is StripeErrorLike {
 
 /**
  * Maps an error thrown by the `stripe` client onto the port's outcomes (a Marketkit error passes through):
- * - `StripeCardError` (card declined, …) → `PAYMENT_DECLINED`, final; so is a capture refused because the
- *   PaymentIntent still awaits the customer's action (3-D Secure, `requires_action`);
+ * - `StripeCardError` (card declined, …) → `PAYMENT_DECLINED`, final;
  * - `StripeRateLimitError` (429) → `PROVIDER_ERROR`, retryable (nothing was done);
  * - `StripeConnectionError` (network failure or client timeout) and `StripeAPIError` (5xx) → `PROVIDER_TIMEOUT`,
  *   retryable: the request may have been applied, so the caller retries with the same key;
  * - `StripeIdempotencyError` → `IDEMPOTENCY_KEY_REUSED`, final (the key was used with other parameters);
+ * - `StripeInvalidRequestError` refusing what the payment's state does not allow (`payment_intent_unexpected_state`,
+ *   `amount_too_large`, `charge_already_captured`, `charge_already_refunded`, `charge_not_captured`: a capture above
+ *   the authorization or of a captured or voided one or of one awaiting the customer's action (3-D Secure), a void
+ *   after a capture, a refund above what is left) →
+ *   `PAYMENT_DECLINED`, final, as the port asks;
  * - `StripeInvalidRequestError`, `StripeAuthenticationError`, `StripePermissionError` and any other Stripe error →
  *   `PROVIDER_ERROR` with `retryable: false` (the same request would fail again);
  * - anything else (a bug, an unknown throw) → `PROVIDER_ERROR`, retryable.
@@ -51,10 +66,6 @@ export function stripeErrorToMarketkit(
     });
   }
   const what = `Stripe ${operation}: ${error.message}`;
-  if (operation === 'capture' && error.payment_intent?.status === 'requires_action') {
-    // The port's rule for a hold awaiting the customer's action (3-D Secure): not capturable, a refusal.
-    return new MarketkitError('PAYMENT_DECLINED', { message: what, details: { operation }, cause: error });
-  }
   switch (error.type) {
     case 'StripeCardError':
       return new MarketkitError('PAYMENT_DECLINED', { message: what, details: { operation }, cause: error });
@@ -63,6 +74,16 @@ export function stripeErrorToMarketkit(
     case 'StripeConnectionError':
     case 'StripeAPIError':
       return new MarketkitError('PROVIDER_TIMEOUT', { message: what, details: { operation }, cause: error });
+    case 'StripeInvalidRequestError':
+      if (error.code !== undefined && STATE_REFUSALS.has(error.code)) {
+        return new MarketkitError('PAYMENT_DECLINED', { message: what, details: { operation }, cause: error });
+      }
+      return new MarketkitError('PROVIDER_ERROR', {
+        message: what,
+        details: { operation },
+        retryable: false,
+        cause: error,
+      });
     case 'StripeIdempotencyError':
       return new MarketkitError('IDEMPOTENCY_KEY_REUSED', {
         message: what,

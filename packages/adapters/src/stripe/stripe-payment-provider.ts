@@ -82,8 +82,11 @@ const optionsSchema = z.object({
  *   the host's page runs the action with Stripe.js, and the checkout waits for it (see docs/payments.md).
  * - `authorizationStatus`: retrieves the PaymentIntent and maps its status (see the method).
  * - `capture`: captures the PaymentIntent (`amount_to_capture`, full or partial); the capture id is the PaymentIntent id.
- * - `void`: cancels the PaymentIntent.
- * - `refund`: a Refund of the PaymentIntent, full or partial.
+ *   Stripe refuses a capture above the authorization, a second capture and a capture after a void: `PAYMENT_DECLINED`.
+ * - `void`: cancels the PaymentIntent; refused after a capture (`PAYMENT_DECLINED`).
+ * - `refund`: a Refund of the PaymentIntent, full or partial; Stripe refuses one above what is left (`PAYMENT_DECLINED`).
+ * - A capture or refund in another currency than the PaymentIntent's is refused (`VALIDATION_FAILED`) before it is
+ *   sent: Stripe's capture and refund take no currency. So is an amount of zero or less (no refund or payout of 0).
  * - `payout`: a Connect Transfer to the seller's connected account (`accountFor(destination)`).
  * - `listEffects`: PaymentIntents, Refunds and Transfers made with Marketkit's keys, read back from their metadata.
  *
@@ -164,6 +167,7 @@ class StripePaymentProvider implements PaymentProvider {
 
   async capture(r: CaptureRequest): Promise<Capture> {
     const amount = toStripeAmount(r.amountMinor, r.currency);
+    await this.#sameCurrency('capture', r.idempotencyKey, r.authorizationId, r.currency);
     const intent = await this.#call('capture', r.idempotencyKey, (idempotencyKey) =>
       this.#stripe.paymentIntents.capture(
         r.authorizationId,
@@ -182,6 +186,7 @@ class StripePaymentProvider implements PaymentProvider {
 
   async refund(r: RefundRequest): Promise<Refund> {
     const amount = toStripeAmount(r.amountMinor, r.currency);
+    await this.#sameCurrency('refund', r.idempotencyKey, r.captureId, r.currency);
     const refund = await this.#call('refund', r.idempotencyKey, (idempotencyKey) =>
       this.#stripe.refunds.create(
         { payment_intent: r.captureId, amount, metadata: { [STRIPE_METADATA.key]: r.idempotencyKey } },
@@ -213,11 +218,29 @@ class StripePaymentProvider implements PaymentProvider {
    * Lists the PaymentIntents, Refunds and Transfers made with Marketkit's keys (read from their metadata) as
    * effects, oldest first. Stripe dates objects to the second and keeps no capture time, so a capture is dated by
    * its PaymentIntent. A query by `keys` alone searches the PaymentIntents of the orders the keys name (Stripe's search
-   * sees a change within about a minute), their refunds, and the transfers grouped under the other keys (payout ids).
+   * sees a change within about a minute), their refunds, and the transfers grouped under the other keys (payout ids); a key of another
+   * shape is looked for as a transfer group and as `<reference>:<suffix>` (its prefixes searched as references).
    */
   listEffects(query: PaymentEffectsQuery): Promise<PaymentEffectsPage> {
     return listStripeEffects(this.#stripe, query).catch((e: unknown) => {
       throw stripeErrorToMarketkit(e, 'listEffects', '');
+    });
+  }
+
+  /**
+   * Refuses (`VALIDATION_FAILED`) a capture or refund in another currency than its PaymentIntent's. Stripe's capture
+   * and refund take no currency: they would move `amount` in the PaymentIntent's currency, another sum of money.
+   */
+  async #sameCurrency(op: PaymentOperation, key: string, intentId: string, currency: string): Promise<void> {
+    const intent = await this.#call(op, key, () => this.#stripe.paymentIntents.retrieve(intentId));
+    if (intent.currency.toUpperCase() === currency.toUpperCase()) return;
+    throw new MarketkitError('VALIDATION_FAILED', {
+      message: `Stripe ${op}: the request is in ${currency.toUpperCase()}, the PaymentIntent ${intentId} in ${intent.currency.toUpperCase()}.`,
+      details: {
+        issues: [
+          { path: ['currency'], message: `must be the PaymentIntent's currency, ${intent.currency.toUpperCase()}` },
+        ],
+      },
     });
   }
 

@@ -68,7 +68,7 @@ describe('stripePaymentProvider against the local Stripe server', () => {
     expect(refunds.data.map((r) => r.amount).sort()).toEqual([1000, 2000]);
     await expect(
       provider.refund({ ...first, idempotencyKey: `${order}:6:refund:refundBuyer`, amountMinor: 1n }),
-    ).rejects.toMatchObject({ code: 'PROVIDER_ERROR', retryable: false });
+    ).rejects.toMatchObject({ code: 'PAYMENT_DECLINED', retryable: false });
   });
 
   it('voids an authorization by cancelling its PaymentIntent, once', async () => {
@@ -259,12 +259,12 @@ describe('Stripe errors on the port’s outcomes', () => {
     expect([...server.state.refunds.values()].filter((x) => x.payment_intent === captureId)).toHaveLength(1);
   });
 
-  it('an invalid request (capturing a voided authorization, an unknown account) is a final PROVIDER_ERROR', async () => {
+  it('a capture the payment’s state refuses is a final PAYMENT_DECLINED; another invalid request a final PROVIDER_ERROR', async () => {
     const { authorizationId, order } = await authorize();
     await provider.void({ idempotencyKey: `${order}:void`, authorizationId });
     await expect(
       provider.capture({ idempotencyKey: `${order}:capture`, authorizationId, amountMinor: 1_00n, currency: 'USD' }),
-    ).rejects.toMatchObject({ code: 'PROVIDER_ERROR', retryable: false });
+    ).rejects.toMatchObject({ code: 'PAYMENT_DECLINED', retryable: false });
     await expect(
       provider.payout({ idempotencyKey: 'po_bad', destination: 'ba_123', amountMinor: 1_00n, currency: 'USD' }),
     ).rejects.toMatchObject({ code: 'PROVIDER_ERROR', retryable: false });

@@ -120,6 +120,11 @@ export const ERROR_CODES = {
     message:
       'The payment provider failed repeatedly and its circuit breaker is open: nothing was done; retry after the time given.',
   },
+  CUSTOMER_ACTION_UNSUPPORTED: {
+    retryable: false,
+    httpStatus: 422,
+    message: 'The payment needs the customer to act, and the order process has no state to wait for it in.',
+  },
   PROVIDER_CAPABILITY_MISSING: {
     retryable: false,
     httpStatus: 501,
@@ -135,6 +140,12 @@ export const ERROR_CODES = {
     httpStatus: 503,
     message:
       'The server is at its capacity (requests in flight, or the wait for a database connection); retry after the time given.',
+  },
+  WEBHOOK_TARGET_REFUSED: {
+    retryable: false,
+    httpStatus: 400,
+    message:
+      'The webhook URL is not https, or its host is a private, loopback or link-local address the marketplace does not allow.',
   },
   INTERNAL: { retryable: false, httpStatus: 500, message: 'An internal invariant was violated.' },
 } as const satisfies Record<string, ErrorCodeSpec>;

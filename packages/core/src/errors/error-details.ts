@@ -63,7 +63,9 @@ export const ERROR_DETAILS_SCHEMAS = {
     expiresAt: z.number().describe('ms since the epoch; the expiry job may not have swept it yet'),
   }),
   NOT_FOUND: z.strictObject({
-    resource: text.describe('`order`, `listing`, `reservation`, `payout`, `saga`, `sagaDefinition`, …'),
+    resource: text.describe(
+      '`order`, `listing`, `reservation`, `payout`, `saga`, `sagaDefinition`, `webhookEndpoint`, `webhookDelivery`, …',
+    ),
     id: text,
   }),
   CONCURRENCY_CONFLICT: concurrencyConflict,
@@ -128,6 +130,11 @@ export const ERROR_DETAILS_SCHEMAS = {
       .nonnegative()
       .describe('when the breaker lets a probe call through (half-open), by this process’s clock'),
   }),
+  CUSTOMER_ACTION_UNSUPPORTED: z.strictObject({
+    orderId: text,
+    authorizationId: text.describe('the hold, voided by the checkout saga’s compensation'),
+    process: text.describe('`name@version` of the process, which declares no `awaitCustomer` transition'),
+  }),
   PROVIDER_CAPABILITY_MISSING: z.strictObject({
     method: text.describe('the optional provider method the call needs (`listEffects` for `payments.reconcile()`)'),
   }),
@@ -144,6 +151,13 @@ export const ERROR_DETAILS_SCHEMAS = {
           'whose wait for a free connection ran out (the adapter’s connection wait bound); nothing was written',
       ),
     retryAfterMs: z.number().int().describe('a suggested wait before retrying'),
+  }),
+  WEBHOOK_TARGET_REFUSED: z.strictObject({
+    url: text,
+    reason: z
+      .enum(['scheme', 'privateAddress', 'unresolvable'])
+      .describe('`scheme`: not https; `privateAddress`: a non-public address; `unresolvable`: no DNS answer'),
+    address: text.optional().describe('the non-public address the host is or resolved to'),
   }),
   INTERNAL: z.strictObject({}).describe('no details: the message says what broke; please report it'),
 } as const satisfies Record<ErrorCode, z.ZodType<Readonly<Record<string, unknown>>>>;

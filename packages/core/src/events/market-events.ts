@@ -44,13 +44,24 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
   readonly #backend: StorageAdapter;
   readonly #storage: Storage;
 
-  /** `logger` hears the relay's errors when `options.relay.onError` is not given (see {@link Logger}). */
-  constructor(storage: Storage, clock: Clock, options: EventsOptions = {}, logger: Logger = consoleLogger) {
+  /**
+   * `logger` hears the relay's errors when `options.relay.onError` is not given (see {@link Logger}). `coreSinks` run
+   * first, before the listeners: the marketplace's own sinks (the webhook fan-out), which a failing listener or
+   * broker must not hold back.
+   */
+  constructor(
+    storage: Storage,
+    clock: Clock,
+    options: EventsOptions = {},
+    logger: Logger = consoleLogger,
+    coreSinks: readonly EventSink[] = [],
+  ) {
     this.#clock = clock;
     this.#backend = storage.adapter;
     this.#storage = storage;
     this.listeners = new EventListeners<M>();
     const sinks: EventSink[] = [
+      ...coreSinks,
       this.listeners,
       ...(options.publishers ?? []).map((p, i) => publisherSink(p, `publisher-${i}`)),
       ...(options.sinks ?? []),

@@ -40,9 +40,11 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   PROVIDER_ERROR: false,
   PROVIDER_TIMEOUT: false,
   PROVIDER_UNAVAILABLE: false,
+  CUSTOMER_ACTION_UNSUPPORTED: true,
   PROVIDER_CAPABILITY_MISSING: false,
   RATE_LIMITED: false,
   OVERLOADED: false,
+  WEBHOOK_TARGET_REFUSED: false,
   INTERNAL: false,
 };
 

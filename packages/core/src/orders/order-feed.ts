@@ -104,6 +104,24 @@ interface FeedRow {
   readonly seller_id: string;
 }
 
+/**
+ * PostgreSQL: the oldest transaction id whose events may still commit, as of the statement's snapshot. Every event
+ * written by a transaction below it is committed (or rolled back) for good; none can appear later below it. It is
+ * the oldest transaction the snapshot sees in progress, except those known to run in another database of the same
+ * server: transaction ids are the server's, so `pg_snapshot_xmin` alone lets an idle transaction in any database
+ * hold every event back. A transaction counts as another database's only when `pg_locks` shows its own lock on its
+ * id held by a backend connected elsewhere (`pg_stat_activity.datname`, visible to every role); one that ended
+ * since the snapshot, a prepared one, or one whose backend is unknown counts as ours, which only delays.
+ */
+const FEED_HORIZON = sql`(
+  select coalesce(min(x.xid::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+  from pg_snapshot_xip(pg_current_snapshot()) as x(xid)
+  where not exists (
+    select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
+    where l.locktype = 'transactionid' and l.mode = 'ExclusiveLock' and l.granted
+      and l.transactionid::text::bigint = x.xid::text::bigint % 4294967296
+      and a.datname <> current_database()))`;
+
 /** The SQL position of an order event and the condition "committed for good", by backend capability. */
 function positionSql(capabilities: StorageCapabilities) {
   // One writer at a time: rowid order is commit order. Concurrent writers: see migration 0011-order-feed.
@@ -113,8 +131,8 @@ function positionSql(capabilities: StorageCapabilities) {
         pos: sql`e.pos`,
         order: sql`e.tx, e.pos`,
         orderDesc: sql`e.tx desc, e.pos desc`,
-        settled: sql`e.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`,
-        unsettled: sql`e.tx >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint`,
+        settled: sql`e.tx < ${FEED_HORIZON}`,
+        unsettled: sql`e.tx >= ${FEED_HORIZON}`,
       }
     : {
         tx: sql`0`,

@@ -35,6 +35,7 @@ import { orderNotFound, orderReadableBy, readOrder } from './order-store.js';
 import { OrderTransitions } from './order-transitions.js';
 import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
+import { paymentStates } from './process/customer-action-state.js';
 import type { ProcessDefinition } from './process/process-definition.js';
 
 export type { OrdersDeps } from './orders-deps.js';
@@ -314,7 +315,33 @@ export class Orders {
     const captures = this.#d.process.transitions
       .filter((t) => t.effects.includes('captureToEscrow'))
       .map((t) => t.name);
-    return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial, captures));
+    return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, paymentStates(this.#d.process), captures));
+  }
+
+  /**
+   * Wakes the checkout of the order that `ref` names (by id, or by its authorization at the provider) while it waits
+   * for the customer's action (3-D Secure): its saga runs now, here, if no one holds it, and asks the provider for
+   * the authorization's status (capture and confirm when `authorized`; cancel, hold voided and stock released, when
+   * `failed` or `canceled`; wait again otherwise). Returns the order as it then stands, `undefined` when no order
+   * matches. `market.payments.customerActionCompleted` is the public face.
+   * @internal
+   */
+  async wakeCheckout(
+    ref: { readonly orderId: string } | { readonly authorizationId: string },
+  ): Promise<Order | undefined> {
+    const orderId =
+      'orderId' in ref
+        ? ref.orderId
+        : (
+            await this.#d.storage.run((db) =>
+              db
+                .selectFrom('orders')
+                .select('id')
+                .where('authorization_id', '=', ref.authorizationId)
+                .executeTakeFirst(),
+            )
+          )?.id;
+    return orderId === undefined ? undefined : this.#checkout.wake(orderId);
   }
 
   /**

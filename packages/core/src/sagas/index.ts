@@ -13,3 +13,4 @@ export type { ClaimedSaga } from './saga-store.js';
 export type { SagaStatus, SagaStepOutcome } from './saga-tables.js';
 export type { SagaInfo, SagaStepEntry, StartSagaOptions } from './saga-types.js';
 export { Sagas } from './sagas.js';
+export { isStepNotReady, StepNotReady } from './step-not-ready.js';

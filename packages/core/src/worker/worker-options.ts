@@ -13,6 +13,11 @@ export interface ExtraPoller {
   readonly name: string;
   /** One round of work; returns how much it did (0 lets the worker sleep). */
   runOnce(): Promise<number>;
+  /**
+   * Waits for work a round launched and did not await (deliveries in flight): the worker's `stop()` calls it after
+   * the loop ended, and `runOnce()` after the round, so a round's work is done when either resolves.
+   */
+  drain?(): Promise<void>;
 }
 
 /** Options of {@link createWorker}. */

@@ -93,7 +93,7 @@ class MarketkitWorker implements Worker {
     this.#wake?.();
     for (const w of this.#stopWaiters) w();
     await Promise.all(this.#loops);
-    await Promise.all([...this.#inFlight]);
+    await Promise.all([...this.#inFlight, ...this.#pollers.map((p) => p.drain?.())]);
     this.#loops = [];
     this.#started = false;
   }
@@ -110,7 +110,10 @@ class MarketkitWorker implements Worker {
       await Promise.all(claimed.map((c) => this.#runJob(c)));
       n += claimed.length;
     }
-    for (const p of this.#pollers) n += await p.runOnce();
+    for (const p of this.#pollers) {
+      n += await p.runOnce();
+      await p.drain?.();
+    }
     return n;
   }
 

@@ -126,5 +126,31 @@ for (const backend of testBackends()) {
         }
       },
     );
+
+    it.runIf(backend.name === 'postgres')(
+      'is not held back by a transaction in another database of the same server (transaction ids are the server’s)',
+      async () => {
+        const head = await quietHead();
+        const url = new URL(t.database.location);
+        url.pathname = '/postgres';
+        const elsewhere = new pg.Client({ connectionString: url.toString() });
+        await elsewhere.connect();
+        try {
+          // Older than the checkout below, with a transaction id, and open until the end of the test.
+          await elsewhere.query('begin');
+          await elsewhere.query('select pg_current_xact_id()');
+          const order = await buy('alice');
+          const page = await settled({ after: head });
+          expect(page.events.map((e) => [e.orderId, e.seq])).toEqual([
+            [order.id, 1],
+            [order.id, 2],
+          ]);
+          expect(page.heldBack).toBe(false);
+        } finally {
+          await elsewhere.query('rollback');
+          await elsewhere.end();
+        }
+      },
+    );
   });
 }

@@ -5,7 +5,7 @@ import type { Marketplace } from '@marketkit/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { LIVE_WEBSOCKET_CLOSE_CODES } from './live-websocket-close-codes.js';
 import { type LiveWebSocketOptions, resolveWebSocketOptions } from './live-websocket-options.js';
-import { OrderEventHub } from './order-event-hub.js';
+import { sharedOrderEventHub } from './order-event-hub.js';
 import { WebSocketSession } from './websocket-session.js';
 
 /** The live WebSocket attached to a server. */
@@ -58,7 +58,7 @@ export function attachLiveWebSocket(
   options: LiveWebSocketOptions,
 ): LiveWebSocket {
   const o = resolveWebSocketOptions(options);
-  const hub = new OrderEventHub(market, o.live);
+  const hub = sharedOrderEventHub(market, o.live);
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (pathOf(req) !== o.path) return;

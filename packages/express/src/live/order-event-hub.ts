@@ -134,3 +134,29 @@ export class OrderEventHub {
     }
   }
 }
+
+const hubsByMarket = new WeakMap<
+  Marketplace,
+  Map<string, { hub: OrderEventHub; wake: OrderEventsWake | undefined }[]>
+>();
+
+/**
+ * The process's one hub for `market` with these options: the router's Server-Sent Events stream and
+ * `attachLiveWebSocket`, given the same live options (the same `wake` function, poll interval and page size), share
+ * one reader of the feed instead of reading it twice.
+ */
+export function sharedOrderEventHub(market: Marketplace, options: OrderEventHubOptions): OrderEventHub {
+  let byKey = hubsByMarket.get(market);
+  if (byKey === undefined) {
+    byKey = new Map();
+    hubsByMarket.set(market, byKey);
+  }
+  const key = `${options.pollIntervalMs}:${options.pageSize}`;
+  const same = byKey.get(key) ?? [];
+  byKey.set(key, same);
+  const found = same.find((entry) => entry.wake === options.wake);
+  if (found !== undefined) return found.hub;
+  const hub = new OrderEventHub(market, options);
+  same.push({ hub, wake: options.wake });
+  return hub;
+}

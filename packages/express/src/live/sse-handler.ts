@@ -4,7 +4,7 @@ import { toJson } from '../http-answers.js';
 import { drainedOrClosed, type LiveOrderEvent, type LiveTransport, serveLiveClient } from './live-client.js';
 import { parseLastEventId } from './live-cursor.js';
 import type { ResolvedLiveEventsOptions } from './live-events-options.js';
-import { OrderEventHub } from './order-event-hub.js';
+import { type OrderEventHub, sharedOrderEventHub } from './order-event-hub.js';
 
 /**
  * `GET /v1/events`: a Server-Sent Events stream of the order events of the orders the actor may read. Each event
@@ -20,7 +20,7 @@ export class SseHandler {
   constructor(market: Marketplace, options: ResolvedLiveEventsOptions) {
     this.#market = market;
     this.#options = options;
-    this.#hub = new OrderEventHub(market, options);
+    this.#hub = sharedOrderEventHub(market, options);
   }
 
   /** Serves one client until it leaves or falls too far behind. */

@@ -149,6 +149,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       'IDEMPOTENCY_CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
       'PAYMENT_DECLINED',
+      'CUSTOMER_ACTION_UNSUPPORTED',
       'PROVIDER_ERROR',
       'PROVIDER_TIMEOUT',
       'PROVIDER_UNAVAILABLE',
@@ -340,7 +341,6 @@ export const OPERATIONS: readonly OperationSpec[] = [
     errors: ['VALIDATION_FAILED'],
   },
   {
-  {
     method: 'post',
     path: '/v1/webhooks/stripe',
     operationId: 'receiveStripeWebhook',
@@ -374,6 +374,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
     },
     errors: ['WEBHOOK_SIGNATURE_INVALID'],
   },
+  {
     method: 'get',
     path: '/v1/docs',
     operationId: 'getApiReference',

@@ -58,6 +58,10 @@ export const orderJson = z.strictObject({
   reservationId: z.string(),
   authorizationId: z.string().nullable(),
   captureId: z.string().nullable(),
+  customerAction: z
+    .object({ clientSecret: z.string(), redirectUrl: z.string().optional() })
+    .optional()
+    .describe('what the customer must do for the payment to go through (3-D Secure), when the provider asked'),
   stateEnteredAt: epochMs,
   version: z.number().int(),
   createdAt: epochMs,
@@ -132,10 +136,6 @@ export const readinessJson = z.strictObject({
   outboxLagMs: z.number().nullable(),
 });
 
-/** An RFC 9457 problem document (`application/problem+json`). */
-export const problemJson = z.strictObject({
-  type: z.string().regex(/^urn:marketkit:error:[A-Z_]+$/),
-  title: z.string(),
 /** `POST /v1/webhooks/<provider>`: what was done with the event (`ProviderWebhookOutcome`). */
 export const webhookReceiptJson = z.strictObject({
   received: z.literal(true),
@@ -147,6 +147,10 @@ export const webhookReceiptJson = z.strictObject({
   orderState: z.string().nullable(),
 });
 
+/** An RFC 9457 problem document (`application/problem+json`). */
+export const problemJson = z.strictObject({
+  type: z.string().regex(/^urn:marketkit:error:[A-Z_]+$/),
+  title: z.string(),
   status: z.number().int().min(400).max(599),
   detail: z.string(),
   code: z.string(),

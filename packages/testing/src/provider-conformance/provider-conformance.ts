@@ -140,14 +140,25 @@ export function runProviderConformance<P extends PaymentProvider>(options: Provi
     const canList = typeof probe.listEffects === 'function';
     const noList = canList ? undefined : 'the provider has no listEffects';
 
-    /** A fresh provider and a key factory for one test. */
+    /**
+     * A fresh provider and a key factory for one test. Keys are `<order>:<step>`, as Marketkit's orders make them, and
+     * every authorization's `reference` is the test's order id (a provider may find effects by reference).
+     */
     const setup = async () => {
       const provider = await options.makeProvider();
       const base = `mkconf-${run}-${n++}`;
       return { provider, key: (step: string) => `${base}:${step}` };
     };
+    /** The order id of a key `<order>:<step>`. */
+    const orderOf = (key: string) => key.slice(0, key.lastIndexOf(':'));
     const authorize = (provider: P, key: string, amountMinor: bigint) =>
-      provider.authorize({ idempotencyKey: key, amountMinor, currency, paymentMethod: approved, reference: key });
+      provider.authorize({
+        idempotencyKey: key,
+        amountMinor,
+        currency,
+        paymentMethod: approved,
+        reference: orderOf(key),
+      });
     const captured = async (provider: P, key: (s: string) => string, amountMinor: bigint) => {
       const { authorizationId } = await authorize(provider, key('authorize'), amountMinor);
       const { captureId } = await provider.capture({
@@ -398,7 +409,7 @@ export function runProviderConformance<P extends PaymentProvider>(options: Provi
             amountMinor: 1000n,
             currency,
             paymentMethod: declined as string,
-            reference: key('authorize'),
+            reference: orderOf(key('authorize')),
           });
         expectRefused(await rejectionOf(call()), 'PAYMENT_DECLINED');
         expectRefused(await rejectionOf(call()), 'PAYMENT_DECLINED');
@@ -475,7 +486,9 @@ export function runProviderConformance<P extends PaymentProvider>(options: Provi
           ['refund', key('refund'), 100n, currency],
           ['payout', key('payout'), 50n, currency],
         ]);
-        expect(new Set(all.map((e) => e.id)).size).toBe(4);
+        // Effects are told apart by type and id, as reconciliation does: a capture may share its authorization's id
+        // (Stripe's capture is the PaymentIntent it captured, and its id is the captureId the provider returned).
+        expect(new Set(all.map((e) => `${e.type}:${e.id}`)).size).toBe(4);
         expect(all.find((e) => e.type === 'refund')).toMatchObject({ captureId });
         expect(all.find((e) => e.type === 'payout')).toMatchObject({ destination });
         const only = await effectsOf(provider, [key('refund')]);

@@ -31,13 +31,20 @@ export type StripeTestEndpoint =
  * A fault the server injects into the next request(s) to an endpoint:
  * - `rateLimit`: answers 429 (`rate_limit`) without doing anything; the key is not used up;
  * - `apiError`: answers 500 (`api_error`) without doing anything; the key is not used up;
+ * - `stall`: never answers and does nothing (the request was lost on its way; a client with a `timeout` times out);
  * - `dropAfterApply`: does the request and records its answer under the key, then drops the connection unanswered;
  * - `dropTwiceAfterApply`: the same, and drops the next replay of its key too: the `stripe` client retries a closed
  *   connection once even with `maxNetworkRetries: 0` (the replay answers it), so this is how its caller sees the
  *   connection error; a later retry with the key gets the recorded answer;
  * - `stallAfterApply`: does it and records it, then never answers (a client with a `timeout` times out).
  */
-export type StripeTestFault = 'rateLimit' | 'apiError' | 'dropAfterApply' | 'dropTwiceAfterApply' | 'stallAfterApply';
+export type StripeTestFault =
+  | 'rateLimit'
+  | 'apiError'
+  | 'stall'
+  | 'dropAfterApply'
+  | 'dropTwiceAfterApply'
+  | 'stallAfterApply';
 
 /** Options of {@link startStripeTestServer}. */
 export interface StripeTestServerOptions {
@@ -58,6 +65,8 @@ export interface StripeTestServer {
   readonly clientConfig: { host: string; port: number; protocol: 'http'; maxNetworkRetries: 0 };
   /** Makes the next `times` requests to `endpoint` fail with `fault` (queued after faults already injected). */
   injectFault(endpoint: StripeTestEndpoint, fault: StripeTestFault, times?: number): void;
+  /** Drops the faults injected and not yet used (and a pending second drop of `dropTwiceAfterApply`). */
+  clearFaults(): void;
   /** The events raised so far, oldest first: what webhooks deliver. */
   events(): readonly StripeEventObject[];
   /** Sends the events raised from now on to `endpoint` (signed with its secret); `undefined` stops sending. */
@@ -190,6 +199,7 @@ export async function startStripeTestServer(options: StripeTestServerOptions = {
       send({ status: 500, body: { error: { type: 'api_error', message: 'An unknown error occurred (injected).' } } });
       return;
     }
+    if (fault === 'stall') return;
     const ctx: StripeRequestContext = { requestId, idempotencyKey: key };
     const answer = execute(state, route, parseStripeForm(body), ctx);
     // Stripe keeps the answer of a request its endpoint executed (a success or a decline), not of one it refused.
@@ -220,6 +230,10 @@ export async function startStripeTestServer(options: StripeTestServerOptions = {
       const queue = faults.get(endpoint) ?? [];
       for (let i = 0; i < times; i++) queue.push(fault);
       faults.set(endpoint, queue);
+    },
+    clearFaults() {
+      faults.clear();
+      dropReplay.clear();
     },
     events: () => [...state.events],
     setWebhookEndpoint: (endpoint) => webhooks.setEndpoint(endpoint),

@@ -191,4 +191,29 @@ describe('the Stripe test server', () => {
       body: { error: { code: 'resource_missing' } },
     });
   });
+
+  it('stall never answers and does nothing: the key is not used up, the retry executes once', async () => {
+    server.injectFault('payment_intents.create', 'stall');
+    const before = server.executed('payment_intents.create');
+    const stalled = fetch(`${server.url}/v1/payment_intents`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk_test_x', 'idempotency-key': 'stall-1' },
+      body: new URLSearchParams(intent).toString(),
+      signal: AbortSignal.timeout(200),
+    });
+    await expect(stalled).rejects.toThrow();
+    expect(server.executed('payment_intents.create')).toBe(before);
+    const retry = await post('/v1/payment_intents', intent, 'stall-1');
+    expect(retry).toMatchObject({ status: 200, body: { status: 'requires_capture' } });
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(server.executed('payment_intents.create')).toBe(before + 1);
+  });
+
+  it('clearFaults drops the faults injected and not yet used', async () => {
+    server.injectFault('payment_intents.create', 'apiError', 2);
+    expect((await post('/v1/payment_intents', intent, 'clear-1')).status).toBe(500);
+    server.clearFaults();
+    const after = await post('/v1/payment_intents', intent, 'clear-1');
+    expect(after).toMatchObject({ status: 200, body: { status: 'requires_capture', amount: 1500 } });
+  });
 });
