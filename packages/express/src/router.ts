@@ -65,7 +65,10 @@ function providerWebhookRoute(handler: ProviderWebhookHandler, limit: string | n
   return [
     express.raw({ type: () => true, limit }),
     (req, res) => {
-      const body: unknown = req.body;
+      const parsed: unknown = req.body;
+      // No body at all: Express 5 leaves `req.body` undefined, Express 4's parsers set `{}`.
+      const empty = parsed === undefined || (isPlainObject(parsed) && Object.keys(parsed).length === 0);
+      const body = empty ? Buffer.alloc(0) : parsed;
       if (!Buffer.isBuffer(body)) {
         // A body parser of the host's ran first: the exact bytes the signature covers are gone.
         const message = `The ${handler.provider} webhook's body was parsed before marketkitRouter: mount the router before any body parser (express.json()).`;
@@ -78,6 +81,10 @@ function providerWebhookRoute(handler: ProviderWebhookHandler, limit: string | n
         .catch((e: unknown) => sendError(res, e));
     },
   ];
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;

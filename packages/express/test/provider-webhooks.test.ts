@@ -104,6 +104,11 @@ for (const backend of testBackends()) {
       expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(refused.body).toMatchObject({ code: 'WEBHOOK_SIGNATURE_INVALID', details: { provider: 'stripe' } });
       expect(calls[0]?.signature).toBeUndefined();
+      // No body at all: handed on empty (the handler refuses it: nothing is signed).
+      expect((await request(server).post('/api/v1/webhooks/stripe').set('Stripe-Signature', 't=1,v1=x')).status).toBe(
+        400,
+      );
+      expect(calls[1]?.body.length).toBe(0);
       fail = () => new Error('database away');
       expect((await request(server).post('/api/v1/webhooks/stripe').send('{}')).status).toBe(500);
     });

@@ -33,7 +33,7 @@ export interface ProviderWebhookOutcome {
  *
  * @example
  * ```ts
- * app.post('/stripe-webhooks', express.raw({ type: '*\/*' }), async (req, res) => {
+ * app.post('/stripe-webhooks', express.raw({ type: 'application/json' }), async (req, res) => {
  *   const outcome = await handler.handleProviderWebhook(req.body, req.get('stripe-signature'));
  *   res.json({ received: true, ...outcome });
  * });
