@@ -43,3 +43,19 @@ export function definedOnly<T extends object>(o: T): { [K in keyof T]: Exclude<T
     [K in keyof T]: Exclude<T[K], undefined>;
   };
 }
+
+/**
+ * A Stripe event (`POST /v1/webhooks/stripe`), for the documentation: the handler verifies the raw body's signature
+ * and reads the event with Stripe's own client, not with this schema.
+ */
+export const stripeEventBody = z
+  .looseObject({
+    id: z.string().describe('`evt_…`: Marketkit handles each id once'),
+    object: z.literal('event'),
+    type: z.string().describe('`payment_intent.succeeded`, …'),
+    created: z.number().int(),
+    livemode: z.boolean(),
+    api_version: z.string().nullable().optional(),
+    data: z.looseObject({ object: z.looseObject({ id: z.string(), object: z.string() }) }),
+  })
+  .describe('A Stripe Event (https://docs.stripe.com/api/events/object)');

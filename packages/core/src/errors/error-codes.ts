@@ -84,6 +84,11 @@ export const ERROR_CODES = {
     message: 'The request carries no valid credentials (missing, malformed, expired or wrongly signed).',
   },
   FORBIDDEN: { retryable: false, httpStatus: 403, message: 'The actor may not perform this operation.' },
+  WEBHOOK_SIGNATURE_INVALID: {
+    retryable: false,
+    httpStatus: 400,
+    message: 'The webhook is not signed by the provider (missing, malformed, wrong or too old signature).',
+  },
   IDEMPOTENCY_KEY_REUSED: {
     retryable: false,
     httpStatus: 422,

@@ -93,6 +93,10 @@ export const ERROR_DETAILS_SCHEMAS = {
     .strictObject({})
     .describe('no details: a missing, malformed, expired or wrongly signed credential are not told apart'),
   FORBIDDEN: z.strictObject({ role: text, actorId: text, operation: text }),
+  WEBHOOK_SIGNATURE_INVALID: z.strictObject({
+    provider: text.describe('the provider whose webhook endpoint refused the request (`stripe`)'),
+    reason: text.describe('why, as the provider’s library says it (no signature, no matching one, too old)'),
+  }),
   IDEMPOTENCY_KEY_REUSED: z.strictObject({
     key: text.describe('on checkout, the idempotency key, or the order id the caller chose'),
     actor: text.optional().describe('absent for keys not scoped to an actor: saga ids, a provider’s keys'),

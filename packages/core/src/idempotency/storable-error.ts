@@ -33,6 +33,7 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   INVALID_TRANSITION: true,
   UNAUTHENTICATED: false,
   FORBIDDEN: false,
+  WEBHOOK_SIGNATURE_INVALID: false,
   IDEMPOTENCY_KEY_REUSED: false,
   IDEMPOTENCY_CONFLICT: false,
   PAYMENT_DECLINED: true,

@@ -48,3 +48,4 @@ export {
   type ProviderBreakerState,
 } from './provider-breaker.js';
 export { classifyProviderError } from './provider-retry.js';
+export type { ProviderWebhookHandler, ProviderWebhookOutcome } from './provider-webhook.js';

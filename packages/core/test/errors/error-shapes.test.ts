@@ -32,6 +32,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const HTTP_ONLY = {
   RATE_LIMITED: 'raised by @marketkit/express when a caller is over its rate limit, never by core',
   UNAUTHENTICATED: 'raised by @marketkit/express for a request without valid credentials, never by core',
+  WEBHOOK_SIGNATURE_INVALID:
+    'raised by a provider webhook handler (@marketkit/adapters/stripe) for a request not signed by the provider, never by core',
 } as const;
 const CANNOT_ARISE: Readonly<Record<'sqlite' | 'postgres', Partial<Record<ErrorCode, string>>>> = {
   sqlite: {

@@ -15,6 +15,7 @@ import {
   sagaJson,
   sagaListJson,
   statusJson,
+  webhookReceiptJson,
 } from './response-schemas.js';
 
 /** Options of {@link openApiDocument}. */
@@ -148,6 +149,16 @@ function operationObject(op: OperationSpec): Json {
       example: q.example,
     });
   }
+  for (const h of op.headers ?? []) {
+    parameters.push({
+      name: h.name,
+      in: 'header',
+      required: h.required,
+      description: h.description,
+      schema: { type: 'string' },
+      example: h.example,
+    });
+  }
   if (op.idempotencyKey !== undefined) {
     parameters.push({
       $ref: `#/components/parameters/${op.idempotencyKey === 'required' ? 'IdempotencyKeyRequired' : 'IdempotencyKey'}`,
@@ -212,6 +223,7 @@ const RESPONSE_SCHEMAS: Readonly<Record<ResponseSchemaName | 'Money' | 'OrderEve
   SagaList: sagaListJson,
   Status: statusJson,
   Readiness: readinessJson,
+  WebhookReceipt: webhookReceiptJson,
   Problem: problemJson,
 };
 

@@ -136,6 +136,17 @@ export const readinessJson = z.strictObject({
   outboxLagMs: z.number().nullable(),
 });
 
+/** `POST /v1/webhooks/<provider>`: what was done with the event (`ProviderWebhookOutcome`). */
+export const webhookReceiptJson = z.strictObject({
+  received: z.literal(true),
+  eventId: z.string(),
+  type: z.string(),
+  handled: z.boolean().describe('false: an event type Marketkit does not follow, acknowledged and ignored'),
+  duplicate: z.boolean().describe('true: an event id handled before; nothing ran again'),
+  orderId: z.string().nullable(),
+  orderState: z.string().nullable(),
+});
+
 /** An RFC 9457 problem document (`application/problem+json`). */
 export const problemJson = z.strictObject({
   type: z.string().regex(/^urn:marketkit:error:[A-Z_]+$/),
