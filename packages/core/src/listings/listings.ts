@@ -130,11 +130,15 @@ export class Listings {
     );
   }
 
-  /** A listing, or `undefined`. */
+  /**
+   * A listing, or `undefined`. Replica-safe (`eventual`): with read replicas it may lag the primary by the adapter's
+   * bound, but shows this instance's own writes. Stock is checked again, on the primary, when it is reserved.
+   */
   async get(id: string): Promise<Listing | undefined> {
     const listingId = parseInput(listingIdSchema, id, 'listing id');
-    const row = await this.#storage.run((db) =>
-      db.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst(),
+    const row = await this.#storage.read(
+      (db) => db.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst(),
+      'eventual',
     );
     return row === undefined ? undefined : listingFromRow(row);
   }
