@@ -4,6 +4,7 @@ export type {
   KeyOptions,
   Listing,
   ListingInput,
+  ListingReadOptions,
   ListingUpdate,
   ReserveInput,
   StockReservation,
