@@ -259,12 +259,14 @@ export class Storage {
    * errors. Only for reads that nothing decides money or stock on: a replica may be behind the primary within the
    * consistency's bound. `fn` must only read. Without replicas, or with `primary`, it reads from the primary. A
    * replica whose connection is lost mid-read is not the caller's problem: the read runs again on the primary.
+   * On a replica, all of `fn`'s statements run on one connection (one server, one replay position).
    */
   async read<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, consistency: ReadConsistency): Promise<T> {
     const replicaDb = this.#replicaDb(consistency);
     if (replicaDb !== undefined) {
       try {
-        return await fn(replicaDb);
+        // One connection for all of `fn`'s statements: one server answers them all, at one replay position.
+        return await replicaDb.connection().execute(fn);
       } catch (error) {
         if (this.adapter.classifyError(error) !== 'connectionLost') throw toStorageError(this.adapter, error);
       }
