@@ -258,7 +258,8 @@ export class Storage {
    * Runs reads that may be answered by a replica (see {@link ReadConsistency}), outside a transaction, mapping driver
    * errors. Only for reads that nothing decides money or stock on: a replica may be behind the primary within the
    * consistency's bound. `fn` must only read. Without replicas, or with `primary`, it reads from the primary. A
-   * replica whose connection is lost mid-read is not the caller's problem: the read runs again on the primary.
+   * replica that fails mid-read (a lost connection, a statement cancelled by a recovery conflict) is not the caller's
+   * problem: the read runs again on the primary.
    * On a replica, all of `fn`'s statements run on one connection (one server, one replay position).
    */
   async read<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, consistency: ReadConsistency): Promise<T> {
@@ -268,7 +269,12 @@ export class Storage {
         // One connection for all of `fn`'s statements: one server answers them all, at one replay position.
         return await replicaDb.connection().execute(fn);
       } catch (error) {
-        if (this.adapter.classifyError(error) !== 'connectionLost') throw toStorageError(this.adapter, error);
+        // A driver error on the replica side (a lost connection, a query cancelled by a recovery conflict, which
+        // PostgreSQL reports as a serialization failure) is retried once on the primary. The host's own errors, and
+        // a wait for a pooled connection that already ran out, are not.
+        if (!this.adapter.isDriverError(error) || this.adapter.classifyError(error) === 'connectionWaitTimeout') {
+          throw toStorageError(this.adapter, error);
+        }
       }
     }
     try {
