@@ -274,6 +274,36 @@ if (replicaBase === undefined) {
       expect((await writer.market.ledger.getAccount(`b-${n}`))?.creditsPosted).toBe(7n);
     });
 
+    it('reruns a read on the primary when its replica connection is lost mid-read', async () => {
+      const pool = new pg.Pool({ connectionString: replicaUrl, max: 1 });
+      pools.push(pool);
+      // Our pool, so our listeners: the killed session's client reports its end as an 'error' event.
+      pool.on('error', () => {});
+      pool.on('connect', (client) => client.on('error', () => {}));
+      let kill = false;
+      let killed = 0;
+      /** Hands out the standby's connections; while `kill`, after terminating the session behind it. */
+      const killing = {
+        async connect() {
+          const client = await pool.connect();
+          if (kill) {
+            const pid = (client as unknown as { processID: number }).processID;
+            await query(admin(), 'select pg_terminate_backend($1, 10000)', [pid]);
+            killed++;
+          }
+          return client;
+        },
+        end: async () => {},
+      };
+      const { market: m } = market({ readYourWrites: 'off' }, [{ pool: killing }]);
+      const listing = await createListing(m, 'Stool');
+      await caughtUp();
+      expect((await m.listings.get(listing.id))?.title).toBe('Stool'); // the standby is known to be caught up
+      kill = true;
+      expect((await m.listings.get(listing.id))?.title).toBe('Stool'); // its connection died: the primary answered
+      expect(killed).toBe(1);
+    });
+
     it('falls back to the primary, without an error, when a replica is down', async () => {
       const down = onDatabase('postgres://root@127.0.0.1:1/x', fresh.name);
       const { market: m, adapter } = market({}, [{ connectionString: down, connectionTimeoutMs: 200 }]);
