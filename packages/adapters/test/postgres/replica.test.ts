@@ -162,6 +162,8 @@ if (replicaBase === undefined) {
       const replicaDb = new Kysely<unknown>({ dialect: adapter.replicaReads!.dialect('eventual') });
       const primaryDb = new Kysely<unknown>({ dialect: adapter.dialect });
       try {
+        await sql`select 1`.execute(replicaDb); // samples the primary's position
+        await caughtUp(); // the standby replayed past it: within maxLagMs
         const onReplica = await sql<{ r: boolean }>`select pg_is_in_recovery() as r`.execute(replicaDb);
         expect(onReplica.rows[0]?.r).toBe(true);
         const inTransaction = await primaryDb
@@ -180,6 +182,7 @@ if (replicaBase === undefined) {
       const listing = await createListing(writer.market, 'Old lamp');
       await caughtUp();
       expect((await reader.market.listings.get(listing.id))?.title).toBe('Old lamp'); // warm-up: samples the primary
+      await caughtUp(); // past that sample (on a busy server the warm-up itself may have waited for it in vain)
       await pause();
 
       const updated = await writer.market.listings.update(listing.id, {
@@ -229,7 +232,8 @@ if (replicaBase === undefined) {
       const listing = await createListing(writer.market);
       const head = await reader.market.orders.feedHead();
       await caughtUp();
-      await reader.market.listings.get(listing.id); // warm-up
+      await reader.market.listings.get(listing.id); // warm-up: samples the primary
+      await caughtUp();
       await pause();
       const order = await writer.market.orders.checkout({
         buyerId: 'ann',
@@ -240,6 +244,9 @@ if (replicaBase === undefined) {
       const page = await feedUntil(reader.market, head, order.id);
       expect(page.events.map((e) => e.orderId)).toContain(order.id);
       expect(await reader.market.orders.get(order.id)).toBeUndefined(); // stale, from the standby
+      expect((await reader.market.orders.get(order.id, { consistency: 'primary' }))?.state).toBe(order.state);
+      const asBuyer = { actor: { role: 'buyer', id: 'ann' }, consistency: 'primary' } as const;
+      expect((await reader.market.orders.history(order.id, asBuyer)).length).toBeGreaterThan(0);
       expect((await writer.market.orders.get(order.id))?.state).toBe(order.state); // read-your-writes
       expect(await reader.market.orders.history(order.id)).toEqual([]);
 
@@ -264,7 +271,8 @@ if (replicaBase === undefined) {
         { id: `b-${n}`, currency: 'USD', code: 1 },
       ]);
       await caughtUp();
-      await reader.market.ledger.getAccount(`a-${n}`); // warm-up
+      await reader.market.ledger.getAccount(`a-${n}`); // warm-up: samples the primary
+      await caughtUp();
       await pause();
       const [result] = await writer.market.ledger.createTransfers([
         { id: `t-${n}`, debitAccountId: `a-${n}`, creditAccountId: `b-${n}`, amount: 7n, currency: 'USD', code: 1 },
@@ -298,7 +306,9 @@ if (replicaBase === undefined) {
       const { market: m } = market({ readYourWrites: 'off' }, [{ pool: killing }]);
       const listing = await createListing(m, 'Stool');
       await caughtUp();
-      expect((await m.listings.get(listing.id))?.title).toBe('Stool'); // the standby is known to be caught up
+      await m.listings.get(listing.id); // samples the primary's position
+      await caughtUp();
+      expect((await m.listings.get(listing.id))?.title).toBe('Stool'); // now the standby is known to be caught up
       kill = true;
       expect((await m.listings.get(listing.id))?.title).toBe('Stool'); // its connection died: the primary answered
       expect(killed).toBe(1);

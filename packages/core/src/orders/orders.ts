@@ -233,7 +233,8 @@ export class Orders {
    * `NOT_FOUND`, exactly the error an order that does not exist gets, so a refusal does not reveal that it exists.
    * Without `actor`, a trusted in-process read: any order, or `undefined` when it does not exist.
    * A malformed id or actor is `VALIDATION_FAILED`. Replica-safe (`eventual`): with read replicas it may lag the
-   * primary by the adapter's bound, but shows this instance's own writes (see docs/storage.md, "Read replicas").
+   * primary by the adapter's bound, but shows this instance's own writes; `consistency: 'primary'` reads the primary
+   * (see docs/storage.md, "Read replicas").
    *
    * @example
    * ```ts
@@ -241,12 +242,13 @@ export class Orders {
    * const any = await market.orders.get(orderId); // trusted: host code only
    * ```
    */
-  get(orderId: string, options: { readonly actor: Actor }): Promise<Order>;
+  get(orderId: string, options: ReadOptions & { readonly actor: Actor }): Promise<Order>;
   get(orderId: string, options?: ReadOptions): Promise<Order | undefined>;
   async get(orderId: string, options?: ReadOptions): Promise<Order | undefined> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
-    const actor = parseInput(readOptionsSchema, options, 'read options')?.actor;
-    const order = await this.#d.storage.read((db) => readOrder(db, id, actor), 'eventual');
+    const o = parseInput(readOptionsSchema, options, 'read options');
+    const actor = o?.actor;
+    const order = await this.#d.storage.read((db) => readOrder(db, id, actor), o?.consistency ?? 'eventual');
     if (order === undefined && actor !== undefined) throw orderNotFound(id);
     return order;
   }
@@ -258,13 +260,14 @@ export class Orders {
    */
   async history(orderId: string, options?: ReadOptions): Promise<OrderEvent[]> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
-    const actor = parseInput(readOptionsSchema, options, 'read options')?.actor;
+    const o = parseInput(readOptionsSchema, options, 'read options');
+    const actor = o?.actor;
     const rows = await this.#d.storage.read(
       async (db) =>
         actor !== undefined && !(await orderReadableBy(db, id, actor))
           ? undefined
           : db.selectFrom('order_events').selectAll().where('order_id', '=', id).orderBy('seq').execute(),
-      'eventual',
+      o?.consistency ?? 'eventual',
     );
     if (rows === undefined) throw orderNotFound(id);
     return rows.map(orderEventFromRow);
