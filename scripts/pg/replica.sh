@@ -12,7 +12,7 @@
 # Environment: MARKETKIT_PG_REPLICA_DIR (default /var/tmp/marketkit-replica), MARKETKIT_PG_REPLICA_PORT (5433),
 # MARKETKIT_PG_PRIMARY_HOST/PORT/USER (127.0.0.1, 5432, root), PG_BIN (/usr/lib/postgresql/<version>/bin).
 # The primary is never restarted: start only adds `host replication all 127.0.0.1/32 trust` to its pg_hba.conf
-# when no replication line is there, and reloads it (pg_reload_conf). No replication slot is made, so a stopped
+# when no such line is there, and reloads it (pg_reload_conf). No replication slot is made, so a stopped
 # standby never holds WAL back on the primary; one that fell too far behind is rebuilt on the next start.
 set -euo pipefail
 
@@ -43,7 +43,7 @@ streaming() { [ "$(standby 'select status from pg_stat_wal_receiver')" = streami
 allow_replication() {
   local hba
   hba="$(primary 'show hba_file')"
-  if ! grep -Eq '^[[:space:]]*host[[:space:]]+replication[[:space:]]' "$hba"; then
+  if ! grep -Eq "^[[:space:]]*host[[:space:]]+replication[[:space:]]+(all|$puser)[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust" "$hba"; then
     printf '\n# added by marketkit scripts/pg/replica.sh: the local hot standby streams from here\nhost replication all 127.0.0.1/32 trust\n' >>"$hba"
     primary 'select pg_reload_conf()' >/dev/null
   fi
