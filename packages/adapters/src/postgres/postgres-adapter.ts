@@ -88,7 +88,8 @@ function replicaPool(
 ): RoutedReplica {
   if (replica.pool !== undefined) {
     const host = borrowed(replica.pool);
-    return { pool: async () => prepared?.wrap(host) ?? host, end: async () => {} };
+    const wrapped = prepared?.wrap(host) ?? host;
+    return { pool: async () => wrapped, end: async () => {} };
   }
   const { replicas: _r, replicaReads: _rr, pool: _p, ...session } = config;
   const made = once(() =>

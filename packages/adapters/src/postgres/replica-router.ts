@@ -74,6 +74,8 @@ export class ReplicaRouter implements ReplicaReads {
   /** A connection for one read of `consistency`: from a standby that has replayed far enough, else the primary's. */
   async connect(consistency: ReplicaReadConsistency): Promise<PostgresPoolClient> {
     const started = Date.now();
+    // Every replica left out: straight to the primary, without reading its position first.
+    if (this.#replicas.every((r) => r.downUntil > started)) return (await this.#primary()).connect();
     const needed = await this.#needed(consistency, started);
     const deadline = started + (this.#options.readYourWrites === 'primary' ? 0 : this.#options.waitTimeoutMs);
     for (let i = 0; i < this.#replicas.length; i++) {
