@@ -28,7 +28,7 @@ const DEFAULTS = { maxLagMs: 10_000, readYourWrites: 'wait', waitTimeoutMs: 100,
  *   with read-your-writes, the primary's position read after this instance's last write (one query, only when it
  *   wrote since the last one). A `latest` read needs the primary's position read after the read began.
  * - A standby known to have replayed that far is used without a query; otherwise its `pg_last_wal_replay_lsn()` is
- *   polled (1 to 10 ms apart) until it has, up to `waitTimeoutMs` (`readYourWrites: 'primary'`: checked once).
+ *   polled (every 1 ms for 10 ms, then every 5 ms) until it has, up to `waitTimeoutMs` (`readYourWrites: 'primary'`: checked once).
  * - A standby that refuses a connection or fails the check is left out for `retryDownAfterMs`.
  * @internal made by `postgresAdapter` when it has replicas.
  */
@@ -121,7 +121,7 @@ export class ReplicaRouter implements ReplicaReads {
    * is released and false.
    */
   async #caughtUp(replica: ReplicaState, client: PostgresPoolClient, needed: bigint, deadline: number) {
-    let delay = 1;
+    const since = Date.now();
     try {
       while (replica.replayed < needed) {
         const { rows } = await client.query<{ lsn: string | null }>(REPLAY_LSN, []);
@@ -130,12 +130,14 @@ export class ReplicaRouter implements ReplicaReads {
         if (replayed === undefined) throw new Error('not a standby');
         if (replayed > replica.replayed) replica.replayed = replayed;
         if (replayed >= needed) break;
+        // A streaming standby replays a commit within a millisecond or so: poll every 1 ms for the first 10 ms
+        // (one tiny query each), then every 5 ms.
+        const delay = Date.now() - since < 10 ? 1 : 5;
         if (Date.now() + delay > deadline) {
           client.release();
           return false;
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 10);
       }
       return true;
     } catch (error) {
