@@ -14,6 +14,7 @@ import {
 import { Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PrimaryPosition, parseLsn } from '../../src/postgres/wal-position.js';
 
 const REPLICA_URL_ENV = 'MARKETKIT_PG_REPLICA_URL';
 const replicaBase = process.env[REPLICA_URL_ENV];
@@ -61,6 +62,41 @@ describe('postgres adapter: read replica options', () => {
     });
     expect(ok.replicaReads).toBeDefined();
     expect(postgresAdapter({ connectionString }).replicaReads).toBeUndefined();
+  });
+});
+
+describe('postgres read replicas: the primary position', () => {
+  it('parses pg_lsn text into ordered bigints', () => {
+    expect(parseLsn('0/0')).toBe(0n);
+    expect(parseLsn('16/B374D848')).toBe((0x16n << 32n) | 0xb374d848n);
+    expect((parseLsn('1/0') ?? 0n) > (parseLsn('0/FFFFFFFF') ?? 0n)).toBe(true);
+    expect(parseLsn(null)).toBeUndefined();
+  });
+
+  it('answers concurrent callers with at most two queries, each read after the call', async () => {
+    const pool = new pg.Pool({ connectionString: requirePostgresUrl(), max: 2 });
+    let queries = 0;
+    pool.on('connect', (client) => {
+      const q = client.query.bind(client) as (...args: unknown[]) => unknown;
+      client.query = ((...args: unknown[]) => {
+        queries++;
+        return q(...args);
+      }) as typeof client.query;
+    });
+    try {
+      const position = new PrimaryPosition(async () => pool as never, 60_000);
+      const first = await position.next();
+      queries = 0;
+      const [{ lsn } = { lsn: '0/0' }] = (await pool.query('select pg_current_wal_insert_lsn()::text as lsn')).rows;
+      const before = parseLsn(lsn) ?? 0n;
+      queries = 0;
+      const all = await Promise.all(Array.from({ length: 20 }, () => position.next()));
+      expect(queries).toBeLessThanOrEqual(2);
+      for (const p of all) expect(p >= before && p >= first).toBe(true);
+      expect(await position.lagBound(Date.now())).toBe(first); // the oldest reading within the bound
+    } finally {
+      await pool.end();
+    }
   });
 });
 
