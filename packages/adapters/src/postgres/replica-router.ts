@@ -1,6 +1,7 @@
 import type { ReplicaReadConsistency, ReplicaReads } from '@marketkit/core';
 import { type Dialect, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import type { PostgresReplicaReadsConfig } from './postgres-adapter-config.js';
+import { classifyPostgresError } from './postgres-errors.js';
 import { PrimaryPosition, parseLsn } from './wal-position.js';
 
 /** One standby as the router sees it. */
@@ -110,8 +111,12 @@ export class ReplicaRouter implements ReplicaReads {
   async #replicaClient(replica: ReplicaState): Promise<PostgresPoolClient | undefined> {
     try {
       return await (await replica.pool()).connect();
-    } catch {
-      replica.downUntil = Date.now() + this.#options.retryDownAfterMs;
+    } catch (error) {
+      // Every pooled connection busy for connectionTimeoutMs: the replica is saturated, not down; this read only
+      // goes to the primary.
+      if (classifyPostgresError(error) !== 'connectionWaitTimeout') {
+        replica.downUntil = Date.now() + this.#options.retryDownAfterMs;
+      }
       return undefined;
     }
   }
