@@ -278,7 +278,7 @@ export class Storage {
       }
     }
     try {
-      return await fn(this.db);
+      return await this.#waiting(() => fn(this.db));
     } catch (error) {
       throw toStorageError(this.adapter, error);
     }
