@@ -24,9 +24,17 @@ export type { MigrateResult, MigrationStatus } from './schema/migrate.js';
 export { JSON_INPUT_LIMITS } from './storage/json-input.js';
 export { retryWhileBusy } from './storage/retry-while-busy.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
-export { type MarketkitTransaction, Storage, type StorageOptions, type TransactionOptions } from './storage/storage.js';
+export {
+  type MarketkitTransaction,
+  type ReadConsistency,
+  Storage,
+  type StorageOptions,
+  type TransactionOptions,
+} from './storage/storage.js';
 export type {
   RelaxedCommit,
+  ReplicaReadConsistency,
+  ReplicaReads,
   StorageAdapter,
   StorageCapabilities,
   StorageColumnTypes,

@@ -209,7 +209,8 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       const id = param(req, 'id');
       const expectedVersion = ifMatchVersion(req);
       const body = parseInput(updateListingBody, req.body ?? {}, 'listing update');
-      const current = await market.listings.get(id);
+      // From the primary: compared with the version the client holds, which a replica may not have replayed yet.
+      const current = await market.listings.get(id, { consistency: 'primary' });
       if (current === undefined) throw listingNotFound(id);
       if (actor.role !== 'operator' && !(actor.role === 'seller' && actor.id === current.sellerId)) {
         throw forbidden(actor, 'listings.update', 'Only the listing’s seller or an operator may edit it.');

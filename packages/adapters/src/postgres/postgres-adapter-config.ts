@@ -55,6 +55,54 @@ export interface PostgresAdapterConfig {
    * never runs.
    */
   readonly replanAfterMs?: number;
+  /**
+   * Hot standbys streaming from the primary (PostgreSQL physical replication), at most 16. Reads that core marks
+   * replica-safe (listings and orders by id, order history, the order feed, ledger balances and transfer pages) are
+   * spread over them, round robin, whenever one has replayed far enough ({@link replicaReads}); every write, every
+   * transaction and every read that guards money or stock runs on the primary. A replica that refuses connections
+   * or drops one is left out for `replicaReads.retryDownAfterMs`, its reads served by the primary meanwhile: a
+   * replica never fails a read. See docs/storage.md, "Read replicas".
+   */
+  readonly replicas?: readonly PostgresReplicaConfig[];
+  /** How stale a replica may be, and how read-your-writes is kept. Only with {@link replicas}. */
+  readonly replicaReads?: PostgresReplicaReadsConfig;
+}
+
+/** One read replica of {@link PostgresAdapterConfig.replicas}: `connectionString` or `pool`, not both. */
+export interface PostgresReplicaConfig {
+  /** The standby's URL (same database name as the primary's), as for {@link PostgresAdapterConfig.connectionString}. */
+  readonly connectionString?: string;
+  /** An existing `pg.Pool` on the standby, the host's (left open by `market.close()`). */
+  readonly pool?: PostgresPool;
+  /** Pool size when the adapter creates the pool: 1 to 1000. Default: the primary's `max` (10). */
+  readonly max?: number;
+  /**
+   * The longest a read waits to connect to this replica, in whole ms, before the primary serves it (and the replica
+   * is left out for `retryDownAfterMs`). Default 1000.
+   */
+  readonly connectionTimeoutMs?: number;
+}
+
+/** Staleness rules of the replica-safe reads ({@link PostgresAdapterConfig.replicaReads}). */
+export interface PostgresReplicaReadsConfig {
+  /**
+   * The most a replica-safe read may lag the primary, in whole ms: a replica is used only once it has replayed the
+   * primary's WAL position sampled at most this long ago (`pg_current_wal_insert_lsn()`, sampled at most twice per
+   * bound). 1 to 2^31-1; default 10000.
+   */
+  readonly maxLagMs?: number;
+  /**
+   * After this marketplace instance wrote, its reads must see the write (read-your-writes): the adapter takes the
+   * primary's WAL position after the write (one cheap query, shared by concurrent reads) and reads from a replica
+   * that replayed it. `wait` (default): a replica behind it is polled up to `waitTimeoutMs`, then the primary
+   * answers. `primary`: the primary answers at once. `off`: no read-your-writes, only `maxLagMs` (for a process
+   * that only reads). Applies to reads of other instances' writes only through `maxLagMs`.
+   */
+  readonly readYourWrites?: 'wait' | 'primary' | 'off';
+  /** How long a read waits for a replica to catch up before the primary answers, in whole ms: 0 to 60000, default 100. */
+  readonly waitTimeoutMs?: number;
+  /** How long a replica that refused or dropped a connection is left out, in whole ms: 0 to 3600000, default 5000. */
+  readonly retryDownAfterMs?: number;
 }
 
 /** Longest wait a timer can take in Node, and PostgreSQL's largest `statement_timeout` (2^31-1 ms). */
@@ -81,6 +129,36 @@ function protocolOf(url: string): string | undefined {
   }
 }
 
+const connectionStringSchema = z
+  .string()
+  .min(1)
+  .refine(isStorableText, UNSTORABLE_TEXT_MESSAGE)
+  .refine(isConnectionString, 'must be a postgres:// (or postgresql://, socket:) URL or a socket directory path');
+
+const poolSchema = z.custom<PostgresPool>(
+  (v) => typeof (v as PostgresPool | null)?.connect === 'function',
+  'must be a pg.Pool',
+);
+
+const replicaSchema = z
+  .strictObject({
+    connectionString: connectionStringSchema.optional(),
+    pool: poolSchema.optional(),
+    max: z.number().int().min(1).max(1000).optional(),
+    connectionTimeoutMs: z.number().int().min(0).max(MAX_MS).optional(),
+  })
+  .refine((c) => (c.connectionString === undefined) !== (c.pool === undefined), {
+    error: 'give exactly one of connectionString and pool',
+    path: ['connectionString'],
+  });
+
+const replicaReadsSchema = z.strictObject({
+  maxLagMs: z.number().int().min(1).max(MAX_MS).optional(),
+  readYourWrites: z.enum(['wait', 'primary', 'off']).optional(),
+  waitTimeoutMs: z.number().int().min(0).max(60_000).optional(),
+  retryDownAfterMs: z.number().int().min(0).max(3_600_000).optional(),
+});
+
 /**
  * Checks {@link PostgresAdapterConfig} when the adapter is made, before any connection (`VALIDATION_FAILED`):
  * exactly one of `connectionString` and `pool`, a pool size from 1 to 1000, timeouts that are whole milliseconds,
@@ -90,15 +168,8 @@ function protocolOf(url: string): string | undefined {
  */
 export const postgresAdapterConfigSchema = z
   .strictObject({
-    connectionString: z
-      .string()
-      .min(1)
-      .refine(isStorableText, UNSTORABLE_TEXT_MESSAGE)
-      .refine(isConnectionString, 'must be a postgres:// (or postgresql://, socket:) URL or a socket directory path')
-      .optional(),
-    pool: z
-      .custom<PostgresPool>((v) => typeof (v as PostgresPool | null)?.connect === 'function', 'must be a pg.Pool')
-      .optional(),
+    connectionString: connectionStringSchema.optional(),
+    pool: poolSchema.optional(),
     max: z.number().int().min(1).max(1000).optional(),
     connectionTimeoutMs: z.number().int().min(0).max(MAX_MS).optional(),
     statementTimeoutMs: z.number().int().min(0).max(MAX_MS).optional(),
@@ -110,8 +181,14 @@ export const postgresAdapterConfigSchema = z
     preparedStatements: z.boolean().optional(),
     planCacheMode: z.enum(['force_custom_plan', 'auto', 'force_generic_plan']).optional(),
     replanAfterMs: z.number().min(0).max(MAX_MS).optional(),
+    replicas: z.array(replicaSchema).max(16).optional(),
+    replicaReads: replicaReadsSchema.optional(),
   })
   .refine((c) => (c.connectionString === undefined) !== (c.pool === undefined), {
     error: 'give exactly one of connectionString and pool',
     path: ['connectionString'],
+  })
+  .refine((c) => c.replicaReads === undefined || (c.replicas?.length ?? 0) > 0, {
+    error: 'replicaReads needs at least one of replicas',
+    path: ['replicaReads'],
   });

@@ -7,10 +7,15 @@ import {
 } from '@marketkit/core';
 import { PostgresDialect, type PostgresPool } from 'kysely';
 import { withTransactionMigrationLock } from './migration-lock.js';
-import { type PostgresAdapterConfig, postgresAdapterConfigSchema } from './postgres-adapter-config.js';
+import {
+  type PostgresAdapterConfig,
+  type PostgresReplicaConfig,
+  postgresAdapterConfigSchema,
+} from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
 import { createPostgresPool, replanAfterMsOf } from './postgres-pool.js';
 import { PreparedStatements } from './prepared-statements.js';
+import { ReplicaRouter, type RoutedReplica } from './replica-router.js';
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
   rowLocks: true,
@@ -47,10 +52,20 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
   // A given pool is the host's: closing the marketplace leaves it open (the host ends it), so it is lent without `end`.
   const given = config.pool === undefined ? undefined : borrowed(config.pool);
   const prepared = config.preparedStatements === false ? undefined : new PreparedStatements({ replanAfterMs });
-  const pool =
+  const pool = once(
     prepared === undefined
-      ? (given ?? (() => createPostgresPool(config)))
-      : async () => prepared.wrap(given ?? (await createPostgresPool(config)));
+      ? async () => given ?? (await createPostgresPool(config))
+      : async () => prepared.wrap(given ?? (await createPostgresPool(config))),
+  );
+  const replicas = config.replicas ?? [];
+  const replicaReads =
+    replicas.length === 0
+      ? undefined
+      : new ReplicaRouter(
+          pool,
+          replicas.map((r) => replicaPool(config, r, prepared)),
+          config.replicaReads,
+        );
   return {
     name: 'postgres',
     capabilities: CAPABILITIES,
@@ -65,6 +80,49 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
           prepare: (text: string) => prepared.register(text),
           useLogger: (logger: Logger) => prepared.useLogger(logger),
         }),
+    ...(replicaReads === undefined ? {} : { replicaReads }),
+  };
+}
+
+/** `make`, run on the first call only; later calls share its promise. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+
+/** How the replica router reaches one standby: the host's pool, or one made with the primary's session settings. */
+function replicaPool(
+  config: PostgresAdapterConfig,
+  replica: PostgresReplicaConfig,
+  prepared: PreparedStatements | undefined,
+): RoutedReplica {
+  if (replica.pool !== undefined) {
+    const host = borrowed(replica.pool);
+    const wrapped = prepared?.wrap(host) ?? host;
+    return { pool: async () => wrapped, end: async () => {} };
+  }
+  const { replicas: _r, replicaReads: _rr, pool: _p, ...session } = config;
+  const made = once(() =>
+    createPostgresPool({
+      ...session,
+      ...(replica.connectionString === undefined ? {} : { connectionString: replica.connectionString }),
+      ...(replica.max === undefined ? {} : { max: replica.max }),
+      connectionTimeoutMs: replica.connectionTimeoutMs ?? 1000,
+    }),
+  );
+  const wrapped = once(async () => prepared?.wrap(await made()) ?? made());
+  let opened = false;
+  return {
+    pool: () => {
+      opened = true;
+      return wrapped();
+    },
+    end: async () => {
+      if (opened) await (await made().catch(() => undefined))?.end();
+    },
   };
 }
 

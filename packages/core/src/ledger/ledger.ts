@@ -179,14 +179,17 @@ export class Ledger {
 
   /**
    * Looks accounts up by id, in the order asked; unknown ids are absent from the result. `VALIDATION_FAILED` when
-   * `ids` is not an array of strings.
+   * `ids` is not an array of strings. Replica-safe (`eventual`): with read replicas the balances may lag the
+   * primary by the adapter's bound (this instance's own writes included); transfers check balances again on the
+   * primary, so a stale balance never lets money move that should not.
    */
   async getAccounts(ids: readonly string[]): Promise<Account[]> {
     parseInput(lookupIdsSchema, ids, 'account ids');
     const found = new Map<string, Account>();
     for (const chunk of chunks([...new Set(ids)], 5000)) {
-      const rows = await this.#storage.run((db) =>
-        db.selectFrom('accounts').selectAll().where('id', 'in', chunk).execute(),
+      const rows = await this.#storage.read(
+        (db) => db.selectFrom('accounts').selectAll().where('id', 'in', chunk).execute(),
+        'eventual',
       );
       for (const r of rows) found.set(r.id, accountFromRow(r));
     }
@@ -202,10 +205,13 @@ export class Ledger {
     return (await this.getAccounts([id]))[0];
   }
 
-  /** An account's transfers, newest first, a page at a time (pass `nextCursor` back for the next page). */
+  /**
+   * An account's transfers, newest first, a page at a time (pass `nextCursor` back for the next page).
+   * Replica-safe (`eventual`), as {@link Ledger.getAccounts}.
+   */
   async listTransfers(input: ListTransfersInput): Promise<TransferPage> {
     const parsed = parseInput(listTransfersSchema, input, 'listTransfers input');
-    return this.#storage.run((db) => listTransfers(db, parsed));
+    return this.#storage.read((db) => listTransfers(db, parsed), 'eventual');
   }
 
   /**

@@ -10,6 +10,7 @@ export type {
   KeyOptions,
   Listing,
   ListingInput,
+  ListingReadOptions,
   ListingUpdate,
   ReserveInput,
   StockReservation,

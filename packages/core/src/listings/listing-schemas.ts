@@ -130,6 +130,10 @@ export const keyOptionsSchema = z.strictObject({ idempotencyKey: idempotencyKey.
 
 export const listingIdSchema = id;
 
+export const listingReadOptionsSchema = z
+  .strictObject({ consistency: z.enum(['eventual', 'primary']).optional() })
+  .optional();
+
 /** Options of `Listings` (`createMarketplace({ listings })`). */
 export const listingsOptionsSchema = z.strictObject({
   stockStrategy: z.enum(['guardedUpdate', 'rowLock']).optional(),

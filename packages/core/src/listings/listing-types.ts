@@ -42,6 +42,16 @@ export interface KeyOptions {
   readonly idempotencyKey?: string;
 }
 
+/** Options of `listings.get`. */
+export interface ListingReadOptions {
+  /**
+   * `eventual` (default): with read replicas, may come from one that lags the primary within the adapter's bound
+   * (this instance's own writes included). `primary`: from the primary, for a read that is compared with what the
+   * caller holds, e.g. a version before an update (see docs/storage.md, "Read replicas").
+   */
+  readonly consistency?: 'eventual' | 'primary';
+}
+
 /** A listing with its stock counters. `sold + reserved + available = quantity` always holds. */
 export interface Listing {
   readonly id: string;

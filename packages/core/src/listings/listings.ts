@@ -15,6 +15,7 @@ import {
   keyOptionsSchema,
   listingIdSchema,
   listingInputSchema,
+  listingReadOptionsSchema,
   listingsOptionsSchema,
   listingUpdateSchema,
   reserveInputSchema,
@@ -23,6 +24,7 @@ import type {
   KeyOptions,
   Listing,
   ListingInput,
+  ListingReadOptions,
   ListingUpdate,
   ReserveInput,
   StockReservation,
@@ -130,11 +132,17 @@ export class Listings {
     );
   }
 
-  /** A listing, or `undefined`. */
-  async get(id: string): Promise<Listing | undefined> {
+  /**
+   * A listing, or `undefined`. Replica-safe (`eventual`): with read replicas it may lag the primary by the adapter's
+   * bound, but shows this instance's own writes; `{ consistency: 'primary' }` reads the primary. Stock is checked
+   * again, on the primary, when it is reserved. A malformed id or option is `VALIDATION_FAILED`.
+   */
+  async get(id: string, options?: ListingReadOptions): Promise<Listing | undefined> {
     const listingId = parseInput(listingIdSchema, id, 'listing id');
-    const row = await this.#storage.run((db) =>
-      db.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst(),
+    const consistency = parseInput(listingReadOptionsSchema, options, 'listing read options')?.consistency;
+    const row = await this.#storage.read(
+      (db) => db.selectFrom('listings').selectAll().where('id', '=', listingId).executeTakeFirst(),
+      consistency ?? 'eventual',
     );
     return row === undefined ? undefined : listingFromRow(row);
   }

@@ -14,10 +14,19 @@ import type { Actor } from './order-types.js';
 export interface ReadOptions {
   /** Who reads. Absent: a trusted read that sees every record. */
   readonly actor?: Actor;
+  /**
+   * `eventual` (default): with read replicas, `orders.get` and `orders.history` may come from one that lags the
+   * primary within the adapter's bound (this instance's own writes included). `primary`: from the primary, e.g. for
+   * a user whose last write went through another process (see docs/storage.md, "Read replicas"). Reads that always
+   * run on the primary (`payouts.get`) satisfy either.
+   */
+  readonly consistency?: 'eventual' | 'primary';
 }
 
 /** Validates {@link ReadOptions} (optional as a whole). @internal */
-export const readOptionsSchema = z.strictObject({ actor: actorSchema.optional() }).optional();
+export const readOptionsSchema = z
+  .strictObject({ actor: actorSchema.optional(), consistency: z.enum(['eventual', 'primary']).optional() })
+  .optional();
 
 /**
  * The parties of a record: the buyer and the seller it belongs to. An order has both; a payout has only a seller.

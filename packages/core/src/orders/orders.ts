@@ -233,7 +233,9 @@ export class Orders {
    * that actor's: the order's buyer and seller (by id), any operator and the system get the order; anyone else gets
    * `NOT_FOUND`, exactly the error an order that does not exist gets, so a refusal does not reveal that it exists.
    * Without `actor`, a trusted in-process read: any order, or `undefined` when it does not exist.
-   * A malformed id or actor is `VALIDATION_FAILED`.
+   * A malformed id or actor is `VALIDATION_FAILED`. Replica-safe (`eventual`): with read replicas it may lag the
+   * primary by the adapter's bound, but shows this instance's own writes; `consistency: 'primary'` reads the primary
+   * (see docs/storage.md, "Read replicas").
    *
    * @example
    * ```ts
@@ -241,12 +243,13 @@ export class Orders {
    * const any = await market.orders.get(orderId); // trusted: host code only
    * ```
    */
-  get(orderId: string, options: { readonly actor: Actor }): Promise<Order>;
+  get(orderId: string, options: ReadOptions & { readonly actor: Actor }): Promise<Order>;
   get(orderId: string, options?: ReadOptions): Promise<Order | undefined>;
   async get(orderId: string, options?: ReadOptions): Promise<Order | undefined> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
-    const actor = parseInput(readOptionsSchema, options, 'read options')?.actor;
-    const order = await this.#d.storage.run((db) => readOrder(db, id, actor));
+    const o = parseInput(readOptionsSchema, options, 'read options');
+    const actor = o?.actor;
+    const order = await this.#d.storage.read((db) => readOrder(db, id, actor), o?.consistency ?? 'eventual');
     if (order === undefined && actor !== undefined) throw orderNotFound(id);
     return order;
   }
@@ -254,15 +257,18 @@ export class Orders {
   /**
    * Every transition the order went through, oldest first. With `actor`, only for an order that actor may read,
    * as for {@link Orders.get} (`NOT_FOUND` otherwise, and for an order that does not exist); without, a trusted
-   * read (`[]` for an order that does not exist).
+   * read (`[]` for an order that does not exist). Replica-safe (`eventual`), as {@link Orders.get}.
    */
   async history(orderId: string, options?: ReadOptions): Promise<OrderEvent[]> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
-    const actor = parseInput(readOptionsSchema, options, 'read options')?.actor;
-    const rows = await this.#d.storage.run(async (db) =>
-      actor !== undefined && !(await orderReadableBy(db, id, actor))
-        ? undefined
-        : db.selectFrom('order_events').selectAll().where('order_id', '=', id).orderBy('seq').execute(),
+    const o = parseInput(readOptionsSchema, options, 'read options');
+    const actor = o?.actor;
+    const rows = await this.#d.storage.read(
+      async (db) =>
+        actor !== undefined && !(await orderReadableBy(db, id, actor))
+          ? undefined
+          : db.selectFrom('order_events').selectAll().where('order_id', '=', id).orderBy('seq').execute(),
+      o?.consistency ?? 'eventual',
     );
     if (rows === undefined) throw orderNotFound(id);
     return rows.map(orderEventFromRow);
@@ -272,7 +278,9 @@ export class Orders {
    * Order events in commit order, across every process writing to the database: one page after `after`, for a
    * reader that follows the orders (a live stream, a projection). A page never skips an event that commits later
    * (see migration `0011-order-feed`), so reading on from the page's `cursor` loses and repeats nothing. With
-   * `actor`, only the events of orders the actor may read ({@link mayRead}).
+   * `actor`, only the events of orders the actor may read ({@link mayRead}). Replica-safe (`latest`): with read
+   * replicas it reads from one that has replayed every commit made before the call (a reader woken by a commit's
+   * notification finds it), else from the primary; a standby's snapshot orders commits as the primary's does.
    *
    * @example
    * ```ts
@@ -283,12 +291,16 @@ export class Orders {
    */
   async feed(options?: OrderFeedOptions): Promise<OrderFeedPage> {
     const o = parseInput(orderFeedOptionsSchema, options, 'order feed options') ?? {};
-    return this.#d.storage.run((db) => readOrderFeed(db, this.#d.storage.adapter.capabilities, o as OrderFeedOptions));
+    const caps = this.#d.storage.adapter.capabilities;
+    return this.#d.storage.read((db) => readOrderFeed(db, caps, o as OrderFeedOptions), 'latest');
   }
 
-  /** The feed position of the last committed event: {@link Orders.feed} after it returns only newer events. */
+  /**
+   * The feed position of the last committed event: {@link Orders.feed} after it returns only newer events.
+   * Replica-safe (`latest`), as {@link Orders.feed}.
+   */
   async feedHead(): Promise<string> {
-    return this.#d.storage.run((db) => orderFeedHead(db, this.#d.storage.adapter.capabilities));
+    return this.#d.storage.read((db) => orderFeedHead(db, this.#d.storage.adapter.capabilities), 'latest');
   }
 
   /** Checks that escrow closes: terminal orders hold nothing, and every captured unit went to exactly one party. */

@@ -119,6 +119,41 @@ export interface StorageAdapter {
    * every statement runs once.
    */
   readonly writeLockWait?: WriteLockWait | undefined;
+  /**
+   * Optional: read replicas. Core sends the reads it marks replica-safe (they may be stale: see
+   * {@link ReplicaReadConsistency}) through {@link ReplicaReads.dialect}; every write, every transaction and every
+   * read that guards money or stock stays on {@link dialect} (the primary). Absent, every read goes to the primary.
+   */
+  readonly replicaReads?: ReplicaReads | undefined;
+}
+
+/**
+ * How fresh a replica-safe read must be:
+ * - `eventual`: may lag the primary by the adapter's bound (PostgreSQL: `replicaReads.maxLagMs`), but sees every
+ *   write this marketplace instance (this process) made before the read began (read-your-writes, where the adapter
+ *   is configured for it).
+ * - `latest`: sees every transaction committed on the primary before the read began, from any process (a reader
+ *   woken by a commit's notification must find that commit).
+ */
+export type ReplicaReadConsistency = 'eventual' | 'latest';
+
+/**
+ * The read-replica side of a {@link StorageAdapter}. The adapter decides per read which server answers: a replica
+ * that has replayed far enough for the read's {@link ReplicaReadConsistency}, else (after a bounded wait, or when
+ * no replica answers) the primary, so a read never fails or goes stale beyond its bound because of a replica.
+ */
+export interface ReplicaReads {
+  /**
+   * A Kysely dialect whose connections serve reads of `consistency`: each connection comes from a replica fresh
+   * enough for it or from the primary. Core makes one Kysely instance per consistency and sends only single reads
+   * outside transactions through it. Destroying it ends the replicas' pools, never the primary's.
+   */
+  dialect(consistency: ReplicaReadConsistency): Dialect;
+  /**
+   * Called by core after each statement or transaction it ran on the primary that may have written (committed or
+   * not): the adapter's next `eventual` read makes sure it reads at or after that point.
+   */
+  noteWrite(): void;
 }
 
 /** The wait of {@link StorageAdapter.writeLockWait}. */

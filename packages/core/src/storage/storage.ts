@@ -1,11 +1,11 @@
-import { CompiledQuery, Kysely, type Transaction, WithSchemaPlugin } from 'kysely';
+import { CompiledQuery, Kysely, type KyselyPlugin, type Transaction, WithSchemaPlugin } from 'kysely';
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
 import { retryWhileBusy } from './retry-while-busy.js';
 import { type StatementRunner, StatementTemplates } from './statement-template.js';
-import type { RelaxedCommit, StorageAdapter, WriteLockWait } from './storage-adapter.js';
+import type { RelaxedCommit, ReplicaReadConsistency, StorageAdapter, WriteLockWait } from './storage-adapter.js';
 import { toStorageError } from './storage-error.js';
 import { TablePrefixPlugin } from './table-prefix-plugin.js';
 import { waitingDialect } from './waiting-dialect.js';
@@ -40,6 +40,12 @@ export interface TransactionOptions {
   readonly retryUniqueViolations?: boolean;
 }
 
+/**
+ * Where a read of {@link Storage.read} may go: `eventual` and `latest` to a replica fresh enough for them (see
+ * {@link ReplicaReadConsistency}) when the adapter has replicas, `primary` always to the primary.
+ */
+export type ReadConsistency = ReplicaReadConsistency | 'primary';
+
 /** A transaction over Marketkit's tables. */
 export type MarketkitTransaction = Transaction<MarketkitDatabase>;
 
@@ -61,6 +67,9 @@ export class Storage {
   readonly templates: StatementTemplates;
   readonly #begin: CompiledQuery;
   readonly #wait: WriteLockWait | undefined;
+  /** Kysely instances over the adapter's replica dialects, made on first use, one per consistency. */
+  readonly #replicaDbs = new Map<ReplicaReadConsistency, Kysely<MarketkitDatabase>>();
+  readonly #plugins: KyselyPlugin[];
   #relaxed:
     | { readonly from: RelaxedCommit; readonly relax: CompiledQuery; readonly restore: CompiledQuery }
     | undefined;
@@ -75,9 +84,10 @@ export class Storage {
     this.schema = parsed.schema;
     this.#wait = adapter.writeLockWait;
     const plugins = [new TablePrefixPlugin(parsed.tablePrefix, MARKETKIT_TABLES, parsed.schema)];
+    this.#plugins = parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins];
     this.db = new Kysely<MarketkitDatabase>({
       dialect: this.#wait === undefined ? adapter.dialect : waitingDialect(adapter.dialect, this.#wait),
-      plugins: parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins],
+      plugins: this.#plugins,
     });
     this.templates = new StatementTemplates(this.db, adapter.prepare?.bind(adapter));
     this.#begin = CompiledQuery.raw(adapter.beginWrite ?? 'begin');
@@ -90,7 +100,7 @@ export class Storage {
    * lock where the adapter says how (`writeLockWait`).
    */
   async transaction<T>(fn: (trx: MarketkitTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.#retried(() => this.db.transaction().execute(fn), options);
+    return this.#wrote(this.#retried(() => this.db.transaction().execute(fn), options));
   }
 
   /**
@@ -104,7 +114,7 @@ export class Storage {
     work: (conn: StatementRunner) => Promise<T>,
     options: TransactionOptions = {},
   ): Promise<T> {
-    return this.#retried(
+    const done = this.#retried(
       () =>
         this.db.getExecutor().provideConnection(async (conn) => {
           await this.#waiting(() => conn.executeQuery(this.#begin));
@@ -120,6 +130,7 @@ export class Storage {
         }),
       options,
     );
+    return this.#wrote(done);
   }
 
   /**
@@ -129,7 +140,7 @@ export class Storage {
    * busy, it waits for the write lock as a transaction's begin does.
    */
   async autocommit<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.#retried(() => this.#waiting(() => fn(this.db)), options);
+    return this.#wrote(this.#retried(() => this.#waiting(() => fn(this.db)), options));
   }
 
   /**
@@ -201,15 +212,17 @@ export class Storage {
   async runRelaxed<T>(work: (conn: StatementRunner) => Promise<T>): Promise<T> {
     const relaxed = this.#compiledRelaxed(this.adapter.relaxedCommit);
     try {
-      return await this.db.getExecutor().provideConnection(async (conn) => {
-        if (relaxed === undefined) return this.#waiting(() => work(conn));
-        await conn.executeQuery(relaxed.relax);
-        try {
-          return await this.#waiting(() => work(conn));
-        } finally {
-          await conn.executeQuery(relaxed.restore);
-        }
-      });
+      return await this.#wrote(
+        this.db.getExecutor().provideConnection(async (conn) => {
+          if (relaxed === undefined) return this.#waiting(() => work(conn));
+          await conn.executeQuery(relaxed.relax);
+          try {
+            return await this.#waiting(() => work(conn));
+          } finally {
+            await conn.executeQuery(relaxed.restore);
+          }
+        }),
+      );
     } catch (error) {
       throw toStorageError(this.adapter, error);
     }
@@ -235,15 +248,69 @@ export class Storage {
    */
   async run<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>): Promise<T> {
     try {
+      return await this.#wrote(this.#waiting(() => fn(this.db)));
+    } catch (error) {
+      throw toStorageError(this.adapter, error);
+    }
+  }
+
+  /**
+   * Runs reads that may be answered by a replica (see {@link ReadConsistency}), outside a transaction, mapping driver
+   * errors. Only for reads that nothing decides money or stock on: a replica may be behind the primary within the
+   * consistency's bound. `fn` must only read. Without replicas, or with `primary`, it reads from the primary. A
+   * replica that fails mid-read (a lost connection, a statement cancelled by a recovery conflict) is not the caller's
+   * problem: the read runs again on the primary.
+   * On a replica, all of `fn`'s statements run on one connection (one server, one replay position).
+   */
+  async read<T>(fn: (db: Kysely<MarketkitDatabase>) => Promise<T>, consistency: ReadConsistency): Promise<T> {
+    const replicaDb = this.#replicaDb(consistency);
+    if (replicaDb !== undefined) {
+      try {
+        // One connection for all of `fn`'s statements: one server answers them all, at one replay position.
+        return await replicaDb.connection().execute(fn);
+      } catch (error) {
+        // A driver error on the replica side (a lost connection, a query cancelled by a recovery conflict, which
+        // PostgreSQL reports as a serialization failure) is retried once on the primary. The host's own errors, and
+        // a wait for a pooled connection that already ran out, are not.
+        if (!this.adapter.isDriverError(error) || this.adapter.classifyError(error) === 'connectionWaitTimeout') {
+          throw toStorageError(this.adapter, error);
+        }
+      }
+    }
+    try {
       return await this.#waiting(() => fn(this.db));
     } catch (error) {
       throw toStorageError(this.adapter, error);
     }
   }
 
-  /** Closes the pool or the database file. */
+  #replicaDb(consistency: ReadConsistency): Kysely<MarketkitDatabase> | undefined {
+    const replicas = this.adapter.replicaReads;
+    if (replicas === undefined || consistency === 'primary') return undefined;
+    let db = this.#replicaDbs.get(consistency);
+    if (db === undefined) {
+      db = new Kysely<MarketkitDatabase>({ dialect: replicas.dialect(consistency), plugins: this.#plugins });
+      this.#replicaDbs.set(consistency, db);
+    }
+    return db;
+  }
+
+  /** `work`'s outcome, once the adapter knows the primary may have changed (read-your-writes on its replicas). */
+  async #wrote<T>(work: Promise<T>): Promise<T> {
+    const replicas = this.adapter.replicaReads;
+    if (replicas === undefined) return work;
+    try {
+      return await work;
+    } finally {
+      replicas.noteWrite();
+    }
+  }
+
+  /** Closes the pool or the database file, and the replicas' pools. */
   async destroy(): Promise<void> {
-    await this.db.destroy();
+    const replicaDbs = [...this.#replicaDbs.values()];
+    this.#replicaDbs.clear();
+    await Promise.all([this.db.destroy(), ...replicaDbs.map((db) => db.destroy())]);
   }
 }
 
