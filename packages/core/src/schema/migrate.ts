@@ -19,7 +19,10 @@ export async function migrate(
   storage: Storage,
   migrations: readonly MarketkitMigration[] = MIGRATIONS,
 ): Promise<MigrateResult> {
-  const lockName = `${storage.schema ?? 'public'}.${storage.tablePrefix}migrations`;
+  // One lock for the whole database, whatever the schema or prefix: a migration may touch objects outside its
+  // schema (0011's trigger function goes to the search path), and two schemas migrating at once then collide
+  // ("tuple concurrently updated"). Migrations are rare; queueing them all costs nothing.
+  const lockName = 'marketkit.migrations';
   const base = storage.db as unknown as Kysely<unknown>;
   const results = await storage.adapter
     .withMigrationLock(base, lockName, async (db) => {
