@@ -140,7 +140,15 @@ describe.skipIf(!ENABLED)(
       for (const load of loads) load.kill();
       await sandboxServer?.close();
       await market?.close();
-      if (figures.length > 0) console.table(figures);
+      for (const f of figures) {
+        const codes = Object.entries(f.errors).map(([code, n]) => `${n} ${code}`);
+        console.log(
+          `failover ${f.phase}: acknowledged ${f.checkouts} checkouts + ${f.transfers} transfers ` +
+            `(${f.acknowledgedAfterFault} after the faults ended), faults injected ${f.faults}, ` +
+            `retries ${f.retries} [${codes.join(', ')}], transfer retries answered 'exists' ${f.replayedTransfers}, ` +
+            `problems ${f.problems}`,
+        );
+      }
     });
 
     /** A client of the current primary (not through the adapter: what is on that server, read directly). */
