@@ -10,6 +10,8 @@
 #   kill-primary  hard stop of A: pg_ctl stop -m immediate (no shutdown checkpoint, clients cut off)
 #   promote       pg_ctl promote on B; waits until B accepts writes
 #   restart NODE  pg_ctl restart -m fast of a (A) or b (B)
+#   stall-standby SIGSTOP B's WAL receiver: commits on A wait for it (wait event SyncRep) until resume-standby
+#   resume-standby SIGCONT it
 #   status        which clusters run, and A's replication state
 set -euo pipefail
 
@@ -93,6 +95,11 @@ case "${1:-}" in
     node="${2:?restart needs a or b}"
     as_pg "$BIN/pg_ctl" -D "$ROOT/$node" -l "$ROOT/$node.log" -m fast -w restart >/dev/null
     ;;
+  stall-standby | resume-standby)
+    pid="$(psql_at "$PORT_B" 'select pid from pg_stat_wal_receiver')"
+    [ -n "$pid" ] || { echo 'failover-pair: B has no WAL receiver' >&2; exit 1; }
+    if [ "$1" = stall-standby ]; then kill -STOP "$pid"; else kill -CONT "$pid"; fi
+    ;;
   status)
     for node in a b; do
       if running "$node"; then echo "$node: running"; else echo "$node: stopped"; fi
@@ -100,7 +107,7 @@ case "${1:-}" in
     if running a; then psql_at "$PORT_A" 'select application_name, state, sync_state from pg_stat_replication'; fi
     ;;
   *)
-    echo "usage: $0 start|stop|kill-primary|promote|restart a|b|status" >&2
+    echo "usage: $0 start|stop|kill-primary|promote|restart a|b|stall-standby|resume-standby|status" >&2
     exit 2
     ;;
 esac

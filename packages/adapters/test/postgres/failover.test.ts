@@ -34,6 +34,7 @@ interface CheckoutAck {
   readonly ack: 'checkout';
   readonly key: string;
   readonly orderId: string;
+  readonly replayed: boolean;
 }
 interface TransferAck {
   readonly ack: 'transfer';
@@ -104,8 +105,11 @@ interface Figures {
   acknowledgedAfterFault: number;
   faults: number;
   retries: number;
-  replayedTransfers: number;
+  /** Acknowledgements of a retry whose earlier attempt had landed: a replayed checkout, a transfer that `exists`. */
+  replayed: number;
   errors: Record<string, number>;
+  /** Captures the provider made during the phase. */
+  captures: number;
   problems: number;
 }
 
@@ -145,7 +149,8 @@ describe.skipIf(!ENABLED)(
         console.log(
           `failover ${f.phase}: acknowledged ${f.checkouts} checkouts + ${f.transfers} transfers ` +
             `(${f.acknowledgedAfterFault} after the faults ended), faults injected ${f.faults}, ` +
-            `retries ${f.retries} [${codes.join(', ')}], transfer retries answered 'exists' ${f.replayedTransfers}, ` +
+            `retries ${f.retries} [${codes.join(', ')}], replayed by key ${f.replayed}, ` +
+            `provider captures ${f.captures}, ` +
             `problems ${f.problems}`,
         );
       }
@@ -170,6 +175,7 @@ describe.skipIf(!ENABLED)(
         MK_LISTING_ID: listingId,
         MK_ACCOUNTS: String(ACCOUNTS),
       };
+      const capturesBefore = sandbox.effects().counts.capture;
       const mine = Array.from({ length: PROCESSES }, (_, i) => new Load(`${name}-p${i}`, env));
       loads.push(...mine);
       await Promise.all(mine.map((l) => l.ready));
@@ -184,6 +190,15 @@ describe.skipIf(!ENABLED)(
       const errors: Record<string, number> = {};
       for (const d of done) for (const [k, n] of Object.entries(d.errors)) errors[k] = (errors[k] ?? 0) + n;
       const problems = await checkAcknowledged(name, checkouts, transfers);
+      const captures = sandbox.effects().counts.capture - capturesBefore;
+      // Every attempt was retried until acknowledged, so each acknowledged checkout was captured once, and no
+      // capture was made for anything else (a capture repeated by a retry would be a second one here).
+      if (captures !== checkouts.length) problems.push(`provider captures ${captures}, checkouts ${checkouts.length}`);
+      // What failed on the way was retryable: a client that gives up on a non-retryable error would lose its work.
+      for (const [what, n] of Object.entries(errors)) {
+        if (what.includes('not retryable') || what.includes('non-marketkit')) problems.push(`${n} × ${what}`);
+      }
+      if (problems.length > 0) console.error(`failover ${name} problems:\n${problems.join('\n')}`);
       return {
         phase: name,
         checkouts: checkouts.length,
@@ -191,8 +206,9 @@ describe.skipIf(!ENABLED)(
         acknowledgedAfterFault: [...checkouts, ...transfers].filter((a) => a.at > faultEnded).length,
         faults,
         retries: done.reduce((n, d) => n + d.retries.checkout + d.retries.transfer, 0),
-        replayedTransfers: transfers.filter((t) => t.result === 'exists').length,
+        replayed: checkouts.filter((c) => c.replayed).length + transfers.filter((t) => t.result === 'exists').length,
         errors,
+        captures,
         problems: problems.length,
       };
     }
@@ -258,22 +274,40 @@ describe.skipIf(!ENABLED)(
       });
       // Ledger (balanced, cached balances = transfers), stock, escrow, checkouts vs sagas, provider reconciliation.
       await checkMarketInvariants(market, { provider: sandbox }).catch((e: unknown) => problems.push(String(e)));
-      if (problems.length > 0) console.error(problems.join('\n'));
       return problems;
     }
+
+    /** Terminates up to `limit` random client backends of `mk` on the primary (`waiting`: those waiting for B). */
+    const terminate = (limit: number, waiting: boolean) =>
+      onPrimary(async (db) => {
+        const { rows } = await db.query<{ n: string }>(
+          `select count(*) filter (where pg_terminate_backend(pid)) as n from
+             (select pid from pg_stat_activity where datname = 'mk' and backend_type = 'client backend'
+                and pid <> pg_backend_pid() ${waiting ? "and wait_event = 'SyncRep'" : ''}
+              order by random() limit $1) s`,
+          [limit],
+        );
+        return Number(rows[0]?.n ?? 0);
+      });
 
     it('loses and duplicates nothing while random backends are terminated mid-load', async () => {
       const f = await phase('terminate', async () => {
         let terminated = 0;
-        for (let i = 0; i < 10; i++) {
-          terminated += await onPrimary(async (db) => {
-            const { rows } = await db.query<{ n: string }>(
-              `select count(*) filter (where pg_terminate_backend(pid)) as n from
-                 (select pid from pg_stat_activity where datname = 'mk' and backend_type = 'client backend'
-                    and pid <> pg_backend_pid() order by random() limit 3) s`,
-            );
-            return Number(rows[0]?.n ?? 0);
-          });
+        for (let i = 0; i < 8; i++) {
+          terminated += await terminate(3, false);
+          await sleep(250);
+        }
+        // Commits that landed on A while their callers hear an error: with B's WAL receiver stopped, committing
+        // backends wait for B (SyncRep) after their commit is in A's WAL; terminated there, they are committed, and
+        // the caller's retry must answer them by key (replayed, or `exists`) instead of applying them again.
+        for (let i = 0; i < 3; i++) {
+          await pair('stall-standby');
+          await sleep(400);
+          try {
+            terminated += await terminate(50, true);
+          } finally {
+            await pair('resume-standby');
+          }
           await sleep(250);
         }
         return terminated;
@@ -281,6 +315,7 @@ describe.skipIf(!ENABLED)(
       figures.push(f);
       expect(f.faults).toBeGreaterThan(0);
       expect(f.acknowledgedAfterFault).toBeGreaterThan(0);
+      expect(f.replayed, 'retries of commits that had landed, answered by key').toBeGreaterThan(0);
       expect(f.problems).toBe(0);
     });
 
