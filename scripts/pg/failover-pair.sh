@@ -72,6 +72,8 @@ CONF
   cat >>"$ROOT/b/postgresql.auto.conf" <<CONF
 port = $PORT_B
 synchronous_standby_names = ''
+# After A restarts, commits on A wait (SyncRep) until B streams again: B retries its connection every half second.
+wal_retrieve_retry_interval = '500ms'
 primary_conninfo = 'host=127.0.0.1 port=$PORT_A user=root application_name=$APP_B'
 CONF
   as_pg "$BIN/pg_ctl" -D "$ROOT/b" -l "$ROOT/b.log" -w start >/dev/null

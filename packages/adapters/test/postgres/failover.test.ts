@@ -290,6 +290,23 @@ describe.skipIf(!ENABLED)(
         return Number(rows[0]?.n ?? 0);
       });
 
+    it('passes over a standby listed first and writes on the primary (target_session_attrs=read-write)', async () => {
+      const standbyFirst = createMarketplace({
+        adapter: postgresAdapter({
+          connectionString: 'postgres://root@127.0.0.1:5442,127.0.0.1:5441/mk?target_session_attrs=read-write',
+          max: 1,
+        }),
+      });
+      try {
+        const [r] = await standbyFirst.ledger.createAccounts([{ id: 'fo-standby-first', currency: 'USD', code: 2 }]);
+        expect(r?.result).toBe('ok');
+      } finally {
+        await standbyFirst.close();
+      }
+      const onA = await onPrimary((db) => db.query(`select 1 from mk_accounts where id = 'fo-standby-first'`));
+      expect(onA.rowCount).toBe(1);
+    });
+
     it('loses and duplicates nothing while random backends are terminated mid-load', async () => {
       const f = await phase('terminate', async () => {
         let terminated = 0;
