@@ -50,6 +50,12 @@ interface Done {
   readonly errors: Record<string, number>;
 }
 
+/** The longest interval between consecutive times in `times`. */
+function longestGap(times: readonly number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  return sorted.reduce((gap, t, i) => (i === 0 ? 0 : Math.max(gap, t - (sorted[i - 1] ?? t))), 0);
+}
+
 /** One load process, and what it printed. */
 class Load {
   readonly checkouts: (CheckoutAck & { at: number })[] = [];
@@ -108,6 +114,8 @@ interface Figures {
   /** Acknowledgements of a retry whose earlier attempt had landed: a replayed checkout, a transfer that `exists`. */
   replayed: number;
   errors: Record<string, number>;
+  /** The longest time no process heard any acknowledgement: the outage as the clients saw it. */
+  longestGapMs: number;
   /** Captures the provider made during the phase. */
   captures: number;
   problems: number;
@@ -150,7 +158,7 @@ describe.skipIf(!ENABLED)(
           `failover ${f.phase}: acknowledged ${f.checkouts} checkouts + ${f.transfers} transfers ` +
             `(${f.acknowledgedAfterFault} after the faults ended), faults injected ${f.faults}, ` +
             `retries ${f.retries} [${codes.join(', ')}], replayed by key ${f.replayed}, ` +
-            `provider captures ${f.captures}, ` +
+            `provider captures ${f.captures}, longest time without an acknowledgement ${f.longestGapMs} ms, ` +
             `problems ${f.problems}`,
         );
       }
@@ -209,6 +217,7 @@ describe.skipIf(!ENABLED)(
         replayed: checkouts.filter((c) => c.replayed).length + transfers.filter((t) => t.result === 'exists').length,
         errors,
         captures,
+        longestGapMs: longestGap([...checkouts, ...transfers].map((a) => a.at)),
         problems: problems.length,
       };
     }
