@@ -32,7 +32,7 @@ export function parsePostgresHosts(connectionString: string): PostgresHosts | un
   const hosts = hostList.split(',');
   if (hosts.length === 1 && target === null) return undefined;
   if (hosts.some((h) => h === '')) return undefined;
-  const attrs = target === null ? 'any' : decodeURIComponent(target[2] ?? '');
+  const attrs = target === null ? 'any' : decoded(target[2] ?? '');
   if (!TARGETS.has(attrs)) return undefined;
   // Drop the parameter, keeping the `?` or `&` before it only when another parameter follows.
   const plain =
@@ -52,11 +52,21 @@ export function multiHostProblem(connectionString: string): string | undefined {
   if (parts === null) return undefined;
   const rest = parts[4] ?? '';
   const target = TARGET_PARAM.exec(rest);
-  if (target !== null && !TARGETS.has(decodeURIComponent(target[2] ?? ''))) {
+  if (target !== null && !TARGETS.has(decoded(target[2] ?? ''))) {
     return 'target_session_attrs must be one of any, read-write, primary';
   }
-  if ((parts[3] ?? '').split(',').length > 1 && (parts[3] ?? '').split(',').some((h) => h === '')) {
-    return 'a multi-host URL must not have an empty host';
+  const hosts = (parts[3] ?? '').split(',');
+  if ((hosts.length > 1 || target !== null) && hosts.some((h) => h === '')) {
+    return 'a multi-host URL, or one with target_session_attrs, must name every host (no empty host, no socket)';
   }
   return undefined;
+}
+
+/** `text` URL-decoded, or as it is when it is malformed (then it matches no known value). */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }

@@ -29,6 +29,8 @@ describe('postgres multi-host connection strings (libpq style)', () => {
       'postgres://u@h1,h2/db?target_session_attrs=prefer-standby',
       'postgres://u@h1,,h2/db',
       'postgres://u@h1/db?target_session_attrs=nonsense',
+      'postgres://u@h1/db?target_session_attrs=%zz',
+      'postgres://u@/db?target_session_attrs=read-write',
     ]) {
       expect(() => postgresAdapter({ connectionString }), connectionString).toThrow(
         expect.objectContaining({ code: 'VALIDATION_FAILED' }),
