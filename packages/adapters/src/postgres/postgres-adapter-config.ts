@@ -1,13 +1,21 @@
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '@marketkit/core';
 import type { PostgresPool } from 'kysely';
 import { z } from 'zod';
+import { multiHostProblem, parsePostgresHosts } from './postgres-hosts.js';
 
 /**
  * Options of {@link postgresAdapter}. Give `connectionString` or an existing `pool`, not both. Checked when the
  * adapter is made (`VALIDATION_FAILED`, nothing connected); unknown options are refused.
  */
 export interface PostgresAdapterConfig {
-  /** e.g. `postgres://user@127.0.0.1:5432/app`: a `postgres:`, `postgresql:` or `socket:` URL, or a socket directory. */
+  /**
+   * e.g. `postgres://user@127.0.0.1:5432/app`: a `postgres:`, `postgresql:` or `socket:` URL, or a socket directory.
+   * Several hosts, as libpq takes them, for failover:
+   * `postgres://user@db1:5432,db2:5432/app?target_session_attrs=read-write` (`any`, `read-write` or `primary`). A
+   * new connection then tries the hosts in order from the last one that answered, and keeps the first that is what
+   * `target_session_attrs` asks for (`read-write`: `SHOW transaction_read_only` is `off`; `primary`: not in
+   * recovery). While no host is, calls fail with `CONNECTION_LOST` (retryable; see docs/storage.md, Failover).
+   */
   readonly connectionString?: string;
   /**
    * An existing `pg.Pool` (typed structurally), shared with the host's own code. The host owns it: its size and
@@ -133,7 +141,14 @@ const connectionStringSchema = z
   .string()
   .min(1)
   .refine(isStorableText, UNSTORABLE_TEXT_MESSAGE)
-  .refine(isConnectionString, 'must be a postgres:// (or postgresql://, socket:) URL or a socket directory path');
+  .refine(
+    (text) => isConnectionString(text) || parsePostgresHosts(text) !== undefined,
+    'must be a postgres:// (or postgresql://, socket:) URL or a socket directory path',
+  )
+  .superRefine((text, ctx) => {
+    const problem = multiHostProblem(text);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const poolSchema = z.custom<PostgresPool>(
   (v) => typeof (v as PostgresPool | null)?.connect === 'function',

@@ -11,6 +11,9 @@ const BY_SQLSTATE: Readonly<Record<string, StorageErrorKind>> = {
   '57P01': 'connectionLost',
   '57P02': 'connectionLost',
   '57P03': 'connectionLost',
+  // read_only_sql_transaction: a write on a server that became a standby, or a multi-host pool's new connection that
+  // found no server taking writes (mid-failover). Retryable: after the promotion, a new connection finds the primary.
+  '25006': 'connectionLost',
 };
 
 const NODE_CONNECTION_CODES = new Set([

@@ -1,6 +1,8 @@
 import { parseInput, ValidationError } from '@marketkit/core';
 import type { PostgresPool } from 'kysely';
 import { type PostgresAdapterConfig, postgresAdapterConfigSchema } from './postgres-adapter-config.js';
+import { HostFailover } from './postgres-host-failover.js';
+import { parsePostgresHosts } from './postgres-hosts.js';
 
 const INT8_OID = 20;
 
@@ -44,12 +46,15 @@ export function replanAfterMsOf(config: PostgresAdapterConfig): number {
 
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PostgresPool;
+  Client: Parameters<HostFailover['clientClass']>[0];
   types: { getTypeParser(oid: number, format?: string): (value: string) => unknown };
 }
 
 /**
  * Creates a `pg.Pool` whose BIGINT columns parse to `bigint`, per pool (the global pg type registry is the
- * host's and is left alone).
+ * host's and is left alone). A connection string naming several hosts (libpq's
+ * `postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write`) gets a pool that connects as libpq does:
+ * see {@link HostFailover}.
  */
 export async function createPostgresPool(config: PostgresAdapterConfig): Promise<PostgresPool> {
   parseInput(postgresAdapterConfigSchema, config, 'postgres pool options');
@@ -61,12 +66,17 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
     planCacheMode !== undefined && planCacheMode !== 'auto' ? `set plan_cache_mode = ${planCacheMode}` : '';
   /** Clients whose mode `onConnect` set (pg-pool awaits it before handing the client out). */
   const configured = new WeakSet<object>();
+  const hosts = config.connectionString === undefined ? undefined : parsePostgresHosts(config.connectionString);
+  const failover = hosts === undefined ? undefined : new HostFailover(hosts);
   const pool = new pg.Pool({
     connectionString: config.connectionString,
-    ...(setMode === ''
+    ...(failover === undefined ? {} : { Client: failover.clientClass(pg.Client) }),
+    ...(setMode === '' && failover === undefined
       ? {}
       : {
-          onConnect: async (client: { query(text: string): Promise<unknown> }) => {
+          onConnect: async (client: Parameters<HostFailover['check']>[0]) => {
+            await failover?.check(client);
+            if (setMode === '') return;
             await client.query(setMode);
             configured.add(client);
           },
@@ -100,5 +110,5 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
     // A pg-pool older than `onConnect` (before pg 8.16): queued before any query the pool hands the client out for.
     if (setMode !== '' && !configured.has(client)) client.query(setMode).catch(() => {});
   });
-  return pool;
+  return failover === undefined ? pool : failover.wrap(pool);
 }
