@@ -54,7 +54,7 @@ interface PgModule {
  * Creates a `pg.Pool` whose BIGINT columns parse to `bigint`, per pool (the global pg type registry is the
  * host's and is left alone). A connection string naming several hosts (libpq's
  * `postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write`) gets a pool that connects as libpq does:
- * see {@link HostFailover}.
+ * see `HostFailover` (postgres-host-failover.ts).
  */
 export async function createPostgresPool(config: PostgresAdapterConfig): Promise<PostgresPool> {
   parseInput(postgresAdapterConfigSchema, config, 'postgres pool options');

@@ -34,7 +34,9 @@ export interface StripeWebhooksLike {
 
 /** What the handler tells the marketplace: `market.payments.customerActionCompleted`. */
 export interface CustomerActionTarget {
+  /** The marketplace's payments: what the handler calls for each customer-action event. */
   readonly payments: {
+    /** Wakes the checkout the event is about (`market.payments.customerActionCompleted`). */
     customerActionCompleted(event: CustomerActionEvent): Promise<CustomerActionOutcome>;
   };
 }

@@ -41,7 +41,7 @@ export interface TransactionOptions {
 }
 
 /**
- * Where a read of {@link Storage.read} may go: `eventual` and `latest` to a replica fresh enough for them (see
+ * Where a read of `Storage.read` may go: `eventual` and `latest` to a replica fresh enough for them (see
  * {@link ReplicaReadConsistency}) when the adapter has replicas, `primary` always to the primary.
  */
 export type ReadConsistency = ReplicaReadConsistency | 'primary';

@@ -13,9 +13,9 @@ export interface StripeWebhookEndpoint {
 
 /**
  * A fault injected into the next delivery (of a type, or of any):
- * - `drop`: never delivered (recorded with status `null`); {@link StripeWebhookSender.redeliver} sends it later;
+ * - `drop`: never delivered (recorded with status `null`); `server.redeliverWebhook(eventId)` sends it later;
  * - `twice`: delivered twice, the second right after the first answered;
- * - `hold`: kept back until {@link StripeWebhookSender.releaseHeld}, which can send held events newest first (out
+ * - `hold`: kept back until `server.releaseHeldWebhooks()`, which can send held events newest first (out
  *   of order), after later events went out;
  * - `{ delayMs }`: delivered that long after it was raised (late, after events raised later).
  */
