@@ -50,7 +50,13 @@ function parseOptions(args: readonly string[]): Options {
 }
 
 type Target = 'direct' | 'pgbouncer';
-type LaneKind = 'sdk' | 'raw';
+/**
+ * `sdk-async`: the SDK with the database's `synchronous_commit` off for its connections (a diagnosis, not a
+ * recommendation): commits stop waiting for the WAL flush, which shows whether the flush is what the rows queue for.
+ */
+type LaneKind = 'sdk' | 'raw' | 'sdk-async';
+const LANES: readonly LaneKind[] = ['sdk', 'raw', 'sdk-async'];
+const laneName = (l: LaneKind) => ({ sdk: 'SDK', raw: 'raw (b)', 'sdk-async': 'SDK, sync commit off' })[l];
 
 /** One window of one row. */
 interface Window {
@@ -78,6 +84,7 @@ interface Context {
   readonly pool: pg.Pool;
   readonly urls: Record<Target, string | undefined>;
   readonly cpu: ClusterCpu;
+  readonly database: string;
   rowSeq: number;
 }
 
@@ -128,6 +135,7 @@ export async function runScaleBench(args: readonly string[] = []): Promise<void>
       pool,
       urls: { direct: o.only === 'pgbouncer' ? undefined : db.url, pgbouncer: bouncer?.url(database) },
       cpu: new ClusterCpu(postmaster, database, bouncer === undefined ? [] : [bouncer.pid]),
+      database,
       rowSeq: 0,
     };
     await warmUp(ctx);
@@ -158,6 +166,7 @@ function rowsAt(ctx: Context, n: number): [Target, LaneKind][] {
     if (ctx.urls[target] === undefined) continue;
     rows.push([target, 'sdk']);
     if (BASELINE_AT.has(n)) rows.push([target, 'raw']);
+    if (BASELINE_AT.has(n) && target === 'direct') rows.push([target, 'sdk-async']);
   }
   return rows;
 }
@@ -169,7 +178,7 @@ const open = (ctx: Context, target: Target, lane: LaneKind, n: number) =>
         cmd: 'open',
         url: ctx.urls[target]!,
         inFlight: IN_FLIGHT,
-        lane,
+        lane: lane === 'raw' ? 'raw' : 'sdk',
         // PgBouncer 1.18 in transaction mode cannot follow named statements across server connections.
         prepared: target === 'direct',
         start: i * STREAM_GAP,
@@ -202,6 +211,12 @@ async function warmUp(ctx: Context): Promise<void> {
 async function measureRow(ctx: Context, target: Target, lane: LaneKind, n: number): Promise<Window> {
   const tag = `r${String(ctx.rowSeq++).padStart(2, '0')}`;
   const workers = ctx.workers.slice(0, n);
+  // Only the direct lane's connections are new in each row (PgBouncer keeps its server connections).
+  const asyncCommit = (on: boolean) =>
+    ctx.pool.query(
+      `alter database "${ctx.database}" ${on ? 'set synchronous_commit = off' : 'reset synchronous_commit'}`,
+    );
+  if (lane === 'sdk-async') await asyncCommit(true);
   await open(ctx, target, lane, n);
   await Promise.all(workers.map((w, i) => w.run(`${tag}w${i}_`, ctx.o.rowWarmupMs, false)));
   ctx.cpu.start();
@@ -210,6 +225,7 @@ async function measureRow(ctx: Context, target: Target, lane: LaneKind, n: numbe
   const cpu = ctx.cpu.stop();
   const act = await activity.stop();
   await close(ctx, n);
+  if (lane === 'sdk-async') await asyncCommit(false);
   const latencies = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
   const acknowledged = runs.reduce((s, r) => s + r.count, 0);
   const counted = await ctx.pool.query<{ orders: number; paid: number }>(
@@ -234,7 +250,7 @@ async function measureRow(ctx: Context, target: Target, lane: LaneKind, n: numbe
     paid: counted.rows[0]?.paid ?? -1,
   };
   process.stderr.write(
-    `  ${target} ${lane === 'sdk' ? 'SDK' : 'raw (b)'}, ${n} process(es): ${formatRate(w.rate)}/s, DB ` +
+    `  ${target} ${laneName(lane)}, ${n} process(es): ${formatRate(w.rate)}/s, DB ` +
       `${w.cpu.benchBackends.toFixed(2)} cores, workers ${w.client.toFixed(2)}, machine ${w.cpu.machine.toFixed(2)}\n`,
   );
   return w;
@@ -254,6 +270,8 @@ function header(o: Options, versions: string, load: readonly [number, number], n
     `  transaction mode, default_pool_size ${BOUNCER_POOL_SIZE} (this bench's own instance), the SDK with preparedStatements: false.`,
     `  ${noBouncer === '' ? '' : `PgBouncer rows skipped: ${noBouncer}.`}`,
     "Baseline: the checkout bench's raw (b), each transaction ONE statement (unnamed), same workers, same run.",
+    "Diagnosis row (direct, 1 and 8 processes): the SDK with the database's synchronous_commit off (commits do not",
+    '  wait for the WAL flush), to show whether the flush is what the checkouts queue for.',
     `Each row: its workers open their pools, warm up ${o.rowWarmupMs} ms, then ${o.windowMs} ms measured (those in flight at the end`,
     `  awaited); ${o.rounds} round(s), medians of the rounds. CPU in cores (CPU s per s) from /proc over the window:`,
     "  DB = the backends of the bench database + the cluster's background processes; workers = process.cpuUsage()",
@@ -277,7 +295,7 @@ interface Row {
 function report(windows: readonly Window[]): string[] {
   const rows: Row[] = [];
   for (const target of ['direct', 'pgbouncer'] as const) {
-    for (const lane of ['sdk', 'raw'] as const) {
+    for (const lane of LANES) {
       for (const n of PROCESSES) {
         const ws = windows.filter((w) => w.target === target && w.lane === lane && w.processes === n);
         if (ws.length === 0) continue;
@@ -292,7 +310,7 @@ function report(windows: readonly Window[]): string[] {
     const sdk = r.lane === 'raw' ? find(r.target, 'sdk', r.processes) : undefined;
     return [
       r.target === 'direct' ? 'direct' : 'PgBouncer',
-      r.lane === 'sdk' ? 'SDK' : 'raw (b)',
+      laneName(r.lane),
       String(r.processes),
       formatRate(r.of((w) => w.rate)),
       one === undefined ? '' : formatRatio(r.of((w) => w.rate) / one.of((w) => w.rate)),
@@ -329,6 +347,8 @@ function report(windows: readonly Window[]): string[] {
   console.log(
     '\nspeedup: against the same lane at 1 process. SDK/(b): the SDK row at the same processes against (b). CPU in cores.',
   );
+  console.log(reading(rows));
+  console.log(lockWaits(windows));
   const failed: string[] = [];
   let acknowledged = 0;
   for (const w of windows) {
@@ -345,6 +365,56 @@ function report(windows: readonly Window[]): string[] {
       : `Verification FAILED: ${failed.join('; ')}`,
   );
   return failed;
+}
+
+/** Per SDK lane: where the curve peaks, and where the CPU goes and what the backends do at 8 processes. */
+function reading(rows: readonly Row[]): string {
+  const out = ['\nReading:'];
+  for (const target of ['direct', 'pgbouncer'] as const) {
+    const sdk = rows.filter((r) => r.target === target && r.lane === 'sdk');
+    const last = sdk.find((r) => r.processes === 8);
+    if (last === undefined) continue;
+    const peak = sdk.reduce((a, b) => (b.of((w) => w.rate) > a.of((w) => w.rate) ? b : a));
+    const m = (f: (w: Window) => number) => last.of(f);
+    const db = m((w) => w.cpu.benchBackends + w.cpu.background);
+    const ours = db + m((w) => w.client) + m((w) => w.cpu.tracked);
+    out.push(
+      `  ${target === 'direct' ? 'direct' : 'PgBouncer'} SDK: peak ${formatRate(peak.of((w) => w.rate))}/s at ${peak.processes} ` +
+        `process(es); at 8: DB ${db.toFixed(2)} + workers ${m((w) => w.client).toFixed(2)}` +
+        `${target === 'pgbouncer' ? ` + PgBouncer ${m((w) => w.cpu.tracked).toFixed(2)}` : ''} = ${ours.toFixed(2)} cores ` +
+        `of the machine's ${m((w) => w.cpu.machine).toFixed(2)} busy (${cpus().length} CPUs); backends: ` +
+        `${m((w) => w.activity.lockWait).toFixed(1)} waiting on a row lock, ${m((w) => w.activity.running).toFixed(1)} running.`,
+    );
+  }
+  return out.join('\n');
+}
+
+/** What the lock waits of each lane's 8-process rows waited on: statements, and the tables whose rows queued. */
+function lockWaits(windows: readonly Window[]): string {
+  const out = ['\nLock waits at 8 processes (share of the samples of a backend waiting on a lock):'];
+  const top = (m: Map<string, number>, k: number) => {
+    const total = [...m.values()].reduce((a, b) => a + b, 0);
+    return [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([what, n]) => `${Math.round((n * 100) / total)}% ${what}`);
+  };
+  for (const target of ['direct', 'pgbouncer'] as const) {
+    for (const lane of LANES) {
+      const ws = windows.filter((w) => w.target === target && w.lane === lane && w.processes === 8);
+      if (ws.length === 0) continue;
+      const statements = new Map<string, number>();
+      const rows = new Map<string, number>();
+      for (const w of ws) {
+        for (const [k, n] of w.activity.waitingStatements) statements.set(k, (statements.get(k) ?? 0) + n);
+        for (const [k, n] of w.activity.rowWaits) rows.set(k, (rows.get(k) ?? 0) + n);
+      }
+      out.push(`  ${target === 'direct' ? 'direct' : 'PgBouncer'} ${laneName(lane)}: statements waiting:`);
+      out.push(...top(statements, 3).map((l) => `    ${l}`));
+      if (rows.size > 0) out.push(`    rows queued for (tuple locks), by table: ${top(rows, 3).join(', ')}`);
+    }
+  }
+  return out.join('\n');
 }
 
 const fmtMs = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 10 ? 1 : 0 });

@@ -1,36 +1,52 @@
 /**
  * What the benchmark database's backends are doing during a window, sampled from `pg_stat_activity` every 200 ms:
  * running a statement (on CPU, or waiting on I/O or a lightweight lock), waiting for a row lock held by another
- * transaction, or idle inside a transaction while the client computes or the round trip travels.
+ * transaction, or idle inside a transaction while the client computes or the round trip travels. For the backends
+ * waiting on a lock: which statements wait, and on which tables' rows (`pg_locks`).
  */
 import type pg from 'pg';
 
-/** Average number of the database's backends in each state over a window. */
+/** Average number of the database's backends in each state over a window, and what the lock waits wait on. */
 export interface Activity {
   readonly running: number;
   readonly lockWait: number;
   readonly idleInTransaction: number;
+  /** Samples of a backend waiting on a lock, by the start of its statement. */
+  readonly waitingStatements: ReadonlyMap<string, number>;
+  /** Samples of a backend waiting for a row of a table (a tuple lock: the row's queue), by table. */
+  readonly rowWaits: ReadonlyMap<string, number>;
 }
 
-const SQL = `select
-    count(*) filter (where state = 'active' and coalesce(wait_event_type, '') <> 'Lock')::int as running,
-    count(*) filter (where wait_event_type = 'Lock')::int as lock_wait,
-    count(*) filter (where state = 'idle in transaction')::int as idle_in_tx
+const BACKENDS = `select state, coalesce(wait_event_type, '') as wait,
+    left(regexp_replace(query, '\\s+', ' ', 'g'), 70) as query
   from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+const ROW_WAITS = `select relation::regclass::text as rel, count(*)::int as n from pg_locks
+  where not granted and locktype = 'tuple' and database = (select oid from pg_database where datname = current_database())
+  group by 1`;
 
-/** Starts sampling on one connection of `pool`; `stop` ends and averages. */
+const bump = (m: Map<string, number>, k: string, n = 1) => m.set(k, (m.get(k) ?? 0) + n);
+
+/** Starts sampling on `pool`; `stop` ends and averages. */
 export function watchActivity(pool: pg.Pool): { stop: () => Promise<Activity> } {
   const sum = { running: 0, lockWait: 0, idleInTransaction: 0, n: 0 };
+  const waitingStatements = new Map<string, number>();
+  const rowWaits = new Map<string, number>();
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      const r = (await pool.query<{ running: number; lock_wait: number; idle_in_tx: number }>(SQL)).rows[0];
-      if (r !== undefined) {
-        sum.running += r.running;
-        sum.lockWait += r.lock_wait;
-        sum.idleInTransaction += r.idle_in_tx;
-        sum.n++;
+      const [backends, rows] = await Promise.all([
+        pool.query<{ state: string | null; wait: string; query: string }>(BACKENDS),
+        pool.query<{ rel: string; n: number }>(ROW_WAITS),
+      ]);
+      for (const b of backends.rows) {
+        if (b.wait === 'Lock') {
+          sum.lockWait++;
+          bump(waitingStatements, b.query);
+        } else if (b.state === 'active') sum.running++;
+        else if (b.state === 'idle in transaction') sum.idleInTransaction++;
       }
+      for (const r of rows.rows) bump(rowWaits, r.rel, r.n);
+      sum.n++;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   })();
@@ -43,6 +59,8 @@ export function watchActivity(pool: pg.Pool): { stop: () => Promise<Activity> } 
         running: avg(sum.running),
         lockWait: avg(sum.lockWait),
         idleInTransaction: avg(sum.idleInTransaction),
+        waitingStatements,
+        rowWaits,
       };
     },
   };
