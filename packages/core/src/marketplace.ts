@@ -164,6 +164,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
   const logger = options.logger ?? consoleLogger;
+  options.adapter.useLogger?.(logger);
   const webhookOptions = resolveWebhooksOptions(parseInput(webhooksOptionsSchema, options.webhooks ?? {}, 'webhooks'));
   const events = new MarketEvents(storage, clock, options.events, logger, [new WebhookFanout(storage, clock, ids)]);
   const idempotency = new Idempotency(storage, clock, options.idempotency);
@@ -221,6 +222,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     provider: payments,
     process: orders.process,
     ...(breaker === undefined ? {} : { breaker }),
+    wakeCheckout: (ref) => orders.wakeCheckout(ref),
   });
   const maintenance = [
     { name: 'outbox', runOnce: () => events.relay.runOnce() },

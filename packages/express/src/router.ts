@@ -1,4 +1,11 @@
-import { type Actor, escrowAccounts, MarketkitError, type Marketplace, parseInput } from '@marketkit/core';
+import {
+  type Actor,
+  escrowAccounts,
+  MarketkitError,
+  type Marketplace,
+  type ProviderWebhookHandler,
+  parseInput,
+} from '@marketkit/core';
 import cors, { type CorsOptions } from 'cors';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
@@ -40,6 +47,44 @@ export interface MarketkitRouterOptions {
   readonly readiness?: ReadinessOptions;
   /** The live order-event stream `GET /v1/events` (Server-Sent Events): its options, or `false` to leave it out. */
   readonly liveEvents?: LiveEventsOptions | false;
+  /**
+   * Incoming webhooks of payment providers, mounted at `POST /v1/webhooks/<provider>` with the raw body (before any
+   * JSON parser: the signature covers its bytes), without authentication (the provider's signature is the
+   * authentication) and outside the per-actor rate limits. `{ stripe: stripeWebhookHandler({ market, stripe,
+   * endpointSecret }) }` (from `@marketkit/adapters/stripe`) serves `POST /v1/webhooks/stripe`. Default: none.
+   */
+  readonly providerWebhooks?: { readonly stripe?: ProviderWebhookHandler };
+}
+
+/** Stripe's event payloads stay well under this (its docs: events are at most a few hundred kilobytes). */
+const WEBHOOK_BODY_LIMIT = '1mb';
+
+/** `POST /v1/webhooks/<provider>`: the raw body and the signature header to the provider's handler. */
+function providerWebhookRoute(handler: ProviderWebhookHandler, limit: string | number): RequestHandler[] {
+  const signatureHeader = `${handler.provider}-signature`;
+  return [
+    express.raw({ type: () => true, limit }),
+    (req, res) => {
+      const parsed: unknown = req.body;
+      // No body at all: Express 5 leaves `req.body` undefined, Express 4's parsers set `{}`.
+      const empty = parsed === undefined || (isPlainObject(parsed) && Object.keys(parsed).length === 0);
+      const body = empty ? Buffer.alloc(0) : parsed;
+      if (!Buffer.isBuffer(body)) {
+        // A body parser of the host's ran first: the exact bytes the signature covers are gone.
+        const message = `The ${handler.provider} webhook's body was parsed before marketkitRouter: mount the router before any body parser (express.json()).`;
+        sendProblem(res, problem('INTERNAL', message));
+        return;
+      }
+      handler
+        .handleProviderWebhook(body, req.get(signatureHeader))
+        .then((outcome) => sendResult(res, 200, { received: true, ...outcome }))
+        .catch((e: unknown) => sendError(res, e));
+    },
+  ];
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;
@@ -92,6 +137,12 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
   // openapi/operations.ts (test/openapi.test.ts fails on a route missing there).
   router.get('/v1/openapi.json', serveOpenApi);
   router.get('/v1/docs', serveApiReference);
+
+  // Provider webhooks: before authentication and the JSON parser (the signature authenticates the raw body).
+  const stripeHooks = options.providerWebhooks?.stripe;
+  if (stripeHooks !== undefined) {
+    router.post('/v1/webhooks/stripe', providerWebhookRoute(stripeHooks, WEBHOOK_BODY_LIMIT));
+  }
 
   // Authentication before the body is read: an anonymous request costs no parsing.
   router.use('/v1', (req: WithActor, res, next) => {

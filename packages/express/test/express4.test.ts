@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMarketplace, type Marketplace } from '@marketkit/core';
+import { createMarketplace, type Marketplace, type ProviderWebhookHandler } from '@marketkit/core';
 import { type Authenticate, marketkitRouter } from '@marketkit/express';
 import { SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
 import express from 'express';
@@ -117,6 +117,31 @@ for (const backend of testBackends()) {
       // router has matchers instead).
       const router = marketkitRouter(market, { authenticate: byToken }) as unknown as { stack: { regexp?: unknown }[] };
       expect(router.stack.every((layer) => layer.regexp instanceof RegExp)).toBe(true);
+    });
+
+    it('hands a provider webhook its raw bytes (and an empty body as empty), outside authentication', async () => {
+      const bodies: string[] = [];
+      const stripe: ProviderWebhookHandler = {
+        provider: 'stripe',
+        async handleProviderWebhook(raw, signature) {
+          bodies.push(`${signature}|${Buffer.from(raw).toString('utf8')}`);
+          return { eventId: 'evt_1', type: 't', handled: false, duplicate: false, orderId: null, orderState: null };
+        },
+      };
+      const hooks = express().use(
+        '/api',
+        marketkitRouter(market, { authenticate: byToken, providerWebhooks: { stripe } }),
+      );
+      const body = '{ "id": "evt_1",  "n": 1.50 }';
+      const res = await request(hooks)
+        .post('/api/v1/webhooks/stripe')
+        .set('Content-Type', 'application/json')
+        .set('Stripe-Signature', 'sig')
+        .send(body);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ received: true, eventId: 'evt_1' });
+      expect((await request(hooks).post('/api/v1/webhooks/stripe').set('Stripe-Signature', 'sig')).status).toBe(200);
+      expect(bodies).toEqual([`sig|${body}`, 'sig|']);
     });
 
     it('creates a listing, checks out, replays the checkout, and reads the order', async () => {

@@ -207,7 +207,12 @@ for (const backend of testBackends()) {
     });
 
     it('documents every route the router mounts, and mounts every documented route', () => {
-      const router = marketkitRouter(market, { authenticate: () => undefined });
+      // Every optional route mounted: the provider webhooks are mounted only when a handler is given.
+      const stripe = {
+        provider: 'stripe',
+        handleProviderWebhook: () => Promise.reject(new Error('not called')),
+      };
+      const router = marketkitRouter(market, { authenticate: () => undefined, providerWebhooks: { stripe } });
       expect(coverageGaps(router, doc)).toEqual({ undocumented: [], notMounted: [] });
     });
 
@@ -257,6 +262,116 @@ for (const backend of testBackends()) {
       const body = (op['requestBody'] as { content: Record<string, Json> }).content['application/json'];
       return structuredClone(body?.['example']) as Json;
     };
+
+    it('refuses a body that breaks a value rule in the document and in the router, at the same path', async () => {
+      const cases: readonly {
+        readonly path: string;
+        readonly method: 'post' | 'patch';
+        readonly url: string;
+        readonly role: string;
+        readonly headers?: Readonly<Record<string, string>>;
+        readonly change: Json;
+        readonly at: readonly string[];
+      }[] = [
+        {
+          path: '/v1/listings',
+          method: 'post',
+          url: '/v1/listings',
+          role: 'seller',
+          change: { title: 'x'.repeat(301) },
+          at: ['title'],
+        },
+        {
+          path: '/v1/listings',
+          method: 'post',
+          url: '/v1/listings',
+          role: 'seller',
+          change: { id: 'a b' },
+          at: ['id'],
+        },
+        {
+          path: '/v1/listings',
+          method: 'post',
+          url: '/v1/listings',
+          role: 'seller',
+          change: { price: { amount: '100', currency: 'XXX' } },
+          at: ['price', 'currency'],
+        },
+        {
+          path: '/v1/listings/{id}',
+          method: 'patch',
+          url: '/v1/listings/nope',
+          role: 'seller',
+          headers: { 'If-Match': '"0"' },
+          change: { quantity: -1 },
+          at: ['quantity'],
+        },
+        {
+          path: '/v1/checkouts',
+          method: 'post',
+          url: '/v1/checkouts',
+          role: 'buyer',
+          headers: { 'Idempotency-Key': 'vr-1' },
+          change: { quantity: 0 },
+          at: ['quantity'],
+        },
+        {
+          path: '/v1/orders/{id}/transitions/{name}',
+          method: 'post',
+          url: '/v1/orders/nope/transitions/refund',
+          role: 'operator',
+          change: { buyerPercent: 101 },
+          at: ['buyerPercent'],
+        },
+        {
+          path: '/v1/payouts',
+          method: 'post',
+          url: '/v1/payouts',
+          role: 'seller',
+          headers: { 'Idempotency-Key': 'vr-2' },
+          change: { currency: 'usd' },
+          at: ['currency'],
+        },
+        {
+          path: '/v1/payouts',
+          method: 'post',
+          url: '/v1/payouts',
+          role: 'seller',
+          headers: { 'Idempotency-Key': 'vr-3' },
+          change: { amountMinor: '0' },
+          at: ['amountMinor'],
+        },
+        {
+          path: '/v1/operator/sagas/{id}/resolve',
+          method: 'post',
+          url: '/v1/operator/sagas/nope/resolve',
+          role: 'operator',
+          change: { note: '' },
+          at: ['note'],
+        },
+      ];
+      for (const c of cases) {
+        const what = `${c.method.toUpperCase()} ${c.path} ${JSON.stringify(c.change).slice(0, 60)}`;
+        const op = (doc['paths'] as Record<string, Record<string, Json>>)[c.path]?.[c.method] ?? {};
+        const schema = (op['requestBody'] as { content: Record<string, Json> }).content['application/json']?.['schema'];
+        const good = example(c.path, c.method);
+        expect(validate(schema as Json, good), what).toEqual([]);
+        const bad = { ...good, ...c.change };
+        const documented = validate(schema as Json, bad).map((e) => e.split(' ')[0]?.split('/').slice(1));
+        expect(documented.length, what).toBeGreaterThan(0);
+        for (const path of documented) expect(path, what).toEqual(c.at);
+        const res = await request(app)
+          [c.method](`/api${c.url}`)
+          .set(as(c.role))
+          .set(c.headers ?? {})
+          .send(bad);
+        expect(res.status, what).toBe(400);
+        expect(res.body.code, what).toBe('VALIDATION_FAILED');
+        const issues = res.body.details.issues as { path: string[] }[];
+        expect(issues.length, what).toBeGreaterThan(0);
+        for (const issue of issues) expect(issue.path, what).toEqual(c.at);
+      }
+    });
 
     it('answers the documented request examples with bodies that match the documented answers', async () => {
       const gaps: string[] = [];

@@ -5,12 +5,14 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { postgresAdapter } from '@marketkit/adapters/postgres';
+import { stripeWebhookHandler } from '@marketkit/adapters/stripe';
 import { createMarketplace, type Marketplace, Money } from '@marketkit/core';
 import { type Authenticate, jwtAuthenticator, marketkitRouter } from '@marketkit/express';
 import { SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
 import express from 'express';
 import { SignJWT } from 'jose';
 import pg from 'pg';
+import Stripe from 'stripe';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATIONS } from '../src/openapi/operations.js';
@@ -148,6 +150,24 @@ const only = (roles: readonly Role[], status: number): Record<Role, number> => {
 };
 const publicRoute = (status: number): Record<Role, number> => ({ ...all(status), anonymous: status, system: status });
 
+/** Stripe's webhooks: signed with the endpoint's secret, whoever else the caller claims to be. */
+const stripe = new Stripe('sk_test_route_table');
+const STRIPE_SECRET = 'whsec_route_table';
+const stripeEvent = (id: string) =>
+  JSON.stringify({ id, object: 'event', type: 'charge.succeeded', created: 1, data: { object: { id: 'ch_1' } } });
+const sendStripeEvent = (c: CellContext, secret: string) => {
+  const payload = stripeEvent(`evt_${c.key}`);
+  const signature = stripe.webhooks.generateTestHeaderString({ payload, secret });
+  return answer(
+    request(c.app)
+      .post('/v1/webhooks/stripe')
+      .set(c.headers)
+      .set('Content-Type', 'application/json')
+      .set('Stripe-Signature', signature)
+      .send(payload),
+  );
+};
+
 /** Every /v1 route, keyed `METHOD path` as in operations.ts. */
 const ROUTES: Readonly<Record<string, RouteRow>> = {
   'POST /v1/listings': {
@@ -239,6 +259,10 @@ const ROUTES: Readonly<Record<string, RouteRow>> = {
     send: (c) => answer(request(c.app).get('/v1/docs').set(c.headers)),
     expected: publicRoute(200),
   },
+  'POST /v1/webhooks/stripe': {
+    send: (c) => sendStripeEvent(c, STRIPE_SECRET),
+    expected: publicRoute(200),
+  },
 };
 
 /** A promise with its resolve function outside. */
@@ -252,6 +276,14 @@ function gate(): { readonly promise: Promise<void>; readonly open: () => void } 
 
 /** The error answers, each on the route and caller it arises for. */
 const ERRORS: readonly ErrorRow[] = [
+  {
+    name: 'a webhook not signed with the endpoint’s secret',
+    route: 'POST /v1/webhooks/stripe',
+    role: 'operator',
+    status: 400,
+    code: 'WEBHOOK_SIGNATURE_INVALID',
+    send: (c) => sendStripeEvent(c, 'whsec_someone_else'),
+  },
   {
     name: 'a body of the wrong shape',
     route: 'POST /v1/listings',
@@ -511,6 +543,7 @@ for (const backend of testBackends()) {
           authenticate: jwtAuthenticator(auth),
           bodyLimit: '2kb',
           liveEvents: { heartbeatMs: 60_000 },
+          providerWebhooks: { stripe: stripeWebhookHandler({ market, stripe, endpointSecret: STRIPE_SECRET }) },
         }),
       );
       server = createServer(app);

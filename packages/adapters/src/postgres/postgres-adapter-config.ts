@@ -31,8 +31,10 @@ export interface PostgresAdapterConfig {
   readonly applicationName?: string;
   /**
    * Run Marketkit's hot statements (its statement templates) as named prepared statements, parsed once per
-   * connection. Default true. Set false behind a pooler that cannot follow prepared statements across server
-   * connections: PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`.
+   * connection. Default true. Behind a pooler that cannot follow prepared statements across server connections
+   * (PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`) the adapter notices the first
+   * name that went missing, switches to unnamed statements for good (logged once as a warning) and reruns what
+   * failed; set false to start unnamed there.
    */
   readonly preparedStatements?: boolean;
   /**

@@ -1,5 +1,12 @@
-import { parseInput, type StorageAdapter, type StorageCapabilities, type StorageColumnTypes } from '@marketkit/core';
-import { type Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
+import {
+  type Logger,
+  parseInput,
+  type StorageAdapter,
+  type StorageCapabilities,
+  type StorageColumnTypes,
+} from '@marketkit/core';
+import { PostgresDialect, type PostgresPool } from 'kysely';
+import { withTransactionMigrationLock } from './migration-lock.js';
 import { type PostgresAdapterConfig, postgresAdapterConfigSchema } from './postgres-adapter-config.js';
 import { classifyPostgresError, isPostgresDriverError } from './postgres-errors.js';
 import { createPostgresPool, replanAfterMsOf } from './postgres-pool.js';
@@ -19,10 +26,11 @@ const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 
 
 /**
  * PostgreSQL through a `pg` pool: the production and scale-out backend. Rows are locked with
- * `SELECT … FOR UPDATE [NOWAIT | SKIP LOCKED]`; only transaction-scoped locks are used, so it works behind
- * PgBouncer in transaction pooling mode. Hot statements run as named prepared statements (parsed once per
- * connection); behind PgBouncer older than 1.21, or with `max_prepared_statements = 0`, set
- * `preparedStatements: false`.
+ * `SELECT … FOR UPDATE [NOWAIT | SKIP LOCKED]`; only transaction-scoped locks are used (`migrate()` too:
+ * `pg_advisory_xact_lock`), so it works behind PgBouncer in transaction pooling mode. Hot statements run as named
+ * prepared statements (parsed once per connection); behind PgBouncer older than 1.21, or with
+ * `max_prepared_statements = 0`, the first name found missing switches the adapter to unnamed statements for good
+ * (logged once) and what failed is rerun; `preparedStatements: false` starts that way.
  *
  * @example
  * ```ts
@@ -50,27 +58,17 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
     dialect: new PostgresDialect({ pool }),
     classifyError: classifyPostgresError,
     isDriverError: isPostgresDriverError,
-    withMigrationLock: (db, name, fn) => withAdvisoryLock(db, name, fn),
-    ...(prepared === undefined ? {} : { prepare: (text: string) => prepared.register(text) }),
+    withMigrationLock: (db, name, fn) => withTransactionMigrationLock(db, name, fn),
+    ...(prepared === undefined
+      ? {}
+      : {
+          prepare: (text: string) => prepared.register(text),
+          useLogger: (logger: Logger) => prepared.useLogger(logger),
+        }),
   };
 }
 
 /** `pool` as the adapter uses it when the host gave it: connections handed out as usual, `end` left to the host. */
 function borrowed(pool: PostgresPool): PostgresPool {
   return { connect: () => pool.connect(), end: async () => {} };
-}
-
-/**
- * Holds a session advisory lock on one dedicated connection while the migrations run there, so concurrent
- * `migrate()` calls queue. Run migrations over a direct connection, not through PgBouncer in transaction mode.
- */
-async function withAdvisoryLock<T>(db: Kysely<unknown>, name: string, fn: (db: Kysely<unknown>) => Promise<T>) {
-  return db.connection().execute(async (conn) => {
-    await sql`select pg_advisory_lock(hashtext(${name}))`.execute(conn);
-    try {
-      return await fn(conn);
-    } finally {
-      await sql`select pg_advisory_unlock(hashtext(${name}))`.execute(conn);
-    }
-  });
 }

@@ -1,4 +1,5 @@
 import type { StorageErrorKind } from '@marketkit/core';
+import { isPreparedStatementLost } from './prepared-statements.js';
 
 const BY_SQLSTATE: Readonly<Record<string, StorageErrorKind>> = {
   '23505': 'uniqueViolation',
@@ -25,12 +26,14 @@ const NODE_CONNECTION_CODES = new Set([
  * Maps a pg (node-postgres) error to what it means. pg-pool's "timeout exceeded when trying to connect" (every
  * connection busy for longer than `connectionTimeoutMillis`) is `connectionWaitTimeout`: the database is up but the
  * pool is at capacity. A new connection that the server does not accept in time ("Connection terminated due to
- * connection timeout") or refuses stays `connectionLost`: the database is down or unreachable.
+ * connection timeout") or refuses stays `connectionLost`: the database is down or unreachable. A named statement
+ * that a pooler's server connection did not have, inside a transaction, is `preparedStatementLost` (rerun it).
  */
 export function classifyPostgresError(error: unknown): StorageErrorKind | undefined {
   if (error instanceof Error && error.message === 'timeout exceeded when trying to connect') {
     return 'connectionWaitTimeout';
   }
+  if (isPreparedStatementLost(error)) return 'preparedStatementLost';
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
     const kind = BY_SQLSTATE[code];

@@ -1,6 +1,7 @@
 /**
  * `@marketkit/adapters/stripe`: a `PaymentProvider` on Stripe through the official `stripe` client
- * (`stripePaymentProvider({ stripe })`), with Stripe's currency rules and error mapping.
+ * (`stripePaymentProvider({ stripe })`), with Stripe's currency rules and error mapping, 3-D Secure, and its incoming
+ * webhooks (`stripeWebhookHandler({ market, stripe, endpointSecret })`).
  * @packageDocumentation
  * @module @marketkit/adapters/stripe
  */
@@ -24,3 +25,11 @@ export {
 export { STRIPE_METADATA } from './stripe-effects.js';
 export { stripeErrorToMarketkit } from './stripe-errors.js';
 export { type StripePaymentProviderOptions, stripePaymentProvider } from './stripe-payment-provider.js';
+export {
+  type CustomerActionTarget,
+  STRIPE_CUSTOMER_ACTION_EVENTS,
+  type StripeEventLike,
+  type StripeWebhookHandlerOptions,
+  type StripeWebhooksLike,
+  stripeWebhookHandler,
+} from './stripe-webhook-handler.js';

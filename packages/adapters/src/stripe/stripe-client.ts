@@ -20,6 +20,13 @@ export interface StripePaymentIntentLike {
   readonly created: number;
   readonly status: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The secret the buyer's page confirms the PaymentIntent with (Stripe.js runs 3-D Secure with it). */
+  readonly client_secret?: string | null;
+  /** What the customer must do while `status` is `requires_action` (`use_stripe_sdk`, `redirect_to_url`, …). */
+  readonly next_action?: {
+    readonly type: string;
+    readonly redirect_to_url?: { readonly url?: string | null } | null;
+  } | null;
 }
 
 /** The fields of a Stripe Refund the provider reads. */
@@ -72,7 +79,7 @@ export interface StripeClientLike {
       params: { amount_to_capture: number; metadata: Record<string, string> },
       options?: StripeRequestOptions,
     ): Promise<StripePaymentIntentLike>;
-    /** Reads one PaymentIntent (`GET /v1/payment_intents/:id`). */
+    /** Retrieves a PaymentIntent (`GET /v1/payment_intents/:id`): its status now. */
     retrieve(id: string): Promise<StripePaymentIntentLike>;
     /** Cancels a PaymentIntent (`POST /v1/payment_intents/:id/cancel`). */
     cancel(id: string, params: Record<string, never>, options?: StripeRequestOptions): Promise<StripePaymentIntentLike>;

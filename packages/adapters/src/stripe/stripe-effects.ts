@@ -1,4 +1,5 @@
 import {
+  type AuthorizationStatus,
   MarketkitError,
   type PaymentEffect,
   type PaymentEffectsPage,
@@ -23,6 +24,18 @@ export const STRIPE_METADATA = Object.freeze({
   /** The idempotency key a PaymentIntent was captured with. */
   captureKey: 'marketkit_capture_key',
 });
+
+/**
+ * The authorization status of a PaymentIntent: open while it is capturable or waits for the customer's action (3-D
+ * Secure). One that failed (`requires_payment_method`: declined, or the action failed) held nothing and is not listed.
+ */
+const INTENT_EFFECT_STATUS: Readonly<Record<string, AuthorizationStatus | undefined>> = {
+  requires_capture: 'open',
+  requires_action: 'open',
+  processing: 'open',
+  succeeded: 'captured',
+  canceled: 'voided',
+};
 
 const TYPE_ORDER: Record<PaymentEffect['type'], number> = { authorization: 0, capture: 1, refund: 2, payout: 3 };
 const PAGE = 100;
@@ -136,14 +149,7 @@ function compareEffects(a: PaymentEffect, b: PaymentEffect): number {
 
 function intentEffects(pi: StripePaymentIntentLike): PaymentEffect[] {
   const key = pi.metadata[STRIPE_METADATA.key];
-  const status =
-    pi.status === 'requires_capture'
-      ? 'open'
-      : pi.status === 'succeeded'
-        ? 'captured'
-        : pi.status === 'canceled'
-          ? 'voided'
-          : undefined;
+  const status = INTENT_EFFECT_STATUS[pi.status];
   if (key === undefined || status === undefined) return [];
   const currency = pi.currency.toUpperCase();
   const createdAt = pi.created * 1000;

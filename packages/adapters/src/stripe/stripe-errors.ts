@@ -39,7 +39,8 @@ function isStripeError(error: unknown): error is StripeErrorLike {
  * - `StripeIdempotencyError` → `IDEMPOTENCY_KEY_REUSED`, final (the key was used with other parameters);
  * - `StripeInvalidRequestError` refusing what the payment's state does not allow (`payment_intent_unexpected_state`,
  *   `amount_too_large`, `charge_already_captured`, `charge_already_refunded`, `charge_not_captured`: a capture above
- *   the authorization or of a captured or voided one, a void after a capture, a refund above what is left) →
+ *   the authorization or of a captured or voided one or of one awaiting the customer's action (3-D Secure), a void
+ *   after a capture, a refund above what is left) →
  *   `PAYMENT_DECLINED`, final, as the port asks;
  * - `StripeInvalidRequestError`, `StripeAuthenticationError`, `StripePermissionError` and any other Stripe error →
  *   `PROVIDER_ERROR` with `retryable: false` (the same request would fail again);
@@ -53,7 +54,7 @@ function isStripeError(error: unknown): error is StripeErrorLike {
  */
 export function stripeErrorToMarketkit(
   error: unknown,
-  operation: PaymentOperation | 'listEffects',
+  operation: PaymentOperation | 'listEffects' | 'authorizationStatus',
   key: string,
 ): MarketkitError {
   if (isMarketkitError(error)) return error as MarketkitError;

@@ -1,8 +1,10 @@
 import type {
   Authorization,
+  AuthorizationState,
   AuthorizeRequest,
   Capture,
   CaptureRequest,
+  CustomerAction,
   PaymentEffectsPage,
   PaymentEffectsQuery,
   PaymentOperation,
@@ -15,7 +17,7 @@ import type {
 } from '@marketkit/core';
 import { MarketkitError, parseInput } from '@marketkit/core';
 import { z } from 'zod';
-import type { StripeClientLike } from './stripe-client.js';
+import type { StripeClientLike, StripePaymentIntentLike } from './stripe-client.js';
 import { toStripeAmount } from './stripe-currencies.js';
 import { listStripeEffects, STRIPE_METADATA } from './stripe-effects.js';
 import { stripeErrorToMarketkit } from './stripe-errors.js';
@@ -35,6 +37,30 @@ export interface StripePaymentProviderOptions {
   readonly paymentMethodTypes?: readonly string[];
 }
 
+/** Stripe's PaymentIntent statuses as the port's authorization states. */
+const STATUS: Readonly<Record<string, AuthorizationState | undefined>> = {
+  requires_capture: 'authorized',
+  succeeded: 'authorized',
+  requires_action: 'requires_action',
+  requires_confirmation: 'requires_action',
+  processing: 'requires_action',
+  requires_payment_method: 'failed',
+  canceled: 'canceled',
+};
+
+/** What the customer must do for a `requires_action` PaymentIntent: its client secret, and a redirect if any. */
+function customerAction(intent: StripePaymentIntentLike): CustomerAction {
+  if (typeof intent.client_secret !== 'string' || intent.client_secret === '') {
+    throw new MarketkitError('PROVIDER_ERROR', {
+      message: `Stripe authorize: PaymentIntent ${intent.id} needs the customer's action and carries no client_secret.`,
+      details: { operation: 'authorize' },
+      retryable: false,
+    });
+  }
+  const url = intent.next_action?.redirect_to_url?.url;
+  return { clientSecret: intent.client_secret, ...(typeof url === 'string' ? { redirectUrl: url } : {}) };
+}
+
 const optionsSchema = z.object({
   stripe: z.custom<StripeClientLike>(
     (v) =>
@@ -51,8 +77,10 @@ const optionsSchema = z.object({
 /**
  * A `PaymentProvider` on Stripe, through the official `stripe` client:
  * - `authorize`: a PaymentIntent with `capture_method: 'manual'`, confirmed with the buyer's payment method at once
- *   (`confirm: true`); its id is the authorization id. A card that needs 3-D Secure is declined for now
- *   (`PAYMENT_DECLINED`): Marketkit has no order state for customer action yet.
+ *   (`confirm: true`); its id is the authorization id. A card that needs 3-D Secure (`requires_action`) answers with
+ *   `customerAction: { clientSecret }` (the PaymentIntent's `client_secret`, plus `redirectUrl` for a redirect flow):
+ *   the host's page runs the action with Stripe.js, and the checkout waits for it (see docs/payments.md).
+ * - `authorizationStatus`: retrieves the PaymentIntent and maps its status (see the method).
  * - `capture`: captures the PaymentIntent (`amount_to_capture`, full or partial); the capture id is the PaymentIntent id.
  *   Stripe refuses a capture above the authorization, a second capture and a capture after a void: `PAYMENT_DECLINED`.
  * - `void`: cancels the PaymentIntent; refused after a capture (`PAYMENT_DECLINED`).
@@ -110,13 +138,30 @@ class StripePaymentProvider implements PaymentProvider {
       ),
     );
     if (intent.status === 'requires_capture') return { authorizationId: intent.id };
-    const why =
-      intent.status === 'requires_action'
-        ? 'the payment needs customer authentication (3-D Secure), which Marketkit does not handle yet'
-        : `the PaymentIntent is ${intent.status}, not authorized`;
+    if (intent.status === 'requires_action')
+      return { authorizationId: intent.id, customerAction: customerAction(intent) };
     throw new MarketkitError('PAYMENT_DECLINED', {
-      message: `Stripe authorize: ${why} (${intent.id}).`,
+      message: `Stripe authorize: the PaymentIntent is ${intent.status}, not authorized (${intent.id}).`,
       details: { operation: 'authorize' },
+    });
+  }
+
+  /**
+   * Retrieves the PaymentIntent and maps its status: `requires_capture` (and `succeeded`, once captured) →
+   * `authorized`; `requires_action`, `requires_confirmation`, `processing` → `requires_action` (the customer, or
+   * Stripe, has not finished); `requires_payment_method` (the action failed, or the card was declined) → `failed`;
+   * `canceled` → `canceled`.
+   */
+  async authorizationStatus(authorizationId: string): Promise<AuthorizationState> {
+    const intent = await this.#call('authorizationStatus', authorizationId, () =>
+      this.#stripe.paymentIntents.retrieve(authorizationId),
+    );
+    const state = STATUS[intent.status];
+    if (state !== undefined) return state;
+    throw new MarketkitError('PROVIDER_ERROR', {
+      message: `Stripe authorizationStatus: PaymentIntent ${intent.id} has an unknown status ${intent.status}.`,
+      details: { operation: 'authorizationStatus' },
+      retryable: false,
     });
   }
 
@@ -199,7 +244,11 @@ class StripePaymentProvider implements PaymentProvider {
     });
   }
 
-  async #call<T>(op: PaymentOperation, key: string, run: (key: string) => Promise<T>): Promise<T> {
+  async #call<T>(
+    op: PaymentOperation | 'authorizationStatus',
+    key: string,
+    run: (key: string) => Promise<T>,
+  ): Promise<T> {
     try {
       return await run(key);
     } catch (error) {

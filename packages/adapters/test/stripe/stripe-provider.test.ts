@@ -140,23 +140,62 @@ describe('Stripe errors on the port’s outcomes', () => {
     expect(failed.some((e) => e.request.idempotency_key === r.idempotencyKey)).toBe(true);
   });
 
-  it('3-D Secure required leaves the PaymentIntent in requires_action and is declined for now', async () => {
-    const order = `order-${++n}`;
+  it('3-D Secure required: the authorization carries the client secret, replays the same, and a capture is declined', async () => {
     const r = {
-      idempotencyKey: `${order}:authorize`,
+      idempotencyKey: key('authorize'),
       amountMinor: 10_00n,
       currency: 'USD',
       paymentMethod: 'pm_card_threeDSecure2Required',
-      reference: order,
+      reference: `order-${n}`,
     };
-    await expect(provider.authorize(r)).rejects.toMatchObject({
-      code: 'PAYMENT_DECLINED',
-      message: expect.stringMatching(/3-D Secure/),
-    });
-    const pi = (await stripe.paymentIntents.list({ limit: 1 })).data[0];
+    const auth = await provider.authorize(r);
+    const pi = await stripe.paymentIntents.retrieve(auth.authorizationId);
     expect(pi).toMatchObject({ status: 'requires_action', next_action: { type: 'use_stripe_sdk' } });
-    expect(pi?.client_secret).toBeTruthy();
-    expect(server.events().at(-1)?.type).toBe('payment_intent.requires_action');
+    expect(auth).toEqual({ authorizationId: pi.id, customerAction: { clientSecret: pi.client_secret } });
+    expect(await provider.authorize(r)).toEqual(auth);
+    expect(await provider.authorizationStatus?.(auth.authorizationId)).toBe('requires_action');
+    const capture = { idempotencyKey: key('capture'), authorizationId: pi.id, amountMinor: 10_00n, currency: 'USD' };
+    await expect(provider.capture(capture)).rejects.toMatchObject({ code: 'PAYMENT_DECLINED', retryable: false });
+    expect(server.events().map((e) => e.type)).toContain('payment_intent.requires_action');
+  });
+
+  it('authorizationStatus follows the PaymentIntent: requires_action, authorized (captured too), failed, canceled', async () => {
+    const threeDS = () => authorize(10_00n, 'pm_card_threeDSecure2Required');
+    const ok = await threeDS();
+    expect(server.completeThreeDSecure(ok.authorizationId, 'succeeded').status).toBe('requires_capture');
+    expect(await provider.authorizationStatus?.(ok.authorizationId)).toBe('authorized');
+    await provider.capture({
+      idempotencyKey: `${ok.order}:capture`,
+      authorizationId: ok.authorizationId,
+      amountMinor: 10_00n,
+      currency: 'USD',
+    });
+    expect(await provider.authorizationStatus?.(ok.authorizationId)).toBe('authorized');
+
+    const failed = await threeDS();
+    expect(server.completeThreeDSecure(failed.authorizationId, 'failed')).toMatchObject({
+      status: 'requires_payment_method',
+      last_payment_error: { code: 'payment_intent_authentication_failure' },
+    });
+    expect(await provider.authorizationStatus?.(failed.authorizationId)).toBe('failed');
+    expect(server.events().at(-1)).toMatchObject({
+      type: 'payment_intent.payment_failed',
+      data: { object: { id: failed.authorizationId } },
+    });
+
+    const voided = await threeDS();
+    await provider.void({ idempotencyKey: `${voided.order}:void`, authorizationId: voided.authorizationId });
+    expect(await provider.authorizationStatus?.(voided.authorizationId)).toBe('canceled');
+    // The customer finishing after the void changes nothing: Stripe keeps it canceled.
+    expect(server.completeThreeDSecure(voided.authorizationId, 'succeeded').status).toBe('canceled');
+    expect(await provider.authorizationStatus?.(voided.authorizationId)).toBe('canceled');
+
+    const plain = await authorize();
+    expect(await provider.authorizationStatus?.(plain.authorizationId)).toBe('authorized');
+    await expect(provider.authorizationStatus?.('pi_nobody')).rejects.toMatchObject({
+      code: 'PROVIDER_ERROR',
+      retryable: false,
+    });
   });
 
   it('a 429 is a retryable PROVIDER_ERROR and uses no key: the retry goes through', async () => {

@@ -84,6 +84,11 @@ export const ERROR_CODES = {
     message: 'The request carries no valid credentials (missing, malformed, expired or wrongly signed).',
   },
   FORBIDDEN: { retryable: false, httpStatus: 403, message: 'The actor may not perform this operation.' },
+  WEBHOOK_SIGNATURE_INVALID: {
+    retryable: false,
+    httpStatus: 400,
+    message: 'The webhook is not signed by the provider (missing, malformed, wrong or too old signature).',
+  },
   IDEMPOTENCY_KEY_REUSED: {
     retryable: false,
     httpStatus: 422,
@@ -114,6 +119,11 @@ export const ERROR_CODES = {
     httpStatus: 503,
     message:
       'The payment provider failed repeatedly and its circuit breaker is open: nothing was done; retry after the time given.',
+  },
+  CUSTOMER_ACTION_UNSUPPORTED: {
+    retryable: false,
+    httpStatus: 422,
+    message: 'The payment needs the customer to act, and the order process has no state to wait for it in.',
   },
   PROVIDER_CAPABILITY_MISSING: {
     retryable: false,

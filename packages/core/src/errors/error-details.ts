@@ -70,7 +70,7 @@ export const ERROR_DETAILS_SCHEMAS = {
   }),
   CONCURRENCY_CONFLICT: concurrencyConflict,
   UNIQUE_VIOLATION: storageKind('uniqueViolation'),
-  SERIALIZATION_FAILURE: storageKind('serializationFailure').describe(
+  SERIALIZATION_FAILURE: storageKind('serializationFailure', 'preparedStatementLost').describe(
     'PostgreSQL only (SQLite writes one transaction at a time); see docs/storage.md',
   ),
   DEADLOCK_DETECTED: storageKind('deadlock').describe('PostgreSQL only; see docs/storage.md'),
@@ -93,6 +93,10 @@ export const ERROR_DETAILS_SCHEMAS = {
     .strictObject({})
     .describe('no details: a missing, malformed, expired or wrongly signed credential are not told apart'),
   FORBIDDEN: z.strictObject({ role: text, actorId: text, operation: text }),
+  WEBHOOK_SIGNATURE_INVALID: z.strictObject({
+    provider: text.describe('the provider whose webhook endpoint refused the request (`stripe`)'),
+    reason: text.describe('why, as the provider’s library says it (no signature, no matching one, too old)'),
+  }),
   IDEMPOTENCY_KEY_REUSED: z.strictObject({
     key: text.describe('on checkout, the idempotency key, or the order id the caller chose'),
     actor: text.optional().describe('absent for keys not scoped to an actor: saga ids, a provider’s keys'),
@@ -125,6 +129,11 @@ export const ERROR_DETAILS_SCHEMAS = {
       .int()
       .nonnegative()
       .describe('when the breaker lets a probe call through (half-open), by this process’s clock'),
+  }),
+  CUSTOMER_ACTION_UNSUPPORTED: z.strictObject({
+    orderId: text,
+    authorizationId: text.describe('the hold, voided by the checkout saga’s compensation'),
+    process: text.describe('`name@version` of the process, which declares no `awaitCustomer` transition'),
   }),
   PROVIDER_CAPABILITY_MISSING: z.strictObject({
     method: text.describe('the optional provider method the call needs (`listEffects` for `payments.reconcile()`)'),

@@ -1,3 +1,9 @@
+export {
+  listingInputJsonSchema,
+  listingInputSchema,
+  listingUpdateJsonSchema,
+  listingUpdateSchema,
+} from './listing-schemas.js';
 export type { ListingTables } from './listing-tables.js';
 export type {
   CommissionRule,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { storableText } from '../errors/storable-text.js';
+import { minorUnitsJson } from '../money/minor-units-json.js';
 import { Money, moneyJsonSchema } from '../money/money.js';
 
 const id = z
@@ -45,6 +46,20 @@ export const commissionSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('fixed'), amountMinor: minor }),
 ]);
 
+/**
+ * A price in JSON: {@link moneyJsonSchema} without other members, read by the same rule as a price (`price`), so it
+ * is a non-negative `Money`.
+ */
+const priceJson = moneyJsonSchema
+  .strict()
+  .pipe(price as z.ZodType<Money, z.output<typeof moneyJsonSchema>>)
+  .meta({ description: 'A non-negative price: minor units as an integer string, and an ISO 4217 currency code.' });
+
+/**
+ * Zod schema of a {@link ListingInput}, what `market.listings.create` checks its input with: ids of 1–128 printable
+ * ASCII characters without spaces, a title of 1–300 characters, a non-negative price (a `Money` or its JSON form), a
+ * quantity from 0 to 1,000,000,000, an optional commission rule. For a JSON body see {@link listingInputJsonSchema}.
+ */
 export const listingInputSchema = z.strictObject({
   id: id.optional(),
   sellerId: id,
@@ -55,6 +70,27 @@ export const listingInputSchema = z.strictObject({
   idempotencyKey: idempotencyKey.optional(),
 });
 
+/**
+ * {@link listingInputSchema} for JSON: the price only in its JSON form (`{ "amount": "4000", "currency": "USD" }`,
+ * parsed to a `Money`) and the commission's amounts as integer strings (parsed to bigints), each checked by the same
+ * rule as in {@link listingInputSchema}.
+ *
+ * @example
+ * ```ts
+ * const body = listingInputJsonSchema.omit({ sellerId: true, commission: true, idempotencyKey: true }).parse(req.body);
+ * await market.listings.create({ ...body, sellerId: user.id });
+ * ```
+ */
+export const listingInputJsonSchema = listingInputSchema.extend({
+  price: priceJson,
+  commission: commissionJson().optional(),
+});
+
+/**
+ * Zod schema of a {@link ListingUpdate}, what `market.listings.update` checks its input with: the version the edit
+ * applies to, and the fields to change by the same rules as {@link listingInputSchema}. For a JSON body see
+ * {@link listingUpdateJsonSchema}.
+ */
 export const listingUpdateSchema = z.strictObject({
   expectedVersion: z.number().int().min(0),
   title: storableText().min(1).max(300).optional(),
@@ -63,6 +99,18 @@ export const listingUpdateSchema = z.strictObject({
   status: z.enum(['active', 'closed']).optional(),
   idempotencyKey: idempotencyKey.optional(),
 });
+
+/** {@link listingUpdateSchema} for JSON: the price only in its JSON form, parsed to a `Money` by the same rule. */
+export const listingUpdateJsonSchema = listingUpdateSchema.extend({ price: priceJson.optional() });
+
+/** {@link commissionSchema} with its amounts as integer strings, each read by the same bigint rule. */
+function commissionJson() {
+  const [percentage, fixed] = commissionSchema.options;
+  return z.discriminatedUnion('kind', [
+    percentage.extend({ minimumMinor: minorUnitsJson(percentage.shape.minimumMinor.unwrap()).optional() }),
+    fixed.extend({ amountMinor: minorUnitsJson(fixed.shape.amountMinor) }),
+  ]);
+}
 
 export const reserveInputSchema = z.strictObject({
   listingId: id,

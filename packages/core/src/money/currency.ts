@@ -109,6 +109,7 @@ function describe(value: unknown): string {
 
 /**
  * Zod schema for a currency code at a public entry point: three uppercase letters naming an active ISO 4217 code.
+ * Its JSON Schema (`z.toJSONSchema`) lists the codes ({@link CURRENCY_CODES}) as an `enum`.
  *
  * @example
  * ```ts
@@ -119,4 +120,6 @@ function describe(value: unknown): string {
 export const currencyCodeSchema = z
   .string()
   .regex(/^[A-Z]{3}$/, { error: 'Expected three uppercase letters (an ISO 4217 code such as "USD").' })
-  .refine(isCurrencyCode, { error: 'Unknown ISO 4217 currency code.' });
+  .refine(isCurrencyCode, { error: 'Unknown ISO 4217 currency code.' })
+  // The refinement is invisible to a JSON Schema (`z.toJSONSchema`); the list it checks is shown as an `enum`.
+  .meta({ enum: [...CURRENCY_CODES] });

@@ -19,6 +19,7 @@ import type { OrdersTable } from './order-tables.js';
 import type { OrderTransitions } from './order-transitions.js';
 import type { Order } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
+import { customerActionState } from './process/customer-action-state.js';
 import type { ProcessTransition } from './process/process-definition.js';
 
 /** The step-log entry of a completed step, as the saga runner writes it. */
@@ -245,6 +246,8 @@ export class CheckoutFlow {
   async #retried(orderId: string, sagaId: string, owner: string, onCommit: OnCommit | undefined): Promise<Order> {
     const order = await this.#read(orderId);
     if (order !== undefined && order.captureId !== null) return order;
+    // Waiting for the customer: the order, with the action to hand to the payment page; the saga waits on its own.
+    if (order !== undefined && order.state === customerActionState(this.#d.process)) return order;
     if (order !== undefined && order.state !== this.#d.process.initial) return this.#failed(orderId, sagaId);
     const claimed = await this.#d.sagas().claimOne(sagaId, owner, this.#d.pendingOpTimeoutMs);
     if (claimed === undefined) {
@@ -270,6 +273,13 @@ export class CheckoutFlow {
   async #settle(outcome: SagaRunOutcome, orderId: string, sagaId: string): Promise<Order> {
     if (outcome === 'completed') return this.#work.results.get(sagaId) ?? (await this.#read(orderId))!;
     const saga = await this.#d.sagas().get(sagaId);
+    if (outcome === 'waiting') {
+      // The saga waits for the customer (3-D Secure): the host gets the order with the action to hand on.
+      const order = await this.#read(orderId);
+      if (order !== undefined && (order.captureId !== null || order.state === customerActionState(this.#d.process)))
+        return order;
+      throw inProgress(orderId, sagaId);
+    }
     if (outcome === 'lease-lost' || outcome === 'released' || saga === undefined) {
       const order = await this.#read(orderId);
       if (order !== undefined && order.captureId !== null) return order;
@@ -391,6 +401,23 @@ export class CheckoutFlow {
       message: `Order ${orderId} left checkout (${last.transition}, now ${last.to_state}) before its payment went through.`,
       details: { resource: 'order', id: orderId, state: last.to_state, transition: 'confirmPayment' },
     });
+  }
+
+  /**
+   * Wakes the checkout of `orderId` (waiting for the customer, or cancelled by its timeout while its saga waited):
+   * runs its saga here, now, if it is live and no one holds it (the authorize step asks the provider, then captures
+   * and confirms, or the saga compensates); returns the order as it then stands. A paid order is returned as it is.
+   * `undefined` when the order does not exist.
+   */
+  async wake(orderId: string): Promise<Order | undefined> {
+    const order = await this.#read(orderId);
+    if (order === undefined || order.captureId !== null) return order;
+    const sagaId = checkoutSagaId(orderId);
+    const owner = this.#d.ids('wake');
+    const claimed = await this.#d.sagas().claimOne(sagaId, owner, this.#d.pendingOpTimeoutMs);
+    if (claimed === undefined) return order; // running elsewhere now, and that run asks the provider itself
+    await this.#d.sagas().execute(claimed, { owner, leaseMs: this.#d.pendingOpTimeoutMs, isStopping: () => false });
+    return this.#read(orderId);
   }
 
   async #read(orderId: string): Promise<Order | undefined> {

@@ -5,6 +5,7 @@ import { CHECKOUT_OPERATION } from '../idempotency/keyed-operations.js';
 import { reserveStock } from '../listings/stock-store.js';
 import { int64Amount } from '../money/int64-amount.js';
 import { orderPaymentKeys } from '../payments/order-payment-keys.js';
+import type { Authorization } from '../payments/payment-provider.js';
 import { toBigInt } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
@@ -16,6 +17,7 @@ import {
   type CheckoutSagaSteps,
   checkoutSagaId,
 } from './checkout-saga.js';
+import { CustomerActionWait } from './customer-action-wait.js';
 import type { OnCommit } from './on-commit.js';
 import { type PaymentReversal, voidOrRefundCapture } from './order-effects.js';
 import { orderEvent } from './order-outbox-event.js';
@@ -25,6 +27,7 @@ import type { OrdersTable } from './order-tables.js';
 import type { OrderTransitions } from './order-transitions.js';
 import type { Actor, Order } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
+import { awaitsPayment } from './process/customer-action-state.js';
 import { reservationWindowMs } from './process/reservation-window.js';
 
 /** The actor a checkout's own transitions are fired as. */
@@ -44,10 +47,13 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   readonly hooks = new Map<string, OnCommit>();
   readonly results = new Map<string, Order>();
 
+  readonly #customer: CustomerActionWait;
+
   constructor(deps: OrdersDeps, transitions: OrderTransitions) {
     this.#d = deps;
     this.#transitions = transitions;
     this.#templates = deps.storage.templates;
+    this.#customer = new CustomerActionWait(deps, transitions, PAYMENTS);
   }
 
   async create(trx: MarketkitTransaction, input: CheckoutSagaInput): Promise<void> {
@@ -56,7 +62,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
 
   async authorize(input: CheckoutSagaInput): Promise<AuthorizeOutput> {
     const row = await this.#row(input.orderId);
-    if (row.state !== this.#d.process.initial) {
+    if (!awaitsPayment(this.#d.process, row.state)) {
       // Left checkout without a recorded authorization (cancelled, or its reservation expired): an earlier attempt
       // may have authorized unseen (an error after it went through, or a crash), and whatever cancelled the order
       // could not void what it did not know. Replaying the key learns it (or authorizes now); either way, void it.
@@ -64,6 +70,9 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
         await this.#reverseUnrecorded(row, undefined, checkoutSagaId(row.id));
       throw noLongerUnpaid(row);
     }
+    // Waiting for the customer: the provider says whether the hold is capturable yet (never an event's word).
+    if (row.state === this.#customer.state && row.authorization_id !== null)
+      return { authorizationId: await this.#customer.poll(row) };
     return { authorizationId: row.authorization_id ?? (await this.authorizeRow(row)) };
   }
 
@@ -74,7 +83,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   async confirm(trx: MarketkitTransaction, input: CheckoutSagaInput, captureId: string, sagaId: string) {
     const order = await lockOrder(trx, this.#d.storage.adapter.capabilities, input.orderId);
     if (order.capture_id === captureId) return; // confirmed already, by another run of this saga
-    if (order.state !== this.#d.process.initial) throw noLongerUnpaid(order);
+    if (!awaitsPayment(this.#d.process, order.state)) throw noLongerUnpaid(order);
     const done = await this.#transitions.fireLocked(trx, order, 'confirmPayment', PAYMENTS, null, { captureId });
     if (done === undefined) throw new MarketkitError('INTERNAL', { message: 'confirmPayment calls the provider.' });
     await this.hooks.get(sagaId)?.(trx, done);
@@ -88,7 +97,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   ): Promise<CheckoutCompensation> {
     let order = await this.#row(input.orderId);
     let cancelled = false;
-    if (order.state === this.#d.process.initial) {
+    if (awaitsPayment(this.#d.process, order.state)) {
       try {
         await this.#transitions.fire(input.orderId, 'cancelUnpaid', PAYMENTS, `checkout ${sagaId} compensated`, {});
         cancelled = true;
@@ -198,10 +207,17 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
    * the order still awaits payment and no provider-calling transition (a cancel) holds it, so that a cancel either
    * sees the authorization and voids it or the checkout does. An order cancelled meanwhile gets the authorization
    * voided here and `INVALID_TRANSITION`; an order a cancel holds, `CONCURRENCY_CONFLICT` (retryable: the retry
-   * finds the order cancelled, or free again).
+   * finds the order cancelled, or free again). When the provider answers that the customer must act (3-D Secure),
+   * the order moves to the customer-action state with the authorization and the action recorded, and this throws
+   * {@link StepNotReady}: the saga waits for the customer (see {@link CustomerActionWait}).
    */
   async authorizeRow(row: Selectable<OrdersTable>): Promise<string> {
-    const authorizationId = await this.#authorizeAtProvider(row);
+    const auth = await this.#authorizeAtProvider(row);
+    const authorizationId = auth.authorizationId;
+    if (auth.customerAction !== undefined) {
+      if (await this.#customer.enter(row, auth)) throw this.#customer.firstWait(row.id);
+      return this.#unrecorded(row, authorizationId);
+    }
     const record = this.#templates.get('orders:record-authorization', (db, p) =>
       db
         .updateTable('orders')
@@ -216,8 +232,17 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     // the authorization by its key and records it again; the confirm's commit makes it durable anyway.
     const result = await this.#d.storage.runRelaxed((conn) => conn.executeQuery(query));
     if (result.numAffectedRows !== 0n) return authorizationId;
+    return this.#unrecorded(row, authorizationId);
+  }
+
+  /** `authorizationId` could not be recorded on `row`: another run did, a cancel holds the order, or it moved on. */
+  async #unrecorded(row: Selectable<OrdersTable>, authorizationId: string): Promise<string> {
     const now = await this.#row(row.id);
-    if (now.authorization_id === authorizationId) return authorizationId; // another run of the saga recorded it
+    if (now.authorization_id === authorizationId) {
+      // Another run of the saga recorded it; one that moved the order to wait for the customer asks the provider.
+      if (now.state === this.#customer.state) return this.#customer.poll(now);
+      return authorizationId;
+    }
     if (now.state === this.#d.process.initial && now.authorization_id === null) {
       throw orderBusy(now, `Order ${row.id} is busy with another transition; its authorization is recorded on retry.`);
     }
@@ -238,7 +263,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     let authorizationId = known;
     if (authorizationId === undefined) {
       try {
-        authorizationId = await this.#authorizeAtProvider(row);
+        authorizationId = (await this.#authorizeAtProvider(row)).authorizationId;
       } catch (error) {
         if (hasErrorCode(error, 'PAYMENT_DECLINED')) return null;
         throw error;
@@ -254,15 +279,14 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     return reversal;
   }
 
-  async #authorizeAtProvider(row: Selectable<OrdersTable>): Promise<string> {
-    const { authorizationId } = await this.#d.payments().authorize({
+  async #authorizeAtProvider(row: Selectable<OrdersTable>): Promise<Authorization> {
+    return this.#d.payments().authorize({
       idempotencyKey: orderPaymentKeys.authorize(row.id),
       amountMinor: toBigInt(row.amount_minor),
       currency: row.currency,
       paymentMethod: row.payment_method,
       reference: row.id,
     });
-    return authorizationId;
   }
 
   /** Captures the authorization (key `<order>:capture`). */

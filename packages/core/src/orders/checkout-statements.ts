@@ -97,6 +97,7 @@ export function createdOrderRow(c: CreateOrderCommand, listing: TakenListing): S
     payment_method: c.paymentMethod,
     authorization_id: null,
     capture_id: null,
+    customer_action: null,
     refunded_minor: 0n,
     frozen: 0n,
     pending_op: null,

@@ -19,7 +19,7 @@ export interface CheckoutVerification {
  */
 export async function verifyCheckouts(
   trx: MarketkitTransaction,
-  initialState: string,
+  initialState: string | readonly string[],
   captureTransitions: readonly string[] = ['confirmPayment'],
 ): Promise<CheckoutVerification> {
   const orders = await trx.selectFrom('orders').select(['id', 'state', 'capture_id']).orderBy('id').execute();
@@ -30,6 +30,7 @@ export async function verifyCheckouts(
     .where('name', '=', CHECKOUT_SAGA)
     .execute();
   const byId = new Map(sagas.map((s) => [s.id, s]));
+  const awaiting = new Set(typeof initialState === 'string' ? [initialState] : initialState);
   const problems: string[] = [];
   for (const o of orders) {
     const saga = byId.get(checkoutSagaId(o.id));
@@ -40,7 +41,7 @@ export async function verifyCheckouts(
     }
     if (o.capture_id === null && paid.has(o.id)) problems.push(`order ${o.id} (${o.state}): paid without a capture id`);
     const where = `order ${o.id} (${o.state}), checkout saga ${saga.status}`;
-    const inCheckout = o.state === initialState;
+    const inCheckout = awaiting.has(o.state);
     if (saga.status === 'completed') {
       const capture = (decodeJson(saga.outputs) as { capture?: CaptureOutput } | null)?.capture;
       if (inCheckout) problems.push(`${where}: the saga completed but the order is still in checkout`);

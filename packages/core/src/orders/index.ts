@@ -12,6 +12,7 @@ export {
   type OrderFeedPage,
 } from './order-feed.js';
 export { mayRead, type ReadOptions, type ReadParties } from './order-read-access.js';
+export { checkoutInputSchema, transitionInputJsonSchema, transitionInputSchema } from './order-schemas.js';
 export type { OrderTables } from './order-tables.js';
 export type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 export { Orders } from './orders.js';

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import { Money } from '../money/money.js';
+import type { CustomerAction } from '../payments/payment-provider.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
 import type { OrderEventsTable, OrdersTable } from './order-tables.js';
 import type { Actor, Order, OrderEvent } from './order-types.js';
@@ -21,6 +22,7 @@ export function orderFromRow(r: Selectable<OrdersTable>, escrowMinor: bigint): O
     reservationId: r.reservation_id,
     authorizationId: r.authorization_id,
     captureId: r.capture_id,
+    ...(r.customer_action == null ? {} : { customerAction: JSON.parse(r.customer_action) as CustomerAction }),
     stateEnteredAt: toNumber(r.state_entered_at),
     version: toNumber(r.version),
     createdAt: toNumber(r.created_at),

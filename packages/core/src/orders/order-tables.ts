@@ -1,3 +1,4 @@
+import type { ColumnType } from 'kysely';
 import type { Int64Column, Int64DefaultColumn } from '../ledger/ledger-tables.js';
 
 /** Row shape of `orders`: one purchase moving through a transaction process. */
@@ -16,6 +17,8 @@ export interface OrdersTable {
   payment_method: string;
   authorization_id: string | null;
   capture_id: string | null;
+  /** JSON of the `CustomerAction` the payment waits for (3-D Secure), once the provider asked for one. */
+  customer_action: ColumnType<string | null, string | null | undefined, string | null>;
   refunded_minor: Int64DefaultColumn;
   frozen: Int64DefaultColumn;
   /** JSON of a transition whose provider call is in flight; blocks other transitions until it completes. */

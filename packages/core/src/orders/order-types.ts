@@ -1,4 +1,5 @@
 import type { Money } from '../money/money.js';
+import type { CustomerAction } from '../payments/payment-provider.js';
 import type { ActorRole } from './process/process-definition.js';
 
 /** Who is acting: a role and the id of the user (or `system`). */
@@ -25,6 +26,13 @@ export interface Order {
   readonly reservationId: string;
   readonly authorizationId: string | null;
   readonly captureId: string | null;
+  /**
+   * What the customer must do for the payment to go through (3-D Secure), when the provider asked for it: hand
+   * `customerAction.clientSecret` to the payment page (the provider's client library runs the action there). Set
+   * from the moment the order entered the customer-action state (`awaitingCustomer`); the state says whether it is
+   * still awaited. Absent for payments that needed no action.
+   */
+  readonly customerAction?: CustomerAction;
   readonly stateEnteredAt: number;
   readonly version: number;
   readonly createdAt: number;

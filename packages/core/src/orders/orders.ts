@@ -25,16 +25,17 @@ import { orderOpSaga } from './order-op-saga.js';
 import { type ReadOptions, readOptionsSchema } from './order-read-access.js';
 import { orderEventFromRow } from './order-rows.js';
 import {
-  checkoutSchema,
+  checkoutInputSchema,
   orderIdSchema,
   plainCheckoutInput,
+  transitionInputSchema,
   transitionNameSchema,
-  transitionSchema,
 } from './order-schemas.js';
 import { orderNotFound, orderReadableBy, readOrder } from './order-store.js';
 import { OrderTransitions } from './order-transitions.js';
 import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 import type { OrdersDeps } from './orders-deps.js';
+import { paymentStates } from './process/customer-action-state.js';
 import type { ProcessDefinition } from './process/process-definition.js';
 
 export type { OrdersDeps } from './orders-deps.js';
@@ -92,7 +93,7 @@ export class Orders {
    * at once and changes nothing.
    */
   async checkout(input: CheckoutInput): Promise<Order> {
-    const p = plainCheckoutInput(input) ?? parseInput(checkoutSchema, input, 'checkout');
+    const p = plainCheckoutInput(input) ?? parseInput(checkoutInputSchema, input, 'checkout');
     // While the provider's breaker is open, a checkout fails fast before it writes anything (no order, no hold).
     this.#d.breaker?.assertAvailable('checkout');
     const key = p.idempotencyKey;
@@ -145,7 +146,7 @@ export class Orders {
   async transition(orderId: string, name: string, input: TransitionInput): Promise<Order> {
     const id = parseInput(orderIdSchema, orderId, 'order id');
     const t = parseInput(transitionNameSchema, name, 'transition name');
-    const p = parseInput(transitionSchema, input, 'transition input');
+    const p = parseInput(transitionInputSchema, input, 'transition input');
     refuseEngineTransition(this.#d.process, t, p.actor);
     const params = { amountMinor: p.amountMinor, buyerPercent: p.buyerPercent };
     const work = async (onCommit?: OnCommit): Promise<Order> =>
@@ -314,7 +315,33 @@ export class Orders {
     const captures = this.#d.process.transitions
       .filter((t) => t.effects.includes('captureToEscrow'))
       .map((t) => t.name);
-    return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, this.#d.process.initial, captures));
+    return this.#d.storage.snapshot((trx) => verifyCheckouts(trx, paymentStates(this.#d.process), captures));
+  }
+
+  /**
+   * Wakes the checkout of the order that `ref` names (by id, or by its authorization at the provider) while it waits
+   * for the customer's action (3-D Secure): its saga runs now, here, if no one holds it, and asks the provider for
+   * the authorization's status (capture and confirm when `authorized`; cancel, hold voided and stock released, when
+   * `failed` or `canceled`; wait again otherwise). Returns the order as it then stands, `undefined` when no order
+   * matches. `market.payments.customerActionCompleted` is the public face.
+   * @internal
+   */
+  async wakeCheckout(
+    ref: { readonly orderId: string } | { readonly authorizationId: string },
+  ): Promise<Order | undefined> {
+    const orderId =
+      'orderId' in ref
+        ? ref.orderId
+        : (
+            await this.#d.storage.run((db) =>
+              db
+                .selectFrom('orders')
+                .select('id')
+                .where('authorization_id', '=', ref.authorizationId)
+                .executeTakeFirst(),
+            )
+          )?.id;
+    return orderId === undefined ? undefined : this.#checkout.wake(orderId);
   }
 
   /**

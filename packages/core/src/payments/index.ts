@@ -1,3 +1,8 @@
+export {
+  type CustomerActionEvent,
+  type CustomerActionOutcome,
+  customerActionEventSchema,
+} from './customer-action-events.js';
 export { type OrderPaymentKey, orderPaymentKeys, parseOrderPaymentKey } from './order-payment-keys.js';
 export type {
   AuthorizationEffect,
@@ -12,9 +17,11 @@ export type {
 } from './payment-effects.js';
 export type {
   Authorization,
+  AuthorizationState,
   AuthorizeRequest,
   Capture,
   CaptureRequest,
+  CustomerAction,
   PaymentOperation,
   PaymentProvider,
   PayoutRequest,
@@ -41,3 +48,4 @@ export {
   type ProviderBreakerState,
 } from './provider-breaker.js';
 export { classifyProviderError } from './provider-retry.js';
+export type { ProviderWebhookHandler, ProviderWebhookOutcome } from './provider-webhook.js';

@@ -16,6 +16,8 @@ export interface MatchInput {
   readonly asOf: number;
   /** How long an order may await payment (its reservation window), ms. */
   readonly reservationMs: number;
+  /** The state an order waits for the customer in (3-D Secure), and how much longer it may then hold its payment. */
+  readonly customerAction?: { readonly state: string; readonly windowMs: number };
   readonly terminalStates: ReadonlySet<string>;
   /** Effects the provider listed in the window, and those looked up by key. */
   readonly effects: readonly PaymentEffect[];
@@ -265,7 +267,8 @@ function checkOpenAuthorization(
   out: PaymentDiscrepancy[],
 ): void {
   const order = orderId === undefined ? undefined : m.orders.get(orderId);
-  const stale = m.asOf - auth.createdAt > m.reservationMs;
+  const extra = order !== undefined && order.state === m.customerAction?.state ? m.customerAction.windowMs : 0;
+  const stale = m.asOf - auth.createdAt > m.reservationMs + extra;
   const terminal = order !== undefined && m.terminalStates.has(order.state);
   if (!stale && !terminal) return;
   const why = terminal

@@ -10,6 +10,9 @@ import type { PaymentEffectsPage, PaymentEffectsQuery } from './payment-effects.
  * - A definitive refusal throws a `MarketkitError` with code `PAYMENT_DECLINED` (not retryable).
  * - A failure that may be retried throws `PROVIDER_ERROR`; one whose outcome is unknown throws
  *   `PROVIDER_TIMEOUT`. Callers retry both with the same key.
+ * - Payments that need the customer (3-D Secure): `authorize` MAY answer with `customerAction`; the hold then exists
+ *   but is not capturable until the customer acts. A provider that ever does so MUST implement
+ *   `authorizationStatus`. See {@link Authorization.customerAction}.
  */
 export interface PaymentProvider {
   /** A short name for logs and errors (`'stripe'`, `'sandbox'`). */
@@ -44,6 +47,37 @@ export interface PaymentProvider {
    * ```
    */
   listEffects?(query: PaymentEffectsQuery): Promise<PaymentEffectsPage>;
+  /**
+   * The current status of an authorization, read from the provider (never from a cache or an event): what the
+   * checkout asks while the customer must act, and each time a provider event wakes it. Optional: required of a
+   * provider whose `authorize` may answer with `customerAction` (without it such a checkout fails with
+   * `PROVIDER_CAPABILITY_MISSING` and its hold is voided).
+   *
+   * Contract: `requires_action` while the customer has not completed (or failed) the action; `authorized` once the
+   * hold is capturable (and still after it was captured); `failed` when the customer failed or abandoned it (nothing
+   * held); `canceled` once voided. `failed` and `canceled` are final; `authorized` never goes back to
+   * `requires_action`. A transient failure throws `PROVIDER_ERROR` or `PROVIDER_TIMEOUT` (retried).
+   *
+   * @example
+   * ```ts
+   * if ((await provider.authorizationStatus!('auth_123')) === 'authorized') await provider.capture({ ... });
+   * ```
+   */
+  authorizationStatus?(authorizationId: string): Promise<AuthorizationState>;
+}
+
+/** What {@link PaymentProvider.authorizationStatus} answers. */
+export type AuthorizationState = 'requires_action' | 'authorized' | 'failed' | 'canceled';
+
+/** What the customer must do before an authorization is capturable (3-D Secure, a bank redirect). */
+export interface CustomerAction {
+  /**
+   * The secret the host hands to its payment page (Stripe's PaymentIntent `client_secret`) so the provider's
+   * client library runs the action there. Never log it; it is returned to the buyer only.
+   */
+  readonly clientSecret: string;
+  /** A page to send the customer to, when the provider offers one (a redirect flow). */
+  readonly redirectUrl?: string;
 }
 
 interface Keyed {
@@ -66,6 +100,13 @@ export interface AuthorizeRequest extends Keyed {
 export interface Authorization {
   /** The provider's id of the hold. */
   readonly authorizationId: string;
+  /**
+   * Set when the customer must act before the hold can be captured (3-D Secure): the hold exists at the provider
+   * (`authorizationStatus` says `requires_action`) but a capture is refused until it says `authorized`. A replay of
+   * the same key MUST return the same `authorizationId` (with or without `customerAction`). Voiding such an
+   * authorization cancels it: a customer completing the action afterwards leaves it `canceled`.
+   */
+  readonly customerAction?: CustomerAction;
 }
 /** What {@link PaymentProvider.capture} is asked: take (part of) an authorization. */
 export interface CaptureRequest extends Keyed {

@@ -1,8 +1,15 @@
 import type { Clock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
+import { customerActionState, customerActionWindowMs } from '../orders/process/customer-action-state.js';
 import type { ProcessDefinition } from '../orders/process/process-definition.js';
 import { reservationWindowMs } from '../orders/process/reservation-window.js';
 import type { Storage } from '../storage/storage.js';
+import {
+  type CustomerActionDeps,
+  type CustomerActionEvent,
+  type CustomerActionOutcome,
+  handleCustomerAction,
+} from './customer-action-events.js';
 import { loadLocalOrders, loadLocalPayouts, localWindow } from './local-payment-records.js';
 import { orderPaymentKeys } from './order-payment-keys.js';
 import type { PaymentEffect } from './payment-effects.js';
@@ -25,11 +32,14 @@ export interface PaymentsDeps {
   readonly process: ProcessDefinition;
   /** The circuit breaker around the provider, when the marketplace has one. */
   readonly breaker?: ProviderBreaker;
+  /** Wakes the checkout of an order waiting for the customer (`orders.wakeCheckout`). */
+  readonly wakeCheckout: CustomerActionDeps['wakeCheckout'];
 }
 
 /**
  * The payment side of the marketplace: reconciliation of what Marketkit recorded (orders, their escrow
- * transfers, payouts) against what the provider says it did.
+ * transfers, payouts) against what the provider says it did, and the provider's word that a customer acted on a
+ * payment that needed them (`customerActionCompleted`).
  *
  * @example
  * ```ts
@@ -57,6 +67,39 @@ export class Payments {
    */
   get breaker(): ProviderBreaker | undefined {
     return this.#d.breaker;
+  }
+
+  /**
+   * Tells Marketkit that the customer acted on a payment that needed them (3-D Secure), or may have: call it from the
+   * provider's webhook (Stripe: `payment_intent.succeeded`, `payment_intent.payment_failed`, `payment_intent.canceled`,
+   * `payment_intent.amount_capturable_updated`) with the event's id, or from the page the customer returns to. It
+   * wakes the order's checkout at once, which asks the provider for the authorization's status and goes on: capture
+   * and confirm (the order paid, the capture in escrow) when `authorized`; cancel (hold voided, stock released) when
+   * `failed` or `canceled`; wait again when `requires_action`. Without any call the checkout polls the provider by
+   * itself, so the event only makes it faster.
+   *
+   * Idempotent per `eventId` (per provider): a duplicate does nothing and says so. An event late (the order paid or
+   * cancelled already), twice, or out of order (a failure after a success) changes nothing the provider's status does
+   * not: nothing is captured unless the provider says `authorized`, and never twice. `VALIDATION_FAILED` unless the
+   * event names exactly one of `authorizationId` and `orderId`.
+   *
+   * @example
+   * ```ts
+   * // in the host's Stripe webhook handler, after verifying the signature:
+   * if (event.type.startsWith('payment_intent.'))
+   *   await market.payments.customerActionCompleted({ authorizationId: event.data.object.id, eventId: event.id, type: event.type });
+   * ```
+   */
+  async customerActionCompleted(event: CustomerActionEvent): Promise<CustomerActionOutcome> {
+    return handleCustomerAction(
+      {
+        storage: this.#d.storage,
+        clock: this.#d.clock,
+        providerName: () => this.#d.provider().name,
+        wakeCheckout: this.#d.wakeCheckout,
+      },
+      event,
+    );
   }
 
   /**
@@ -112,6 +155,7 @@ export class Payments {
       to,
       asOf,
       reservationMs: reservationWindowMs(this.#d.process),
+      ...this.#customerAction(),
       terminalStates: new Set(
         Object.entries(this.#d.process.states)
           .filter(([, s]) => s.terminal)
@@ -141,6 +185,13 @@ export class Payments {
       },
       discrepancies,
     };
+  }
+
+  /** An order waiting for the customer (3-D Secure) may hold its authorization that much longer. */
+  #customerAction(): { customerAction?: { state: string; windowMs: number } } {
+    const state = customerActionState(this.#d.process);
+    const windowMs = customerActionWindowMs(this.#d.process);
+    return state === undefined || windowMs === undefined ? {} : { customerAction: { state, windowMs } };
   }
 
   /** The keys of the effects each compared order and payout should have at the provider. */

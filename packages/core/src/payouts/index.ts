@@ -1,2 +1,2 @@
 export type { PayoutTables } from './payout-tables.js';
-export { type Payout, type PayoutInput, Payouts } from './payouts.js';
+export { type Payout, type PayoutInput, Payouts, payoutInputJsonSchema, payoutInputSchema } from './payouts.js';

@@ -8,6 +8,7 @@ import { markReplayed } from '../idempotency/replay-mark.js';
 import type { IdFactory } from '../ids/id-factory.js';
 import { keyDerivedId } from '../ids/key-derived-id.js';
 import { currencyCodeSchema } from '../money/currency.js';
+import { minorUnitsJson } from '../money/minor-units-json.js';
 import { mayRead, type ReadOptions, readOptionsSchema } from '../orders/order-read-access.js';
 import type { Actor } from '../orders/order-types.js';
 import { sagaLastError } from '../sagas/saga-error.js';
@@ -53,13 +54,32 @@ const id = z
   .min(1)
   .max(100)
   .regex(/^[\x21-\x7e]+$/);
-const payoutSchema = z.strictObject({
+/**
+ * Zod schema of a {@link PayoutInput}, what `market.payouts.request` checks its input with: ids of 1–100 printable
+ * ASCII characters without spaces, an ISO 4217 currency, `amountMinor` a bigint from 1 to 2^63−1, a destination and
+ * key of 1–255 characters. For a JSON body see {@link payoutInputJsonSchema}.
+ */
+export const payoutInputSchema = z.strictObject({
   payoutId: id.optional(),
   sellerId: id,
   currency: currencyCodeSchema,
   amountMinor: z.bigint().min(1n).max(9_223_372_036_854_775_807n),
   destination: storableText().min(1).max(255),
   idempotencyKey: storableText().min(1).max(255).optional(),
+});
+
+/**
+ * {@link payoutInputSchema} for JSON: `amountMinor` is an integer string (`"5000"`) read as a bigint and checked by
+ * the same rule, so both accept the same values.
+ *
+ * @example
+ * ```ts
+ * const body = payoutInputJsonSchema.omit({ sellerId: true, idempotencyKey: true }).parse(req.body);
+ * await market.payouts.request({ ...body, sellerId: user.id });
+ * ```
+ */
+export const payoutInputJsonSchema = payoutInputSchema.extend({
+  amountMinor: minorUnitsJson(payoutInputSchema.shape.amountMinor),
 });
 
 /**
@@ -98,7 +118,7 @@ export class Payouts {
    * with another seller, currency or amount it throws `IDEMPOTENCY_KEY_REUSED`.
    */
   async request(input: PayoutInput): Promise<Payout> {
-    const { idempotencyKey, ...p } = parseInput(payoutSchema, input, 'payout');
+    const { idempotencyKey, ...p } = parseInput(payoutInputSchema, input, 'payout');
     const payoutId =
       p.payoutId ?? (idempotencyKey === undefined ? this.#ids('po') : keyDerivedId('po', p.sellerId, idempotencyKey));
     const sagaId = payoutSagaId(payoutId);

@@ -12,4 +12,5 @@ export type { SagaRunOutcome } from './saga-runner.js';
 export type { ClaimedSaga } from './saga-store.js';
 export type { SagaStatus, SagaStepOutcome } from './saga-tables.js';
 export type { SagaInfo, SagaStepEntry, StartSagaOptions } from './saga-types.js';
-export { Sagas } from './sagas.js';
+export { Sagas, sagaResolutionNoteSchema } from './sagas.js';
+export { isStepNotReady, StepNotReady } from './step-not-ready.js';

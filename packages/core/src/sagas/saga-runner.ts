@@ -19,6 +19,7 @@ import {
   type StepLogRow,
 } from './saga-store.js';
 import type { SagaStatus } from './saga-tables.js';
+import { isStepNotReady } from './step-not-ready.js';
 
 /** What running a claimed saga ended with (for the worker's counters and tests). */
 export type SagaRunOutcome =
@@ -26,6 +27,7 @@ export type SagaRunOutcome =
   | 'compensated'
   | 'failed'
   | 'retrying'
+  | 'waiting'
   | 'released'
   | 'lease-lost'
   | 'unknown-saga';
@@ -165,7 +167,7 @@ class SagaRun {
         const step = def.steps[this.#state.stepIndex];
         if (step === undefined) throw new Error(`saga ${def.name}: no step ${this.#state.stepIndex}`);
         const outcome = await this.#fail(def, step, 'run', this.#state.attempts + 1, failure.error);
-        if (outcome === 'retrying') return 'retrying';
+        if (outcome !== 'next') return outcome;
       }
       return await this.#loop(def, input, keeper.signal);
     } catch (error) {
@@ -191,7 +193,7 @@ class SagaRun {
         phase === 'run' && step.kind === 'local'
           ? await this.#runLocal(def, this.#localGroup(def), input, signal)
           : await this.#attempt(def, step, phase, input, signal);
-      if (outcome === 'retrying') return 'retrying';
+      if (outcome !== 'next') return outcome;
     }
   }
 
@@ -218,7 +220,7 @@ class SagaRun {
     group: readonly Step[],
     input: unknown,
     signal: AbortSignal,
-  ): Promise<'next' | 'retrying'> {
+  ): Promise<'next' | 'retrying' | 'waiting'> {
     const s = this.#state;
     const from = s.stepIndex;
     const starting = this.#start !== undefined;
@@ -266,7 +268,7 @@ class SagaRun {
       if (starting) throw new InlineStartFailed(error);
       if (failedAt > 0) {
         const outcome = await this.#runLocal(def, group.slice(0, failedAt), input, signal);
-        if (outcome === 'retrying' || s.status !== 'running' || s.stepIndex !== from + failedAt) return outcome;
+        if (outcome !== 'next' || s.status !== 'running' || s.stepIndex !== from + failedAt) return outcome;
         return this.#fail(def, group[failedAt]!, 'run', s.attempts + 1, error);
       }
       return this.#fail(def, group[0]!, 'run', s.attempts + 1, error);
@@ -282,7 +284,7 @@ class SagaRun {
     phase: 'run' | 'compensate',
     input: unknown,
     signal: AbortSignal,
-  ): Promise<'next' | 'retrying'> {
+  ): Promise<'next' | 'retrying' | 'waiting'> {
     const s = this.#state;
     const attempt = s.attempts + 1;
     try {
@@ -404,8 +406,24 @@ class SagaRun {
     phase: 'run' | 'compensate',
     attempt: number,
     error: unknown,
-  ): Promise<'next' | 'retrying'> {
+  ): Promise<'next' | 'retrying' | 'waiting'> {
     const s = this.#state;
+    if (isStepNotReady(error)) {
+      // Not a failure: rescheduled with the attempts counted so far, so waiting never spends the retry budget.
+      const detail = { waiting: error.reason, retryAt: error.retryAt };
+      const entry = {
+        stepIndex: s.stepIndex,
+        stepName: step.name,
+        phase,
+        attempt,
+        outcome: 'waiting',
+        detail,
+      } as const;
+      await this.#env.storage.transaction((trx) =>
+        this.#write(trx, s, s.attempts, null, { release: error.retryAt }, [entry]),
+      );
+      return 'waiting';
+    }
     const policy = step.retry ?? DEFAULT_RETRY_POLICY;
     const kind = (step.classify ?? defaultClassify)(error);
     const summary = errorSummary(error);

@@ -37,8 +37,11 @@ export interface SagaInstancesTable {
   updated_at: Int64Column;
 }
 
-/** What an entry of the step log records. */
-export type SagaStepOutcome = 'completed' | 'retrying' | 'failed';
+/**
+ * What an entry of the step log records. `waiting`: the step could not complete yet and was rescheduled without
+ * counting an attempt (see `StepNotReady`).
+ */
+export type SagaStepOutcome = 'completed' | 'retrying' | 'waiting' | 'failed';
 
 /** Row shape of the append-only `saga_steps` log: one row per finished attempt of a step or compensation. */
 export interface SagaStepsTable {

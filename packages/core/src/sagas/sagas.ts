@@ -27,6 +27,12 @@ import {
 import type { SagaInfo, SagaStepEntry, StartSagaOptions } from './saga-types.js';
 
 const idSchema = storableText().min(1).max(200);
+/**
+ * Zod schema of the note `market.sagas.resolve` records with a resolved saga (what was done by hand): 1–2,000
+ * characters.
+ */
+export const sagaResolutionNoteSchema = storableText().min(1).max(2000);
+
 const startOptionsSchema = z.strictObject({
   id: idSchema.optional(),
   runAt: z.number().int().nonnegative().optional(),
@@ -258,7 +264,7 @@ export class Sagas {
    */
   async resolve(id: string, note: string): Promise<SagaInfo> {
     parseInput(idSchema, id, 'saga id');
-    parseInput(storableText().min(1).max(2000), note, 'resolution note');
+    parseInput(sagaResolutionNoteSchema, note, 'resolution note');
     const now = this.#clock.now();
     const row = await this.#storage.transaction((trx) =>
       changeFailedSaga(trx, id, { status: 'resolved', resolution: note, next_run_at: null }, now),

@@ -5,6 +5,7 @@ import type { LedgerTables } from '../ledger/ledger-tables.js';
 import { LISTING_TABLE_NAMES, type ListingTables } from '../listings/listing-tables.js';
 import { LOCKING_TABLE_NAMES, type LockingTables } from '../locking/locking-tables.js';
 import { ORDER_TABLE_NAMES, type OrderTables } from '../orders/order-tables.js';
+import { PAYMENT_TABLE_NAMES, type PaymentTables } from '../payments/payment-tables.js';
 import { PAYOUT_TABLE_NAMES, type PayoutTables } from '../payouts/payout-tables.js';
 import { SAGA_TABLE_NAMES, type SagaTables } from '../sagas/saga-tables.js';
 import { WEBHOOK_TABLE_NAMES, type WebhookTables } from '../webhooks/webhook-tables.js';
@@ -20,7 +21,8 @@ export interface MarketkitDatabase
     ListingTables,
     OrderTables,
     PayoutTables,
-    WebhookTables {}
+    WebhookTables,
+    PaymentTables {}
 
 /** Logical names of every table Marketkit owns (the table prefix applies to exactly these). */
 export const MARKETKIT_TABLES: readonly string[] = [
@@ -36,4 +38,5 @@ export const MARKETKIT_TABLES: readonly string[] = [
   ...ORDER_TABLE_NAMES,
   ...PAYOUT_TABLE_NAMES,
   ...WEBHOOK_TABLE_NAMES,
+  ...PAYMENT_TABLE_NAMES,
 ];

@@ -23,7 +23,12 @@ export async function migrate(
   const base = storage.db as unknown as Kysely<unknown>;
   const results = await storage.adapter
     .withMigrationLock(base, lockName, async (db) => {
-      if (storage.schema !== undefined) await sql`create schema if not exists ${sql.id(storage.schema)}`.execute(db);
+      // In a transaction: where the adapter's lock is transaction-scoped (PostgreSQL), concurrent callers queue here
+      // too, instead of racing to create the schema.
+      const schema = storage.schema;
+      if (schema !== undefined) {
+        await db.transaction().execute((trx) => sql`create schema if not exists ${sql.id(schema)}`.execute(trx));
+      }
       return migratorFor(storage, migrations, db).migrateToLatest();
     })
     // A server that cannot be reached (or refuses the login) fails here, before any migration: a coded error.

@@ -1,4 +1,5 @@
 import type { Dialect, Kysely } from 'kysely';
+import type { Logger } from '../logging/logger.js';
 
 /** What a driver error means, independent of the database that raised it. */
 export type StorageErrorKind =
@@ -9,6 +10,13 @@ export type StorageErrorKind =
   | 'deadlock'
   | 'lockNotAvailable'
   | 'connectionLost'
+  /**
+   * A named prepared statement the connection believed it had (or had not) prepared was missing (or already there)
+   * on the server: a pooler (PgBouncer in transaction mode) moved the session to another server connection. The
+   * statement failed before it ran, and so did its transaction: rerunning the transaction is safe. Surfaces as
+   * `SERIALIZATION_FAILURE` (retryable), which `Storage` reruns.
+   */
+  | 'preparedStatementLost'
   /**
    * The pool's bounded wait for a free connection ran out (every connection busy): the database is up but at its
    * capacity, so this is `OVERLOADED` (retry later), not `CONNECTION_LOST`. Nothing was sent to the database.
@@ -69,8 +77,11 @@ export interface StorageAdapter {
    */
   isDriverError(error: unknown): boolean;
   /**
-   * Runs `fn` while holding a lock that serializes schema migrations across processes.
-   * Backends whose migration transaction already serializes (SQLite `BEGIN IMMEDIATE`) just call `fn`.
+   * Runs `fn` (Kysely's `Migrator` over the `db` it is given) so that schema migrations serialize across processes.
+   * Backends whose migration transaction already serializes (SQLite `BEGIN IMMEDIATE`) just call `fn`. A backend may
+   * instead hand `fn` a `db` whose every transaction takes a transaction-scoped lock first (PostgreSQL:
+   * `pg_advisory_xact_lock`, so it works through PgBouncer in transaction mode and no lock outlives a transaction);
+   * core runs each schema change of `migrate()` inside a transaction of that `db`.
    */
   withMigrationLock<T>(db: Kysely<unknown>, name: string, fn: (db: Kysely<unknown>) => Promise<T>): Promise<T>;
   /**
@@ -79,6 +90,12 @@ export interface StorageAdapter {
    * registered run as before.
    */
   prepare?(sql: string): void;
+  /**
+   * Optional. Gives the adapter the marketplace's logger (`createMarketplace` calls it once), for what the adapter
+   * decides by itself and an operator should hear of: PostgreSQL's switch to unnamed statements behind a pooler.
+   * An adapter shared by several marketplaces logs to the last one's logger.
+   */
+  useLogger?(logger: Logger): void;
   /**
    * Optional. The statement that opens a write transaction, as the dialect's driver begins one (default `begin`);
    * SQLite's adapter says `begin immediate`, taking the write lock up front. Used where Marketkit runs a

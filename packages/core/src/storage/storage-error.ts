@@ -17,6 +17,7 @@ const CODE_BY_KIND = {
   foreignKeyViolation: 'STORAGE_ERROR',
   checkViolation: 'STORAGE_ERROR',
   serializationFailure: 'SERIALIZATION_FAILURE',
+  preparedStatementLost: 'SERIALIZATION_FAILURE',
   deadlock: 'DEADLOCK_DETECTED',
   lockNotAvailable: 'LOCK_NOT_AVAILABLE',
   connectionLost: 'CONNECTION_LOST',

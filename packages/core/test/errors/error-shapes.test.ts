@@ -10,10 +10,17 @@ import {
   type MarketkitTransaction,
   type Marketplace,
   Money,
+  purchaseProcess,
   Storage,
   silentLogger,
 } from '@marketkit/core';
-import { ManualClock, SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
+import {
+  ManualClock,
+  SANDBOX_3DS_PAYMENT_METHOD,
+  SandboxPaymentProvider,
+  type TestDatabase,
+  testBackends,
+} from '@marketkit/testing';
 import Database from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +32,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const HTTP_ONLY = {
   RATE_LIMITED: 'raised by @marketkit/express when a caller is over its rate limit, never by core',
   UNAUTHENTICATED: 'raised by @marketkit/express for a request without valid credentials, never by core',
+  WEBHOOK_SIGNATURE_INVALID:
+    'raised by a provider webhook handler (@marketkit/adapters/stripe) for a request not signed by the provider, never by core',
 } as const;
 const CANNOT_ARISE: Readonly<Record<'sqlite' | 'postgres', Partial<Record<ErrorCode, string>>>> = {
   sqlite: {
@@ -221,6 +230,36 @@ for (const backend of testBackends()) {
         await rejection(() => market.webhooks.create({ url: 'https://10.0.0.7/hooks', eventTypes: ['*'] })),
         'WEBHOOK_TARGET_REFUSED',
       );
+    });
+
+    it('CUSTOMER_ACTION_UNSUPPORTED: a payment that needs the customer, under a process that cannot wait for one', async () => {
+      const base = purchaseProcess();
+      const noWait = {
+        ...base,
+        name: 'no-wait',
+        states: Object.fromEntries(Object.entries(base.states).filter(([s]) => s !== 'awaitingCustomer')),
+        transitions: base.transitions
+          .filter((t) => t.name !== 'awaitCustomer' && t.name !== 'expireCustomerAction')
+          .map((t) => (t.name === 'confirmPayment' || t.name === 'cancelUnpaid' ? { ...t, from: 'checkout' } : t)),
+      };
+      const strict = createMarketplace({ adapter: database.adapter(), clock, payments: psp, process: noWait });
+      try {
+        const lamp = await strict.listings.create({
+          sellerId: 'bob',
+          title: 'Lamp',
+          price: Money.of('40.00', 'USD'),
+          quantity: 1,
+        });
+        const paymentMethod = SANDBOX_3DS_PAYMENT_METHOD;
+        expectShaped(
+          await rejection(() =>
+            strict.orders.checkout({ buyerId: 'alice', listingId: lamp.id, quantity: 1, paymentMethod }),
+          ),
+          'CUSTOMER_ACTION_UNSUPPORTED',
+        );
+      } finally {
+        await strict.close();
+      }
     });
 
     it('PROVIDER_CAPABILITY_MISSING: reconciling against a provider that cannot list its effects', async () => {

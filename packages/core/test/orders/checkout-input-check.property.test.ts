@@ -1,7 +1,7 @@
 import { propertyRuns } from '@marketkit/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkoutSchema, plainCheckoutInput } from '../../src/orders/order-schemas.js';
+import { checkoutInputSchema, plainCheckoutInput } from '../../src/orders/order-schemas.js';
 
 const id = fc.oneof(
   fc.stringMatching(/^[\x21-\x7e]{1,102}$/),
@@ -56,7 +56,7 @@ describe('plainCheckoutInput', () => {
     fc.assert(
       fc.property(fc.oneof(mutated, input), (i) => {
         const fast = plainCheckoutInput(i);
-        const slow = checkoutSchema.safeParse(i);
+        const slow = checkoutInputSchema.safeParse(i);
         if (fast !== undefined) {
           fastHits++;
           expect(slow.success).toBe(true);
@@ -71,7 +71,7 @@ describe('plainCheckoutInput', () => {
   it('takes the fast path for every valid input', () => {
     fc.assert(
       fc.property(valid, (i) => {
-        expect(checkoutSchema.safeParse(i).success).toBe(true);
+        expect(checkoutInputSchema.safeParse(i).success).toBe(true);
         expect(plainCheckoutInput(i)).toStrictEqual({ ...i });
       }),
       { numRuns: propertyRuns(2000) },

@@ -9,6 +9,7 @@ import {
 import {
   checkMarketInvariants,
   ManualClock,
+  SANDBOX_3DS_PAYMENT_METHOD,
   SandboxPaymentProvider,
   type TestDatabase,
   testBackends,
@@ -103,6 +104,9 @@ for (const backend of testBackends()) {
         await expect(
           market.orders.checkout({ orderId, buyerId: 'alice', listingId, quantity: 1, paymentMethod: 'tok_visa' }),
         ).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+      } else if (state === 'awaitingCustomer') {
+        const paymentMethod = SANDBOX_3DS_PAYMENT_METHOD; // the sandbox's card that needs 3-D Secure
+        await market.orders.checkout({ orderId, buyerId: 'alice', listingId, quantity: 1, paymentMethod });
       } else {
         await market.orders.checkout({ orderId, buyerId: 'alice', listingId, quantity: 1, paymentMethod: 'tok_visa' });
       }

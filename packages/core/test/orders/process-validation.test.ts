@@ -137,4 +137,68 @@ describe('transaction process validation', () => {
     );
     expect(issues).toContain('the checkout saga needs a transition cancelUnpaid from open to a terminal state');
   });
+
+  describe('payments that need the customer (awaitCustomer)', () => {
+    /** `base()` with a customer-action state `waiting`, as `purchaseProcess()` declares `awaitingCustomer`. */
+    const withWaiting = (): ProcessDefinitionInput => {
+      const p = base();
+      return {
+        ...p,
+        states: { ...p.states, waiting: {} },
+        transitions: [
+          ...p.transitions.map((t) =>
+            t.name === 'confirmPayment' || t.name === 'cancelUnpaid' ? { ...t, from: ['open', 'waiting'] } : t,
+          ),
+          { name: 'awaitCustomer', from: 'open', to: 'waiting', actors: ['system'], engine: true },
+          {
+            name: 'giveUp',
+            from: 'waiting',
+            to: 'gone',
+            actors: ['system'],
+            afterMs: 60_000,
+            effects: ['voidAuthorization', 'releaseStock'],
+          },
+        ],
+      };
+    };
+
+    it('accepts a process without the state (such a checkout fails with CUSTOMER_ACTION_UNSUPPORTED) and one with it', () => {
+      expect(issuesOf(base())).toEqual([]);
+      expect(issuesOf(withWaiting())).toEqual([]);
+      expect(defineProcess(purchaseProcess({ customerActionMs: 5 * 60_000 })).states['awaitingCustomer']).toBeDefined();
+    });
+
+    it('requires awaitCustomer to be an engine transition from the initial state to a non-terminal state, with no effects', () => {
+      const p = withWaiting();
+      p.transitions = p.transitions.map((t) =>
+        t.name === 'awaitCustomer' ? { ...t, engine: false, from: ['open', 'paid'], effects: ['notify'] } : t,
+      );
+      const issues = issuesOf(p);
+      expect(issues).toContain('transition awaitCustomer is fired by the checkout saga: mark it engine');
+      expect(issues).toContain('transition awaitCustomer must leave open only');
+      expect(issues).toContain('transition awaitCustomer moves no money or stock: no effects');
+      const q = withWaiting();
+      q.transitions = q.transitions.map((t) => (t.name === 'awaitCustomer' ? { ...t, to: 'gone' } : t));
+      expect(issuesOf(q)).toContain('transition awaitCustomer must go to a non-terminal waiting state');
+    });
+
+    it('requires confirmPayment, cancelUnpaid and a timeout that voids and releases out of the waiting state', () => {
+      const p = withWaiting();
+      p.transitions = p.transitions
+        .filter((t) => t.name !== 'giveUp')
+        .map((t) => (t.name === 'confirmPayment' || t.name === 'cancelUnpaid' ? { ...t, from: 'open' } : t));
+      p.transitions.push({ name: 'leave', from: 'waiting', to: 'gone', actors: ['buyer'] });
+      const issues = issuesOf(p);
+      expect(issues).toContain(
+        'the checkout saga needs confirmPayment (captureToEscrow) from waiting, the state awaitCustomer enters',
+      );
+      expect(issues).toContain('the checkout saga needs cancelUnpaid from waiting to a terminal state');
+      expect(issues).toContain(
+        'state waiting needs a timed transition to a terminal state with voidAuthorization and releaseStock (a customer who never acts)',
+      );
+      expect(issues).toContain(
+        'transition leave leaves waiting, where the checkout saga waits for the customer: only confirmPayment and cancellations (to a terminal state, voidAuthorization and releaseStock) may',
+      );
+    });
+  });
 });

@@ -15,6 +15,7 @@ import {
   sagaJson,
   sagaListJson,
   statusJson,
+  webhookReceiptJson,
 } from './response-schemas.js';
 
 /** Options of {@link openApiDocument}. */
@@ -148,6 +149,16 @@ function operationObject(op: OperationSpec): Json {
       example: q.example,
     });
   }
+  for (const h of op.headers ?? []) {
+    parameters.push({
+      name: h.name,
+      in: 'header',
+      required: h.required,
+      description: h.description,
+      schema: { type: 'string' },
+      example: h.example,
+    });
+  }
   if (op.idempotencyKey !== undefined) {
     parameters.push({
       $ref: `#/components/parameters/${op.idempotencyKey === 'required' ? 'IdempotencyKeyRequired' : 'IdempotencyKey'}`,
@@ -212,12 +223,14 @@ const RESPONSE_SCHEMAS: Readonly<Record<ResponseSchemaName | 'Money' | 'OrderEve
   SagaList: sagaListJson,
   Status: statusJson,
   Readiness: readinessJson,
+  WebhookReceipt: webhookReceiptJson,
   Problem: problemJson,
 };
 
 /**
  * Marketkit's HTTP API (the routes of {@link marketkitRouter}) as an OpenAPI 3.1 document. Request bodies are
- * generated from the router's zod schemas and answers from zod schemas of their JSON shape (`z.toJSONSchema`);
+ * generated from the router's zod schemas (core's input schemas, so with their value rules: lengths, ranges, id
+ * patterns, currency codes) and answers from zod schemas of their JSON shape (`z.toJSONSchema`);
  * every operation lists its problem answers by status with their error codes (from `HTTP_STATUS_BY_CODE`), the
  * bearer-JWT security scheme, and the `Idempotency-Key` and `If-Match` headers. The router serves it at
  * `GET /v1/openapi.json` (with `servers` set to where it is mounted) and renders it at `GET /v1/docs`.

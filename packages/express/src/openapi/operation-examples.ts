@@ -90,3 +90,21 @@ export const sagaExample = {
   createdAt: at,
   updatedAt: at,
 };
+
+/** A Stripe event as its webhook delivers it (trimmed PaymentIntent). */
+export const stripeEventExample = {
+  id: 'evt_3QkzYb2eZvKYlo2C0m8dLJ4u',
+  object: 'event',
+  api_version: '2025-01-27.acacia',
+  created: 1765000000,
+  livemode: false,
+  type: 'payment_intent.amount_capturable_updated',
+  data: {
+    object: {
+      id: 'pi_3QkzYb2eZvKYlo2C0xq1Tq5w',
+      object: 'payment_intent',
+      status: 'requires_capture',
+      metadata: { marketkit_reference: 'ord_01J9Z4', marketkit_key: 'ord_01J9Z4:authorize' },
+    },
+  },
+};

@@ -5,6 +5,7 @@ import {
   createListingBody,
   payoutBody,
   resolveBody,
+  stripeEventBody,
   transitionBody,
   updateListingBody,
 } from '../request-schemas.js';
@@ -15,6 +16,7 @@ import {
   orderHistoryExample,
   payoutExample,
   sagaExample,
+  stripeEventExample,
 } from './operation-examples.js';
 
 /** Names of the response schemas in `components.schemas` (see response-schemas.ts). */
@@ -27,7 +29,8 @@ export type ResponseSchemaName =
   | 'SagaList'
   | 'Saga'
   | 'Status'
-  | 'Readiness';
+  | 'Readiness'
+  | 'WebhookReceipt';
 
 /** A documented query parameter. */
 export interface QueryParameterSpec {
@@ -52,6 +55,8 @@ export interface OperationSpec {
   readonly access: 'buyer' | 'seller' | 'operator' | 'any' | 'public';
   readonly pathParameters?: Readonly<Record<string, { readonly description: string; readonly example: string }>>;
   readonly query?: readonly QueryParameterSpec[];
+  /** Request headers the route reads besides the shared ones (a provider's signature). */
+  readonly headers?: readonly Omit<QueryParameterSpec, 'schema'>[];
   readonly idempotencyKey?: 'required' | 'optional';
   readonly ifMatch?: boolean;
   readonly body?: { readonly name: string; readonly schema: z.ZodType; readonly example: unknown };
@@ -144,6 +149,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       'IDEMPOTENCY_CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
       'PAYMENT_DECLINED',
+      'CUSTOMER_ACTION_UNSUPPORTED',
       'PROVIDER_ERROR',
       'PROVIDER_TIMEOUT',
       'PROVIDER_UNAVAILABLE',
@@ -333,6 +339,40 @@ export const OPERATIONS: readonly OperationSpec[] = [
       schema: 'event-stream',
     },
     errors: ['VALIDATION_FAILED'],
+  },
+  {
+    method: 'post',
+    path: '/v1/webhooks/stripe',
+    operationId: 'receiveStripeWebhook',
+    summary:
+      'Stripe’s webhook endpoint (mounted with `providerWebhooks: { stripe }`): the `Stripe-Signature` is the authentication. PaymentIntent events that may end a customer’s 3-D Secure action wake the order’s checkout, which asks Stripe for the truth; other events are acknowledged. Idempotent per event id; the raw body is verified as sent.',
+    tag: 'Webhooks',
+    access: 'public',
+    headers: [
+      {
+        name: 'Stripe-Signature',
+        required: true,
+        description:
+          'Stripe’s signature of the raw body: `t=<unix seconds>,v1=<HMAC-SHA256 hex>` (400 when missing or wrong).',
+        example: 't=1765000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd',
+      },
+    ],
+    body: { name: 'StripeEvent', schema: stripeEventBody, example: stripeEventExample },
+    response: {
+      status: 200,
+      description: 'The event was received (and handled, or ignored); Stripe does not send it again.',
+      schema: 'WebhookReceipt',
+      example: {
+        received: true,
+        eventId: stripeEventExample.id,
+        type: stripeEventExample.type,
+        handled: true,
+        duplicate: false,
+        orderId: 'ord_01J9Z4',
+        orderState: 'paid',
+      },
+    },
+    errors: ['WEBHOOK_SIGNATURE_INVALID'],
   },
   {
     method: 'get',

@@ -58,6 +58,10 @@ export const orderJson = z.strictObject({
   reservationId: z.string(),
   authorizationId: z.string().nullable(),
   captureId: z.string().nullable(),
+  customerAction: z
+    .object({ clientSecret: z.string(), redirectUrl: z.string().optional() })
+    .optional()
+    .describe('what the customer must do for the payment to go through (3-D Secure), when the provider asked'),
   stateEnteredAt: epochMs,
   version: z.number().int(),
   createdAt: epochMs,
@@ -130,6 +134,17 @@ export const readinessJson = z.strictObject({
   status: z.enum(['ready', 'not ready']),
   pendingMigrations: z.array(z.string()),
   outboxLagMs: z.number().nullable(),
+});
+
+/** `POST /v1/webhooks/<provider>`: what was done with the event (`ProviderWebhookOutcome`). */
+export const webhookReceiptJson = z.strictObject({
+  received: z.literal(true),
+  eventId: z.string(),
+  type: z.string(),
+  handled: z.boolean().describe('false: an event type Marketkit does not follow, acknowledged and ignored'),
+  duplicate: z.boolean().describe('true: an event id handled before; nothing ran again'),
+  orderId: z.string().nullable(),
+  orderState: z.string().nullable(),
 });
 
 /** An RFC 9457 problem document (`application/problem+json`). */

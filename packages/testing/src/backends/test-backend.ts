@@ -50,9 +50,39 @@ const postgres: TestBackend = {
   },
 };
 
+/** `direct` (a database on the server) as reached through the pooler at `MARKETKIT_PG_POOLER_URL`. */
+function throughPooler(direct: string): string {
+  const pooler = process.env['MARKETKIT_PG_POOLER_URL'];
+  if (pooler === undefined) {
+    throw new Error('MARKETKIT_BACKENDS names pgbouncer: set MARKETKIT_PG_POOLER_URL (scripts/pg/pgbouncer.sh start)');
+  }
+  const url = new URL(pooler);
+  url.pathname = new URL(direct).pathname;
+  return url.toString();
+}
+
+/**
+ * PostgreSQL through PgBouncer in transaction mode, with the adapter's defaults: the database is created on the
+ * server directly (`MARKETKIT_PG_URL`) and used through the pooler. Its name is `postgres` (it is PostgreSQL, and
+ * tests that branch on the backend treat it so); `location` is the direct URL, for child processes.
+ */
+const pgbouncer: TestBackend = {
+  name: 'postgres',
+  async createDatabase() {
+    const fresh = await createFreshDatabase(requirePostgresUrl());
+    const pooled = throughPooler(fresh.url);
+    return {
+      location: fresh.url,
+      adapter: (options) => postgresAdapter({ connectionString: pooled, max: options?.max ?? 4 }),
+      drop: () => fresh.drop(),
+    };
+  },
+};
+
 /**
  * The backends to run shared tests on: SQLite and PostgreSQL, or those named in `MARKETKIT_BACKENDS`
- * (comma-separated; an unknown name throws, so a typo never drops a backend quietly). PostgreSQL is never skipped silently: without `MARKETKIT_PG_URL` the vitest global
+ * (comma-separated; an unknown name throws, so a typo never drops a backend quietly); `pgbouncer`, only when named,
+ * is PostgreSQL through `MARKETKIT_PG_POOLER_URL`, under the name `postgres`. PostgreSQL is never skipped silently: without `MARKETKIT_PG_URL` the vitest global
  * setup starts a throwaway server.
  *
  * @example
@@ -64,5 +94,13 @@ const postgres: TestBackend = {
  */
 export function testBackends(): readonly TestBackend[] {
   const wanted = wantedBackendNames();
-  return [sqlite, postgres].filter((b) => wanted.includes(b.name));
+  if (wanted.includes('pgbouncer') && process.env['MARKETKIT_PG_POOLER_URL'] === undefined) {
+    throw new Error('MARKETKIT_BACKENDS names pgbouncer: set MARKETKIT_PG_POOLER_URL (scripts/pg/pgbouncer.sh start)');
+  }
+  const all = [
+    ['sqlite', sqlite],
+    ['postgres', postgres],
+    ['pgbouncer', pgbouncer],
+  ] as const;
+  return all.filter(([n]) => wanted.includes(n)).map(([, backend]) => backend);
 }

@@ -1,3 +1,3 @@
 export type { SandboxCallback, SandboxEffects, SandboxFault } from './sandbox-faults.js';
 export { httpPaymentProvider, serveSandbox } from './sandbox-http.js';
-export { type SandboxOptions, SandboxPaymentProvider } from './sandbox-payment-provider.js';
+export { SANDBOX_3DS_PAYMENT_METHOD, type SandboxOptions, SandboxPaymentProvider } from './sandbox-payment-provider.js';

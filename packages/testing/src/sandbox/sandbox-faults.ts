@@ -14,7 +14,8 @@ export type SandboxFault = 'decline' | 'error' | 'timeout' | 'errorAfterApply' |
 /** A callback (webhook) the sandbox delivers after an effect, as a provider would. */
 export interface SandboxCallback {
   readonly id: string;
-  readonly type: `payment.${PaymentOperation}`;
+  /** `payment.customerAction` when the customer completed or failed a 3-D Secure action (`objectId`: the authorization). */
+  readonly type: `payment.${PaymentOperation}` | 'payment.customerAction';
   readonly idempotencyKey: string;
   readonly objectId: string;
   readonly amountMinor: string;
@@ -29,6 +30,6 @@ export interface SandboxEffects {
   readonly capturedMinor: bigint;
   readonly refundedMinor: bigint;
   readonly paidOutMinor: bigint;
-  /** Authorized and not yet captured or voided. */
+  /** Held (authorized, or awaiting the customer's action) and not yet captured, voided or failed. */
   readonly openAuthorizedMinor: bigint;
 }

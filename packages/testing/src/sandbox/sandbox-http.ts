@@ -10,7 +10,7 @@ import {
 } from '@marketkit/core';
 import type { SandboxPaymentProvider } from './sandbox-payment-provider.js';
 
-const OPS = new Set<string>(['authorize', 'capture', 'void', 'refund', 'payout', 'listEffects']);
+const OPS = new Set<string>(['authorize', 'capture', 'void', 'refund', 'payout', 'listEffects', 'authorizationStatus']);
 
 function encode(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
@@ -73,9 +73,12 @@ export async function serveSandbox(sandbox: SandboxPaymentProvider): Promise<{
   };
 }
 
-/** A `PaymentProvider` that calls a sandbox served by {@link serveSandbox}, `listEffects` included. */
+/** A `PaymentProvider` that calls a sandbox served by {@link serveSandbox}, `listEffects` and `authorizationStatus` included. */
 export function httpPaymentProvider(url: string): PaymentProvider {
-  const call = async (op: PaymentOperation | 'listEffects', request: unknown): Promise<never> => {
+  const call = async (
+    op: PaymentOperation | 'listEffects' | 'authorizationStatus',
+    request: unknown,
+  ): Promise<never> => {
     let text: string;
     try {
       const res = await fetch(`${url}/${op}`, { method: 'POST', body: encode(request) });
@@ -101,5 +104,6 @@ export function httpPaymentProvider(url: string): PaymentProvider {
     refund: (r) => call('refund', r),
     payout: (r) => call('payout', r),
     listEffects: (q) => call('listEffects', q),
+    authorizationStatus: (id) => call('authorizationStatus', id),
   };
 }

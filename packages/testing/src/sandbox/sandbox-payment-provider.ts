@@ -1,5 +1,6 @@
 import {
   type Authorization,
+  type AuthorizationState,
   type AuthorizeRequest,
   type Capture,
   type CaptureRequest,
@@ -21,8 +22,11 @@ import type { SandboxCallback, SandboxEffects, SandboxFault } from './sandbox-fa
 interface Auth {
   amount: bigint;
   currency: string;
-  status: 'authorized' | 'captured' | 'voided';
+  status: 'requires_action' | 'authorized' | 'captured' | 'voided' | 'failed';
 }
+
+/** The payment method whose authorizations need the customer's action (3-D Secure) before they can be captured. */
+export const SANDBOX_3DS_PAYMENT_METHOD = 'pm_sandbox_3ds';
 interface Cap {
   amount: bigint;
   currency: string;
@@ -47,7 +51,9 @@ export interface SandboxOptions {
 /**
  * An in-memory payment provider for tests and demos, with the semantics of a real one — idempotency keys,
  * authorizations, partial captures and refunds, payouts — and fault injection. Payment methods `tok_decline`
- * are always declined. Share one instance across processes with `serveSandbox` + `httpPaymentProvider`.
+ * are always declined. Payment method `pm_sandbox_3ds` needs the customer's action (3-D Secure): its authorization
+ * answers with a `customerAction` and stays `requires_action` (not capturable) until the test calls
+ * {@link SandboxPaymentProvider.completeCustomerAction}. Share one instance across processes with `serveSandbox` + `httpPaymentProvider`.
  *
  * @example
  * ```ts
@@ -104,7 +110,8 @@ export class SandboxPaymentProvider implements PaymentProvider {
       refunded += c.refunded;
     }
     let open = 0n;
-    for (const a of this.#auths.values()) if (a.status === 'authorized') open += a.amount;
+    for (const a of this.#auths.values())
+      if (a.status === 'authorized' || a.status === 'requires_action') open += a.amount;
     return {
       counts: { ...this.#counts },
       calls: { ...this.#calls },
@@ -120,9 +127,17 @@ export class SandboxPaymentProvider implements PaymentProvider {
       checkAmount('authorize', r.amountMinor, 0n);
       if (r.paymentMethod === 'tok_decline') throw declined('authorize', 'The card was declined.');
       const authorizationId = this.#id('auth');
-      this.#auths.set(authorizationId, { amount: r.amountMinor, currency: r.currency, status: 'authorized' });
+      const needsAction = r.paymentMethod === SANDBOX_3DS_PAYMENT_METHOD;
+      this.#auths.set(authorizationId, {
+        amount: r.amountMinor,
+        currency: r.currency,
+        status: needsAction ? 'requires_action' : 'authorized',
+      });
       this.#logEffect({ type: 'authorization', id: authorizationId, status: 'open', reference: r.reference }, r);
-      return { value: { authorizationId }, objectId: authorizationId, amount: r.amountMinor };
+      const value: Authorization = needsAction
+        ? { authorizationId, customerAction: { clientSecret: `${authorizationId}_secret_sandbox` } }
+        : { authorizationId };
+      return { value, objectId: authorizationId, amount: r.amountMinor };
     });
   }
 
@@ -150,6 +165,46 @@ export class SandboxPaymentProvider implements PaymentProvider {
       auth.status = 'voided';
       return { value: undefined, objectId: r.authorizationId, amount: auth.amount };
     });
+  }
+
+  /**
+   * The authorization's status: `requires_action` until the customer acts, `authorized` once capturable (and after
+   * its capture), `failed` when the action failed, `canceled` once voided. `PROVIDER_ERROR` for an unknown id.
+   */
+  async authorizationStatus(authorizationId: string): Promise<AuthorizationState> {
+    if (this.#latencyMs > 0) await new Promise((r) => setTimeout(r, this.#latencyMs));
+    const auth = this.#auths.get(authorizationId);
+    if (auth === undefined)
+      throw new MarketkitError('PROVIDER_ERROR', {
+        message: `Sandbox: no authorization ${authorizationId}.`,
+        details: { operation: 'authorizationStatus' },
+      });
+    if (auth.status === 'captured') return 'authorized';
+    return auth.status === 'voided' ? 'canceled' : auth.status;
+  }
+
+  /**
+   * The test's hook for the customer's side of 3-D Secure: the customer completes (`succeeded`: the authorization
+   * becomes capturable) or fails (`failed`) the action of a `requires_action` authorization, and the sandbox delivers
+   * a `payment.customerAction` callback (the provider's webhook). An authorization no longer awaiting the action
+   * (voided meanwhile, say) keeps its status, and no callback is delivered. Returns the status after.
+   */
+  completeCustomerAction(authorizationId: string, outcome: 'succeeded' | 'failed'): AuthorizationState {
+    const auth = this.#auths.get(authorizationId);
+    if (auth === undefined) throw new Error(`Sandbox: no authorization ${authorizationId}.`);
+    if (auth.status === 'requires_action') {
+      auth.status = outcome === 'succeeded' ? 'authorized' : 'failed';
+      const callback: SandboxCallback = {
+        id: this.#id('evt'),
+        type: 'payment.customerAction',
+        idempotencyKey: '',
+        objectId: authorizationId,
+        amountMinor: auth.amount.toString(),
+      };
+      for (const h of this.#callbacks) h(callback);
+    }
+    if (auth.status === 'captured') return 'authorized';
+    return auth.status === 'voided' ? 'canceled' : auth.status;
   }
 
   refund(r: RefundRequest): Promise<Refund> {
@@ -207,7 +262,8 @@ export class SandboxPaymentProvider implements PaymentProvider {
 
   #authStatus(id: string): 'open' | 'captured' | 'voided' {
     const status = this.#auths.get(id)?.status;
-    return status === 'authorized' || status === undefined ? 'open' : status;
+    if (status === 'failed') return 'voided'; // nothing held
+    return status === 'authorized' || status === 'requires_action' || status === undefined ? 'open' : status;
   }
 
   #logEffect(

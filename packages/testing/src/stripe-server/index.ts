@@ -24,3 +24,9 @@ export {
   startStripeTestServer,
 } from './stripe-test-server.js';
 export { STRIPE_TEST_API_VERSION, type StripeRequestContext, StripeTestState } from './stripe-test-state.js';
+export {
+  type StripeWebhookDelivery,
+  type StripeWebhookEndpoint,
+  type StripeWebhookFault,
+  stripeSignatureHeader,
+} from './stripe-webhook-sender.js';

@@ -2,9 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseStripeForm, type StripeParams } from './stripe-form.js';
-import { invalidRequest, noSuch, type StripeAnswer, type StripeEventObject } from './stripe-objects.js';
+import {
+  invalidRequest,
+  noSuch,
+  type StripeAnswer,
+  type StripeEventObject,
+  type StripePaymentIntentObject,
+} from './stripe-objects.js';
 import { searchAnswer } from './stripe-search.js';
 import { type StripeRequestContext, StripeTestState } from './stripe-test-state.js';
+import {
+  type StripeWebhookDelivery,
+  type StripeWebhookEndpoint,
+  type StripeWebhookFault,
+  StripeWebhookSender,
+} from './stripe-webhook-sender.js';
 
 /** The endpoints that change state, which faults can be injected into. */
 export type StripeTestEndpoint =
@@ -38,6 +50,8 @@ export type StripeTestFault =
 export interface StripeTestServerOptions {
   /** Where object and event times come from (ms since the epoch). Default `Date.now`. */
   readonly now?: () => number;
+  /** Where to send webhooks (every event, signed); default none. Also {@link StripeTestServer.setWebhookEndpoint}. */
+  readonly webhookEndpoint?: StripeWebhookEndpoint;
 }
 
 /** A running Stripe-compatible test server; see {@link startStripeTestServer}. */
@@ -53,8 +67,30 @@ export interface StripeTestServer {
   injectFault(endpoint: StripeTestEndpoint, fault: StripeTestFault, times?: number): void;
   /** Drops the faults injected and not yet used (and a pending second drop of `dropTwiceAfterApply`). */
   clearFaults(): void;
-  /** The events raised so far, oldest first: what webhooks would deliver. */
+  /** The events raised so far, oldest first: what webhooks deliver. */
   events(): readonly StripeEventObject[];
+  /** Sends the events raised from now on to `endpoint` (signed with its secret); `undefined` stops sending. */
+  setWebhookEndpoint(endpoint: StripeWebhookEndpoint | undefined): void;
+  /**
+   * Makes the next `times` (default 1) deliveries, of events of `type` if given, meet `fault`: dropped, sent twice,
+   * held back (out of order, see {@link StripeTestServer.releaseHeldWebhooks}) or delayed (late).
+   */
+  injectWebhookFault(fault: StripeWebhookFault, options?: { readonly times?: number; readonly type?: string }): void;
+  /** Sends the held-back events, in the order they were raised or `reversed` (newest first); their deliveries. */
+  releaseHeldWebhooks(order?: 'raised' | 'reversed'): Promise<readonly StripeWebhookDelivery[]>;
+  /** Sends event `eventId` again now (as Stripe retries it, or a "resend"): an old event after newer ones. */
+  redeliverWebhook(eventId: string): Promise<StripeWebhookDelivery>;
+  /** Every delivery attempt so far, in the order they were answered (dropped ones with status `null`). */
+  webhookDeliveries(): readonly StripeWebhookDelivery[];
+  /** Resolves once every delivery started or delayed so far has been answered (held ones excepted). */
+  webhooksSettled(): Promise<void>;
+  /**
+   * The customer completes (`succeeded`) or fails (`failed`) the 3-D Secure action of a `requires_action`
+   * PaymentIntent: it becomes `requires_capture` (`payment_intent.amount_capturable_updated`) or
+   * `requires_payment_method` (`payment_intent.payment_failed`), and the event goes to the webhook endpoint. A
+   * PaymentIntent in another status (canceled meanwhile) is left as it is. Returns the PaymentIntent after.
+   */
+  completeThreeDSecure(paymentIntentId: string, outcome: 'succeeded' | 'failed'): StripePaymentIntentObject;
   /** How many requests each endpoint executed (replays, faults before execution and refusals not counted). */
   executed(endpoint: StripeTestEndpoint): number;
   /** The server's state, for assertions (PaymentIntents, Refunds, Transfers by id). */
@@ -72,11 +108,13 @@ interface Saved {
 /**
  * Starts a local, in-memory server that speaks enough of Stripe's API for a payment provider's tests: PaymentIntents
  * (create with `confirm`, confirm, capture with `amount_to_capture`, cancel, list, search by exact fields and
- * metadata), Refunds and Transfers (create, list), and Events (list). Bodies are form-encoded as Stripe's; `Idempotency-Key` works as Stripe's (same key and
+ * metadata), Refunds and Transfers (create, list), and Events (list), sent as signed webhooks to an endpoint when one
+ * is set (`webhookEndpoint`, with faults: {@link StripeWebhookFault}). Bodies are form-encoded as Stripe's; `Idempotency-Key` works as Stripe's (same key and
  * params → the first answer again with `Idempotent-Replayed: true`; other params or endpoint → 400
  * `idempotency_error`). Test payment methods: `pm_card_chargeDeclined` (and `…InsufficientFunds`, `…LostCard`,
  * `…StolenCard`) are declined (402 `card_error`), `pm_card_threeDSecure2Required` needs 3-D Secure (`requires_action`
- * with `next_action`); any other `pm_…`/`tok_…` succeeds. Faults: {@link StripeTestFault}.
+ * with `next_action`), which {@link StripeTestServer.completeThreeDSecure} completes or fails as the customer would;
+ * any other `pm_…`/`tok_…` succeeds. Faults: {@link StripeTestFault}.
  *
  * @example
  * ```ts
@@ -89,6 +127,8 @@ interface Saved {
  */
 export async function startStripeTestServer(options: StripeTestServerOptions = {}): Promise<StripeTestServer> {
   const state = new StripeTestState(options.now ?? (() => Date.now()));
+  const webhooks = new StripeWebhookSender(options.webhookEndpoint);
+  state.onEvent((event) => webhooks.raised(event));
   const saved = new Map<string, Saved>();
   const faults = new Map<StripeTestEndpoint, StripeTestFault[]>();
   const executed = new Map<StripeTestEndpoint, number>();
@@ -196,10 +236,22 @@ export async function startStripeTestServer(options: StripeTestServerOptions = {
       dropReplay.clear();
     },
     events: () => [...state.events],
+    setWebhookEndpoint: (endpoint) => webhooks.setEndpoint(endpoint),
+    injectWebhookFault: (fault, o = {}) => webhooks.injectFault(fault, o.times ?? 1, o.type),
+    releaseHeldWebhooks: (order = 'raised') => webhooks.releaseHeld(order),
+    redeliverWebhook(eventId) {
+      const event = state.events.find((e) => e.id === eventId);
+      if (event === undefined) return Promise.reject(new Error(`Stripe test server: no event ${eventId}.`));
+      return webhooks.redeliver(event);
+    },
+    webhookDeliveries: () => webhooks.deliveries(),
+    webhooksSettled: () => webhooks.settled(),
+    completeThreeDSecure: (id, outcome) => state.completeThreeDSecure(id, outcome),
     executed: (endpoint) => executed.get(endpoint) ?? 0,
     state,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        webhooks.stop();
         server.close((e) => (e ? reject(e) : resolve()));
         server.closeAllConnections();
       }),

@@ -34,7 +34,8 @@ const THREE_DECIMAL = new Set(['bhd', 'jod', 'kwd', 'omr', 'tnd']);
 
 /** What a request carries besides its params. */
 export interface StripeRequestContext {
-  readonly requestId: string;
+  /** `null` for a change no API request made (the customer's 3-D Secure action). */
+  readonly requestId: string | null;
   readonly idempotencyKey: string | null;
 }
 
@@ -49,10 +50,46 @@ export class StripeTestState {
   readonly #refunded = new Map<string, number>();
   readonly #order = new Map<string, number>();
   readonly #now: () => number;
+  readonly #listeners: ((event: StripeEventObject) => void)[] = [];
   #seq = 0;
 
   constructor(now: () => number) {
     this.#now = now;
+  }
+
+  /** Calls `listener` with each event raised from now on (the webhook sender listens). */
+  onEvent(listener: (event: StripeEventObject) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * The customer's side of 3-D Secure on a `requires_action` PaymentIntent: `succeeded` authorizes it
+   * (`requires_capture` with `payment_intent.amount_capturable_updated` for manual capture, else `succeeded` with
+   * `payment_intent.succeeded`); `failed` leaves it `requires_payment_method` with `last_payment_error`
+   * (`payment_intent_authentication_failure`) and `payment_intent.payment_failed`, as Stripe does. A PaymentIntent
+   * in any other status (canceled meanwhile, say) is left as it is, and no event is raised. Throws for an unknown id.
+   */
+  completeThreeDSecure(id: string, outcome: 'succeeded' | 'failed'): StripePaymentIntentObject {
+    const pi = this.intents.get(id);
+    if (pi === undefined) throw new Error(`Stripe test server: no PaymentIntent ${id}.`);
+    if (pi.status !== 'requires_action') return structuredClone(pi);
+    const ctx: StripeRequestContext = { requestId: null, idempotencyKey: null };
+    if (outcome === 'failed') {
+      Object.assign(pi, {
+        status: 'requires_payment_method',
+        next_action: null,
+        last_payment_error: {
+          type: 'card_error',
+          code: 'payment_intent_authentication_failure',
+          message:
+            'We are unable to authenticate your payment method. Please choose a different payment method and try again.',
+        },
+      });
+      this.#event('payment_intent.payment_failed', pi, ctx);
+      return structuredClone(pi);
+    }
+    this.#authorized(pi, ctx);
+    return structuredClone(pi);
   }
 
   /** A fresh id with Stripe's prefix. */
@@ -145,6 +182,12 @@ export class StripeTestState {
       this.#event('payment_intent.requires_action', pi, ctx);
       return ok(pi);
     }
+    this.#authorized(pi, ctx);
+    return ok(pi);
+  }
+
+  /** The payment went through: capturable (manual capture) or captured. */
+  #authorized(pi: StripePaymentIntentObject, ctx: StripeRequestContext): void {
     pi.next_action = null;
     pi.last_payment_error = null;
     pi.latest_charge = this.id('ch');
@@ -157,7 +200,6 @@ export class StripeTestState {
       pi.amount_received = pi.amount;
       this.#event('payment_intent.succeeded', pi, ctx);
     }
-    return ok(pi);
   }
 
   /** `POST /v1/payment_intents/:id/capture`: captures `amount_to_capture` (default all) of a `requires_capture` one. */
@@ -326,6 +368,7 @@ export class StripeTestState {
       type,
     };
     this.events.push(event);
+    for (const listener of this.#listeners) listener(structuredClone(event));
   }
 }
 

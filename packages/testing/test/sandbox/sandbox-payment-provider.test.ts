@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock/manual-clock.js';
-import { httpPaymentProvider, SandboxPaymentProvider, serveSandbox } from '../../src/sandbox/index.js';
+import {
+  httpPaymentProvider,
+  SANDBOX_3DS_PAYMENT_METHOD,
+  SandboxPaymentProvider,
+  serveSandbox,
+} from '../../src/sandbox/index.js';
 
 const auth = (key: string, amountMinor = 1000n) => ({
   idempotencyKey: key,
@@ -189,6 +194,47 @@ describe('sandbox payment provider', () => {
         nextCursor: null,
       });
       await expect(remote.listEffects!({ limit: 0 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('needs the customer for pm_sandbox_3ds: not capturable until the action succeeds, over HTTP too', async () => {
+    const psp = new SandboxPaymentProvider();
+    const callbacks: string[] = [];
+    psp.onCallback((c) => {
+      if (c.type === 'payment.customerAction') callbacks.push(`${c.type}:${c.objectId}`);
+    });
+    const server = await serveSandbox(psp);
+    try {
+      const remote = httpPaymentProvider(server.url);
+      const a = await remote.authorize({ ...auth('3ds-1', 500n), paymentMethod: SANDBOX_3DS_PAYMENT_METHOD });
+      expect(a.customerAction?.clientSecret).toEqual(expect.any(String));
+      expect(await remote.authorize({ ...auth('3ds-1', 500n), paymentMethod: SANDBOX_3DS_PAYMENT_METHOD })).toEqual(a);
+      expect(await remote.authorizationStatus!(a.authorizationId)).toBe('requires_action');
+      const capture = {
+        idempotencyKey: 'c-3ds',
+        authorizationId: a.authorizationId,
+        amountMinor: 500n,
+        currency: 'USD',
+      };
+      await expect(psp.capture(capture)).rejects.toMatchObject({ code: 'PAYMENT_DECLINED' });
+      expect(psp.completeCustomerAction(a.authorizationId, 'succeeded')).toBe('authorized');
+      expect(psp.completeCustomerAction(a.authorizationId, 'failed')).toBe('authorized'); // final: no change
+      expect(callbacks).toEqual([`payment.customerAction:${a.authorizationId}`]);
+      expect(await remote.authorizationStatus!(a.authorizationId)).toBe('authorized');
+      await psp.capture({ ...capture, idempotencyKey: 'c-3ds-2' });
+      expect(await psp.authorizationStatus(a.authorizationId)).toBe('authorized');
+      // Failed, and voided: final states; a voided one stays canceled whatever the customer does.
+      const f = await psp.authorize({ ...auth('3ds-2', 7n), paymentMethod: SANDBOX_3DS_PAYMENT_METHOD });
+      expect(psp.completeCustomerAction(f.authorizationId, 'failed')).toBe('failed');
+      const v = await psp.authorize({ ...auth('3ds-3', 9n), paymentMethod: SANDBOX_3DS_PAYMENT_METHOD });
+      expect(psp.effects().openAuthorizedMinor).toBe(9n);
+      await psp.void({ idempotencyKey: 'v-3ds', authorizationId: v.authorizationId });
+      expect(psp.completeCustomerAction(v.authorizationId, 'succeeded')).toBe('canceled');
+      expect(await psp.authorizationStatus(v.authorizationId)).toBe('canceled');
+      expect(psp.effects().openAuthorizedMinor).toBe(0n);
+      await expect(remote.authorizationStatus!('auth_nope')).rejects.toMatchObject({ code: 'PROVIDER_ERROR' });
     } finally {
       await server.close();
     }

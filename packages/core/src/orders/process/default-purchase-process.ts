@@ -7,10 +7,17 @@ const HOUR = 3600 * 1000;
  * shipped → delivered → completed (escrow released to the seller, commission to the platform); cancel before
  * shipping (full refund, stock back); unpaid orders cancelled when their reservation expires; auto-complete
  * three days after delivery; a buyer-opened dispute freezes escrow until an operator refunds, releases or
- * splits it. Pass your own timings with {@link purchaseProcess}.
+ * splits it. A payment that needs the customer (3-D Secure) waits in `awaitingCustomer` (stock still reserved) and
+ * is cancelled, its hold voided and its stock released, when the customer has not completed it within
+ * `customerActionMs` (30 minutes by default). Pass your own timings with {@link purchaseProcess}.
  */
 export function purchaseProcess(
-  options: { readonly reservationMs?: number; readonly autoCompleteMs?: number } = {},
+  options: {
+    readonly reservationMs?: number;
+    readonly autoCompleteMs?: number;
+    /** How long an order waits for the customer's action (3-D Secure) before it is cancelled; default 30 minutes. */
+    readonly customerActionMs?: number;
+  } = {},
 ): ProcessDefinitionInput {
   return {
     name: 'purchase',
@@ -18,6 +25,9 @@ export function purchaseProcess(
     initial: 'checkout',
     states: {
       checkout: { description: 'stock reserved, waiting for the payment to be captured' },
+      awaitingCustomer: {
+        description: 'authorized at the provider pending the customer’s action (3-D Secure); stock reserved',
+      },
       paid: { description: 'captured into escrow' },
       shipped: { description: 'on its way to the buyer; escrow held' },
       delivered: { description: 'the buyer has it; escrow released when the buyer confirms or after a delay' },
@@ -29,8 +39,15 @@ export function purchaseProcess(
     },
     transitions: [
       {
-        name: 'confirmPayment',
+        name: 'awaitCustomer',
         from: 'checkout',
+        to: 'awaitingCustomer',
+        actors: ['system'],
+        engine: true,
+      },
+      {
+        name: 'confirmPayment',
+        from: ['checkout', 'awaitingCustomer'],
         to: 'paid',
         actors: ['system'],
         engine: true,
@@ -38,7 +55,7 @@ export function purchaseProcess(
       },
       {
         name: 'cancelUnpaid',
-        from: 'checkout',
+        from: ['checkout', 'awaitingCustomer'],
         to: 'cancelled',
         actors: ['buyer', 'seller', 'operator', 'system'],
         effects: ['voidAuthorization', 'releaseStock'],
@@ -49,6 +66,14 @@ export function purchaseProcess(
         to: 'cancelled',
         actors: ['system'],
         afterMs: options.reservationMs ?? 15 * 60 * 1000,
+        effects: ['voidAuthorization', 'releaseStock'],
+      },
+      {
+        name: 'expireCustomerAction',
+        from: 'awaitingCustomer',
+        to: 'cancelled',
+        actors: ['system'],
+        afterMs: options.customerActionMs ?? 30 * 60 * 1000,
         effects: ['voidAuthorization', 'releaseStock'],
       },
       {

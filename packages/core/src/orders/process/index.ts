@@ -1,3 +1,10 @@
+export {
+  AWAIT_CUSTOMER,
+  awaitsPayment,
+  customerActionState,
+  customerActionWindowMs,
+  paymentStates,
+} from './customer-action-state.js';
 export { purchaseProcess } from './default-purchase-process.js';
 export {
   ACTOR_ROLES,

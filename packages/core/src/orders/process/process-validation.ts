@@ -1,4 +1,5 @@
 import { parseInput, ValidationError, type ValidationIssue } from '../../errors/validation-error.js';
+import { AWAIT_CUSTOMER } from './customer-action-state.js';
 import {
   EFFECTS,
   type ProcessDefinition,
@@ -91,6 +92,66 @@ function checkCheckout(def: ProcessDefinition): ValidationIssue[] {
     issues.push({
       path: ['transitions'],
       message: `the checkout saga needs a transition ${CANCEL_UNPAID} from ${def.initial} to a terminal state`,
+    });
+  return [...issues, ...checkCustomerAction(def)];
+}
+
+/**
+ * A process that can wait for the customer (3-D Secure) declares an engine transition `awaitCustomer` from the
+ * initial state to a non-terminal waiting state; from there the checkout saga needs `confirmPayment` (capturing into
+ * escrow) and `cancelUnpaid` (to a terminal state), and a timed transition to a terminal state that voids the hold
+ * and releases the stock, so that a customer who never acts does not hold stock and money forever. A process without
+ * `awaitCustomer` is valid too: a payment that needs the customer then fails its checkout
+ * (`CUSTOMER_ACTION_UNSUPPORTED`) and its hold is voided.
+ */
+function checkCustomerAction(def: ProcessDefinition): ValidationIssue[] {
+  const awaitIndex = def.transitions.findIndex((t) => t.name === AWAIT_CUSTOMER);
+  const wait = def.transitions[awaitIndex];
+  if (wait === undefined) return [];
+  const at = (field: string) => ['transitions', awaitIndex, field];
+  const issues: ValidationIssue[] = [];
+  if (!wait.engine)
+    issues.push({
+      path: at('engine'),
+      message: `transition ${AWAIT_CUSTOMER} is fired by the checkout saga: mark it engine`,
+    });
+  if (fromList(wait.from).length !== 1 || fromList(wait.from)[0] !== def.initial)
+    issues.push({ path: at('from'), message: `transition ${AWAIT_CUSTOMER} must leave ${def.initial} only` });
+  if (wait.effects.length > 0)
+    issues.push({ path: at('effects'), message: `transition ${AWAIT_CUSTOMER} moves no money or stock: no effects` });
+  const state = wait.to;
+  if (state === def.initial || def.states[state] === undefined || def.states[state].terminal) {
+    issues.push({ path: at('to'), message: `transition ${AWAIT_CUSTOMER} must go to a non-terminal waiting state` });
+    return issues;
+  }
+  const leaving = (pred: (t: ProcessTransition) => boolean) =>
+    def.transitions.some((t) => fromList(t.from).includes(state) && pred(t));
+  if (!leaving((t) => t.name === CONFIRM_PAYMENT && t.effects.includes('captureToEscrow')))
+    issues.push({
+      path: ['transitions'],
+      message: `the checkout saga needs ${CONFIRM_PAYMENT} (captureToEscrow) from ${state}, the state ${AWAIT_CUSTOMER} enters`,
+    });
+  if (!leaving((t) => t.name === CANCEL_UNPAID && def.states[t.to]?.terminal === true))
+    issues.push({
+      path: ['transitions'],
+      message: `the checkout saga needs ${CANCEL_UNPAID} from ${state} to a terminal state`,
+    });
+  const releases = (t: ProcessTransition) =>
+    def.states[t.to]?.terminal === true &&
+    t.effects.includes('voidAuthorization') &&
+    t.effects.includes('releaseStock');
+  if (!leaving((t) => t.afterMs !== undefined && releases(t)))
+    issues.push({
+      path: ['states', state],
+      message: `state ${state} needs a timed transition to a terminal state with voidAuthorization and releaseStock (a customer who never acts)`,
+    });
+  const others = def.transitions.filter(
+    (t) => fromList(t.from).includes(state) && t.name !== CONFIRM_PAYMENT && t.name !== CANCEL_UNPAID && !releases(t),
+  );
+  for (const t of others)
+    issues.push({
+      path: ['transitions', def.transitions.indexOf(t), 'from'],
+      message: `transition ${t.name} leaves ${state}, where the checkout saga waits for the customer: only ${CONFIRM_PAYMENT} and cancellations (to a terminal state, voidAuthorization and releaseStock) may`,
     });
   return issues;
 }

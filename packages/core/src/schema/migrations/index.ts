@@ -11,6 +11,7 @@ import { payoutsMigration } from './0009-payouts.js';
 import { leanSagaIndexesMigration } from './0010-lean-saga-indexes.js';
 import { orderFeedMigration } from './0011-order-feed.js';
 import { webhooksMigration } from './0012-webhooks.js';
+import { customerActionsMigration } from './0013-customer-actions.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -26,4 +27,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   leanSagaIndexesMigration,
   orderFeedMigration,
   webhooksMigration,
+  customerActionsMigration,
 ];
