@@ -179,8 +179,9 @@ const open = (ctx: Context, target: Target, lane: LaneKind, n: number) =>
         url: ctx.urls[target]!,
         inFlight: IN_FLIGHT,
         lane: lane === 'raw' ? 'raw' : 'sdk',
-        // PgBouncer 1.18 in transaction mode cannot follow named statements across server connections.
-        prepared: target === 'direct',
+        // The adapter's default in both lanes: behind PgBouncer (1.18 here: it cannot follow named statements across
+        // server connections) the adapter finds its first name missing and runs unnamed from then on.
+        prepared: true,
         start: i * STREAM_GAP,
       }),
     ),
@@ -267,7 +268,9 @@ function header(o: Options, versions: string, load: readonly [number, number], n
     `Each worker process: its own pool of ${IN_FLIGHT} and its own marketplace (SandboxPaymentProvider), ${IN_FLIGHT} checkouts in`,
     "  flight, each the checkout bench's checkout (idempotency key, stock, order, escrow, capture, events, outbox) on",
     '  200 listings, the workers starting at different listings. Direct: the SDK with named statements. PgBouncer:',
-    `  transaction mode, default_pool_size ${BOUNCER_POOL_SIZE} (this bench's own instance), the SDK with preparedStatements: false.`,
+    `  transaction mode, default_pool_size ${BOUNCER_POOL_SIZE} (this bench's own instance, configured as`,
+    '  scripts/pg/pgbouncer.sh does), the SDK with its default options: it finds its first named statement missing',
+    '  and runs unnamed from then on (PgBouncer before 1.21 cannot follow named statements).',
     `  ${noBouncer === '' ? '' : `PgBouncer rows skipped: ${noBouncer}.`}`,
     "Baseline: the checkout bench's raw (b), each transaction ONE statement (unnamed), same workers, same run.",
     "Diagnosis row (direct, 1 and 8 processes): the SDK with the database's synchronous_commit off (commits do not",
