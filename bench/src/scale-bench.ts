@@ -46,7 +46,7 @@ function parseOptions(args: readonly string[]): Options {
     throw new Error(`--only=${only}: direct|pgbouncer`);
   return quick
     ? { quick, rounds: 1, windowMs: 1500, warmupMs: 1500, rowWarmupMs: 300, only }
-    : { quick, rounds: 2, windowMs: 4000, warmupMs: 5000, rowWarmupMs: 600, only };
+    : { quick, rounds: 3, windowMs: 3000, warmupMs: 5000, rowWarmupMs: 600, only };
 }
 
 type Target = 'direct' | 'pgbouncer';
@@ -76,6 +76,8 @@ interface Window {
   /** Orders of the window in the database, and how many of them are paid. */
   readonly orders: number;
   readonly paid: number;
+  /** Workers whose SDK adapter had switched to unnamed statements by the end of the window. */
+  readonly unnamed: number;
 }
 
 interface Context {
@@ -249,6 +251,7 @@ async function measureRow(ctx: Context, target: Target, lane: LaneKind, n: numbe
     firstError: runs.find((r) => r.firstError !== undefined)?.firstError,
     orders: counted.rows[0]?.orders ?? -1,
     paid: counted.rows[0]?.paid ?? -1,
+    unnamed: runs.filter((r) => r.unnamed).length,
   };
   process.stderr.write(
     `  ${target} ${laneName(lane)}, ${n} process(es): ${formatRate(w.rate)}/s, DB ` +
@@ -361,6 +364,15 @@ function report(windows: readonly Window[]): string[] {
     if (w.orders !== w.acknowledged || w.paid !== w.orders) {
       failed.push(`${name}: ${w.acknowledged} acknowledged, ${w.orders} orders in the database (${w.paid} paid)`);
     }
+  }
+  for (const target of ['direct', 'pgbouncer'] as const) {
+    const sdk = windows.filter((w) => w.target === target && w.lane !== 'raw');
+    if (sdk.length === 0) continue;
+    const [switched, all] = [sdk.reduce((n, w) => n + w.unnamed, 0), sdk.reduce((n, w) => n + w.processes, 0)];
+    console.log(
+      `${target === 'direct' ? 'Direct' : 'Through PgBouncer'}: the SDK's adapter switched to unnamed statements in ` +
+        `${switched} of the ${all} marketplaces the SDK rows opened.`,
+    );
   }
   console.log(
     failed.length === 0

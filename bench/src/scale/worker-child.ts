@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgres';
-import { createMarketplace, type Marketplace } from '@marketkit/core';
+import { createMarketplace, type Logger, type Marketplace } from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
 import type pg from 'pg';
 import type { Lane } from '../checkout/measure.js';
@@ -54,6 +54,8 @@ export interface RunReply {
   readonly cpuUs: number;
   /** Each acknowledged checkout's latency, ms (when asked for). */
   readonly latencies: number[];
+  /** The SDK's adapter switched to unnamed statements since the marketplace opened (it found a name missing). */
+  readonly unnamed: boolean;
 }
 
 export type Reply = { readonly t: 'open' } | { readonly t: 'closed' } | RunReply;
@@ -62,6 +64,23 @@ interface Open {
   readonly pool: pg.Pool;
   readonly market: Marketplace | undefined;
   readonly lane: (prefix: string) => Lane;
+  readonly unnamed: () => boolean;
+}
+
+/**
+ * The console's logger, except that the adapter's warning on switching to unnamed statements (behind PgBouncer,
+ * once per marketplace) is noted for the reply instead of printed.
+ */
+function noting(onUnnamed: () => void): Logger {
+  return {
+    error: (obj, msg) => console.error(msg, obj),
+    warn: (obj, msg) => {
+      if (obj['adapter'] === 'postgres' && (obj['code'] === '42P05' || obj['code'] === '26000')) onUnnamed();
+      else console.warn(msg, obj);
+    },
+    info: () => {},
+    debug: () => {},
+  };
 }
 
 async function open(c: Extract<Command, { cmd: 'open' }>): Promise<Open> {
@@ -76,15 +95,21 @@ async function open(c: Extract<Command, { cmd: 'open' }>): Promise<Open> {
       pool,
       market: undefined,
       lane: (prefix) => postgresRawLane('b', pool, stats, new CheckoutStream(prefix, true, undefined, c.start)),
+      unnamed: () => false,
     };
   }
+  let unnamed = false;
   const market = createMarketplace({
     adapter: postgresAdapter({ pool, preparedStatements: c.prepared }),
     payments: new SandboxPaymentProvider(),
+    logger: noting(() => {
+      unnamed = true;
+    }),
   });
   return {
     pool,
     market,
+    unnamed: () => unnamed,
     lane: (prefix) => sdkLane('SDK', market, new CheckoutStream(prefix, true, undefined, c.start)),
   };
 }
@@ -120,6 +145,7 @@ async function run(o: Open, inFlight: number, c: Extract<Command, { cmd: 'run' }
     ms,
     cpuUs: cpu.user + cpu.system,
     latencies: c.latencies ? latencies.map((l) => Math.round(l * 100) / 100) : [],
+    unnamed: o.unnamed(),
   };
 }
 
