@@ -324,6 +324,7 @@ function report(windows: readonly Window[]): string[] {
       r.of((w) => w.cpu.benchBackends + w.cpu.background).toFixed(2),
       r.of((w) => w.client).toFixed(2),
       r.target === 'pgbouncer' ? r.of((w) => w.cpu.tracked).toFixed(2) : '',
+      `${fmtUs(r.of((w) => ((w.cpu.benchBackends + w.cpu.background) * 1e6) / w.rate))} + ${fmtUs(r.of((w) => (w.client * 1e6) / w.rate))}`,
       r.of((w) => w.cpu.otherDatabases).toFixed(2),
       r.of((w) => w.cpu.machine).toFixed(2),
       fmtMs(r.of((w) => w.p50)),
@@ -343,15 +344,17 @@ function report(windows: readonly Window[]): string[] {
     'DB CPU',
     'workers CPU',
     'PgBouncer',
+    'µs CPU/checkout',
     'other DBs',
     'machine',
     'p50 ms',
     'p99 ms',
     'backends run/lock/idle-tx',
   ];
-  console.log(formatTable(headers, cells, ['left', 'left', ...Array<'right'>(12).fill('right')]));
+  console.log(formatTable(headers, cells, ['left', 'left', ...Array<'right'>(13).fill('right')]));
   console.log(
-    '\nspeedup: against the same lane at 1 process. SDK/(b): the SDK row at the same processes against (b). CPU in cores.',
+    '\nspeedup: against the same lane at 1 process. SDK/(b): the SDK row at the same processes against (b). CPU in cores;\n' +
+      'µs CPU/checkout: DB + workers, CPU time per checkout acknowledged.',
   );
   console.log(reading(rows));
   console.log(lockWaits(windows));
@@ -432,4 +435,5 @@ function lockWaits(windows: readonly Window[]): string {
   return out.join('\n');
 }
 
+const fmtUs = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
 const fmtMs = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: n < 10 ? 1 : 0 });
