@@ -14,6 +14,7 @@ const BENCHES = new Map<string, () => Promise<Bench>>([
   ['ledger', async () => (await import('./ledger-bench.js')).runLedgerBench],
   ['outbox', async () => (await import('./outbox-bench.js')).runOutboxBench],
   ['saga', async () => (await import('./saga-bench.js')).runSagaBench],
+  ['scale', async () => (await import('./scale-bench.js')).runScaleBench],
   ['webhooks', async () => (await import('./webhooks-bench.js')).runWebhooksBench],
 ]);
 
@@ -23,7 +24,7 @@ const BENCHES = new Map<string, () => Promise<Bench>>([
  * what its transform adds (a `__name` call for every closure made, among others), which users never run; the
  * saga and outbox benchmarks reach into core's internals, so they stay on the sources.
  */
-const ON_DIST = new Set(['checkout', 'http']);
+const ON_DIST = new Set(['checkout', 'http', 'scale']);
 const DIST_TSCONFIG = fileURLToPath(new URL('../../tsconfig.build.json', import.meta.url));
 
 async function main(): Promise<void> {

@@ -58,14 +58,20 @@ export interface CheckoutCall {
   readonly idempotencyKey: string | undefined;
 }
 
-/** A deterministic stream of checkouts: buyers and listings round-robin (or all on one contended listing). */
+/**
+ * A deterministic stream of checkouts: buyers and listings round-robin (or all on one contended listing). `start`
+ * is where it begins in the round (streams run at once from different starts buy other listings at any moment).
+ */
 export class CheckoutStream {
-  #seq = 0;
+  #seq: number;
   constructor(
     private readonly prefix: string,
     private readonly withKey: boolean,
     private readonly hotListing?: string,
-  ) {}
+    start = 0,
+  ) {
+    this.#seq = start;
+  }
 
   next(): CheckoutCall {
     const n = this.#seq++;
