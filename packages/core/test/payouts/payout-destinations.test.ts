@@ -145,6 +145,23 @@ for (const backend of testBackends()) {
       await checkMarketInvariants(market);
     });
 
+    it('a payout retried by a worker after the destination changed is still sent where it was recorded', async () => {
+      psp.injectFault('payout', 'timeout');
+      await expect(
+        market.payouts.request({ payoutId: 'retried', sellerId: 'bob', currency: 'USD', amountMinor: 5_00n }),
+      ).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
+      expect(await market.payouts.get('retried')).toMatchObject({ status: 'requested', destination: 'acct_bob_3' });
+      await market.payouts.setDestination({ sellerId: 'bob', destination: 'acct_bob_4' });
+      const waiting = await market.sagas.get('payout:retried');
+      clock.advance(waiting!.nextRunAt! - clock.now());
+      await market.worker().runOnce();
+      expect(await market.payouts.get('retried')).toMatchObject({ status: 'paid', destination: 'acct_bob_3' });
+      expect(await providerSaw('retried')).toEqual(['acct_bob_3']);
+      await market.payouts.setDestination({ sellerId: 'bob', destination: 'acct_bob_3' });
+      expect(await balance()).toBe(70_00n);
+      await checkMarketInvariants(market);
+    });
+
     it('refuses malformed input with VALIDATION_FAILED and stores nothing', async () => {
       const bad: unknown[] = [
         { sellerId: 'bob', destination: '' },
