@@ -215,7 +215,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const sagas: Sagas = new Sagas(storage, new SagaRegistry([...builtIn, ...(options.sagas ?? [])]), clock, ids);
   const jobs = new Jobs(storage, new JobRegistry([ledgerExpiryJob(ledger), ...(options.jobs ?? [])]), clock, ids);
   const listings = new Listings(storage, clock, ids, idempotency, options.listings);
-  const payouts = new Payouts(storage, ids, sagas);
+  const payouts = new Payouts(storage, ids, sagas, clock);
   const reconciliation = new Payments({
     storage,
     clock,

@@ -2,6 +2,7 @@ import {
   checkoutInputSchema,
   listingInputJsonSchema,
   listingUpdateJsonSchema,
+  payoutDestinationInputSchema,
   payoutInputJsonSchema,
   sagaResolutionNoteSchema,
   transitionInputJsonSchema,
@@ -31,8 +32,11 @@ export const checkoutBody = checkoutInputSchema.omit({ buyerId: true, idempotenc
 /** `POST /v1/orders/:id/transitions/:name`. The actor is the caller. */
 export const transitionBody = transitionInputJsonSchema.omit({ actor: true, idempotencyKey: true });
 
-/** `POST /v1/payouts`. The seller is the actor. */
+/** `POST /v1/payouts`. The seller is the actor; without `destination`, the seller's stored one. */
 export const payoutBody = payoutInputJsonSchema.omit({ sellerId: true, idempotencyKey: true });
+
+/** `PUT /v1/payouts/destination`. The seller is the actor. */
+export const payoutDestinationBody = payoutDestinationInputSchema.omit({ sellerId: true });
 
 /** `POST /v1/operator/sagas/:id/resolve`. */
 export const resolveBody = z.strictObject({ note: sagaResolutionNoteSchema });

@@ -24,6 +24,7 @@ import {
   createListingBody,
   definedOnly,
   payoutBody,
+  payoutDestinationBody,
   resolveBody,
   transitionBody,
   updateListingBody,
@@ -280,6 +281,14 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
       const body = parseInput(payoutBody, req.body ?? {}, 'payout');
       const payout = await market.payouts.request({ ...definedOnly(body), sellerId: actor.id, idempotencyKey: key });
       sendResult(res, 201, payout);
+    }),
+  );
+  router.put(
+    '/v1/payouts/destination',
+    route(async (req, res, actor) => {
+      requireRole(actor, 'seller', 'set payout destinations');
+      const body = parseInput(payoutDestinationBody, req.body ?? {}, 'payout destination');
+      sendResult(res, 200, await market.payouts.setDestination({ ...body, sellerId: actor.id }));
     }),
   );
   router.get(

@@ -230,6 +230,11 @@ const ROUTES: Readonly<Record<string, RouteRow>> = {
     // bob has a completed sale's proceeds; dave has none to pay out.
     expected: { ...only(['seller'], 201), otherSeller: 422 },
   },
+  'PUT /v1/payouts/destination': {
+    send: (c) => answer(request(c.app).put('/v1/payouts/destination').set(c.headers).send({ destination: 'acct_1' })),
+    // A seller sets their own (the seller is the actor, so never another's).
+    expected: only(['seller', 'otherSeller'], 200),
+  },
   'GET /v1/balances': {
     send: (c) => answer(request(c.app).get('/v1/balances?currency=USD').set(c.headers)),
     expected: only(['seller', 'otherSeller'], 200),

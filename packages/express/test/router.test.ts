@@ -270,6 +270,37 @@ for (const backend of testBackends()) {
       expect(paidAgain.headers['idempotent-replayed']).toBe('true');
       expect(paidAgain.body).toEqual(paid.body);
       expectProblem(await payout('p-1', '2000'), 422, 'IDEMPOTENCY_KEY_REUSED');
+
+      // Without `destination`: the seller's stored one, set with PUT /v1/payouts/destination.
+      const stored = (key: string) =>
+        request(app)
+          .post('/api/v1/payouts')
+          .set(as('seller'))
+          .set('Idempotency-Key', key)
+          .send({ currency: 'USD', amountMinor: '100' });
+      const missing = await stored('p-nodest');
+      expectProblem(missing, 422, 'PAYOUT_DESTINATION_MISSING');
+      expect(missing.body.details).toEqual({ sellerId: 'bob' });
+      const setDestination = (who: string, body: unknown) =>
+        request(app)
+          .put('/api/v1/payouts/destination')
+          .set(as(who))
+          .send(body as object);
+      expectProblem(await setDestination('buyer', { destination: 'acct_1' }), 403, 'FORBIDDEN');
+      expectProblem(await setDestination('seller', { destination: '' }), 400, 'VALIDATION_FAILED');
+      expectProblem(
+        await setDestination('seller', { destination: 'acct_1', sellerId: 'dave' }),
+        400,
+        'VALIDATION_FAILED',
+      );
+      const set = await setDestination('seller', { destination: 'acct_1Bob' });
+      expect(set.status).toBe(200);
+      expect(set.body).toMatchObject({ sellerId: 'bob', destination: 'acct_1Bob' });
+      expect(await market.payouts.getDestination('dave')).toBeUndefined();
+      // The refused key was not stored: the same key now goes through, to the stored destination.
+      const toStored = await stored('p-nodest');
+      expect(toStored.status).toBe(201);
+      expect(toStored.body).toMatchObject({ sellerId: 'bob', amountMinor: '100', destination: 'acct_1Bob' });
     });
 
     it('lets operators only list, retry and resolve parked sagas', async () => {

@@ -29,8 +29,9 @@ export interface StripePaymentProviderOptions {
   /** The provider's name in logs and errors; default `'stripe'`. */
   readonly name?: string;
   /**
-   * The connected account (`acct_…`) a payout goes to, from the `destination` the payout was requested with
-   * (`market.payouts.request({ destination })`). Default: the destination is the connected account id itself.
+   * The connected account (`acct_…`) a payout goes to, from the payout's destination (the one it was requested
+   * with, `market.payouts.request({ destination })`, else the seller's stored with `market.payouts.setDestination`).
+   * Default: the destination is the connected account id itself.
    */
   readonly accountFor?: (destination: string) => string | Promise<string>;
   /** `payment_method_types` of the PaymentIntents; default `['card']` (no redirect-based methods). */

@@ -33,6 +33,11 @@ export const ERROR_CODES = {
     message: 'The amount has more decimal places than the currency allows, or is out of range.',
   },
   INSUFFICIENT_FUNDS: { retryable: false, httpStatus: 422, message: 'The account does not have enough funds.' },
+  PAYOUT_DESTINATION_MISSING: {
+    retryable: false,
+    httpStatus: 422,
+    message: 'The payout names no destination and the seller has none stored.',
+  },
   INSUFFICIENT_STOCK: {
     retryable: false,
     httpStatus: 409,

@@ -55,6 +55,9 @@ export const ERROR_DETAILS_SCHEMAS = {
     amountMinor: minor,
     availableMinor: minor.optional().describe('absent where the ledger refused without saying what the account holds'),
   }),
+  PAYOUT_DESTINATION_MISSING: z
+    .strictObject({ sellerId: text })
+    .describe('nothing was written; store one with `payouts.setDestination` or pass `destination`'),
   INSUFFICIENT_STOCK: z
     .strictObject({ listingId: text, wanted: z.number().int(), available: z.number().int() })
     .describe('for `listings.update`: `wanted` is the units sold or reserved, `available` the quantity asked for'),

@@ -18,6 +18,7 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   CURRENCY_MISMATCH: false,
   AMOUNT_NOT_REPRESENTABLE: false,
   INSUFFICIENT_FUNDS: true,
+  PAYOUT_DESTINATION_MISSING: false,
   INSUFFICIENT_STOCK: false,
   RESERVATION_EXPIRED: true,
   NOT_FOUND: false,

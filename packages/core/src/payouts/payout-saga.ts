@@ -10,6 +10,7 @@ import type { PaymentProvider } from '../payments/payment-provider.js';
 import { classifyProviderError, PROVIDER_CALL_RETRY } from '../payments/provider-retry.js';
 import { defineSaga, type SagaDefinition } from '../sagas/saga-definition.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
+import { storedPayoutDestination } from './payout-destinations.js';
 
 /** The name of the payout saga in the marketplace's saga registry. */
 export const PAYOUT_SAGA = 'marketkit.payout';
@@ -23,7 +24,8 @@ export const payoutSagaInput = z.object({
   sellerId: z.string(),
   currency: z.string(),
   amountMinor: z.coerce.bigint(),
-  destination: z.string(),
+  /** Absent: the seller's stored destination, read by the hold in the transaction that records the payout. */
+  destination: z.string().optional(),
 });
 type PayoutSagaInput = z.output<typeof payoutSagaInput>;
 
@@ -44,7 +46,8 @@ const event = (type: string, p: PayoutSagaInput): OutboxEventInput => ({
 
 /**
  * A seller payout as a durable saga:
- * 1. `hold` (local): a pending ledger transfer from the seller's balance to clearing (refused with
+ * 1. `hold` (local): the destination (the input's, else the seller's stored one: `PAYOUT_DESTINATION_MISSING`
+ *    without either), a pending ledger transfer from the seller's balance to clearing (refused with
  *    `INSUFFICIENT_FUNDS` beyond the available balance, so concurrent payouts can never overdraw it), the payout
  *    row and `payout.requested`, in one commit. Compensation: void the hold, mark the payout failed,
  *    `payout.failed`.
@@ -61,6 +64,13 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
         kind: 'local',
         retry: { attempts: 5, minTimeoutMs: 50, maxTimeoutMs: 5000 },
         async run({ trx, input }) {
+          const destination = input.destination ?? (await storedPayoutDestination(trx, input.sellerId))?.destination;
+          if (destination === undefined) {
+            throw new MarketkitError('PAYOUT_DESTINATION_MISSING', {
+              message: `Payout for ${input.sellerId}: no destination given and none stored for the seller.`,
+              details: { sellerId: input.sellerId },
+            });
+          }
           const [hold] = await deps.ledger.createTransfersIn(trx, [
             {
               id: `${input.payoutId}:hold`,
@@ -97,7 +107,7 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
               seller_id: input.sellerId,
               currency: input.currency,
               amount_minor: input.amountMinor,
-              destination: input.destination,
+              destination,
               status: 'requested',
               provider_payout_id: null,
               failure: null,
@@ -105,7 +115,7 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
               updated_at: now,
             })
             .execute();
-          return null;
+          return { destination };
         },
         async compensate({ trx, input, sagaId }) {
           const [voided] = await deps.ledger.createTransfersIn(trx, [
@@ -136,10 +146,19 @@ export function payoutSaga(deps: PayoutSagaDeps): SagaDefinition<typeof payoutSa
         kind: 'external',
         retry: PROVIDER_CALL_RETRY,
         classify: classifyProviderError,
-        async run({ input }) {
+        async run({ input, outputs }) {
+          // The destination the hold recorded on the payout row (sagas of earlier releases stored none: theirs is in
+          // the input).
+          const held = outputs['hold'] as { destination?: string } | null;
+          const destination = held?.destination ?? input.destination;
+          if (destination === undefined) {
+            throw new MarketkitError('INTERNAL', {
+              message: `Payout ${input.payoutId}: the hold recorded no destination.`,
+            });
+          }
           const sent = await deps.payments().payout({
             idempotencyKey: input.payoutId,
-            destination: input.destination,
+            destination,
             amountMinor: input.amountMinor,
             currency: input.currency,
           });

@@ -14,10 +14,18 @@ export interface PayoutsTable {
   updated_at: Int64Column;
 }
 
+/** Row shape of `payout_destinations`: the destination a seller's payouts go to when they name none. */
+export interface PayoutDestinationsTable {
+  seller_id: string;
+  destination: string;
+  updated_at: Int64Column;
+}
+
 /** Tables of the payouts module. */
 export interface PayoutTables {
   payouts: PayoutsTable;
+  payout_destinations: PayoutDestinationsTable;
 }
 
 /** Logical names of the payouts module's tables. */
-export const PAYOUT_TABLE_NAMES: readonly string[] = ['payouts'];
+export const PAYOUT_TABLE_NAMES: readonly string[] = ['payouts', 'payout_destinations'];

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import { z } from 'zod';
+import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { storableText } from '../errors/storable-text.js';
 import { parseInput } from '../errors/validation-error.js';
@@ -15,6 +16,15 @@ import { sagaLastError } from '../sagas/saga-error.js';
 import type { Sagas } from '../sagas/sagas.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
 import type { Storage } from '../storage/storage.js';
+import {
+  type PayoutDestination,
+  type PayoutDestinationInput,
+  payoutDestinationInputSchema,
+  payoutDestinationSchema,
+  payoutRefSchema,
+  storedPayoutDestination,
+  upsertPayoutDestination,
+} from './payout-destinations.js';
 import { PAYOUT_SAGA, payoutSagaId, payoutSagaInput } from './payout-saga.js';
 import type { PayoutsTable } from './payout-tables.js';
 
@@ -38,8 +48,12 @@ export interface PayoutInput {
   readonly sellerId: string;
   readonly currency: string;
   readonly amountMinor: bigint;
-  /** The provider's token for the seller's bank account. */
-  readonly destination: string;
+  /**
+   * The provider's token for the seller's bank account (Stripe Connect: the seller's `acct_…`). Omitted: the
+   * seller's destination stored with `payouts.setDestination`, read in the transaction that records the payout
+   * (`PAYOUT_DESTINATION_MISSING` when there is none).
+   */
+  readonly destination?: string;
   /**
    * Stripe-style idempotency key, scoped to the seller: without `payoutId`, the payout id is derived from the
    * seller and the key, so the same key always names the same payout (its stored outcome is returned; another
@@ -49,22 +63,18 @@ export interface PayoutInput {
   readonly idempotencyKey?: string;
 }
 
-const id = z
-  .string()
-  .min(1)
-  .max(100)
-  .regex(/^[\x21-\x7e]+$/);
+const id = payoutRefSchema;
 /**
  * Zod schema of a {@link PayoutInput}, what `market.payouts.request` checks its input with: ids of 1–100 printable
- * ASCII characters without spaces, an ISO 4217 currency, `amountMinor` a bigint from 1 to 2^63−1, a destination and
- * key of 1–255 characters. For a JSON body see {@link payoutInputJsonSchema}.
+ * ASCII characters without spaces, an ISO 4217 currency, `amountMinor` a bigint from 1 to 2^63−1, an optional
+ * destination and key of 1–255 characters. For a JSON body see {@link payoutInputJsonSchema}.
  */
 export const payoutInputSchema = z.strictObject({
   payoutId: id.optional(),
   sellerId: id,
   currency: currencyCodeSchema,
   amountMinor: z.bigint().min(1n).max(9_223_372_036_854_775_807n),
-  destination: storableText().min(1).max(255),
+  destination: payoutDestinationSchema.optional(),
   idempotencyKey: storableText().min(1).max(255).optional(),
 });
 
@@ -99,15 +109,50 @@ export class Payouts {
   readonly #storage: Storage;
   readonly #ids: IdFactory;
   readonly #sagas: Sagas;
+  readonly #clock: Clock;
 
-  constructor(storage: Storage, ids: IdFactory, sagas: Sagas) {
+  constructor(storage: Storage, ids: IdFactory, sagas: Sagas, clock: Clock) {
     this.#storage = storage;
     this.#ids = ids;
     this.#sagas = sagas;
+    this.#clock = clock;
   }
 
   /**
-   * Pays `amountMinor` out of the seller's balance and resolves once the provider paid it. Throws
+   * Stores the seller's payout destination (the provider's token for their bank account; Stripe Connect: their
+   * connected account `acct_…`), replacing any earlier one. Payouts requested without `destination` go there;
+   * payouts already requested keep the destination they recorded. Malformed input is `VALIDATION_FAILED`.
+   *
+   * @example
+   * ```ts
+   * await market.payouts.setDestination({ sellerId: 'bob', destination: 'acct_1Bob' });
+   * await market.payouts.request({ sellerId: 'bob', currency: 'USD', amountMinor: 50_00n }); // to acct_1Bob
+   * ```
+   */
+  async setDestination(input: PayoutDestinationInput): Promise<PayoutDestination> {
+    const parsed = parseInput(payoutDestinationInputSchema, input, 'payout destination');
+    const now = this.#clock.now();
+    await this.#storage.transaction((trx) => upsertPayoutDestination(trx, parsed, now));
+    return { ...parsed, updatedAt: now };
+  }
+
+  /**
+   * The seller's stored payout destination, or `undefined` when none was set. A malformed id is
+   * `VALIDATION_FAILED`.
+   *
+   * @example
+   * ```ts
+   * const stored = await market.payouts.getDestination('bob'); // { sellerId: 'bob', destination: 'acct_1Bob', … }
+   * ```
+   */
+  async getDestination(sellerId: string): Promise<PayoutDestination | undefined> {
+    const sid = parseInput(id, sellerId, 'seller id');
+    return this.#storage.run((db) => storedPayoutDestination(db, sid));
+  }
+
+  /**
+   * Pays `amountMinor` out of the seller's balance to `destination` (else the seller's stored one) and resolves once
+   * the provider paid it. Throws `PAYOUT_DESTINATION_MISSING` when there is neither, and
    * `INSUFFICIENT_FUNDS` beyond the available balance; then nothing is recorded (no hold, no payout, no saga), so
    * the refusal is not replayed: the same `payoutId` (or key) requested again once the funds are there goes
    * through. Any other failure of that first transaction (a retryable storage error) likewise records nothing and is

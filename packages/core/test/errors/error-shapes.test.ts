@@ -137,6 +137,14 @@ for (const backend of testBackends()) {
       expect(error).toMatchObject({ details: { accountId: 'mk:seller:nobody:USD', amountMinor: '100' } });
     });
 
+    it('PAYOUT_DESTINATION_MISSING: a payout without destination for a seller with none stored', async () => {
+      const error = await rejection(() =>
+        market.payouts.request({ sellerId: 'nowhere', amountMinor: 100n, currency: 'USD' }),
+      );
+      expectShaped(error, 'PAYOUT_DESTINATION_MISSING');
+      expect(error).toMatchObject({ details: { sellerId: 'nowhere' } });
+    });
+
     it('INSUFFICIENT_STOCK and NOT_FOUND: checkouts the stock or the catalogue cannot serve', async () => {
       expectShaped(await rejection(() => checkout({ quantity: 99 })), 'INSUFFICIENT_STOCK');
       const missing = await rejection(() => checkout({ listingId: 'no-such-listing' }));

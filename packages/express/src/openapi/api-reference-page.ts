@@ -48,7 +48,7 @@ const STYLE = `
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #1d1d1f; }
 .op { border-top: 1px solid #ddd; padding: .5rem 0 1rem; }
 .method { font: bold 12px monospace; padding: 2px 6px; border-radius: 3px; color: #fff; background: #555; }
-.get { background: #1f6feb; } .post { background: #1a7f37; } .patch { background: #9a6700; }
+.get { background: #1f6feb; } .post { background: #1a7f37; } .patch { background: #9a6700; } .put { background: #8250df; }
 pre { background: #f6f8fa; padding: .5rem; overflow: auto; } table { border-collapse: collapse; }
 td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; } .note { color: #666; }
 `;

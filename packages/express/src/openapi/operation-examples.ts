@@ -65,6 +65,8 @@ export const payoutExample = {
   createdAt: at,
 };
 
+export const payoutDestinationExample = { sellerId: 'bob', destination: 'acct_1Bob', updatedAt: at };
+
 export const balanceExample = {
   sellerId: 'bob',
   currency: 'USD',

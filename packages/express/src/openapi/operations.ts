@@ -4,6 +4,7 @@ import {
   checkoutBody,
   createListingBody,
   payoutBody,
+  payoutDestinationBody,
   resolveBody,
   stripeEventBody,
   transitionBody,
@@ -14,6 +15,7 @@ import {
   listingExample,
   orderExample,
   orderHistoryExample,
+  payoutDestinationExample,
   payoutExample,
   sagaExample,
   stripeEventExample,
@@ -25,6 +27,7 @@ export type ResponseSchemaName =
   | 'Order'
   | 'OrderHistory'
   | 'Payout'
+  | 'PayoutDestination'
   | 'Balance'
   | 'SagaList'
   | 'Saga'
@@ -46,7 +49,7 @@ export interface QueryParameterSpec {
  * compares this table with the router's own routes, so a route missing here (or documented but not mounted) fails.
  */
 export interface OperationSpec {
-  readonly method: 'get' | 'post' | 'patch';
+  readonly method: 'get' | 'post' | 'put' | 'patch';
   readonly path: string;
   readonly operationId: string;
   readonly summary: string;
@@ -212,7 +215,8 @@ export const OPERATIONS: readonly OperationSpec[] = [
     method: 'post',
     path: '/v1/payouts',
     operationId: 'requestPayout',
-    summary: 'Pay out part of the seller’s available balance (the seller is the actor).',
+    summary:
+      'Pay out part of the seller’s available balance (the seller is the actor), to `destination` or, without it, to the seller’s stored destination.',
     tag: 'Payouts',
     access: 'seller',
     idempotencyKey: 'required',
@@ -227,12 +231,34 @@ export const OPERATIONS: readonly OperationSpec[] = [
       'UNKNOWN_CURRENCY',
       'FORBIDDEN',
       'INSUFFICIENT_FUNDS',
+      'PAYOUT_DESTINATION_MISSING',
       'IDEMPOTENCY_CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
       'PROVIDER_ERROR',
       'PROVIDER_TIMEOUT',
       'PROVIDER_UNAVAILABLE',
     ],
+  },
+  {
+    method: 'put',
+    path: '/v1/payouts/destination',
+    operationId: 'setPayoutDestination',
+    summary:
+      'Store the seller’s payout destination (the seller is the actor; Stripe Connect: their `acct_…`), used by payouts that name none. Replaces any earlier one; payouts already requested keep theirs.',
+    tag: 'Payouts',
+    access: 'seller',
+    body: {
+      name: 'PayoutDestinationRequest',
+      schema: payoutDestinationBody,
+      example: { destination: 'acct_1Bob' },
+    },
+    response: {
+      status: 200,
+      description: 'The stored destination.',
+      schema: 'PayoutDestination',
+      example: payoutDestinationExample,
+    },
+    errors: ['VALIDATION_FAILED', 'FORBIDDEN'],
   },
   {
     method: 'get',

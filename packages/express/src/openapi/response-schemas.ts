@@ -95,6 +95,13 @@ export const payoutJson = z.strictObject({
   createdAt: epochMs,
 });
 
+/** `PUT /v1/payouts/destination`: the seller's stored payout destination. */
+export const payoutDestinationJson = z.strictObject({
+  sellerId: z.string(),
+  destination: z.string(),
+  updatedAt: epochMs,
+});
+
 /** `GET /v1/balances`: the seller's balance in one currency, in minor units. */
 export const balanceJson = z.strictObject({
   sellerId: z.string(),

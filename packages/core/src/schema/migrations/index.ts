@@ -12,6 +12,7 @@ import { leanSagaIndexesMigration } from './0010-lean-saga-indexes.js';
 import { orderFeedMigration } from './0011-order-feed.js';
 import { webhooksMigration } from './0012-webhooks.js';
 import { customerActionsMigration } from './0013-customer-actions.js';
+import { payoutDestinationsMigration } from './0014-payout-destinations.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -28,4 +29,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   orderFeedMigration,
   webhooksMigration,
   customerActionsMigration,
+  payoutDestinationsMigration,
 ];
