@@ -137,7 +137,7 @@ export interface StorageAdapter {
 
 /** What {@link StorageAdapter.backup} copied. */
 export interface BackupResult {
-  /** The file written, as given. */
+  /** The file written (the path given, trimmed). */
   readonly destination: string;
   /** Pages of the database copied (the database's size in pages when the copy finished). */
   readonly totalPages: number;

@@ -124,6 +124,25 @@ describe('market.backup on a SQLite file under load', () => {
     expect(missed.length).toBeLessThan(loadOrders.length);
   });
 
+  it('copies an in-memory database to a file that opens with what it held', async () => {
+    const memory = createMarketplace({ adapter: sqliteAdapter(), clock, payments: psp, logger: silentLogger });
+    const file = join(dir, 'from-memory.db');
+    try {
+      await memory.migrate();
+      await memory.ledger.createAccounts([{ id: 'kept', currency: 'EUR', code: 7 }]);
+      expect((await memory.backup(file)).totalPages).toBeGreaterThan(0);
+    } finally {
+      await memory.close();
+    }
+    const reopened = open(file);
+    try {
+      expect((await reopened.migrationStatus()).pending).toEqual([]);
+      expect(await reopened.ledger.getAccount('kept')).toMatchObject({ id: 'kept', currency: 'EUR', code: 7 });
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('refuses a bad path with VALIDATION_FAILED, the live file included', async () => {
     for (const path of ['', '   ', ':memory:', 'file:copy.db?mode=memory', live, 42]) {
       await expect(market.backup(path as string)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
