@@ -32,6 +32,7 @@ export {
   type TransactionOptions,
 } from './storage/storage.js';
 export type {
+  BackupResult,
   RelaxedCommit,
   ReplicaReadConsistency,
   ReplicaReads,

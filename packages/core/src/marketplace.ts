@@ -30,8 +30,9 @@ import type { SagaDefinition } from './sagas/saga-definition.js';
 import { SagaRegistry } from './sagas/saga-registry.js';
 import { Sagas } from './sagas/sagas.js';
 import { type MigrateResult, type MigrationStatus, migrate, migrationStatus } from './schema/migrate.js';
+import { backupDatabase } from './storage/backup.js';
 import { type MarketkitTransaction, Storage } from './storage/storage.js';
-import type { StorageAdapter } from './storage/storage-adapter.js';
+import type { BackupResult, StorageAdapter } from './storage/storage-adapter.js';
 import { WebhookFanout } from './webhooks/webhook-fanout.js';
 import { resolveWebhooksOptions, type WebhooksOptions, webhooksOptionsSchema } from './webhooks/webhook-options.js';
 import { Webhooks } from './webhooks/webhooks.js';
@@ -137,6 +138,24 @@ export interface Marketplace {
    * order transitions, resumes interrupted provider calls and payouts, expires stock holds. Run one in as many processes as you like.
    */
   worker(options?: Omit<WorkerOptions, 'storage' | 'clock' | 'sagas' | 'jobs'>): Worker;
+  /**
+   * Copies the whole database online to the file `path`, consistent as of one commit, while the marketplace keeps
+   * running (writes made during the copy wait for nothing; SQLite's online backup restarts or takes them along).
+   * Open the copy with a new marketplace to restore: sagas that were in flight are resumed by its worker, and
+   * `payments.reconcile` over the time since the backup finds what the provider did that the copy lacks.
+   * SQLite only: on PostgreSQL it throws `BACKUP_UNSUPPORTED` (use `pg_dump -Fc` or PITR, docs/operations.md).
+   * `VALIDATION_FAILED` for a path that is empty, `:memory:`, a `file:` URI, or the live database's own file.
+   *
+   * @example
+   * ```ts
+   * const market = createMarketplace({ adapter: sqliteAdapter({ filename: 'market.db' }) });
+   * await market.migrate();
+   * const { totalPages } = await market.backup(`backups/market-${Date.now()}.db`);
+   * // restore: createMarketplace({ adapter: sqliteAdapter({ filename: 'backups/market-….db' }) }), then
+   * // migrate(), start a worker, and reconcile payments from the backup's time on.
+   * ```
+   */
+  backup(path: string): Promise<BackupResult>;
   /** Closes the database connections. */
   close(): Promise<void>;
 }
@@ -255,6 +274,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),
     migrationStatus: () => migrationStatus(storage),
+    backup: (path: string) => backupDatabase(storage, options.adapter, path),
     close: async () => {
       breaker?.shutdown();
       await events.stop();

@@ -9,6 +9,10 @@ export interface BetterSqliteDatabase extends SqliteDatabase {
   /** Makes integers come back as bigint, so int64 amounts never lose precision. */
   defaultSafeIntegers(toggleState?: boolean): unknown;
   readonly memory: boolean;
+  /** The database's file name as opened (`:memory:` for an in-memory database). */
+  readonly name: string;
+  /** SQLite's online backup into the file `destination`, in steps between which the connection keeps working. */
+  backup(destination: string): Promise<{ totalPages: number; remainingPages: number }>;
 }
 
 /**

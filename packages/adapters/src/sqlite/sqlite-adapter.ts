@@ -1,10 +1,13 @@
+import { resolve } from 'node:path';
 import {
+  type BackupResult,
   parseInput,
   type RelaxedCommit,
   retryWhileBusy,
   type StorageAdapter,
   type StorageCapabilities,
   type StorageColumnTypes,
+  ValidationError,
   type WriteLockWait,
 } from '@marketkit/core';
 import { type Kysely, type SqliteDatabase, sql } from 'kysely';
@@ -58,8 +61,10 @@ export function sqliteAdapter(options: SqliteAdapterConfig = {}): StorageAdapter
     timeoutMs: config.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
   });
   let relaxedCommit: RelaxedCommit | undefined;
+  let opened: BetterSqliteDatabase | undefined;
   const open = async (): Promise<SqliteDatabase> => {
     const db = config.database ?? (await openFile(config.filename ?? ':memory:'));
+    opened = db;
     relaxedCommit = configure(db, config.synchronous ?? 'FULL', writeLockWait.timeoutMs) ? RELAXED_COMMIT : undefined;
     return withStatementCache(db);
   };
@@ -76,7 +81,23 @@ export function sqliteAdapter(options: SqliteAdapterConfig = {}): StorageAdapter
     withMigrationLock: (db, _name, fn) => immediateMigrationLock(db, fn, writeLockWait),
     beginWrite: BEGIN_IMMEDIATE,
     writeLockWait,
+    backup: (destination) => onlineBackup(opened ?? config.database, destination),
   };
+}
+
+/**
+ * The adapter's `backup`: better-sqlite3's online backup of the open connection. The copy runs in steps on the
+ * event loop; writes of this connection between steps go into the copy too, and a write of another connection
+ * (process) restarts it, so the file is one consistent state either way.
+ */
+async function onlineBackup(db: BetterSqliteDatabase | undefined, destination: string): Promise<BackupResult> {
+  if (db === undefined) throw new Error('sqlite adapter: backup before the database was opened');
+  if (!db.memory && resolve(db.name) === resolve(destination)) {
+    const message = 'the backup destination is the live database’s own file';
+    throw new ValidationError([{ path: [], message }], `Invalid backup path: ${message}`);
+  }
+  const { totalPages } = await db.backup(destination);
+  return { destination, totalPages };
 }
 
 /**

@@ -135,6 +135,12 @@ export const ERROR_CODES = {
     httpStatus: 501,
     message: 'The payment provider does not offer the optional method this operation needs.',
   },
+  BACKUP_UNSUPPORTED: {
+    retryable: false,
+    httpStatus: 501,
+    message:
+      'The storage adapter cannot copy its database online (PostgreSQL): back it up with pg_dump or PITR (docs/operations.md, Backups).',
+  },
   RATE_LIMITED: {
     retryable: true,
     httpStatus: 429,

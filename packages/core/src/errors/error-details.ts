@@ -141,6 +141,10 @@ export const ERROR_DETAILS_SCHEMAS = {
   PROVIDER_CAPABILITY_MISSING: z.strictObject({
     method: text.describe('the optional provider method the call needs (`listEffects` for `payments.reconcile()`)'),
   }),
+  BACKUP_UNSUPPORTED: z.strictObject({
+    adapter: text.describe('the storage adapter’s name (`postgres`)'),
+    use: text.describe('what to back the database up with instead (`pg_dump` or PITR for PostgreSQL)'),
+  }),
   RATE_LIMITED: z.strictObject({
     routeClass: text.describe('the class of routes whose limit was reached (`read`, `write`, `money`, …)'),
     limit: z.number().int().describe('the points the class allows per window'),

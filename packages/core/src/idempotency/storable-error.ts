@@ -43,6 +43,7 @@ export const STORED_UNDER_KEY: Readonly<Record<ErrorCode, boolean>> = {
   PROVIDER_UNAVAILABLE: false,
   CUSTOMER_ACTION_UNSUPPORTED: true,
   PROVIDER_CAPABILITY_MISSING: false,
+  BACKUP_UNSUPPORTED: false,
   RATE_LIMITED: false,
   OVERLOADED: false,
   WEBHOOK_TARGET_REFUSED: false,

@@ -125,6 +125,22 @@ export interface StorageAdapter {
    * read that guards money or stock stays on {@link dialect} (the primary). Absent, every read goes to the primary.
    */
   readonly replicaReads?: ReplicaReads | undefined;
+  /**
+   * Optional: an online copy of the whole database to the file `destination`, consistent as of one commit, taken
+   * while the marketplace keeps reading and writing (SQLite: better-sqlite3's `backup()`, the SQLite online backup
+   * API). Refuses (`VALIDATION_FAILED`) a destination that is the live database's own file. `Marketplace.backup`
+   * calls it after checking the path; absent (PostgreSQL: use `pg_dump` or PITR), `market.backup` throws
+   * `BACKUP_UNSUPPORTED`.
+   */
+  backup?(destination: string): Promise<BackupResult>;
+}
+
+/** What {@link StorageAdapter.backup} copied. */
+export interface BackupResult {
+  /** The file written (the path given, trimmed). */
+  readonly destination: string;
+  /** Pages of the database copied (the database's size in pages when the copy finished). */
+  readonly totalPages: number;
 }
 
 /**

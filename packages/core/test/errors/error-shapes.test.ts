@@ -44,6 +44,7 @@ const CANNOT_ARISE: Readonly<Record<'sqlite' | 'postgres', Partial<Record<ErrorC
     OVERLOADED:
       'core raises it for a pool whose wait for a connection ran out; SQLite has one connection and no pool ' +
       '(@marketkit/express also raises it past its in-flight bound)',
+    BACKUP_UNSUPPORTED: 'the SQLite adapter copies its database online (market.backup); only PostgreSQL refuses',
   },
   postgres: { ...HTTP_ONLY },
 };
@@ -284,6 +285,11 @@ for (const backend of testBackends()) {
         await rejection(() => market.payments.reconcile({ from: 0, to: clock.now() + 1, provider: bare })),
         'PROVIDER_CAPABILITY_MISSING',
       );
+    });
+
+    it('BACKUP_UNSUPPORTED: market.backup on PostgreSQL, which is backed up with pg_dump or PITR', async (ctx) => {
+      ctx.skip(backend.name === 'sqlite', CANNOT_ARISE.sqlite.BACKUP_UNSUPPORTED);
+      expectShaped(await rejection(() => market.backup('/tmp/never-written.db')), 'BACKUP_UNSUPPORTED');
     });
 
     it('LEASE_LOST: renewing a lease another owner took over', async () => {
