@@ -9,6 +9,7 @@ import { chunks } from '../storage/chunks.js';
 import { toNumber } from '../storage/int64.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities, StorageColumnTypes } from '../storage/storage-adapter.js';
+import { TENANT } from '../storage/tenant-plugin.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { AppendedEvent, OutboxEventInput } from './event-types.js';
@@ -171,28 +172,29 @@ async function appendInOneStatement(
   const baseKey = now * KEY_SCALE;
   const counters = groups.map(
     (g) =>
-      sql`(${g.aggregateType}, ${g.aggregateId}, cast(${g.indexes.length} as bigint), cast(${baseKey + g.indexes.length - 1} as bigint))`,
+      sql`(${TENANT}, ${g.aggregateType}, ${g.aggregateId}, cast(${g.indexes.length} as bigint), cast(${baseKey + g.indexes.length - 1} as bigint))`,
   );
   const partitions = new Map(groups.map((g) => [g, partitionOf(g.aggregateType, g.aggregateId)]));
   const values = groups.flatMap((g) =>
     g.indexes.map((index, k) => {
       const e = batch[index]!;
-      return sql`(${ids[index]}, ${e.aggregateType}, ${e.aggregateId}, cast(${k} as bigint), cast(${g.indexes.length} as bigint), cast(${partitions.get(g)} as bigint), ${e.type}, cast(${payloads[index]} as ${sql.raw(jsonType)}), cast(${now} as bigint))`;
+      return sql`(${TENANT}, ${ids[index]}, ${e.aggregateType}, ${e.aggregateId}, cast(${k} as bigint), cast(${g.indexes.length} as bigint), cast(${partitions.get(g)} as bigint), ${e.type}, cast(${payloads[index]} as ${sql.raw(jsonType)}), cast(${now} as bigint))`;
     }),
   );
   const agg = sql.table('outbox_aggregates');
   const result = await sql<{ id: string; seq: string | bigint }>`
     with c as (
-      insert into ${agg} (aggregate_type, aggregate_id, last_seq, last_key) values ${sql.join(counters)}
-      on conflict (aggregate_type, aggregate_id) do update set
+      insert into ${agg} (tenant, aggregate_type, aggregate_id, last_seq, last_key) values ${sql.join(counters)}
+      on conflict (tenant, aggregate_type, aggregate_id) do update set
         last_seq = ${sql.ref('outbox_aggregates.last_seq')} + excluded.last_seq,
         last_key = greatest(excluded.last_key, ${sql.ref('outbox_aggregates.last_key')} + excluded.last_seq)
       returning aggregate_type, aggregate_id, last_seq, last_key
     )
-    insert into ${sql.table('outbox_events')} (id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type, payload, created_at)
-    select v.id, v.aggregate_type, v.aggregate_id, c.last_seq - v.cnt + v.k + 1, v.partition_no, c.last_key - v.cnt + v.k + 1,
+    insert into ${sql.table('outbox_events')} (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type,
+      payload, created_at)
+    select v.tenant, v.id, v.aggregate_type, v.aggregate_id, c.last_seq - v.cnt + v.k + 1, v.partition_no, c.last_key - v.cnt + v.k + 1,
       v.type, v.payload, v.created_at
-    from (values ${sql.join(values)}) as v(id, aggregate_type, aggregate_id, k, cnt, partition_no, type, payload, created_at)
+    from (values ${sql.join(values)}) as v(tenant, id, aggregate_type, aggregate_id, k, cnt, partition_no, type, payload, created_at)
     join c on c.aggregate_type = v.aggregate_type and c.aggregate_id = v.aggregate_id
     returning id, seq`.execute(trx);
   const seqById = new Map(result.rows.map((r) => [r.id, toNumber(r.seq)]));

@@ -4,6 +4,7 @@ import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
+import { TENANT } from '../storage/tenant-plugin.js';
 import { nextOutboxIds, sortKeyBase } from './append-events.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
@@ -56,15 +57,17 @@ export function outboxCtes(p: ParamRef, shape: OutboxCteShape): RawBuilder<unkno
   return [
     sql`${drafts} as (${sql.join(rows, sql` union all `)})`,
     sql`${counters} as (
-      insert into ${sql.table('outbox_aggregates')} (aggregate_type, aggregate_id, last_seq, last_key)
-      select aggregate_type, aggregate_id, cast(1 as bigint), cast(${p(`${shape.name}_key`)} as bigint) from ${drafts}
-      on conflict (aggregate_type, aggregate_id) do update set
+      insert into ${sql.table('outbox_aggregates')} (tenant, aggregate_type, aggregate_id, last_seq, last_key)
+      select ${TENANT}, aggregate_type, aggregate_id, cast(1 as bigint), cast(${p(`${shape.name}_key`)} as bigint)
+      from ${drafts}
+      on conflict (tenant, aggregate_type, aggregate_id) do update set
         last_seq = ${sql.ref('outbox_aggregates.last_seq')} + excluded.last_seq,
         last_key = greatest(excluded.last_key, ${sql.ref('outbox_aggregates.last_key')} + excluded.last_seq)
       returning aggregate_type, aggregate_id, last_seq, last_key)`,
     sql`${sql.id(`${shape.name}_events`)} as (
-      insert into ${sql.table('outbox_events')} (id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type, payload, created_at)
-      select d.id, d.aggregate_type, d.aggregate_id, c.last_seq, d.partition_no, c.last_key, d.type, d.payload,
+      insert into ${sql.table('outbox_events')} (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type,
+        payload, created_at)
+      select ${TENANT}, d.id, d.aggregate_type, d.aggregate_id, c.last_seq, d.partition_no, c.last_key, d.type, d.payload,
         cast(${now} as bigint)
       from ${drafts} d join ${counters} c on c.aggregate_type = d.aggregate_type and c.aggregate_id = d.aggregate_id
       returning id)`,

@@ -3,7 +3,7 @@ import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import { toNumber } from '../storage/int64.js';
-import { StatementTemplates } from '../storage/statement-template.js';
+import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction, Storage, TransactionOptions } from '../storage/storage.js';
 import { IDEMPOTENCY_LIMITS } from './idempotency-limits.js';
 import {
@@ -85,7 +85,7 @@ export class Idempotency {
     this.#clock = clock;
     this.#ttlMs = parsed.ttlMs;
     this.#lockMs = parsed.lockMs;
-    this.#templates = new StatementTemplates(storage.db);
+    this.#templates = storage.newTemplates();
   }
 
   /** How long a key lives after its request started, in ms. */

@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { StatementCheck } from '../storage/checked-statement.js';
 import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
+import { TENANT } from '../storage/tenant-plugin.js';
 import { ACCOUNT_FLAG } from './ledger-flags.js';
 import { MAX_INT64 } from './ledger-limits.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
@@ -33,11 +34,11 @@ export function postedTransferCtes(p: ParamRef, name: string): PostedTransferSha
   const max = sql`cast(${sql.lit(MAX_INT64.toString())} as bigint)`;
   const ctes = [
     sql`${sql.id(tx)} as (
-      insert into ${sql.table('transfers')} (id, debit_account_id, credit_account_id, amount, currency, code, reference,
+      insert into ${sql.table('transfers')} (tenant, id, debit_account_id, credit_account_id, amount, currency, code, reference,
         user_data, flags, pending_id, timeout_seconds, created_at)
-      values (${v('id')}, ${v('debit')}, ${v('credit')}, ${big(v('amount'))}, ${v('currency')}, ${big(v('code'))},
+      values (${TENANT}, ${v('id')}, ${v('debit')}, ${v('credit')}, ${big(v('amount'))}, ${v('currency')}, ${big(v('code'))},
         ${v('reference')}, ${v('user_data')}, 0, null, 0, ${big(v('now'))})
-      on conflict (id) do nothing
+      on conflict (tenant, id) do nothing
       returning id)`,
     sql`${sql.id(accounts)} as (
       update ${sql.table('accounts')} as a set debits_posted = a.debits_posted + x.d,
@@ -46,7 +47,7 @@ export function postedTransferCtes(p: ParamRef, name: string): PostedTransferSha
           cast(${sql.lit(ACCOUNT_FLAG.debitsMustNotExceedCredits)} as bigint)),
         (cast(${v('credit')} as text), cast(0 as bigint), ${big(v('amount'))},
           cast(${sql.lit(ACCOUNT_FLAG.creditsMustNotExceedDebits)} as bigint))) as x(id, d, c, limit_flag)
-      where a.id = x.id and a.currency = ${v('currency')} and (a.flags & x.limit_flag) = 0
+      where a.tenant = ${TENANT} and a.id = x.id and a.currency = ${v('currency')} and (a.flags & x.limit_flag) = 0
         and a.debits_posted <= ${max} - a.debits_pending - x.d
         and a.credits_posted <= ${max} - a.credits_pending - x.c
       returning a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)`,

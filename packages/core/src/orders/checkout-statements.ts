@@ -12,6 +12,7 @@ import { toBigInt } from '../storage/int64.js';
 import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
+import { TENANT } from '../storage/tenant-plugin.js';
 import { planConfirm } from './confirm-plan.js';
 import { type Escrow, orderAccounts } from './escrow.js';
 import { escrowAccounts } from './escrow-accounts.js';
@@ -237,25 +238,25 @@ export class CheckoutStatements {
     const ctes = [
       sql`l as (
         update ${sql.table('listings')} set reserved = reserved + ${q}, updated_at = ${now}
-        where id = ${p('listing_id')} and status = 'active' and quantity - sold - reserved >= ${q}
+        where tenant = ${TENANT} and id = ${p('listing_id')} and status = 'active' and quantity - sold - reserved >= ${q}
           and price_minor <= ${sql.raw(MAX_INT64.toString())} / ${q}
           and seller_id <> ${p('buyer_id')}
           and length(${sellerAccount}) <= ${sql.lit(LEDGER_LIMITS.maxIdLength)} and ${sellerAccount} !~ '[^!-~]'
-          and not exists (select 1 from ${sql.table('orders')} where id = ${p('order_id')})
+          and not exists (select 1 from ${sql.table('orders')} where tenant = ${TENANT} and id = ${p('order_id')})
           ${claim === undefined ? sql`` : sql`and exists (select 1 from kc)`}
         returning seller_id, price_minor, currency)`,
       sql`rsv as (
-        insert into ${sql.table('stock_reservations')} (id, listing_id, order_id, quantity, status, expires_at,
+        insert into ${sql.table('stock_reservations')} (tenant, id, listing_id, order_id, quantity, status, expires_at,
           created_at, updated_at)
-        select ${p('reservation_id')}, ${p('listing_id')}, ${p('order_id')}, ${q}, 'active', ${big(p('expires_at'))},
+        select ${TENANT}, ${p('reservation_id')}, ${p('listing_id')}, ${p('order_id')}, ${q}, 'active', ${big(p('expires_at'))},
           ${now}, ${now}
         from l
         returning id)`,
       sql`o as (
-        insert into ${sql.table('orders')} (id, process, state, buyer_id, seller_id, listing_id, quantity, amount_minor,
+        insert into ${sql.table('orders')} (tenant, id, process, state, buyer_id, seller_id, listing_id, quantity, amount_minor,
           commission_minor, currency, reservation_id, payment_method, authorization_id, capture_id, pending_op,
           pending_op_expires_at, state_entered_at, created_at, updated_at)
-        select ${p('order_id')}, ${p('process')}, ${p('state')}, ${p('buyer_id')}, l.seller_id, ${p('listing_id')}, ${q},
+        select ${TENANT}, ${p('order_id')}, ${p('process')}, ${p('state')}, ${p('buyer_id')}, l.seller_id, ${p('listing_id')}, ${q},
           ${amount}, 0, l.currency, ${p('reservation_id')}, ${p('payment_method')}, null, null, null, null,
           ${now}, ${now}, ${now}
         from l
@@ -263,15 +264,15 @@ export class CheckoutStatements {
       // Only the accounts that do not exist: an INSERT … ON CONFLICT of an existing, hot account (clearing) would
       // wait for the row lock of every capture in flight.
       sql`acc as (
-        insert into ${sql.table('accounts')} (id, owner_id, code, currency, flags, user_data, created_at)
-        select v.id, v.owner_id, v.code, l.currency, v.flags, null, ${now}
+        insert into ${sql.table('accounts')} (tenant, id, owner_id, code, currency, flags, user_data, created_at)
+        select ${TENANT}, v.id, v.owner_id, v.code, l.currency, v.flags, null, ${now}
         from l cross join lateral (values ${sql.join(accounts)}) as v(id, owner_id, code, flags)
-        where not exists (select 1 from ${sql.table('accounts')} x where x.id = v.id)
-        on conflict (id) do nothing)`,
+        where not exists (select 1 from ${sql.table('accounts')} x where x.tenant = ${TENANT} and x.id = v.id)
+        on conflict (tenant, id) do nothing)`,
       sql`ev as (
-        insert into ${sql.table('order_events')} (id, order_id, seq, transition, from_state, to_state, actor_role,
-          actor_id, reason, data, at)
-        select ${p('event_id')}, ${p('order_id')}, 1, 'checkout', null, ${p('state')}, 'buyer', ${p('buyer_id')}, null,
+        insert into ${sql.table('order_events')} (tenant, id, order_id, seq, transition, from_state, to_state,
+          actor_role, actor_id, reason, data, at)
+        select ${TENANT}, ${p('event_id')}, ${p('order_id')}, 1, 'checkout', null, ${p('state')}, 'buyer', ${p('buyer_id')}, null,
           replace(cast(${p('event_data')} as text), ${sql.lit(AMOUNT)}, cast(${amount} as text)), ${now}
         from l)`,
       ...outboxCtes(p, {
@@ -361,14 +362,14 @@ export class CheckoutStatements {
         update ${sql.table('orders')} set capture_id = ${p('new_capture_id')}, frozen = ${big(p('frozen'))}, state = ${p('to')},
           state_entered_at = ${now}, updated_at = ${now}, pending_op = null, pending_op_expires_at = null,
           version = ${big(p('next_version'))}
-        where id = ${p('order_id')} and state = ${p('from')} and version = ${big(p('version'))} and pending_op is null
+        where tenant = ${TENANT} and id = ${p('order_id')} and state = ${p('from')} and version = ${big(p('version'))} and pending_op is null
           and authorization_id = ${p('authorization_id')}
         returning id)`,
       ...capture.ctes,
       sql`ev as (
-        insert into ${sql.table('order_events')} (id, order_id, seq, transition, from_state, to_state, actor_role,
-          actor_id, reason, data, at)
-        values (${p('event_id')}, ${p('order_id')}, ${big(p('seq'))}, ${p('transition')}, ${p('from')}, ${p('to')},
+        insert into ${sql.table('order_events')} (tenant, id, order_id, seq, transition, from_state, to_state,
+          actor_role, actor_id, reason, data, at)
+        values (${TENANT}, ${p('event_id')}, ${p('order_id')}, ${big(p('seq'))}, ${p('transition')}, ${p('from')}, ${p('to')},
           ${p('actor_role')}, ${p('actor_id')}, null, null, ${now})
         returning id)`,
       ...outboxCtes(p, {
@@ -390,12 +391,12 @@ export class CheckoutStatements {
       ctes.push(
         sql`rsv as (
           update ${sql.table('stock_reservations')} set status = 'sold', updated_at = ${now}
-          where id = ${p('reservation_id')} and status = 'active'
+          where tenant = ${TENANT} and id = ${p('reservation_id')} and status = 'active'
           returning listing_id, quantity)`,
         sql`li as (
           update ${sql.table('listings')} as li set reserved = li.reserved - rsv.quantity,
             sold = li.sold + rsv.quantity, updated_at = ${now}
-          from rsv where li.id = rsv.listing_id
+          from rsv where li.tenant = ${TENANT} and li.id = rsv.listing_id
           returning li.id)`,
       );
       checks.push(

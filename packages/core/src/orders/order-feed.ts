@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { MarketkitDatabase } from '../schema/database.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
+import { TENANT } from '../storage/tenant-plugin.js';
 import { mayRead } from './order-read-access.js';
 import { orderEventFromRow } from './order-rows.js';
 import { actorSchema } from './order-schemas.js';
@@ -172,8 +173,8 @@ export async function readOrderFeed(
   const { rows } = await sql<FeedRow>`
     select e.order_id, e.seq, e.transition, e.from_state, e.to_state, e.actor_role, e.actor_id, e.reason, e.data,
       e.at, cast(${p.tx} as text) as tx, cast(${p.pos} as text) as pos, o.buyer_id, o.seller_id
-    from ${sql.table('order_events')} e join ${sql.table('orders')} o on o.id = e.order_id
-    where ${after(p, from, '>')} and ${until} and ${p.settled} and ${partyFilter(options.actor)}
+    from ${sql.table('order_events')} e join ${sql.table('orders')} o on o.tenant = e.tenant and o.id = e.order_id
+    where e.tenant = ${TENANT} and ${after(p, from, '>')} and ${until} and ${p.settled} and ${partyFilter(options.actor)}
     order by ${p.order}
     limit ${options.limit ?? 100}`.execute(db);
   const events = rows.map(feedEventFromRow).filter((e) => options.actor === undefined || mayRead(options.actor, e));
@@ -183,7 +184,7 @@ export async function readOrderFeed(
     capabilities.concurrentWriters &&
     (
       await sql<{ n: number }>`select 1 as n from ${sql.table('order_events')} e
-        where ${after(p, cursor, '>')} and ${p.unsettled} limit 1`.execute(db)
+        where e.tenant = ${TENANT} and ${after(p, cursor, '>')} and ${p.unsettled} limit 1`.execute(db)
     ).rows.length > 0;
   return { events, cursor, heldBack };
 }
@@ -193,7 +194,7 @@ export async function orderFeedHead(db: Kysely<MarketkitDatabase>, capabilities:
   const p = positionSql(capabilities);
   const { rows } = await sql<{ tx: string; pos: string }>`
     select cast(${p.tx} as text) as tx, cast(${p.pos} as text) as pos from ${sql.table('order_events')} e
-    where ${p.settled} order by ${p.orderDesc} limit 1`.execute(db);
+    where e.tenant = ${TENANT} and ${p.settled} order by ${p.orderDesc} limit 1`.execute(db);
   const row = rows[0];
   return row === undefined ? ORDER_FEED_START : `${row.tx}-${row.pos}`;
 }

@@ -7,6 +7,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
+import { TENANT } from '../storage/tenant-plugin.js';
 import {
   logRows,
   logValues,
@@ -49,8 +50,8 @@ export function sagaInsertCtes(
   });
   return [
     sql`${sql.id(shape.name)} as (
-      insert into ${sql.table('saga_instances')} (${sql.join(row.map((r) => sql.id(r.column)))})
-      select ${sql.join(row.map((r) => r.value))} from ${sql.id(shape.from)}
+      insert into ${sql.table('saga_instances')} (tenant, ${sql.join(row.map((r) => sql.id(r.column)))})
+      select ${TENANT}, ${sql.join(row.map((r) => r.value))} from ${sql.id(shape.from)}
       returning id)`,
     logCte(q, storage, shape),
   ];
@@ -86,7 +87,7 @@ export function sagaProgressCtes(
   return [
     sql`${sql.id(shape.name)} as (
       update ${sql.table('saga_instances')} set ${sql.join(set)}
-      where id = ${q('id')} and version = cast(${q('version')} as ${sql.raw(storage.adapter.columnTypes.int64)})
+      where tenant = ${TENANT} and id = ${q('id')} and version = cast(${q('version')} as ${sql.raw(storage.adapter.columnTypes.int64)})
       returning id)`,
     logCte(q, storage, shape),
   ];
@@ -108,8 +109,8 @@ export function sagaProgressValues(
 
 function logCte(q: ParamRef, storage: Storage, shape: SagaCteShape): RawBuilder<unknown> {
   return sql`${sql.id(`${shape.name}_log`)} as (
-    insert into ${sql.table('saga_steps')} (${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})
-    select v.* from ${sql.id(shape.name)} cross join ${logRows(storage, q, shape.logEntries)})`;
+    insert into ${sql.table('saga_steps')} (tenant, ${sql.join(STEP_COLUMNS.map((c) => sql.id(c)))})
+    select ${TENANT}, v.* from ${sql.id(shape.name)} cross join ${logRows(storage, q, shape.logEntries)})`;
 }
 
 function prefixed(p: ParamRef, name: string): ParamRef {

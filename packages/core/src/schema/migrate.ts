@@ -23,7 +23,7 @@ export async function migrate(
   // schema (0011's trigger function goes to the search path), and two schemas migrating at once then collide
   // ("tuple concurrently updated"). Migrations are rare; queueing them all costs nothing.
   const lockName = 'marketkit.migrations';
-  const base = storage.db as unknown as Kysely<unknown>;
+  const base = storage.unscopedDb as unknown as Kysely<unknown>;
   const results = await storage.adapter
     .withMigrationLock(base, lockName, async (db) => {
       // In a transaction: where the adapter's lock is transaction-scoped (PostgreSQL), concurrent callers queue here
@@ -56,7 +56,7 @@ export async function migrationStatus(
   storage: Storage,
   migrations: readonly MarketkitMigration[] = MIGRATIONS,
 ): Promise<MigrationStatus> {
-  const migrator = migratorFor(storage, migrations, storage.db as unknown as Kysely<unknown>);
+  const migrator = migratorFor(storage, migrations, storage.unscopedDb as unknown as Kysely<unknown>);
   const infos = await migrator.getMigrations().catch((error: unknown) => {
     throw toStorageError(storage.adapter, error);
   });
@@ -89,6 +89,7 @@ function migratorFor(storage: Storage, migrations: readonly MarketkitMigration[]
     types: storage.adapter.columnTypes,
     capabilities: storage.adapter.capabilities,
     prefix: storage.tablePrefix,
+    ...(storage.schema === undefined ? {} : { schema: storage.schema }),
   };
   return new Migrator({
     db,

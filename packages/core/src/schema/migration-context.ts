@@ -8,6 +8,8 @@ export interface MigrationContext {
   readonly capabilities: StorageCapabilities;
   /** Prefix for index and constraint names, which are not table names and so are not renamed by the plugin. */
   readonly prefix: string;
+  /** The PostgreSQL schema holding the tables, where one is configured (catalog queries need it). */
+  readonly schema?: string;
 }
 
 /** One schema change; migrations run in list order and each runs once. */

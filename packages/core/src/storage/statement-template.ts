@@ -3,6 +3,9 @@ import type { MarketkitDatabase } from '../schema/database.js';
 
 const MARK = '\u0000mk-param:';
 
+/** `p('tenant')`: how the tenant plugin marks the tenant in a statement template, bound from the template's defaults. */
+export const TENANT_PARAM_MARK = `${MARK}tenant`;
+
 /**
  * What runs a bound template: a Kysely instance or transaction, or the connection a transaction holds (see
  * `trx.getExecutor().provideConnection`), which skips Kysely's per-statement layers (connection hand-over, result
@@ -27,7 +30,7 @@ export type TemplateBuild = (db: Kysely<MarketkitDatabase>, p: ParamRef) => Comp
  *
  * @example
  * ```ts
- * const bump = new StatementTemplate(storage.db, (db, p) =>
+ * const bump = storage.templates.compile((db, p) =>
  *   db.updateTable('accounts').set({ user_data: p('data') }).where('id', '=', p('id')));
  * await trx.executeQuery(bump.bind({ id: 'acc_1', data: 'x' }));
  * ```
@@ -39,11 +42,20 @@ export class StatementTemplate {
   /** The operation node of every bound statement (what `CompiledQuery.raw` would build anew for each). */
   readonly #node: RawNode;
 
+  readonly #defaults: Readonly<Record<string, unknown>>;
+
   /**
    * @param prepare - called once with the compiled text, so the adapter can prepare it
    * (`StorageAdapter.prepare`).
+   * @param defaults - values of parameters a call need not give (the storage's `tenant`).
    */
-  constructor(db: Kysely<MarketkitDatabase>, build: TemplateBuild, prepare?: (sql: string) => void) {
+  constructor(
+    db: Kysely<MarketkitDatabase>,
+    build: TemplateBuild,
+    prepare?: (sql: string) => void,
+    defaults: Readonly<Record<string, unknown>> = {},
+  ) {
+    this.#defaults = defaults;
     const compiled = build(db, (name) => `${MARK}${name}` as never).compile();
     this.sql = compiled.sql;
     this.#node = RawNode.createWithSql(compiled.sql);
@@ -66,8 +78,11 @@ export class StatementTemplate {
     const params = new Array<unknown>(this.#names.length);
     for (let i = 0; i < params.length; i++) {
       const name = this.#names[i]!;
-      const value = values[name];
-      if (value === undefined && !(name in values)) throw new Error(`statement template: no value for ${name}`);
+      let value = values[name];
+      if (value === undefined && !(name in values)) {
+        if (!(name in this.#defaults)) throw new Error(`statement template: no value for ${name}`);
+        value = this.#defaults[name];
+      }
       params[i] = value;
     }
     // What `CompiledQuery.raw(this.sql, params)` returns, without freezing a new node, parameter array and query
@@ -85,10 +100,17 @@ export class StatementTemplates {
   readonly #db: Kysely<MarketkitDatabase>;
   readonly #prepare: ((sql: string) => void) | undefined;
   readonly #cache = new Map<string, StatementTemplate>();
+  readonly #defaults: Readonly<Record<string, unknown>>;
 
-  constructor(db: Kysely<MarketkitDatabase>, prepare?: (sql: string) => void) {
+  /** @param defaults - values every template may leave out of `bind` (the tenant). */
+  constructor(
+    db: Kysely<MarketkitDatabase>,
+    prepare?: (sql: string) => void,
+    defaults: Readonly<Record<string, unknown>> = {},
+  ) {
     this.#db = db;
     this.#prepare = prepare;
+    this.#defaults = defaults;
   }
 
   /** The template cached under `key`, built by `build` the first time. A key must always name the same shape. */
@@ -103,6 +125,6 @@ export class StatementTemplates {
 
   /** A template compiled through this instance's Kysely and handed to the adapter to prepare, not cached here. */
   compile(build: TemplateBuild): StatementTemplate {
-    return new StatementTemplate(this.#db, build, this.#prepare);
+    return new StatementTemplate(this.#db, build, this.#prepare, this.#defaults);
   }
 }

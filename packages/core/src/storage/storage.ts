@@ -4,10 +4,11 @@ import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
 import { retryWhileBusy } from './retry-while-busy.js';
-import { type StatementRunner, StatementTemplates } from './statement-template.js';
+import { type StatementRunner, StatementTemplates, TENANT_PARAM_MARK } from './statement-template.js';
 import type { RelaxedCommit, ReplicaReadConsistency, StorageAdapter, WriteLockWait } from './storage-adapter.js';
 import { toStorageError } from './storage-error.js';
 import { TablePrefixPlugin } from './table-prefix-plugin.js';
+import { TenantPlugin } from './tenant-plugin.js';
 import { waitingDialect } from './waiting-dialect.js';
 
 const identifier = z
@@ -19,6 +20,12 @@ const storageOptionsSchema = z.object({
   // Never empty: unprefixed `accounts`, `orders`, `jobs` tables could collide with the host's own.
   tablePrefix: identifier.default('mk_'),
   schema: identifier.optional(),
+  tenant: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : -, starting with a letter or digit')
+    .optional(),
 });
 
 /** Where Marketkit's tables live beside the host's. */
@@ -27,6 +34,11 @@ export interface StorageOptions {
   readonly tablePrefix?: string;
   /** PostgreSQL schema to hold the tables (created by `migrate()`); needs `capabilities.schemas`. */
   readonly schema?: string;
+  /**
+   * The tenant whose rows this instance reads and writes: every statement filters by it and every row carries it.
+   * Default: the empty tenant of a single-marketplace database.
+   */
+  readonly tenant?: string;
 }
 
 /** Options for `Storage.transaction`. */
@@ -63,6 +75,13 @@ export class Storage {
   readonly db: Kysely<MarketkitDatabase>;
   readonly tablePrefix: string;
   readonly schema: string | undefined;
+  /** The tenant every statement is scoped to (`''`: a single-marketplace database). */
+  readonly tenant: string;
+  /**
+   * {@link db} without the tenant scoping: for migrations, which change tables for every tenant, and for the
+   * schema and tenancy checks. Shares {@link db}'s connections.
+   */
+  readonly unscopedDb: Kysely<MarketkitDatabase>;
   /** Hot statements compiled once for this instance's prefix or schema (`StatementTemplate`). */
   readonly templates: StatementTemplates;
   readonly #begin: CompiledQuery;
@@ -70,6 +89,8 @@ export class Storage {
   /** Kysely instances over the adapter's replica dialects, made on first use, one per consistency. */
   readonly #replicaDbs = new Map<ReplicaReadConsistency, Kysely<MarketkitDatabase>>();
   readonly #plugins: KyselyPlugin[];
+  /** {@link db} with the tenant as a template parameter: what templates compile through. */
+  readonly #templateDb: Kysely<MarketkitDatabase>;
   #relaxed:
     | { readonly from: RelaxedCommit; readonly relax: CompiledQuery; readonly restore: CompiledQuery }
     | undefined;
@@ -82,15 +103,34 @@ export class Storage {
     this.adapter = adapter;
     this.tablePrefix = parsed.tablePrefix;
     this.schema = parsed.schema;
+    this.tenant = parsed.tenant ?? '';
     this.#wait = adapter.writeLockWait;
-    const plugins = [new TablePrefixPlugin(parsed.tablePrefix, MARKETKIT_TABLES, parsed.schema)];
-    this.#plugins = parsed.schema === undefined ? plugins : [new WithSchemaPlugin(parsed.schema), ...plugins];
+    const prefix = [new TablePrefixPlugin(parsed.tablePrefix, MARKETKIT_TABLES, parsed.schema)];
+    const placed = parsed.schema === undefined ? prefix : [new WithSchemaPlugin(parsed.schema), ...prefix];
+    // The tenant first: it recognises Marketkit's tables by their logical names, before the prefix renames them.
+    this.#plugins = [new TenantPlugin(MARKETKIT_TABLES, this.tenant), ...placed];
     this.db = new Kysely<MarketkitDatabase>({
       dialect: this.#wait === undefined ? adapter.dialect : waitingDialect(adapter.dialect, this.#wait),
       plugins: this.#plugins,
     });
-    this.templates = new StatementTemplates(this.db, adapter.prepare?.bind(adapter));
+    let unscoped = this.db.withoutPlugins();
+    for (const plugin of placed) unscoped = unscoped.withPlugin(plugin);
+    this.unscopedDb = unscoped;
+    // Templates bind the tenant as a parameter like any other value (one compiled text for every tenant).
+    let templateDb = this.db.withoutPlugins().withPlugin(new TenantPlugin(MARKETKIT_TABLES, TENANT_PARAM_MARK));
+    for (const plugin of placed) templateDb = templateDb.withPlugin(plugin);
+    this.#templateDb = templateDb;
+    this.templates = this.newTemplates();
     this.#begin = CompiledQuery.raw(adapter.beginWrite ?? 'begin');
+  }
+
+  /**
+   * A new, empty cache of statement templates for this instance's prefix, schema and tenant (the tenant is bound as
+   * a parameter, from this instance). {@link templates} is the shared one; a module with many templates of its own
+   * keys may keep its own.
+   */
+  newTemplates(): StatementTemplates {
+    return new StatementTemplates(this.#templateDb, this.adapter.prepare?.bind(this.adapter), { tenant: this.tenant });
   }
 
   /**

@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { TENANT } from './tenant-plugin.js';
 
 /** A column set by {@link updateFromValues}: its name and whether its values are 64-bit integers. */
 export interface ValuesColumn {
@@ -32,8 +33,7 @@ export async function updateFromValues(
     const names = [key, ...columns.map((c) => c.name)].map((n) => sql.id(n));
     const sets = [...columns.map((c) => sql`${sql.id(c.name)} = v.${sql.id(c.name)}`), ...extraSet];
     await sql`with v(${sql.join(names)}) as (values ${sql.join(tuples)})
-      update ${sql.table(table)} set ${sql.join(sets)} from v where ${sql.ref(`${table}.${key}`)} = v.${sql.id(key)}`.execute(
-      db,
-    );
+      update ${sql.table(table)} set ${sql.join(sets)} from v
+      where ${sql.ref(`${table}.tenant`)} = ${TENANT} and ${sql.ref(`${table}.${key}`)} = v.${sql.id(key)}`.execute(db);
   }
 }

@@ -11,7 +11,7 @@ import { type TestDatabase, testBackends } from '@marketkit/testing';
 import { CompiledQuery, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/schema/migrate.js';
-import { type StatementRunner, StatementTemplate } from '../../src/storage/statement-template.js';
+import type { StatementRunner } from '../../src/storage/statement-template.js';
 import { Storage } from '../../src/storage/storage.js';
 
 /** SQLite's `synchronous` on the connection: 1 NORMAL, 2 FULL. */
@@ -20,7 +20,7 @@ const level = async (conn: StatementRunner) => Number((await conn.executeQuery(S
 
 /** A template inserting one outbox counter row (any table with a primary key would do). */
 const counterInsert = (storage: Storage) =>
-  new StatementTemplate(storage.db, (db, p) =>
+  storage.templates.compile((db, p) =>
     db
       .insertInto('outbox_aggregates')
       .values({ aggregate_type: sql.lit('test'), aggregate_id: p('id'), last_seq: sql.lit(1), last_key: sql.lit(1) }),

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineSaga, SagaRegistry, Sagas } from '../../src/sagas/index.js';
 import { migrate } from '../../src/schema/migrate.js';
-import { StatementTemplate } from '../../src/storage/statement-template.js';
 import { Storage } from '../../src/storage/storage.js';
 
 for (const backend of testBackends()) {
@@ -29,7 +28,7 @@ for (const backend of testBackends()) {
     });
 
     it('compiles once under the prefix and schema, then binds new values each time', async () => {
-      const insert = new StatementTemplate(storage.db, (db, p) =>
+      const insert = storage.templates.compile((db, p) =>
         db.insertInto('outbox_aggregates').values({
           aggregate_type: p('type'),
           aggregate_id: p('id'),
@@ -74,13 +73,12 @@ for (const backend of testBackends()) {
     });
 
     it('refuses a value written into the template and a missing value at bind time', () => {
-      expect(
-        () =>
-          new StatementTemplate(storage.db, (db, p) =>
-            db.updateTable('outbox_aggregates').set({ last_seq: 5 }).where('aggregate_id', '=', p('id')),
-          ),
+      expect(() =>
+        storage.templates.compile((db, p) =>
+          db.updateTable('outbox_aggregates').set({ last_seq: 5 }).where('aggregate_id', '=', p('id')),
+        ),
       ).toThrow(/parameter \$1 is a literal value/);
-      const t = new StatementTemplate(storage.db, (db, p) =>
+      const t = storage.templates.compile((db, p) =>
         db
           .updateTable('outbox_aggregates')
           .set({ last_seq: p('seq') })

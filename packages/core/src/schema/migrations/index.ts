@@ -13,6 +13,7 @@ import { orderFeedMigration } from './0011-order-feed.js';
 import { webhooksMigration } from './0012-webhooks.js';
 import { customerActionsMigration } from './0013-customer-actions.js';
 import { payoutDestinationsMigration } from './0014-payout-destinations.js';
+import { tenantsMigration } from './0015-tenants.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -30,4 +31,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   webhooksMigration,
   customerActionsMigration,
   payoutDestinationsMigration,
+  tenantsMigration,
 ];
