@@ -53,6 +53,13 @@ export interface MarketplaceOptions {
   readonly tablePrefix?: string;
   /** PostgreSQL schema for Marketkit's tables. */
   readonly schema?: string;
+  /**
+   * The marketplace this instance serves, where one database serves many (`acme`, `shop-42`): every row it writes
+   * carries it, every statement it sends filters by it, and no statement reads or changes another tenant's rows.
+   * Letters, digits and `_ . : -`, 1–63 characters. Default: the empty tenant of a database that serves one
+   * marketplace. See docs/operations.md, "Many marketplaces in one database".
+   */
+  readonly tenant?: string;
   /** Where time comes from. Default: the system clock. */
   readonly clock?: Clock;
   /** Brokers to publish events to, and relay tuning. */
@@ -179,6 +186,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const storage = new Storage(options.adapter, {
     ...(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix }),
     ...(options.schema === undefined ? {} : { schema: options.schema }),
+    ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
   });
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();

@@ -7,6 +7,7 @@ import {
   anyPartitionDue,
   backOff,
   claimPartitions,
+  ensurePartitions,
   deleteDelivered,
   markDelivered,
   type PartitionLease,
@@ -69,6 +70,8 @@ export class OutboxRelay {
   #interrupt: (() => void) | undefined;
   /** Partitions whose last batch was full: kept (lease renewed) for the next round. Only an optimization. */
   readonly #kept = new Map<number, PartitionLease>();
+  /** Whether this relay made sure its tenant's partitions have lease rows (`ensurePartitions`). */
+  #partitionsReady = false;
 
   constructor(storage: Storage, options: OutboxRelayOptions) {
     this.#storage = storage;
@@ -94,6 +97,10 @@ export class OutboxRelay {
 
   /** One round; `more` when work is probably left (a full batch, or as many partitions as asked for). */
   async #round(): Promise<{ delivered: number; more: boolean }> {
+    if (!this.#partitionsReady) {
+      await ensurePartitions(this.#storage);
+      this.#partitionsReady = true;
+    }
     const now = this.#clock.now();
     const { leaseMs, partitionsPerRun } = this.#options;
     const kept = await this.#takeKept(now);

@@ -6,6 +6,7 @@ import { toBigInt, toNumber } from '../storage/int64.js';
 import type { Storage } from '../storage/storage.js';
 import { EVENT_COLUMNS, eventFromRow } from './event-rows.js';
 import type { OutboxEvent } from './event-types.js';
+import { OUTBOX_PARTITIONS } from './outbox-limits.js';
 import type { OutboxPartitionsTable } from './outbox-tables.js';
 
 /** A partition this relay holds: its number, the fencing token of the claim, and failures so far. @internal */
@@ -35,6 +36,23 @@ function hasPendingEvents(eb: ExpressionBuilder<MarketkitDatabase & { p: OutboxP
 
 /** Longest `last_error` kept. */
 const MAX_ERROR_LENGTH = 1000;
+
+/**
+ * Makes the lease rows of the storage's tenant's outbox partitions, where they are missing: migration 0002 made
+ * those of the empty tenant (a single-marketplace database); any other tenant's are made by its first relay.
+ * @internal
+ */
+export async function ensurePartitions(storage: Storage): Promise<void> {
+  if (storage.tenant === '') return;
+  const rows = Array.from({ length: OUTBOX_PARTITIONS }, (_, partition_no) => ({ partition_no }));
+  await storage.autocommit((db) =>
+    db
+      .insertInto('outbox_partitions')
+      .values(rows)
+      .onConflict((oc) => oc.column('partition_no').doNothing())
+      .execute(),
+  );
+}
 
 /**
  * Claims up to `limit` partitions that have undelivered events, are not leased (or their lease expired) and are

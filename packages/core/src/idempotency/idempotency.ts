@@ -294,7 +294,7 @@ export class Idempotency {
   claimQuery(p: (name: string) => never) {
     const c = (name: string) => p(`claim_${name}`);
     return insertNewKeyQuery(
-      this.#storage.db,
+      this.#storage.fragmentDb,
       { actor: c('actor'), operation: c('operation'), key: c('key'), fingerprint: c('fingerprint') },
       {
         now: c('now'),
@@ -321,7 +321,7 @@ export class Idempotency {
   completeQuery(p: (name: string) => never, rowless = false) {
     const scope = { actor: p('key_actor'), operation: p('key_operation'), key: p('key_key') };
     const outcome = { status: p('key_status'), result: p('key_result'), now: p('key_now') };
-    const query = storeOutcomeQuery(this.#storage.db, scope, outcome, { token: p('key_token'), ttlMs: p('key_ttl') });
+    const query = storeOutcomeQuery(this.#storage.fragmentDb, scope, outcome, { token: p('key_token'), ttlMs: p('key_ttl') });
     return rowless ? query : query.returning('status');
   }
 

@@ -82,6 +82,12 @@ export class Storage {
    * schema and tenancy checks. Shares {@link db}'s connections.
    */
   readonly unscopedDb: Kysely<MarketkitDatabase>;
+  /**
+   * {@link db} without any plugin, for query builders whose nodes are embedded in a statement template or in raw
+   * SQL: the compile that embeds them applies the prefix, schema and tenant once (a builder applies its own
+   * instance's plugins when it becomes a node). Never run a query on it.
+   */
+  readonly fragmentDb: Kysely<MarketkitDatabase>;
   /** Hot statements compiled once for this instance's prefix or schema (`StatementTemplate`). */
   readonly templates: StatementTemplates;
   readonly #begin: CompiledQuery;
@@ -116,6 +122,7 @@ export class Storage {
     let unscoped = this.db.withoutPlugins();
     for (const plugin of placed) unscoped = unscoped.withPlugin(plugin);
     this.unscopedDb = unscoped;
+    this.fragmentDb = this.db.withoutPlugins();
     // Templates bind the tenant as a parameter like any other value (one compiled text for every tenant).
     let templateDb = this.db.withoutPlugins().withPlugin(new TenantPlugin(MARKETKIT_TABLES, TENANT_PARAM_MARK));
     for (const plugin of placed) templateDb = templateDb.withPlugin(plugin);

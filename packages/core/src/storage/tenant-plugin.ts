@@ -129,6 +129,8 @@ class TenantTransformer extends OperationNodeTransformer {
     const t = super.transformInsertQuery(node);
     const into = t.into;
     if (into === undefined || !this.#tables.has(into.table.identifier.name)) return t;
+    // Already scoped (a builder's node carries its own instance's plugins, and may be embedded in another query).
+    if (t.columns?.some((c) => c.column.name === TENANT_COLUMN)) return t;
     if (t.columns === undefined || t.values === undefined) {
       throw new UnscopedStatementError(`insert into ${into.table.identifier.name} without a column list`);
     }

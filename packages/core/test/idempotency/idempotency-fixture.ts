@@ -6,6 +6,7 @@ import type { IdempotencyOptions } from '../../src/idempotency/idempotency-types
 import { migrate } from '../../src/schema/migrate.js';
 import { ledgerMigration } from '../../src/schema/migrations/0001-ledger.js';
 import { idempotencyMigration } from '../../src/schema/migrations/0006-idempotency.js';
+import { tenantsMigration } from '../../src/schema/migrations/0015-tenants.js';
 import { type MarketkitTransaction, Storage } from '../../src/storage/storage.js';
 
 /**
@@ -15,7 +16,7 @@ import { type MarketkitTransaction, Storage } from '../../src/storage/storage.js
  */
 export async function openStorage(database: TestDatabase, max = 4): Promise<Storage> {
   const storage = new Storage(database.adapter({ max }));
-  await migrate(storage, [ledgerMigration, idempotencyMigration]);
+  await migrate(storage, [ledgerMigration, idempotencyMigration, tenantsMigration]);
   return storage;
 }
 

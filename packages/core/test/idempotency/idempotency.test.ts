@@ -7,6 +7,7 @@ import type { IdempotentCall, ResultCodec } from '../../src/idempotency/idempote
 import { migrate } from '../../src/schema/migrate.js';
 import { ledgerMigration } from '../../src/schema/migrations/0001-ledger.js';
 import { idempotencyMigration } from '../../src/schema/migrations/0006-idempotency.js';
+import { tenantsMigration } from '../../src/schema/migrations/0015-tenants.js';
 import { Storage } from '../../src/storage/storage.js';
 import { closeAll, countEffects, idempotencyOn, insertEffect, openStorage } from './idempotency-fixture.js';
 
@@ -247,7 +248,7 @@ for (const backend of testBackends()) {
       const schemas = database.adapter().capabilities.schemas;
       const other = new Storage(database.adapter(), { tablePrefix: 'idem_', ...(schemas ? { schema: 'idem_s' } : {}) });
       try {
-        await migrate(other, [ledgerMigration, idempotencyMigration]);
+        await migrate(other, [ledgerMigration, idempotencyMigration, tenantsMigration]);
         const scoped = idempotencyOn(other, clock, { ttlMs: HOUR, lockMs: 1000 });
         expect(
           await scoped.execute(call('prefixed'), async (trx) => insertEffect(trx, 'prefixed').then(() => 1n)),

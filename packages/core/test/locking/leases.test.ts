@@ -6,6 +6,7 @@ import { Leases } from '../../src/locking/leases.js';
 import { LOCKING_LIMITS } from '../../src/locking/locking-limits.js';
 import { migrate } from '../../src/schema/migrate.js';
 import { lockingMigration } from '../../src/schema/migrations/0003-locking.js';
+import { tenantsMigration } from '../../src/schema/migrations/0015-tenants.js';
 import { Storage } from '../../src/storage/storage.js';
 import { closeAll, deferred, openStorages, settlesWithin } from './locking-fixture.js';
 
@@ -174,7 +175,7 @@ for (const backend of testBackends()) {
         ...(caps.schemas ? { schema: 'locks' } : {}),
       });
       try {
-        await migrate(other, [lockingMigration]);
+        await migrate(other, [lockingMigration, tenantsMigration]);
         const scoped = new Leases(other, clock);
         const first = (await scoped.acquire('scoped', 'w1', 1000)) as Lease;
         expect(await scoped.acquire('scoped', 'w2', 1000)).toBeUndefined();

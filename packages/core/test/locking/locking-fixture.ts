@@ -2,6 +2,7 @@ import type { TestDatabase } from '@marketkit/testing';
 import { migrate } from '../../src/schema/migrate.js';
 import { ledgerMigration } from '../../src/schema/migrations/0001-ledger.js';
 import { lockingMigration } from '../../src/schema/migrations/0003-locking.js';
+import { tenantsMigration } from '../../src/schema/migrations/0015-tenants.js';
 import { Storage } from '../../src/storage/storage.js';
 
 /**
@@ -12,7 +13,7 @@ export async function openStorages(database: TestDatabase, count: number, max = 
   const storages = Array.from({ length: count }, () => new Storage(database.adapter({ max })));
   const first = storages[0];
   if (first === undefined) throw new Error('count must be at least 1');
-  await migrate(first, [ledgerMigration, lockingMigration]);
+  await migrate(first, [ledgerMigration, lockingMigration, tenantsMigration]);
   return storages;
 }
 

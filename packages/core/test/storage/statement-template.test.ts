@@ -38,7 +38,8 @@ for (const backend of testBackends()) {
       );
       expect(insert.sql).toContain('tpl_outbox_aggregates');
       if (schema !== undefined) expect(insert.sql).toContain(`"${schema}"`);
-      expect(insert.parameterNames).toEqual(['type', 'id', 'seq', 'seq']);
+      // The tenant is a parameter too, bound from the storage (the empty tenant here) without the caller naming it.
+      expect(insert.parameterNames).toEqual(['type', 'id', 'seq', 'seq', 'tenant']);
       for (let i = 1; i <= 3; i++) {
         const result = await storage.db.executeQuery(insert.bind({ type: 'order', id: `o${i}`, seq: i * 10 }));
         expect(result.numAffectedRows).toBe(1n);
@@ -86,7 +87,7 @@ for (const backend of testBackends()) {
       );
       expect(() => t.bind({ id: 'o1' })).toThrow(/no value for seq/);
       // null is a value
-      expect(t.bind({ id: 'o1', seq: null }).parameters).toEqual([null, 'o1']);
+      expect(t.bind({ id: 'o1', seq: null }).parameters).toEqual([null, 'o1', '']);
     });
 
     it('runs a template transaction’s statements on one connection: all committed, or none when one fails', async () => {

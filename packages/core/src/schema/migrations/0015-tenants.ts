@@ -38,12 +38,23 @@ const TABLES = [
 export const tenantsMigration: MarketkitMigration = {
   name: '0015-tenants',
   async up(db, ctx) {
+    // Only the tables that exist: a host (or a test) may have run a subset of the migrations before this one.
     for (const table of TABLES) {
+      if (!(await tableExists(db, ctx, `${ctx.prefix}${table}`))) continue;
       if (ctx.capabilities.schemas) await tenantPostgres(db, ctx, table);
       else await tenantSqlite(db, `${ctx.prefix}${table}`);
     }
   },
 };
+
+async function tableExists(db: Kysely<unknown>, ctx: MigrationContext, physical: string): Promise<boolean> {
+  const found = ctx.capabilities.schemas
+    ? sql<{ found: unknown }>`select 1 as found where to_regclass(quote_ident(${
+        ctx.schema === undefined ? sql`current_schema()` : sql.lit(ctx.schema)
+      }) || '.' || quote_ident(${physical})) is not null`
+    : sql<{ found: unknown }>`select 1 as found from sqlite_master where type = 'table' and name = ${physical}`;
+  return (await found.execute(db)).rows.length > 0;
+}
 
 /** `(a, b)` → `(tenant, a, b)` at the first column list after `marker` (`PRIMARY KEY`, `USING btree`, `on "t"`). */
 function withTenantFirst(definition: string, marker: RegExp): string {
