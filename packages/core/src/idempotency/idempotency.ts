@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import { toNumber } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction, Storage, TransactionOptions } from '../storage/storage.js';
@@ -290,11 +292,14 @@ export class Idempotency {
     return Object.freeze({ handle, values });
   }
 
-  /** The insert of {@link Idempotency.prepareClaim}, built with placeholders, returning `attempt`. @internal */
-  claimQuery(p: (name: string) => never) {
+  /**
+   * The insert of {@link Idempotency.prepareClaim}, built with placeholders, returning `attempt`. Built on `db`
+   * (a statement template's) to run on its own; without it, a fragment to embed in another statement. @internal
+   */
+  claimQuery(p: (name: string) => never, db: Kysely<MarketkitDatabase> = this.#storage.fragmentDb) {
     const c = (name: string) => p(`claim_${name}`);
     return insertNewKeyQuery(
-      this.#storage.fragmentDb,
+      db,
       { actor: c('actor'), operation: c('operation'), key: c('key'), fingerprint: c('fingerprint') },
       {
         now: c('now'),
@@ -318,10 +323,10 @@ export class Idempotency {
    * {@link Idempotency.completeValues}.
    * @internal for Marketkit's own modules.
    */
-  completeQuery(p: (name: string) => never, rowless = false) {
+  completeQuery(p: (name: string) => never, rowless = false, db: Kysely<MarketkitDatabase> = this.#storage.fragmentDb) {
     const scope = { actor: p('key_actor'), operation: p('key_operation'), key: p('key_key') };
     const outcome = { status: p('key_status'), result: p('key_result'), now: p('key_now') };
-    const query = storeOutcomeQuery(this.#storage.fragmentDb, scope, outcome, { token: p('key_token'), ttlMs: p('key_ttl') });
+    const query = storeOutcomeQuery(db, scope, outcome, { token: p('key_token'), ttlMs: p('key_ttl') });
     return rowless ? query : query.returning('status');
   }
 

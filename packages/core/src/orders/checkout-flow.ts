@@ -328,7 +328,7 @@ export class CheckoutFlow {
       },
       ...(claim === undefined
         ? {}
-        : { claim: { query: (p) => this.#d.idempotency.claimQuery(p), values: claim.values } }),
+        : { claim: { query: (p, db) => this.#d.idempotency.claimQuery(p, db), values: claim.values } }),
     });
   }
 

@@ -1,4 +1,4 @@
-import { type OperationNodeSource, type RawBuilder, type Selectable, sql } from 'kysely';
+import { type Kysely, type OperationNodeSource, type RawBuilder, type Selectable, sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { isMarketkitError } from '../errors/marketkit-error.js';
 import { outboxCtes, outboxValues } from '../events/outbox-ctes.js';
@@ -7,6 +7,7 @@ import { LEDGER_LIMITS, MAX_INT64 } from '../ledger/ledger-limits.js';
 import { postedTransferCtes } from '../ledger/posted-transfer-ctes.js';
 import { sagaInsertCtes, sagaInsertValues, sagaProgressCtes, sagaProgressValues } from '../sagas/saga-ctes.js';
 import type { SagaProgress, SagaStart, StepLogRow } from '../sagas/saga-store.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import { CheckedStatement, type StatementCheck, statementValues } from '../storage/checked-statement.js';
 import { toBigInt } from '../storage/int64.js';
 import { ParamNames } from '../storage/param-names.js';
@@ -50,7 +51,7 @@ export interface CreateOrderCommand {
    * when it inserted the record.
    */
   readonly claim?: {
-    readonly query: (p: ParamRef) => OperationNodeSource;
+    readonly query: (p: ParamRef, db?: Kysely<MarketkitDatabase>) => OperationNodeSource;
     readonly values: Readonly<Record<string, unknown>>;
   };
 }

@@ -80,7 +80,7 @@ export class CheckoutSteps {
   async #create(trx: Db, c: CreateOrderCommand): Promise<Selectable<OrdersTable> | undefined> {
     if (c.claim !== undefined) {
       const claim = c.claim;
-      const insert = this.#t.get('checkout:claim-key', (_db, p) => claim.query(p) as never);
+      const insert = this.#t.get('checkout:claim-key', (db, p) => claim.query(p, db) as never);
       // The key has a record: nothing written, `begin` decides. Claimed, it rolls back with any failed guard below.
       if ((await trx.executeQuery(insert.bind(claim.values))).rows.length !== 1) throw new GuardFailed();
     }
@@ -265,7 +265,7 @@ export class CheckoutSteps {
     });
     if (c.complete !== undefined) {
       const complete = c.complete;
-      const key = this.#t.get('checkout:complete-key', (_db, p) => complete.query(p, true) as never);
+      const key = this.#t.get('checkout:complete-key', (db, p) => complete.query(p, true, db) as never);
       await this.#expectOne(trx.executeQuery(key.bind(complete.values(plan.result))));
     }
   }

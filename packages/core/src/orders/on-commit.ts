@@ -1,4 +1,5 @@
-import type { OperationNodeSource } from 'kysely';
+import type { Kysely, OperationNodeSource } from 'kysely';
+import type { MarketkitDatabase } from '../schema/database.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { Order } from './order-types.js';
@@ -11,7 +12,7 @@ export type OnCommit = ((trx: MarketkitTransaction, order: Order) => Promise<voi
    * values.
    */
   readonly statement: {
-    readonly query: (p: ParamRef, rowless?: boolean) => OperationNodeSource;
+    readonly query: (p: ParamRef, rowless?: boolean, db?: Kysely<MarketkitDatabase>) => OperationNodeSource;
     readonly values: (order: Order) => Record<string, unknown>;
   };
   /** Tells that such a statement committed with `order` recorded. */

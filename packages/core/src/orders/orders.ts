@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import { hasErrorCode, isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import { IDEMPOTENCY_LIMITS } from '../idempotency/idempotency-limits.js';
@@ -5,6 +6,7 @@ import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempoten
 import { CHECKOUT_OPERATION, transitionOperation } from '../idempotency/keyed-operations.js';
 import { currentKeyDerivedId, keyDerivedId } from '../ids/key-derived-id.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
+import type { MarketkitDatabase } from '../schema/database.js';
 import { toNumber } from '../storage/int64.js';
 import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { ParamRef } from '../storage/statement-template.js';
@@ -194,7 +196,8 @@ export class Orders {
         },
         {
           statement: {
-            query: (p: ParamRef, rowless?: boolean) => idem.completeQuery(p, rowless),
+            query: (p: ParamRef, rowless?: boolean, db?: Kysely<MarketkitDatabase>) =>
+              idem.completeQuery(p, rowless, db),
             values: (order: Order) => idem.completeValues(handle, order, { codec: ORDER_CODEC }),
           },
           committed: (order: Order) => {

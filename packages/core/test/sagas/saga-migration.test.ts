@@ -59,11 +59,12 @@ for (const backend of testBackends()) {
       );
       expect(upTo9.at(-1)?.name).toBe('0009-payouts');
       await migrate(storage, upTo9);
-      await storage.db
+      // Rows as 0009 left them: no tenant column yet (0015 adds it), so unscoped.
+      await storage.unscopedDb
         .insertInto('saga_instances')
         .values([saga('a', 'running', NOW), saga('b', 'failed', null)])
         .execute();
-      await storage.db
+      await storage.unscopedDb
         .insertInto('saga_steps')
         .values([step('a', 'sst_2', 1), step('a', 'sst_1', 0), step('b', 'sst_3', 0)])
         .execute();
