@@ -78,10 +78,13 @@ export async function claimPartitions(
       .orderBy('p.lease_expires_at')
       .limit(limit);
     if (storage.adapter.capabilities.skipLocked) due = due.forUpdate().skipLocked();
+    // The batch as a CTE, run once (a CTE that locks rows is never folded into the query): as `IN (subquery)` the
+    // planner may rescan it per candidate row, and a rescan of `LIMIT … SKIP LOCKED` can return other rows.
     return db
+      .with('due', () => due)
       .updateTable('outbox_partitions')
       .set((eb) => ({ owner, fence: eb('fence', '+', 1n), lease_expires_at: now + leaseMs }))
-      .where('partition_no', 'in', due)
+      .where('partition_no', 'in', (eb) => eb.selectFrom('due').select('due.partition_no'))
       .where((eb) => eb.or([eb('owner', 'is', null), eb('lease_expires_at', '<=', BigInt(now))]))
       .returning(['partition_no', 'fence', 'attempts'])
       .execute();

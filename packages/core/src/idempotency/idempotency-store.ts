@@ -307,13 +307,20 @@ export async function deleteExpired(
     .orderBy('expires_at')
     .limit(limit);
   if (caps.skipLocked) due = due.forUpdate().skipLocked();
+  // The batch as a CTE, which PostgreSQL runs once (a CTE that locks rows is never folded into the query): as an
+  // `IN (subquery)` the planner may rescan it once per candidate row (a nested-loop semi join), and a rescan of
+  // `LIMIT … SKIP LOCKED` can return other rows, deleting more than `limit`.
   const result = await trx
+    .with('due', () => due)
     .deleteFrom('idempotency_keys')
     .where((eb) =>
       eb(
         eb.refTuple('actor', 'operation', 'idempotency_key'),
         'in',
-        due.$asTuple('actor', 'operation', 'idempotency_key'),
+        eb
+          .selectFrom('due')
+          .select(['due.actor', 'due.operation', 'due.idempotency_key'])
+          .$asTuple('actor', 'operation', 'idempotency_key'),
       ),
     )
     .where('expires_at', '<=', cutoff)

@@ -33,7 +33,10 @@ export async function claimLeased<T extends LeasedTable>(
     .orderBy('next_run_at')
     .limit(limit);
   if (caps.skipLocked) due = due.forUpdate().skipLocked();
+  // The batch as a CTE, run once (a CTE that locks rows is never folded into the query): as `IN (subquery)` the
+  // planner may rescan it per candidate row, and a rescan of `LIMIT … SKIP LOCKED` can claim more than `limit`.
   const rows = await db
+    .with('due', () => due)
     .updateTable(name)
     .set({
       lease_owner: owner,
@@ -42,7 +45,7 @@ export async function claimLeased<T extends LeasedTable>(
       version: sql`version + 1`,
       updated_at: now,
     })
-    .where('id', 'in', due)
+    .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
     .where('next_run_at', '<=', BigInt(now))
     .returningAll()
     .execute();

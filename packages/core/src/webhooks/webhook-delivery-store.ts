@@ -43,10 +43,13 @@ export async function claimDueDeliveries(
       .orderBy('d.next_attempt_at')
       .limit(limit);
     if (storage.adapter.capabilities.skipLocked) due = due.forUpdate().skipLocked();
+    // The batch as a CTE, run once (a CTE that locks rows is never folded into the query): as `IN (subquery)` the
+    // planner may rescan it per candidate row, and a rescan of `LIMIT … SKIP LOCKED` can return other rows.
     return db
+      .with('due', () => due)
       .updateTable('webhook_deliveries')
       .set({ next_attempt_at: now + leaseMs, fence: sql`fence + 1`, updated_at: now })
-      .where('id', 'in', due)
+      .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
       .where('next_attempt_at', '<=', BigInt(now))
       .returning(['id', 'endpoint_id', 'event_id', 'body', 'attempts', 'fence', 'created_at'])
       .execute();
