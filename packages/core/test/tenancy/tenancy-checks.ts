@@ -252,13 +252,14 @@ function scanConditions(node: PlanNode): string[] {
  * first recording's parameters) on `db`, and every scan of one of `tables` in the plan must carry a condition on
  * `tenant` (index condition, filter or recheck condition), with no other tenant's literal in it; every
  * `INSERT INTO` one of `tables` must list the tenant column. Transaction control and statements naming none of
- * `tables` are skipped. Each violation names the statement's text.
+ * `tables` are skipped. Each violation names the statement's text. `explained` receives each text explained.
  */
 export async function statementViolations(
   db: Kysely<unknown>,
   statements: readonly RecordedStatement[],
   tenant: string,
   tables: readonly string[],
+  explained: string[] = [],
 ): Promise<string[]> {
   const problems: string[] = [];
   const seen = new Set<string>();
@@ -288,6 +289,7 @@ export async function statementViolations(
       const json = Object.values(result.rows[0] ?? {})[0];
       const parsed = (typeof json === 'string' ? JSON.parse(json) : json) as Array<{ Plan: PlanNode }>;
       plan = parsed[0]!.Plan;
+      explained.push(text);
     } catch (error) {
       problems.push(`cannot explain (${(error as Error).message}): ${oneLine}`);
       continue;
