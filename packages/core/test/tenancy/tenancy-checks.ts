@@ -81,14 +81,15 @@ export async function tenancySchemaViolations(storage: Storage): Promise<string[
       order by c.relname, i.relname`.execute(db);
     keys.push(...idx.rows);
   } else {
-    present = (
-      await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(db)
-    ).rows.map((r) => r.name);
+    present = (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(db)).rows.map(
+      (r) => r.name,
+    );
     for (const table of physicalTables(storage, present)) {
       if (!present.includes(table)) continue;
-      const info = await sql<{ name: string; pk: number | bigint }>`select name, pk from pragma_table_info(${table})`.execute(
-        db,
-      );
+      const info = await sql<{
+        name: string;
+        pk: number | bigint;
+      }>`select name, pk from pragma_table_info(${table})`.execute(db);
       columns.set(table, new Set(info.rows.map((r) => r.name)));
       const pk = info.rows.filter((r) => Number(r.pk) > 0).sort((a, b) => Number(a.pk) - Number(b.pk));
       // A primary key declared on the table (or an INTEGER PRIMARY KEY alias of the rowid) appears in table_info;
@@ -180,8 +181,11 @@ function recordingDriver(driver: Driver, sink: RecordedStatement[]): Driver {
     ...(driver.savepoint === undefined
       ? {}
       : {
-          savepoint: (conn: DatabaseConnection, name: string, compile: Parameters<NonNullable<Driver['savepoint']>>[2]) =>
-            driver.savepoint!(unwrap(conn), name, compile),
+          savepoint: (
+            conn: DatabaseConnection,
+            name: string,
+            compile: Parameters<NonNullable<Driver['savepoint']>>[2],
+          ) => driver.savepoint!(unwrap(conn), name, compile),
         }),
     ...(driver.rollbackToSavepoint === undefined
       ? {}

@@ -110,7 +110,13 @@ for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
       expect(texts.size).toBeGreaterThan(40);
       const tables = physicalTableNames('mk_');
       // The flow reached every table the tenancy rules cover that it can reach.
-      for (const t of ['mk_orders', 'mk_order_events', 'mk_outbox_events', 'mk_idempotency_keys', 'mk_webhook_deliveries']) {
+      for (const t of [
+        'mk_orders',
+        'mk_order_events',
+        'mk_outbox_events',
+        'mk_idempotency_keys',
+        'mk_webhook_deliveries',
+      ]) {
         expect([...texts].some((s) => s.includes(t))).toBe(true);
       }
       const explained: string[] = [];

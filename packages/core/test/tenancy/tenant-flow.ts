@@ -91,16 +91,32 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
   });
   await m.payouts.setDestination({ sellerId: 'bob', destination: 'ba_bob' });
   const checkout = (orderId: string, quantity: number, key: string) =>
-    m.orders.checkout({ orderId, buyerId: 'alice', listingId: listing.id, quantity, paymentMethod: 'tok_visa', idempotencyKey: key });
+    m.orders.checkout({
+      orderId,
+      buyerId: 'alice',
+      listingId: listing.id,
+      quantity,
+      paymentMethod: 'tok_visa',
+      idempotencyKey: key,
+    });
   const first = await checkout('ord-1', 2, 'co-1');
   const second = await checkout('ord-2', 1, 'co-2');
   const fresh = [first, second].map((o) => isReplayed(o));
   await m.orders.transition('ord-1', 'ship', { actor: seller, idempotencyKey: 'ship-1' });
   await m.orders.transition('ord-1', 'deliver', { actor: seller, idempotencyKey: 'deliver-1' });
   await m.orders.transition('ord-1', 'confirm', { actor: buyer, idempotencyKey: 'confirm-1' });
-  await m.orders.transition('ord-2', 'refundPartial', { actor: seller, amountMinor: 5_00n, idempotencyKey: 'refund-2' });
+  await m.orders.transition('ord-2', 'refundPartial', {
+    actor: seller,
+    amountMinor: 5_00n,
+    idempotencyKey: 'refund-2',
+  });
   await m.orders.transition('ord-2', 'cancel', { actor: buyer, reason: 'changed my mind', idempotencyKey: 'cancel-2' });
-  const payout = await m.payouts.request({ payoutId: FLOW_IDS.payout, sellerId: 'bob', currency: 'USD', amountMinor: 20_00n });
+  const payout = await m.payouts.request({
+    payoutId: FLOW_IDS.payout,
+    sellerId: 'bob',
+    currency: 'USD',
+    amountMinor: 20_00n,
+  });
   await m.worker().runOnce();
   await drain(m);
   const replay = await checkout('ord-1', 2, 'co-1');

@@ -27,9 +27,21 @@ async function addOwnRows(t: TenantMarket, name: string): Promise<void> {
   const m = t.market;
   await m.ledger.createAccounts([{ id: `only-${name}`, currency: 'USD', code: 7 }]);
   await m.ledger.createTransfers([
-    { id: `only-${name}-tr`, debitAccountId: 'acct-cash', creditAccountId: `only-${name}`, amount: 1n, currency: 'USD' },
+    {
+      id: `only-${name}-tr`,
+      debitAccountId: 'acct-cash',
+      creditAccountId: `only-${name}`,
+      amount: 1n,
+      currency: 'USD',
+    },
   ]);
-  await m.listings.create({ id: `only-${name}`, sellerId: 'bob', title: name, price: Money.of('1.00', 'USD'), quantity: 1 });
+  await m.listings.create({
+    id: `only-${name}`,
+    sellerId: 'bob',
+    title: name,
+    price: Money.of('1.00', 'USD'),
+    quantity: 1,
+  });
   await m.orders.checkout({
     orderId: `only-${name}-ord`,
     buyerId: 'alice',
@@ -53,6 +65,19 @@ async function expectBlind(reader: Marketplace, owner: string): Promise<void> {
   expect(await reader.payouts.get(`only-${owner}-po`)).toBeUndefined();
   expect(await codeOf(reader.payouts.get(`only-${owner}-po`, { actor: operator }))).toBe('NOT_FOUND');
   expect(await reader.orders.history(`only-${owner}-ord`)).toEqual([]);
+  // Nor can it change them: a transfer to the owner's account, a checkout or an edit of its listing.
+  const [moved] = await reader.ledger.createTransfers([
+    { id: `into-${owner}`, debitAccountId: 'acct-cash', creditAccountId: `only-${owner}`, amount: 1n, currency: 'USD' },
+  ]);
+  expect(moved?.result).toBe('creditAccountNotFound');
+  expect(
+    await codeOf(
+      reader.orders.checkout({ buyerId: 'alice', listingId: `only-${owner}`, quantity: 1, paymentMethod: 'tok_visa' }),
+    ),
+  ).toBe('NOT_FOUND');
+  expect(await codeOf(reader.listings.update(`only-${owner}`, { expectedVersion: 0, title: 'mine' }))).toBe(
+    'NOT_FOUND',
+  );
   const transfers = await reader.ledger.listTransfers({ accountId: 'acct-cash', limit: 100 });
   expect(transfers.transfers.map((t) => t.id)).not.toContain(`only-${owner}-tr`);
 }
@@ -173,7 +198,13 @@ for (const backend of testBackends()) {
           { id: 'tr-1', debitAccountId: 'acct-cash', creditAccountId: 'acct-wallet', amount: 7n, currency: 'EUR' },
         ]),
       ).toEqual([{ index: 0, id: 'tr-1', result: 'ok' }]);
-      await m.listings.create({ id: 'lst-lamp', sellerId: 'carol', title: 'Default', price: Money.of('9.00', 'EUR'), quantity: 3 });
+      await m.listings.create({
+        id: 'lst-lamp',
+        sellerId: 'carol',
+        title: 'Default',
+        price: Money.of('9.00', 'EUR'),
+        quantity: 3,
+      });
       await drain(m);
       expect(plain.delivered.map((e) => e.type)).toEqual(['transfer.created']);
       expect(plain.delivered[0]?.payload).toMatchObject({ amount: '7' });
@@ -181,7 +212,10 @@ for (const backend of testBackends()) {
       expect(await m.ledger.getAccount('acct-cash')).toMatchObject({ currency: 'EUR', debitsPosted: 7n });
       await expectBlind(m, 'alpha');
       expect(await alpha.market.listings.get('lst-lamp')).toMatchObject({ sellerId: 'bob', title: 'Lamp', sold: 2 });
-      expect(await alpha.market.ledger.getAccount('acct-cash')).toMatchObject({ currency: 'USD', debitsPosted: 12_35n });
+      expect(await alpha.market.ledger.getAccount('acct-cash')).toMatchObject({
+        currency: 'USD',
+        debitsPosted: 12_35n,
+      });
       const before = alpha.delivered.length;
       await drain(alpha.market);
       expect(alpha.delivered.length).toBe(before);

@@ -123,9 +123,18 @@ async function writeOldRows(storage: Storage): Promise<void> {
     at: NOW + seq,
   });
   // A row deleted between the others, so that positions have a gap (the migration must keep them as they are).
-  await db.insertInto('order_events').values(event('oe-1', 1, 'checkout', null, 'checkout')).execute();
-  await db.insertInto('order_events').values(event('oe-gone', 9, 'noop', null, 'x')).execute();
-  await db.insertInto('order_events').values(event('oe-2', 2, 'cancel', 'checkout', 'cancelled')).execute();
+  await db
+    .insertInto('order_events')
+    .values(event('oe-1', 1, 'checkout', null, 'checkout'))
+    .execute();
+  await db
+    .insertInto('order_events')
+    .values(event('oe-gone', 9, 'noop', null, 'x'))
+    .execute();
+  await db
+    .insertInto('order_events')
+    .values(event('oe-2', 2, 'cancel', 'checkout', 'cancelled'))
+    .execute();
   await db.deleteFrom('order_events').where('id', '=', 'oe-gone').execute();
   await db
     .insertInto('idempotency_keys')
