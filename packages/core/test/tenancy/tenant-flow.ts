@@ -117,9 +117,34 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     currency: 'USD',
     amountMinor: 20_00n,
   });
+  // Timers: a pending transfer that expires, an order that auto-completes, a lease; all by the same ids everywhere.
+  const [hold] = await m.ledger.createTransfers([
+    {
+      id: 'tr-hold',
+      debitAccountId: 'acct-cash',
+      creditAccountId: 'acct-wallet',
+      amount: 1_00n,
+      currency: 'USD',
+      flags: { pending: true },
+      timeoutSeconds: 60,
+    },
+  ]);
+  await checkout('ord-3', 1, 'co-3');
+  await m.orders.transition('ord-3', 'ship', { actor: seller });
+  await m.orders.transition('ord-3', 'deliver', { actor: seller });
+  const lease = await m.leases.acquire('tenancy-lease', 'me', 60_000);
   await m.worker().runOnce();
   await drain(m);
-  const replay = await checkout('ord-1', 2, 'co-1');
+  const replay = await checkout('ord-1', 2, 'co-1'); // within the key's window
+  t.clock.advance(72 * 3600 * 1000 + 1);
+  await m.worker().runOnce();
+  await drain(m);
+  const timed = {
+    hold: hold?.result,
+    ord3: (await m.orders.get('ord-3'))?.state,
+    lease: lease?.token,
+    wallet: (await m.ledger.getAccount('acct-wallet'))?.creditsPending,
+  };
   const orders = await Promise.all(FLOW_IDS.orders.map((id) => m.orders.get(id)));
   const histories = await Promise.all(FLOW_IDS.orders.map((id) => m.orders.history(id)));
   const accountIds = [
@@ -171,6 +196,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     feed: feed.events.map((e) => `${e.orderId}:${e.seq}:${e.transition}`),
     deliveries: count(deliveries.map((d) => `${d.eventType}:${d.status}`)),
     delivered: count(t.delivered.map((e) => e.type)),
+    timed,
     endpointId: endpoint.id,
   };
 }

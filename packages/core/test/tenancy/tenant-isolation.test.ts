@@ -122,7 +122,8 @@ for (const backend of testBackends()) {
       expect(solo.replayed).toBe(true);
       expect(solo.created.accounts).toEqual(['ok', 'ok']);
       expect(solo.created.transfers).toEqual(['ok', 'ok']);
-      expect(solo.listing).toMatchObject({ sold: 2, reserved: 0, available: 8 });
+      expect(solo.listing).toMatchObject({ sold: 3, reserved: 0, available: 7 });
+      expect(solo.timed).toEqual({ hold: 'ok', ord3: 'completed', lease: 1n, wallet: 0n });
       expect(comparable(results['alpha']!)).toEqual(comparable(solo));
       expect(comparable(results['beta']!)).toEqual(comparable(solo));
     });
@@ -163,7 +164,7 @@ for (const backend of testBackends()) {
       ] as const) {
         const feed = await t.market.orders.feed({ limit: 1000 });
         const orderIds = new Set(feed.events.map((e) => e.orderId));
-        expect([...orderIds].sort()).toEqual(['ord-1', 'ord-2', `only-${own}-ord`].sort());
+        expect([...orderIds].sort()).toEqual(['ord-1', 'ord-2', 'ord-3', `only-${own}-ord`].sort());
         expect(await t.market.webhooks.list()).toHaveLength(1);
         const deliveries = await t.market.webhooks.listDeliveries({ limit: 500 });
         expect(deliveries.some((d) => d.aggregateId.includes(other))).toBe(false);
@@ -172,7 +173,7 @@ for (const backend of testBackends()) {
         expect(t.delivered.some((e) => JSON.stringify(e.payload).includes(`only-${own}`))).toBe(true);
         expect(await t.market.sagas.listFailed()).toEqual([]);
         const listing = await t.market.listings.get('lst-lamp');
-        expect(listing).toMatchObject({ sold: 2, available: 8, title: 'Lamp' });
+        expect(listing).toMatchObject({ sold: 3, available: 7, title: 'Lamp' });
         await checkMarketInvariants(t.market, { provider: t.psp });
       }
       // A tenant's webhook endpoint id means nothing in the other tenant.
@@ -211,7 +212,7 @@ for (const backend of testBackends()) {
       expect(await m.listings.get('lst-lamp')).toMatchObject({ sellerId: 'carol', quantity: 3, sold: 0 });
       expect(await m.ledger.getAccount('acct-cash')).toMatchObject({ currency: 'EUR', debitsPosted: 7n });
       await expectBlind(m, 'alpha');
-      expect(await alpha.market.listings.get('lst-lamp')).toMatchObject({ sellerId: 'bob', title: 'Lamp', sold: 2 });
+      expect(await alpha.market.listings.get('lst-lamp')).toMatchObject({ sellerId: 'bob', title: 'Lamp', sold: 3 });
       expect(await alpha.market.ledger.getAccount('acct-cash')).toMatchObject({
         currency: 'USD',
         debitsPosted: 12_35n,

@@ -185,113 +185,135 @@ async function rawPositions(storage: Storage): Promise<string[]> {
   return rows.map((r) => r.p);
 }
 
-function market(adapter: Storage['adapter'], tenant: string | undefined, delivered: OutboxEvent[]): Marketplace {
+/** Where the tables live: the defaults, or a prefix of their own (and a schema where the backend has schemas). */
+interface Placement {
+  readonly tablePrefix?: string;
+  readonly schema?: string;
+}
+
+function market(
+  adapter: Storage['adapter'],
+  placement: Placement,
+  tenant: string | undefined,
+  delivered: OutboxEvent[],
+): Marketplace {
   return createMarketplace({
     adapter,
+    ...placement,
     ...(tenant === undefined ? {} : { tenant }),
     events: { sinks: [{ name: 'collect', deliver: async (events) => void delivered.push(...events) }] },
   });
 }
 
+const placements = (schemas: boolean): Placement[] => [
+  {},
+  schemas ? { tablePrefix: 'tn_', schema: 'tn' } : { tablePrefix: 'tn_' },
+];
+
 for (const backend of testBackends()) {
-  describe(`migration 0015 (tenants) in place on ${backend.name}`, () => {
-    let database: TestDatabase;
-    let storage: Storage;
-    let plain: Marketplace;
-    let beta: Marketplace;
-    let positionsBefore: string[];
-    let applied: readonly string[];
-    const plainDelivered: OutboxEvent[] = [];
-    const betaDelivered: OutboxEvent[] = [];
+  for (const placement of placements(backend.name === 'postgres')) {
+    describe(`migration 0015 (tenants) in place on ${backend.name}, tables ${JSON.stringify(placement)}`, () => {
+      let database: TestDatabase;
+      let storage: Storage;
+      let plain: Marketplace;
+      let beta: Marketplace;
+      let positionsBefore: string[];
+      let applied: readonly string[];
+      const plainDelivered: OutboxEvent[] = [];
+      const betaDelivered: OutboxEvent[] = [];
 
-    beforeAll(async () => {
-      database = await backend.createDatabase();
-      storage = new Storage(database.adapter());
-      const upTo14 = MIGRATIONS.slice(
-        0,
-        MIGRATIONS.findIndex((m) => m.name === '0015-tenants'),
-      );
-      expect(upTo14.at(-1)?.name).toBe('0014-payout-destinations');
-      await migrate(storage, upTo14);
-      await writeOldRows(storage);
-      positionsBefore = await rawPositions(storage);
-      applied = (await migrate(storage)).applied;
-      plain = market(database.adapter(), undefined, plainDelivered);
-      beta = market(database.adapter(), 'beta', betaDelivered);
-    });
-    afterAll(async () => {
-      await plain?.close();
-      await beta?.close();
-      await storage?.destroy();
-      await database?.drop();
-    });
+      beforeAll(async () => {
+        database = await backend.createDatabase();
+        storage = new Storage(database.adapter(), placement);
+        const upTo14 = MIGRATIONS.slice(
+          0,
+          MIGRATIONS.findIndex((m) => m.name === '0015-tenants'),
+        );
+        expect(upTo14.at(-1)?.name).toBe('0014-payout-destinations');
+        await migrate(storage, upTo14);
+        await writeOldRows(storage);
+        positionsBefore = await rawPositions(storage);
+        applied = (await migrate(storage)).applied;
+        plain = market(database.adapter(), placement, undefined, plainDelivered);
+        beta = market(database.adapter(), placement, 'beta', betaDelivered);
+      });
+      afterAll(async () => {
+        await plain?.close();
+        await beta?.close();
+        await storage?.destroy();
+        await database?.drop();
+      });
 
-    it('applies 0015 and after it the schema keeps the tenancy rules', async () => {
-      expect(applied[0]).toBe('0015-tenants');
-      expect(await tenancySchemaViolations(storage)).toEqual([]);
-      const { rows } = await sql<{ tenant: string; n: number | bigint | string }>`
+      it('applies 0015 and after it the schema keeps the tenancy rules', async () => {
+        expect(applied[0]).toBe('0015-tenants');
+        expect(await tenancySchemaViolations(storage)).toEqual([]);
+        const { rows } = await sql<{ tenant: string; n: number | bigint | string }>`
         select tenant, count(*) as n from ${sql.table('orders')} group by tenant`.execute(storage.unscopedDb);
-      expect(rows.map((r) => [r.tenant, Number(r.n)])).toEqual([['', 1]]);
-    });
-
-    it('lets the default tenant read every old row unchanged', async () => {
-      const accounts = await plain.ledger.getAccounts(['acct-cash', 'acct-wallet']);
-      expect(accounts.map((a) => [a.id, a.debitsPosted, a.creditsPosted, a.version])).toEqual([
-        ['acct-cash', 750n, 0n, 0n],
-        ['acct-wallet', 0n, 750n, 0n],
-      ]);
-      expect((await plain.ledger.listTransfers({ accountId: 'acct-cash' })).transfers.map((t) => t.id).sort()).toEqual([
-        'tr-1',
-        'tr-2',
-      ]);
-      expect((await plain.ledger.verify()).problems).toEqual([]);
-      expect(await plain.listings.get('lst-old')).toMatchObject({
-        sellerId: 'bob',
-        title: 'Old lamp',
-        quantity: 5,
-        available: 5,
-        sold: 0,
-        reserved: 0,
+        expect(rows.map((r) => [r.tenant, Number(r.n)])).toEqual([['', 1]]);
       });
-      expect((await plain.listings.verifyStock()).problems).toEqual([]);
-      expect(await plain.orders.get('ord-old')).toMatchObject({ state: 'cancelled', version: 2, listingId: 'lst-old' });
-      expect((await plain.orders.history('ord-old')).map((e) => `${e.seq}:${e.transition}`)).toEqual([
-        '1:checkout',
-        '2:cancel',
-      ]);
-      const feed = await plain.orders.feed();
-      expect(feed.events.map((e) => e.orderId)).toEqual(['ord-old', 'ord-old']);
-      expect(feed.events.map((e) => e.cursor)).toEqual(positionsBefore);
-      if (!storage.adapter.capabilities.concurrentWriters) expect(positionsBefore).toEqual(['0-1', '0-3']);
-      expect(await plain.orders.feedHead()).toBe(positionsBefore.at(-1));
-      expect(await plain.idempotency.inspect({ actor: 'alice', operation: 'host.op', key: 'key-1' })).toMatchObject({
-        status: 'succeeded',
-        fingerprint: 'fp-1',
+
+      it('lets the default tenant read every old row unchanged', async () => {
+        const accounts = await plain.ledger.getAccounts(['acct-cash', 'acct-wallet']);
+        expect(accounts.map((a) => [a.id, a.debitsPosted, a.creditsPosted, a.version])).toEqual([
+          ['acct-cash', 750n, 0n, 0n],
+          ['acct-wallet', 0n, 750n, 0n],
+        ]);
+        expect(
+          (await plain.ledger.listTransfers({ accountId: 'acct-cash' })).transfers.map((t) => t.id).sort(),
+        ).toEqual(['tr-1', 'tr-2']);
+        expect((await plain.ledger.verify()).problems).toEqual([]);
+        expect(await plain.listings.get('lst-old')).toMatchObject({
+          sellerId: 'bob',
+          title: 'Old lamp',
+          quantity: 5,
+          available: 5,
+          sold: 0,
+          reserved: 0,
+        });
+        expect((await plain.listings.verifyStock()).problems).toEqual([]);
+        expect(await plain.orders.get('ord-old')).toMatchObject({
+          state: 'cancelled',
+          version: 2,
+          listingId: 'lst-old',
+        });
+        expect((await plain.orders.history('ord-old')).map((e) => `${e.seq}:${e.transition}`)).toEqual([
+          '1:checkout',
+          '2:cancel',
+        ]);
+        const feed = await plain.orders.feed();
+        expect(feed.events.map((e) => e.orderId)).toEqual(['ord-old', 'ord-old']);
+        expect(feed.events.map((e) => e.cursor)).toEqual(positionsBefore);
+        if (!storage.adapter.capabilities.concurrentWriters) expect(positionsBefore).toEqual(['0-1', '0-3']);
+        expect(await plain.orders.feedHead()).toBe(positionsBefore.at(-1));
+        expect(await plain.idempotency.inspect({ actor: 'alice', operation: 'host.op', key: 'key-1' })).toMatchObject({
+          status: 'succeeded',
+          fingerprint: 'fp-1',
+        });
+      });
+
+      it('hides them from another tenant, which writes the same ids afresh', async () => {
+        expect(await beta.ledger.getAccount('acct-cash')).toBeUndefined();
+        expect(await beta.listings.get('lst-old')).toBeUndefined();
+        expect(await beta.orders.get('ord-old')).toBeUndefined();
+        expect((await beta.orders.feed()).events).toEqual([]);
+        expect(await beta.idempotency.inspect({ actor: 'alice', operation: 'host.op', key: 'key-1' })).toBeUndefined();
+        expect(await beta.ledger.createAccounts([{ id: 'acct-cash', currency: 'EUR', code: 5 }])).toEqual([
+          { index: 0, id: 'acct-cash', result: 'ok' },
+        ]);
+        expect(await plain.ledger.createAccounts([{ id: 'acct-cash', currency: 'EUR', code: 5 }])).toEqual([
+          { index: 0, id: 'acct-cash', result: 'existsWithDifferentCurrency' },
+        ]);
+      });
+
+      it('relays the old pending outbox event through the default tenant’s relay only', async () => {
+        for (let i = 0; i < 5 && (await beta.events.runOnce()) > 0; i++) {}
+        for (let i = 0; i < 5 && (await plain.events.runOnce()) > 0; i++) {}
+        expect(betaDelivered).toEqual([]);
+        expect(plainDelivered.map((e) => [e.id, e.type, e.aggregateId, e.sequence])).toEqual([
+          ['evt-old', 'order.cancel', 'ord-old', 1],
+        ]);
+        expect(plainDelivered[0]?.payload).toEqual({ orderId: 'ord-old' });
       });
     });
-
-    it('hides them from another tenant, which writes the same ids afresh', async () => {
-      expect(await beta.ledger.getAccount('acct-cash')).toBeUndefined();
-      expect(await beta.listings.get('lst-old')).toBeUndefined();
-      expect(await beta.orders.get('ord-old')).toBeUndefined();
-      expect((await beta.orders.feed()).events).toEqual([]);
-      expect(await beta.idempotency.inspect({ actor: 'alice', operation: 'host.op', key: 'key-1' })).toBeUndefined();
-      expect(await beta.ledger.createAccounts([{ id: 'acct-cash', currency: 'EUR', code: 5 }])).toEqual([
-        { index: 0, id: 'acct-cash', result: 'ok' },
-      ]);
-      expect(await plain.ledger.createAccounts([{ id: 'acct-cash', currency: 'EUR', code: 5 }])).toEqual([
-        { index: 0, id: 'acct-cash', result: 'existsWithDifferentCurrency' },
-      ]);
-    });
-
-    it('relays the old pending outbox event through the default tenant’s relay only', async () => {
-      for (let i = 0; i < 5 && (await beta.events.runOnce()) > 0; i++) {}
-      for (let i = 0; i < 5 && (await plain.events.runOnce()) > 0; i++) {}
-      expect(betaDelivered).toEqual([]);
-      expect(plainDelivered.map((e) => [e.id, e.type, e.aggregateId, e.sequence])).toEqual([
-        ['evt-old', 'order.cancel', 'ord-old', 1],
-      ]);
-      expect(plainDelivered[0]?.payload).toEqual({ orderId: 'ord-old' });
-    });
-  });
+  }
 }
