@@ -10,7 +10,7 @@ import {
   type OutboxEvent,
   type StorageAdapter,
 } from '@marketkit/core';
-import { ManualClock, SandboxPaymentProvider } from '@marketkit/testing';
+import { ManualClock, SANDBOX_3DS_PAYMENT_METHOD, SandboxPaymentProvider } from '@marketkit/testing';
 
 /** A marketplace of one tenant with the collaborators the flow observes. */
 export interface TenantMarket {
@@ -53,7 +53,7 @@ const seller = { role: 'seller', id: 'bob' } as const;
 /** The ids every tenant uses. */
 export const FLOW_IDS = {
   listing: 'lst-lamp',
-  orders: ['ord-1', 'ord-2'],
+  orders: ['ord-1', 'ord-2', 'ord-3', 'ord-4'],
   payout: 'po-1',
   accounts: ['acct-cash', 'acct-wallet'],
   transfers: ['tr-1', 'tr-2'],
@@ -132,6 +132,25 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
   await checkout('ord-3', 1, 'co-3');
   await m.orders.transition('ord-3', 'ship', { actor: seller });
   await m.orders.transition('ord-3', 'deliver', { actor: seller });
+  // 3-D Secure: the customer acts, the provider's event (the same event id in every tenant) wakes the checkout.
+  const secure = await m.orders.checkout({
+    orderId: 'ord-4',
+    buyerId: 'alice',
+    listingId: listing.id,
+    quantity: 1,
+    paymentMethod: SANDBOX_3DS_PAYMENT_METHOD,
+    idempotencyKey: 'co-4',
+  });
+  t.psp.completeCustomerAction(secure.authorizationId!, 'succeeded');
+  const event = { authorizationId: secure.authorizationId!, eventId: 'evt-3ds', type: 'payment_intent.succeeded' };
+  const acted = await m.payments.customerActionCompleted(event);
+  const again = await m.payments.customerActionCompleted(event);
+  const customerAction = {
+    before: secure.state,
+    after: acted.order?.state,
+    duplicate: [acted.duplicate, again.duplicate],
+    authorizationId: secure.authorizationId,
+  };
   const lease = await m.leases.acquire('tenancy-lease', 'me', 60_000);
   await m.worker().runOnce();
   await drain(m);
@@ -197,6 +216,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     deliveries: count(deliveries.map((d) => `${d.eventType}:${d.status}`)),
     delivered: count(t.delivered.map((e) => e.type)),
     timed,
+    customerAction,
     endpointId: endpoint.id,
   };
 }

@@ -116,13 +116,18 @@ for (const backend of testBackends()) {
 
     it('ends each of two concurrent tenants with identical ids exactly as a lone tenant', () => {
       const solo = results['solo']!;
-      expect(solo.orders.map((o) => o?.state)).toEqual(['completed', 'cancelled']);
+      expect(solo.orders.map((o) => o?.state)).toEqual(['completed', 'cancelled', 'completed', 'paid']);
+      expect(solo.customerAction).toMatchObject({
+        before: 'awaitingCustomer',
+        after: 'paid',
+        duplicate: [false, true],
+      });
       expect(solo.payout).toMatchObject({ status: 'paid', amountMinor: 20_00n });
       expect(solo.fresh).toEqual([false, false]);
       expect(solo.replayed).toBe(true);
       expect(solo.created.accounts).toEqual(['ok', 'ok']);
       expect(solo.created.transfers).toEqual(['ok', 'ok']);
-      expect(solo.listing).toMatchObject({ sold: 3, reserved: 0, available: 7 });
+      expect(solo.listing).toMatchObject({ sold: 4, reserved: 0, available: 6 });
       expect(solo.timed).toEqual({ hold: 'ok', ord3: 'completed', lease: 1n, wallet: 0n });
       expect(comparable(results['alpha']!)).toEqual(comparable(solo));
       expect(comparable(results['beta']!)).toEqual(comparable(solo));
@@ -164,7 +169,7 @@ for (const backend of testBackends()) {
       ] as const) {
         const feed = await t.market.orders.feed({ limit: 1000 });
         const orderIds = new Set(feed.events.map((e) => e.orderId));
-        expect([...orderIds].sort()).toEqual(['ord-1', 'ord-2', 'ord-3', `only-${own}-ord`].sort());
+        expect([...orderIds].sort()).toEqual(['ord-1', 'ord-2', 'ord-3', 'ord-4', `only-${own}-ord`].sort());
         expect(await t.market.webhooks.list()).toHaveLength(1);
         const deliveries = await t.market.webhooks.listDeliveries({ limit: 500 });
         expect(deliveries.some((d) => d.aggregateId.includes(other))).toBe(false);
@@ -173,7 +178,7 @@ for (const backend of testBackends()) {
         expect(t.delivered.some((e) => JSON.stringify(e.payload).includes(`only-${own}`))).toBe(true);
         expect(await t.market.sagas.listFailed()).toEqual([]);
         const listing = await t.market.listings.get('lst-lamp');
-        expect(listing).toMatchObject({ sold: 3, available: 7, title: 'Lamp' });
+        expect(listing).toMatchObject({ sold: 4, available: 6, title: 'Lamp' });
         await checkMarketInvariants(t.market, { provider: t.psp });
       }
       // A tenant's webhook endpoint id means nothing in the other tenant.
@@ -212,7 +217,7 @@ for (const backend of testBackends()) {
       expect(await m.listings.get('lst-lamp')).toMatchObject({ sellerId: 'carol', quantity: 3, sold: 0 });
       expect(await m.ledger.getAccount('acct-cash')).toMatchObject({ currency: 'EUR', debitsPosted: 7n });
       await expectBlind(m, 'alpha');
-      expect(await alpha.market.listings.get('lst-lamp')).toMatchObject({ sellerId: 'bob', title: 'Lamp', sold: 3 });
+      expect(await alpha.market.listings.get('lst-lamp')).toMatchObject({ sellerId: 'bob', title: 'Lamp', sold: 4 });
       expect(await alpha.market.ledger.getAccount('acct-cash')).toMatchObject({
         currency: 'USD',
         debitsPosted: 12_35n,
