@@ -49,7 +49,7 @@ interface KeyIndex {
 /**
  * Every way the storage's tables break the tenancy rules, as readable lines (empty when none): a Marketkit table
  * that is missing or has no `tenant` column, has no primary key, or has a primary key or a unique index
- * (constraint or not) whose first column is not `tenant`. PostgreSQL is read from pg_catalog, SQLite from its
+ * (constraint or not) or a foreign key whose first column is not `tenant`. PostgreSQL is read from pg_catalog, SQLite from its
  * pragmas.
  */
 export async function tenancySchemaViolations(storage: Storage): Promise<string[]> {
@@ -80,6 +80,18 @@ export async function tenancySchemaViolations(storage: Storage): Promise<string[
       where n.nspname = ${schema} and c.relname = any(${tables}) and (x.indisprimary or x.indisunique)
       order by c.relname, i.relname`.execute(db);
     keys.push(...idx.rows);
+    // Citus: a foreign key between distributed tables must include the distribution column.
+    const fks = await sql<{ table: string; name: string; first: string | null }>`
+      select c.relname as table, k.conname as name, a.attname as first
+      from pg_constraint k
+      join pg_class c on c.oid = k.conrelid
+      join pg_namespace n on n.oid = c.relnamespace
+      left join pg_attribute a on a.attrelid = c.oid and a.attnum = k.conkey[1]
+      where n.nspname = ${schema} and c.relname = any(${tables}) and k.contype = 'f'`.execute(db);
+    for (const fk of fks.rows) {
+      if (fk.first !== 'tenant')
+        problems.push(`${fk.table}: foreign key ${fk.name} starts with ${fk.first}, not tenant`);
+    }
   } else {
     present = (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(db)).rows.map(
       (r) => r.name,
@@ -95,6 +107,11 @@ export async function tenancySchemaViolations(storage: Storage): Promise<string[
       // A primary key declared on the table (or an INTEGER PRIMARY KEY alias of the rowid) appears in table_info;
       // its autoindex, if any, appears again below as origin 'pk'.
       if (pk.length > 0) keys.push({ table, name: `${table} primary key`, primary: true, first: pk[0]!.name });
+      const fks = await sql<{ id: number | bigint; seq: number | bigint; from: string }>`
+        select id, seq, "from" from pragma_foreign_key_list(${table})`.execute(db);
+      for (const fk of fks.rows.filter((r) => Number(r.seq) === 0 && r.from !== 'tenant')) {
+        problems.push(`${table}: foreign key ${fk.id} starts with ${fk.from}, not tenant`);
+      }
       const list = await sql<{ name: string; unique: number | bigint; origin: string }>`
         select name, "unique", origin from pragma_index_list(${table})`.execute(db);
       for (const index of list.rows) {

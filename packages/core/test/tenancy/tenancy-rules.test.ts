@@ -45,6 +45,8 @@ for (const backend of testBackends()) {
       await sql`create table mk_rogue (id text primary key, tenant text not null default '')`.execute(db);
       await sql`create unique index mk_listings_rogue on mk_listings (seller_id, id)`.execute(db);
       await sql`create table mk_headless (id text not null, note text)`.execute(db);
+      await sql`create table mk_linked (tenant text not null, id text not null, order_id text references mk_rogue (id),
+        primary key (tenant, id))`.execute(db);
       try {
         const problems = await tenancySchemaViolations(storage);
         expect(problems).toEqual(
@@ -53,11 +55,13 @@ for (const backend of testBackends()) {
             'mk_listings: unique index mk_listings_rogue starts with seller_id, not tenant',
             'mk_headless: no tenant column',
             'mk_headless: no primary key',
+            expect.stringMatching(/^mk_linked: foreign key .* starts with order_id, not tenant$/),
           ]),
         );
-        expect(problems).toHaveLength(4);
+        expect(problems).toHaveLength(5);
       } finally {
         await sql`drop index mk_listings_rogue`.execute(db);
+        await sql`drop table mk_linked`.execute(db);
         await sql`drop table mk_rogue`.execute(db);
         await sql`drop table mk_headless`.execute(db);
       }
@@ -66,92 +70,100 @@ for (const backend of testBackends()) {
   });
 }
 
+const PLACEMENTS = [{}, { tablePrefix: 'tn_', schema: 'tn' }] as const;
+
 for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
-  describe('tenancy statement rules on postgres', () => {
-    let database: TestDatabase;
-    let explainer: Kysely<unknown>;
-    let receiver: TestReceiver & { url: string };
-    const recorded: RecordedStatement[] = [];
+  for (const placement of PLACEMENTS) {
+    const prefix = 'tablePrefix' in placement ? placement.tablePrefix : 'mk_';
+    describe(`tenancy statement rules on postgres, tables ${JSON.stringify(placement)}`, () => {
+      let database: TestDatabase;
+      let explainer: Kysely<unknown>;
+      let receiver: TestReceiver & { url: string };
+      const recorded: RecordedStatement[] = [];
 
-    beforeAll(async () => {
-      database = await backend.createDatabase();
-      const setup = createMarketplace({ adapter: database.adapter() });
-      await setup.migrate();
-      await setup.close();
-      explainer = new Kysely<unknown>({ dialect: database.adapter().dialect });
-      // Another tenant's rows first, so that a statement reaching them would have something to find.
-      const other = openTenantMarket(database.adapter(), 'beta');
-      const alpha = openTenantMarket(recordingAdapter(database.adapter(), recorded), 'alpha');
-      receiver = await TestReceiver.start(alpha.clock);
-      try {
-        await runFlow(other, receiver.url);
-        await runFlow(alpha, receiver.url);
-        // More of what a deployment runs: the order timers, expiry sweeps, the feed head, reconciliation.
-        alpha.clock.advance(4 * 24 * 3600 * 1000);
-        await alpha.market.worker().runOnce();
-        await alpha.market.orders.feedHead();
-        await alpha.market.payments.reconcile({ from: 0, to: alpha.clock.now(), provider: alpha.psp });
-        await alpha.market.idempotency.sweepExpired();
-        await alpha.market.events.relay.sweep();
-        await alpha.market.leases.acquire('tenancy-lease', 'me', 1000);
-      } finally {
-        await other.market.close();
-        await alpha.market.close();
-      }
-    });
-    afterAll(async () => {
-      await receiver?.close();
-      await explainer?.destroy();
-      await database?.drop();
-    });
+      beforeAll(async () => {
+        database = await backend.createDatabase();
+        const setup = createMarketplace({ adapter: database.adapter(), ...placement });
+        await setup.migrate();
+        await setup.close();
+        explainer = new Kysely<unknown>({ dialect: database.adapter().dialect });
+        // Another tenant's rows first, so that a statement reaching them would have something to find.
+        const other = openTenantMarket(database.adapter(), 'beta', placement);
+        const alpha = openTenantMarket(recordingAdapter(database.adapter(), recorded), 'alpha', placement);
+        receiver = await TestReceiver.start(alpha.clock);
+        try {
+          await runFlow(other, receiver.url);
+          await runFlow(alpha, receiver.url);
+          // More of what a deployment runs: the order timers, expiry sweeps, the feed head, reconciliation.
+          alpha.clock.advance(4 * 24 * 3600 * 1000);
+          await alpha.market.worker().runOnce();
+          await alpha.market.orders.feedHead();
+          await alpha.market.payments.reconcile({ from: 0, to: alpha.clock.now(), provider: alpha.psp });
+          await alpha.market.idempotency.sweepExpired();
+          await alpha.market.events.relay.sweep();
+          await alpha.market.leases.acquire('tenancy-lease', 'me', 1000);
+        } finally {
+          await other.market.close();
+          await alpha.market.close();
+        }
+      });
+      afterAll(async () => {
+        await receiver?.close();
+        await explainer?.destroy();
+        await database?.drop();
+      });
 
-    it('filters every scan by the tenant and writes it with every insert, across the whole flow', async () => {
-      const texts = new Set(recorded.map((s) => s.sql));
-      expect(texts.size).toBeGreaterThan(40);
-      const tables = physicalTableNames('mk_');
-      // The flow reached every table the tenancy rules cover.
-      const unreached = tables.filter((t) => ![...texts].some((s) => s.includes(`"${t}"`)));
-      expect(unreached).toEqual([]);
-      const explained: string[] = [];
-      const problems = await statementViolations(explainer, recorded, 'alpha', tables, explained);
-      expect(problems).toEqual([]);
-      if (process.env['TENANCY_DEBUG']) console.log(explained.join('\n---\n'));
-      expect(explained.length).toBeGreaterThan(40);
-      // Inserts, updates, deletes and reads alike were explained.
-      for (const verb of ['insert', 'update', 'delete', 'select']) {
-        expect(explained.some((s) => s.trimStart().toLowerCase().startsWith(verb))).toBe(true);
-      }
-    });
+      it('filters every scan by the tenant and writes it with every insert, across the whole flow', async () => {
+        const texts = new Set(recorded.map((s) => s.sql));
+        expect(texts.size).toBeGreaterThan(40);
+        const tables = physicalTableNames(prefix);
+        // The flow reached every table the tenancy rules cover.
+        const unreached = tables.filter((t) => ![...texts].some((s) => s.includes(`"${t}"`)));
+        expect(unreached).toEqual([]);
+        const explained: string[] = [];
+        const problems = await statementViolations(explainer, recorded, 'alpha', tables, explained);
+        expect(problems).toEqual([]);
+        if (process.env['TENANCY_DEBUG']) console.log(explained.join('\n---\n'));
+        expect(explained.length).toBeGreaterThan(40);
+        // Inserts, updates, deletes and reads alike were explained.
+        for (const verb of ['insert', 'update', 'delete', 'select']) {
+          expect(explained.some((s) => s.trimStart().toLowerCase().startsWith(verb))).toBe(true);
+        }
+      });
 
-    it('reports an unscoped statement, another tenant’s, and an insert without the tenant', async () => {
-      const sink: RecordedStatement[] = [];
-      const db = new Kysely<unknown>({ dialect: recordingAdapter(database.adapter(), sink).dialect });
-      try {
-        await db.executeQuery(CompiledQuery.raw('select * from mk_orders where id = $1', ['ord-1']));
-        await db.executeQuery(CompiledQuery.raw(`select * from mk_listings where tenant = 'beta' and id = $1`, ['x']));
-        await db.executeQuery(
-          CompiledQuery.raw(
-            `select e.* from mk_order_events e join mk_orders o on o.id = e.order_id where o.tenant = $1`,
-            ['alpha'],
-          ),
-        );
-        await db.executeQuery(
-          CompiledQuery.raw(
-            'insert into mk_leases (name, owner, token, expires_at, acquired_at) values ($1, $2, 1, 0, 0) on conflict do nothing',
-            ['rogue', 'me'],
-          ),
-        );
-        await db.executeQuery(CompiledQuery.raw('select 1'));
-      } finally {
-        await db.destroy();
-      }
-      const problems = await statementViolations(explainer, sink, 'alpha', physicalTableNames('mk_'));
-      expect(problems).toEqual([
-        expect.stringMatching(/ on mk_orders without a tenant condition: select \* from mk_orders/),
-        expect.stringMatching(/on mk_listings filters by tenant 'beta'/),
-        expect.stringMatching(/on mk_order_events without a tenant condition/),
-        expect.stringMatching(/^insert into mk_leases without the tenant column/),
-      ]);
+      if (prefix === 'mk_')
+        it('reports an unscoped statement, another tenant’s, and an insert without the tenant', async () => {
+          const sink: RecordedStatement[] = [];
+          const db = new Kysely<unknown>({ dialect: recordingAdapter(database.adapter(), sink).dialect });
+          try {
+            await db.executeQuery(CompiledQuery.raw('select * from mk_orders where id = $1', ['ord-1']));
+            await db.executeQuery(
+              CompiledQuery.raw(`select * from mk_listings where tenant = 'beta' and id = $1`, ['x']),
+            );
+            await db.executeQuery(
+              CompiledQuery.raw(
+                `select e.* from mk_order_events e join mk_orders o on o.id = e.order_id where o.tenant = $1`,
+                ['alpha'],
+              ),
+            );
+            await db.executeQuery(
+              CompiledQuery.raw(
+                'insert into mk_leases (name, owner, token, expires_at, acquired_at) values ($1, $2, 1, 0, 0) on conflict do nothing',
+                ['rogue', 'me'],
+              ),
+            );
+            await db.executeQuery(CompiledQuery.raw('select 1'));
+          } finally {
+            await db.destroy();
+          }
+          const problems = await statementViolations(explainer, sink, 'alpha', physicalTableNames('mk_'));
+          expect(problems).toEqual([
+            expect.stringMatching(/ on mk_orders without a tenant condition: select \* from mk_orders/),
+            expect.stringMatching(/on mk_listings filters by tenant 'beta'/),
+            expect.stringMatching(/on mk_order_events without a tenant condition/),
+            expect.stringMatching(/^insert into mk_leases without the tenant column/),
+          ]);
+        });
     });
-  });
+  }
 }

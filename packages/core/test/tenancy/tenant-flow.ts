@@ -23,12 +23,17 @@ export interface TenantMarket {
 }
 
 /** A marketplace for `tenant` (the default tenant when undefined) on `adapter`, with a collecting sink. */
-export function openTenantMarket(adapter: StorageAdapter, tenant: string | undefined): TenantMarket {
+export function openTenantMarket(
+  adapter: StorageAdapter,
+  tenant: string | undefined,
+  placement: { readonly tablePrefix?: string; readonly schema?: string } = {},
+): TenantMarket {
   const clock = new ManualClock();
   const psp = new SandboxPaymentProvider();
   const delivered: OutboxEvent[] = [];
   const market = createMarketplace({
     adapter,
+    ...placement,
     ...(tenant === undefined ? {} : { tenant }),
     clock,
     payments: psp,
