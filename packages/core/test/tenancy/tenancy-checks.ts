@@ -267,6 +267,34 @@ function scanConditions(node: PlanNode): string[] {
   return [...own, ...below];
 }
 
+/** Every `INSERT INTO` one of `names` in `text` that has no column list or does not list the tenant column. */
+function insertProblems(text: string, names: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  for (const insert of text.matchAll(
+    /\binsert\s+(?:or\s+\w+\s+)?into\s+((?:"[^"]+"|\w+)(?:\s*\.\s*(?:"[^"]+"|\w+))?)\s*/gi,
+  )) {
+    const table = (insert[1] ?? '').split('.').at(-1)!.replaceAll('"', '').trim();
+    if (!names.has(table)) continue;
+    const rest = text.slice((insert.index ?? 0) + insert[0].length);
+    const list = /^(?:as\s+\w+\s*)?\(([^)]*)\)/i.exec(rest);
+    if (list === null) problems.push(`insert into ${table} without a column list: ${oneLine}`);
+    else if (!/(^|[\s,"])tenant("|\s|,|$)/.test(list[1] ?? '')) {
+      problems.push(`insert into ${table} without the tenant column: ${oneLine}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * For any backend: every insert among the recorded `statements` (distinct texts) into one of `tables` (physical
+ * names) that does not write the tenant column (see {@link statementViolations}, which checks this too).
+ */
+export function insertViolations(statements: readonly RecordedStatement[], tables: readonly string[]): string[] {
+  const names = new Set(tables);
+  return [...new Set(statements.map((s) => s.sql))].flatMap((text) => insertProblems(text, names));
+}
+
 /**
  * For PostgreSQL: every way the recorded `statements` break the tenancy rules for `tenant` (empty when none). Each
  * distinct SQL text that names one of `tables` (physical names) is explained (`EXPLAIN (FORMAT JSON)`, with its
@@ -292,16 +320,7 @@ export async function statementViolations(
     if (CONTROL.test(text)) continue;
     if (!tablePattern(tables).test(text)) continue;
     const oneLine = text.replace(/\s+/g, ' ').trim();
-    for (const insert of text.matchAll(/\binsert\s+into\s+((?:"[^"]+"|\w+)(?:\s*\.\s*(?:"[^"]+"|\w+))?)\s*/gi)) {
-      const table = (insert[1] ?? '').split('.').at(-1)!.replaceAll('"', '').trim();
-      if (!names.has(table)) continue;
-      const rest = text.slice((insert.index ?? 0) + insert[0].length);
-      const list = /^(?:as\s+\w+\s*)?\(([^)]*)\)/i.exec(rest);
-      if (list === null) problems.push(`insert into ${table} without a column list: ${oneLine}`);
-      else if (!/(^|[\s,"])tenant("|\s|,|$)/.test(list[1] ?? '')) {
-        problems.push(`insert into ${table} without the tenant column: ${oneLine}`);
-      }
-    }
+    problems.push(...insertProblems(text, names));
     let plan: PlanNode;
     try {
       const result = await db.executeQuery<Record<string, unknown>>(

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Storage } from '../../src/storage/storage.js';
 import { TestReceiver } from '../webhooks/webhook-fixture.js';
 import {
+  insertViolations,
   physicalTableNames,
   type RecordedStatement,
   recordingAdapter,
@@ -166,4 +167,50 @@ for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
         });
     });
   }
+}
+
+for (const backend of testBackends().filter((b) => b.name === 'sqlite')) {
+  describe('tenancy insert rule on sqlite', () => {
+    let database: TestDatabase;
+    let receiver: TestReceiver & { url: string };
+    const recorded: RecordedStatement[] = [];
+
+    beforeAll(async () => {
+      database = await backend.createDatabase();
+      const setup = createMarketplace({ adapter: database.adapter() });
+      await setup.migrate();
+      await setup.close();
+      const alpha = openTenantMarket(recordingAdapter(database.adapter(), recorded), 'alpha');
+      receiver = await TestReceiver.start(alpha.clock);
+      try {
+        await runFlow(alpha, receiver.url);
+      } finally {
+        await alpha.market.close();
+      }
+    });
+    afterAll(async () => {
+      await receiver?.close();
+      await database?.drop();
+    });
+
+    it('writes the tenant with every insert of the whole flow, and reports an insert without it', () => {
+      const tables = physicalTableNames('mk_');
+      const inserts = [...new Set(recorded.map((s) => s.sql))].filter((s) => /\binsert\b/i.test(s));
+      expect(inserts.length).toBeGreaterThan(10);
+      expect(insertViolations(recorded, tables)).toEqual([]);
+      expect(
+        insertViolations(
+          [
+            { sql: 'insert into "mk_leases" ("name", "owner") values (?, ?)', parameters: [] },
+            { sql: 'insert or ignore into mk_jobs select * from mk_jobs', parameters: [] },
+            { sql: 'insert into "mk_leases" ("tenant", "name") values (?, ?)', parameters: [] },
+          ],
+          tables,
+        ),
+      ).toEqual([
+        expect.stringMatching(/^insert into mk_leases without the tenant column/),
+        expect.stringMatching(/^insert into mk_jobs without a column list/),
+      ]);
+    });
+  });
 }
