@@ -71,7 +71,8 @@ for (const backend of testBackends()) {
   });
 }
 
-const PLACEMENTS = [{}, { tablePrefix: 'tn_', schema: 'tn' }] as const;
+/** The defaults, and a prefix and schema of their own with the other stock strategy (its own statements). */
+const PLACEMENTS = [{}, { tablePrefix: 'tn_', schema: 'tn', listings: { stockStrategy: 'rowLock' } }] as const;
 
 for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
   for (const placement of PLACEMENTS) {
@@ -84,7 +85,8 @@ for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
 
       beforeAll(async () => {
         database = await backend.createDatabase();
-        const setup = createMarketplace({ adapter: database.adapter(), ...placement });
+        const { listings: _, ...tables } = { listings: undefined, ...placement };
+        const setup = createMarketplace({ adapter: database.adapter(), ...tables });
         await setup.migrate();
         await setup.close();
         explainer = new Kysely<unknown>({ dialect: database.adapter().dialect });

@@ -6,6 +6,7 @@ import {
   escrowAccounts,
   isReplayed,
   type Marketplace,
+  type MarketplaceOptions,
   Money,
   type OutboxEvent,
   type StorageAdapter,
@@ -26,7 +27,7 @@ export interface TenantMarket {
 export function openTenantMarket(
   adapter: StorageAdapter,
   tenant: string | undefined,
-  placement: { readonly tablePrefix?: string; readonly schema?: string } = {},
+  placement: Pick<MarketplaceOptions, 'tablePrefix' | 'schema' | 'listings'> = {},
 ): TenantMarket {
   const clock = new ManualClock();
   const psp = new SandboxPaymentProvider();
