@@ -356,3 +356,87 @@ export async function statementViolations(
   }
   return problems;
 }
+
+const NOT_ALIASES = new Set([
+  'where',
+  'set',
+  'on',
+  'join',
+  'inner',
+  'left',
+  'cross',
+  'values',
+  'select',
+  'default',
+  'using',
+  'order',
+  'group',
+  'limit',
+  'returning',
+  'union',
+  'as',
+  'indexed',
+  'not',
+]);
+
+/** The names each of `tables` goes by in `text`: its own, and every alias given to it. */
+function tableAliases(text: string, tables: ReadonlySet<string>): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const m of text.matchAll(
+    /(?<![A-Za-z0-9_])"?([A-Za-z0-9_]+)"?(?=\s+(?:as\s+)?"?([A-Za-z_][A-Za-z0-9_]*)"?|)/gi,
+  )) {
+    const table = m[1]!;
+    if (!tables.has(table)) continue;
+    names.set(table, table);
+    const alias = m[2];
+    if (alias !== undefined && !NOT_ALIASES.has(alias.toLowerCase())) names.set(alias, table);
+  }
+  return names;
+}
+
+/**
+ * For SQLite: every way the recorded `statements` break the tenancy rules, read from `EXPLAIN QUERY PLAN` (with
+ * each distinct text's first parameters). Every index of a Marketkit table starts with `tenant`, so a statement that
+ * filters by tenant reaches each of its tables by a `SEARCH … (tenant=? …)`; a `SCAN` of one of `tables`, or a
+ * `SEARCH` without `tenant=?`, reads rows of every tenant. Inserts must list the tenant column. SQLite's plans do not
+ * show the value compared, so a wrong tenant is not caught here (the PostgreSQL check and the isolation test do).
+ */
+export async function sqliteStatementViolations(
+  db: Kysely<unknown>,
+  statements: readonly RecordedStatement[],
+  tables: readonly string[],
+  explained: string[] = [],
+): Promise<string[]> {
+  const problems: string[] = [];
+  const names = new Set(tables);
+  const seen = new Set<string>();
+  for (const statement of statements) {
+    const text = statement.sql;
+    if (seen.has(text)) continue;
+    seen.add(text);
+    if (CONTROL.test(text) || /^\s*pragma\b/i.test(text) || !tablePattern(tables).test(text)) continue;
+    const oneLine = text.replace(/\s+/g, ' ').trim();
+    problems.push(...insertProblems(text, names));
+    let details: string[];
+    try {
+      const result = await db.executeQuery<{ detail: string }>(
+        Compiled.raw(`explain query plan ${text}`, [...statement.parameters]),
+      );
+      details = result.rows.map((r) => r.detail);
+      explained.push(text);
+    } catch (error) {
+      problems.push(`cannot explain (${(error as Error).message}): ${oneLine}`);
+      continue;
+    }
+    const aliases = tableAliases(text, names);
+    for (const detail of details) {
+      const m = /^(SCAN|SEARCH) ("?[A-Za-z0-9_]+"?)/.exec(detail);
+      if (m === null) continue;
+      const table = aliases.get(m[2]!.replaceAll('"', ''));
+      if (table === undefined) continue;
+      if (m[1] === 'SCAN') problems.push(`${detail} (${table}) reads every tenant's rows: ${oneLine}`);
+      else if (!/\(tenant=/.test(detail)) problems.push(`${detail} (${table}) not by tenant: ${oneLine}`);
+    }
+  }
+  return problems;
+}

@@ -15,6 +15,7 @@ import {
   physicalTableNames,
   type RecordedStatement,
   recordingAdapter,
+  sqliteStatementViolations,
   statementViolations,
   tenancySchemaViolations,
 } from './tenancy-checks.js';
@@ -172,7 +173,7 @@ for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
 }
 
 for (const backend of testBackends().filter((b) => b.name === 'sqlite')) {
-  describe('tenancy insert rule on sqlite', () => {
+  describe('tenancy statement rules on sqlite', () => {
     let database: TestDatabase;
     let receiver: TestReceiver & { url: string };
     const recorded: RecordedStatement[] = [];
@@ -193,6 +194,29 @@ for (const backend of testBackends().filter((b) => b.name === 'sqlite')) {
     afterAll(async () => {
       await receiver?.close();
       await database?.drop();
+    });
+
+    it('reaches every table by an index search on the tenant, and reports statements that do not', async () => {
+      const db = new Kysely<unknown>({ dialect: database.adapter().dialect });
+      try {
+        const explained: string[] = [];
+        expect(await sqliteStatementViolations(db, recorded, physicalTableNames('mk_'), explained)).toEqual([]);
+        expect(explained.length).toBeGreaterThan(40);
+        const rogue = [
+          { sql: 'select * from mk_orders where id = ?', parameters: ['ord-1'] },
+          {
+            sql: 'select e.* from "mk_order_events" as "e" join mk_orders o on o.id = e.order_id where o.tenant = ? and o.id = ?',
+            parameters: ['alpha', 'ord-1'],
+          },
+          { sql: 'select * from mk_listings where tenant = ? and id = ?', parameters: ['alpha', 'lst-lamp'] },
+        ];
+        expect(await sqliteStatementViolations(db, rogue, physicalTableNames('mk_'))).toEqual([
+          expect.stringMatching(/^SCAN mk_orders \(mk_orders\) reads every tenant's rows/),
+          expect.stringMatching(/^SCAN e \(mk_order_events\) reads every tenant's rows/),
+        ]);
+      } finally {
+        await db.destroy();
+      }
     });
 
     it('writes the tenant with every insert of the whole flow, and reports an insert without it', () => {
