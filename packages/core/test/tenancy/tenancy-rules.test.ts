@@ -86,8 +86,7 @@ for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
 
       beforeAll(async () => {
         database = await backend.createDatabase();
-        const { listings: _, ...tables } = { listings: undefined, ...placement };
-        const setup = createMarketplace({ adapter: database.adapter(), ...tables });
+        const setup = createMarketplace({ adapter: database.adapter(), ...placement });
         await setup.migrate();
         await setup.close();
         explainer = new Kysely<unknown>({ dialect: database.adapter().dialect });
