@@ -9,6 +9,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
 import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgres';
 import { createMarketplace, escrowAccounts, type Logger, type Marketplace } from '@marketkit/core';
 import { checkMarketInvariants, createFreshDatabase } from '@marketkit/testing';
@@ -30,7 +31,7 @@ import {
 
 /**
  * Growth (MB per minute, least-squares over the samples after the warm-up) below which memory counts as flat.
- * At the default rates (about 140 operations a second) 1 MB/min is about 120 bytes retained per operation: a
+ * At the default rates (about 100 operations a second) 1 MB/min is about 120 bytes retained per operation: a
  * leak of one small object per order, saga or event shows above it, while the noise of the measure (a 10-minute
  * line through the heap after each major GC) stays well below it.
  */
@@ -41,6 +42,8 @@ interface Options {
   readonly warmupSeconds: number;
   readonly sampleSeconds: number;
   readonly poolSize: number;
+  /** `--heap-snapshots`: `v8.writeHeapSnapshot` at the end of the warm-up and of the load, beside the CSV. */
+  readonly heapSnapshots: boolean;
   readonly workload: WorkloadOptions;
 }
 
@@ -53,12 +56,13 @@ function parseOptions(args: readonly string[]): Options {
     return n;
   };
   const seconds = flag('seconds') ?? (Number(process.env['SOAK_SECONDS']) || 600);
-  const rate = flag('rate') ?? 20;
+  const rate = flag('rate') ?? 12;
   return {
     seconds,
     warmupSeconds: flag('warmup') ?? Math.min(60, Math.round(seconds / 5)),
     sampleSeconds: flag('sample') ?? (seconds >= 300 ? 5 : 2),
     poolSize: 16,
+    heapSnapshots: args.includes('--heap-snapshots'),
     workload: {
       checkoutsPerSecond: rate,
       payoutsPerSecond: rate / 10,
@@ -141,6 +145,13 @@ export async function runSoakBench(args: readonly string[] = []): Promise<void> 
     worker.start();
     for (const p of pacers) p.start();
     const deadline = Date.now() + o.seconds * 1000;
+    const snapshots: string[] = [];
+    const snapshot = (label: string) => {
+      const file = csv.replace(/\.csv$/, `-${label}.heapsnapshot`);
+      writeHeapSnapshot(file);
+      snapshots.push(file);
+    };
+    if (o.heapSnapshots) setTimeout(() => snapshot('warmup'), o.warmupSeconds * 1000).unref();
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(30_000, deadline - Date.now())));
       const s = sampler.samples.at(-1);
@@ -150,6 +161,7 @@ export async function runSoakBench(args: readonly string[] = []): Promise<void> 
             `loop max ${s.loopMax.toFixed(0)} ms, stalls ${s.stalls}, ops ${s.extra['ops_done']}, load ${loadavg()[0]?.toFixed(2)}\n`,
         );
     }
+    if (o.heapSnapshots) snapshot('end');
     const loadAtEnd = loadavg();
     for (const p of pacers) await p.stop();
     const last = sampler.sample();
@@ -212,6 +224,10 @@ export async function runSoakBench(args: readonly string[] = []): Promise<void> 
       );
     }
     console.log(`Samples: ${csv}`);
+    if (snapshots.length > 0)
+      console.log(
+        `Heap snapshots (each blocked the loop while written: stalls of this run are not figures): ${snapshots.join(', ')}`,
+      );
   } finally {
     for (const undo of cleanup.reverse()) await undo().catch(() => {});
   }
