@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createFreshDatabase } from '@marketkit/testing';
-import pg from 'pg';
 import { formatRate, formatRatio, formatTable, median, spread } from './report.js';
+import { ClusterCpu, postmasterOf } from './scale/cluster-cpu.js';
 import type { ChildResult, ChildSpec } from './workers/child.js';
 import {
   type LaneName,
@@ -20,6 +20,7 @@ import {
   pendingWork,
   prepareGraphile,
   prepareMarketkit,
+  quietPool,
   STEPS,
 } from './workers/lane.js';
 
@@ -55,6 +56,11 @@ interface Measured {
   readonly rate: number;
   /** Statements sent per step in the window, over all processes. */
   readonly statementsPerStep: number;
+  /** CPU per step in the window, µs: the worker processes', and the database's backends' and background's. */
+  readonly workerUs: number;
+  readonly databaseUs: number;
+  /** Statements per step by kind (first 60 characters). */
+  readonly kinds: Record<string, number>;
   /** The queue ran dry before the window ended (the rate then reads low). */
   readonly drained: boolean;
 }
@@ -99,13 +105,14 @@ async function measure(
   o: Options,
 ): Promise<Measured> {
   const db = await createFreshDatabase(base, { prefix: 'mk_bench_workers_' });
-  const probe = new pg.Pool({ connectionString: db.url, max: 1 });
+  const probe = quietPool(db.url);
   try {
     await (lane === 'marketkit' ? prepareMarketkit : prepareGraphile)(db.url, o.sagas);
     const spec: ChildSpec = { lane, url: db.url, settings, warmupMs: o.warmupMs, durationMs: o.durationMs };
     const children = Array.from({ length: processes }, () => spawnChild(spec));
     await Promise.all(children.map((c) => c.ready));
-    await probe.query('select 1');
+    const { rows } = await probe.query<{ pid: number }>('select pg_backend_pid() as pid');
+    const cpu = new ClusterCpu(postmasterOf(rows[0]!.pid), new URL(db.url).pathname.slice(1));
     const startAt = Date.now() + 100; // every process starts its worker at the same time
     for (const c of children) c.go(startAt);
     const count = async () => {
@@ -114,16 +121,23 @@ async function measure(
     };
     await at(startAt + o.warmupMs);
     const first = await count();
+    cpu.start();
     await at(startAt + o.warmupMs + o.durationMs);
     const last = await count();
+    const pgCpu = cpu.stop();
     const pending = await pendingWork(probe, lane);
     const results = await Promise.all(children.map((c) => c.result));
     const steps = last.n - first.n;
     const errors = results.reduce((a, r) => a + r.errors, 0);
     if (errors > 0) throw new Error(`${lane}: the workers reported ${errors} errors`);
+    const kinds: Record<string, number> = {};
+    for (const r of results) for (const [k, n] of Object.entries(r.kinds)) kinds[k] = (kinds[k] ?? 0) + n / steps;
     return {
       rate: (steps * 1000) / (last.t - first.t),
       statementsPerStep: results.reduce((a, r) => a + r.statements, 0) / steps,
+      workerUs: results.reduce((a, r) => a + r.cpuUs, 0) / steps,
+      databaseUs: ((pgCpu.benchBackends + pgCpu.background) * pgCpu.seconds * 1e6) / steps,
+      kinds,
       drained: pending === 0,
     };
   } finally {
@@ -180,8 +194,12 @@ export async function runWorkersBench(args: readonly string[] = []): Promise<voi
         if (o.verbose) {
           console.error(
             `${row.setting.name} ${row.processes} proc ${lane}: ${m.rate.toFixed(0)} steps/s, ` +
-              `${m.statementsPerStep.toFixed(2)} statements/step${m.drained ? ' (queue drained)' : ''}`,
+              `${m.statementsPerStep.toFixed(2)} statements/step, CPU/step: workers ${m.workerUs.toFixed(0)} µs, ` +
+              `database ${m.databaseUs.toFixed(0)} µs${m.drained ? ' (queue drained)' : ''}`,
           );
+          for (const [k, n] of Object.entries(m.kinds).sort((a, b) => b[1] - a[1])) {
+            if (n >= 0.005) console.error(`    ${n.toFixed(3)}  ${k}`);
+          }
         }
       }
     }
@@ -197,6 +215,8 @@ function report(rows: readonly Row[], o: Options, rounds: number): void {
   const ratio = (a: readonly Measured[], b: readonly Measured[]) =>
     formatRatio(median(a.map((m, i) => m.rate / (b[i]?.rate ?? Number.NaN))));
   const perStep = (ms: readonly Measured[]) => median(ms.map((m) => m.statementsPerStep)).toFixed(1);
+  const cpuPerStep = (ms: readonly Measured[]) =>
+    `${median(ms.map((m) => m.workerUs)).toFixed(0)} + ${median(ms.map((m) => m.databaseUs)).toFixed(0)}`;
   const drained = rows.some((r) => [...r.marketkit, ...r.graphile].some((m) => m.drained));
   const fmt = (s: LaneSettings) => `concurrency ${s.concurrency}, poll ${s.pollMs} ms, pool ${s.pool}`;
   let last = '';
@@ -211,6 +231,8 @@ function report(rows: readonly Row[], o: Options, rounds: number): void {
       ratio(r.marketkit, r.graphile),
       perStep(r.marketkit),
       perStep(r.graphile),
+      cpuPerStep(r.marketkit),
+      cpuPerStep(r.graphile),
     ];
   });
   console.log(
@@ -232,9 +254,19 @@ function report(rows: readonly Row[], o: Options, rounds: number): void {
   console.log('');
   console.log(
     formatTable(
-      ['settings', 'workers', 'Marketkit steps/s', 'graphile steps/s', 'MK/graphile', 'MK stmts/step', 'gw stmts/step'],
+      [
+        'settings',
+        'workers',
+        'Marketkit steps/s',
+        'graphile steps/s',
+        'MK/graphile',
+        'MK stmts/step',
+        'gw stmts/step',
+        'MK CPU µs/step',
+        'gw CPU µs/step',
+      ],
       table,
-      ['left', 'left', 'right', 'right', 'right', 'right', 'right'],
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
   console.log(

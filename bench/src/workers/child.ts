@@ -24,12 +24,23 @@ export interface ChildSpec {
 export interface ChildResult {
   /** Statements its pool's clients sent during the measured window (BEGIN and COMMIT included). */
   readonly statements: number;
+  /** The same statements by kind (their first 60 characters, whitespace squeezed), for `--verbose`. */
+  readonly kinds: Record<string, number>;
+  /** This process's CPU time in the window (user + system), µs. */
+  readonly cpuUs: number;
   /** Errors its worker reported over the whole run. */
   readonly errors: number;
 }
 
 interface Counter {
   count: number;
+  readonly kinds: Map<string, number>;
+}
+
+/** What kind of statement a `query` call sends: its text's first 60 characters, whitespace squeezed. */
+function kindOf(arg: unknown): string {
+  const text = typeof arg === 'string' ? arg : ((arg as { text?: string } | null)?.text ?? '?');
+  return text.replace(/\s+/g, ' ').trim().slice(0, 60).toLowerCase();
 }
 
 /** Wraps each client's `query` as the pool connects it, so that every statement sent adds one to `counter`. */
@@ -38,6 +49,8 @@ function countStatements(pool: pg.Pool, counter: Counter): void {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       counter.count++;
+      const kind = kindOf(args[0]);
+      counter.kinds.set(kind, (counter.kinds.get(kind) ?? 0) + 1);
       return query(...args);
     };
   });
@@ -125,7 +138,7 @@ async function graphile(spec: ChildSpec, counter: Counter, onError: () => void) 
 }
 
 async function main(spec: ChildSpec): Promise<void> {
-  const counter: Counter = { count: 0 };
+  const counter: Counter = { count: 0, kinds: new Map() };
   let errors = 0;
   const onError = () => {
     errors++;
@@ -141,10 +154,14 @@ async function main(spec: ChildSpec): Promise<void> {
   const running = await lane.start();
   await at(startAt + spec.warmupMs);
   const from = counter.count;
+  const kindsFrom = new Map(counter.kinds);
+  const cpu0 = process.cpuUsage();
   await at(startAt + spec.warmupMs + spec.durationMs);
   const statements = counter.count - from;
+  const cpu = process.cpuUsage(cpu0);
+  const kinds = Object.fromEntries([...counter.kinds].map(([k, n]) => [k, n - (kindsFrom.get(k) ?? 0)]));
   await running.stop();
-  const result: ChildResult = { statements, errors };
+  const result: ChildResult = { statements, kinds, cpuUs: cpu.user + cpu.system, errors };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -50,7 +50,7 @@ export function benchSaga() {
 
 /** Migrates a fresh database and starts `n` sagas (due now), 1,000 per transaction. */
 export async function prepareMarketkit(url: string, n: number): Promise<void> {
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const pool = quietPool(url);
   try {
     await pool.query(EFFECTS_DDL);
     const market = createMarketplace({ adapter: postgresAdapter({ pool }), payments: new SandboxPaymentProvider() });
@@ -74,7 +74,7 @@ export async function prepareMarketkit(url: string, n: number): Promise<void> {
 /** Installs graphile-worker's schema in a fresh database and adds `n` first-step jobs. */
 export async function prepareGraphile(url: string, n: number): Promise<void> {
   const { runMigrations } = await import('graphile-worker');
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const pool = quietPool(url);
   try {
     await pool.query(EFFECTS_DDL);
     await runMigrations({ pgPool: pool, logger: quietGraphileLogger(await import('graphile-worker')) });
@@ -95,6 +95,18 @@ export function quietGraphileLogger(gw: typeof import('graphile-worker')) {
   return new gw.Logger(() => (level, message) => {
     if (level === 'error') console.error(`graphile-worker: ${message}`);
   });
+}
+
+/**
+ * A pool of 2 whose connections' errors are reported, not thrown (a connection killed while idle, e.g. by another
+ * user of a shared server, must not end the run); graphile-worker wants both handlers on a pool it is given.
+ */
+export function quietPool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const report = (error: Error) => console.error(`bench pool: ${error.message}`);
+  pool.on('error', report);
+  pool.on('connect', (client) => client.on('error', report));
+  return pool;
 }
 
 /** The pending work left in a lane's queue (sagas not completed; jobs not done). */
