@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- workers [--quick] [--rounds=N] [--sagas=N] [--verbose]`: saga steps per second run by worker
+ * `npm run bench -- workers [--quick] [--rounds=N] [--sagas=N] [--warmup=ms] [--duration=ms] [--verbose]`: saga steps per second run by worker
  * processes against a job queue people use. Marketkit: sagas of 3 local steps (one small write each, each committed
  * on its own), started beforehand, claimed and run by `createWorker` in 1 and 4 child processes. Beside it, in the
  * same run on PostgreSQL: graphile-worker running the same work as chained jobs (each job does the step's write and
@@ -159,12 +159,15 @@ function parseOptions(args: readonly string[]) {
     const v = args.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3);
     return v === undefined ? fallback : Number(v);
   };
-  // A worker process is fresh, so the warm-up must outlast V8's tiering up (see the saga bench); the queue must
-  // outlast the warm-up and the window at the fastest rate seen here (~5,000 steps/s), or the rate reads low.
+  // A worker process is fresh, so the warm-up must outlast V8's tiering up, and a process tiers up by the calls it
+  // makes: with 4 processes each makes a quarter of them. Measured here, 4 Marketkit processes ran ~285 steps/s at
+  // 1.5 ms of worker CPU per step in the 5 s after a 3 s warm-up, and were still speeding up 15 s in (~600 steps/s,
+  // 0.77 ms). Production workers run warm, so both sides warm up 15 s. The queue must outlast the warm-up and the
+  // window at the fastest rate seen here (~1,500 steps/s), or the rate reads low (the run then says so).
   const o: Options = {
-    warmupMs: quick ? 1000 : 3000,
-    durationMs: quick ? 2000 : 4000,
-    sagas: num('sagas', quick ? 5000 : 12_000),
+    warmupMs: num('warmup', quick ? 1000 : 15_000),
+    durationMs: num('duration', quick ? 2000 : 5000),
+    sagas: num('sagas', quick ? 5000 : 15_000),
     verbose: args.includes('--verbose'),
   };
   return { o, rounds: num('rounds', quick ? 1 : 2) };
