@@ -1,0 +1,18 @@
+/**
+ * `@marketkit/testing/simulation`: a deterministic simulator of many workers, the sandbox provider and the clock
+ * over one database, with crashes, faults and lease expiries, checking every invariant after each run.
+ * @packageDocumentation
+ * @module @marketkit/testing/simulation
+ */
+
+export { SimulatedCrash } from './process-life.js';
+export { runSimulation, simulate } from './run-simulation.js';
+export type {
+  SimulationAction,
+  SimulationContext,
+  SimulationFailed,
+  SimulationInvariant,
+  SimulationOptions,
+  SimulationPassed,
+  SimulationResult,
+} from './simulation-types.js';
