@@ -134,25 +134,21 @@ export function crash(workers: number, arm: (ctx: SimulationContext, w: number, 
 }
 
 /**
- * The built-in steps, weighted: checkouts and transitions most, then worker rounds, time, faults, crashes, payouts.
+ * The built-in steps, weighted: transitions and checkouts most, then worker rounds and crashes, then time, faults and
+ * payouts. A worker round costs the most (a claim of each kind and every poller), so it is not the most frequent.
  * @internal
  */
 export function builtinActions(
   workers: number,
   arm: (ctx: SimulationContext, w: number, points: number) => void,
-): fc.Arbitrary<SimulationAction>[] {
-  const t = transition(workers);
+): fc.WeightedArbitrary<SimulationAction>[] {
   return [
-    checkout(workers),
-    checkout(workers),
-    t,
-    t,
-    t,
-    tick(workers),
-    tick(workers),
-    advance(),
-    fault(),
-    crash(workers, arm),
-    payout(workers),
+    { arbitrary: checkout(workers), weight: 6 },
+    { arbitrary: transition(workers), weight: 8 },
+    { arbitrary: tick(workers), weight: 3 },
+    { arbitrary: crash(workers, arm), weight: 3 },
+    { arbitrary: advance(), weight: 2 },
+    { arbitrary: fault(), weight: 2 },
+    { arbitrary: payout(workers), weight: 2 },
   ];
 }

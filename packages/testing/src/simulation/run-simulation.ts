@@ -30,10 +30,10 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
     ...(options.onlyUserActions === true
       ? []
       : builtinActions(workers, (ctx, w, points) => (ctx as SimulationWorld).crash(w, points))),
-    ...(options.actions ?? []),
+    ...(options.actions ?? []).map((arbitrary) => ({ arbitrary, weight: 3 })),
   ];
   if (arbitraries.length === 0) throw new RangeError('runSimulation: no actions (onlyUserActions without actions)');
-  const schedule = fc.array(fc.oneof(...arbitraries), { minLength: 1, maxLength: options.maxActions ?? 24 });
+  const schedule = fc.array(fc.oneof(...arbitraries), { minLength: 1, maxLength: options.maxActions ?? 20 });
   const execute = async (actions: readonly SimulationAction[], trace?: string[]) => {
     const world = engine.run(workers);
     try {

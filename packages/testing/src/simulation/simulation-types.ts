@@ -60,7 +60,7 @@ export interface SimulationOptions {
   readonly runs?: number;
   /** Virtual workers per run, 1 to 8. Default 3. */
   readonly workers?: number;
-  /** Longest schedule, in steps. Default 24. */
+  /** Longest schedule, in steps. Default 20. */
   readonly maxActions?: number;
   /** Your own steps, mixed in with the built-in ones (checkout, transitions, payouts, worker rounds, faults, crashes, clock). */
   readonly actions?: readonly fc.Arbitrary<SimulationAction>[];

@@ -34,6 +34,7 @@ export class SimulationEngine {
   readonly #options: NonNullable<SimulationOptions['marketplace']>;
   readonly #prefix: string;
   readonly #pool: Process[] = [];
+  readonly #statements = new Map<string, Database.Statement>();
   #image: DatabaseImage | undefined;
   #psp = new SandboxPaymentProvider({ clock: this.clock });
   readonly #provider: PaymentProvider;
@@ -96,20 +97,24 @@ export class SimulationEngine {
 
   /** Sagas not completed, compensated or resolved (read straight from the database). */
   sagasNotEnded(): { id: string; name: string; status: string; lastError: string | null }[] {
-    return this.#db
-      .prepare(
-        `select id, name, status, last_error as lastError from ${this.#prefix}saga_instances
-         where status not in ('completed', 'compensated', 'resolved') order by id`,
-      )
-      .all() as { id: string; name: string; status: string; lastError: string | null }[];
+    const sql = `select id, name, status, last_error as lastError from ${this.#prefix}saga_instances
+      where status not in ('completed', 'compensated', 'resolved') order by id`;
+    return this.#statement(sql).all() as { id: string; name: string; status: string; lastError: string | null }[];
   }
 
   /** Ids of the orders in one of `states`. */
   ordersIn(states: readonly string[]): string[] {
-    const rows = this.#db
-      .prepare(`select id from ${this.#prefix}orders where state in (${states.map(() => '?').join(', ')}) order by id`)
-      .all(...states) as { id: string }[];
-    return rows.map((r) => r.id);
+    const sql = `select id from ${this.#prefix}orders where state in (${states.map(() => '?').join(', ')}) order by id`;
+    return (this.#statement(sql).all(...states) as { id: string }[]).map((r) => r.id);
+  }
+
+  #statement(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   /** Closes the database. The processes are dropped, never closed: their drivers would close the shared connection. */
