@@ -5,8 +5,8 @@
  * @module @marketkit/testing/simulation
  */
 
-export { SimulatedCrash } from './process-life.js';
 export { runSimulation, simulate } from './run-simulation.js';
+export type { SimulationClock } from './simulation-clock.js';
 export type {
   SimulationAction,
   SimulationContext,
