@@ -111,10 +111,15 @@ function advance(): fc.Arbitrary<SimulationAction> {
 const FAULT_OPS: readonly PaymentOperation[] = ['authorize', 'capture', 'void', 'refund', 'payout'];
 const FAULTS: readonly SandboxFault[] = ['decline', 'error', 'timeout', 'errorAfterApply'];
 
-/** The provider's next call(s) of one operation fail: declined, an error, a timeout, or a timeout after the effect. */
+/**
+ * The provider's next call(s) of one operation fail: declined, an error, a timeout, or a timeout after the effect.
+ * A void is never declined: a provider always releases a hold it made (a refused void would leave a saga failed
+ * for an operator, which is what Marketkit promises then, not a broken invariant).
+ */
 function fault(): fc.Arbitrary<SimulationAction> {
   return fc
     .tuple(fc.constantFrom(...FAULT_OPS), fc.constantFrom(...FAULTS), fc.integer({ min: 1, max: 3 }))
+    .filter(([op, kind]) => !(op === 'void' && kind === 'decline'))
     .map(([op, kind, times]) =>
       step(`provider: next ${times} ${op} → ${kind}`, undefined, async (ctx) => {
         ctx.provider.injectFault(op, kind, times);

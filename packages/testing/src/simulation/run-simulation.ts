@@ -35,6 +35,8 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
   if (arbitraries.length === 0) throw new RangeError('runSimulation: no actions (onlyUserActions without actions)');
   const schedule = fc.array(fc.oneof(...arbitraries), { minLength: 1, maxLength: options.maxActions ?? 20 });
   const execute = async (actions: readonly SimulationAction[], trace?: string[]) => {
+    // A run never waits for I/O (SQLite answers synchronously): let timers and I/O in between runs.
+    await new Promise((resolve) => setImmediate(resolve));
     const world = engine.run(workers);
     try {
       await runSchedule(world, actions, options.invariants ?? [], trace);
