@@ -1,6 +1,6 @@
 import { type ActorRole, type PaymentOperation, purchaseProcess } from '@marketkit/core';
+import type { SandboxFault } from '@marketkit/testing';
 import fc from 'fast-check';
-import type { SandboxFault } from '../sandbox/sandbox-faults.js';
 import type { SimulationAction, SimulationContext } from './simulation-types.js';
 import { SIM_SELLER } from './simulation-world.js';
 

@@ -4,6 +4,8 @@
  * @packageDocumentation
  * @module @marketkit/testing/simulation
  */
+// The modules here import the main entry point by its package name (`@marketkit/testing`), never by path: the build
+// keeps it external, so this entry shares the sandbox and the checkers (code and types) instead of copying them.
 
 export { runSimulation, simulate } from './run-simulation.js';
 export type { SimulationClock } from './simulation-clock.js';

@@ -1,5 +1,5 @@
 import { isMarketkitError } from '@marketkit/core';
-import { checkMarketInvariants } from '../invariants/market-invariants.js';
+import { checkMarketInvariants } from '@marketkit/testing';
 import type { SimulationAction, SimulationInvariant } from './simulation-types.js';
 import type { SimulationWorld } from './simulation-world.js';
 

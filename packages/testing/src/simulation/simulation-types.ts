@@ -1,6 +1,6 @@
 import type { Marketplace, MarketplaceOptions } from '@marketkit/core';
+import type { SandboxPaymentProvider } from '@marketkit/testing';
 import type fc from 'fast-check';
-import type { SandboxPaymentProvider } from '../sandbox/sandbox-payment-provider.js';
 import type { SimulationClock } from './simulation-clock.js';
 
 /**
@@ -44,6 +44,7 @@ export interface SimulationAction {
   readonly label: string;
   /** The virtual worker the step runs on, if any: a crash while it runs is reported as such. */
   readonly worker?: number;
+  /** Makes the step, and resolves to its outcome for the trace (or `undefined`). */
   run(ctx: SimulationContext): Promise<string | undefined>;
 }
 

@@ -1,7 +1,7 @@
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { createMarketplace, type Logger, type Marketplace, Money, type PaymentProvider } from '@marketkit/core';
+import { SandboxPaymentProvider } from '@marketkit/testing';
 import Database from 'better-sqlite3';
-import { SandboxPaymentProvider } from '../sandbox/sandbox-payment-provider.js';
 import { DatabaseImage } from './database-image.js';
 import { ProcessLife } from './process-life.js';
 import { ResettableClock } from './simulation-clock.js';
