@@ -63,7 +63,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
     });
     const seconds = (performance.now() - started) / 1000;
     if (!details.failed) return { ok: true, seed, runs: details.numRuns, runsPerSecond: details.numRuns / seconds };
-    const shrunk = details.counterexample?.[0] ?? [];
+    const shrunk = await withoutNeedlessSteps(details.counterexample?.[0] ?? [], execute);
     const trace: string[] = [];
     let error = errorText(details.errorInstance);
     try {
@@ -77,6 +77,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
       path: details.counterexamplePath ?? '',
       runs: details.numRuns + details.numShrinks,
       originalLength: originalLength ?? shrunk.length,
+      shrunkLength: shrunk.length,
       trace,
       error,
     });
@@ -102,13 +103,35 @@ export async function simulate(options: SimulationOptions = {}): Promise<void> {
   if (!result.ok) throw new Error(result.report);
 }
 
+/**
+ * Drops, one at a time, every step whose removal still fails the run: fast-check shrinks a schedule's length by
+ * cutting runs of steps and then shrinks the steps themselves, and can leave a step that does nothing behind.
+ * Deterministic, so a replay drops the same steps.
+ */
+async function withoutNeedlessSteps(
+  actions: readonly SimulationAction[],
+  execute: (actions: readonly SimulationAction[]) => Promise<void>,
+): Promise<readonly SimulationAction[]> {
+  let kept = actions;
+  for (let i = kept.length - 1; i >= 0; i--) {
+    const candidate = [...kept.slice(0, i), ...kept.slice(i + 1)];
+    if (candidate.length === 0) continue;
+    const fails = await execute(candidate).then(
+      () => false,
+      () => true,
+    );
+    if (fails) kept = candidate;
+  }
+  return kept;
+}
+
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
 function failure(f: Omit<SimulationFailed, 'ok' | 'report'>): SimulationFailed {
   const report = [
-    `Simulation failed (seed ${f.seed}, path "${f.path}"; ${f.runs} runs; shrunk from ${f.originalLength} to ${f.trace.length - 1} steps).`,
+    `Simulation failed (seed ${f.seed}, path "${f.path}"; ${f.runs} runs; shrunk from ${f.originalLength} to ${f.shrunkLength} steps).`,
     `Replay: runSimulation({ seed: ${f.seed}, path: '${f.path}' }) with the same options.`,
     'Trace:',
     ...f.trace,

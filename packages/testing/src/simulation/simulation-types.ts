@@ -96,7 +96,9 @@ export interface SimulationFailed {
   readonly runs: number;
   /** Steps of the first failing schedule found. */
   readonly originalLength: number;
-  /** The shrunk schedule's steps, each with its outcome. */
+  /** Steps of the shrunk schedule. */
+  readonly shrunkLength: number;
+  /** The shrunk schedule's steps, each with its outcome, then how it settled. */
   readonly trace: readonly string[];
   /** What failed in the shrunk schedule. */
   readonly error: string;
