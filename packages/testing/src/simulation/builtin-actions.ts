@@ -1,5 +1,5 @@
 import { type ActorRole, type PaymentOperation, purchaseProcess } from '@marketkit/core';
-import type { SandboxFault } from '@marketkit/testing';
+import { SANDBOX_3DS_PAYMENT_METHOD, type SandboxFault } from '@marketkit/testing';
 import fc from 'fast-check';
 import type { SimulationAction, SimulationContext } from './simulation-types.js';
 import { SIM_SELLER } from './simulation-world.js';
@@ -25,7 +25,7 @@ function checkout(workers: number): fc.Arbitrary<SimulationAction> {
       worker(workers),
       fc.constantFrom(...BUYERS),
       fc.integer({ min: 1, max: 3 }),
-      fc.constantFrom('tok_visa', 'tok_visa', 'tok_visa', 'tok_decline'),
+      fc.constantFrom('tok_visa', 'tok_visa', 'tok_visa', 'tok_decline', SANDBOX_3DS_PAYMENT_METHOD),
       fc.nat(5),
     )
     .map(([w, buyer, quantity, method, n]) => {
@@ -69,6 +69,30 @@ function transition(workers: number): fc.Arbitrary<SimulationAction> {
           .market(w)
           .orders.transition(orderId, name, { actor: actorOn(orderId, role), ...params });
         return `${orderId} ${order.state}`;
+      }),
+    );
+}
+
+/**
+ * The buyer completes (or fails) the 3-D Secure action of one of the run's orders at the provider; the provider's
+ * webhook then reaches a worker (`payments.customerActionCompleted`), or, now and then, never arrives (the checkout
+ * asks the provider by itself when its wait ends).
+ */
+function customerAction(workers: number): fc.Arbitrary<SimulationAction> {
+  return fc
+    .tuple(worker(workers), fc.nat(7), fc.constantFrom('succeeded' as const, 'failed' as const), fc.boolean())
+    .map(([w, pick, outcome, webhook]) =>
+      step(`w${w} customer ${outcome} 3-D Secure on #${pick}${webhook ? '' : ', webhook lost'}`, w, async (ctx) => {
+        const orderId = ctx.orders[pick % Math.max(1, ctx.orders.length)];
+        const order = orderId === undefined ? undefined : await ctx.auditor.orders.get(orderId);
+        if (order?.authorizationId == null) return 'no authorization';
+        const status = ctx.provider.completeCustomerAction(order.authorizationId, outcome);
+        if (!webhook) return status;
+        const woken = await ctx.market(w).payments.customerActionCompleted({
+          authorizationId: order.authorizationId,
+          eventId: `evt-${order.authorizationId}-${outcome}`,
+        });
+        return `${status}, order ${woken.order?.state ?? 'not found'}`;
       }),
     );
 }
@@ -155,5 +179,6 @@ export function builtinActions(
     { arbitrary: advance(), weight: 2 },
     { arbitrary: fault(), weight: 2 },
     { arbitrary: payout(workers), weight: 2 },
+    { arbitrary: customerAction(workers), weight: 2 },
   ];
 }
