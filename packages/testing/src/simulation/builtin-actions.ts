@@ -118,7 +118,7 @@ function payout(workers: number): fc.Arbitrary<SimulationAction> {
  */
 function tick(workers: number): fc.Arbitrary<SimulationAction> {
   return worker(workers).map((w) =>
-    step(`w${w} worker round`, w, async (ctx) => `${await ctx.market(w).worker({ concurrency: 1 }).runOnce()} done`),
+    step(`w${w} worker round`, w, async (ctx) => `${await ctx.worker(w).runOnce()} done`),
   );
 }
 

@@ -45,7 +45,7 @@ async function runStep(world: SimulationWorld, action: SimulationAction): Promis
 /** Faults stop, crashes stop, and a healthy worker runs (moving the clock on when idle) until nothing is left. */
 async function settle(world: SimulationWorld): Promise<number> {
   world.provider.clearFaults();
-  const worker = world.auditor.worker({ concurrency: 1 });
+  const worker = world.engine.settler;
   let jumped = false;
   for (let round = 1; round <= MAX_SETTLE_ROUNDS; round++) {
     if ((await worker.runOnce()) > 0) {

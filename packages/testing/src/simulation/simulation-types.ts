@@ -1,4 +1,4 @@
-import type { Marketplace, MarketplaceOptions } from '@marketkit/core';
+import type { Marketplace, MarketplaceOptions, Worker } from '@marketkit/core';
 import type { SandboxPaymentProvider } from '@marketkit/testing';
 import type fc from 'fast-check';
 import type { SimulationClock } from './simulation-clock.js';
@@ -19,6 +19,11 @@ export interface SimulationContext {
    * process first (a new `Marketplace` on the same database; the crashed one's leases stay behind).
    */
   market(index: number): Marketplace;
+  /**
+   * Virtual worker `index`'s worker (restarted like {@link SimulationContext.market}): each `runOnce()` claims one due
+   * saga and one due job, then runs the pollers (timed transitions, the outbox, webhooks, expiries).
+   */
+  worker(index: number): Worker;
   /** A marketplace that never crashes, for reads and invariant checks. */
   readonly auditor: Marketplace;
   /** The listing `setup` made first: seller `seller-1`, price 25.00 USD. */

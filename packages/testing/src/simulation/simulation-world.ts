@@ -1,5 +1,12 @@
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
-import { createMarketplace, type Logger, type Marketplace, Money, type PaymentProvider } from '@marketkit/core';
+import {
+  createMarketplace,
+  type Logger,
+  type Marketplace,
+  Money,
+  type PaymentProvider,
+  type Worker,
+} from '@marketkit/core';
 import { SandboxPaymentProvider } from '@marketkit/testing';
 import Database from 'better-sqlite3';
 import { DatabaseImage } from './database-image.js';
@@ -18,6 +25,8 @@ const silent: Logger = { error() {}, warn() {}, info() {}, debug() {} };
 interface Process {
   readonly life: ProcessLife;
   readonly market: Marketplace;
+  /** Its worker: one saga and one job a round, so no two transactions of a round share the connection at once. */
+  readonly worker: Worker;
 }
 
 /**
@@ -30,6 +39,8 @@ interface Process {
 export class SimulationEngine {
   readonly clock = new ResettableClock();
   readonly auditor: Marketplace;
+  /** The auditor's worker, which settles every run. */
+  readonly settler: Worker;
   readonly #db: Database.Database;
   readonly #options: NonNullable<SimulationOptions['marketplace']>;
   readonly #prefix: string;
@@ -46,6 +57,7 @@ export class SimulationEngine {
     this.#prefix = this.#options.tablePrefix ?? 'mk_';
     this.#provider = forwarding(() => this.#psp);
     this.auditor = this.#open(undefined);
+    this.settler = this.auditor.worker({ concurrency: 1 });
   }
 
   /** Migrates the database, makes the listing, runs `setup`, and takes the image every run starts from. */
@@ -85,7 +97,8 @@ export class SimulationEngine {
     const kept = this.#pool.pop();
     if (kept !== undefined) return kept;
     const life = new ProcessLife(`p${++this.#started}`);
-    return { life, market: this.#open(life) };
+    const market = this.#open(life);
+    return { life, market, worker: market.worker({ concurrency: 1 }) };
   }
 
   /** Keeps a process that is still alive for the next run. */
@@ -177,6 +190,10 @@ export class SimulationWorld implements SimulationContext {
 
   market(index: number): Marketplace {
     return this.#slot(index).market;
+  }
+
+  worker(index: number): Worker {
+    return this.#slot(index).worker;
   }
 
   /** Whether worker `index` is dead (crashed and not restarted yet). */
