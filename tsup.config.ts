@@ -69,6 +69,7 @@ const packages: Record<string, Options> = {
       'conformance/index': 'packages/testing/src/conformance/index.ts',
       'provider-conformance/index': 'packages/testing/src/provider-conformance/index.ts',
       'stripe-server/index': 'packages/testing/src/stripe-server/index.ts',
+      'simulation/index': 'packages/testing/src/simulation/index.ts',
     },
     outDir: 'packages/testing/dist',
   },

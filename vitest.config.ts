@@ -20,6 +20,7 @@ export default defineConfig({
         find: '@marketkit/testing/stripe-server',
         replacement: src('./packages/testing/src/stripe-server/index.ts'),
       },
+      { find: '@marketkit/testing/simulation', replacement: src('./packages/testing/src/simulation/index.ts') },
       { find: '@marketkit/testing/conformance', replacement: src('./packages/testing/src/conformance/index.ts') },
       {
         find: '@marketkit/testing/provider-conformance',

@@ -19,7 +19,7 @@ const EXPECTED = {
   '@marketkit/adapters': [...always, ...builds('nats/index', 'postgres/index', 'sqlite/index', 'stripe/index')],
   '@marketkit/testing': [
     ...always,
-    ...builds('conformance/index', 'index', 'provider-conformance/index', 'stripe-server/index'),
+    ...builds('conformance/index', 'index', 'provider-conformance/index', 'stripe-server/index', 'simulation/index'),
   ],
   '@marketkit/express': [...always, ...builds('index')],
 };

@@ -5,6 +5,7 @@ const { postgresAdapter } = require('@marketkit/adapters/postgres');
 const { ManualClock, SandboxPaymentProvider } = require('@marketkit/testing');
 const { marketkitRouter, problemFor } = require('@marketkit/express');
 const { stripePaymentProvider } = require('@marketkit/adapters/stripe');
+const { runSimulation } = require('@marketkit/testing/simulation');
 const { startStripeTestServer } = require('@marketkit/testing/stripe-server');
 const Stripe = require('stripe');
 
@@ -37,6 +38,8 @@ const Stripe = require('stripe');
   });
   await stripeServer.close();
   if (!auth.authorizationId.startsWith('pi_')) throw new Error('CJS: stripe');
+  const simulated = await runSimulation({ seed: 1, runs: 3 });
+  if (!simulated.ok) throw new Error(`CJS: simulation\n${simulated.report}`);
   console.log('CJS entry points OK');
 })().catch((e) => {
   console.error(e);

@@ -6,6 +6,7 @@ import { stripePaymentProvider } from '@marketkit/adapters/stripe';
 import { createMarketplace, isMarketkitError, Money } from '@marketkit/core';
 import { marketkitRouter, problemFor } from '@marketkit/express';
 import { ManualClock, SandboxPaymentProvider, testBackends } from '@marketkit/testing';
+import { runSimulation } from '@marketkit/testing/simulation';
 import { startStripeTestServer } from '@marketkit/testing/stripe-server';
 import Stripe from 'stripe';
 
@@ -41,4 +42,6 @@ const auth = await stripe.authorize({
 });
 await stripeServer.close();
 if (!auth.authorizationId.startsWith('pi_')) throw new Error('ESM: stripe');
+const simulated = await runSimulation({ seed: 1, runs: 3 });
+if (!simulated.ok) throw new Error(`ESM: simulation\n${simulated.report}`);
 console.log('ESM entry points OK');

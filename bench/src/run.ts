@@ -15,7 +15,9 @@ const BENCHES = new Map<string, () => Promise<Bench>>([
   ['outbox', async () => (await import('./outbox-bench.js')).runOutboxBench],
   ['saga', async () => (await import('./saga-bench.js')).runSagaBench],
   ['scale', async () => (await import('./scale-bench.js')).runScaleBench],
+  ['soak', async () => (await import('./soak-bench.js')).runSoakBench],
   ['webhooks', async () => (await import('./webhooks-bench.js')).runWebhooksBench],
+  ['workers', async () => (await import('./workers-bench.js')).runWorkersBench],
 ]);
 
 /**
@@ -24,7 +26,7 @@ const BENCHES = new Map<string, () => Promise<Bench>>([
  * what its transform adds (a `__name` call for every closure made, among others), which users never run; the
  * saga and outbox benchmarks reach into core's internals, so they stay on the sources.
  */
-const ON_DIST = new Set(['checkout', 'http', 'scale']);
+const ON_DIST = new Set(['checkout', 'http', 'scale', 'soak', 'workers']);
 const DIST_TSCONFIG = fileURLToPath(new URL('../../tsconfig.build.json', import.meta.url));
 
 async function main(): Promise<void> {

@@ -93,8 +93,9 @@ export async function claimJobs(
   now: number,
   leaseMs: number,
 ): Promise<ClaimedJob[]> {
-  const rows = await storage.transaction((trx) =>
-    claimLeased(trx, storage.adapter.capabilities, 'jobs', owner, limit, now, leaseMs),
+  // One statement: in autocommit, without the BEGIN and COMMIT round trips (retried as a transaction is).
+  const rows = await storage.autocommit((db) =>
+    claimLeased(db, storage.adapter.capabilities, 'jobs', owner, limit, now, leaseMs),
   );
 
   return rows.map((r) => ({

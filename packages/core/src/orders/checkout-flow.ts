@@ -102,6 +102,8 @@ export class CheckoutFlow {
     // One caller per order in this process lends its hook (a second, concurrent one cannot own the saga anyway).
     const lends = !this.#work.hooks.has(sagaId) && onCommit !== undefined;
     if (lends) this.#work.hooks.set(sagaId, onCommit);
+    const waiting = this.#work.waiting;
+    waiting.set(sagaId, (waiting.get(sagaId) ?? 0) + 1);
     try {
       const row = await this.#createCompiled(input, sagaId, owner, claim);
       if (row !== undefined) return await this.#pay(row, input, sagaId, owner, onCommit);
@@ -121,6 +123,9 @@ export class CheckoutFlow {
     } finally {
       if (lends) this.#work.hooks.delete(sagaId);
       this.#work.results.delete(sagaId);
+      const left = (waiting.get(sagaId) ?? 1) - 1;
+      if (left > 0) waiting.set(sagaId, left);
+      else waiting.delete(sagaId);
     }
   }
 

@@ -46,6 +46,12 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
   /** Hooks and results of the checkouts this process runs inline, by saga id (a worker's run has none). */
   readonly hooks = new Map<string, OnCommit>();
   readonly results = new Map<string, Order>();
+  /**
+   * Saga ids of the checkouts this process runs inline, with how many callers wait on each. A result is kept only
+   * for them: a worker's run of a saga no caller here waits on (a retry after a provider failure, one resumed after
+   * a crash) would leave its order in `results` for good, since only a waiting caller deletes it.
+   */
+  readonly waiting = new Map<string, number>();
 
   readonly #customer: CustomerActionWait;
 
@@ -87,7 +93,7 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
     const done = await this.#transitions.fireLocked(trx, order, 'confirmPayment', PAYMENTS, null, { captureId });
     if (done === undefined) throw new MarketkitError('INTERNAL', { message: 'confirmPayment calls the provider.' });
     await this.hooks.get(sagaId)?.(trx, done);
-    this.results.set(sagaId, done);
+    if (this.waiting.has(sagaId)) this.results.set(sagaId, done);
   }
 
   async cancel(

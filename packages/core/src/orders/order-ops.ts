@@ -70,6 +70,11 @@ export class OrderOps implements OrderOpSteps {
   /** Hooks and results of the runs this process started inline, by saga id (a worker's resumed run has none). */
   readonly #hooks = new Map<string, OpCommitHook>();
   readonly #results = new Map<string, Order>();
+  /**
+   * Saga ids of the runs this process started inline and still waits on. Only their results are kept: a worker's
+   * run of a saga nobody here waits on (a retry after a provider failure) would otherwise leave its order behind.
+   */
+  readonly #waiting = new Set<string>();
 
   constructor(deps: OrdersDeps, engine: OrderOpEngine) {
     this.#d = deps;
@@ -84,6 +89,7 @@ export class OrderOps implements OrderOpSteps {
   async run(op: OrderOp, sagas: Sagas, onCommit?: OpCommitHook): Promise<Order | undefined> {
     const sagaId = `order:${op.orderId}:${this.#d.ids('op')}`;
     if (onCommit !== undefined) this.#hooks.set(sagaId, onCommit);
+    this.#waiting.add(sagaId);
     try {
       const renew = onCommit?.renew;
       const outcome = await sagas.run(ORDER_OP_SAGA, op, {
@@ -99,6 +105,7 @@ export class OrderOps implements OrderOpSteps {
     } finally {
       this.#hooks.delete(sagaId);
       this.#results.delete(sagaId);
+      this.#waiting.delete(sagaId);
     }
   }
 
@@ -159,7 +166,7 @@ export class OrderOps implements OrderOpSteps {
       refundedMinor,
     });
     await this.#hooks.get(sagaId)?.(trx, done);
-    this.#results.set(sagaId, done);
+    if (this.#waiting.has(sagaId)) this.#results.set(sagaId, done);
     return done;
   }
 

@@ -87,8 +87,9 @@ export async function claimSagas(
   now: number,
   leaseMs: number,
 ): Promise<ClaimedSaga[]> {
-  const rows = await storage.transaction((trx) =>
-    claimLeased(trx, storage.adapter.capabilities, 'saga_instances', owner, limit, now, leaseMs),
+  // One statement: in autocommit, without the BEGIN and COMMIT round trips (retried as a transaction is).
+  const rows = await storage.autocommit((db) =>
+    claimLeased(db, storage.adapter.capabilities, 'saga_instances', owner, limit, now, leaseMs),
   );
 
   return rows.map(claimedFromRow);

@@ -1,6 +1,5 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { MarketkitDatabase } from '../schema/database.js';
-import type { MarketkitTransaction } from './storage.js';
 import type { StorageCapabilities } from './storage-adapter.js';
 
 /** Tables whose rows are claimed by workers under a lease: `next_run_at` is due time, then lease expiry. */
@@ -12,10 +11,13 @@ export type LeasedTable = 'jobs' | 'saga_instances';
  * so concurrent claimers take disjoint rows without waiting; elsewhere the `next_run_at <= now` guard of the one
  * `UPDATE` (under the database write lock) makes the claim exclusive.
  *
+ * One statement, so callers run it in autocommit (`Storage.autocommit`): a transaction around it would only add
+ * the `BEGIN` and `COMMIT` round trips (a worker claims every time a saga or job of its own finishes).
+ *
  * Concurrency contract: a row is claimed by at most one caller per expiry of its lease.
  */
 export async function claimLeased<T extends LeasedTable>(
-  trx: MarketkitTransaction,
+  executor: Kysely<MarketkitDatabase>,
   caps: StorageCapabilities,
   table: T,
   owner: string,
@@ -24,7 +26,7 @@ export async function claimLeased<T extends LeasedTable>(
   leaseMs: number,
 ): Promise<Selectable<MarketkitDatabase[T]>[]> {
   // Both tables share the lease columns; type the statement against one of them.
-  const db = trx as unknown as Kysely<Pick<MarketkitDatabase, 'jobs'>>;
+  const db = executor as unknown as Kysely<Pick<MarketkitDatabase, 'jobs'>>;
   const name = table as 'jobs';
   let due = db
     .selectFrom(name)
