@@ -16,7 +16,7 @@ export interface LedgerOptions {
    * transaction wait and commit together in the next one (one transaction in flight per instance). Each call keeps
    * its own results, indices and linked chains; the outcome equals running the calls one after another in the
    * order they were made. `true`, or `{ maxBatch }` to cap the transfers of one shared transaction (1 to
-   * `LEDGER_LIMITS.maxBatchSize`, the default; a call is never split). Default off. See docs/ledger.md,
+   * `LEDGER_LIMITS.maxBatchSize`, the default; a call is never split, and one larger than `maxBatch` runs alone). Default off. See docs/ledger.md,
    * "Coalescing concurrent calls".
    */
   readonly coalesce?: boolean | { readonly maxBatch?: number };

@@ -135,6 +135,16 @@ for (const backend of testBackends()) {
         const mid = capped.transactions();
         expect((await Promise.all(three)).flat().every((r) => r.result === 'ok')).toBe(true);
         expect(capped.transactions() - mid).toBe(4);
+        // a call larger than maxBatch is never split: it runs alone, in its turn
+        const big = Array.from({ length: 6 }, (_, i) => transfer(`mb-${i}`, 1n));
+        const around = [
+          small.ledger.createTransfers([transfer('mb-before', 1n)]),
+          small.ledger.createTransfers(big),
+          small.ledger.createTransfers([transfer('mb-after', 1n)]),
+        ];
+        const last = capped.transactions();
+        expect((await Promise.all(around)).map(codes)).toEqual([['ok'], Array(6).fill('ok'), ['ok']]);
+        expect(capped.transactions() - last).toBe(3);
       } finally {
         await small.close();
       }
