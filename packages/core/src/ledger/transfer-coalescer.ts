@@ -24,7 +24,7 @@ interface Waiting {
 export class TransferCoalescer {
   readonly #commit: CommitCalls;
   readonly #maxBatch: number;
-  #queue: Waiting[] = [];
+  readonly #queue: Waiting[] = [];
   #draining = false;
 
   constructor(commit: CommitCalls, maxBatch: number) {
