@@ -20,14 +20,14 @@ import { countingPool, StatementStats, statementLabel } from './statement-stats.
 // ---------------------------------------------------------------------------------------------------------------
 // Options
 
-interface BenchOptions {
+export interface BenchOptions {
   readonly rounds: number;
   readonly roundMs: number;
   readonly warmupMs: number;
   readonly only: 'sqlite' | 'postgres' | undefined;
 }
 
-function parseOptions(args: readonly string[]): BenchOptions {
+export function parseOptions(args: readonly string[]): BenchOptions {
   const quick = args.includes('--quick');
   const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
   if (only !== undefined && only !== 'sqlite' && only !== 'postgres')
@@ -55,7 +55,7 @@ interface Batch {
 }
 
 /** The ledger both sides start from: a funding account and USERS flagged accounts, funded first. */
-async function seedLedger(market: Marketplace): Promise<void> {
+export async function seedLedger(market: Marketplace): Promise<void> {
   await market.migrate();
   const accounts: AccountInput[] = [{ id: 'funding', currency: 'USD', code: 1, ownerId: 'platform' }];
   for (let i = 0; i < USERS; i++) {
@@ -80,7 +80,7 @@ async function seedLedger(market: Marketplace): Promise<void> {
 }
 
 /** Random pairs of users; amounts far below the funding, so every transfer succeeds. Seeded: both sides agree. */
-class Workload {
+export class Workload {
   #seq = 0;
   #seed: number;
   readonly #open: OpenPending[] = [];
@@ -330,12 +330,12 @@ function planResolve(t: TransferInput, pendingId: string, s: RawState, now: numb
 // Sides: the SDK, and the baselines on better-sqlite3 and pg
 
 /** Applies one batch in one database transaction. */
-interface Side {
+export interface Side {
   apply(transfers: readonly TransferInput[]): Promise<void>;
   close(): Promise<void>;
 }
 
-function sdkSide(market: Marketplace): Side {
+export function sdkSide(market: Marketplace): Side {
   return {
     async apply(transfers) {
       const results = await market.ledger.createTransfers(transfers);
@@ -431,7 +431,7 @@ const columnsOf = <R extends object>(rows: readonly R[], keys: readonly (keyof R
  * statement per insert or update (`unnest` of arrays), `COMMIT`. Unnamed statements, as the SDK sends: named ones
  * keep a generic plan made while the tables were small (see the README).
  */
-function postgresRawSide(pool: pg.Pool, stats: StatementStats): Side {
+export function postgresRawSide(pool: pg.Pool, stats: StatementStats): Side {
   const run = async <R>(client: pg.PoolClient, text: string, values?: unknown[]): Promise<R[]> => {
     const t0 = performance.now();
     const res = await client.query(text, values);
@@ -499,7 +499,7 @@ function postgresRawSide(pool: pg.Pool, stats: StatementStats): Side {
 // ---------------------------------------------------------------------------------------------------------------
 // Measuring
 
-interface Lane {
+export interface Lane {
   readonly side: Side;
   readonly work: Workload;
 }
@@ -545,7 +545,7 @@ async function runInterleaved(lanes: Lanes, size: number, batches: number): Prom
   return [sdkMs, rawMs];
 }
 
-interface Lanes {
+export interface Lanes {
   readonly sdk: Lane;
   readonly raw: Lane;
 }
@@ -562,7 +562,7 @@ interface Measured {
  * seeded workloads: interleaved call by call when sequential, one side after the other when `inFlight` > 1.
  * A round is sized so that the SDK spends about `roundMs` in it. Figures are medians of the rounds.
  */
-async function compare(
+export async function compare(
   o: BenchOptions,
   label: { group: string; name: string },
   lanes: Lanes,
@@ -610,7 +610,7 @@ const MODES = [
   { name: 'batches of 1,000', size: 1000 },
 ] as const;
 
-async function verifyBoth(sdk: Marketplace, raw: Marketplace, what: string): Promise<void> {
+export async function verifyBoth(sdk: Marketplace, raw: Marketplace, what: string): Promise<void> {
   for (const [side, m] of [
     ['SDK', sdk],
     ['baseline', raw],
@@ -713,13 +713,13 @@ async function benchPostgres(o: BenchOptions): Promise<PostgresFigures> {
   }
 }
 
-async function freshDatabase(base: string, cleanup: (() => Promise<unknown>)[]): Promise<FreshDatabase> {
+export async function freshDatabase(base: string, cleanup: (() => Promise<unknown>)[]): Promise<FreshDatabase> {
   const db = await createFreshDatabase(base, { prefix: 'mk_bench_' });
   cleanup.push(() => db.drop());
   return db;
 }
 
-function int8AsBigInt(oid: number, format?: string) {
+export function int8AsBigInt(oid: number, format?: string) {
   const parse = pg.types.getTypeParser(oid, format as 'text');
   return oid === pg.types.builtins.INT8 ? (v: string) => BigInt(v) : parse;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Clock } from './clock/clock.js';
 import type { Publisher } from './events/publisher.js';
 import type { JobDefinition } from './jobs/job-definition.js';
+import { ledgerOptionsSchema } from './ledger/ledger-options.js';
 import { commissionSchema, listingsOptionsSchema } from './listings/listing-schemas.js';
 import type { Logger } from './logging/logger.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
@@ -77,6 +78,7 @@ export const marketplaceOptionsSchema = z.looseObject({
     })
     .optional(),
   idempotency: z.looseObject({}).optional(),
+  ledger: ledgerOptionsSchema.optional(),
   process: z.looseObject({}).optional(),
   webhooks: z.looseObject({}).optional(),
 });

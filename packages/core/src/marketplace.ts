@@ -10,6 +10,7 @@ import { type JobDefinition, JobRegistry } from './jobs/job-definition.js';
 import { Jobs } from './jobs/jobs.js';
 import { ledgerExpiryJob } from './jobs/ledger-expiry-job.js';
 import { Ledger } from './ledger/ledger.js';
+import type { LedgerOptions } from './ledger/ledger-options.js';
 import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
@@ -62,6 +63,8 @@ export interface MarketplaceOptions {
   readonly tenant?: string;
   /** Where time comes from. Default: the system clock. */
   readonly clock?: Clock;
+  /** Ledger options, e.g. `{ coalesce: true }` (group commit of concurrent `createTransfers` calls). */
+  readonly ledger?: LedgerOptions;
   /** Brokers to publish events to, and relay tuning. */
   readonly events?: EventsOptions;
   /** Idempotency keys: window (`ttlMs`, default 24 h) and default `begin` lock (`lockMs`, default 60 s). */
@@ -200,6 +203,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     clock,
     (trx, created) => events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
     transferCreatedEvent,
+    options.ledger,
   );
   const breaker =
     options.payments === undefined || options.providerBreaker === undefined

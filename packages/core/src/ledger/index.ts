@@ -7,6 +7,7 @@ export type {
 } from './account-types.js';
 export { Ledger } from './ledger.js';
 export { LEDGER_LIMITS, MAX_INT64 } from './ledger-limits.js';
+export type { LedgerOptions } from './ledger-options.js';
 export type { CurrencyTotals, LedgerVerification } from './ledger-verification.js';
 export type { ListTransfersInput, TransferPage } from './transfer-queries.js';
 export type {

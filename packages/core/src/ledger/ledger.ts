@@ -6,7 +6,9 @@ import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Account, AccountInput, CreateAccountResult } from './account-types.js';
 import { insertAccounts } from './account-writer.js';
+import { applyTransferCalls } from './apply-transfer-calls.js';
 import { type AppliedBatch, applyTransfersWithBalances, type TransfersCreatedHook } from './apply-transfers.js';
+import { coalesceMaxBatch, type LedgerOptions, ledgerOptionsSchema } from './ledger-options.js';
 import { accountFromRow } from './ledger-rows.js';
 import {
   accountBatchSchema,
@@ -21,6 +23,7 @@ import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
 import { plainPostedTransfer } from './plain-transfer-check.js';
 import { postedTransferValues } from './posted-transfer-ctes.js';
+import { TransferCoalescer } from './transfer-coalescer.js';
 import { expireDue } from './transfer-evaluator.js';
 import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
 import type { CreateTransferResult, TransferInput } from './transfer-types.js';
@@ -48,22 +51,46 @@ export class Ledger {
 
   readonly #onCreated: TransfersCreatedHook | undefined;
   readonly #createdEvent: ((t: TransferRecord) => OutboxEventInput) | undefined;
+  readonly #coalescer: TransferCoalescer | undefined;
 
   /**
    * @param onCreated called with the transfers each batch created, in its transaction (the outbox hooks in here).
    * @param createdEvent the one outbox event `onCreated` writes per created transfer, if that is all it does: lets
    * other modules write a transfer inside a statement they compile in one piece (`Ledger.postedTransferValues`).
+   * @param options {@link LedgerOptions}, validated here (`VALIDATION_FAILED` with the path `ledger.…`).
    */
   constructor(
     storage: Storage,
     clock: Clock,
     onCreated?: TransfersCreatedHook,
     createdEvent?: (t: TransferRecord) => OutboxEventInput,
+    options?: LedgerOptions,
   ) {
     this.#storage = storage;
     this.#clock = clock;
     this.#onCreated = onCreated;
     this.#createdEvent = createdEvent;
+    const maxBatch = coalesceMaxBatch(
+      options === undefined ? undefined : parseInput(ledgerOptionsSchema, options, 'ledger'),
+    );
+    this.#coalescer =
+      maxBatch === undefined
+        ? undefined
+        : new TransferCoalescer(
+            (calls) =>
+              this.#storage.transaction(
+                (trx) =>
+                  applyTransferCalls(
+                    trx,
+                    this.#storage.adapter.capabilities,
+                    calls,
+                    this.#clock.now(),
+                    this.#onCreated,
+                  ),
+                { retryUniqueViolations: true },
+              ),
+            maxBatch,
+          );
   }
 
   /**
@@ -101,9 +128,14 @@ export class Ledger {
    * Concurrency contract: any number of concurrent callers, in any number of processes, see each transfer id
    * applied at most once; balances never go below a flagged account's limit, pending amounts included.
    * Throws `VALIDATION_FAILED` (and writes nothing) on malformed input.
+   *
+   * With `createMarketplace({ ledger: { coalesce: true } })`, concurrent calls share transactions (group commit);
+   * results are those of running the calls one after another in the order they were made, and a malformed call
+   * fails alone, before it joins a batch. See {@link LedgerOptions.coalesce}.
    */
   async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
     const batch = parseInput(transferBatchSchema, transfers, 'transfers');
+    if (this.#coalescer !== undefined) return this.#coalescer.submit(batch);
     return this.#storage.transaction(async (trx) => (await this.#apply(trx, batch)).results, {
       retryUniqueViolations: true,
     });

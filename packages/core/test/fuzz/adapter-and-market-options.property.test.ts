@@ -200,6 +200,12 @@ for (const backend of testBackends()) {
         { logger: console.log },
         { logger: { error: () => {} } },
         { process: 'purchase' },
+        { ledger: 'coalesce' },
+        { ledger: { coalesce: 'yes' } },
+        { ledger: { coalesce: { maxBatch: 0 } } },
+        { ledger: { coalesce: { maxBatch: 8191 } } },
+        { ledger: { coalesce: { maxBatch: 1.5 } } },
+        { ledger: { coalesc: true } },
       ]) {
         expect(make(bad), JSON.stringify(bad)).toBe('VALIDATION_FAILED');
       }
@@ -214,6 +220,7 @@ for (const backend of testBackends()) {
           commission: { kind: 'percentage', percent: '100' },
           listings: { stockStrategy: 'rowLock' },
           pendingOpTimeoutMs: 1,
+          ledger: { coalesce: { maxBatch: 1 } },
         });
         await market.migrate();
         const m = market;
