@@ -4,7 +4,7 @@ import { defineConfig, type Options } from 'tsup';
  * One build for every package: ESM + CJS + `.d.ts`/`.d.cts`, each package to its own `dist/`.
  * Dependencies stay external so users get one copy of each (opossum too: a CommonJS package, whose `require`s an
  * ESM bundle could not run); only the ESM-only p-retry is bundled, so the
- * CJS build loads with plain `require()`. Packages build in dependency order (`MK_BUILD=core|adapters|testing|express`,
+ * CJS build loads with plain `require()`. Packages build in dependency order (`MK_BUILD=core|adapters|testing|testing-simulation|express`,
  * see `npm run build`; express last) because each one's declarations import the previous one's.
  *
  * No source maps: the output is unminified, one readable file per entry point with the source's names, so a stack
@@ -69,8 +69,16 @@ const packages: Record<string, Options> = {
       'conformance/index': 'packages/testing/src/conformance/index.ts',
       'provider-conformance/index': 'packages/testing/src/provider-conformance/index.ts',
       'stripe-server/index': 'packages/testing/src/stripe-server/index.ts',
-      'simulation/index': 'packages/testing/src/simulation/index.ts',
     },
+    outDir: 'packages/testing/dist',
+  },
+  // After `testing`, into the same dist (not cleaned): the simulation imports `@marketkit/testing` by name (one copy
+  // of the sandbox and the checkers for its users), so its declarations need the package's own built first.
+  'testing-simulation': {
+    ...shared,
+    name: 'testing',
+    clean: false,
+    entry: { 'simulation/index': 'packages/testing/src/simulation/index.ts' },
     outDir: 'packages/testing/dist',
   },
   express: {
