@@ -7,12 +7,14 @@ import { pooledRandom } from '../ids/id-factory.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { chunks } from '../storage/chunks.js';
 import { toNumber } from '../storage/int64.js';
+import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities, StorageColumnTypes } from '../storage/storage-adapter.js';
 import { TENANT } from '../storage/tenant-plugin.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { AppendedEvent, OutboxEventInput } from './event-types.js';
+import { appendOneEvent } from './outbox-steps.js';
 import { partitionOf } from './partition-of.js';
 
 /**
@@ -31,6 +33,12 @@ export interface AppendEventsOptions {
    * insert go in one statement (one round trip fewer on every transaction that writes events).
    */
   readonly backend?: { readonly capabilities: StorageCapabilities; readonly columnTypes: StorageColumnTypes };
+  /**
+   * The statement templates of the `Storage` whose transaction `trx` is (`storage.templates`): a single event is then
+   * written by templates compiled once and only bound per call, in one statement with `backend.capabilities.writableCtes`
+   * (see {@link appendOneEvent}). Templates bind their storage's tenant, so they must be that storage's.
+   */
+  readonly templates?: StatementTemplates;
 }
 
 /** Sort keys are ms × 1000, so an aggregate can take 1000 events per ms before its keys run ahead of time. */
@@ -106,6 +114,12 @@ export async function appendEvents(
   options: AppendEventsOptions = {},
 ): Promise<AppendedEvent[]> {
   if (events.length === 0) return [];
+  if (events.length === 1 && options.templates !== undefined) {
+    const clock = options.clock ?? systemClock;
+    const writableCtes = options.backend?.capabilities.writableCtes === true;
+    const jsonType = writableCtes ? options.backend?.columnTypes.json : undefined;
+    return [await appendOneEvent(trx, options.templates, events[0]!, clock, clock.now(), { jsonType })];
+  }
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const payloads = batch.map((e, i) => serializePayload(e.payload, i));
   const clock = options.clock ?? systemClock;
