@@ -5,10 +5,10 @@ import { parseInput } from '../errors/validation-error.js';
 import { toNumber } from '../storage/int64.js';
 import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
 import { TENANT } from '../storage/tenant-plugin.js';
-import { advanceCounter, nextOutboxIds, sortKeyBase } from './append-events.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { AppendedEvent, OutboxEventInput } from './event-types.js';
+import { advanceCounter, nextOutboxIds, sortKeyBase } from './outbox-numbering.js';
 import { partitionOf } from './partition-of.js';
 
 /**
