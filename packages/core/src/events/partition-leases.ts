@@ -1,10 +1,12 @@
-import type { ExpressionBuilder } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { encodeTime } from 'ulid';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
+import type { ParamRef } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
-import { EVENT_COLUMNS, eventFromRow } from './event-rows.js';
+import { TENANT } from '../storage/tenant-plugin.js';
+import { EVENT_COLUMNS, type EventRow, eventFromRow } from './event-rows.js';
 import type { OutboxEvent } from './event-types.js';
 import { OUTBOX_PARTITIONS } from './outbox-limits.js';
 import type { OutboxPartitionsTable } from './outbox-tables.js';
@@ -121,17 +123,17 @@ export async function anyPartitionDue(storage: Storage, now: number): Promise<bo
  * after n. @internal
  */
 export async function readPartition(storage: Storage, partition: number, limit: number): Promise<OutboxEvent[]> {
-  const rows = await storage.run((db) =>
+  const read = storage.templates.get('outbox:read-partition', (db, p) =>
     db
       .selectFrom('outbox_events')
       .select(EVENT_COLUMNS)
-      .where('partition_no', '=', BigInt(partition))
+      .where('partition_no', '=', p('partition'))
       .where('delivered_at', 'is', null)
       .orderBy('sort_key')
-      .limit(limit)
-      .execute(),
+      .limit(p('limit')),
   );
-  return rows.map(eventFromRow);
+  const result = await storage.run((db) => db.executeQuery<EventRow>(read.bind({ partition, limit })));
+  return result.rows.map(eventFromRow);
 }
 
 /**
@@ -148,6 +150,23 @@ export async function markDelivered(
   now: number,
   renewUntil?: number,
 ): Promise<PartitionLease> {
+  if (storage.adapter.capabilities.writableCtes) {
+    const mark = storage.templates.get('outbox:mark-delivered', markInOneStatement);
+    const result = await storage.run((db) =>
+      db.executeQuery<{ held: number | string | bigint }>(
+        mark.bind({
+          partition: lease.partition,
+          fence: lease.fence,
+          release: renewUntil === undefined,
+          until: renewUntil ?? now,
+          now,
+          ids,
+        }),
+      ),
+    );
+    if (Number(result.rows[0]?.held ?? 0) === 0) throw leaseLost(lease);
+    return { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
+  }
   await storage.transaction(async (trx) => {
     const held = await trx
       .updateTable('outbox_partitions')
@@ -164,6 +183,28 @@ export async function markDelivered(
     await trx.updateTable('outbox_events').set({ delivered_at: now }).where('id', 'in', ids).execute();
   });
   return { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
+}
+
+/**
+ * {@link markDelivered} as one data-modifying statement (PostgreSQL): the lease row's update checks the fence and
+ * locks the row, and the events are marked only when it matched (`exists (select from held)`); both see one
+ * snapshot and commit together, so a lost lease marks nothing, as in the two-statement transaction. `ids` is bound
+ * as one array, not one parameter per event.
+ */
+function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef) {
+  const statement = sql<{ held: number }>`with held as (
+      update ${sql.table('outbox_partitions')} set
+        owner = case when cast(${p('release')} as boolean) then null else owner end,
+        lease_expires_at = cast(${p('until')} as bigint), attempts = 0, next_attempt_at = 0, last_error = null
+      where tenant = ${TENANT} and partition_no = cast(${p('partition')} as bigint)
+        and fence = cast(${p('fence')} as bigint)
+      returning partition_no),
+    marked as (
+      update ${sql.table('outbox_events')} set delivered_at = cast(${p('now')} as bigint)
+      where tenant = ${TENANT} and id = any(cast(${p('ids')} as text[])) and exists (select 1 from held)
+      returning 1)
+    select (select count(*) from held) as held`;
+  return { compile: () => statement.compile(db) };
 }
 
 /**
