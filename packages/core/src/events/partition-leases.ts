@@ -209,7 +209,8 @@ type HeldRow = { held: unknown } & { [K in keyof EventRow]: EventRow[K] | null }
  * locks the row; the events are marked only when it matched (`exists (select from held)`), and the next batch is
  * read only then. All CTEs see one snapshot and commit together, so a lost lease marks nothing (no row comes back),
  * as in the two-statement transaction; the next batch leaves out the events just marked, which the snapshot still
- * shows undelivered. `ids` is bound as one array, not one parameter per event.
+ * shows undelivered. `ids` is bound as one array, not one parameter per event; the events to mark are found through the
+ * partition's pending index (as `id = any(…)` alone, PostgreSQL scans the whole table for 500 ids).
  */
 function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef) {
   const events = sql.table('outbox_events');
@@ -223,7 +224,8 @@ function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef) {
       returning partition_no),
     marked as (
       update ${events} set delivered_at = cast(${p('now')} as bigint)
-      where tenant = ${TENANT} and id = any(${ids}) and exists (select 1 from held)
+      where tenant = ${TENANT} and partition_no = cast(${p('partition')} as bigint) and delivered_at is null
+        and id = any(${ids}) and exists (select 1 from held)
       returning 1),
     next as (
       select id, type, aggregate_type, aggregate_id, seq, partition_no, payload, created_at, sort_key from ${events}
