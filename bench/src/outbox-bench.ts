@@ -302,10 +302,12 @@ function latenciesOf(committedAt: readonly number[], heardAt: ReadonlyMap<number
 // (3) What appendEvents adds to a write transaction
 
 async function benchOverhead(s: Settings, storage: Storage): Promise<void> {
+  // What every module's events go through (`market.events.append`): the backend and the storage's templates given.
+  const options = { backend: storage.adapter, templates: storage.templates };
   const write = async (withEvent: boolean, i: number) =>
     storage.transaction(async (trx) => {
       await sql`update bench_rows set n = n + 1 where id = ${i % 100}`.execute(trx); // one small business write
-      if (withEvent) await appendEvents(trx, [eventOf(i)]);
+      if (withEvent) await appendEvents(trx, [eventOf(i)], options);
     });
   const measure = async (withEvent: boolean) => {
     let i = 0;

@@ -1,18 +1,18 @@
-import { type OnConflictBuilder, sql } from 'kysely';
-import { monotonicFactory } from 'ulid';
+import { sql } from 'kysely';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
-import { pooledRandom } from '../ids/id-factory.js';
-import type { MarketkitDatabase } from '../schema/database.js';
 import { chunks } from '../storage/chunks.js';
 import { toNumber } from '../storage/int64.js';
+import type { StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities, StorageColumnTypes } from '../storage/storage-adapter.js';
 import { TENANT } from '../storage/tenant-plugin.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { AppendedEvent, OutboxEventInput } from './event-types.js';
+import { advanceCounter, idFactory, KEY_SCALE } from './outbox-numbering.js';
+import { appendOneEvent } from './outbox-steps.js';
 import { partitionOf } from './partition-of.js';
 
 /**
@@ -31,43 +31,16 @@ export interface AppendEventsOptions {
    * insert go in one statement (one round trip fewer on every transaction that writes events).
    */
   readonly backend?: { readonly capabilities: StorageCapabilities; readonly columnTypes: StorageColumnTypes };
+  /**
+   * The statement templates of the `Storage` whose transaction `trx` is (`storage.templates`): a single event is then
+   * written by templates compiled once and only bound per call, in one statement with `backend.capabilities.writableCtes`
+   * (see {@link appendOneEvent}). Templates bind their storage's tenant, so they must be that storage's.
+   */
+  readonly templates?: StatementTemplates;
 }
 
-/** Sort keys are ms × 1000, so an aggregate can take 1000 events per ms before its keys run ahead of time. */
-const KEY_SCALE = 1000;
 /** Rows per insert statement: 9 parameters each, well under both drivers' limits (SQLite 32766). */
 const ROWS_PER_INSERT = 2000;
-
-// Monotonic factories (plain `ulid()` costs tens of µs), one per clock: an id's time part is its clock's time,
-// which the retention sweep relies on, even when a test mixes a manual clock with the system clock.
-type IdFactory = ReturnType<typeof monotonicFactory>;
-const idFactories = new WeakMap<Clock, IdFactory>();
-
-function idFactory(clock: Clock): IdFactory {
-  let factory = idFactories.get(clock);
-  if (factory === undefined) {
-    factory = monotonicFactory(pooledRandom());
-    idFactories.set(clock, factory);
-  }
-  return factory;
-}
-
-/**
- * `count` new outbox event ids for events written at `now` by `clock`'s writers, in order: the ids
- * {@link appendEvents} would give them. For statements that write events themselves (see `outbox-ctes.ts`).
- * @internal
- */
-export function nextOutboxIds(clock: Clock, now: number, count: number): string[] {
-  const nextId = idFactory(clock);
-  const ids = new Array<string>(count);
-  for (let i = 0; i < count; i++) ids[i] = nextId(now);
-  return ids;
-}
-
-/** The sort-key base of events written at `now` (ms × {@link KEY_SCALE}). @internal */
-export function sortKeyBase(now: number): number {
-  return now * KEY_SCALE;
-}
 
 interface AggregateGroup {
   readonly aggregateType: string;
@@ -106,6 +79,12 @@ export async function appendEvents(
   options: AppendEventsOptions = {},
 ): Promise<AppendedEvent[]> {
   if (events.length === 0) return [];
+  if (events.length === 1 && options.templates !== undefined) {
+    const clock = options.clock ?? systemClock;
+    const writableCtes = options.backend?.capabilities.writableCtes === true;
+    const jsonType = writableCtes ? options.backend?.columnTypes.json : undefined;
+    return [await appendOneEvent(trx, options.templates, events[0]!, clock, clock.now(), { jsonType })];
+  }
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const payloads = batch.map((e, i) => serializePayload(e.payload, i));
   const clock = options.clock ?? systemClock;
@@ -273,25 +252,5 @@ async function bumpCounters(trx: MarketkitTransaction, groups: readonly Aggregat
     if (r === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox counter upsert returned no row' });
     const count = g.indexes.length;
     return { firstSeq: toNumber(r.last_seq) - count + 1, firstKey: toNumber(r.last_key) - count + 1 };
-  });
-}
-
-/**
- * The `ON CONFLICT` of the per-aggregate counter upsert: an existing counter advances by the batch's count, and
- * its sort key to the batch's base key or past its own, whichever is greater (never backwards).
- * @internal shared with the one-event path of `outbox-steps.ts`.
- */
-export function advanceCounter(oc: OnConflictBuilder<MarketkitDatabase, 'outbox_aggregates'>) {
-  return oc.columns(['aggregate_type', 'aggregate_id']).doUpdateSet((eb) => {
-    const advanced = eb('outbox_aggregates.last_key', '+', eb.ref('excluded.last_seq'));
-    return {
-      last_seq: eb('outbox_aggregates.last_seq', '+', eb.ref('excluded.last_seq')),
-      last_key: eb
-        .case()
-        .when(eb.ref('excluded.last_key'), '>', advanced)
-        .then(eb.ref('excluded.last_key'))
-        .else(advanced)
-        .end(),
-    };
   });
 }

@@ -16,7 +16,8 @@ export const EVENT_COLUMNS = [
   'created_at',
 ] as const;
 
-type EventRow = Pick<Selectable<OutboxEventsTable>, (typeof EVENT_COLUMNS)[number]>;
+/** A row of `outbox_events` as the relay reads it. @internal */
+export type EventRow = Pick<Selectable<OutboxEventsTable>, (typeof EVENT_COLUMNS)[number]>;
 
 /** Maps a row of `outbox_events` to what sinks receive. @internal */
 export function eventFromRow(row: EventRow): OutboxEvent {

@@ -77,7 +77,11 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
 
   /** Writes events in `trx` with the marketplace's clock; see {@link appendEvents}. */
   append(trx: MarketkitTransaction, events: readonly OutboxEventInput[]): Promise<AppendedEvent[]> {
-    return appendEvents(trx, events, { clock: this.#clock, backend: this.#backend });
+    return appendEvents(trx, events, {
+      clock: this.#clock,
+      backend: this.#backend,
+      templates: this.#storage.templates,
+    });
   }
 
   /**

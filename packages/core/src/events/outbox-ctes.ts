@@ -5,10 +5,10 @@ import { parseInput } from '../errors/validation-error.js';
 import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import { TENANT } from '../storage/tenant-plugin.js';
-import { nextOutboxIds, sortKeyBase } from './append-events.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { OutboxEventInput } from './event-types.js';
+import { nextOutboxIds, sortKeyBase } from './outbox-numbering.js';
 import { partitionOf } from './partition-of.js';
 
 /** The shape of the events {@link outboxCtes} writes. */

@@ -70,6 +70,8 @@ export class OutboxRelay {
   #interrupt: (() => void) | undefined;
   /** Partitions whose last batch was full: kept (lease renewed) for the next round. Only an optimization. */
   readonly #kept = new Map<number, PartitionLease>();
+  /** The next batch of a kept partition, read by the statement that marked its last one (PostgreSQL). */
+  readonly #prefetched = new Map<number, OutboxEvent[]>();
   /** Whether this relay made sure its tenant's partitions have lease rows (`ensurePartitions`). */
   #partitionsReady = false;
 
@@ -190,6 +192,7 @@ export class OutboxRelay {
   async release(): Promise<void> {
     const leases = [...this.#kept.values()];
     this.#kept.clear();
+    this.#prefetched.clear();
     const now = this.#clock.now();
     await Promise.all(leases.map((lease) => releaseLease(this.#storage, lease, now)));
   }
@@ -210,7 +213,9 @@ export class OutboxRelay {
   }
 
   async #drain(lease: PartitionLease): Promise<number> {
-    const events = await readPartition(this.#storage, lease.partition, this.#options.batchSize);
+    const prefetched = this.#prefetched.get(lease.partition);
+    this.#prefetched.delete(lease.partition);
+    const events = prefetched ?? (await readPartition(this.#storage, lease.partition, this.#options.batchSize));
     if (events.length === 0) {
       await releaseLease(this.#storage, lease, this.#clock.now());
       return 0;
@@ -230,7 +235,10 @@ export class OutboxRelay {
       await markDelivered(this.#storage, lease, ids, now);
     } else {
       // A full batch: more is probably waiting. Keep the partition rather than claim it again next round.
-      this.#kept.set(lease.partition, await markDelivered(this.#storage, lease, ids, now, now + this.#options.leaseMs));
+      const { batchSize, leaseMs } = this.#options;
+      const marked = await markDelivered(this.#storage, lease, ids, now, now + leaseMs, batchSize);
+      this.#kept.set(lease.partition, marked.lease);
+      if (marked.next !== undefined) this.#prefetched.set(lease.partition, marked.next);
     }
     return events.length;
   }
@@ -241,6 +249,7 @@ export class OutboxRelay {
     this.#kept.clear();
     const isFresh = (lease: PartitionLease) => lease.expiresAt - now >= this.#options.leaseMs * RENEW_MARGIN;
     const stale = leases.filter((lease) => !isFresh(lease));
+    for (const lease of stale) this.#prefetched.delete(lease.partition);
     await Promise.all(stale.map((lease) => releaseLease(this.#storage, lease, now)));
     return leases.filter(isFresh);
   }

@@ -1,20 +1,30 @@
+import { sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import { toNumber } from '../storage/int64.js';
 import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
-import { advanceCounter, nextOutboxIds, sortKeyBase } from './append-events.js';
+import { TENANT } from '../storage/tenant-plugin.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
-import type { OutboxEventInput } from './event-types.js';
+import type { AppendedEvent, OutboxEventInput } from './event-types.js';
+import { advanceCounter, nextOutboxIds, sortKeyBase } from './outbox-numbering.js';
 import { partitionOf } from './partition-of.js';
 
 /**
- * Appends one event to the outbox inside the caller's transaction with two statement templates (compiled once,
- * then only bound): the counter upsert and the insert of {@link appendEvents}, so the event gets the same id,
- * sequence number, sort key and partition. For hot paths that run a transaction statement by statement (SQLite)
- * and would otherwise pay for building and compiling the statements on every call. Throws `VALIDATION_FAILED`
- * like `appendEvents`.
+ * How {@link appendOneEvent} writes: `jsonType` set (the backend runs data-modifying CTEs, PostgreSQL) for one
+ * statement that casts the payload to that type; unset for two statements (SQLite, where a statement costs no round
+ * trip).
+ */
+export interface OneEventStatement {
+  readonly jsonType?: string | undefined;
+}
+
+/**
+ * Appends one event to the outbox inside the caller's transaction with statement templates (compiled once, then
+ * only bound), so the event gets the same id, sequence number, sort key and partition as with {@link appendEvents}
+ * and no statement is built per call. With `shape.jsonType` (PostgreSQL) the counter upsert and the insert are one
+ * data-modifying statement (one round trip); otherwise two. Throws `VALIDATION_FAILED` like `appendEvents`.
  *
  * @example
  * ```ts
@@ -27,10 +37,38 @@ export async function appendOneEvent(
   event: OutboxEventInput,
   clock: Clock,
   now: number,
-): Promise<void> {
+  shape: OneEventStatement = {},
+): Promise<AppendedEvent> {
   const [e] = plainEventBatch([event]) ?? parseInput(eventBatchSchema, [event], 'events');
   const payload = serializePayload(e!.payload, 0);
   const [id] = nextOutboxIds(clock, now, 1);
+  const partition = partitionOf(e!.aggregateType, e!.aggregateId);
+  const appended = (sequence: number): AppendedEvent => ({
+    id: id!,
+    type: e!.type,
+    aggregateType: e!.aggregateType,
+    aggregateId: e!.aggregateId,
+    sequence,
+    partition,
+  });
+  if (shape.jsonType !== undefined) {
+    const template = oneStatement(templates, shape.jsonType);
+    const result = await trx.executeQuery<{ seq: bigint | number | string }>(
+      template.bind({
+        id,
+        aggregate_type: e!.aggregateType,
+        aggregate_id: e!.aggregateId,
+        partition_no: partition,
+        key: sortKeyBase(now),
+        type: e!.type,
+        payload,
+        created_at: now,
+      }),
+    );
+    const row = result.rows[0];
+    if (row === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox insert wrote no event' });
+    return appended(toNumber(row.seq));
+  }
   const bump = templates.get('outbox:bump-one', (db, p) =>
     db
       .insertInto('outbox_aggregates')
@@ -56,17 +94,46 @@ export async function appendOneEvent(
       created_at: p('created_at'),
     }),
   );
+  const sequence = toNumber(row.last_seq);
   await trx.executeQuery(
     insert.bind({
       id,
       aggregate_type: e!.aggregateType,
       aggregate_id: e!.aggregateId,
-      seq: toNumber(row.last_seq),
-      partition_no: partitionOf(e!.aggregateType, e!.aggregateId),
+      seq: sequence,
+      partition_no: partition,
       sort_key: toNumber(row.last_key),
       type: e!.type,
       payload,
       created_at: now,
     }),
   );
+  return appended(sequence);
+}
+
+/**
+ * The counter upsert and the event insert as one data-modifying statement: the same upsert as `advanceCounter`
+ * (it locks the aggregate's counter row until the caller commits), the event taking the sequence number and sort key
+ * it reserved.
+ */
+function oneStatement(templates: StatementTemplates, jsonType: string) {
+  return templates.get(`outbox:append-one:${jsonType}`, (db, p) => {
+    const agg = sql.table('outbox_aggregates');
+    const statement = sql`with c as (
+      insert into ${agg} (tenant, aggregate_type, aggregate_id, last_seq, last_key)
+      values (${TENANT}, cast(${p('aggregate_type')} as text), cast(${p('aggregate_id')} as text), cast(1 as bigint),
+        cast(${p('key')} as bigint))
+      on conflict (tenant, aggregate_type, aggregate_id) do update set
+        last_seq = ${sql.ref('outbox_aggregates.last_seq')} + excluded.last_seq,
+        last_key = greatest(excluded.last_key, ${sql.ref('outbox_aggregates.last_key')} + excluded.last_seq)
+      returning aggregate_type, aggregate_id, last_seq, last_key)
+    insert into ${sql.table('outbox_events')} (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type,
+      payload, created_at)
+    select ${TENANT}, cast(${p('id')} as text), c.aggregate_type, c.aggregate_id, c.last_seq,
+      cast(${p('partition_no')} as bigint), c.last_key, cast(${p('type')} as text),
+      cast(${p('payload')} as ${sql.raw(jsonType)}), cast(${p('created_at')} as bigint)
+    from c
+    returning seq`;
+    return { compile: () => statement.compile(db) };
+  });
 }

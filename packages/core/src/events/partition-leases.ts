@@ -1,10 +1,12 @@
-import type { ExpressionBuilder } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { encodeTime } from 'ulid';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toBigInt, toNumber } from '../storage/int64.js';
+import type { ParamRef } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
-import { EVENT_COLUMNS, eventFromRow } from './event-rows.js';
+import { TENANT } from '../storage/tenant-plugin.js';
+import { EVENT_COLUMNS, type EventRow, eventFromRow } from './event-rows.js';
 import type { OutboxEvent } from './event-types.js';
 import { OUTBOX_PARTITIONS } from './outbox-limits.js';
 import type { OutboxPartitionsTable } from './outbox-tables.js';
@@ -121,17 +123,24 @@ export async function anyPartitionDue(storage: Storage, now: number): Promise<bo
  * after n. @internal
  */
 export async function readPartition(storage: Storage, partition: number, limit: number): Promise<OutboxEvent[]> {
-  const rows = await storage.run((db) =>
+  const read = storage.templates.get('outbox:read-partition', (db, p) =>
     db
       .selectFrom('outbox_events')
       .select(EVENT_COLUMNS)
-      .where('partition_no', '=', BigInt(partition))
+      .where('partition_no', '=', p('partition'))
       .where('delivered_at', 'is', null)
       .orderBy('sort_key')
-      .limit(limit)
-      .execute(),
+      .limit(p('limit')),
   );
-  return rows.map(eventFromRow);
+  const result = await storage.run((db) => db.executeQuery<EventRow>(read.bind({ partition, limit })));
+  return result.rows.map(eventFromRow);
+}
+
+/** What {@link markDelivered} returns: the lease as it now stands, and the partition's next batch when asked for. */
+export interface MarkedBatch {
+  readonly lease: PartitionLease;
+  /** The next undelivered events, read in the marking statement (`readNext`, PostgreSQL only); else `undefined`. */
+  readonly next: OutboxEvent[] | undefined;
 }
 
 /**
@@ -139,7 +148,11 @@ export async function readPartition(storage: Storage, partition: number, limit: 
  * and either releases the lease or, with `renewUntil`, keeps it until then (the relay goes on with the partition's
  * next batch without claiming it again). Throws `LEASE_LOST`, marking nothing, when another relay claimed the
  * partition since: only the latest claim's holder can mark. An expired lease that nobody took over still marks:
- * the token, not the clock, decides. @internal
+ * the token, not the clock, decides.
+ *
+ * With `capabilities.writableCtes` (PostgreSQL) it is one statement, and with `readNext` that statement also reads
+ * the partition's next `readNext` undelivered events (what {@link readPartition} would read once it committed), so a
+ * kept partition costs one round trip per batch. @internal
  */
 export async function markDelivered(
   storage: Storage,
@@ -147,7 +160,29 @@ export async function markDelivered(
   ids: readonly string[],
   now: number,
   renewUntil?: number,
-): Promise<PartitionLease> {
+  readNext = 0,
+): Promise<MarkedBatch> {
+  const marked = { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
+  if (storage.adapter.capabilities.writableCtes) {
+    const mark = storage.templates.get('outbox:mark-delivered', markInOneStatement);
+    const result = await storage.run((db) =>
+      db.executeQuery<HeldRow>(
+        mark.bind({
+          partition: lease.partition,
+          fence: lease.fence,
+          release: renewUntil === undefined,
+          until: renewUntil ?? now,
+          now,
+          ids,
+          limit: readNext,
+        }),
+      ),
+    );
+    if (result.rows.length === 0) throw leaseLost(lease);
+    const next: OutboxEvent[] = [];
+    for (const row of result.rows) if (row.id !== null) next.push(eventFromRow(row as EventRow));
+    return { lease: marked, next: readNext > 0 ? next : undefined };
+  }
   await storage.transaction(async (trx) => {
     const held = await trx
       .updateTable('outbox_partitions')
@@ -163,7 +198,45 @@ export async function markDelivered(
     if (held === undefined) throw leaseLost(lease);
     await trx.updateTable('outbox_events').set({ delivered_at: now }).where('id', 'in', ids).execute();
   });
-  return { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
+  return { lease: marked, next: undefined };
+}
+
+/** A row of the one-statement mark: the held lease, joined with each next event (all `null` when there is none). */
+type HeldRow = { held: unknown } & { [K in keyof EventRow]: EventRow[K] | null };
+
+/**
+ * {@link markDelivered} as one data-modifying statement (PostgreSQL). The lease row's update checks the fence and
+ * locks the row; the events are marked only when it matched (`exists (select from held)`), and the next batch is
+ * read only then. All CTEs see one snapshot and commit together, so a lost lease marks nothing (no row comes back),
+ * as in the two-statement transaction; the next batch leaves out the events just marked, which the snapshot still
+ * shows undelivered. `ids` is bound as one array, not one parameter per event; the events to mark are found through the
+ * partition's pending index (as `id = any(…)` alone, PostgreSQL scans the whole table for 500 ids).
+ */
+function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef) {
+  const events = sql.table('outbox_events');
+  const ids = sql`cast(${p('ids')} as text[])`;
+  const statement = sql<HeldRow>`with held as (
+      update ${sql.table('outbox_partitions')} set
+        owner = case when cast(${p('release')} as boolean) then null else owner end,
+        lease_expires_at = cast(${p('until')} as bigint), attempts = 0, next_attempt_at = 0, last_error = null
+      where tenant = ${TENANT} and partition_no = cast(${p('partition')} as bigint)
+        and fence = cast(${p('fence')} as bigint)
+      returning partition_no),
+    marked as (
+      update ${events} set delivered_at = cast(${p('now')} as bigint)
+      where tenant = ${TENANT} and partition_no = cast(${p('partition')} as bigint) and delivered_at is null
+        and id = any(${ids}) and exists (select 1 from held)
+      returning 1),
+    next as (
+      select id, type, aggregate_type, aggregate_id, seq, partition_no, payload, created_at, sort_key from ${events}
+      where tenant = ${TENANT} and partition_no = cast(${p('partition')} as bigint) and delivered_at is null
+        and id <> all(${ids}) and exists (select 1 from held)
+      order by sort_key limit cast(${p('limit')} as bigint))
+    select h.partition_no as held, n.id, n.type, n.aggregate_type, n.aggregate_id, n.seq, n.partition_no, n.payload,
+      n.created_at
+    from held h left join next n on true
+    order by n.sort_key`;
+  return { compile: () => statement.compile(db) };
 }
 
 /**

@@ -58,6 +58,35 @@ for (const backend of testBackends()) {
       expect(delivered.map((e) => e.id).sort()).toEqual([...ids].sort());
     });
 
+    it('numbers single events written through templates and by the builder path alike, keys never going back', async () => {
+      const viaTemplates = { clock, backend: storage.adapter, templates: storage.templates };
+      const viaBuilder = { clock, backend: storage.adapter };
+      const one = (options: object) =>
+        storage.transaction(async (trx) => (await appendEvents(trx, [orderEvent('mix', 0)], options))[0]!);
+      const written = [await one(viaTemplates), await one(viaBuilder), await one(viaTemplates)];
+      const behind = new ManualClock(clock.now() - 5000); // a writer whose clock is behind: keys still advance
+      written.push(await one({ ...viaTemplates, clock: behind }));
+      expect(written.map((e) => e.sequence)).toEqual([1, 2, 3, 4]);
+      for (const e of written) expect(e.partition).toBe(partitionOf('order', 'mix'));
+      const rows = await storage.db
+        .selectFrom('outbox_events')
+        .select(['id', 'seq', 'sort_key', 'partition_no'])
+        .where('aggregate_id', '=', 'mix')
+        .orderBy('seq')
+        .execute();
+      expect(rows.map((r) => r.id)).toEqual(written.map((e) => e.id));
+      const keys = rows.map((r) => BigInt(r.sort_key));
+      for (let i = 1; i < keys.length; i++) expect(keys[i]! > keys[i - 1]!).toBe(true);
+      await expect(
+        storage.transaction(async (trx) => {
+          await appendEvents(trx, [orderEvent('mix', 9, 'order.ghost')], viaTemplates);
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect((await one(viaTemplates)).sequence).toBe(5);
+      expect((await drain()).filter((e) => e.aggregateId === 'mix').map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5]);
+    });
+
     it('spreads aggregates over all partitions with a fixed hash', () => {
       expect(partitionOf('order', 'ord_1')).toBe(partitionOf('order', 'ord_1'));
       expect(partitionOf('order', 'x')).not.toBe(partitionOf('listing', 'x'));

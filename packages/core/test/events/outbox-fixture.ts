@@ -12,11 +12,10 @@ export async function openStorage(database: TestDatabase, max = 4): Promise<Stor
   return storage;
 }
 
-/** Commits `events` in one transaction. */
+/** Commits `events` in one transaction, as `market.events.append` does (a single event through statement templates). */
 export function commitEvents(storage: Storage, events: readonly OutboxEventInput[], clock?: Clock) {
-  return storage.transaction((trx) =>
-    appendEvents(trx, events, clock === undefined ? { backend: storage.adapter } : { clock, backend: storage.adapter }),
-  );
+  const options = { backend: storage.adapter, templates: storage.templates };
+  return storage.transaction((trx) => appendEvents(trx, events, clock === undefined ? options : { ...options, clock }));
 }
 
 /** An event of aggregate `order/<id>` with a small payload. */

@@ -323,6 +323,29 @@ for (const backend of testBackends()) {
       expect((await partitionRow(storage, partition)).fence).toBe(kept.fence + 3n);
     });
 
+    it('delivers a kept partition in order when events commit between its batches', async () => {
+      // On PostgreSQL the statement that marks a full batch also reads the next one: events committed after it
+      // follow in a later batch, never before it.
+      const sink = recordingSink();
+      const r = relay({ sinks: [sink], batchSize: 2, partitionsPerRun: 1 });
+      const written = await commitEvents(
+        storage,
+        [1, 2, 3].map((n) => orderEvent('pf', n)),
+        clock,
+      );
+      const partition = written[0]?.partition ?? -1;
+      expect(await r.runOnce()).toBe(2);
+      await commitEvents(storage, [orderEvent('pf', 4)], clock);
+      await commitEvents(storage, [orderEvent('pf', 5)], clock);
+      let total = 2;
+      for (let n = await r.runOnce(); n > 0; n = await r.runOnce()) total += n;
+      expect(total).toBe(5);
+      expect(sink.batches.flat().map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5]);
+      expect(Math.max(...sink.batches.map((b) => b.length))).toBe(2);
+      await r.release();
+      expect((await partitionRow(storage, partition)).owner).toBeNull();
+    });
+
     it('sweeps delivered events after the retention period and never undelivered ones', async () => {
       const sink = recordingSink();
       const r = relay({ sinks: [sink], retentionMs: 1000 });

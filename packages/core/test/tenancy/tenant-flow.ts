@@ -40,6 +40,8 @@ export function openTenantMarket(
     payments: psp,
     webhooks: { allowPrivateTargets: true, timeoutMs: 2000 },
     events: {
+      // Small batches, so that the flow's partitions come back full and the relay runs its kept-partition statements.
+      relay: { batchSize: 2 },
       sinks: [
         {
           name: 'collect',
