@@ -53,7 +53,7 @@ export async function applyTransfersWithBalances(
   );
   expireDue(state, now);
   const { results, created } = evaluateTransfers(batch, state, now);
-  await writeOutcome(trx, state, created, now);
+  await writeOutcome(trx, caps, state, created, now);
   if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
   return { results, accounts: state.accounts };
 }

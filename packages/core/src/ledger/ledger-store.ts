@@ -3,10 +3,19 @@ import { chunks } from '../storage/chunks.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import { updateFromValues } from '../storage/update-from-values.js';
+import {
+  insertPendingsUnnest,
+  insertTransfersUnnest,
+  textArray,
+  updateAccountsUnnest,
+  updatePendingsUnnest,
+} from './ledger-array-writes.js';
 import { accountStateFromRow, pendingStateFromRow, transferRecordFromRow, transferRow } from './ledger-rows.js';
 import type { AccountState, LedgerSnapshot, PendingState, TransferRecord } from './ledger-state.js';
 
 const ROWS_PER_INSERT = 2000;
+/** Ids per `id = any($1)` read where arrays bind as one parameter: one statement for any batch (8,190 at most). */
+const ARRAY_CHUNK = 10_000;
 
 /** Reads and locks what a batch touches: pending rows first, then accounts, each in id order (no deadlocks). */
 export async function loadSnapshot(
@@ -20,14 +29,19 @@ export async function loadSnapshot(
   const pendings = new Map<string, PendingState>();
   const accounts = new Map<string, AccountState>();
   const lookup = [...new Set([...transferIds, ...pendingIds])];
-  for (const chunk of chunks(lookup, 5000)) {
-    const rows = await trx.selectFrom('transfers').selectAll().where('id', 'in', chunk).execute();
+  for (const chunk of chunks(lookup, caps.arrayParams ? ARRAY_CHUNK : 5000)) {
+    const q = trx.selectFrom('transfers').selectAll();
+    const rows = await (caps.arrayParams ? q.where('id', '=', textArray(chunk)) : q.where('id', 'in', chunk)).execute();
     for (const r of rows) transfers.set(r.id, transferRecordFromRow(r));
   }
   const ids = new Set(accountIds);
   if (pendingIds.length > 0) {
-    for (const chunk of chunks([...new Set(pendingIds)].sort(), 5000)) {
-      let q = trx.selectFrom('pending_transfers').selectAll().where('id', 'in', chunk).orderBy('id');
+    for (const chunk of chunks([...new Set(pendingIds)].sort(), caps.arrayParams ? ARRAY_CHUNK : 5000)) {
+      let q = trx
+        .selectFrom('pending_transfers')
+        .selectAll()
+        .where('id', caps.arrayParams ? '=' : 'in', caps.arrayParams ? textArray(chunk) : chunk)
+        .orderBy('id');
       if (caps.rowLocks) q = q.forUpdate();
       for (const r of await q.execute()) {
         pendings.set(r.id, pendingStateFromRow(r));
@@ -47,8 +61,12 @@ export async function lockAccounts(
   ids: readonly string[],
   into: Map<string, AccountState>,
 ): Promise<void> {
-  for (const chunk of chunks([...ids].sort(), 5000)) {
-    let q = trx.selectFrom('accounts').selectAll().where('id', 'in', chunk).orderBy('id');
+  for (const chunk of chunks([...ids].sort(), caps.arrayParams ? ARRAY_CHUNK : 5000)) {
+    let q = trx
+      .selectFrom('accounts')
+      .selectAll()
+      .where('id', caps.arrayParams ? '=' : 'in', caps.arrayParams ? textArray(chunk) : chunk)
+      .orderBy('id');
     if (caps.rowLocks) q = q.forUpdate();
     for (const r of await q.execute()) into.set(r.id, accountStateFromRow(r));
   }
@@ -57,10 +75,30 @@ export async function lockAccounts(
 /** Writes a batch's effects: new transfers, pending statuses, account balances. */
 export async function writeOutcome(
   trx: MarketkitTransaction,
+  caps: StorageCapabilities,
   state: LedgerSnapshot,
   created: readonly TransferRecord[],
   now: number,
 ): Promise<void> {
+  if (caps.arrayParams) {
+    const pendings = [...state.pendings.values()].filter((p) => p.changed);
+    await insertTransfersUnnest(trx, created);
+    await insertPendingsUnnest(
+      trx,
+      pendings.filter((p) => p.isNew),
+      now,
+    );
+    await updatePendingsUnnest(
+      trx,
+      pendings.filter((p) => !p.isNew),
+      now,
+    );
+    await updateAccountsUnnest(
+      trx,
+      [...state.accounts.values()].filter((a) => a.changed),
+    );
+    return;
+  }
   for (const chunk of chunks(created, ROWS_PER_INSERT)) {
     await trx.insertInto('transfers').values(chunk.map(transferRow)).execute();
   }

@@ -14,13 +14,13 @@ import {
   lookupIdSchema,
   lookupIdsSchema,
   type ParsedTransfer,
-  transferBatchSchema,
 } from './ledger-schemas.js';
 import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
 import { plainPostedTransfer } from './plain-transfer-check.js';
 import { postedTransferValues } from './posted-transfer-ctes.js';
+import { parseTransferBatch } from './transfer-batch-check.js';
 import { expireDue } from './transfer-evaluator.js';
 import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
 import type { CreateTransferResult, TransferInput } from './transfer-types.js';
@@ -79,7 +79,7 @@ export class Ledger {
     name: string,
   ): { readonly values: Record<string, unknown>; readonly events: readonly OutboxEventInput[] } | undefined {
     if (this.#onCreated !== undefined && this.#createdEvent === undefined) return undefined;
-    const parsed = plainPostedTransfer(transfer) ?? parseInput(transferBatchSchema, [transfer], 'transfers')[0]!;
+    const parsed = plainPostedTransfer(transfer) ?? parseTransferBatch([transfer])[0]!;
     const compiled = postedTransferValues(parsed, now, name);
     if (compiled === undefined) return undefined;
     const events = this.#createdEvent === undefined ? [] : [this.#createdEvent(compiled.record)];
@@ -103,7 +103,7 @@ export class Ledger {
    * Throws `VALIDATION_FAILED` (and writes nothing) on malformed input.
    */
   async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
-    const batch = parseInput(transferBatchSchema, transfers, 'transfers');
+    const batch = parseTransferBatch(transfers);
     return this.#storage.transaction(async (trx) => (await this.#apply(trx, batch)).results, {
       retryUniqueViolations: true,
     });
@@ -118,7 +118,7 @@ export class Ledger {
     trx: MarketkitTransaction,
     transfers: readonly TransferInput[],
   ): Promise<CreateTransferResult[]> {
-    return (await this.#apply(trx, parseInput(transferBatchSchema, transfers, 'transfers'))).results;
+    return (await this.#apply(trx, parseTransferBatch(transfers))).results;
   }
 
   /**
@@ -130,7 +130,7 @@ export class Ledger {
     trx: MarketkitTransaction,
     transfers: readonly TransferInput[],
   ): Promise<AppliedBatch> {
-    return this.#apply(trx, parseInput(transferBatchSchema, transfers, 'transfers'));
+    return this.#apply(trx, parseTransferBatch(transfers));
   }
 
   /**
@@ -172,7 +172,7 @@ export class Ledger {
       if (due.length === 0) return 0;
       const state = await loadSnapshot(trx, caps, [], due, new Set());
       const expired = expireDue(state, now);
-      await writeOutcome(trx, state, [], now);
+      await writeOutcome(trx, caps, state, [], now);
       return expired;
     });
   }
