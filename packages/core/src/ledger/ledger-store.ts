@@ -10,12 +10,21 @@ import {
   updateAccountsUnnest,
   updatePendingsUnnest,
 } from './ledger-array-writes.js';
+import type { LedgerRowStatements } from './ledger-row-statements.js';
 import { accountStateFromRow, pendingStateFromRow, transferRecordFromRow, transferRow } from './ledger-rows.js';
 import type { AccountState, LedgerSnapshot, PendingState, TransferRecord } from './ledger-state.js';
 
 const ROWS_PER_INSERT = 2000;
 /** Ids per `id = any($1)` read where arrays bind as one parameter: one statement for any batch (8,190 at most). */
 const ARRAY_CHUNK = 10_000;
+
+/**
+ * The per-row statements, where they are the cheaper way: a backend without row locks (nothing to take in id
+ * order by one statement) and without array parameters (SQLite, where a statement has no round trip).
+ */
+function perRow(caps: StorageCapabilities, rows: LedgerRowStatements | undefined): LedgerRowStatements | undefined {
+  return caps.rowLocks || caps.arrayParams ? undefined : rows;
+}
 
 /** Reads and locks what a batch touches: pending rows first, then accounts, each in id order (no deadlocks). */
 export async function loadSnapshot(
@@ -24,11 +33,29 @@ export async function loadSnapshot(
   transferIds: readonly string[],
   pendingIds: readonly string[],
   accountIds: ReadonlySet<string>,
+  rowStatements?: LedgerRowStatements,
 ): Promise<LedgerSnapshot> {
   const transfers = new Map<string, TransferRecord>();
   const pendings = new Map<string, PendingState>();
   const accounts = new Map<string, AccountState>();
   const lookup = [...new Set([...transferIds, ...pendingIds])];
+  const rows = perRow(caps, rowStatements);
+  if (rows !== undefined) {
+    for (const id of lookup) {
+      const r = await rows.transfer(trx, id);
+      if (r !== undefined) transfers.set(r.id, transferRecordFromRow(r));
+    }
+    const ids = new Set(accountIds);
+    for (const id of [...new Set(pendingIds)].sort()) {
+      const r = await rows.pending(trx, id);
+      if (r === undefined) continue;
+      pendings.set(r.id, pendingStateFromRow(r));
+      ids.add(r.debit_account_id);
+      ids.add(r.credit_account_id);
+    }
+    await lockAccounts(trx, caps, [...ids], accounts, rows);
+    return { accounts, transfers, pendings };
+  }
   for (const chunk of chunks(lookup, caps.arrayParams ? ARRAY_CHUNK : 5000)) {
     const q = trx.selectFrom('transfers').selectAll();
     const rows = await (caps.arrayParams ? q.where('id', '=', textArray(chunk)) : q.where('id', 'in', chunk)).execute();
@@ -60,7 +87,16 @@ export async function lockAccounts(
   caps: StorageCapabilities,
   ids: readonly string[],
   into: Map<string, AccountState>,
+  rowStatements?: LedgerRowStatements,
 ): Promise<void> {
+  const rows = perRow(caps, rowStatements);
+  if (rows !== undefined) {
+    for (const id of [...ids].sort()) {
+      const r = await rows.account(trx, id);
+      if (r !== undefined) into.set(r.id, accountStateFromRow(r));
+    }
+    return;
+  }
   for (const chunk of chunks([...ids].sort(), caps.arrayParams ? ARRAY_CHUNK : 5000)) {
     let q = trx
       .selectFrom('accounts')
@@ -79,7 +115,17 @@ export async function writeOutcome(
   state: LedgerSnapshot,
   created: readonly TransferRecord[],
   now: number,
+  rowStatements?: LedgerRowStatements,
 ): Promise<void> {
+  const rows = perRow(caps, rowStatements);
+  if (rows !== undefined) {
+    for (const t of created) await rows.insertTransfer(trx, t);
+    for (const p of state.pendings.values()) {
+      if (p.changed) await (p.isNew ? rows.insertPending(trx, p, now) : rows.updatePending(trx, p, now));
+    }
+    for (const a of state.accounts.values()) if (a.changed) await rows.updateAccount(trx, a);
+    return;
+  }
   if (caps.arrayParams) {
     const pendings = [...state.pendings.values()].filter((p) => p.changed);
     await insertTransfersUnnest(trx, created);

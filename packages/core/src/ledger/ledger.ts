@@ -7,6 +7,7 @@ import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { Account, AccountInput, CreateAccountResult } from './account-types.js';
 import { insertAccounts } from './account-writer.js';
 import { type AppliedBatch, applyTransfersWithBalances, type TransfersCreatedHook } from './apply-transfers.js';
+import { LedgerRowStatements } from './ledger-row-statements.js';
 import { accountFromRow } from './ledger-rows.js';
 import {
   accountBatchSchema,
@@ -48,6 +49,7 @@ export class Ledger {
 
   readonly #onCreated: TransfersCreatedHook | undefined;
   readonly #createdEvent: ((t: TransferRecord) => OutboxEventInput) | undefined;
+  readonly #rows: LedgerRowStatements;
 
   /**
    * @param onCreated called with the transfers each batch created, in its transaction (the outbox hooks in here).
@@ -64,6 +66,7 @@ export class Ledger {
     this.#clock = clock;
     this.#onCreated = onCreated;
     this.#createdEvent = createdEvent;
+    this.#rows = new LedgerRowStatements(storage.templates);
   }
 
   /**
@@ -148,6 +151,7 @@ export class Ledger {
       batch,
       this.#clock.now(),
       this.#onCreated,
+      this.#rows,
     );
   }
 
