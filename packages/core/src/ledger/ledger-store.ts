@@ -3,13 +3,7 @@ import { chunks } from '../storage/chunks.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import { updateFromValues } from '../storage/update-from-values.js';
-import {
-  insertPendingsUnnest,
-  insertTransfersUnnest,
-  textArray,
-  updateAccountsUnnest,
-  updatePendingsUnnest,
-} from './ledger-array-writes.js';
+import { textArray, writeBatchUnnest } from './ledger-array-writes.js';
 import type { LedgerRowStatements } from './ledger-row-statements.js';
 import { accountStateFromRow, pendingStateFromRow, transferRecordFromRow, transferRow } from './ledger-rows.js';
 import type { AccountState, LedgerSnapshot, PendingState, TransferRecord } from './ledger-state.js';
@@ -128,21 +122,8 @@ export async function writeOutcome(
   }
   if (caps.arrayParams) {
     const pendings = [...state.pendings.values()].filter((p) => p.changed);
-    await insertTransfersUnnest(trx, created);
-    await insertPendingsUnnest(
-      trx,
-      pendings.filter((p) => p.isNew),
-      now,
-    );
-    await updatePendingsUnnest(
-      trx,
-      pendings.filter((p) => !p.isNew),
-      now,
-    );
-    await updateAccountsUnnest(
-      trx,
-      [...state.accounts.values()].filter((a) => a.changed),
-    );
+    const accounts = [...state.accounts.values()].filter((a) => a.changed);
+    await writeBatchUnnest(trx, caps.writableCtes, created, pendings, accounts, now);
     return;
   }
   for (const chunk of chunks(created, ROWS_PER_INSERT)) {
