@@ -83,12 +83,10 @@ export function rawEvents(rows: readonly CreatedTransferRow[], now: number): Raw
     if (group === undefined) byAggregate.set(aggregateId, [i]);
     else group.push(i);
   });
-  const aggregates = [...byAggregate.keys()]
-    .sort()
-    .map((aggregateId) => ({
-      aggregateId,
-      indexes: byAggregate.get(aggregateId)!,
-      partition: partitionOf('account', aggregateId),
-    }));
+  const aggregates = [...byAggregate.keys()].sort().map((aggregateId) => ({
+    aggregateId,
+    indexes: byAggregate.get(aggregateId)!,
+    partition: partitionOf('account', aggregateId),
+  }));
   return { ids, aggregateIds, payloads, aggregates, baseKey: now * 1000 };
 }
