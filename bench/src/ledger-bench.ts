@@ -14,6 +14,7 @@ import { type AccountInput, createMarketplace, type Marketplace, type TransferIn
 import { createFreshDatabase, type FreshDatabase } from '@marketkit/testing';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { type RawEvents, rawEvents } from './ledger-raw-outbox.js';
 import { type Comparison, formatComparisons, formatTable, median, spread } from './report.js';
 import { countingPool, StatementStats, statementLabel } from './statement-stats.js';
 
@@ -360,20 +361,47 @@ function sqliteRawSide(file: string, synchronous: Synchronous): Side {
     db.pragma(p);
   }
   const insert = (table: string, columns: object) =>
-    db.prepare(`insert into ${table} (${names(columns)}) values (${namedParams(columns)})`);
+    db.prepare(`insert into ${table} (tenant, ${names(columns)}) values ('', ${namedParams(columns)})`);
   const st = {
-    code: db.prepare('select code from mk_transfers where id = ?').pluck(),
-    pending: db.prepare(`select ${names(PENDING_COLUMNS)} from mk_pending_transfers where id = ?`),
-    account: db.prepare(`select id, currency, flags, ${BALANCES} from mk_accounts where id = ?`),
+    code: db.prepare("select code from mk_transfers where tenant = '' and id = ?").pluck(),
+    pending: db.prepare(`select ${names(PENDING_COLUMNS)} from mk_pending_transfers where tenant = '' and id = ?`),
+    account: db.prepare(`select id, currency, flags, ${BALANCES} from mk_accounts where tenant = '' and id = ?`),
     insertTransfer: insert('mk_transfers', TRANSFER_COLUMNS),
     insertPending: insert('mk_pending_transfers', PENDING_COLUMNS),
     updatePending: db.prepare(
-      'update mk_pending_transfers set status = @status, resolved_by_id = @resolved_by_id, updated_at = @updated_at where id = @id',
+      "update mk_pending_transfers set status = @status, resolved_by_id = @resolved_by_id, updated_at = @updated_at where tenant = '' and id = @id",
     ),
     updateAccount: db.prepare(
       `update mk_accounts set debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?,
-        version = version + 1 where id = ?`,
+        version = version + 1 where tenant = '' and id = ?`,
     ),
+    bumpCounter: db.prepare(
+      `insert into mk_outbox_aggregates (tenant, aggregate_type, aggregate_id, last_seq, last_key)
+        values ('', 'account', ?, ?, ?)
+        on conflict (tenant, aggregate_type, aggregate_id) do update set
+          last_seq = mk_outbox_aggregates.last_seq + excluded.last_seq,
+          last_key = max(excluded.last_key, mk_outbox_aggregates.last_key + excluded.last_seq)
+        returning last_seq, last_key`,
+    ),
+    insertEvent: db.prepare(
+      `insert into mk_outbox_events (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type,
+        payload, created_at) values ('', ?, 'account', ?, ?, ?, ?, 'transfer.created', ?, ?)`,
+    ),
+  };
+  /** The SDK's two-statement outbox path: bump each aggregate's counter (sorted), then insert its events. */
+  const appendEvents = (e: RawEvents, now: number) => {
+    for (const g of e.aggregates) {
+      const n = BigInt(g.indexes.length);
+      const c = st.bumpCounter.get(g.aggregateId, n, BigInt(e.baseKey) + n - 1n) as {
+        last_seq: bigint;
+        last_key: bigint;
+      };
+      g.indexes.forEach((index, k) => {
+        const seq = c.last_seq - n + BigInt(k) + 1n;
+        const key = c.last_key - n + BigInt(k) + 1n;
+        st.insertEvent.run(e.ids[index], g.aggregateId, seq, g.partition, key, e.payloads[index], now);
+      });
+    }
   };
   const apply = db.transaction((batch: readonly TransferInput[], now: number) => {
     const s = emptyState();
@@ -396,6 +424,7 @@ function sqliteRawSide(file: string, synchronous: Synchronous): Side {
     for (const a of plan.accounts) {
       st.updateAccount.run(a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted, a.id);
     }
+    appendEvents(rawEvents(plan.transfers, now), now);
   });
   return {
     apply: async (batch) => apply.immediate(batch, Date.now()),
@@ -407,24 +436,66 @@ function sqliteRawSide(file: string, synchronous: Synchronous): Side {
 
 /** `insert into table (cols) select * from unnest($1::t1[], …)`: one statement for any number of rows. */
 const unnestInsert = (table: string, columns: Record<string, string>) =>
-  `insert into ${table} (${names(columns)}) select * from unnest(${Object.values(columns).map((t, i) => `$${i + 1}::${t}[]`)})`;
+  `insert into ${table} (tenant, ${names(columns)}) select '', * from unnest(${Object.values(columns).map((t, i) => `$${i + 1}::${t}[]`)})`;
 
 const PG_SQL = {
-  codes: 'select id, code from mk_transfers where id = any($1::text[])',
-  lockPendings: `select ${names(PENDING_COLUMNS)} from mk_pending_transfers where id = any($1::text[]) order by id for update`,
-  lockAccounts: `select id, currency, flags, ${BALANCES} from mk_accounts where id = any($1::text[]) order by id for update`,
+  codes: "select id, code from mk_transfers where tenant = '' and id = any($1::text[])",
+  lockPendings: `select ${names(PENDING_COLUMNS)} from mk_pending_transfers where tenant = '' and id = any($1::text[])
+    order by id for update`,
+  lockAccounts: `select id, currency, flags, ${BALANCES} from mk_accounts where tenant = '' and id = any($1::text[])
+    order by id for update`,
   insertTransfers: unnestInsert('mk_transfers', TRANSFER_COLUMNS),
   insertPendings: unnestInsert('mk_pending_transfers', PENDING_COLUMNS),
   updatePendings: `update mk_pending_transfers p set status = v.status, resolved_by_id = v.by, updated_at = v.at
-    from unnest($1::text[], $2::text[], $3::text[], $4::int8[]) as v(id, status, by, at) where p.id = v.id`,
+    from unnest($1::text[], $2::text[], $3::text[], $4::int8[]) as v(id, status, by, at) where p.tenant = '' and p.id = v.id`,
   updateAccounts: `update mk_accounts a set debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp,
     credits_posted = v.cpo, version = a.version + 1
-    from unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) as v(id, dp, dpo, cp, cpo) where a.id = v.id`,
+    from unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) as v(id, dp, dpo, cp, cpo) where a.tenant = '' and a.id = v.id`,
+  /** The SDK's one-statement outbox path (counter upsert in aggregate order, then the events), over arrays. */
+  appendEvents: `with g as (select * from unnest($1::text[], $2::int8[]) as g(aggregate_id, cnt)),
+    c as (insert into mk_outbox_aggregates (tenant, aggregate_type, aggregate_id, last_seq, last_key)
+      select '', 'account', aggregate_id, cnt, $3::int8 + cnt - 1 from g order by aggregate_id
+      on conflict (tenant, aggregate_type, aggregate_id) do update set
+        last_seq = mk_outbox_aggregates.last_seq + excluded.last_seq,
+        last_key = greatest(excluded.last_key, mk_outbox_aggregates.last_key + excluded.last_seq)
+      returning aggregate_id, last_seq, last_key)
+    insert into mk_outbox_events (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type, payload,
+      created_at)
+    select '', v.id, 'account', v.aggregate_id, c.last_seq - v.cnt + v.k + 1, v.partition_no, c.last_key - v.cnt + v.k + 1,
+      'transfer.created', v.payload, $4::int8
+    from unnest($5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::jsonb[])
+      as v(id, aggregate_id, k, cnt, partition_no, payload)
+    join c on c.aggregate_id = v.aggregate_id`,
 } as const;
 
 /** Rows to one array per column, for `unnest($1::t[], …)`. */
 const columnsOf = <R extends object>(rows: readonly R[], keys: readonly (keyof R)[]) =>
   keys.map((k) => rows.map((r) => r[k]));
+
+/** The values of `PG_SQL.appendEvents`. */
+function appendEventsValues(e: RawEvents, now: number): unknown[] {
+  const n = e.ids.length;
+  const ids: unknown[] = [];
+  const aggregates: unknown[] = [];
+  const ks: unknown[] = [];
+  const counts: unknown[] = [];
+  const partitions: unknown[] = [];
+  const payloads: unknown[] = [];
+  for (const g of e.aggregates) {
+    g.indexes.forEach((index, k) => {
+      ids.push(e.ids[index]);
+      aggregates.push(g.aggregateId);
+      ks.push(k);
+      counts.push(g.indexes.length);
+      partitions.push(g.partition);
+      payloads.push(e.payloads[index]);
+    });
+  }
+  if (ids.length !== n) throw new Error('baseline: events lost');
+  const groupIds = e.aggregates.map((g) => g.aggregateId);
+  const groupCounts = e.aggregates.map((g) => g.indexes.length);
+  return [groupIds, groupCounts, e.baseKey, now, ids, aggregates, ks, counts, partitions, payloads];
+}
 
 /**
  * pg: `BEGIN`, the same reads (existing ids; pending rows and accounts `FOR UPDATE` in id order), one multi-row
@@ -474,6 +545,7 @@ export function postgresRawSide(pool: pg.Pool, stats: StatementStats): Side {
     }
     const balances = ['id', 'debits_pending', 'debits_posted', 'credits_pending', 'credits_posted'] as const;
     await run(client, PG_SQL.updateAccounts, columnsOf(plan.accounts, balances));
+    await run(client, PG_SQL.appendEvents, appendEventsValues(rawEvents(plan.transfers, now), now));
     await run(client, 'commit');
   };
   return {
@@ -620,6 +692,30 @@ export async function verifyBoth(sdk: Marketplace, raw: Marketplace, what: strin
   }
 }
 
+/** Both sides wrote the same number of transfers and outbox events (one `transfer.created` per transfer). */
+function checkSameRows(what: string, sdk: readonly bigint[], raw: readonly bigint[]): void {
+  if (sdk[0] !== raw[0] || sdk[1] !== raw[1] || sdk[0] !== sdk[1]) {
+    throw new Error(`${what}: transfers/events differ: SDK ${sdk.join('/')}, baseline ${raw.join('/')}`);
+  }
+}
+const COUNT_ROWS =
+  "select (select count(*) from mk_transfers where tenant = '') as t, (select count(*) from mk_outbox_events where tenant = '') as e";
+
+function sqliteCounts(file: string): bigint[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    const r = db.prepare(COUNT_ROWS).safeIntegers(true).get() as { t: bigint; e: bigint };
+    return [r.t, r.e];
+  } finally {
+    db.close();
+  }
+}
+
+async function postgresCounts(pool: pg.Pool): Promise<bigint[]> {
+  const r = (await pool.query<{ t: string; e: string }>(COUNT_ROWS)).rows[0]!;
+  return [BigInt(r.t), BigInt(r.e)];
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Scenarios
 
@@ -645,6 +741,7 @@ async function benchSqlite(o: BenchOptions, synchronous: Synchronous): Promise<C
     await verifyBoth(market, check, group);
     await check.close();
     await market.close();
+    checkSameRows(group, sqliteCounts(join(dir, 'sdk.db')), sqliteCounts(join(dir, 'raw.db')));
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -707,6 +804,9 @@ async function benchPostgres(o: BenchOptions): Promise<PostgresFigures> {
     const probe = await probeRoundTrips(lanes, sdkStats, rawStats);
     const version = await rawPool.query<{ v: string }>("select current_setting('server_version') as v");
     await verifyBoth(market, rawMarket, group);
+    const sdkCountPool = new pg.Pool({ connectionString: sdkDb.url, max: 1 });
+    cleanup.push(() => sdkCountPool.end());
+    checkSameRows(group, await postgresCounts(sdkCountPool), await postgresCounts(rawPool));
     return { rows, breakdowns, probe, server: version.rows[0]?.v ?? '?' };
   } finally {
     for (const undo of cleanup.reverse()) await undo().catch(() => {});
@@ -775,7 +875,9 @@ export async function runLedgerBench(args: readonly string[] = []): Promise<void
   console.log(formatComparisons(rows, { value: 'SDK tx/s', baseline: 'raw SQL tx/s', ratio: 'SDK/raw' }));
   if (pgFigures !== undefined) printPostgresDetail(pgFigures);
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
-  console.log(`\nledger.verify() passed on every database (SDK and baseline). ${seconds} s in all.`);
+  console.log(
+    `\nledger.verify() passed on every database (SDK and baseline), both wrote the same transfers and outbox events. ${seconds} s in all.`,
+  );
 }
 
 function header(o: BenchOptions, server: string | undefined, load: readonly [number, number]): string {
@@ -789,7 +891,8 @@ function header(o: BenchOptions, server: string | undefined, load: readonly [num
     `Each row: warm-up, then ${o.rounds} round(s) in which the SDK and the baseline apply the same transfers, taking`,
     'turns call by call (16 in flight: one side after the other). Figures are medians of the rounds; ± is half',
     "their spread; SDK/raw is the median of the rounds' throughput ratios.",
-    'Baseline: hand-written SQL through the raw driver doing the same reads, locks, inserts and updates:',
+    'Baseline: hand-written SQL through the raw driver doing the same reads, locks, inserts and updates, and the same',
+    'outbox rows (a transfer.created event per transfer: counter upsert per aggregate, event insert):',
     '  SQLite: better-sqlite3 statements prepared once, one BEGIN IMMEDIATE per call (same pragmas as the adapter);',
     '  PostgreSQL: pg, BEGIN, `id = any($1)` reads, FOR UPDATE in id order, one unnest() statement per insert or',
     '  update, COMMIT. SQLite files in a temp dir; two fresh PostgreSQL databases, dropped after.',

@@ -25,6 +25,7 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   schemas: true,
   updateFromValues: true,
   writableCtes: true,
+  arrayParams: true,
 });
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 'jsonb' });

@@ -28,6 +28,7 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   schemas: false,
   updateFromValues: true,
   writableCtes: false,
+  arrayParams: false,
 });
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'integer', json: 'text' });

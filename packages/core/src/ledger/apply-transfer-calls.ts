@@ -1,6 +1,7 @@
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import type { TransfersCreatedHook } from './apply-transfers.js';
+import type { LedgerRowStatements } from './ledger-row-statements.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
 import type { LedgerSnapshot, PendingState, TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
@@ -14,7 +15,8 @@ import type { CreateTransferResult } from './transfer-types.js';
  * the earlier calls left (so a linked chain never crosses a call and an open chain at the end of a call is
  * `linkedEventChainOpen`, as it is alone), and the effects of all of them are written once. Before a call, only the
  * due pending transfers that call references are expired, as its own transaction would. Returns one result list
- * per call, indices relative to that call.
+ * per call, indices relative to that call. `rowStatements`: the ledger's compiled per-row statements (SQLite), as
+ * for one batch.
  */
 export async function applyTransferCalls(
   trx: MarketkitTransaction,
@@ -22,6 +24,7 @@ export async function applyTransferCalls(
   calls: readonly (readonly ParsedTransfer[])[],
   now: number,
   onCreated?: TransfersCreatedHook,
+  rowStatements?: LedgerRowStatements,
 ): Promise<CreateTransferResult[][]> {
   const transferIds: string[] = [];
   const pendingIds: string[] = [];
@@ -34,7 +37,7 @@ export async function applyTransferCalls(
       if (t.creditAccountId !== undefined) accountIds.add(t.creditAccountId);
     }
   }
-  const state = await loadSnapshot(trx, caps, transferIds, pendingIds, accountIds);
+  const state = await loadSnapshot(trx, caps, transferIds, pendingIds, accountIds, rowStatements);
   const results: CreateTransferResult[][] = [];
   const created: TransferRecord[] = [];
   for (const call of calls) {
@@ -43,7 +46,7 @@ export async function applyTransferCalls(
     results.push(outcome.results);
     created.push(...outcome.created);
   }
-  await writeOutcome(trx, state, created, now);
+  await writeOutcome(trx, caps, state, created, now, rowStatements);
   if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
   return results;
 }

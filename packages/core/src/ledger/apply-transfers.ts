@@ -1,5 +1,6 @@
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
+import type { LedgerRowStatements } from './ledger-row-statements.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
 import type { AccountState, TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
@@ -30,13 +31,17 @@ export async function applyTransfers(
   return (await applyTransfersWithBalances(trx, caps, batch, now, onCreated)).results;
 }
 
-/** {@link applyTransfers}, also returning the touched accounts' balances after the batch (read under its locks). */
+/**
+ * {@link applyTransfers}, also returning the touched accounts' balances after the batch (read under its locks).
+ * `rowStatements`: compiled per-row statements, which the backends that gain by them use (SQLite).
+ */
 export async function applyTransfersWithBalances(
   trx: MarketkitTransaction,
   caps: StorageCapabilities,
   batch: readonly ParsedTransfer[],
   now: number,
   onCreated?: TransfersCreatedHook,
+  rowStatements?: LedgerRowStatements,
 ): Promise<AppliedBatch> {
   const pendingIds = batch.flatMap((t) => (t.pendingId === undefined ? [] : [t.pendingId]));
   const accountIds = new Set<string>();
@@ -50,10 +55,11 @@ export async function applyTransfersWithBalances(
     batch.map((t) => t.id),
     pendingIds,
     accountIds,
+    rowStatements,
   );
   expireDue(state, now);
   const { results, created } = evaluateTransfers(batch, state, now);
-  await writeOutcome(trx, state, created, now);
+  await writeOutcome(trx, caps, state, created, now, rowStatements);
   if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
   return { results, accounts: state.accounts };
 }

@@ -3,10 +3,22 @@ import { chunks } from '../storage/chunks.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import { updateFromValues } from '../storage/update-from-values.js';
+import { textArray, writeBatchUnnest } from './ledger-array-writes.js';
+import type { LedgerRowStatements } from './ledger-row-statements.js';
 import { accountStateFromRow, pendingStateFromRow, transferRecordFromRow, transferRow } from './ledger-rows.js';
 import type { AccountState, LedgerSnapshot, PendingState, TransferRecord } from './ledger-state.js';
 
 const ROWS_PER_INSERT = 2000;
+/** Ids per `id = any($1)` read where arrays bind as one parameter: one statement for any batch (8,190 at most). */
+const ARRAY_CHUNK = 10_000;
+
+/**
+ * The per-row statements, where they are the cheaper way: a backend without row locks (nothing to take in id
+ * order by one statement) and without array parameters (SQLite, where a statement has no round trip).
+ */
+function perRow(caps: StorageCapabilities, rows: LedgerRowStatements | undefined): LedgerRowStatements | undefined {
+  return caps.rowLocks || caps.arrayParams ? undefined : rows;
+}
 
 /** Reads and locks what a batch touches: pending rows first, then accounts, each in id order (no deadlocks). */
 export async function loadSnapshot(
@@ -15,19 +27,42 @@ export async function loadSnapshot(
   transferIds: readonly string[],
   pendingIds: readonly string[],
   accountIds: ReadonlySet<string>,
+  rowStatements?: LedgerRowStatements,
 ): Promise<LedgerSnapshot> {
   const transfers = new Map<string, TransferRecord>();
   const pendings = new Map<string, PendingState>();
   const accounts = new Map<string, AccountState>();
   const lookup = [...new Set([...transferIds, ...pendingIds])];
-  for (const chunk of chunks(lookup, 5000)) {
-    const rows = await trx.selectFrom('transfers').selectAll().where('id', 'in', chunk).execute();
+  const rows = perRow(caps, rowStatements);
+  if (rows !== undefined) {
+    for (const id of lookup) {
+      const r = await rows.transfer(trx, id);
+      if (r !== undefined) transfers.set(r.id, transferRecordFromRow(r));
+    }
+    const ids = new Set(accountIds);
+    for (const id of [...new Set(pendingIds)].sort()) {
+      const r = await rows.pending(trx, id);
+      if (r === undefined) continue;
+      pendings.set(r.id, pendingStateFromRow(r));
+      ids.add(r.debit_account_id);
+      ids.add(r.credit_account_id);
+    }
+    await lockAccounts(trx, caps, [...ids], accounts, rows);
+    return { accounts, transfers, pendings };
+  }
+  for (const chunk of chunks(lookup, caps.arrayParams ? ARRAY_CHUNK : 5000)) {
+    const q = trx.selectFrom('transfers').selectAll();
+    const rows = await (caps.arrayParams ? q.where('id', '=', textArray(chunk)) : q.where('id', 'in', chunk)).execute();
     for (const r of rows) transfers.set(r.id, transferRecordFromRow(r));
   }
   const ids = new Set(accountIds);
   if (pendingIds.length > 0) {
-    for (const chunk of chunks([...new Set(pendingIds)].sort(), 5000)) {
-      let q = trx.selectFrom('pending_transfers').selectAll().where('id', 'in', chunk).orderBy('id');
+    for (const chunk of chunks([...new Set(pendingIds)].sort(), caps.arrayParams ? ARRAY_CHUNK : 5000)) {
+      let q = trx
+        .selectFrom('pending_transfers')
+        .selectAll()
+        .where('id', caps.arrayParams ? '=' : 'in', caps.arrayParams ? textArray(chunk) : chunk)
+        .orderBy('id');
       if (caps.rowLocks) q = q.forUpdate();
       for (const r of await q.execute()) {
         pendings.set(r.id, pendingStateFromRow(r));
@@ -46,9 +81,22 @@ export async function lockAccounts(
   caps: StorageCapabilities,
   ids: readonly string[],
   into: Map<string, AccountState>,
+  rowStatements?: LedgerRowStatements,
 ): Promise<void> {
-  for (const chunk of chunks([...ids].sort(), 5000)) {
-    let q = trx.selectFrom('accounts').selectAll().where('id', 'in', chunk).orderBy('id');
+  const rows = perRow(caps, rowStatements);
+  if (rows !== undefined) {
+    for (const id of [...ids].sort()) {
+      const r = await rows.account(trx, id);
+      if (r !== undefined) into.set(r.id, accountStateFromRow(r));
+    }
+    return;
+  }
+  for (const chunk of chunks([...ids].sort(), caps.arrayParams ? ARRAY_CHUNK : 5000)) {
+    let q = trx
+      .selectFrom('accounts')
+      .selectAll()
+      .where('id', caps.arrayParams ? '=' : 'in', caps.arrayParams ? textArray(chunk) : chunk)
+      .orderBy('id');
     if (caps.rowLocks) q = q.forUpdate();
     for (const r of await q.execute()) into.set(r.id, accountStateFromRow(r));
   }
@@ -57,10 +105,27 @@ export async function lockAccounts(
 /** Writes a batch's effects: new transfers, pending statuses, account balances. */
 export async function writeOutcome(
   trx: MarketkitTransaction,
+  caps: StorageCapabilities,
   state: LedgerSnapshot,
   created: readonly TransferRecord[],
   now: number,
+  rowStatements?: LedgerRowStatements,
 ): Promise<void> {
+  const rows = perRow(caps, rowStatements);
+  if (rows !== undefined) {
+    for (const t of created) await rows.insertTransfer(trx, t);
+    for (const p of state.pendings.values()) {
+      if (p.changed) await (p.isNew ? rows.insertPending(trx, p, now) : rows.updatePending(trx, p, now));
+    }
+    for (const a of state.accounts.values()) if (a.changed) await rows.updateAccount(trx, a);
+    return;
+  }
+  if (caps.arrayParams) {
+    const pendings = [...state.pendings.values()].filter((p) => p.changed);
+    const accounts = [...state.accounts.values()].filter((a) => a.changed);
+    await writeBatchUnnest(trx, caps.writableCtes, created, pendings, accounts, now);
+    return;
+  }
   for (const chunk of chunks(created, ROWS_PER_INSERT)) {
     await trx.insertInto('transfers').values(chunk.map(transferRow)).execute();
   }

@@ -9,6 +9,7 @@ import { insertAccounts } from './account-writer.js';
 import { applyTransferCalls } from './apply-transfer-calls.js';
 import { type AppliedBatch, applyTransfersWithBalances, type TransfersCreatedHook } from './apply-transfers.js';
 import { coalesceMaxBatch, type LedgerOptions, ledgerOptionsSchema } from './ledger-options.js';
+import { LedgerRowStatements } from './ledger-row-statements.js';
 import { accountFromRow } from './ledger-rows.js';
 import {
   accountBatchSchema,
@@ -16,13 +17,13 @@ import {
   lookupIdSchema,
   lookupIdsSchema,
   type ParsedTransfer,
-  transferBatchSchema,
 } from './ledger-schemas.js';
 import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
 import { plainPostedTransfer } from './plain-transfer-check.js';
 import { postedTransferValues } from './posted-transfer-ctes.js';
+import { parseTransferBatch } from './transfer-batch-check.js';
 import { TransferCoalescer } from './transfer-coalescer.js';
 import { expireDue } from './transfer-evaluator.js';
 import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
@@ -52,6 +53,7 @@ export class Ledger {
   readonly #onCreated: TransfersCreatedHook | undefined;
   readonly #createdEvent: ((t: TransferRecord) => OutboxEventInput) | undefined;
   readonly #coalescer: TransferCoalescer | undefined;
+  readonly #rows: LedgerRowStatements;
 
   /**
    * @param onCreated called with the transfers each batch created, in its transaction (the outbox hooks in here).
@@ -86,11 +88,13 @@ export class Ledger {
                     calls,
                     this.#clock.now(),
                     this.#onCreated,
+                    this.#rows,
                   ),
                 { retryUniqueViolations: true },
               ),
             maxBatch,
           );
+    this.#rows = new LedgerRowStatements(storage.templates);
   }
 
   /**
@@ -106,7 +110,7 @@ export class Ledger {
     name: string,
   ): { readonly values: Record<string, unknown>; readonly events: readonly OutboxEventInput[] } | undefined {
     if (this.#onCreated !== undefined && this.#createdEvent === undefined) return undefined;
-    const parsed = plainPostedTransfer(transfer) ?? parseInput(transferBatchSchema, [transfer], 'transfers')[0]!;
+    const parsed = plainPostedTransfer(transfer) ?? parseTransferBatch([transfer])[0]!;
     const compiled = postedTransferValues(parsed, now, name);
     if (compiled === undefined) return undefined;
     const events = this.#createdEvent === undefined ? [] : [this.#createdEvent(compiled.record)];
@@ -134,7 +138,7 @@ export class Ledger {
    * fails alone, before it joins a batch. See {@link LedgerOptions.coalesce}.
    */
   async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
-    const batch = parseInput(transferBatchSchema, transfers, 'transfers');
+    const batch = parseTransferBatch(transfers);
     if (this.#coalescer !== undefined) return this.#coalescer.submit(batch);
     return this.#storage.transaction(async (trx) => (await this.#apply(trx, batch)).results, {
       retryUniqueViolations: true,
@@ -150,7 +154,7 @@ export class Ledger {
     trx: MarketkitTransaction,
     transfers: readonly TransferInput[],
   ): Promise<CreateTransferResult[]> {
-    return (await this.#apply(trx, parseInput(transferBatchSchema, transfers, 'transfers'))).results;
+    return (await this.#apply(trx, parseTransferBatch(transfers))).results;
   }
 
   /**
@@ -162,7 +166,7 @@ export class Ledger {
     trx: MarketkitTransaction,
     transfers: readonly TransferInput[],
   ): Promise<AppliedBatch> {
-    return this.#apply(trx, parseInput(transferBatchSchema, transfers, 'transfers'));
+    return this.#apply(trx, parseTransferBatch(transfers));
   }
 
   /**
@@ -180,6 +184,7 @@ export class Ledger {
       batch,
       this.#clock.now(),
       this.#onCreated,
+      this.#rows,
     );
   }
 
@@ -204,7 +209,7 @@ export class Ledger {
       if (due.length === 0) return 0;
       const state = await loadSnapshot(trx, caps, [], due, new Set());
       const expired = expireDue(state, now);
-      await writeOutcome(trx, state, [], now);
+      await writeOutcome(trx, caps, state, [], now);
       return expired;
     });
   }

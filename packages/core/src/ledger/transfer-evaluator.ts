@@ -26,7 +26,8 @@ export function evaluateTransfers(batch: readonly ParsedTransfer[], state: Ledge
     const linked = t.flags?.linked === true;
     if (chainStart < 0 && linked) chainStart = i;
     const open = linked && i === batch.length - 1;
-    const code = open ? 'linkedEventChainOpen' : applyOne(t, state, now, created, undo);
+    // Undo steps matter only inside a linked chain (its last transfer included): elsewhere none are made.
+    const code = open ? 'linkedEventChainOpen' : applyOne(t, state, now, created, chainStart >= 0 ? undo : undefined);
     results.push({ index: i, id: t.id, result: code });
     const failed = code !== 'ok' && code !== 'exists';
     if (chainStart >= 0 && failed) {
@@ -56,7 +57,7 @@ function applyOne(
   state: LedgerSnapshot,
   now: number,
   created: TransferRecord[],
-  undo: Undo[],
+  undo: Undo[] | undefined,
 ): CreateTransferResultCode {
   const flags = transferFlagBits(t.flags);
   const shape = checkShape(t, flags);
@@ -69,7 +70,7 @@ function applyOne(
   const record: TransferRecord = { ...outcome, createdAt: now };
   created.push(record);
   state.transfers.set(record.id, record);
-  undo.push(() => state.transfers.delete(record.id));
+  undo?.push(() => state.transfers.delete(record.id));
   return 'ok';
 }
 
@@ -125,7 +126,7 @@ function applyNew(
   flags: number,
   state: LedgerSnapshot,
   now: number,
-  undo: Undo[],
+  undo: Undo[] | undefined,
 ): NewTransfer | CreateTransferResultCode {
   const dr = state.accounts.get(t.debitAccountId!);
   const cr = state.accounts.get(t.creditAccountId!);
@@ -165,7 +166,7 @@ function applyNew(
       changed: true,
     };
     state.pendings.set(p.id, p);
-    undo.push(() => state.pendings.delete(p.id));
+    undo?.push(() => state.pendings.delete(p.id));
   }
   return {
     id: t.id,
@@ -186,7 +187,7 @@ function resolvePending(
   t: ParsedTransfer,
   flags: number,
   state: LedgerSnapshot,
-  undo: Undo[],
+  undo: Undo[] | undefined,
 ): NewTransfer | CreateTransferResultCode {
   const pendingId = t.pendingId!;
   const source = state.transfers.get(pendingId);
@@ -235,23 +236,25 @@ function resolvePending(
 
 type BalanceField = 'debitsPending' | 'debitsPosted' | 'creditsPending' | 'creditsPosted';
 
-function adjust(a: AccountState, field: BalanceField, delta: bigint, undo: Undo[]): void {
+function adjust(a: AccountState, field: BalanceField, delta: bigint, undo: Undo[] | undefined): void {
   const before = a[field];
   const changedBefore = a.changed;
   a[field] = before + delta;
   a.changed = true;
-  undo.push(() => {
+  undo?.push(() => {
     a[field] = before;
     a.changed = changedBefore;
   });
 }
 
-function setStatus(p: PendingState, status: PendingState['status'], by: string | null, undo: Undo[]): void {
-  const [before, byBefore, changedBefore] = [p.status, p.resolvedById, p.changed];
+function setStatus(p: PendingState, status: PendingState['status'], by: string | null, undo: Undo[] | undefined): void {
+  const before = p.status;
+  const byBefore = p.resolvedById;
+  const changedBefore = p.changed;
   p.status = status;
   p.resolvedById = by;
   p.changed = true;
-  undo.push(() => {
+  undo?.push(() => {
     p.status = before;
     p.resolvedById = byBefore;
     p.changed = changedBefore;

@@ -42,6 +42,11 @@ export interface StorageCapabilities {
   readonly updateFromValues: boolean;
   /** `WITH x AS (INSERT/UPDATE … RETURNING …) INSERT …`: several writes in one statement (one round trip). */
   readonly writableCtes: boolean;
+  /**
+   * A JS array binds as one parameter (`id = any($1)`, `unnest($1::text[], …)`), so a statement over many rows
+   * carries one parameter per column rather than one per value (PostgreSQL). Absent means false.
+   */
+  readonly arrayParams?: boolean;
 }
 
 /** The column types the shared migrations ask for, spelled in the backend's SQL. */

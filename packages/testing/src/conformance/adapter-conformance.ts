@@ -289,6 +289,24 @@ export function runAdapterConformance(options: AdapterConformanceOptions): void 
       });
     });
 
+    describe('parameters', () => {
+      it.skipIf(!caps.arrayParams)(
+        `a JS array binds as one parameter (any, unnest)${caps.arrayParams ? '' : ' (skipped: no capabilities.arrayParams)'}`,
+        async () => {
+          const s = storage('cf_param_');
+          const values = ['a', "it's", 'with "quotes"', 'x,y', '{braces}', 'back\\slash'];
+          const rows = await s.transaction(async (trx) => {
+            const r = await sql<{ v: string; n: string | number | bigint }>`select v, n from unnest(
+              cast(${values} as text[]), cast(${[1n, 2n, 3n, 4n, 5n, 2n ** 62n]} as int8[])) as t(v, n)
+              where v = any(cast(${values.slice(1)} as text[]))`.execute(trx);
+            return r.rows;
+          });
+          expect(rows.map((r) => r.v)).toEqual(values.slice(1));
+          expect(rows.map((r) => BigInt(r.n))).toEqual([2n, 3n, 4n, 5n, 2n ** 62n]);
+        },
+      );
+    });
+
     describe('error classification', () => {
       const prefix = 'cf_err_';
       let accountsReady: Promise<void> | undefined;
