@@ -34,7 +34,7 @@ export interface AppendEventsOptions {
   /**
    * The statement templates of the `Storage` whose transaction `trx` is (`storage.templates`): a single event is then
    * written by templates compiled once and only bound per call, in one statement with `backend.capabilities.writableCtes`
-   * (see {@link appendOneEvent}). Templates bind their storage's tenant, so they must be that storage's.
+   * (see `appendOneEvent`). Templates bind their storage's tenant, so they must be that storage's.
    */
   readonly templates?: StatementTemplates;
 }
