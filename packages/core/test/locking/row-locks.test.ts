@@ -223,7 +223,12 @@ for (const backend of testBackends()) {
           await bump(trx, [first, second]);
         });
       await Promise.all([run(one, 'ab', 'a', 'b'), run(two, 'ba', 'b', 'a')]);
-      expect(attempts.ab + attempts.ba).toBe(3); // one victim, rerun once
+      // At least one victim, rerun once. Usually exactly one: PostgreSQL's detector aborts the backend that found the
+      // cycle. On a starved machine the other backend's deadlock_timeout can expire before the victim's abort has
+      // released its row, and it finds the same cycle: both are victims, each rerun once (seen in CI at load ~10).
+      expect(attempts.ab + attempts.ba).toBeGreaterThanOrEqual(3);
+      expect(attempts.ab).toBeLessThanOrEqual(2);
+      expect(attempts.ba).toBeLessThanOrEqual(2);
       expect(await counters()).toMatchObject({ a: 2n, b: 2n, c: 0n });
     });
 
