@@ -165,7 +165,8 @@ export async function markDelivered(
   const marked = { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
   if (storage.adapter.capabilities.writableCtes) {
     const mark = storage.templates.get('outbox:mark-delivered', markInOneStatement);
-    const result = await storage.run((db) =>
+    // Its own transaction, rerun on a deadlock or serialization failure as the two-statement form's transaction is.
+    const result = await storage.autocommit((db) =>
       db.executeQuery<HeldRow>(
         mark.bind({
           partition: lease.partition,

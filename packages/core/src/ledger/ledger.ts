@@ -21,7 +21,6 @@ import {
 import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
-import { plainPostedTransfer } from './plain-transfer-check.js';
 import { postedTransferValues } from './posted-transfer-ctes.js';
 import { parseTransferBatch } from './transfer-batch-check.js';
 import { TransferCoalescer } from './transfer-coalescer.js';
@@ -89,7 +88,7 @@ export class Ledger {
                     this.#clock.now(),
                     this.#onCreated,
                     this.#rows,
-                  ),
+                  ).then((applied) => applied.results),
                 { retryUniqueViolations: true },
               ),
             maxBatch,
@@ -110,7 +109,7 @@ export class Ledger {
     name: string,
   ): { readonly values: Record<string, unknown>; readonly events: readonly OutboxEventInput[] } | undefined {
     if (this.#onCreated !== undefined && this.#createdEvent === undefined) return undefined;
-    const parsed = plainPostedTransfer(transfer) ?? parseTransferBatch([transfer])[0]!;
+    const parsed = parseTransferBatch([transfer])[0]!;
     const compiled = postedTransferValues(parsed, now, name);
     if (compiled === undefined) return undefined;
     const events = this.#createdEvent === undefined ? [] : [this.#createdEvent(compiled.record)];
@@ -207,9 +206,10 @@ export class Ledger {
       if (caps.skipLocked) q = q.forUpdate().skipLocked();
       const due = (await q.execute()).map((r) => r.id);
       if (due.length === 0) return 0;
-      const state = await loadSnapshot(trx, caps, [], due, new Set());
+      // The same row statements as createTransfers (SQLite), so expiry writes as a batch does.
+      const state = await loadSnapshot(trx, caps, [], due, new Set(), this.#rows);
       const expired = expireDue(state, now);
-      await writeOutcome(trx, caps, state, [], now);
+      await writeOutcome(trx, caps, state, [], now, this.#rows);
       return expired;
     });
   }
