@@ -1,0 +1,10 @@
+/** Limits of `market.analytics`. */
+export const ANALYTICS_LIMITS = Object.freeze({
+  /** The longest range `daily` reports on, in days. */
+  maxDays: 366,
+  /** Decimal places of the rates (`takeRate`, refund and dispute rates). */
+  ratePlaces: 4,
+});
+
+/** One UTC day in milliseconds. */
+export const DAY_MS = 86_400_000;
