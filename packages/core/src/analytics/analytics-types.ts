@@ -1,4 +1,11 @@
-/** What `market.analytics.daily` takes. */
+/**
+ * What `market.analytics.daily` takes: a range of whole UTC days and, optionally, one currency.
+ *
+ * @example
+ * ```ts
+ * const march: DailyInput = { from: new Date('2026-03-01'), to: new Date('2026-04-01'), currency: 'EUR' };
+ * ```
+ */
 export interface DailyInput {
   /** First day, at 00:00 UTC (inclusive). */
   readonly from: Date;
@@ -8,7 +15,15 @@ export interface DailyInput {
   readonly currency?: string;
 }
 
-/** Count, amount and rate of refunds or disputes on one day. */
+/**
+ * Count, amount and rate of refunds or disputes on one day.
+ *
+ * @example
+ * ```ts
+ * const [day] = await market.analytics.daily({ from: new Date('2026-03-01'), to: new Date('2026-03-02') });
+ * if (day !== undefined && day.refunds.count > 0) console.log(`${day.refunds.count} refunds, ${day.refunds.rate} of GMV`);
+ * ```
+ */
 export interface DailyIncidents {
   readonly count: number;
   /** Minor units. */
@@ -22,6 +37,12 @@ export interface DailyIncidents {
  * the payout rows. Flows (`gmv`, `commission`, refunds, disputes) count what happened during the day; stocks
  * (`escrowOutstanding`, `escrowOldestAgeMs`, `payoutsPending`) are read at the end of the day (00:00 UTC the next
  * day, exclusive).
+ *
+ * @example
+ * ```ts
+ * for (const d of await market.analytics.daily({ from: new Date('2026-03-01'), to: new Date('2026-04-01') }))
+ *   console.log(d.day, d.currency, Money.fromMinor(d.gmv, d.currency).format(), d.takeRate, d.escrowOldestAgeMs);
+ * ```
  */
 export interface DailyFigures {
   /** The UTC day, `YYYY-MM-DD`. */

@@ -17,6 +17,12 @@ import { dailyFigures } from './daily-figures.js';
  * Money figures of the marketplace by UTC day and currency (`market.analytics`), computed from the ledger's escrow
  * transfers, the order events and the payout rows: exact minor units as `bigint`, rates as decimal strings. Reads
  * only; safe to call from a dashboard.
+ *
+ * @example
+ * ```ts
+ * const market = createMarketplace({ adapter, payments });
+ * const days = await market.analytics.daily({ from: new Date('2026-03-01'), to: new Date('2026-03-08') });
+ * ```
  */
 export class Analytics {
   readonly #storage: Storage;
