@@ -46,16 +46,28 @@ type Row = { day: string | number | bigint; currency: string; total: string | nu
 const daySums = (rows: readonly Row[]): DaySum[] =>
   rows.map((r) => ({ day: toNumber(r.day), currency: r.currency, total: toBigInt(r.total), count: toNumber(r.n) }));
 
+/** Adds up the rows of the same day and currency. */
+function merged(rows: readonly DaySum[]): DaySum[] {
+  const by = new Map<string, DaySum>();
+  for (const r of rows) {
+    const k = `${r.day}/${r.currency}`;
+    const had = by.get(k);
+    by.set(k, had === undefined ? r : { ...r, total: had.total + r.total, count: had.count + r.count });
+  }
+  return [...by.values()];
+}
+
 /** Sums of captures, commission and refunds by day, currency and kind within the range. */
 export async function flowSums(db: Kysely<MarketkitDatabase>, scope: ReportScope): Promise<FlowSums> {
-  const fromCommission = sql<number>`case when debit_account_id like ${COMMISSION_IDS} then 1 else 0 end`;
+  // Where a refund came from: an order's escrow (a refund to the buyer), the commission account (commission given back).
+  const source = sql<number>`case when debit_account_id like ${ESCROW_IDS} then 1 when debit_account_id like ${COMMISSION_IDS} then 2 else 0 end`;
   const rows = await db
     .selectFrom('transfers')
     .select([
       dayOf('created_at').as('day'),
       'currency',
       'code',
-      fromCommission.as('from_commission'),
+      source.as('source'),
       total('amount').as('total'),
       rowCount.as('n'),
     ])
@@ -63,15 +75,16 @@ export async function flowSums(db: Kysely<MarketkitDatabase>, scope: ReportScope
     .where('created_at', '>=', BigInt(scope.from))
     .where('created_at', '<', BigInt(scope.to))
     .$if(scope.currency !== undefined, (q) => q.where('currency', '=', scope.currency ?? ''))
-    .groupBy([dayOf('created_at'), 'currency', 'code', fromCommission])
+    .groupBy([dayOf('created_at'), 'currency', 'code', source])
     .execute();
-  const pick = (code: number, commissionAccount: boolean) =>
-    daySums(rows.filter((r) => toNumber(r.code) === code && (toNumber(r.from_commission) === 1) === commissionAccount));
+  const pick = (code: number, from?: number) =>
+    daySums(rows.filter((r) => toNumber(r.code) === code && (from === undefined || toNumber(r.source) === from)));
+  // Rows of one day and currency may come in several groups (by source): add them up.
   return {
-    captures: pick(ESCROW_CODES.capture, false),
-    commission: pick(ESCROW_CODES.commission, false),
-    refunds: pick(ESCROW_CODES.refund, false),
-    commissionRefunds: pick(ESCROW_CODES.refund, true),
+    captures: merged(pick(ESCROW_CODES.capture)),
+    commission: merged(pick(ESCROW_CODES.commission)),
+    refunds: pick(ESCROW_CODES.refund, 1),
+    commissionRefunds: pick(ESCROW_CODES.refund, 2),
   };
 }
 
