@@ -24,14 +24,13 @@ function sumBefore(rows: readonly DaySum[], currency: string, day: number): bigi
   return sum;
 }
 
-/** Age at `end` of the oldest escrow in `currency` captured before `end` and not yet emptied then. */
-function oldestAge(spans: readonly EscrowSpan[], currency: string, end: number): number | null {
-  let oldest: number | null = null;
+/** Age at `end` of the oldest escrow captured before `end` and not yet emptied then; `spans` oldest first. */
+function oldestAge(spans: readonly EscrowSpan[], end: number): number | null {
   for (const s of spans) {
-    const held = s.capturedAt < end && (s.emptiedAt === null || s.emptiedAt >= end);
-    if (s.currency === currency && held && (oldest === null || s.capturedAt < oldest)) oldest = s.capturedAt;
+    if (s.capturedAt >= end) return null;
+    if (s.emptiedAt === null || s.emptiedAt >= end) return end - s.capturedAt;
   }
-  return oldest === null ? null : end - oldest;
+  return null;
 }
 
 /**
@@ -56,6 +55,7 @@ export function dailyFigures(scope: ReportScope, data: ReportData): DailyFigures
   const firstDay = scope.from / DAY_MS;
   const lastDay = scope.to / DAY_MS;
   for (const currency of currencies) {
+    const spans = data.spans.filter((x) => x.currency === currency).sort((x, y) => x.capturedAt - y.capturedAt);
     let escrowHeld = sumBefore(data.escrow, currency, firstDay);
     let pending =
       sumBefore(data.payoutsRequested, currency, firstDay) - sumBefore(data.payoutsSettled, currency, firstDay);
@@ -88,7 +88,7 @@ export function dailyFigures(scope: ReportScope, data: ReportData): DailyFigures
         refunds: incidents(at(refunds)),
         disputes: incidents(at(disputes)),
         escrowOutstanding: escrowHeld,
-        escrowOldestAgeMs: oldestAge(data.spans, currency, end),
+        escrowOldestAgeMs: oldestAge(spans, end),
         payoutsPending: pending,
       });
     }
