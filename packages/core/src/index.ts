@@ -4,6 +4,7 @@
  * @packageDocumentation
  * @module @marketkit/core
  */
+export * from './analytics/index.js';
 export { type Clock, systemClock } from './clock/clock.js';
 export * from './errors/index.js';
 export * from './events/index.js';

@@ -1,3 +1,4 @@
+import { Analytics } from './analytics/analytics.js';
 import { type Clock, systemClock } from './clock/clock.js';
 
 import { parseInput, ValidationError } from './errors/validation-error.js';
@@ -123,6 +124,8 @@ export interface Marketplace {
   readonly orders: Orders;
   /** Seller payouts through the payment provider. */
   readonly payouts: Payouts;
+  /** Money figures by day and currency: GMV, take rate, refunds, disputes, escrow, pending payouts. */
+  readonly analytics: Analytics;
   /** Reconciliation of Marketkit's records against the payment provider's (`reconcile({ from, to })`). */
   readonly payments: Payments;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
@@ -281,6 +284,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     idempotency,
     orders,
     payouts,
+    analytics: new Analytics(storage, orders.process),
     payments: reconciliation,
     listings,
     leases: new Leases(storage, clock),

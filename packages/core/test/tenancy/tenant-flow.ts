@@ -185,6 +185,9 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
   const feed = await m.orders.feed({ limit: 1000 });
   const deliveries = await m.webhooks.listDeliveries({ endpointId: endpoint.id, limit: 500 });
   const after = await m.listings.get(listing.id);
+  const day = 24 * 3600 * 1000;
+  const firstDay = new Date(Math.floor(t.clock.now() / day) * day - 7 * day);
+  const analytics = await m.analytics.daily({ from: firstDay, to: new Date(firstDay.getTime() + 14 * day) });
   const count = (xs: readonly string[]) =>
     Object.fromEntries([...new Set(xs)].sort().map((x) => [x, xs.filter((y) => y === x).length]));
   return {
@@ -225,6 +228,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     delivered: count(t.delivered.map((e) => e.type)),
     timed,
     customerAction,
+    analytics,
     endpointId: endpoint.id,
   };
 }
