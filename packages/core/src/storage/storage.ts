@@ -249,8 +249,20 @@ export class Storage {
   }
 
   /**
+   * The condition a write run by {@link runRelaxed} adds to its `where` (compiled into its template) where the
+   * adapter relaxes a commit from inside the write (PostgreSQL), so relaxing costs no statement of its own;
+   * `undefined` where it relaxes around the write (SQLite) or not at all. Read it where the template is built, and
+   * key the template by it.
+   */
+  get relaxedCondition(): string | undefined {
+    const given = this.adapter.relaxedCommit;
+    return given !== undefined && 'condition' in given ? given.condition : undefined;
+  }
+
+  /**
    * {@link run} for ONE write on one connection whose commit need not wait for the disk: between the adapter's
-   * `relaxedCommit` statements where it has them, as a plain autocommit where it does not. Only for a write that
+   * `relaxedCommit` statements where it has them, relaxed by the write itself where the adapter gives a
+   * {@link relaxedCondition} (the write must carry it), as a plain autocommit elsewhere. Only for a write that
    * recovery rebuilds when a power cut loses it (a record of what an idempotent provider call returned, which
    * replaying the call returns again). A write-ahead log comes back after a crash as a prefix of its commits, so
    * the next commit that waits for the disk, on any connection, makes this one durable too, and every commit that
@@ -277,7 +289,7 @@ export class Storage {
 
   /** The adapter's `relaxedCommit` compiled, once per statements object it hands out (it is read at each use). */
   #compiledRelaxed(given: RelaxedCommit | undefined) {
-    if (given === undefined) return undefined;
+    if (given === undefined || !('relax' in given)) return undefined;
     if (this.#relaxed?.from !== given) {
       this.#relaxed = {
         from: given,
