@@ -41,12 +41,15 @@ function postedSum(db: Kysely<MarketkitDatabase>, side: Side, accountId: string,
  * changes again, and its balance changed in that same transaction.
  */
 function pendingSum(db: Kysely<MarketkitDatabase>, side: Side, accountId: string, at: number) {
+  // The flags narrow the join to two-phase transfers (the only ones with a status row) before it probes for one.
+  const { linked, pending } = TRANSFER_FLAG;
   return db
     .selectFrom('transfers as t')
     .innerJoin('pending_transfers as p', 'p.id', 't.id')
     .select((eb) => eb.fn.coalesce(eb.fn.sum<string | number | bigint>('t.amount'), eb.lit(0)).as('total'))
     .where(`t.${side}`, '=', accountId)
     .where('t.created_at', '<=', BigInt(at))
+    .where('t.flags', 'in', [BigInt(pending), BigInt(linked | pending)])
     .where((eb) => eb.or([eb('p.status', '=', 'pending'), eb('p.updated_at', '>', BigInt(at))]));
 }
 
