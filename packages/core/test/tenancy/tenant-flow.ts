@@ -137,6 +137,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
       timeoutSeconds: 60,
     },
   ]);
+  const holdAt = t.clock.now();
   await checkout('ord-3', 1, 'co-3');
   await m.orders.transition('ord-3', 'ship', { actor: seller });
   await m.orders.transition('ord-3', 'deliver', { actor: seller });
@@ -182,6 +183,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     ...FLOW_IDS.orders.map((o) => escrowAccounts.escrow(o)),
   ];
   const balances = await m.ledger.getAccounts(accountIds);
+  const queries = await ledgerQueries(m, holdAt);
   const feed = await m.orders.feed({ limit: 1000 });
   const deliveries = await m.webhooks.listDeliveries({ endpointId: endpoint.id, limit: 500 });
   const after = await m.listings.get(listing.id);
@@ -227,9 +229,29 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     deliveries: count(deliveries.map((d) => `${d.eventType}:${d.status}`)),
     delivered: count(t.delivered.map((e) => e.type)),
     timed,
+    queries,
     customerAction,
     analytics,
     endpointId: endpoint.id,
+  };
+}
+
+/** The ledger's queries (issue 22): accounts by prefix, transfers by filters both ways, a balance in the past. */
+async function ledgerQueries(m: Marketplace, holdAt: number) {
+  const accounts = await m.ledger.listAccounts({ idPrefix: 'acct-', flags: { creditsMustNotExceedDebits: false } });
+  const cash = { accountId: 'acct-cash', side: 'debit', to: holdAt + 1, limit: 2 } as const;
+  const first = await m.ledger.queryTransfers({ ...cash, order: 'oldest' });
+  const rest =
+    first.nextCursor && (await m.ledger.queryTransfers({ ...cash, order: 'oldest', cursor: first.nextCursor }));
+  const expired = await m.ledger.queryTransfers({ pendingStatus: 'expired', code: 0 });
+  const newest = await m.ledger.queryTransfers({ from: holdAt, limit: 1 });
+  const wallet = await m.ledger.getAccountBalance({ accountId: 'acct-wallet', at: holdAt });
+  return {
+    accounts: accounts.accounts.map((a) => a.id),
+    cash: [...first.transfers, ...(rest ? rest.transfers : [])].map((x) => x.id),
+    expired: expired.transfers.map((x) => x.id),
+    newest: newest.transfers.length,
+    walletAtHold: wallet && [wallet.creditsPosted, wallet.creditsPending],
   };
 }
 

@@ -135,6 +135,14 @@ for (const backend of testBackends()) {
       expect(solo.analytics.reduce((sum, d) => sum + d.gmv, 0n)).toBeGreaterThanOrEqual(
         paid.reduce((sum, o) => sum + (o?.amount ?? 0n), 0n),
       );
+      // The ledger's queries: the hold debited cash, expired since, and was pending on the wallet when made.
+      expect(solo.queries).toEqual({
+        accounts: ['acct-cash', 'acct-wallet'],
+        cash: ['tr-1', 'tr-hold'],
+        expired: ['tr-hold'],
+        newest: 1,
+        walletAtHold: [12_34n, 1_00n],
+      });
       expect(comparable(results['alpha']!)).toEqual(comparable(solo));
       expect(comparable(results['beta']!)).toEqual(comparable(solo));
     });
