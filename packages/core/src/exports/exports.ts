@@ -13,6 +13,12 @@ import { transferExport } from './transfer-export.js';
  * Exports for a warehouse: orders, transfers and order events as NDJSON or CSV streams, read in keyset batches
  * (constant memory, whatever the row count), each row carrying the cursor to resume after it. See
  * docs/operations.md, "Exporting to a warehouse", for the columns.
+ *
+ * @example
+ * ```ts
+ * // Every transfer as CSV into a file; an interrupted run resumes with `after`, the last written row's cursor.
+ * await pipeline(market.exports.transfers({ format: 'csv' }), createWriteStream('transfers.csv'));
+ * ```
  */
 export class Exports {
   readonly #storage: Storage;

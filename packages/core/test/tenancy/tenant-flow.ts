@@ -185,6 +185,11 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
   const feed = await m.orders.feed({ limit: 1000 });
   const deliveries = await m.webhooks.listDeliveries({ endpointId: endpoint.id, limit: 500 });
   const after = await m.listings.get(listing.id);
+  const exported = {
+    orders: await exportedRows(m.exports.orders({ format: 'ndjson', batchSize: 2 })),
+    transfers: await exportedRows(m.exports.transfers({ format: 'csv', batchSize: 2 })),
+    orderEvents: await exportedRows(m.exports.orderEvents({ format: 'ndjson', batchSize: 2 })),
+  };
   const count = (xs: readonly string[]) =>
     Object.fromEntries([...new Set(xs)].sort().map((x) => [x, xs.filter((y) => y === x).length]));
   return {
@@ -221,12 +226,20 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     })),
     payout: { id: payout.id, status: payout.status, amountMinor: payout.amountMinor },
     feed: feed.events.map((e) => `${e.orderId}:${e.seq}:${e.transition}`),
+    exported,
     deliveries: count(deliveries.map((d) => `${d.eventType}:${d.status}`)),
     delivered: count(t.delivered.map((e) => e.type)),
     timed,
     customerAction,
     endpointId: endpoint.id,
   };
+}
+
+/** How many rows an export wrote (its lines ending in LF, the CSV header included). */
+async function exportedRows(stream: AsyncIterable<unknown>): Promise<number> {
+  let lines = 0;
+  for await (const chunk of stream) lines += String(chunk).split('\n').length - 1;
+  return lines;
 }
 
 /** What {@link runFlow} returns. */
