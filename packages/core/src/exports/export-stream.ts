@@ -35,11 +35,13 @@ async function* exportChunks(storage: Storage, source: ExportSource, plan: Expor
 }
 
 /**
- * The export as a byte stream of UTF-8 text. `Readable.from` asks the generator for the next chunk only while the
- * stream's buffer is below its high-water mark, so a slow consumer holds the next batch unread (back-pressure), and
- * destroying the stream ends the generator between batches.
+ * The export as a stream of UTF-8 text. `Readable.from` asks the generator for the next chunk only while the
+ * stream's buffer is below its high-water mark; with a mark of one character (its default, written out), only once
+ * the consumer has taken every chunk read so far: the next batch is read after the consumer drains the last
+ * (back-pressure), so one batch at most waits in the stream. Destroying the stream ends the generator between
+ * batches.
  * @internal
  */
 export function exportStream(storage: Storage, source: ExportSource, plan: ExportPlan): Readable {
-  return Readable.from(exportChunks(storage, source, plan), { objectMode: false, encoding: 'utf8' });
+  return Readable.from(exportChunks(storage, source, plan), { objectMode: false, encoding: 'utf8', highWaterMark: 1 });
 }
