@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import type { Storage } from '../storage/storage.js';
 import { encodeExportCursor } from './export-cursor.js';
-import { csvHeader, csvWriter, ndjsonWriter } from './export-format.js';
+import { csvHeader, csvWriter, type ExportFormat, ndjsonWriter } from './export-format.js';
 import type { ExportSource } from './export-source.js';
 
 /** A checked export request: where to start, how much, how. @internal */
 export interface ExportPlan {
-  readonly format: 'ndjson' | 'csv';
+  readonly format: ExportFormat;
   readonly afterKey: string | undefined;
   readonly limit: number;
   readonly batchSize: number;
