@@ -8,6 +8,7 @@ export * from './analytics/index.js';
 export { type Clock, systemClock } from './clock/clock.js';
 export * from './errors/index.js';
 export * from './events/index.js';
+export * from './exports/index.js';
 export * from './idempotency/index.js';
 export * from './jobs/index.js';
 export * from './ledger/index.js';

@@ -4,6 +4,7 @@ import { type Clock, systemClock } from './clock/clock.js';
 import { parseInput, ValidationError } from './errors/validation-error.js';
 import type { OutboxEventInput } from './events/event-types.js';
 import { type EventsOptions, MarketEvents } from './events/index.js';
+import { Exports } from './exports/exports.js';
 import { Idempotency } from './idempotency/idempotency.js';
 import type { IdempotencyOptions } from './idempotency/idempotency-types.js';
 import { createIdFactory } from './ids/id-factory.js';
@@ -128,6 +129,11 @@ export interface Marketplace {
   readonly analytics: Analytics;
   /** Reconciliation of Marketkit's records against the payment provider's (`reconcile({ from, to })`). */
   readonly payments: Payments;
+  /**
+   * Exports for a warehouse: orders, transfers and order events as NDJSON or CSV streams in constant memory, each row
+   * with the cursor to resume after it (`exports.orders({ format: 'csv' })`). See docs/operations.md.
+   */
+  readonly exports: Exports;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
   /**
@@ -287,6 +293,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     analytics: new Analytics(storage, orders.process),
     payments: reconciliation,
     listings,
+    exports: new Exports(storage),
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),
     migrationStatus: () => migrationStatus(storage),

@@ -190,6 +190,11 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
   const day = 24 * 3600 * 1000;
   const firstDay = new Date(Math.floor(t.clock.now() / day) * day - 7 * day);
   const analytics = await m.analytics.daily({ from: firstDay, to: new Date(firstDay.getTime() + 14 * day) });
+  const exported = {
+    orders: await exportedRows(m.exports.orders({ format: 'ndjson', batchSize: 2 })),
+    transfers: await exportedRows(m.exports.transfers({ format: 'csv', batchSize: 2 })),
+    orderEvents: await exportedRows(m.exports.orderEvents({ format: 'ndjson', batchSize: 2 })),
+  };
   const count = (xs: readonly string[]) =>
     Object.fromEntries([...new Set(xs)].sort().map((x) => [x, xs.filter((y) => y === x).length]));
   return {
@@ -226,6 +231,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     })),
     payout: { id: payout.id, status: payout.status, amountMinor: payout.amountMinor },
     feed: feed.events.map((e) => `${e.orderId}:${e.seq}:${e.transition}`),
+    exported,
     deliveries: count(deliveries.map((d) => `${d.eventType}:${d.status}`)),
     delivered: count(t.delivered.map((e) => e.type)),
     timed,
@@ -253,6 +259,11 @@ async function ledgerQueries(m: Marketplace, holdAt: number) {
     newest: newest.transfers.length,
     walletAtHold: wallet && [wallet.creditsPosted, wallet.creditsPending],
   };
+/** How many rows an export wrote (its lines ending in LF, the CSV header included). */
+async function exportedRows(stream: AsyncIterable<unknown>): Promise<number> {
+  let lines = 0;
+  for await (const chunk of stream) lines += String(chunk).split('\n').length - 1;
+  return lines;
 }
 
 /** What {@link runFlow} returns. */
