@@ -259,6 +259,8 @@ async function ledgerQueries(m: Marketplace, holdAt: number) {
     newest: newest.transfers.length,
     walletAtHold: wallet && [wallet.creditsPosted, wallet.creditsPending],
   };
+}
+
 /** How many rows an export wrote (its lines ending in LF, the CSV header included). */
 async function exportedRows(stream: AsyncIterable<unknown>): Promise<number> {
   let lines = 0;
