@@ -7,6 +7,7 @@ import type { SagaDefinition } from '../sagas/saga-definition.js';
 import { sagaLastError } from '../sagas/saga-error.js';
 import type { SagaRunOutcome } from '../sagas/saga-runner.js';
 import { type ClaimedSaga, renewSagaLease, type StepLogInput } from '../sagas/saga-store.js';
+import { activeTraceparent } from '../observability/tracing.js';
 import { toNumber } from '../storage/int64.js';
 import { CHECKOUT_SAGA, type CheckoutSagaInput, checkoutSaga, checkoutSagaId } from './checkout-saga.js';
 import { CheckoutSagaWork, PAYMENTS } from './checkout-saga-work.js';
@@ -320,6 +321,7 @@ export class CheckoutFlow {
           input: encodeJson(input),
           owner,
           leaseMs: this.#d.pendingOpTimeoutMs,
+          traceContext: activeTraceparent(),
         },
         progress: {
           status: 'running',
