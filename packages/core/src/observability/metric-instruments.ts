@@ -61,7 +61,8 @@ export class MetricInstruments {
       async collect() {
         this.reset();
         for (const source of sources) {
-          for (const r of await source.sagas()) this.set({ tenant: source.tenant, saga: r.saga, status: r.status }, r.count);
+          for (const r of await source.sagas())
+            this.set({ tenant: source.tenant, saga: r.saga, status: r.status }, r.count);
         }
       },
     });
@@ -74,7 +75,10 @@ export class MetricInstruments {
         this.reset();
         for (const source of sources) {
           const parked = (await source.sagas()).filter((r) => r.status === 'failed');
-          this.set({ tenant: source.tenant }, parked.reduce((sum, r) => sum + r.count, 0));
+          this.set(
+            { tenant: source.tenant },
+            parked.reduce((sum, r) => sum + r.count, 0),
+          );
         }
       },
     });
@@ -112,7 +116,7 @@ export class MetricInstruments {
     });
     new Gauge({
       name: 'marketkit_provider_breaker_state',
-      help: "The provider circuit breaker in this process: 0 closed, 1 half-open, 2 open (absent without a breaker).",
+      help: 'The provider circuit breaker in this process: 0 closed, 1 half-open, 2 open (absent without a breaker).',
       labelNames: ['tenant'],
       registers,
       collect() {

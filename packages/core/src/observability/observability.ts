@@ -16,6 +16,11 @@ export class Observability {
     this.tracing = tracing;
   }
 
+  /** Whether both are off: a hot path then calls its work directly, allocating nothing for observation. */
+  get off(): boolean {
+    return this.metrics === undefined && !this.tracing.on;
+  }
+
   /**
    * Runs `work` as `operation`: in span `name` with `attributes()` (ids only) when tracing is on, timed into
    * `marketkit_operation_duration_seconds` when metrics are on; `work()` alone when both are off.

@@ -35,7 +35,9 @@ export class Tracing {
 
   /** Whether spans are recorded: a provider was given, or the host registered a global one. */
   get on(): boolean {
-    return this.#given !== undefined || (trace.getTracerProvider() as ProxyTracerProvider).getDelegate() !== NOOP_PROVIDER;
+    return (
+      this.#given !== undefined || (trace.getTracerProvider() as ProxyTracerProvider).getDelegate() !== NOOP_PROVIDER
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import CircuitBreaker from 'opossum';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
-import type { Logger } from '../logging/logger.js';
+import { errorFields, type Logger } from '../logging/logger.js';
 import type { PaymentOperation, PaymentProvider } from './payment-provider.js';
 import { classifyProviderError } from './provider-retry.js';
 
@@ -103,7 +103,7 @@ export class ProviderBreaker {
         try {
           fn(event);
         } catch (error) {
-          logger?.error({ provider: this.#name, event: type, error: String(error) }, 'a breaker listener threw');
+          logger?.error({ provider: this.#name, event: type, ...errorFields(error) }, 'a breaker listener threw');
         }
       }
     };

@@ -6,6 +6,7 @@ import { decodeJson, encodeJson } from '../jobs/json-column.js';
 import { LeaseKeeper } from '../jobs/lease-keeper.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, defaultClassify, errorSummary } from '../jobs/retry-policy.js';
 import { withTimeout } from '../jobs/with-timeout.js';
+import { errorCode, linkTo } from '../observability/tracing.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaDefinition, SagaStep, SagaStepContext } from './saga-definition.js';
 import type { SagaRegistry } from './saga-registry.js';
@@ -330,18 +331,43 @@ class SagaRun {
       attempt,
       idempotencyKey: `${this.#claimed.id}:${step.name}:${phase}`,
     };
-    return withTimeout(
-      async (sig) => {
-        if (phase === 'run')
-          return step.kind === 'local'
-            ? step.run({ ...ctx, signal: sig, trx: trx! })
-            : step.run({ ...ctx, signal: sig });
-        if (step.kind === 'local') return step.compensate?.({ ...ctx, signal: sig, trx: trx! });
-        return step.compensate?.({ ...ctx, signal: sig });
+    const run = () =>
+      withTimeout(
+        async (sig) => {
+          if (phase === 'run')
+            return step.kind === 'local'
+              ? step.run({ ...ctx, signal: sig, trx: trx! })
+              : step.run({ ...ctx, signal: sig });
+          if (step.kind === 'local') return step.compensate?.({ ...ctx, signal: sig, trx: trx! });
+          return step.compensate?.({ ...ctx, signal: sig });
+        },
+        step.timeoutMs,
+        signal,
+        `saga ${def.name} step ${step.name} (${phase})`,
+      );
+    const obs = this.#env.storage.observability;
+    if (obs.off) return run();
+    return obs.observe(
+      'saga_step',
+      'marketkit.saga.step',
+      () => ({
+        'marketkit.saga_id': this.#claimed.id,
+        'marketkit.saga': def.name,
+        'marketkit.step': step.name,
+        'marketkit.phase': phase,
+        'marketkit.attempt': attempt,
+      }),
+      async () => {
+        try {
+          const out = await run();
+          obs.metrics?.sagaStep(def.name, phase, 'completed');
+          return out;
+        } catch (error) {
+          obs.metrics?.sagaStep(def.name, phase, errorCode(error));
+          throw error;
+        }
       },
-      step.timeoutMs,
-      signal,
-      `saga ${def.name} step ${step.name} (${phase})`,
+      () => linkTo(this.#claimed.traceContext),
     );
   }
 

@@ -1,5 +1,4 @@
 import { isDeepStrictEqual } from 'node:util';
-import { activeTraceparent } from '../observability/tracing.js';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
@@ -7,6 +6,7 @@ import { storableText } from '../errors/storable-text.js';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
 import { decodeJson, encodeJson, encodeJsonInput } from '../jobs/json-column.js';
+import { activeTraceparent } from '../observability/tracing.js';
 import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaRegistry } from './saga-registry.js';
@@ -190,7 +190,10 @@ export class Sagas {
     if (def.steps[0]?.kind === 'local') {
       // The first transaction inserts the saga with its first steps' progress; if it fails, start the ordinary way.
       try {
-        return await this.execute(claimed, { ...control, start: { id, name, input: encoded, owner, leaseMs, traceContext: activeTraceparent() } });
+        return await this.execute(claimed, {
+          ...control,
+          start: { id, name, input: encoded, owner, leaseMs, traceContext: activeTraceparent() },
+        });
       } catch (error) {
         if (!(error instanceof InlineStartFailed)) throw error;
         if (error.cause instanceof AlreadyStarted) return 'released';

@@ -52,6 +52,11 @@ export interface TransactionOptions {
    * row a concurrent transaction just committed and reports it instead of failing.
    */
   readonly retryUniqueViolations?: boolean;
+  /**
+   * What the transaction contends for, when its reruns mean more than a conflict: `stock` (it reserves stock), so
+   * each rerun also counts in `marketkit_stock_contention_retries_total`.
+   */
+  readonly contended?: 'stock';
 }
 
 /**
@@ -121,7 +126,8 @@ export class Storage {
     const placed = parsed.schema === undefined ? prefix : [new WithSchemaPlugin(parsed.schema), ...prefix];
     // The tenant first: it recognises Marketkit's tables by their logical names, before the prefix renames them.
     this.#plugins = [new TenantPlugin(MARKETKIT_TABLES, this.tenant), ...placed];
-    const dialect = metrics === undefined ? adapter.dialect : timedDialect(adapter.dialect, (s) => metrics.dbWait('pool', s));
+    const dialect =
+      metrics === undefined ? adapter.dialect : timedDialect(adapter.dialect, (s) => metrics.dbWait('pool', s));
     this.db = new Kysely<MarketkitDatabase>({
       dialect: this.#wait === undefined ? dialect : waitingDialect(dialect, this.#wait),
       plugins: this.#plugins,
@@ -207,7 +213,8 @@ export class Storage {
       return await attempt();
     } catch (error) {
       const metrics = this.observability.metrics;
-      if (metrics === undefined || this.#wait?.isBusy(error) !== true) return retryWhileBusy(attempt, error, this.#wait);
+      if (metrics === undefined || this.#wait?.isBusy(error) !== true)
+        return retryWhileBusy(attempt, error, this.#wait);
       const started = performance.now();
       try {
         return await retryWhileBusy(attempt, error, this.#wait);
@@ -227,7 +234,10 @@ export class Storage {
     const metrics = this.observability.metrics;
     const retried = (error: unknown) => {
       const again = isRetriedInTransaction(error, options.retryUniqueViolations === true);
-      if (again) metrics?.transactionRetry((error as { code: string }).code);
+      if (again && metrics !== undefined) {
+        metrics.transactionRetry((error as { code: string }).code);
+        if (options.contended === 'stock') metrics.stockRetry();
+      }
       return again;
     };
     const once = async () => {
