@@ -10,6 +10,7 @@ export { DEFAULT_MAX_IN_FLIGHT } from './limits/load-shedding.js';
 export type { RateLimit, RateLimiterLike, RateLimitsOptions, RouteClass } from './limits/rate-limits.js';
 export type { ReadinessOptions, ReadinessReport } from './limits/readiness.js';
 export type { LiveEventsOptions } from './live/live-events-options.js';
+export type { MetricsRouteOptions } from './metrics-route.js';
 export { attachLiveWebSocket, type LiveWebSocket } from './live/live-websocket.js';
 export { LIVE_WEBSOCKET_CLOSE_CODES } from './live/live-websocket-close-codes.js';
 export type { LiveWebSocketOptions } from './live/live-websocket-options.js';

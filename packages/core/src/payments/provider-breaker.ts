@@ -124,6 +124,10 @@ export class ProviderBreaker {
       name: provider.name,
       ...guarded,
       ...(provider.listEffects === undefined ? {} : { listEffects: provider.listEffects.bind(provider) }),
+      // A read the 3-D Secure wait polls: without it, a payment needing the customer failed behind a breaker.
+      ...(provider.authorizationStatus === undefined
+        ? {}
+        : { authorizationStatus: provider.authorizationStatus.bind(provider) }),
     });
   }
 
