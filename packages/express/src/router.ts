@@ -13,11 +13,11 @@ import { z } from 'zod';
 import type { Authenticate } from './actor-source.js';
 import { ProblemError, sendError, sendProblem, sendResult } from './http-answers.js';
 import { DEFAULT_MAX_IN_FLIGHT, loadSheddingMiddleware } from './limits/load-shedding.js';
-import { type MetricsRouteOptions, metricsRoute } from './metrics-route.js';
 import { type RateLimitsOptions, rateLimitsMiddleware } from './limits/rate-limits.js';
 import { type ReadinessOptions, readinessHandler } from './limits/readiness.js';
 import { type LiveEventsOptions, resolveLiveEventsOptions } from './live/live-events-options.js';
 import { SseHandler } from './live/sse-handler.js';
+import { type MetricsRouteOptions, metricsRoute } from './metrics-route.js';
 import { serveApiReference, serveOpenApi } from './openapi/openapi-routes.js';
 import { problem } from './problem.js';
 import {

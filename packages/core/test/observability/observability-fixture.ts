@@ -1,3 +1,4 @@
+import { defineSaga, MarketkitError } from '@marketkit/core';
 import { context, type Span, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
@@ -6,7 +7,6 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { defineSaga, MarketkitError } from '@marketkit/core';
 import { z } from 'zod';
 
 /**
@@ -43,6 +43,8 @@ export function memoryTracing() {
   };
 }
 
+const DETAILS = { resource: 'test', id: 'x', state: 'held', transition: 'send' };
+
 /**
  * A saga that parks: its second step fails for good, and the compensation of its first fails for good too, so it
  * ends `failed`, waiting for an operator.
@@ -56,7 +58,7 @@ export const parkingSaga = defineSaga('test.parks', {
       retry: { attempts: 1 },
       run: async () => ({ held: true }),
       compensate: async () => {
-        throw new MarketkitError('INVALID_TRANSITION', { message: 'cannot undo the hold' });
+        throw new MarketkitError('INVALID_TRANSITION', { message: 'cannot undo the hold', details: DETAILS });
       },
     },
     {
@@ -64,7 +66,7 @@ export const parkingSaga = defineSaga('test.parks', {
       kind: 'external',
       retry: { attempts: 1 },
       run: async () => {
-        throw new MarketkitError('INVALID_TRANSITION', { message: 'cannot send' });
+        throw new MarketkitError('INVALID_TRANSITION', { message: 'cannot send', details: DETAILS });
       },
     },
   ],

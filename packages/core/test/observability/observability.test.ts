@@ -51,7 +51,12 @@ for (const backend of testBackends()) {
       });
       await market.migrate();
       listingId = (
-        await market.listings.create({ sellerId: 'seller-1', title: 'Lamp', price: Money.of('20.00', 'USD'), quantity: 9 })
+        await market.listings.create({
+          sellerId: 'seller-1',
+          title: 'Lamp',
+          price: Money.of('20.00', 'USD'),
+          quantity: 9,
+        })
       ).id;
     });
     afterAll(async () => {
@@ -93,7 +98,13 @@ for (const backend of testBackends()) {
 
     it('counts a replayed key, a provider error, and times each operation', async () => {
       const replay = () =>
-        market.orders.checkout({ buyerId: 'alice', listingId, quantity: 1, paymentMethod: 'tok_visa', idempotencyKey: 'cart-1' });
+        market.orders.checkout({
+          buyerId: 'alice',
+          listingId,
+          quantity: 1,
+          paymentMethod: 'tok_visa',
+          idempotencyKey: 'cart-1',
+        });
       await replay();
       expect(await sampleValue(registry, 'marketkit_idempotency_total', { outcome: 'replayed' })).toBe(1);
       psp.injectFault('authorize', 'error');
@@ -101,17 +112,30 @@ for (const backend of testBackends()) {
         market.orders.checkout({ buyerId: 'bea', listingId, quantity: 1, paymentMethod: 'tok_visa' }),
       ).rejects.toMatchObject({ code: 'PROVIDER_ERROR' });
       expect(
-        await sampleValue(registry, 'marketkit_provider_calls_total', { operation: 'authorize', outcome: 'PROVIDER_ERROR' }),
+        await sampleValue(registry, 'marketkit_provider_calls_total', {
+          operation: 'authorize',
+          outcome: 'PROVIDER_ERROR',
+        }),
       ).toBe(1);
       expect(await sampleValue(registry, 'marketkit_checkouts_total', { outcome: 'PROVIDER_ERROR' })).toBe(1);
-      const checkouts = await sampleValue(registry, 'marketkit_operation_duration_seconds', {
-        operation: 'checkout',
-        le: '+Inf',
-        outcome: 'ok',
-      }, 'marketkit_operation_duration_seconds_bucket');
+      const checkouts = await sampleValue(
+        registry,
+        'marketkit_operation_duration_seconds',
+        {
+          operation: 'checkout',
+          le: '+Inf',
+          outcome: 'ok',
+        },
+        'marketkit_operation_duration_seconds_bucket',
+      );
       expect(checkouts).toBe(2);
       expect(await sampleValue(registry, 'marketkit_provider_breaker_state', { tenant: '' })).toBe(0);
-      const poolWaits = await sampleValue(registry, 'marketkit_db_wait_seconds', { kind: 'pool', le: '+Inf' }, 'marketkit_db_wait_seconds_bucket');
+      const poolWaits = await sampleValue(
+        registry,
+        'marketkit_db_wait_seconds',
+        { kind: 'pool', le: '+Inf' },
+        'marketkit_db_wait_seconds_bucket',
+      );
       expect(poolWaits).toBeGreaterThan(0);
     });
 
@@ -127,7 +151,11 @@ for (const backend of testBackends()) {
       expect(await sampleValue(registry, 'marketkit_sagas_parked', { tenant: '' })).toBe(1);
       expect(await sampleValue(registry, 'marketkit_sagas', { saga: 'test.parks', status: 'failed' })).toBe(1);
       expect(
-        await sampleValue(registry, 'marketkit_saga_steps_total', { saga: 'test.parks', phase: 'run', outcome: 'INVALID_TRANSITION' }),
+        await sampleValue(registry, 'marketkit_saga_steps_total', {
+          saga: 'test.parks',
+          phase: 'run',
+          outcome: 'INVALID_TRANSITION',
+        }),
       ).toBe(1);
     });
 
@@ -152,8 +180,18 @@ describe('observability off', () => {
     const market = createMarketplace({ adapter: database.adapter(), payments: new SandboxPaymentProvider() });
     try {
       await market.migrate();
-      const listing = await market.listings.create({ sellerId: 's', title: 'Lamp', price: Money.of('5.00', 'USD'), quantity: 1 });
-      const order = await market.orders.checkout({ buyerId: 'b', listingId: listing.id, quantity: 1, paymentMethod: 'tok_visa' });
+      const listing = await market.listings.create({
+        sellerId: 's',
+        title: 'Lamp',
+        price: Money.of('5.00', 'USD'),
+        quantity: 1,
+      });
+      const order = await market.orders.checkout({
+        buyerId: 'b',
+        listingId: listing.id,
+        quantity: 1,
+        paymentMethod: 'tok_visa',
+      });
       expect(order.state).toBeTypeOf('string');
       expect(tracing.exporter.getFinishedSpans()).toEqual([]);
     } finally {
