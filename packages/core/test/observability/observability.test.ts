@@ -172,6 +172,33 @@ for (const backend of testBackends()) {
   });
 }
 
+describe('observability options', () => {
+  it('refuses a registry or a tracer provider that is not one, with VALIDATION_FAILED at its path', async () => {
+    const [backend] = testBackends();
+    const database = await backend!.createDatabase();
+    try {
+      const adapter = database.adapter();
+      const wrong = [
+        { options: { metrics: { registry: {} } }, path: ['metrics', 'registry'] },
+        { options: { metrics: { registry: new Registry(), extra: 1 } }, path: ['metrics'] },
+        { options: { tracing: { tracerProvider: 'global' } }, path: ['tracing', 'tracerProvider'] },
+      ];
+      for (const { options, path } of wrong) {
+        let thrown: unknown;
+        try {
+          createMarketplace({ adapter, ...(options as object) });
+        } catch (error) {
+          thrown = error;
+        }
+        expect(thrown).toMatchObject({ code: 'VALIDATION_FAILED' });
+        expect((thrown as { details: { issues: { path: unknown[] }[] } }).details.issues[0]?.path).toEqual(path);
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe('observability off', () => {
   it('records no span and registers no metric when neither a registry nor a tracer provider is given', async () => {
     const [backend] = testBackends();
