@@ -346,28 +346,40 @@ class SagaRun {
         `saga ${def.name} step ${step.name} (${phase})`,
       );
     const obs = this.#env.storage.observability;
-    if (obs.off) return run();
-    return obs.observe(
-      'saga_step',
-      'marketkit.saga.step',
-      () => ({
-        'marketkit.saga_id': this.#claimed.id,
-        'marketkit.saga': def.name,
-        'marketkit.step': step.name,
-        'marketkit.phase': phase,
-        'marketkit.attempt': attempt,
-      }),
-      async () => {
-        try {
-          const out = await run();
-          obs.metrics?.sagaStep(def.name, phase, 'completed');
-          return out;
-        } catch (error) {
-          obs.metrics?.sagaStep(def.name, phase, errorCode(error));
-          throw error;
-        }
-      },
-      () => linkTo(this.#claimed.traceContext),
+    return obs.off ? run() : this.#observed(def, step, phase, attempt, run);
+  }
+
+  /**
+   * An attempt in a `marketkit.saga.step` span linked to the span that started the saga, counted in
+   * `marketkit_saga_steps_total` by outcome (`completed` or the error's code).
+   */
+  #observed(
+    def: SagaDefinition,
+    step: Step,
+    phase: 'run' | 'compensate',
+    attempt: number,
+    run: () => Promise<unknown>,
+  ): Promise<unknown> {
+    const obs = this.#env.storage.observability;
+    const attributes = () => ({
+      'marketkit.saga_id': this.#claimed.id,
+      'marketkit.saga': def.name,
+      'marketkit.step': step.name,
+      'marketkit.phase': phase,
+      'marketkit.attempt': attempt,
+    });
+    const counted = async () => {
+      try {
+        const out = await run();
+        obs.metrics?.sagaStep(def.name, phase, 'completed');
+        return out;
+      } catch (error) {
+        obs.metrics?.sagaStep(def.name, phase, errorCode(error));
+        throw error;
+      }
+    };
+    return obs.observe('saga_step', 'marketkit.saga.step', attributes, counted, () =>
+      linkTo(this.#claimed.traceContext),
     );
   }
 
