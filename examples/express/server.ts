@@ -14,6 +14,7 @@ import { type Actor, createMarketplace, type Marketplace, type StorageAdapter } 
 import { attachLiveWebSocket, jwtAuthenticator, marketkitRouter } from '@marketkit/express';
 import { SandboxPaymentProvider } from '@marketkit/testing';
 import express, { type Request, type Response } from 'express';
+import { Registry } from 'prom-client';
 import { DEMO_JWT, DEMO_USERS, isDemoRole, issueDemoToken } from './demo-tokens.js';
 import { PartyOrders } from './party-orders.js';
 import { seedCatalogue } from './seed.js';
@@ -39,10 +40,13 @@ export interface ExampleServer {
 
 /** Migrates, seeds, starts a worker and serves the storefront and the API. */
 export async function startExampleServer(options: ExampleServerOptions): Promise<ExampleServer> {
+  // Prometheus metrics of the marketplace, served to operators at GET /api/metrics (docs/observability.md).
+  const registry = new Registry();
   const market = createMarketplace({
     adapter: options.adapter,
     payments: new SandboxPaymentProvider(),
     commission: { kind: 'percentage', percent: '10' },
+    metrics: { registry },
   });
   await market.migrate();
   const catalogue = await seedCatalogue(market);
@@ -52,7 +56,7 @@ export async function startExampleServer(options: ExampleServerOptions): Promise
 
   const authenticate = jwtAuthenticator(DEMO_JWT);
   const app = express();
-  app.use('/api', marketkitRouter(market, { authenticate }));
+  app.use('/api', marketkitRouter(market, { authenticate, metrics: { registry } }));
   app.post('/demo/token', express.json({ limit: '1kb' }), (req: Request, res: Response) => {
     const role: unknown = (req.body as { role?: unknown } | undefined)?.role;
     if (!isDemoRole(role)) {

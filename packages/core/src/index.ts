@@ -15,7 +15,13 @@ export * from './ledger/index.js';
 export * from './listings/index.js';
 export * from './locking/index.js';
 export { consoleLogger, type Logger, silentLogger } from './logging/logger.js';
-export { createMarketplace, type Marketplace, type MarketplaceOptions } from './marketplace.js';
+export {
+  createMarketplace,
+  type Marketplace,
+  type MarketplaceOptions,
+  type MetricsOptions,
+  type TracingOptions,
+} from './marketplace.js';
 export * from './money/index.js';
 export * from './orders/index.js';
 export * from './payments/index.js';

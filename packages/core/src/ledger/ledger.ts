@@ -149,6 +149,13 @@ export class Ledger {
    */
   async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
     const batch = parseTransferBatch(transfers);
+    const obs = this.#storage.observability;
+    if (obs.off) return this.#createParsed(batch);
+    const attributes = () => ({ 'marketkit.transfers': batch.length });
+    return obs.observe('ledger_batch', 'marketkit.ledger.batch', attributes, () => this.#createParsed(batch));
+  }
+
+  async #createParsed(batch: ReturnType<typeof parseTransferBatch>): Promise<CreateTransferResult[]> {
     if (this.#coalescer !== undefined) return this.#coalescer.submit(batch);
     return this.#storage.transaction(async (trx) => (await this.#apply(trx, batch)).results, {
       retryUniqueViolations: true,
