@@ -184,7 +184,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
   ];
   const balances = await m.ledger.getAccounts(accountIds);
   const queries = await ledgerQueries(m, holdAt);
-  const feed = await m.orders.feed({ limit: 1000 });
+  const feed = await settledFeed(m); // before the exports, which read the same feed
   const deliveries = await m.webhooks.listDeliveries({ endpointId: endpoint.id, limit: 500 });
   const after = await m.listings.get(listing.id);
   const day = 24 * 3600 * 1000;
@@ -230,7 +230,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
       cpend: a.creditsPending,
     })),
     payout: { id: payout.id, status: payout.status, amountMinor: payout.amountMinor },
-    feed: feed.events.map((e) => `${e.orderId}:${e.seq}:${e.transition}`),
+    feed: feed.map((e) => `${e.orderId}:${e.seq}:${e.transition}`),
     exported,
     deliveries: count(deliveries.map((d) => `${d.eventType}:${d.status}`)),
     delivered: count(t.delivered.map((e) => e.type)),
@@ -259,6 +259,22 @@ async function ledgerQueries(m: Marketplace, holdAt: number) {
     newest: newest.transfers.length,
     walletAtHold: wallet && [wallet.creditsPosted, wallet.creditsPending],
   };
+}
+
+/**
+ * The whole order feed, read on while it holds events back: on PostgreSQL the other tenants' transactions running
+ * concurrently (same database) can keep this tenant's last events unreadable for a moment. Once a read holds
+ * nothing back, no later read (nor the order events export) will hold those events back again.
+ */
+async function settledFeed(m: Marketplace) {
+  let page = await m.orders.feed({ limit: 1000 });
+  const events = [...page.events];
+  while (page.heldBack) {
+    await new Promise((r) => setTimeout(r, 10));
+    page = await m.orders.feed({ after: page.cursor, limit: 1000 });
+    events.push(...page.events);
+  }
+  return events;
 }
 
 /** How many rows an export wrote (its lines ending in LF, the CSV header included). */
