@@ -121,7 +121,7 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
    * ```
    */
   async backlog(options: { readonly cap?: number } = {}): Promise<OutboxBacklog> {
-    const cap = parseRowLimit(options.cap ?? 10_000, 1_000_000, 'backlog cap');
+    const cap = parseRowLimit(options.cap === undefined ? 10_000 : options.cap, 1_000_000, 'backlog cap');
     const row = await this.#storage.run((db) =>
       db
         .selectFrom((eb) =>

@@ -318,7 +318,7 @@ export class Orders {
    * ```
    */
   async stuckCheckouts(options: { readonly limit?: number } = {}): Promise<StuckCheckout[]> {
-    const limit = parseRowLimit(options.limit ?? 100, 1000, 'stuckCheckouts limit');
+    const limit = parseRowLimit(options.limit === undefined ? 100 : options.limit, 1000, 'stuckCheckouts limit');
     const now = this.#d.clock.now();
     return this.#d.storage.run((db) => readStuckCheckouts(db, this.#d.process, now, limit));
   }

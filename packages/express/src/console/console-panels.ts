@@ -8,6 +8,9 @@ import { html, type SafeHtml } from './safe-html.js';
 
 type Tone = 'good' | 'warn' | 'bad' | 'idle';
 
+/** Deliveries with an error the backlog panel lists (given up first, then those still retrying). */
+const TROUBLED_SHOWN = 8;
+
 function panel(id: string, title: string, tone: Tone, body: SafeHtml | SafeHtml[]): SafeHtml {
   return html`<section class="panel ${tone}" id="${id}"><h2>${title}</h2>${body}</section>`;
 }
@@ -29,9 +32,9 @@ function sagaRow(s: SagaInfo, now: number): SafeHtml {
 <td>${s.stepIndex}</td><td>${s.attempts}</td>
 <td>${error === null ? '–' : html`<code>${error.code}</code> ${error.message}`}</td>
 <td title="${formatTime(s.updatedAt)}">${formatDuration(now - s.updatedAt)} ago</td>
-<td class="actions"><button type="button" data-action="retry" data-saga="${s.id}">Retry</button>
-<input name="note" maxlength="500" placeholder="What was done by hand" aria-label="Resolution note for ${s.id}">
-<button type="button" data-action="resolve" data-saga="${s.id}">Resolve</button></td></tr>`;
+<td class="actions"><div class="row"><button type="button" data-action="retry" data-saga="${s.id}">Retry</button></div>
+<div class="row"><input name="note" maxlength="500" placeholder="What was done by hand" aria-label="Resolution note for ${s.id}">
+<button type="button" data-action="resolve" data-saga="${s.id}">Resolve</button></div></td></tr>`;
 }
 
 function sagasPanel(state: ConsoleState): SafeHtml {
@@ -82,7 +85,7 @@ function deliveryRow(d: WebhookDelivery): SafeHtml {
 
 function webhookBody(w: WebhookBacklog, now: number): SafeHtml {
   const oldest = w.pending[0];
-  const troubled = [...w.pending.filter((d) => d.attempts > 0), ...w.failed].slice(0, 10);
+  const troubled = [...w.failed, ...w.pending.filter((d) => d.attempts > 0)].slice(0, TROUBLED_SHOWN);
   return html`<dl class="figures">
 <div><dt>Webhook deliveries waiting</dt><dd id="webhooks-pending">${count(w.pending.length, WEBHOOK_LIST_CAP)}</dd></div>
 <div><dt>Oldest waiting for</dt><dd>${oldest === undefined ? '–' : formatDuration(now - oldest.createdAt)}</dd></div>
@@ -90,7 +93,7 @@ function webhookBody(w: WebhookBacklog, now: number): SafeHtml {
 ${
   troubled.length === 0
     ? ''
-    : html`<table><thead><tr><th>Delivery</th><th>Endpoint</th><th>Event</th><th>Status</th><th>Attempts</th><th>Last error</th></tr></thead>
+    : html`<h3>Deliveries with errors (given up first; at most ${TROUBLED_SHOWN})</h3><table><thead><tr><th>Delivery</th><th>Endpoint</th><th>Event</th><th>Status</th><th>Attempts</th><th>Last error</th></tr></thead>
 <tbody>${troubled.map(deliveryRow)}</tbody></table>`
 }`;
 }
