@@ -11,6 +11,12 @@ import { reservationWindowMs } from './process/reservation-window.js';
  * reservation window since checkout, or waiting for the customer (3-D Secure) longer than the customer-action window
  * (the reservation window when the process sets none). A worker's timed transitions normally move such an order on
  * within a poll; one listed here means no worker runs, or its checkout saga is parked for an operator.
+ *
+ * @example
+ * ```ts
+ * const [oldest]: StuckCheckout[] = await market.orders.stuckCheckouts({ limit: 1 });
+ * if (oldest !== undefined) console.warn(`${oldest.orderId} overdue by ${oldest.overdueMs} ms`);
+ * ```
  */
 export interface StuckCheckout {
   readonly orderId: string;

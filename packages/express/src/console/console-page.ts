@@ -76,8 +76,8 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.actions { min-width: 15rem; } td.actions .row { display: flex; gap: .4rem; margin-bottom: .3rem; } td.actions input { flex: 1; min-width: 8rem; }
-#sagas, #backlog { grid-column: 1 / -1; }
-code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; word-break: break-all; }
+#sagas, #backlog, #reconciliation { grid-column: 1 / -1; }
+code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap: anywhere; }
 .muted, .empty { color: var(--muted); } .error { color: var(--bad); }
 .figures { display: flex; flex-wrap: wrap; gap: 1.5rem; margin: 0 0 .5rem; }
 .figures dt { color: var(--muted); font-size: 12px; } .figures dd { margin: 0; font-size: 1.4rem; font-weight: 600; }

@@ -224,6 +224,6 @@ function chartsPanel(state: ConsoleState, locale: string): SafeHtml {
 /** The console's panels as one HTML fragment (the page puts it in place), every value escaped. */
 export function renderPanels(state: ConsoleState, locale: string): SafeHtml {
   return html`<p class="as-of">As of <time>${formatTime(state.asOf)}</time></p>
-<div class="grid">${sagasPanel(state)}${stuckPanel(state, locale)}${backlogPanel(state)}${breakerPanel(state)}${reconciliationPanel(state, locale)}</div>
+<div class="grid">${sagasPanel(state)}${stuckPanel(state, locale)}${breakerPanel(state)}${backlogPanel(state)}${reconciliationPanel(state, locale)}</div>
 ${chartsPanel(state, locale)}`;
 }
