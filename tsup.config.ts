@@ -43,6 +43,8 @@ const shared: Options = {
     'rate-limiter-flexible',
     'opossum',
     'ws',
+    'prom-client',
+    /^@opentelemetry\//,
   ],
   noExternal: ['p-retry', 'is-network-error', 'retry'],
   tsconfig: 'tsconfig.build.json',

@@ -11,6 +11,7 @@ type Bench = (args: readonly string[]) => Promise<void>;
 const BENCHES = new Map<string, () => Promise<Bench>>([
   ['checkout', async () => (await import('./checkout-bench.js')).runCheckoutBench],
   ['coalesce', async () => (await import('./coalesce-bench.js')).runCoalesceBench],
+  ['export', async () => (await import('./export-bench.js')).runExportBench],
   ['http', async () => (await import('./http-bench.js')).runHttpBench],
   ['ledger', async () => (await import('./ledger-bench.js')).runLedgerBench],
   ['outbox', async () => (await import('./outbox-bench.js')).runOutboxBench],

@@ -7,7 +7,7 @@
  * round trips per saga and the durability cost per step. Every measurement runs in child processes
  * (`node --import tsx`) whose windows are aligned; the rows run in rounds, the three sides interleaved.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { sql } from 'kysely';
 import { migrate } from '../../packages/core/src/schema/migrate.js';
 import { Storage } from '../../packages/core/src/storage/storage.js';
 import { FakePaymentService } from '../../packages/testing/src/fakes/index.js';
+import { type BenchChild, spawnBenchChild } from './bench-child.js';
 import { formatRate, formatRatio, formatTable, median, spread } from './report.js';
 import { type Counter, countingAdapter } from './saga/counting.js';
 import { launchDbosPeer } from './saga/dbos-peer.js';
@@ -102,31 +103,9 @@ async function runChild(spec: ChildSpec): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Parent
 
-interface Child {
-  readonly ready: Promise<void>;
-  readonly result: Promise<number>;
-  go(startAt: number): void;
-}
-
-function spawnChild(spec: ChildSpec): Child {
-  const args = ['--no-deprecation', '--import', 'tsx', SELF, '--child', JSON.stringify(spec)];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  let onReady: () => void = () => {};
-  const ready = new Promise<void>((r) => {
-    onReady = r;
-  });
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString();
-    if (out.includes('ready')) onReady();
-  });
-  const result = new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`bench child (${spec.mode}) exited with ${code}`));
-      else resolve((JSON.parse(out.trim().split('\n').pop() ?? '{}') as { done: number }).done);
-    });
-  });
-  return { ready, result, go: (startAt) => child.stdin?.end(`${startAt}\n`) };
+function spawnChild(spec: ChildSpec): BenchChild<number> {
+  const child = spawnBenchChild<{ done: number }>([SELF, '--child', JSON.stringify(spec)], spec.mode);
+  return { ...child, result: child.result.then((r) => r.done) };
 }
 
 async function measure(

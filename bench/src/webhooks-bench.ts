@@ -9,7 +9,7 @@
  * The backlog is made before the clock starts (events appended, then fanned out by the relay): the figure is the
  * sending side only. The receiver runs in this process for both.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { postgresAdapter } from '@marketkit/adapters/postgres';
@@ -17,6 +17,7 @@ import { createMarketplace, type Marketplace, silentLogger } from '@marketkit/co
 import { createFreshDatabase } from '@marketkit/testing';
 import { appendEvents, type OutboxEventInput } from '../../packages/core/src/events/index.js';
 import { Storage } from '../../packages/core/src/storage/storage.js';
+import { type BenchChild, spawnBenchChild } from './bench-child.js';
 import { type Comparison, formatComparisons, median, spread } from './report.js';
 
 /** `{ key: value }`, or nothing when `value` is undefined (the report's optional fields). */
@@ -30,36 +31,9 @@ const CHILD = fileURLToPath(new URL('./webhooks/webhook-bench-child.ts', import.
 const IN_FLIGHT = 32;
 const APPEND_BATCH = 500;
 
-interface Child {
-  readonly ready: Promise<void>;
-  readonly result: Promise<number>;
-  go(): void;
-}
-
-function spawnChild(spec: ChildSpec): Child {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--no-deprecation', '--import', 'tsx', CHILD, JSON.stringify(spec)],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  let out = '';
-  let onReady: () => void = () => {};
-  const ready = new Promise<void>((r) => {
-    onReady = r;
-  });
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString();
-    if (out.includes('ready')) onReady();
-  });
-  const result = new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`bench child (${spec.mode}) exited with ${code}`));
-      else resolve((JSON.parse(out.trim().split('\n').pop() ?? '{}') as { done: number }).done);
-    });
-  });
-  return { ready, result, go: () => child.stdin?.end('go\n') };
+function spawnChild(spec: ChildSpec): BenchChild<number> {
+  const child = spawnBenchChild<{ done: number }>([CHILD, JSON.stringify(spec)], spec.mode);
+  return { ...child, result: child.result.then((r) => r.done) };
 }
 
 /** Runs `processes` children of `mode` until `n` POSTs arrived; deliveries per second. */

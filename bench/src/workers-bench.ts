@@ -7,10 +7,11 @@
  * with its queue filled, so neither side sees the other's tables; rows run in rounds, the two sides alternating
  * which goes first. Steps are counted as rows written by the steps in a window after a warm-up.
  */
-import { spawn } from 'node:child_process';
+
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createFreshDatabase } from '@marketkit/testing';
+import { type BenchChild, spawnBenchChild } from './bench-child.js';
 import { formatRate, formatRatio, formatTable, median, spread } from './report.js';
 import { ClusterCpu, postmasterOf } from './scale/cluster-cpu.js';
 import type { ChildResult, ChildSpec } from './workers/child.js';
@@ -72,26 +73,8 @@ interface Options {
   readonly verbose: boolean;
 }
 
-function spawnChild(spec: ChildSpec) {
-  const child = spawn(process.execPath, ['--no-deprecation', '--import', 'tsx', CHILD, JSON.stringify(spec)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  let out = '';
-  let onReady: () => void = () => {};
-  const ready = new Promise<void>((r) => {
-    onReady = r;
-  });
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString();
-    if (out.includes('ready')) onReady();
-  });
-  const result = new Promise<ChildResult>((resolve, reject) => {
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`workers bench child (${spec.lane}) exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as ChildResult);
-    });
-  });
-  return { ready, result, go: (startAt: number) => child.stdin?.end(`${startAt}\n`) };
+function spawnChild(spec: ChildSpec): BenchChild<ChildResult> {
+  return spawnBenchChild<ChildResult>([CHILD, JSON.stringify(spec)], `workers ${spec.lane}`);
 }
 
 const at = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));

@@ -20,6 +20,7 @@ import {
 import { attachLiveWebSocket, jwtAuthenticator, marketkitRouter, operatorConsole } from '@marketkit/express';
 import { SandboxPaymentProvider } from '@marketkit/testing';
 import express, { type Request, type Response } from 'express';
+import { Registry } from 'prom-client';
 import { DEMO_JWT, DEMO_USERS, isDemoRole, issueDemoToken } from './demo-tokens.js';
 import { PartyOrders } from './party-orders.js';
 import { seedCatalogue } from './seed.js';
@@ -52,9 +53,12 @@ export interface ExampleServer {
 
 /** Migrates, seeds, starts a worker and serves the storefront and the API. */
 export async function startExampleServer(options: ExampleServerOptions): Promise<ExampleServer> {
+  // Prometheus metrics of the marketplace, served to operators at GET /api/metrics (docs/observability.md).
+  const registry = new Registry();
   const market = createMarketplace({
     payments: new SandboxPaymentProvider(),
     commission: { kind: 'percentage', percent: '10' },
+    metrics: { registry },
     ...options.marketplace,
     adapter: options.adapter,
   });
@@ -66,7 +70,7 @@ export async function startExampleServer(options: ExampleServerOptions): Promise
 
   const authenticate = jwtAuthenticator(DEMO_JWT);
   const app = express();
-  app.use('/api', marketkitRouter(market, { authenticate }));
+  app.use('/api', marketkitRouter(market, { authenticate, metrics: { registry } }));
   // The operator console: sign in there with an operator token (POST /demo/token {"role":"operator"}).
   const clock = options.marketplace?.clock;
   app.use(

@@ -1,7 +1,7 @@
 /**
  * The marketplace half of `npm run demo`: a listing, a checkout captured into escrow (as a durable saga), shipping, delivery,
  * release to the seller minus commission, a payout, a disputed order split by an operator, a cancelled one,
- * domain events drained by a worker, and every invariant checked.
+ * the day's figures from `market.analytics`, domain events drained by a worker, and every invariant checked.
  */
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { createMarketplace, escrowAccounts, isReplayed, Money } from '@marketkit/core';
@@ -98,6 +98,17 @@ export async function runMarketplaceDemo(file: string): Promise<void> {
       destination: 'ba_bob',
     });
     console.log(`payout to bob: ${Money.fromMinor(payout.amountMinor, 'USD').format()} (${payout.status})`);
+
+    // the money figures of yesterday and today (UTC), as an operator's dashboard reads them
+    const DAY = 86_400_000;
+    const today = Date.parse(new Date().toISOString().slice(0, 10));
+    const usd = (minor: bigint) => Money.fromMinor(minor, 'USD').format();
+    for (const d of await market.analytics.daily({ from: new Date(today - DAY), to: new Date(today + DAY) })) {
+      console.log(
+        `analytics ${d.day} ${d.currency}: GMV ${usd(d.gmv)} in ${d.paidOrders} orders, commission ${usd(d.commission)} (take rate ${d.takeRate}), ` +
+          `refunds ${d.refunds.count} (${usd(d.refunds.amount)}), disputes ${d.disputes.count}, escrow held ${usd(d.escrowOutstanding)}, payouts pending ${usd(d.payoutsPending)}`,
+      );
+    }
 
     const worker = market.worker({ concurrency: 2 });
     while ((await worker.runOnce()) > 0) {}

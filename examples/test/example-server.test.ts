@@ -81,6 +81,19 @@ for (const backend of testBackends()) {
       expect(badRole.status).toBe(400);
     });
 
+    it("serves the marketplace's Prometheus metrics to an operator", async () => {
+      const tokenAnswer = await fetch(new URL('/demo/token', url), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ role: 'operator' }),
+      });
+      const { token } = (await tokenAnswer.json()) as { token: string };
+      const metrics = await fetch(new URL('/api/metrics', url), { headers: { Authorization: `Bearer ${token}` } });
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/^marketkit_outbox_backlog\{tenant=""\} \d+$/m);
+      expect((await fetch(new URL('/api/metrics', url))).status).toBe(401);
+    });
+
     it('stops cleanly on SIGTERM', async () => {
       const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
       child?.kill('SIGTERM');

@@ -8,6 +8,8 @@
  * - (b+named) (b) with its three statements named: prepared once per connection, so PostgreSQL may keep a generic
  *   plan after five runs, as it does for the SDK's statement templates. It shares the SDK's pool, whose adapter
  *   discards every connection's cached plans every `replanAfterMs`: the same re-planning applies to both.
+ * - (b+named relaxed) (b+named) with the authorization's record committed as the SDK commits it on PostgreSQL:
+ *   `synchronous_commit` off for that one statement (`set_config` in its `where`), the like-for-like rival.
  * (a) and (b) send unnamed statements, parsed and planned on every run, as hand-written node-postgres code does
  * (see the README on named statements).
  */
@@ -38,21 +40,21 @@ const params = (row: Row, from = 1) => Object.keys(row).map((_, i) => `$${i + fr
 const insert = (table: string, row: Row) => `insert into ${table} (${cols(row)}) values (${params(row)})`;
 
 const COUNTER = `insert into mk_outbox_aggregates (aggregate_type, aggregate_id, last_seq, last_key)
-  values ($1, $2, 1, $3) on conflict (aggregate_type, aggregate_id) do update
+  values ($1, $2, 1, $3) on conflict (tenant, aggregate_type, aggregate_id) do update
   set last_seq = mk_outbox_aggregates.last_seq + excluded.last_seq,
     last_key = greatest(excluded.last_key, mk_outbox_aggregates.last_key + excluded.last_seq)
   returning last_seq, last_key`;
-const COUNTER_UPDATE = `on conflict (aggregate_type, aggregate_id) do update
+const COUNTER_UPDATE = `on conflict (tenant, aggregate_type, aggregate_id) do update
   set last_seq = mk_outbox_aggregates.last_seq + excluded.last_seq,
     last_key = greatest(excluded.last_key, mk_outbox_aggregates.last_key + excluded.last_seq)`;
 const OUTBOX_COLUMNS = 'id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type, payload, created_at';
 const COMPLETE_KEY = `update mk_idempotency_keys set status = 'succeeded', result = $1, completed_at = $2,
   lock_token = null, locked_until = null, expires_at = greatest(created_at + 86400000, $2)
-  where actor = $3 and operation = 'orders.checkout' and idempotency_key = $4 and status = 'in_progress'`;
+  where tenant = '' and actor = $3 and operation = 'orders.checkout' and idempotency_key = $4 and status = 'in_progress'`;
 
 /** A checkout side on pg; `stats` gets every statement under a readable label. */
 export function postgresRawLane(
-  kind: 'a' | 'b' | 'b+named',
+  kind: 'a' | 'b' | 'b+named' | 'b+named relaxed',
   pool: pg.Pool,
   stats: StatementStats,
   stream: CheckoutStream,
@@ -61,14 +63,14 @@ export function postgresRawLane(
   /** (b+named): each text's name, as a hand-writer would give it (one per statement, in first-use order). */
   const names = new Map<string, string>();
   const named = (text: string) => {
-    if (!names.has(text)) names.set(text, `raw_b_${names.size}`);
+    if (!names.has(text)) names.set(text, `raw_${kind === 'b+named' ? 'b' : 'br'}_${names.size}`);
     return names.get(text)!;
   };
   const q = async (c: Client, label: string, text: string, values: unknown[] = []) => {
     const t0 = performance.now();
     try {
       const res =
-        kind === 'b+named' && !TRANSACTION_CONTROL.has(text)
+        kind.startsWith('b+named') && !TRANSACTION_CONTROL.has(text)
           ? await c.query({ name: named(text), text, values })
           : await c.query(text, values);
       stats.record(label, performance.now() - t0);
@@ -114,7 +116,7 @@ export function postgresRawLane(
     async run() {
       const call = stream.next();
       const created = await create(call, q, tx, one);
-      const ids = await pay(payments, call, created.info, one);
+      const ids = await pay(payments, call, created.info, one, kind === 'b+named relaxed');
       await confirm(call, confirmRows(call, created.info, ids, created.at, Date.now()), q, tx, one);
     },
   };
@@ -137,11 +139,11 @@ const ACCOUNT_TYPES = ['text', 'text', 'int8', 'text', 'int8', 'text', 'int8'];
 const INSERT_ACCOUNTS = `insert into mk_accounts (id, owner_id, code, currency, flags, user_data, created_at)
   select * from (values ${[0, 1, 2, 3].map((r) => `(${ACCOUNT_TYPES.map((t, i) => `$${r * 7 + i + 1}::${t}`)})`)})
     v(id, owner_id, code, currency, flags, user_data, created_at)
-  where not exists (select 1 from mk_accounts a where a.id = v.id)
-  on conflict (id) do nothing`;
+  where not exists (select 1 from mk_accounts a where a.tenant = '' and a.id = v.id)
+  on conflict (tenant, id) do nothing`;
 
 const TAKE = `update mk_listings set reserved = reserved + $1, updated_at = $2
-  where id = $3 and status = 'active' and quantity - sold - reserved >= $1
+  where tenant = '' and id = $3 and status = 'active' and quantity - sold - reserved >= $1
   returning seller_id, price_minor, currency`;
 
 const infoOf = (r: Record<string, unknown> | undefined, call: CheckoutCall): ListingInfo => {
@@ -149,8 +151,12 @@ const infoOf = (r: Record<string, unknown> | undefined, call: CheckoutCall): Lis
   return { sellerId: String(r['seller_id']), priceMinor: Number(r['price_minor']), currency: String(r['currency']) };
 };
 
+const RECORD_AUTHORIZATION =
+  "update mk_orders set authorization_id = $1 where tenant = '' and id = $2 and authorization_id is null";
+const RECORD_AUTHORIZATION_RELAXED = `${RECORD_AUTHORIZATION} and set_config('synchronous_commit', 'off', true) = 'off'`;
+
 /** Authorize, record the authorization (its own one-statement transaction, as the SDK), capture. */
-async function pay(payments: PaymentProvider, call: CheckoutCall, l: ListingInfo, one: One) {
+async function pay(payments: PaymentProvider, call: CheckoutCall, l: ListingInfo, one: One, relaxed: boolean) {
   const amountMinor = BigInt(l.priceMinor * call.quantity);
   const { authorizationId } = await payments.authorize({
     idempotencyKey: `${call.orderId}:authorize`,
@@ -159,11 +165,10 @@ async function pay(payments: PaymentProvider, call: CheckoutCall, l: ListingInfo
     paymentMethod: call.paymentMethod,
     reference: call.orderId,
   });
-  await one(
-    'update orders (authorization)',
-    'update mk_orders set authorization_id = $1 where id = $2 and authorization_id is null',
-    [authorizationId, call.orderId],
-  );
+  await one('update orders (authorization)', relaxed ? RECORD_AUTHORIZATION_RELAXED : RECORD_AUTHORIZATION, [
+    authorizationId,
+    call.orderId,
+  ]);
   const { captureId } = await payments.capture({
     idempotencyKey: `${call.orderId}:capture`,
     authorizationId,
@@ -203,7 +208,7 @@ const CLAIM_COLUMNS = Object.keys(
 const claimSql = (from: number, types = false) =>
   `insert into mk_idempotency_keys (${CLAIM_COLUMNS.join(', ')})
     values (${CLAIM_COLUMNS.map((c, i) => `$${i + from}${types ? `::${CLAIM_TYPES[c]}` : ''}`).join(', ')})
-    on conflict (actor, operation, idempotency_key) do nothing returning attempt`;
+    on conflict (tenant, actor, operation, idempotency_key) do nothing returning attempt`;
 const CLAIM_TYPES: Record<string, string> = {
   actor: 'text',
   operation: 'text',
@@ -260,13 +265,13 @@ async function confirmA(call: CheckoutCall, r: ConfirmRows, q: Q, tx: Tx, _one: 
       'update orders (paid)',
       `update mk_orders set capture_id = $1, state = 'paid', state_entered_at = $2, updated_at = $2,
         pending_op = null, pending_op_expires_at = null, version = version + 1
-        where id = $3 and state = 'checkout' returning id`,
+        where tenant = '' and id = $3 and state = 'checkout' returning id`,
       [r.captureId, now, call.orderId],
     );
     if (paid.length !== 1) throw new Error(`raw: order ${call.orderId} is not in checkout`);
     await q(c, 'insert transfers', insert('mk_transfers', r.transfer), Object.values(r.transfer));
     const bump = (column: string) =>
-      `update mk_accounts set ${column} = ${column} + $1, version = version + 1 where id = $2`;
+      `update mk_accounts set ${column} = ${column} + $1, version = version + 1 where tenant = '' and id = $2`;
     await q(c, 'update accounts (clearing)', bump('debits_posted'), [r.amount, r.clearing]);
     await q(c, 'update accounts (escrow)', bump('credits_posted'), [r.amount, r.escrow]);
     const c1 = await q(c, 'upsert outbox_aggregates', COUNTER, ['account', r.clearing, sortKeyBase(now)]);
@@ -274,7 +279,7 @@ async function confirmA(call: CheckoutCall, r: ConfirmRows, q: Q, tx: Tx, _one: 
     const rsv = await q(
       c,
       'update stock_reservations',
-      `update mk_stock_reservations set status = 'sold', updated_at = $1 where id = $2 and status = 'active'
+      `update mk_stock_reservations set status = 'sold', updated_at = $1 where tenant = '' and id = $2 and status = 'active'
         returning listing_id, quantity`,
       [now, `${call.orderId}:rsv`],
     );
@@ -282,7 +287,7 @@ async function confirmA(call: CheckoutCall, r: ConfirmRows, q: Q, tx: Tx, _one: 
     await q(
       c,
       'update listings (sold)',
-      'update mk_listings set reserved = reserved - $1, sold = sold + $1, updated_at = $2 where id = $3',
+      "update mk_listings set reserved = reserved - $1, sold = sold + $1, updated_at = $2 where tenant = '' and id = $3",
       [Number(rsv[0]!['quantity']), now, call.listingId],
     );
     await q(c, 'insert order_events', insert('mk_order_events', r.event), Object.values(r.event));
@@ -299,7 +304,7 @@ async function confirmA(call: CheckoutCall, r: ConfirmRows, q: Q, tx: Tx, _one: 
 
 const createSqlB = (withKey: boolean) => `with ${withKey ? `k as (${claimSql(11, true)}),` : ''} l as (
     update mk_listings set reserved = reserved + $3::int8, updated_at = $4::int8
-    where id = $2::text and status = 'active' and quantity - sold - reserved >= $3::int8
+    where tenant = '' and id = $2::text and status = 'active' and quantity - sold - reserved >= $3::int8
       ${withKey ? 'and exists (select 1 from k)' : ''}
     returning seller_id, price_minor, currency),
   r as (insert into mk_stock_reservations (id, listing_id, order_id, quantity, status, expires_at, created_at, updated_at)
@@ -313,8 +318,8 @@ const createSqlB = (withKey: boolean) => `with ${withKey ? `k as (${claimSql(11,
       ('mk:clearing:' || l.currency, 'platform', 900, 0), ('mk:commission:' || l.currency, 'platform', 901, 1),
       ('mk:seller:' || l.seller_id || ':' || l.currency, l.seller_id, 902, 1), ('mk:escrow:' || $1::text, $1::text, 903, 1)
     ) v(id, owner, code, flags)
-    where not exists (select 1 from mk_accounts x where x.id = v.id)
-    on conflict (id) do nothing),
+    where not exists (select 1 from mk_accounts x where x.tenant = '' and x.id = v.id)
+    on conflict (tenant, id) do nothing),
   e as (insert into mk_order_events (id, order_id, seq, transition, from_state, to_state, actor_role, actor_id, reason,
       data, at)
     select $1::text || ':1', $1::text, 1, 'checkout', null, 'checkout', 'buyer', $6::text, null,
@@ -359,7 +364,7 @@ async function createB(call: CheckoutCall, _q: Q, _tx: Tx, one: One): Promise<Cr
 const confirmSqlB = (withKey: boolean) => `with o as (
     update mk_orders set capture_id = $2::text, state = 'paid', state_entered_at = $3::int8, updated_at = $3::int8,
       pending_op = null, pending_op_expires_at = null, version = version + 1
-    where id = $1::text and state = 'checkout' returning id),
+    where tenant = '' and id = $1::text and state = 'checkout' returning id),
   t as (insert into mk_transfers (id, debit_account_id, credit_account_id, amount, currency, code, reference,
       user_data, flags, pending_id, timeout_seconds, created_at)
     select $1::text || ':capture', $4::text, $5::text, $6::int8, $7::text, 1001, $1::text, null, 0, null, 0, $3::int8
@@ -367,7 +372,7 @@ const confirmSqlB = (withKey: boolean) => `with o as (
   acc as (update mk_accounts a set debits_posted = a.debits_posted + v.d, credits_posted = a.credits_posted + v.c,
       version = a.version + 1
     from (values ($4::text, $6::int8, 0::int8), ($5::text, 0::int8, $6::int8)) v(id, d, c)
-    where a.id = v.id and exists (select 1 from o)),
+    where a.tenant = '' and a.id = v.id and exists (select 1 from o)),
   d(id, t, i, p, ty, pl) as (values ($8::text, 'account', $4::text, $9::int8, 'transfer.created', $10::jsonb),
     ($11::text, 'order', $1::text, $12::int8, 'order.confirmPayment', $13::jsonb)),
   g as (insert into mk_outbox_aggregates (aggregate_type, aggregate_id, last_seq, last_key)
@@ -377,9 +382,9 @@ const confirmSqlB = (withKey: boolean) => `with o as (
     select d.id, d.t, d.i, g.last_seq, d.p, g.last_key, d.ty, d.pl, $3::int8
     from g join d on d.t = g.aggregate_type and d.i = g.aggregate_id),
   r as (update mk_stock_reservations set status = 'sold', updated_at = $3::int8
-    where id = $1::text || ':rsv' and status = 'active' and exists (select 1 from o) returning listing_id, quantity),
+    where tenant = '' and id = $1::text || ':rsv' and status = 'active' and exists (select 1 from o) returning listing_id, quantity),
   s as (update mk_listings li set reserved = li.reserved - r.quantity, sold = li.sold + r.quantity,
-      updated_at = $3::int8 from r where li.id = r.listing_id),
+      updated_at = $3::int8 from r where li.tenant = '' and li.id = r.listing_id),
   e as (insert into mk_order_events (id, order_id, seq, transition, from_state, to_state, actor_role, actor_id, reason,
       data, at)
     select $1::text || ':2', $1::text, 2, 'confirmPayment', 'checkout', 'paid', 'system', 'payments', null, null,
@@ -388,7 +393,7 @@ const confirmSqlB = (withKey: boolean) => `with o as (
           ? `,
   k as (update mk_idempotency_keys set status = 'succeeded', result = $15::text, completed_at = $3::int8,
       lock_token = null, locked_until = null, expires_at = greatest(created_at + 86400000, $3::int8)
-    where actor = $16::text and operation = 'orders.checkout' and idempotency_key = $17::text
+    where tenant = '' and actor = $16::text and operation = 'orders.checkout' and idempotency_key = $17::text
       and status = 'in_progress' and exists (select 1 from o))`
           : ''
       }

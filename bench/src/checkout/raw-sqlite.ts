@@ -46,44 +46,46 @@ function prepare(db: Database.Database) {
   const insert = (table: string, row: Row, tail = '') =>
     db.prepare(`insert into ${table} (${Object.keys(row).join(', ')}) values (${named(row)}) ${tail}`);
   const counter = db.prepare(`insert into mk_outbox_aggregates (aggregate_type, aggregate_id, last_seq, last_key)
-    values (?, ?, 1, ?) on conflict (aggregate_type, aggregate_id) do update
+    values (?, ?, 1, ?) on conflict (tenant, aggregate_type, aggregate_id) do update
     set last_seq = mk_outbox_aggregates.last_seq + excluded.last_seq,
       last_key = max(excluded.last_key, mk_outbox_aggregates.last_key + excluded.last_seq)
     returning last_seq, last_key`);
   const outbox = insert('mk_outbox_events', { ...c.outbox, seq: 0, sort_key: 0 });
   const saga = sagaStartRows(call, 'w', 0);
   const bump = (column: string) =>
-    db.prepare(`update mk_accounts set ${column} = ${column} + ? , version = version + 1 where id = ?`);
+    db.prepare(`update mk_accounts set ${column} = ${column} + ? , version = version + 1 where tenant = '' and id = ?`);
   return {
     claim: insert('mk_idempotency_keys', claimRow(call, 0), 'on conflict do nothing returning attempt'),
     take: db.prepare(`update mk_listings set reserved = reserved + @q, updated_at = @now
-      where id = @id and status = 'active' and quantity - sold - reserved >= @q
+      where tenant = '' and id = @id and status = 'active' and quantity - sold - reserved >= @q
       returning seller_id, price_minor, currency`),
     reservation: insert('mk_stock_reservations', c.reservation),
     order: insert('mk_orders', c.order),
-    account: insert('mk_accounts', c.accounts[0]!, 'on conflict (id) do nothing'),
+    account: insert('mk_accounts', c.accounts[0]!, 'on conflict (tenant, id) do nothing'),
     event: insert('mk_order_events', c.event),
     /** Writes one outbox event: bumps its aggregate's counter, then inserts it with the counter's numbers. */
     emit(d: OutboxDraft) {
       const k = counter.get(d.aggregate_type, d.aggregate_id, sortKeyBase(d.created_at)) as Record<string, bigint>;
       outbox.run({ ...d, seq: k['last_seq'], sort_key: k['last_key'] });
     },
-    authorize: db.prepare('update mk_orders set authorization_id = ? where id = ? and authorization_id is null'),
+    authorize: db.prepare(
+      "update mk_orders set authorization_id = ? where tenant = '' and id = ? and authorization_id is null",
+    ),
     paid: db.prepare(`update mk_orders set capture_id = ?, state = 'paid', state_entered_at = ?, updated_at = ?,
       pending_op = null, pending_op_expires_at = null, version = version + 1
-      where id = ? and state = 'checkout' returning id`),
+      where tenant = '' and id = ? and state = 'checkout' returning id`),
     transfer: insert('mk_transfers', f.transfer),
     debit: bump('debits_posted'),
     credit: bump('credits_posted'),
-    sold: db.prepare(`update mk_stock_reservations set status = 'sold', updated_at = ? where id = ? and status = 'active'
+    sold: db.prepare(`update mk_stock_reservations set status = 'sold', updated_at = ? where tenant = '' and id = ? and status = 'active'
       returning listing_id, quantity`),
     listingSold: db.prepare(
-      'update mk_listings set reserved = reserved - ?, sold = sold + ?, updated_at = ? where id = ?',
+      "update mk_listings set reserved = reserved - ?, sold = sold + ?, updated_at = ? where tenant = '' and id = ?",
     ),
     complete: db.prepare(`update mk_idempotency_keys set status = 'succeeded', result = ?, completed_at = ?,
       lock_token = null, locked_until = null, expires_at = max(created_at + 86400000, ?)
-      where actor = ? and operation = 'orders.checkout' and idempotency_key = ? and status = 'in_progress'`),
-    sagaStart: insert('mk_saga_instances', saga.instance, 'on conflict (id) do nothing'),
+      where tenant = '' and actor = ? and operation = 'orders.checkout' and idempotency_key = ? and status = 'in_progress'`),
+    sagaStart: insert('mk_saga_instances', saga.instance, 'on conflict (tenant, id) do nothing'),
     /** One statement per commit's log entries, as the SDK sends them (1 with the order, 3 with the payment). */
     sagaSteps: [1, 3].map((n) => {
       const columns = Object.keys(saga.steps[0]!);
@@ -92,7 +94,7 @@ function prepare(db: Database.Database) {
     }),
     sagaDone: db.prepare(`update mk_saga_instances set status = 'completed', step_index = 4, outputs = ?, attempts = 0,
       updated_at = ?, last_error = null, next_run_at = null, lease_owner = null, lease_expires_at = 0
-      where id = ? and version = 1`),
+      where tenant = '' and id = ? and version = 1`),
   };
 }
 

@@ -4,16 +4,24 @@
  * @packageDocumentation
  * @module @marketkit/core
  */
+export * from './analytics/index.js';
 export { type Clock, systemClock } from './clock/clock.js';
 export * from './errors/index.js';
 export * from './events/index.js';
+export * from './exports/index.js';
 export * from './idempotency/index.js';
 export * from './jobs/index.js';
 export * from './ledger/index.js';
 export * from './listings/index.js';
 export * from './locking/index.js';
 export { consoleLogger, type Logger, silentLogger } from './logging/logger.js';
-export { createMarketplace, type Marketplace, type MarketplaceOptions } from './marketplace.js';
+export {
+  createMarketplace,
+  type Marketplace,
+  type MarketplaceOptions,
+  type MetricsOptions,
+  type TracingOptions,
+} from './marketplace.js';
 export * from './money/index.js';
 export * from './orders/index.js';
 export * from './payments/index.js';

@@ -1,3 +1,5 @@
+import type { TracerProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Clock } from './clock/clock.js';
 import type { Publisher } from './events/publisher.js';
@@ -81,4 +83,19 @@ export const marketplaceOptionsSchema = z.looseObject({
   ledger: ledgerOptionsSchema.optional(),
   process: z.looseObject({}).optional(),
   webhooks: z.looseObject({}).optional(),
+  metrics: z
+    .strictObject({
+      registry: z.custom<Registry>(
+        (v) => hasMethods(v, 'registerMetric', 'metrics', 'getSingleMetric'),
+        'must be a prom-client Registry',
+      ),
+    })
+    .optional(),
+  tracing: z
+    .strictObject({
+      tracerProvider: z
+        .custom<TracerProvider>((v) => hasMethods(v, 'getTracer'), 'must be an OpenTelemetry TracerProvider')
+        .optional(),
+    })
+    .optional(),
 });

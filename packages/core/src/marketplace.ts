@@ -1,8 +1,12 @@
+import type { TracerProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+import { Analytics } from './analytics/analytics.js';
 import { type Clock, systemClock } from './clock/clock.js';
 
 import { parseInput, ValidationError } from './errors/validation-error.js';
 import type { OutboxEventInput } from './events/event-types.js';
 import { type EventsOptions, MarketEvents } from './events/index.js';
+import { Exports } from './exports/exports.js';
 import { Idempotency } from './idempotency/idempotency.js';
 import type { IdempotencyOptions } from './idempotency/idempotency-types.js';
 import { createIdFactory } from './ids/id-factory.js';
@@ -15,13 +19,19 @@ import { transferCreatedEvent } from './ledger/transfer-events.js';
 import type { CommissionRule } from './listings/listing-types.js';
 import { Listings, type ListingsOptions } from './listings/listings.js';
 import { Leases } from './locking/leases.js';
+import { traceFields } from './logging/correlation.js';
 import { consoleLogger, errorFields, type Logger } from './logging/logger.js';
 import { marketplaceOptionsSchema } from './marketplace-options-schema.js';
+import { MarketkitMetrics } from './observability/marketkit-metrics.js';
+import { Observability } from './observability/observability.js';
+import { scrapeSource } from './observability/scrape-source.js';
+import { Tracing } from './observability/tracing.js';
 import { Escrow } from './orders/escrow.js';
 import { Orders } from './orders/orders.js';
 import { purchaseProcess } from './orders/process/default-purchase-process.js';
 import type { ProcessDefinitionInput } from './orders/process/process-definition.js';
 import { defineProcess } from './orders/process/process-validation.js';
+import { observedProvider } from './payments/observed-provider.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
 import { Payments } from './payments/payments.js';
 import { ProviderBreaker, type ProviderBreakerOptions } from './payments/provider-breaker.js';
@@ -107,6 +117,47 @@ export interface MarketplaceOptions {
    * retry schedule and when a failing endpoint is disabled. See docs/webhooks.md.
    */
   readonly webhooks?: WebhooksOptions;
+  /**
+   * Prometheus metrics: the prom-client `Registry` Marketkit registers its `marketkit_*` metrics on (several
+   * marketplaces may share one; every sample carries its `tenant`). Off, at no cost, when absent. Serve it with the
+   * host's `/metrics` route or `marketkitRouter(market, { metrics: { registry } })`. See docs/observability.md.
+   */
+  readonly metrics?: MetricsOptions;
+  /**
+   * OpenTelemetry traces: the `TracerProvider` to record Marketkit's spans with. Default: the global one the host's
+   * SDK registered (`@opentelemetry/api`); no spans, at no cost, while there is none. See docs/observability.md.
+   */
+  readonly tracing?: TracingOptions;
+}
+
+/**
+ * Where Marketkit's metrics go (`createMarketplace({ metrics })`).
+ *
+ * @example
+ * ```ts
+ * import { Registry } from 'prom-client';
+ * const registry = new Registry();
+ * const market = createMarketplace({ adapter, metrics: { registry } });
+ * // later, on GET /metrics: res.type(registry.contentType).send(await registry.metrics());
+ * ```
+ */
+export interface MetricsOptions {
+  /** The prom-client registry to register the `marketkit_*` metrics on. */
+  readonly registry: Registry;
+}
+
+/**
+ * How Marketkit's spans are recorded (`createMarketplace({ tracing })`).
+ *
+ * @example
+ * ```ts
+ * import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+ * const market = createMarketplace({ adapter, tracing: { tracerProvider: new BasicTracerProvider() } });
+ * ```
+ */
+export interface TracingOptions {
+  /** The provider to take Marketkit's tracer from. Default: the global provider of `@opentelemetry/api`. */
+  readonly tracerProvider?: TracerProvider;
 }
 
 /** One embedded Marketkit instance. Create as many as you like; none shares state with another. */
@@ -123,8 +174,15 @@ export interface Marketplace {
   readonly orders: Orders;
   /** Seller payouts through the payment provider. */
   readonly payouts: Payouts;
+  /** Money figures by day and currency: GMV, take rate, refunds, disputes, escrow, pending payouts. */
+  readonly analytics: Analytics;
   /** Reconciliation of Marketkit's records against the payment provider's (`reconcile({ from, to })`). */
   readonly payments: Payments;
+  /**
+   * Exports for a warehouse: orders, transfers and order events as NDJSON or CSV streams in constant memory, each row
+   * with the cursor to resume after it (`exports.orders({ format: 'csv' })`). See docs/operations.md.
+   */
+  readonly exports: Exports;
   /** Creates or upgrades Marketkit's tables. Safe to call from several processes at once. */
   migrate(): Promise<MigrateResult>;
   /**
@@ -186,11 +244,18 @@ export interface Marketplace {
  */
 export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const checked = parseInput(marketplaceOptionsSchema, options, 'marketplace options');
-  const storage = new Storage(options.adapter, {
-    ...(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix }),
-    ...(options.schema === undefined ? {} : { schema: options.schema }),
-    ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
-  });
+  const tenant = options.tenant ?? '';
+  const metrics = options.metrics === undefined ? undefined : new MarketkitMetrics(options.metrics.registry, tenant);
+  const observability = new Observability(metrics, new Tracing(options.tracing?.tracerProvider));
+  const storage = new Storage(
+    options.adapter,
+    {
+      ...(options.tablePrefix === undefined ? {} : { tablePrefix: options.tablePrefix }),
+      ...(options.schema === undefined ? {} : { schema: options.schema }),
+      ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
+    },
+    observability,
+  );
   const clock = options.clock ?? systemClock;
   const ids = createIdFactory();
   const logger = options.logger ?? consoleLogger;
@@ -209,7 +274,9 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     options.payments === undefined || options.providerBreaker === undefined
       ? undefined
       : new ProviderBreaker(options.payments, options.providerBreaker, logger);
-  const provider = breaker?.provider ?? options.payments;
+  const given = breaker?.provider ?? options.payments;
+  const provider = given === undefined ? undefined : observedProvider(given, observability);
+  const unscraped = metrics?.addSource(scrapeSource(storage, clock, breaker));
   const payments = (): PaymentProvider => {
     if (provider === undefined) {
       const message = 'createMarketplace({ payments }) is required for checkout, refunds and payouts.';
@@ -225,7 +292,10 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     options: webhookOptions,
     emit,
     onError: (error) =>
-      logger.error({ where: 'webhooks', ...errorFields(error) }, 'webhooks: recording a delivery failed'),
+      logger.error(
+        { where: 'webhooks', ...traceFields(), ...errorFields(error) },
+        'webhooks: recording a delivery failed',
+      ),
   });
   const orders: Orders = new Orders({
     storage,
@@ -281,13 +351,16 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     idempotency,
     orders,
     payouts,
+    analytics: new Analytics(storage, orders.process),
     payments: reconciliation,
     listings,
+    exports: new Exports(storage),
     leases: new Leases(storage, clock),
     migrate: () => migrate(storage),
     migrationStatus: () => migrationStatus(storage),
     backup: (path: string) => backupDatabase(storage, options.adapter, path),
     close: async () => {
+      unscraped?.();
       breaker?.shutdown();
       await events.stop();
       await webhooks.close();

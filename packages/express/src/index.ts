@@ -16,6 +16,7 @@ export { LIVE_WEBSOCKET_CLOSE_CODES } from './live/live-websocket-close-codes.js
 export type { LiveWebSocketOptions } from './live/live-websocket-options.js';
 export type { OrderEventsWake } from './live/order-event-hub.js';
 export { type PgListenClient, pgNotifyWake } from './live/pg-notify-wake.js';
+export type { MetricsRouteOptions } from './metrics-route.js';
 export { type OpenApiDocument, type OpenApiDocumentOptions, openApiDocument } from './openapi/openapi-document.js';
 export { HTTP_STATUS_BY_CODE, type Problem, problemFor } from './problem.js';
 export { type MarketkitRouterOptions, marketkitRouter } from './router.js';

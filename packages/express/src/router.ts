@@ -20,6 +20,7 @@ import { type RateLimitsOptions, rateLimitsMiddleware } from './limits/rate-limi
 import { type ReadinessOptions, readinessHandler } from './limits/readiness.js';
 import { type LiveEventsOptions, resolveLiveEventsOptions } from './live/live-events-options.js';
 import { SseHandler } from './live/sse-handler.js';
+import { type MetricsRouteOptions, metricsRoute } from './metrics-route.js';
 import { serveApiReference, serveOpenApi } from './openapi/openapi-routes.js';
 import { problem } from './problem.js';
 import {
@@ -58,6 +59,11 @@ export interface MarketkitRouterOptions {
    * endpointSecret }) }` (from `@marketkit/adapters/stripe`) serves `POST /v1/webhooks/stripe`. Default: none.
    */
   readonly providerWebhooks?: { readonly stripe?: ProviderWebhookHandler };
+  /**
+   * `GET /metrics` (Prometheus text format, operator only) from this registry, the one given to
+   * `createMarketplace({ metrics: { registry } })`. Default: not mounted. See docs/observability.md.
+   */
+  readonly metrics?: MetricsRouteOptions;
 }
 
 /** Stripe's event payloads stay well under this (its docs: events are at most a few hundred kilobytes). */
@@ -125,6 +131,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
     res.status(200).json({ status: 'ok' });
   });
   router.get('/readyz', readinessHandler(market, options.readiness));
+  if (options.metrics !== undefined) router.get('/metrics', metricsRoute(options.authenticate, options.metrics));
 
   // Shed load before authentication: a request past the bound costs no token check, body or connection. The live
   // stream is exempt under every spelling its route matches (routing ignores case and a trailing slash): a stream

@@ -1,6 +1,7 @@
 import {
   type Logger,
   parseInput,
+  type RelaxedCommit,
   type StorageAdapter,
   type StorageCapabilities,
   type StorageColumnTypes,
@@ -29,6 +30,17 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
 });
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'bigint', json: 'jsonb' });
+
+/**
+ * A write that need not wait for the disk turns `synchronous_commit` off for its own transaction (`set_config(…,
+ * true)`: the statement runs alone, so that is the statement), in the same statement: no round trip of its own.
+ * Its commit returns once the WAL is written, not flushed; the next commit that waits, on any connection, flushes
+ * the WAL up to itself, so this one's too, and a crash recovers the WAL as a prefix of its commits. A relaxed commit
+ * does not wait for synchronous standbys either: after a failover it may be missing, like after a power cut.
+ */
+const RELAXED_COMMIT: RelaxedCommit = Object.freeze({
+  condition: "set_config('synchronous_commit', 'off', true) = 'off'",
+});
 
 /**
  * PostgreSQL through a `pg` pool: the production and scale-out backend. Rows are locked with
@@ -75,6 +87,7 @@ export function postgresAdapter(config: PostgresAdapterConfig): StorageAdapter {
     classifyError: classifyPostgresError,
     isDriverError: isPostgresDriverError,
     withMigrationLock: (db, name, fn) => withTransactionMigrationLock(db, name, fn),
+    relaxedCommit: RELAXED_COMMIT,
     ...(prepared === undefined
       ? {}
       : {

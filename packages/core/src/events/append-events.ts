@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { activeTraceparent } from '../observability/tracing.js';
 import { chunks } from '../storage/chunks.js';
 import { toNumber } from '../storage/int64.js';
 import type { StatementTemplates } from '../storage/statement-template.js';
@@ -92,8 +93,9 @@ export async function appendEvents(
   const groups = groupByAggregate(batch);
   const nextId = idFactory(clock);
   const ids = batch.map(() => nextId(now)); // in input order
+  const traceContext = activeTraceparent();
   if (options.backend?.capabilities.writableCtes === true && batch.length <= ONE_STATEMENT_MAX) {
-    return appendInOneStatement(trx, batch, groups, ids, payloads, now, options.backend.columnTypes.json);
+    return appendInOneStatement(trx, batch, groups, ids, payloads, now, options.backend.columnTypes.json, traceContext);
   }
   const counters = await bumpCounters(trx, groups, now * KEY_SCALE);
 
@@ -116,6 +118,7 @@ export async function appendEvents(
         type: e.type,
         payload: payloads[index] as string,
         created_at: now,
+        trace_context: traceContext,
       };
       appended[index] = {
         id,
@@ -147,6 +150,7 @@ async function appendInOneStatement(
   payloads: readonly string[],
   now: number,
   jsonType: string,
+  traceContext: string | null,
 ): Promise<AppendedEvent[]> {
   const baseKey = now * KEY_SCALE;
   const counters = groups.map(
@@ -157,7 +161,7 @@ async function appendInOneStatement(
   const values = groups.flatMap((g) =>
     g.indexes.map((index, k) => {
       const e = batch[index]!;
-      return sql`(${TENANT}, ${ids[index]}, ${e.aggregateType}, ${e.aggregateId}, cast(${k} as bigint), cast(${g.indexes.length} as bigint), cast(${partitions.get(g)} as bigint), ${e.type}, cast(${payloads[index]} as ${sql.raw(jsonType)}), cast(${now} as bigint))`;
+      return sql`(${TENANT}, ${ids[index]}, ${e.aggregateType}, ${e.aggregateId}, cast(${k} as bigint), cast(${g.indexes.length} as bigint), cast(${partitions.get(g)} as bigint), ${e.type}, cast(${payloads[index]} as ${sql.raw(jsonType)}), cast(${now} as bigint), cast(${traceContext} as text))`;
     }),
   );
   const agg = sql.table('outbox_aggregates');
@@ -170,10 +174,10 @@ async function appendInOneStatement(
       returning aggregate_type, aggregate_id, last_seq, last_key
     )
     insert into ${sql.table('outbox_events')} (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type,
-      payload, created_at)
+      payload, created_at, trace_context)
     select v.tenant, v.id, v.aggregate_type, v.aggregate_id, c.last_seq - v.cnt + v.k + 1, v.partition_no, c.last_key - v.cnt + v.k + 1,
-      v.type, v.payload, v.created_at
-    from (values ${sql.join(values)}) as v(tenant, id, aggregate_type, aggregate_id, k, cnt, partition_no, type, payload, created_at)
+      v.type, v.payload, v.created_at, v.trace_context
+    from (values ${sql.join(values)}) as v(tenant, id, aggregate_type, aggregate_id, k, cnt, partition_no, type, payload, created_at, trace_context)
     join c on c.aggregate_type = v.aggregate_type and c.aggregate_id = v.aggregate_id
     returning id, seq`.execute(trx);
   const seqById = new Map(result.rows.map((r) => [r.id, toNumber(r.seq)]));
@@ -200,6 +204,7 @@ interface Row {
   type: string;
   payload: string;
   created_at: number;
+  trace_context: string | null;
 }
 
 interface Counter {

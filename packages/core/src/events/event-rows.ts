@@ -14,6 +14,7 @@ export const EVENT_COLUMNS = [
   'partition_no',
   'payload',
   'created_at',
+  'trace_context',
 ] as const;
 
 /** A row of `outbox_events` as the relay reads it. @internal */
@@ -21,7 +22,7 @@ export type EventRow = Pick<Selectable<OutboxEventsTable>, (typeof EVENT_COLUMNS
 
 /** Maps a row of `outbox_events` to what sinks receive. @internal */
 export function eventFromRow(row: EventRow): OutboxEvent {
-  return Object.freeze({
+  const event: Mutable<OutboxEvent> = {
     id: row.id,
     type: row.type,
     aggregateType: row.aggregate_type,
@@ -30,5 +31,9 @@ export function eventFromRow(row: EventRow): OutboxEvent {
     partition: toNumber(row.partition_no),
     payload: parsePayload<JsonObject>(row.payload),
     createdAt: toNumber(row.created_at),
-  });
+  };
+  if (row.trace_context !== null) event.traceContext = row.trace_context;
+  return Object.freeze(event);
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -114,6 +114,11 @@ export interface OutboxEvent<P = JsonObject> extends AppendedEvent {
   readonly payload: P;
   /** When it was written, in ms since the epoch, by the writer's clock (informational: order uses `sequence`). */
   readonly createdAt: number;
+  /**
+   * The W3C `traceparent` of the span that wrote the event, when the writer traced (OpenTelemetry): a publisher may
+   * pass it on (a message header) so consumers continue the trace. Absent otherwise.
+   */
+  readonly traceContext?: string;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock/clock.js';
+import { traceFields } from '../logging/correlation.js';
 import { consoleLogger, errorFields, type Logger } from '../logging/logger.js';
 import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
@@ -154,7 +155,12 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
 /** The relay's default `onError`: a failed delivery (retried with backoff) as a warning, a failed loop as an error. */
 function logRelayErrors(logger: Logger): (error: unknown, info: RelayErrorInfo) => void {
   return (error, info) => {
-    if (info.sink === undefined) logger.error({ ...info, ...errorFields(error) }, 'outbox relay: a run failed');
-    else logger.warn({ ...info, ...errorFields(error) }, 'outbox relay: a delivery failed; retried with backoff');
+    if (info.sink === undefined)
+      logger.error({ ...info, ...traceFields(), ...errorFields(error) }, 'outbox relay: a run failed');
+    else
+      logger.warn(
+        { ...info, ...traceFields(), ...errorFields(error) },
+        'outbox relay: a delivery failed; retried with backoff',
+      );
   };
 }

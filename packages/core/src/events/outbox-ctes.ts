@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { activeTraceparent } from '../observability/tracing.js';
 import { ParamNames } from '../storage/param-names.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import { TENANT } from '../storage/tenant-plugin.js';
@@ -66,16 +67,16 @@ export function outboxCtes(p: ParamRef, shape: OutboxCteShape): RawBuilder<unkno
       returning aggregate_type, aggregate_id, last_seq, last_key)`,
     sql`${sql.id(`${shape.name}_events`)} as (
       insert into ${sql.table('outbox_events')} (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type,
-        payload, created_at)
+        payload, created_at, trace_context)
       select ${TENANT}, d.id, d.aggregate_type, d.aggregate_id, c.last_seq, d.partition_no, c.last_key, d.type, d.payload,
-        cast(${now} as bigint)
+        cast(${now} as bigint), cast(${p(`${shape.name}_trace`)} as text)
       from ${drafts} d join ${counters} c on c.aggregate_type = d.aggregate_type and c.aggregate_id = d.aggregate_id
       returning id)`,
   ];
 }
 
-/** Parameter names of an outbox CTE's values: `<name>_now`, `<name>_key`, and `<name>_<i>_<column>` per event. */
-const OUTBOX_NAMES = new ParamNames(['now', 'key'] as const, (name, _row, column) => `${name}_${column}`);
+/** Parameter names of an outbox CTE's values: `<name>_now`, `<name>_key`, `<name>_trace`, and `<name>_<i>_<column>` per event. */
+const OUTBOX_NAMES = new ParamNames(['now', 'key', 'trace'] as const, (name, _row, column) => `${name}_${column}`);
 const EVENT_NAMES = new ParamNames(
   ['id', 'type_of', 'aggregate', 'partition', 'type', 'payload'] as const,
   (name, row, column) => `${name}_${row}_${column}`,
@@ -96,7 +97,11 @@ export function outboxValues(
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const ids = nextOutboxIds(clock, now, batch.length);
   const top = OUTBOX_NAMES.of(name);
-  const values: Record<string, unknown> = { [top.now]: now, [top.key]: sortKeyBase(now) };
+  const values: Record<string, unknown> = {
+    [top.now]: now,
+    [top.key]: sortKeyBase(now),
+    [top.trace]: activeTraceparent(),
+  };
   let previous = '';
   batch.forEach((e, i) => {
     const aggregate = `${e.aggregateType}\u0000${e.aggregateId}`;

@@ -1,6 +1,8 @@
+import type { Link } from '@opentelemetry/api';
 import { ulid } from 'ulid';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { parseInput } from '../errors/validation-error.js';
+import { errorCode, linkTo } from '../observability/tracing.js';
 import type { Storage } from '../storage/storage.js';
 import type { OutboxEvent } from './event-types.js';
 import {
@@ -220,7 +222,7 @@ export class OutboxRelay {
       await releaseLease(this.#storage, lease, this.#clock.now());
       return 0;
     }
-    const failed = await this.#deliver(events);
+    const failed = await this.#observedDeliver(lease.partition, events);
     if (failed !== undefined) {
       const now = this.#clock.now();
       const attempts = lease.attempts + 1;
@@ -252,6 +254,32 @@ export class OutboxRelay {
     for (const lease of stale) this.#prefetched.delete(lease.partition);
     await Promise.all(stale.map((lease) => releaseLease(this.#storage, lease, now)));
     return leases.filter(isFresh);
+  }
+
+  /**
+   * {@link #deliver} in a `marketkit.relay.batch` span linked to the spans that wrote the events (up to
+   * {@link MAX_LINKS}), timed as operation `relay_batch`; a sink's failure marks the span and the timing as errors.
+   */
+  #observedDeliver(partition: number, events: readonly OutboxEvent[]) {
+    const obs = this.#storage.observability;
+    if (obs.off) return this.#deliver(events);
+    const attributes = () => ({ 'marketkit.partition': partition, 'marketkit.events': events.length });
+    return obs
+      .observe(
+        'relay_batch',
+        'marketkit.relay.batch',
+        attributes,
+        async () => {
+          const failed = await this.#deliver(events);
+          if (failed !== undefined) throw new SinkFailed(failed);
+          return undefined;
+        },
+        () => eventLinks(events),
+      )
+      .catch((error: unknown) => {
+        if (error instanceof SinkFailed) return error.failure;
+        throw error;
+      });
   }
 
   async #deliver(events: readonly OutboxEvent[]): Promise<{ sink: string; error: unknown } | undefined> {
@@ -308,4 +336,28 @@ export class OutboxRelay {
       // A throwing error handler must not stop the relay.
     }
   }
+}
+
+/** A sink's failure, thrown through the relay batch's span to mark it; its `code` is the sink error's. */
+class SinkFailed extends Error {
+  readonly code: string;
+  constructor(readonly failure: { readonly sink: string; readonly error: unknown }) {
+    super('sink failed');
+    this.code = errorCode(failure.error);
+  }
+}
+
+/** Most links a relay batch's span carries (one per distinct writing span). */
+const MAX_LINKS = 32;
+
+function eventLinks(events: readonly OutboxEvent[]): Link[] {
+  const seen = new Set<string>();
+  const links: Link[] = [];
+  for (const e of events) {
+    if (e.traceContext === undefined || seen.has(e.traceContext)) continue;
+    seen.add(e.traceContext);
+    links.push(...linkTo(e.traceContext));
+    if (links.length >= MAX_LINKS) break;
+  }
+  return links;
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
+import { activeTraceparent } from '../observability/tracing.js';
 import { toNumber } from '../storage/int64.js';
 import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
 import { TENANT } from '../storage/tenant-plugin.js';
@@ -43,6 +44,7 @@ export async function appendOneEvent(
   const payload = serializePayload(e!.payload, 0);
   const [id] = nextOutboxIds(clock, now, 1);
   const partition = partitionOf(e!.aggregateType, e!.aggregateId);
+  const traceContext = activeTraceparent();
   const appended = (sequence: number): AppendedEvent => ({
     id: id!,
     type: e!.type,
@@ -63,6 +65,7 @@ export async function appendOneEvent(
         type: e!.type,
         payload,
         created_at: now,
+        trace_context: traceContext,
       }),
     );
     const row = result.rows[0];
@@ -92,6 +95,7 @@ export async function appendOneEvent(
       type: p('type'),
       payload: p('payload'),
       created_at: p('created_at'),
+      trace_context: p('trace_context'),
     }),
   );
   const sequence = toNumber(row.last_seq);
@@ -106,6 +110,7 @@ export async function appendOneEvent(
       type: e!.type,
       payload,
       created_at: now,
+      trace_context: traceContext,
     }),
   );
   return appended(sequence);
@@ -128,10 +133,10 @@ function oneStatement(templates: StatementTemplates, jsonType: string) {
         last_key = greatest(excluded.last_key, ${sql.ref('outbox_aggregates.last_key')} + excluded.last_seq)
       returning aggregate_type, aggregate_id, last_seq, last_key)
     insert into ${sql.table('outbox_events')} (tenant, id, aggregate_type, aggregate_id, seq, partition_no, sort_key, type,
-      payload, created_at)
+      payload, created_at, trace_context)
     select ${TENANT}, cast(${p('id')} as text), c.aggregate_type, c.aggregate_id, c.last_seq,
       cast(${p('partition_no')} as bigint), c.last_key, cast(${p('type')} as text),
-      cast(${p('payload')} as ${sql.raw(jsonType)}), cast(${p('created_at')} as bigint)
+      cast(${p('payload')} as ${sql.raw(jsonType)}), cast(${p('created_at')} as bigint), cast(${p('trace_context')} as text)
     from c
     returning seq`;
     return { compile: () => statement.compile(db) };

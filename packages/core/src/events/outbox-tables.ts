@@ -21,6 +21,8 @@ export interface OutboxEventsTable {
   payload: ColumnType<unknown, string, string>;
   created_at: Int64Column;
   delivered_at: NullableInt64Column;
+  /** The W3C `traceparent` of the span that wrote it, or null (tracing off); the relay's span links to it. */
+  trace_context: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /**

@@ -165,7 +165,8 @@ export async function markDelivered(
   const marked = { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
   if (storage.adapter.capabilities.writableCtes) {
     const mark = storage.templates.get('outbox:mark-delivered', markInOneStatement);
-    const result = await storage.run((db) =>
+    // Its own transaction, rerun on a deadlock or serialization failure as the two-statement form's transaction is.
+    const result = await storage.autocommit((db) =>
       db.executeQuery<HeldRow>(
         mark.bind({
           partition: lease.partition,
@@ -228,12 +229,13 @@ function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef) {
         and id = any(${ids}) and exists (select 1 from held)
       returning 1),
     next as (
-      select id, type, aggregate_type, aggregate_id, seq, partition_no, payload, created_at, sort_key from ${events}
+      select id, type, aggregate_type, aggregate_id, seq, partition_no, payload, created_at, trace_context, sort_key
+      from ${events}
       where tenant = ${TENANT} and partition_no = cast(${p('partition')} as bigint) and delivered_at is null
         and id <> all(${ids}) and exists (select 1 from held)
       order by sort_key limit cast(${p('limit')} as bigint))
     select h.partition_no as held, n.id, n.type, n.aggregate_type, n.aggregate_id, n.seq, n.partition_no, n.payload,
-      n.created_at
+      n.created_at, n.trace_context
     from held h left join next n on true
     order by n.sort_key`;
   return { compile: () => statement.compile(db) };

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toNumber } from '../storage/int64.js';
@@ -253,15 +253,22 @@ export function storeOutcomeQuery(
   return q;
 }
 
+/** The in-progress record of `scope` while the `begin` holder with `token` still holds it. */
+function heldBy(eb: ExpressionBuilder<MarketkitDatabase, 'idempotency_keys'>, scope: IdempotencyScope, token: string) {
+  return eb.and([
+    eb('actor', '=', scope.actor),
+    eb('operation', '=', scope.operation),
+    eb('idempotency_key', '=', scope.key),
+    eb('status', '=', 'in_progress'),
+    eb('lock_token', '=', token),
+  ]);
+}
+
 /** Deletes a `begin` holder's in-progress record so the key is free again. False when it is no longer theirs. */
 export async function releaseKey(trx: MarketkitTransaction, scope: IdempotencyScope, token: string): Promise<boolean> {
   const result = await trx
     .deleteFrom('idempotency_keys')
-    .where('actor', '=', scope.actor)
-    .where('operation', '=', scope.operation)
-    .where('idempotency_key', '=', scope.key)
-    .where('status', '=', 'in_progress')
-    .where('lock_token', '=', token)
+    .where((eb) => heldBy(eb, scope, token))
     .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
@@ -280,11 +287,7 @@ export async function extendLock(
       locked_until: until,
       expires_at: sql<bigint>`case when ${sql.ref('expires_at')} < ${until} then ${until} else ${sql.ref('expires_at')} end`,
     })
-    .where('actor', '=', scope.actor)
-    .where('operation', '=', scope.operation)
-    .where('idempotency_key', '=', scope.key)
-    .where('status', '=', 'in_progress')
-    .where('lock_token', '=', token)
+    .where((eb) => heldBy(eb, scope, token))
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock/clock.js';
-import { MarketkitError } from '../errors/marketkit-error.js';
+import { hasErrorCode, MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toNumber } from '../storage/int64.js';
@@ -158,7 +158,7 @@ export class Idempotency {
         failure = undefined;
         const now = this.#clock.now();
         const claimed = await claimKey(trx, scope, this.#claimValues(now, { status: 'in_progress', result: null }));
-        if (claimed === undefined) return { stored: await resolveExisting(trx, scope, now) };
+        if (claimed === undefined) return { stored: await this.#existing(trx, scope, now) };
         let value: T;
         try {
           value = await fn(trx);
@@ -227,7 +227,7 @@ export class Idempotency {
       const now = this.#clock.now();
       const claim = claimAt(now);
       const attempt = await claimKey(trx, scope, claim);
-      if (attempt === undefined) return { stored: await resolveExisting(trx, scope, now) } as const;
+      if (attempt === undefined) return { stored: await this.#existing(trx, scope, now) } as const;
       return { started: started(attempt, claim) } as const;
     });
     if ('started' in outcome) return outcome.started;
@@ -290,6 +290,24 @@ export class Idempotency {
       claim_expiresAt: c.expiresAt,
     };
     return Object.freeze({ handle, values });
+  }
+
+  /**
+   * {@link resolveExisting}, counted in `marketkit_idempotency_total` when metrics are on: `replayed` (the stored
+   * outcome comes back), `conflict` (still in flight) or `mismatch` (the key with another request).
+   */
+  async #existing(trx: MarketkitTransaction, scope: FingerprintedScope, now: number) {
+    const metrics = this.#storage.observability.metrics;
+    if (metrics === undefined) return resolveExisting(trx, scope, now);
+    try {
+      const stored = await resolveExisting(trx, scope, now);
+      metrics.idempotency('replayed');
+      return stored;
+    } catch (error) {
+      if (hasErrorCode(error, 'IDEMPOTENCY_CONFLICT')) metrics.idempotency('conflict');
+      else if (hasErrorCode(error, 'IDEMPOTENCY_KEY_REUSED')) metrics.idempotency('mismatch');
+      throw error;
+    }
   }
 
   /**

@@ -15,7 +15,7 @@ import type { CreateTransferResult } from './transfer-types.js';
  * the earlier calls left (so a linked chain never crosses a call and an open chain at the end of a call is
  * `linkedEventChainOpen`, as it is alone), and the effects of all of them are written once. Before a call, only the
  * due pending transfers that call references are expired, as its own transaction would. Returns one result list
- * per call, indices relative to that call. `rowStatements`: the ledger's compiled per-row statements (SQLite), as
+ * per call, indices relative to that call, and the touched accounts' balances after all of them. `rowStatements`: the ledger's compiled per-row statements (SQLite), as
  * for one batch.
  */
 export async function applyTransferCalls(
@@ -25,7 +25,7 @@ export async function applyTransferCalls(
   now: number,
   onCreated?: TransfersCreatedHook,
   rowStatements?: LedgerRowStatements,
-): Promise<CreateTransferResult[][]> {
+): Promise<{ readonly results: CreateTransferResult[][]; readonly accounts: LedgerSnapshot['accounts'] }> {
   const transferIds: string[] = [];
   const pendingIds: string[] = [];
   const accountIds = new Set<string>();
@@ -48,7 +48,7 @@ export async function applyTransferCalls(
   }
   await writeOutcome(trx, caps, state, created, now, rowStatements);
   if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
-  return results;
+  return { results, accounts: state.accounts };
 }
 
 /** The snapshot seen through the pending transfers one call references (what its own transaction would load). */

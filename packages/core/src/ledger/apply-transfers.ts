@@ -1,10 +1,9 @@
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
+import { applyTransferCalls } from './apply-transfer-calls.js';
 import type { LedgerRowStatements } from './ledger-row-statements.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
 import type { AccountState, TransferRecord } from './ledger-state.js';
-import { loadSnapshot, writeOutcome } from './ledger-store.js';
-import { evaluateTransfers, expireDue } from './transfer-evaluator.js';
 import type { CreateTransferResult } from './transfer-types.js';
 
 /** Called with the transfers a batch created, inside its transaction (the outbox hooks in here). */
@@ -18,22 +17,11 @@ export interface AppliedBatch {
 
 /**
  * Applies a validated batch inside the caller's transaction: loads and locks what it touches, expires due
- * pending transfers it references, evaluates in order, writes the effects. The unit every module that moves
- * money composes into its own transaction (rule 1: one transaction per state change).
- */
-export async function applyTransfers(
-  trx: MarketkitTransaction,
-  caps: StorageCapabilities,
-  batch: readonly ParsedTransfer[],
-  now: number,
-  onCreated?: TransfersCreatedHook,
-): Promise<CreateTransferResult[]> {
-  return (await applyTransfersWithBalances(trx, caps, batch, now, onCreated)).results;
-}
-
-/**
- * {@link applyTransfers}, also returning the touched accounts' balances after the batch (read under its locks).
- * `rowStatements`: compiled per-row statements, which the backends that gain by them use (SQLite).
+ * pending transfers it references, evaluates in order, writes the effects, and returns the per-item results with the
+ * touched accounts' balances after the batch (read under its locks). The unit every module that moves money
+ * composes into its own transaction (rule 1: one transaction per state change); one call of
+ * {@link applyTransferCalls}. `rowStatements`: compiled per-row statements, which the backends that gain by them
+ * use (SQLite).
  */
 export async function applyTransfersWithBalances(
   trx: MarketkitTransaction,
@@ -43,23 +31,6 @@ export async function applyTransfersWithBalances(
   onCreated?: TransfersCreatedHook,
   rowStatements?: LedgerRowStatements,
 ): Promise<AppliedBatch> {
-  const pendingIds = batch.flatMap((t) => (t.pendingId === undefined ? [] : [t.pendingId]));
-  const accountIds = new Set<string>();
-  for (const t of batch) {
-    if (t.debitAccountId !== undefined) accountIds.add(t.debitAccountId);
-    if (t.creditAccountId !== undefined) accountIds.add(t.creditAccountId);
-  }
-  const state = await loadSnapshot(
-    trx,
-    caps,
-    batch.map((t) => t.id),
-    pendingIds,
-    accountIds,
-    rowStatements,
-  );
-  expireDue(state, now);
-  const { results, created } = evaluateTransfers(batch, state, now);
-  await writeOutcome(trx, caps, state, created, now, rowStatements);
-  if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
-  return { results, accounts: state.accounts };
+  const applied = await applyTransferCalls(trx, caps, [batch], now, onCreated, rowStatements);
+  return { results: applied.results[0]!, accounts: applied.accounts };
 }

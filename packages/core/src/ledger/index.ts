@@ -1,3 +1,5 @@
+export type { AccountBalance, AccountBalanceInput } from './account-balance.js';
+export type { AccountPage, ListAccountsInput } from './account-queries.js';
 export type {
   Account,
   AccountFlags,
@@ -9,7 +11,7 @@ export { Ledger } from './ledger.js';
 export { LEDGER_LIMITS, MAX_INT64 } from './ledger-limits.js';
 export type { LedgerOptions } from './ledger-options.js';
 export type { CurrencyTotals, LedgerVerification } from './ledger-verification.js';
-export type { ListTransfersInput, TransferPage } from './transfer-queries.js';
+export type { ListTransfersInput, QueryTransfersInput, TransferPage } from './transfer-queries.js';
 export type {
   CreateTransferResult,
   CreateTransferResultCode,

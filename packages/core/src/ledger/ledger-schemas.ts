@@ -74,3 +74,44 @@ export const listTransfersSchema = z.strictObject({
   limit: z.number().int().min(1).max(L.maxPageSize).default(50),
   cursor: storableText().max(400).optional(),
 });
+
+const pageLimitSchema = z.number().int().min(1).max(L.maxPageSize).default(50);
+const cursorSchema = storableText().max(400).optional();
+/** An instant, in milliseconds since the epoch (the ledger's timestamps). */
+const instantSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const listAccountsSchema = z
+  .strictObject({
+    code: codeSchema.optional(),
+    currency: currencyCodeSchema.optional(),
+    flags: z
+      .strictObject({
+        debitsMustNotExceedCredits: z.boolean().optional(),
+        creditsMustNotExceedDebits: z.boolean().optional(),
+      })
+      .optional(),
+    idPrefix: ledgerIdSchema.optional(),
+    limit: pageLimitSchema,
+    cursor: cursorSchema,
+  })
+  .default({ limit: 50 });
+
+export const queryTransfersSchema = z
+  .strictObject({
+    accountId: ledgerIdSchema.optional(),
+    side: z.enum(['debit', 'credit', 'either']).default('either'),
+    from: instantSchema.optional(),
+    to: instantSchema.optional(),
+    code: codeSchema.optional(),
+    pendingStatus: z.enum(['pending', 'posted', 'voided', 'expired']).optional(),
+    order: z.enum(['newest', 'oldest']).default('newest'),
+    limit: pageLimitSchema,
+    cursor: cursorSchema,
+  })
+  .refine((q) => q.side === 'either' || q.accountId !== undefined, {
+    path: ['side'],
+    message: 'needs accountId',
+  })
+  .default({ side: 'either', order: 'newest', limit: 50 });
+
+export const accountBalanceSchema = z.strictObject({ accountId: lookupIdSchema, at: instantSchema });

@@ -4,6 +4,8 @@ import type { OutboxEventInput } from '../events/event-types.js';
 import { chunks } from '../storage/chunks.js';
 import { MAX_MAINTENANCE_LIMIT, parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import { type AccountBalance, type AccountBalanceInput, accountBalanceAt } from './account-balance.js';
+import { type AccountPage, type ListAccountsInput, listAccounts } from './account-queries.js';
 import type { Account, AccountInput, CreateAccountResult } from './account-types.js';
 import { insertAccounts } from './account-writer.js';
 import { applyTransferCalls } from './apply-transfer-calls.js';
@@ -12,21 +14,29 @@ import { coalesceMaxBatch, type LedgerOptions, ledgerOptionsSchema } from './led
 import { LedgerRowStatements } from './ledger-row-statements.js';
 import { accountFromRow } from './ledger-rows.js';
 import {
+  accountBalanceSchema,
   accountBatchSchema,
+  listAccountsSchema,
   listTransfersSchema,
   lookupIdSchema,
   lookupIdsSchema,
   type ParsedTransfer,
+  queryTransfersSchema,
 } from './ledger-schemas.js';
 import type { TransferRecord } from './ledger-state.js';
 import { loadSnapshot, writeOutcome } from './ledger-store.js';
 import { type LedgerVerification, verifyLedger } from './ledger-verification.js';
-import { plainPostedTransfer } from './plain-transfer-check.js';
 import { postedTransferValues } from './posted-transfer-ctes.js';
 import { parseTransferBatch } from './transfer-batch-check.js';
 import { TransferCoalescer } from './transfer-coalescer.js';
 import { expireDue } from './transfer-evaluator.js';
-import { type ListTransfersInput, listTransfers, type TransferPage } from './transfer-queries.js';
+import {
+  type ListTransfersInput,
+  listTransfers,
+  type QueryTransfersInput,
+  queryTransfers,
+  type TransferPage,
+} from './transfer-queries.js';
 import type { CreateTransferResult, TransferInput } from './transfer-types.js';
 
 /**
@@ -89,7 +99,7 @@ export class Ledger {
                     this.#clock.now(),
                     this.#onCreated,
                     this.#rows,
-                  ),
+                  ).then((applied) => applied.results),
                 { retryUniqueViolations: true },
               ),
             maxBatch,
@@ -110,7 +120,7 @@ export class Ledger {
     name: string,
   ): { readonly values: Record<string, unknown>; readonly events: readonly OutboxEventInput[] } | undefined {
     if (this.#onCreated !== undefined && this.#createdEvent === undefined) return undefined;
-    const parsed = plainPostedTransfer(transfer) ?? parseTransferBatch([transfer])[0]!;
+    const parsed = parseTransferBatch([transfer])[0]!;
     const compiled = postedTransferValues(parsed, now, name);
     if (compiled === undefined) return undefined;
     const events = this.#createdEvent === undefined ? [] : [this.#createdEvent(compiled.record)];
@@ -139,6 +149,13 @@ export class Ledger {
    */
   async createTransfers(transfers: readonly TransferInput[]): Promise<CreateTransferResult[]> {
     const batch = parseTransferBatch(transfers);
+    const obs = this.#storage.observability;
+    if (obs.off) return this.#createParsed(batch);
+    const attributes = () => ({ 'marketkit.transfers': batch.length });
+    return obs.observe('ledger_batch', 'marketkit.ledger.batch', attributes, () => this.#createParsed(batch));
+  }
+
+  async #createParsed(batch: ReturnType<typeof parseTransferBatch>): Promise<CreateTransferResult[]> {
     if (this.#coalescer !== undefined) return this.#coalescer.submit(batch);
     return this.#storage.transaction(async (trx) => (await this.#apply(trx, batch)).results, {
       retryUniqueViolations: true,
@@ -207,9 +224,10 @@ export class Ledger {
       if (caps.skipLocked) q = q.forUpdate().skipLocked();
       const due = (await q.execute()).map((r) => r.id);
       if (due.length === 0) return 0;
-      const state = await loadSnapshot(trx, caps, [], due, new Set());
+      // The same row statements as createTransfers (SQLite), so expiry writes as a batch does.
+      const state = await loadSnapshot(trx, caps, [], due, new Set(), this.#rows);
       const expired = expireDue(state, now);
-      await writeOutcome(trx, caps, state, [], now);
+      await writeOutcome(trx, caps, state, [], now, this.#rows);
       return expired;
     });
   }
@@ -249,6 +267,78 @@ export class Ledger {
   async listTransfers(input: ListTransfersInput): Promise<TransferPage> {
     const parsed = parseInput(listTransfersSchema, input, 'listTransfers input');
     return this.#storage.read((db) => listTransfers(db, parsed), 'eventual');
+  }
+
+  /**
+   * Accounts in id order, a page at a time, filtered by code, currency, flags and id prefix (every filter given must
+   * hold). Pass `nextCursor` back, with the same filters, for the next page. `limit` 1–1000 (default 50); malformed
+   * input or a cursor it did not issue is `VALIDATION_FAILED`. Replica-safe (`eventual`), as
+   * {@link Ledger.getAccounts}. The id prefix is matched exactly (case included); the other filters narrow a walk of
+   * the tenant's accounts in id order.
+   *
+   * @example
+   * ```ts
+   * let cursor: string | undefined;
+   * do {
+   *   const page = await market.ledger.listAccounts({ currency: 'USD', code: 2, idPrefix: 'seller:', cursor });
+   *   for (const a of page.accounts) console.log(a.id, a.creditsPosted - a.debitsPosted);
+   *   cursor = page.nextCursor;
+   * } while (cursor !== undefined);
+   * ```
+   */
+  async listAccounts(input: ListAccountsInput = {}): Promise<AccountPage> {
+    const parsed = parseInput(listAccountsSchema, input, 'listAccounts input');
+    return this.#storage.read((db) => listAccounts(db, parsed), 'eventual');
+  }
+
+  /**
+   * Transfers, a page at a time, newest or oldest first, filtered by account (either side, or only the debit or the
+   * credit side), time range (`from` inclusive, `to` exclusive), code and the status of two-phase transfers. Pages
+   * are ordered by timestamp, then id, and a cursor resumes just after the last transfer it saw: reading every page
+   * returns each matching transfer exactly once, however many share a timestamp. Pass `nextCursor` back with the same
+   * query. `limit` 1–1000 (default 50); malformed input or a cursor it did not issue is `VALIDATION_FAILED`.
+   * Replica-safe (`eventual`). With an account, the account's (account, timestamp) indexes serve the query; without
+   * one it reads the tenant's transfers in the range, which suits operator tools rather than hot paths.
+   *
+   * @example
+   * ```ts
+   * // Holds on a buyer's wallet still pending, oldest first.
+   * const page = await market.ledger.queryTransfers({
+   *   accountId: 'buyer-42',
+   *   side: 'debit',
+   *   pendingStatus: 'pending',
+   *   order: 'oldest',
+   *   limit: 100,
+   * });
+   * // Everything of code 7 in March 2026, newest first, a page at a time.
+   * const march = { code: 7, from: Date.UTC(2026, 2, 1), to: Date.UTC(2026, 3, 1) };
+   * const first = await market.ledger.queryTransfers(march);
+   * const next = first.nextCursor && (await market.ledger.queryTransfers({ ...march, cursor: first.nextCursor }));
+   * ```
+   */
+  async queryTransfers(input: QueryTransfersInput = {}): Promise<TransferPage> {
+    const parsed = parseInput(queryTransfersSchema, input, 'queryTransfers input');
+    return this.#storage.read((db) => queryTransfers(db, parsed), 'eventual');
+  }
+
+  /**
+   * An account's balances as they stood at instant `at` (milliseconds since the epoch), like TigerBeetle's
+   * `get_account_balances` over an account with the history flag: posted amounts of every transfer made at or before
+   * `at`, and the amounts of two-phase transfers created by then and not yet posted, voided or expired by then (an
+   * expired one is released when the ledger expired it: the worker's sweep or a batch that named it). `undefined` when
+   * there is no such account; zeros before its first transfer. Computed from the transfers: nothing is written per
+   * transfer to keep a history, so `createTransfers` pays nothing for it. An instant still in progress can change
+   * until its transactions commit. `VALIDATION_FAILED` on malformed input. Replica-safe (`eventual`).
+   *
+   * @example
+   * ```ts
+   * const endOfMarch = await market.ledger.getAccountBalance({ accountId: 'seller-7', at: Date.UTC(2026, 3, 1) - 1 });
+   * if (endOfMarch) console.log(endOfMarch.creditsPosted - endOfMarch.debitsPosted, endOfMarch.creditsPending);
+   * ```
+   */
+  async getAccountBalance(input: AccountBalanceInput): Promise<AccountBalance | undefined> {
+    const { accountId, at } = parseInput(accountBalanceSchema, input, 'getAccountBalance input');
+    return this.#storage.read((db) => accountBalanceAt(db, accountId, at), 'eventual');
   }
 
   /**

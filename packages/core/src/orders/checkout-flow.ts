@@ -3,6 +3,7 @@ import { MarketkitError } from '../errors/marketkit-error.js';
 import type { PreparedClaim } from '../idempotency/idempotency-types.js';
 import { encodeJson } from '../jobs/json-column.js';
 import { LeaseKeeper } from '../jobs/lease-keeper.js';
+import { activeTraceparent } from '../observability/tracing.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import { sagaLastError } from '../sagas/saga-error.js';
 import type { SagaRunOutcome } from '../sagas/saga-runner.js';
@@ -320,6 +321,7 @@ export class CheckoutFlow {
           input: encodeJson(input),
           owner,
           leaseMs: this.#d.pendingOpTimeoutMs,
+          traceContext: activeTraceparent(),
         },
         progress: {
           status: 'running',

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { hasErrorCode, MarketkitError } from '../errors/marketkit-error.js';
 import type { OutboxEventInput } from '../events/event-types.js';
 import { CHECKOUT_OPERATION } from '../idempotency/keyed-operations.js';
@@ -224,18 +224,21 @@ export class CheckoutSagaWork implements CheckoutSagaSteps {
       if (await this.#customer.enter(row, auth)) throw this.#customer.firstWait(row.id);
       return this.#unrecorded(row, authorizationId);
     }
-    const record = this.#templates.get('orders:record-authorization', (db, p) =>
-      db
+    // Not waiting for the disk: if a power cut loses the record, the saga (durable since the order's commit) replays
+    // the authorization by its key and records it again; the confirm's commit makes it durable anyway. Where the
+    // backend relaxes a commit from inside the write (PostgreSQL), the record carries that condition itself.
+    const relax = this.#d.storage.relaxedCondition;
+    const record = this.#templates.get(`orders:record-authorization:${relax ?? ''}`, (db, p) => {
+      const update = db
         .updateTable('orders')
         .set({ authorization_id: p('authorization_id') })
         .where('id', '=', p('id'))
         .where('state', '=', p('state'))
         .where('authorization_id', 'is', null)
-        .where('pending_op', 'is', null),
-    );
+        .where('pending_op', 'is', null);
+      return relax === undefined ? update : update.where(sql.raw<boolean>(relax));
+    });
     const query = record.bind({ authorization_id: authorizationId, id: row.id, state: this.#d.process.initial });
-    // Not waiting for the disk: if a power cut loses the record, the saga (durable since the order's commit) replays
-    // the authorization by its key and records it again; the confirm's commit makes it durable anyway.
     const result = await this.#d.storage.runRelaxed((conn) => conn.executeQuery(query));
     if (result.numAffectedRows !== 0n) return authorizationId;
     return this.#unrecorded(row, authorizationId);

@@ -211,7 +211,7 @@ export class CheckoutStatements {
       values[k.flags] = accountFlagBits(a.flags);
     });
     try {
-      const out = await statement.run<TakenListing>(values);
+      const out = await statement.run<TakenListing>(values, STOCK);
       // With a claim the statement has a check, so an empty result reads as one row of nulls.
       const listing = out.ok ? out.rows[0] : undefined;
       return listing === undefined || listing.seller_id === null ? undefined : createdOrderRow(c, listing);
@@ -416,3 +416,6 @@ export class CheckoutStatements {
     return { ctes, checks };
   }
 }
+
+/** The create-order statement reserves stock: its reruns count as stock contention. */
+const STOCK = Object.freeze({ contended: 'stock' as const });

@@ -7,6 +7,7 @@ import { insertProgressAndLog, writeProgressAndLog } from '../sagas/saga-stateme
 import { toBigInt } from '../storage/int64.js';
 import { ParamNames } from '../storage/param-names.js';
 import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
+import type { TransactionOptions } from '../storage/storage.js';
 import {
   type CheckoutStatementDeps,
   type ConfirmCommand,
@@ -52,7 +53,7 @@ export class CheckoutSteps {
 
   /** See {@link CheckoutStatements.createOrder}; the same rows, statement by statement. */
   async createOrder(c: CreateOrderCommand): Promise<Selectable<OrdersTable> | undefined> {
-    return this.#guarded((trx) => this.#create(trx, c));
+    return this.#guarded((trx) => this.#create(trx, c), STOCK);
   }
 
   /** See {@link CheckoutStatements.confirm}; the same rows, statement by statement. */
@@ -65,10 +66,10 @@ export class CheckoutSteps {
     });
   }
 
-  async #guarded<T>(work: (trx: Db) => Promise<T | undefined>): Promise<T | undefined> {
+  async #guarded<T>(work: (trx: Db) => Promise<T | undefined>, options?: TransactionOptions): Promise<T | undefined> {
     try {
       // All statements on the connection the transaction holds, handed over once rather than per statement.
-      return await this.#d.storage.templateTransaction(work);
+      return await this.#d.storage.templateTransaction(work, options);
     } catch (error) {
       if (error instanceof GuardFailed) return undefined;
       // The order (or its reservation) exists already: the transaction rolled back, the generic path explains.
@@ -358,3 +359,6 @@ export class CheckoutSteps {
     if ((await result).numAffectedRows !== 1n) throw new GuardFailed();
   }
 }
+
+/** The create-order transaction reserves stock: its reruns count as stock contention. */
+const STOCK: TransactionOptions = Object.freeze({ contended: 'stock' });

@@ -55,13 +55,16 @@ export const ORDER_EVENTS_CHANNEL = 'marketkit_order_events';
 /** The position before every event. */
 export const ORDER_FEED_START = '0-0';
 
-const cursorSchema = z.string().regex(/^(0|[1-9][0-9]{0,18})-(0|[1-9][0-9]{0,18})$/, 'an order feed cursor, e.g. 0-42');
+/** An order feed cursor (`tx-pos`). @internal */
+export const orderFeedCursorSchema = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,18})-(0|[1-9][0-9]{0,18})$/, 'an order feed cursor, e.g. 0-42');
 
 /** Validates {@link OrderFeedOptions} (optional as a whole). @internal */
 export const orderFeedOptionsSchema = z
   .strictObject({
-    after: cursorSchema.optional(),
-    until: cursorSchema.optional(),
+    after: orderFeedCursorSchema.optional(),
+    until: orderFeedCursorSchema.optional(),
     actor: actorSchema.optional(),
     limit: z.number().int().min(1).max(MAX_ORDER_FEED_LIMIT).optional(),
   })
@@ -83,7 +86,7 @@ function position(cursor: string): Position {
  * ```
  */
 export function compareOrderFeedCursors(a: string, b: string): number {
-  const [x, y] = [position(cursorSchema.parse(a)), position(cursorSchema.parse(b))];
+  const [x, y] = [position(orderFeedCursorSchema.parse(a)), position(orderFeedCursorSchema.parse(b))];
   if (x[0] !== y[0]) return x[0] < y[0] ? -1 : 1;
   return x[1] === y[1] ? 0 : x[1] < y[1] ? -1 : 1;
 }

@@ -45,6 +45,26 @@ export class OrderTransitions implements OrderOpEngine {
     params: EffectParams,
     onCommit?: OnCommit,
   ): Promise<Order | undefined> {
+    const obs = this.#d.storage.observability;
+    if (obs.off) return this.#fire(id, name, actor, reason, params, onCommit);
+    const attributes = () => ({
+      'marketkit.order_id': id,
+      'marketkit.transition': name,
+      'marketkit.actor_role': actor.role,
+    });
+    return obs.observe('transition', 'marketkit.transition', attributes, () =>
+      this.#fire(id, name, actor, reason, params, onCommit),
+    );
+  }
+
+  async #fire(
+    id: string,
+    name: string,
+    actor: Actor,
+    reason: string | null,
+    params: EffectParams,
+    onCommit?: OnCommit,
+  ): Promise<Order | undefined> {
     const storage = this.#d.storage;
     const caps = storage.adapter.capabilities;
     const direct = await storage.transaction(async (trx) => {

@@ -5,6 +5,7 @@ import { IDEMPOTENCY_LIMITS } from '../idempotency/idempotency-limits.js';
 import type { IdempotencyHandle, IdempotentCall } from '../idempotency/idempotency-types.js';
 import { CHECKOUT_OPERATION, transitionOperation } from '../idempotency/keyed-operations.js';
 import { currentKeyDerivedId, keyDerivedId } from '../ids/key-derived-id.js';
+import { errorCode } from '../observability/tracing.js';
 import type { SagaDefinition } from '../sagas/saga-definition.js';
 import type { MarketkitDatabase } from '../schema/database.js';
 import { toNumber } from '../storage/int64.js';
@@ -29,6 +30,7 @@ import { orderEventFromRow } from './order-rows.js';
 import {
   checkoutInputSchema,
   orderIdSchema,
+  type ParsedCheckout,
   plainCheckoutInput,
   transitionInputSchema,
   transitionNameSchema,
@@ -97,6 +99,23 @@ export class Orders {
    */
   async checkout(input: CheckoutInput): Promise<Order> {
     const p = plainCheckoutInput(input) ?? parseInput(checkoutInputSchema, input, 'checkout');
+    const obs = this.#d.storage.observability;
+    if (obs.off) return this.#checkoutParsed(p);
+    const attributes = () => ({ 'marketkit.listing_id': p.listingId, 'marketkit.quantity': p.quantity });
+    return obs.observe('checkout', 'marketkit.checkout', attributes, async (span) => {
+      try {
+        const order = await this.#checkoutParsed(p);
+        span?.setAttributes({ 'marketkit.order_id': order.id, 'marketkit.order_state': order.state });
+        obs.metrics?.checkout(order.state);
+        return order;
+      } catch (error) {
+        obs.metrics?.checkout(errorCode(error));
+        throw error;
+      }
+    });
+  }
+
+  async #checkoutParsed(p: ParsedCheckout): Promise<Order> {
     // While the provider's breaker is open, a checkout fails fast before it writes anything (no order, no hold).
     this.#d.breaker?.assertAvailable('checkout');
     const key = p.idempotencyKey;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import CircuitBreaker from 'opossum';
 import { isMarketkitError, MarketkitError } from '../errors/marketkit-error.js';
-import type { Logger } from '../logging/logger.js';
+import { errorFields, type Logger } from '../logging/logger.js';
 import type { PaymentOperation, PaymentProvider } from './payment-provider.js';
 import { classifyProviderError } from './provider-retry.js';
 
@@ -103,7 +103,7 @@ export class ProviderBreaker {
         try {
           fn(event);
         } catch (error) {
-          logger?.error({ provider: this.#name, event: type, error: String(error) }, 'a breaker listener threw');
+          logger?.error({ provider: this.#name, event: type, ...errorFields(error) }, 'a breaker listener threw');
         }
       }
     };
@@ -124,6 +124,10 @@ export class ProviderBreaker {
       name: provider.name,
       ...guarded,
       ...(provider.listEffects === undefined ? {} : { listEffects: provider.listEffects.bind(provider) }),
+      // A read the 3-D Secure wait polls: without it, a payment needing the customer failed behind a breaker.
+      ...(provider.authorizationStatus === undefined
+        ? {}
+        : { authorizationStatus: provider.authorizationStatus.bind(provider) }),
     });
   }
 

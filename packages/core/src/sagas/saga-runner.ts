@@ -6,6 +6,7 @@ import { decodeJson, encodeJson } from '../jobs/json-column.js';
 import { LeaseKeeper } from '../jobs/lease-keeper.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, defaultClassify, errorSummary } from '../jobs/retry-policy.js';
 import { withTimeout } from '../jobs/with-timeout.js';
+import { errorCode, linkTo } from '../observability/tracing.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaDefinition, SagaStep, SagaStepContext } from './saga-definition.js';
 import type { SagaRegistry } from './saga-registry.js';
@@ -330,18 +331,55 @@ class SagaRun {
       attempt,
       idempotencyKey: `${this.#claimed.id}:${step.name}:${phase}`,
     };
-    return withTimeout(
-      async (sig) => {
-        if (phase === 'run')
-          return step.kind === 'local'
-            ? step.run({ ...ctx, signal: sig, trx: trx! })
-            : step.run({ ...ctx, signal: sig });
-        if (step.kind === 'local') return step.compensate?.({ ...ctx, signal: sig, trx: trx! });
-        return step.compensate?.({ ...ctx, signal: sig });
-      },
-      step.timeoutMs,
-      signal,
-      `saga ${def.name} step ${step.name} (${phase})`,
+    const run = () =>
+      withTimeout(
+        async (sig) => {
+          if (phase === 'run')
+            return step.kind === 'local'
+              ? step.run({ ...ctx, signal: sig, trx: trx! })
+              : step.run({ ...ctx, signal: sig });
+          if (step.kind === 'local') return step.compensate?.({ ...ctx, signal: sig, trx: trx! });
+          return step.compensate?.({ ...ctx, signal: sig });
+        },
+        step.timeoutMs,
+        signal,
+        `saga ${def.name} step ${step.name} (${phase})`,
+      );
+    const obs = this.#env.storage.observability;
+    return obs.off ? run() : this.#observed(def, step, phase, attempt, run);
+  }
+
+  /**
+   * An attempt in a `marketkit.saga.step` span linked to the span that started the saga, counted in
+   * `marketkit_saga_steps_total` by outcome (`completed` or the error's code).
+   */
+  #observed(
+    def: SagaDefinition,
+    step: Step,
+    phase: 'run' | 'compensate',
+    attempt: number,
+    run: () => Promise<unknown>,
+  ): Promise<unknown> {
+    const obs = this.#env.storage.observability;
+    const attributes = () => ({
+      'marketkit.saga_id': this.#claimed.id,
+      'marketkit.saga': def.name,
+      'marketkit.step': step.name,
+      'marketkit.phase': phase,
+      'marketkit.attempt': attempt,
+    });
+    const counted = async () => {
+      try {
+        const out = await run();
+        obs.metrics?.sagaStep(def.name, phase, 'completed');
+        return out;
+      } catch (error) {
+        obs.metrics?.sagaStep(def.name, phase, errorCode(error));
+        throw error;
+      }
+    };
+    return obs.observe('saga_step', 'marketkit.saga.step', attributes, counted, () =>
+      linkTo(this.#claimed.traceContext),
     );
   }
 

@@ -69,6 +69,7 @@ export const SAGA_PARAM_NAMES = new ParamNames(
     'input',
     'version',
     'saga_id',
+    'trace_context',
   ] as const,
   (pre, _row, column) => `${pre}${column}`,
 );
@@ -281,6 +282,7 @@ export function startRow(ref: ParamRef) {
     version: ref('version'),
     created_at: ref('now'),
     updated_at: ref('now'),
+    trace_context: ref('trace_context'),
   };
 }
 
@@ -300,6 +302,7 @@ export function startValues(start: SagaStart, p: SagaProgress, now: number, into
   into[k.lease_expires_at] = keep ? now + start.leaseMs : 0;
   into[k.last_error] = p.lastError === undefined || p.lastError === null ? null : encodeJson(p.lastError);
   into[k.version] = 1;
+  into[k.trace_context] = start.traceContext ?? null;
   return into;
 }
 

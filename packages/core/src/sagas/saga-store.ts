@@ -29,6 +29,8 @@ export interface ClaimedSaga {
   readonly outputs: Readonly<Record<string, unknown>>;
   readonly attempts: number;
   readonly version: bigint;
+  /** The `traceparent` of the span that started it, or null. */
+  readonly traceContext?: string | null;
 }
 
 /** An entry to append to the step log. */
@@ -137,6 +139,7 @@ function claimedFromRow(r: Selectable<SagaInstancesTable>): ClaimedSaga {
     outputs: (decodeJson(r.outputs) ?? {}) as Record<string, unknown>,
     attempts: toNumber(r.attempts),
     version: toBigInt(r.version),
+    traceContext: r.trace_context ?? null,
   };
 }
 
@@ -207,4 +210,6 @@ export interface SagaStart {
   readonly input: string;
   readonly owner: string;
   readonly leaseMs: number;
+  /** The `traceparent` of the span that starts it (the active span's), stored for the workers' spans. */
+  readonly traceContext?: string | null;
 }

@@ -1,3 +1,4 @@
+import type { ColumnType } from 'kysely';
 import type { Int64Column, Int64DefaultColumn } from '../ledger/ledger-tables.js';
 
 /** Where a saga instance stands. `running` and `compensating` are live; the others are final or parked. */
@@ -35,6 +36,8 @@ export interface SagaInstancesTable {
   resolution: string | null;
   created_at: Int64Column;
   updated_at: Int64Column;
+  /** The W3C `traceparent` of the span that started it, or null (tracing off); step spans link to it. */
+  trace_context: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /**

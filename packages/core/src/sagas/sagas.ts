@@ -6,6 +6,7 @@ import { storableText } from '../errors/storable-text.js';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { createIdFactory, type IdFactory } from '../ids/id-factory.js';
 import { decodeJson, encodeJson, encodeJsonInput } from '../jobs/json-column.js';
+import { activeTraceparent } from '../observability/tracing.js';
 import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { SagaRegistry } from './saga-registry.js';
@@ -98,6 +99,7 @@ export class Sagas {
           input: encoded,
           outputs: encodeJson({}),
           next_run_at: opts.runAt ?? now,
+          trace_context: activeTraceparent(),
           created_at: now,
           updated_at: now,
         })
@@ -165,6 +167,7 @@ export class Sagas {
           input: encoded,
           outputs: encodeJson({}),
           next_run_at: now + leaseMs,
+          trace_context: activeTraceparent(),
           lease_owner: owner,
           lease_expires_at: now + leaseMs,
           version: 1,
@@ -187,7 +190,10 @@ export class Sagas {
     if (def.steps[0]?.kind === 'local') {
       // The first transaction inserts the saga with its first steps' progress; if it fails, start the ordinary way.
       try {
-        return await this.execute(claimed, { ...control, start: { id, name, input: encoded, owner, leaseMs } });
+        return await this.execute(claimed, {
+          ...control,
+          start: { id, name, input: encoded, owner, leaseMs, traceContext: activeTraceparent() },
+        });
       } catch (error) {
         if (!(error instanceof InlineStartFailed)) throw error;
         if (error.cause instanceof AlreadyStarted) return 'released';

@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import type { ParamRef, StatementTemplate } from './statement-template.js';
-import type { Storage } from './storage.js';
+import type { Storage, TransactionOptions } from './storage.js';
 
 /** A condition a one-statement write must meet, evaluated over its CTEs once they ran. */
 export interface StatementCheck {
@@ -59,14 +59,17 @@ export class CheckedStatement {
   }
 
   /** Runs the statement with `values` (one per name the build used). */
-  async run<R = Record<string, unknown>>(values: Readonly<Record<string, unknown>>): Promise<CheckedOutcome<R>> {
+  async run<R = Record<string, unknown>>(
+    values: Readonly<Record<string, unknown>>,
+    options: TransactionOptions = {},
+  ): Promise<CheckedOutcome<R>> {
     this.#template ??= this.#storage.templates.compile((db, p) => {
       const statement = this.#statement(p);
       return { compile: () => statement.compile(db) };
     });
     const query = this.#template.bind(values);
     try {
-      const out = await this.#storage.autocommit((db) => db.executeQuery<R>(query));
+      const out = await this.#storage.autocommit((db) => db.executeQuery<R>(query), options);
       return { ok: true, rows: out.rows };
     } catch (error) {
       const failed = checkFailure(error);

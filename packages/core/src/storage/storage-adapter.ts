@@ -108,10 +108,12 @@ export interface StorageAdapter {
    */
   readonly beginWrite?: string;
   /**
-   * Optional, read each time it is used. Two statements around a commit that need not wait for the disk: `relax`
-   * before it, `restore` after (SQLite's adapter, while its file is in WAL mode with `synchronous = FULL`:
-   * `pragma synchronous = NORMAL`, then `FULL` again). Core relaxes only writes that recovery rebuilds if a power
-   * cut loses them (`Storage.runRelaxed`). Absent, such writes commit like any other.
+   * Optional, read each time it is used. How a commit that need not wait for the disk is made: two statements around
+   * it, `relax` before and `restore` after (SQLite's adapter, while its file is in WAL mode with `synchronous = FULL`:
+   * `pragma synchronous = NORMAL`, then `FULL` again), or a `condition` the write itself evaluates (PostgreSQL's:
+   * `set_config('synchronous_commit', 'off', true)` for the statement's own transaction, no round trip of its own).
+   * Core relaxes only writes that recovery rebuilds if a power cut loses them (`Storage.runRelaxed`). Absent, such
+   * writes commit like any other.
    */
   readonly relaxedCommit?: RelaxedCommit | undefined;
   /**
@@ -185,10 +187,29 @@ export interface WriteLockWait {
   readonly timeoutMs: number;
 }
 
-/** The statements of {@link StorageAdapter.relaxedCommit}. */
-export interface RelaxedCommit {
-  /** Run before the write: its commit returns without waiting for the disk. */
-  readonly relax: string;
-  /** Run after it, also when it failed: commits wait as configured again. */
-  readonly restore: string;
-}
+/**
+ * How {@link StorageAdapter.relaxedCommit} relaxes a commit: statements around it, or a condition inside the write.
+ *
+ * @example
+ * ```ts
+ * // SQLite in WAL mode: around the write, on its connection.
+ * const sqlite: RelaxedCommit = { relax: 'pragma synchronous = NORMAL', restore: 'pragma synchronous = FULL' };
+ * // PostgreSQL: inside the write (a statement sent alone is its own transaction).
+ * const postgres: RelaxedCommit = { condition: "set_config('synchronous_commit', 'off', true) = 'off'" };
+ * ```
+ */
+export type RelaxedCommit =
+  | {
+      /** Run before the write: its commit returns without waiting for the disk. */
+      readonly relax: string;
+      /** Run after it, also when it failed: commits wait as configured again. */
+      readonly restore: string;
+    }
+  | {
+      /**
+       * A boolean SQL condition, always true, that makes the commit of the statement evaluating it (a write sent
+       * alone, its own transaction) return without waiting for the disk. Core adds it to the write's `where`
+       * (`Storage.relaxedCondition`), so the write must change rows only where it evaluated the condition.
+       */
+      readonly condition: string;
+    };

@@ -2,6 +2,7 @@ import { CompiledQuery, Kysely, type KyselyPlugin, type Transaction, WithSchemaP
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
+import { NO_OBSERVABILITY, type Observability } from '../observability/observability.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
 import { retryWhileBusy } from './retry-while-busy.js';
 import { type StatementRunner, StatementTemplates, TENANT_PARAM_MARK } from './statement-template.js';
@@ -9,6 +10,7 @@ import type { RelaxedCommit, ReplicaReadConsistency, StorageAdapter, WriteLockWa
 import { toStorageError } from './storage-error.js';
 import { TablePrefixPlugin } from './table-prefix-plugin.js';
 import { TenantPlugin } from './tenant-plugin.js';
+import { timedDialect } from './timed-dialect.js';
 import { waitingDialect } from './waiting-dialect.js';
 
 const identifier = z
@@ -50,6 +52,11 @@ export interface TransactionOptions {
    * row a concurrent transaction just committed and reports it instead of failing.
    */
   readonly retryUniqueViolations?: boolean;
+  /**
+   * What the transaction contends for, when its reruns mean more than a conflict: `stock` (it reserves stock), so
+   * each rerun also counts in `marketkit_stock_contention_retries_total`.
+   */
+  readonly contended?: 'stock';
 }
 
 /**
@@ -90,6 +97,8 @@ export class Storage {
   readonly fragmentDb: Kysely<MarketkitDatabase>;
   /** Hot statements compiled once for this instance's prefix or schema (`StatementTemplate`). */
   readonly templates: StatementTemplates;
+  /** This marketplace's metrics and traces (both off unless `createMarketplace` was given them). */
+  readonly observability: Observability;
   readonly #begin: CompiledQuery;
   readonly #wait: WriteLockWait | undefined;
   /** Kysely instances over the adapter's replica dialects, made on first use, one per consistency. */
@@ -101,7 +110,7 @@ export class Storage {
     | { readonly from: RelaxedCommit; readonly relax: CompiledQuery; readonly restore: CompiledQuery }
     | undefined;
 
-  constructor(adapter: StorageAdapter, options: StorageOptions = {}) {
+  constructor(adapter: StorageAdapter, options: StorageOptions = {}, observability: Observability = NO_OBSERVABILITY) {
     const parsed = parseInput(storageOptionsSchema, options, 'storage options');
     if (parsed.schema !== undefined && !adapter.capabilities.schemas) {
       throw new ValidationError([{ path: ['schema'], message: `adapter ${adapter.name} does not support schemas` }]);
@@ -111,12 +120,16 @@ export class Storage {
     this.schema = parsed.schema;
     this.tenant = parsed.tenant ?? '';
     this.#wait = adapter.writeLockWait;
+    this.observability = observability;
+    const metrics = observability.metrics;
     const prefix = [new TablePrefixPlugin(parsed.tablePrefix, MARKETKIT_TABLES, parsed.schema)];
     const placed = parsed.schema === undefined ? prefix : [new WithSchemaPlugin(parsed.schema), ...prefix];
     // The tenant first: it recognises Marketkit's tables by their logical names, before the prefix renames them.
     this.#plugins = [new TenantPlugin(MARKETKIT_TABLES, this.tenant), ...placed];
+    const dialect =
+      metrics === undefined ? adapter.dialect : timedDialect(adapter.dialect, (s) => metrics.dbWait('pool', s));
     this.db = new Kysely<MarketkitDatabase>({
-      dialect: this.#wait === undefined ? adapter.dialect : waitingDialect(adapter.dialect, this.#wait),
+      dialect: this.#wait === undefined ? dialect : waitingDialect(dialect, this.#wait),
       plugins: this.#plugins,
     });
     let unscoped = this.db.withoutPlugins();
@@ -199,7 +212,15 @@ export class Storage {
     try {
       return await attempt();
     } catch (error) {
-      return retryWhileBusy(attempt, error, this.#wait);
+      const metrics = this.observability.metrics;
+      if (metrics === undefined || this.#wait?.isBusy(error) !== true)
+        return retryWhileBusy(attempt, error, this.#wait);
+      const started = performance.now();
+      try {
+        return await retryWhileBusy(attempt, error, this.#wait);
+      } finally {
+        metrics.dbWait('write_lock', (performance.now() - started) / 1000);
+      }
     }
   }
 
@@ -210,7 +231,15 @@ export class Storage {
    */
   async #retried<T>(work: () => Promise<T>, options: TransactionOptions): Promise<T> {
     const attempts = Math.max(1, Math.trunc(options.maxAttempts ?? 8));
-    const retried = (error: unknown) => isRetriedInTransaction(error, options.retryUniqueViolations === true);
+    const metrics = this.observability.metrics;
+    const retried = (error: unknown) => {
+      const again = isRetriedInTransaction(error, options.retryUniqueViolations === true);
+      if (again && metrics !== undefined) {
+        metrics.transactionRetry((error as { code: string }).code);
+        if (options.contended === 'stock') metrics.stockRetry();
+      }
+      return again;
+    };
     const once = async () => {
       try {
         return await work();
@@ -249,8 +278,20 @@ export class Storage {
   }
 
   /**
+   * The condition a write run by {@link runRelaxed} adds to its `where` (compiled into its template) where the
+   * adapter relaxes a commit from inside the write (PostgreSQL), so relaxing costs no statement of its own;
+   * `undefined` where it relaxes around the write (SQLite) or not at all. Read it where the template is built, and
+   * key the template by it.
+   */
+  get relaxedCondition(): string | undefined {
+    const given = this.adapter.relaxedCommit;
+    return given !== undefined && 'condition' in given ? given.condition : undefined;
+  }
+
+  /**
    * {@link run} for ONE write on one connection whose commit need not wait for the disk: between the adapter's
-   * `relaxedCommit` statements where it has them, as a plain autocommit where it does not. Only for a write that
+   * `relaxedCommit` statements where it has them, relaxed by the write itself where the adapter gives a
+   * {@link relaxedCondition} (the write must carry it), as a plain autocommit elsewhere. Only for a write that
    * recovery rebuilds when a power cut loses it (a record of what an idempotent provider call returned, which
    * replaying the call returns again). A write-ahead log comes back after a crash as a prefix of its commits, so
    * the next commit that waits for the disk, on any connection, makes this one durable too, and every commit that
@@ -277,7 +318,7 @@ export class Storage {
 
   /** The adapter's `relaxedCommit` compiled, once per statements object it hands out (it is read at each use). */
   #compiledRelaxed(given: RelaxedCommit | undefined) {
-    if (given === undefined) return undefined;
+    if (given === undefined || !('relax' in given)) return undefined;
     if (this.#relaxed?.from !== given) {
       this.#relaxed = {
         from: given,

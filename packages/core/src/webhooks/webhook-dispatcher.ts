@@ -154,7 +154,25 @@ export class WebhookDispatcher {
       await this.#release(c);
       return undefined;
     }
-    return { claim: c, result: await this.#send(c, ep), failing: ep.failing_since !== null };
+    return { claim: c, result: await this.#observedSend(c, ep), failing: ep.failing_since !== null };
+  }
+
+  /** {@link #send} in a `marketkit.webhook.delivery` span (ids, attempt, status code), timed as `webhook_delivery`. */
+  #observedSend(c: ClaimedDelivery, ep: Selectable<WebhookEndpointsTable>): Promise<SendResult> {
+    const obs = this.#storage.observability;
+    if (obs.off) return this.#send(c, ep);
+    const attributes = () => ({
+      'marketkit.delivery_id': c.id,
+      'marketkit.endpoint_id': c.endpointId,
+      'marketkit.event_id': c.eventId,
+      'marketkit.attempt': c.attempts + 1,
+    });
+    return obs.observe('webhook_delivery', 'marketkit.webhook.delivery', attributes, async (span) => {
+      const result = await this.#send(c, ep);
+      if (result.statusCode != null) span?.setAttribute('marketkit.http.status_code', result.statusCode);
+      obs.metrics?.webhookDelivery(result.ok ? 'delivered' : 'failed');
+      return result;
+    });
   }
 
   /** Closes idle connections to receivers. */
@@ -242,6 +260,7 @@ export class WebhookDispatcher {
         .where('fence', '=', c.fence)
         .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) return; // the claim was lost: the new holder records its own attempt
+      if (retryAt === undefined) this.#storage.observability.metrics?.webhookDelivery('given_up');
       await this.#failing(trx, c.endpointId, now);
     });
   }
@@ -271,6 +290,7 @@ export class WebhookDispatcher {
       .returning(['id', 'failing_since'])
       .executeTakeFirst();
     if (disabled === undefined) return;
+    this.#storage.observability.metrics?.webhookDelivery('disabled');
     await this.#emit(trx, [
       disabledEvent(
         endpointId,

@@ -4,6 +4,7 @@ import { createIdFactory } from '../ids/id-factory.js';
 import { JobRegistry } from '../jobs/job-definition.js';
 import type { ClaimedJob } from '../jobs/job-store.js';
 import { Jobs } from '../jobs/jobs.js';
+import { sagaFields, traceFields } from '../logging/correlation.js';
 import { consoleLogger, errorFields, type Logger } from '../logging/logger.js';
 import { SagaRegistry } from '../sagas/saga-registry.js';
 import type { ClaimedSaga } from '../sagas/saga-store.js';
@@ -57,7 +58,7 @@ class MarketkitWorker implements Worker {
   readonly #pollMs: number;
   readonly #leaseMs: number;
   readonly #pollers: readonly ExtraPoller[];
-  readonly #onError: (error: unknown, where: string) => void;
+  readonly #onError: (error: unknown, where: string, fields?: Readonly<Record<string, unknown>>) => void;
   readonly #inFlight = new Set<Promise<void>>();
   #loops: Promise<void>[] = [];
   #stopping = false;
@@ -166,7 +167,7 @@ class MarketkitWorker implements Worker {
     try {
       await this.#sagas?.execute(claimed, control);
     } catch (error) {
-      this.#onError(error, `saga ${claimed.id}`);
+      this.#onError(error, `saga ${claimed.id}`, sagaFields(claimed));
     }
   }
 
@@ -174,7 +175,7 @@ class MarketkitWorker implements Worker {
     try {
       await this.#jobs?.execute(claimed, { owner: this.owner, leaseMs: this.#leaseMs });
     } catch (error) {
-      this.#onError(error, `job ${claimed.id}`);
+      this.#onError(error, `job ${claimed.id}`, { jobId: claimed.id, job: claimed.kind, ...traceFields() });
     }
   }
 
@@ -218,10 +219,12 @@ class MarketkitWorker implements Worker {
 }
 
 /** The default `onError`: the error's code (never a foreign error's message) and where it happened, as an error. */
-function logErrors(logger: Logger): (error: unknown, where: string) => void {
-  return (error, where) => {
+function logErrors(
+  logger: Logger,
+): (error: unknown, where: string, fields?: Readonly<Record<string, unknown>>) => void {
+  return (error, where, fields) => {
     try {
-      logger.error({ where, ...errorFields(error) }, `worker: ${where} failed`);
+      logger.error({ where, ...(fields ?? traceFields()), ...errorFields(error) }, `worker: ${where} failed`);
     } catch {
       // A throwing logger must not stop the worker's loop.
     }

@@ -40,6 +40,8 @@ for (const backend of testBackends()) {
         'listings.expireReservations': () => market.listings.expireReservations(n),
         'ledger.expirePendingTransfers': () => market.ledger.expirePendingTransfers(n),
         'ledger.listTransfers': () => market.ledger.listTransfers({ accountId: 'acc', limit: n }),
+        'ledger.listAccounts': () => market.ledger.listAccounts({ limit: n }),
+        'ledger.queryTransfers': () => market.ledger.queryTransfers({ limit: n }),
         'jobs.listFailed': () => market.jobs.listFailed(n),
         'sagas.listFailed': () => market.sagas.listFailed({ limit: n }),
         'orders.stuckCheckouts': () => market.orders.stuckCheckouts({ limit: n }),

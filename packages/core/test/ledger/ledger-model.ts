@@ -37,7 +37,7 @@ interface ModelFlags {
 }
 
 /** A committed transfer as the ledger stores it (fields a post/void leaves out are inherited). */
-interface StoredTransfer {
+export interface StoredTransfer {
   readonly id: string;
   readonly debitAccountId: string;
   readonly creditAccountId: string;
@@ -49,6 +49,8 @@ interface StoredTransfer {
   readonly flags: ModelFlags;
   readonly pendingId: string | null;
   readonly timeoutSeconds: number;
+  /** The batch's clock reading. */
+  readonly createdAt: number;
 }
 
 export interface ModelPending {
@@ -107,6 +109,11 @@ export class LedgerModel {
 
   get pendings(): ReadonlyMap<string, ModelPending> {
     return this.#s.pendings;
+  }
+
+  /** Every committed transfer as stored. */
+  get stored(): readonly StoredTransfer[] {
+    return [...this.#s.transfers.values()];
   }
 
   /** Inputs exactly as sent of every committed transfer, in commit order. */
@@ -217,7 +224,7 @@ export class LedgerModel {
     if (shape !== undefined) return shape;
     const existing = this.#s.transfers.get(t.id);
     if (existing !== undefined) return compareWithExisting(t, flags, existing);
-    const stored = flags.post || flags.void ? this.#resolve(t, flags) : this.#applyNew(t, flags, now);
+    const stored = flags.post || flags.void ? this.#resolve(t, flags, now) : this.#applyNew(t, flags, now);
     if (typeof stored === 'string') return stored;
     this.#s.transfers.set(stored.id, stored);
     this.#s.committed.push(t);
@@ -266,10 +273,11 @@ export class LedgerModel {
       flags,
       pendingId: null,
       timeoutSeconds,
+      createdAt: now,
     };
   }
 
-  #resolve(t: TransferInput, flags: ModelFlags): StoredTransfer | CreateTransferResultCode {
+  #resolve(t: TransferInput, flags: ModelFlags, now: number): StoredTransfer | CreateTransferResultCode {
     const pendingId = t.pendingId!;
     const source = this.#s.transfers.get(pendingId);
     if (source === undefined) return 'pendingTransferNotFound';
@@ -309,6 +317,7 @@ export class LedgerModel {
       flags,
       pendingId,
       timeoutSeconds: 0,
+      createdAt: now,
     };
   }
 }

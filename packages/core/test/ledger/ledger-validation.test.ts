@@ -202,6 +202,119 @@ for (const backend of testBackends()) {
       });
     });
 
+    describe('the ledger queries reject', () => {
+      const queries = (value: unknown) => value as Parameters<Marketplace['ledger']['queryTransfers']>[0];
+      const accountQueries = (value: unknown) => value as Parameters<Marketplace['ledger']['listAccounts']>[0];
+      const balance = (value: unknown) => value as Parameters<Marketplace['ledger']['getAccountBalance']>[0];
+      const cases: readonly { name: string; call: () => Promise<unknown>; path: Path }[] = [
+        {
+          name: 'listAccounts with an unknown field',
+          call: () => market.ledger.listAccounts(accountQueries({ owner: 'x' })),
+          path: [],
+        },
+        {
+          name: 'listAccounts with a code past the maximum',
+          call: () => market.ledger.listAccounts({ code: L.maxCode + 1 }),
+          path: ['code'],
+        },
+        {
+          name: 'listAccounts with an unknown currency',
+          call: () => market.ledger.listAccounts({ currency: 'XYZ' }),
+          path: ['currency'],
+        },
+        {
+          name: 'listAccounts with a flag that is not a boolean',
+          call: () => market.ledger.listAccounts(accountQueries({ flags: { debitsMustNotExceedCredits: 1 } })),
+          path: ['flags', 'debitsMustNotExceedCredits'],
+        },
+        {
+          name: 'listAccounts with an empty id prefix',
+          call: () => market.ledger.listAccounts({ idPrefix: '' }),
+          path: ['idPrefix'],
+        },
+        {
+          name: 'listAccounts with a page size one over the limit',
+          call: () => market.ledger.listAccounts({ limit: L.maxPageSize + 1 }),
+          path: ['limit'],
+        },
+        {
+          name: 'listAccounts with a cursor it did not issue',
+          call: () => market.ledger.listAccounts({ cursor: 'bogus' }),
+          path: ['cursor'],
+        },
+        {
+          name: 'listAccounts with a transfer cursor',
+          call: () => market.ledger.listAccounts({ cursor: Buffer.from('[0,"t"]').toString('base64url') }),
+          path: ['cursor'],
+        },
+        {
+          name: 'queryTransfers with input that is not an object',
+          call: () => market.ledger.queryTransfers(queries('ext')),
+          path: [],
+        },
+        {
+          name: 'queryTransfers by side without an account',
+          call: () => market.ledger.queryTransfers({ side: 'debit' }),
+          path: ['side'],
+        },
+        {
+          name: 'queryTransfers with an unknown side',
+          call: () => market.ledger.queryTransfers(queries({ accountId: 'ext', side: 'both' })),
+          path: ['side'],
+        },
+        {
+          name: 'queryTransfers with a fractional instant',
+          call: () => market.ledger.queryTransfers({ from: 1.5 }),
+          path: ['from'],
+        },
+        {
+          name: 'queryTransfers with a negative instant',
+          call: () => market.ledger.queryTransfers({ to: -1 }),
+          path: ['to'],
+        },
+        {
+          name: 'queryTransfers with an unknown pending status',
+          call: () => market.ledger.queryTransfers(queries({ pendingStatus: 'open' })),
+          path: ['pendingStatus'],
+        },
+        {
+          name: 'queryTransfers with an unknown order',
+          call: () => market.ledger.queryTransfers(queries({ order: 'asc' })),
+          path: ['order'],
+        },
+        {
+          name: 'queryTransfers with a page size of 0',
+          call: () => market.ledger.queryTransfers({ limit: 0 }),
+          path: ['limit'],
+        },
+        {
+          name: 'queryTransfers with an account cursor',
+          call: () => market.ledger.queryTransfers({ cursor: Buffer.from('["a","x"]').toString('base64url') }),
+          path: ['cursor'],
+        },
+        {
+          name: 'getAccountBalance without an instant',
+          call: () => market.ledger.getAccountBalance(balance({ accountId: 'ext' })),
+          path: ['at'],
+        },
+        {
+          name: 'getAccountBalance at an instant past 2^53-1',
+          call: () => market.ledger.getAccountBalance({ accountId: 'ext', at: 2 ** 53 }),
+          path: ['at'],
+        },
+        {
+          name: 'getAccountBalance with an account id of the wrong type',
+          call: () => market.ledger.getAccountBalance(balance({ accountId: 7, at: 0 })),
+          path: ['accountId'],
+        },
+      ];
+      for (const c of cases) {
+        it(`${c.name} at ${JSON.stringify(c.path)}`, async () => {
+          await expectRejected(c.call, c.path);
+        });
+      }
+    });
+
     describe('accepts input exactly at each limit', () => {
       it('ids, reference, userData, code and timeout at their maximum', async () => {
         const id = 'i'.repeat(L.maxIdLength);

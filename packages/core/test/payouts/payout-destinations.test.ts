@@ -1,11 +1,4 @@
-import {
-  createMarketplace,
-  ERROR_CODES,
-  escrowAccounts,
-  isMarketkitError,
-  type Marketplace,
-  Money,
-} from '@marketkit/core';
+import { createMarketplace, ERROR_CODES, escrowAccounts, isMarketkitError, type Marketplace } from '@marketkit/core';
 import {
   checkMarketInvariants,
   ManualClock,
@@ -14,6 +7,7 @@ import {
   testBackends,
 } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completedSale } from './completed-sale.js';
 
 for (const backend of testBackends()) {
   describe(`stored payout destinations on ${backend.name}`, () => {
@@ -32,25 +26,7 @@ for (const backend of testBackends()) {
       });
       await market.migrate();
       // Bob sells a desk for 100.00 and the order completes: 100.00 on his balance.
-      const listing = await market.listings.create({
-        sellerId: 'bob',
-        title: 'Desk',
-        price: Money.of('100.00', 'USD'),
-        quantity: 1,
-      });
-      const order = await market.orders.checkout({
-        buyerId: 'alice',
-        listingId: listing.id,
-        quantity: 1,
-        paymentMethod: 'tok_visa',
-      });
-      for (const [name, role, id] of [
-        ['ship', 'seller', 'bob'],
-        ['deliver', 'seller', 'bob'],
-        ['confirm', 'buyer', 'alice'],
-      ] as const) {
-        await market.orders.transition(order.id, name, { actor: { role, id } });
-      }
+      await completedSale(market);
     });
     afterAll(async () => {
       await market?.close();

@@ -1,6 +1,7 @@
-import { type Actor, createMarketplace, isMarketkitError, type Marketplace, Money } from '@marketkit/core';
+import { type Actor, createMarketplace, isMarketkitError, type Marketplace } from '@marketkit/core';
 import { ManualClock, SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completedSale } from './completed-sale.js';
 
 /** Who reads a payout of seller bob. A payout has a seller and no buyer, so no buyer sees one. */
 const READERS: readonly { actor: Actor; sees: boolean }[] = [
@@ -36,25 +37,7 @@ for (const backend of testBackends()) {
       database = await backend.createDatabase();
       market = createMarketplace({ adapter: database.adapter(), clock: new ManualClock(), payments: psp });
       await market.migrate();
-      const listing = await market.listings.create({
-        sellerId: 'bob',
-        title: 'Desk',
-        price: Money.of('100.00', 'USD'),
-        quantity: 1,
-      });
-      const order = await market.orders.checkout({
-        buyerId: 'alice',
-        listingId: listing.id,
-        quantity: 1,
-        paymentMethod: 'tok_visa',
-      });
-      for (const [name, role, id] of [
-        ['ship', 'seller', 'bob'],
-        ['deliver', 'seller', 'bob'],
-        ['confirm', 'buyer', 'alice'],
-      ] as const) {
-        await market.orders.transition(order.id, name, { actor: { role, id } });
-      }
+      await completedSale(market);
       await market.payouts.request({
         payoutId,
         sellerId: 'bob',

@@ -1,4 +1,4 @@
-import { createMarketplace, escrowAccounts, isMarketkitError, type Marketplace, Money } from '@marketkit/core';
+import { createMarketplace, escrowAccounts, isMarketkitError, type Marketplace } from '@marketkit/core';
 import {
   checkMarketInvariants,
   ManualClock,
@@ -7,6 +7,7 @@ import {
   testBackends,
 } from '@marketkit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completedSale } from './completed-sale.js';
 
 for (const backend of testBackends()) {
   describe(`payouts on ${backend.name}`, () => {
@@ -24,25 +25,7 @@ for (const backend of testBackends()) {
         commission: { kind: 'fixed', amountMinor: 0n },
       });
       await market.migrate();
-      const listing = await market.listings.create({
-        sellerId: 'bob',
-        title: 'Desk',
-        price: Money.of('100.00', 'USD'),
-        quantity: 1,
-      });
-      const order = await market.orders.checkout({
-        buyerId: 'alice',
-        listingId: listing.id,
-        quantity: 1,
-        paymentMethod: 'tok_visa',
-      });
-      for (const [name, role, id] of [
-        ['ship', 'seller', 'bob'],
-        ['deliver', 'seller', 'bob'],
-        ['confirm', 'buyer', 'alice'],
-      ] as const) {
-        await market.orders.transition(order.id, name, { actor: { role, id } });
-      }
+      await completedSale(market);
     });
     afterAll(async () => {
       await market?.close();

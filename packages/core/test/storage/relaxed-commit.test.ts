@@ -135,8 +135,8 @@ for (const backend of testBackends()) {
     });
 
     it('commits the write, visible to the next statement, and classifies a driver error', async () => {
-      // Neither test backend relaxes: SQLite runs tests with synchronous = NORMAL, PostgreSQL has no such mode here.
-      expect(storage.adapter.relaxedCommit).toBeUndefined();
+      // SQLite runs tests with synchronous = NORMAL, so it relaxes nothing; PostgreSQL relaxes inside the write.
+      expect(storage.relaxedCondition).toBe(backend.name === 'postgres' ? PG_RELAXED : undefined);
       const insert = counterInsert(storage);
       await storage.runRelaxed((conn) => conn.executeQuery(insert.bind({ id: 'backend-1' })));
       expect(await counterExists(storage, 'backend-1')).toBe(true);
@@ -144,5 +144,38 @@ for (const backend of testBackends()) {
         storage.runRelaxed((conn) => conn.executeQuery(insert.bind({ id: 'backend-1' }))),
       ).rejects.toMatchObject({ code: 'UNIQUE_VIOLATION' });
     });
+
+    // Only PostgreSQL relaxes from inside the write.
+    if (backend.name === 'postgres') {
+      it('PostgreSQL: a write carrying the condition commits with synchronous_commit off, and only that write', async () => {
+        const condition = storage.relaxedCondition!;
+        const bump = storage.templates.compile((db, p) =>
+          db
+            .updateTable('outbox_aggregates')
+            .set({ last_seq: sql`last_seq + 1` })
+            .where('aggregate_id', '=', p('id'))
+            .where(sql.raw<boolean>(condition))
+            .returning(sql<string>`current_setting('synchronous_commit')`.as('during')),
+        );
+        const setting = CompiledQuery.raw(`select current_setting('synchronous_commit') as now`) as CompiledQuery<{
+          now: string;
+        }>;
+        const [during, after] = await storage.runRelaxed(async (conn) => {
+          const result = await conn.executeQuery(bump.bind({ id: 'backend-1' }) as CompiledQuery<{ during: string }>);
+          return [result.rows[0]?.during, (await conn.executeQuery(setting)).rows[0]?.now];
+        });
+        expect(during).toBe('off');
+        expect(after).not.toBe('off');
+        const row = await storage.db
+          .selectFrom('outbox_aggregates')
+          .select('last_seq')
+          .where('aggregate_id', '=', 'backend-1')
+          .executeTakeFirstOrThrow();
+        expect(Number(row.last_seq)).toBe(2);
+      });
+    }
   });
 }
+
+/** The condition the PostgreSQL adapter relaxes a write's commit with. */
+const PG_RELAXED = "set_config('synchronous_commit', 'off', true) = 'off'";

@@ -137,6 +137,7 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
       timeoutSeconds: 60,
     },
   ]);
+  const holdAt = t.clock.now();
   await checkout('ord-3', 1, 'co-3');
   await m.orders.transition('ord-3', 'ship', { actor: seller });
   await m.orders.transition('ord-3', 'deliver', { actor: seller });
@@ -182,9 +183,18 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     ...FLOW_IDS.orders.map((o) => escrowAccounts.escrow(o)),
   ];
   const balances = await m.ledger.getAccounts(accountIds);
+  const queries = await ledgerQueries(m, holdAt);
   const feed = await m.orders.feed({ limit: 1000 });
   const deliveries = await m.webhooks.listDeliveries({ endpointId: endpoint.id, limit: 500 });
   const after = await m.listings.get(listing.id);
+  const day = 24 * 3600 * 1000;
+  const firstDay = new Date(Math.floor(t.clock.now() / day) * day - 7 * day);
+  const analytics = await m.analytics.daily({ from: firstDay, to: new Date(firstDay.getTime() + 14 * day) });
+  const exported = {
+    orders: await exportedRows(m.exports.orders({ format: 'ndjson', batchSize: 2 })),
+    transfers: await exportedRows(m.exports.transfers({ format: 'csv', batchSize: 2 })),
+    orderEvents: await exportedRows(m.exports.orderEvents({ format: 'ndjson', batchSize: 2 })),
+  };
   const count = (xs: readonly string[]) =>
     Object.fromEntries([...new Set(xs)].sort().map((x) => [x, xs.filter((y) => y === x).length]));
   return {
@@ -221,12 +231,41 @@ export async function runFlow(t: TenantMarket, hookUrl: string) {
     })),
     payout: { id: payout.id, status: payout.status, amountMinor: payout.amountMinor },
     feed: feed.events.map((e) => `${e.orderId}:${e.seq}:${e.transition}`),
+    exported,
     deliveries: count(deliveries.map((d) => `${d.eventType}:${d.status}`)),
     delivered: count(t.delivered.map((e) => e.type)),
     timed,
+    queries,
     customerAction,
+    analytics,
     endpointId: endpoint.id,
   };
+}
+
+/** The ledger's queries (issue 22): accounts by prefix, transfers by filters both ways, a balance in the past. */
+async function ledgerQueries(m: Marketplace, holdAt: number) {
+  const accounts = await m.ledger.listAccounts({ idPrefix: 'acct-', flags: { creditsMustNotExceedDebits: false } });
+  const cash = { accountId: 'acct-cash', side: 'debit', to: holdAt + 1, limit: 2 } as const;
+  const first = await m.ledger.queryTransfers({ ...cash, order: 'oldest' });
+  const rest =
+    first.nextCursor && (await m.ledger.queryTransfers({ ...cash, order: 'oldest', cursor: first.nextCursor }));
+  const expired = await m.ledger.queryTransfers({ pendingStatus: 'expired', code: 0 });
+  const newest = await m.ledger.queryTransfers({ from: holdAt, limit: 1 });
+  const wallet = await m.ledger.getAccountBalance({ accountId: 'acct-wallet', at: holdAt });
+  return {
+    accounts: accounts.accounts.map((a) => a.id),
+    cash: [...first.transfers, ...(rest ? rest.transfers : [])].map((x) => x.id),
+    expired: expired.transfers.map((x) => x.id),
+    newest: newest.transfers.length,
+    walletAtHold: wallet && [wallet.creditsPosted, wallet.creditsPending],
+  };
+}
+
+/** How many rows an export wrote (its lines ending in LF, the CSV header included). */
+async function exportedRows(stream: AsyncIterable<unknown>): Promise<number> {
+  let lines = 0;
+  for await (const chunk of stream) lines += String(chunk).split('\n').length - 1;
+  return lines;
 }
 
 /** What {@link runFlow} returns. */

@@ -129,6 +129,20 @@ for (const backend of testBackends()) {
       expect(solo.created.transfers).toEqual(['ok', 'ok']);
       expect(solo.listing).toMatchObject({ sold: 4, reserved: 0, available: 6 });
       expect(solo.timed).toEqual({ hold: 'ok', ord3: 'completed', lease: 1n, wallet: 0n });
+      // analytics reads its own tenant's money only: the GMV of the orders the flow paid, the same in every tenant
+      const paid = solo.orders.filter((o) => o !== undefined && o.state !== 'cancelled');
+      expect(paid.length).toBeGreaterThan(0);
+      expect(solo.analytics.reduce((sum, d) => sum + d.gmv, 0n)).toBeGreaterThanOrEqual(
+        paid.reduce((sum, o) => sum + (o?.amount ?? 0n), 0n),
+      );
+      // The ledger's queries: the hold debited cash, expired since, and was pending on the wallet when made.
+      expect(solo.queries).toEqual({
+        accounts: ['acct-cash', 'acct-wallet'],
+        cash: ['tr-1', 'tr-hold'],
+        expired: ['tr-hold'],
+        newest: 1,
+        walletAtHold: [12_34n, 1_00n],
+      });
       expect(comparable(results['alpha']!)).toEqual(comparable(solo));
       expect(comparable(results['beta']!)).toEqual(comparable(solo));
     });

@@ -41,7 +41,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
     try {
       await runSchedule(world, actions, options.invariants ?? [], trace);
     } finally {
-      world.finish();
+      await world.finish();
     }
   };
   let originalLength: number | undefined;

@@ -101,10 +101,14 @@ export class SimulationEngine {
     return { life, market, worker: market.worker({ concurrency: 1 }) };
   }
 
-  /** Keeps a process that is still alive for the next run. */
-  keep(p: Process): void {
+  /**
+   * Keeps a process that is still alive for the next run, without the relay leases it kept: the next run rewinds the
+   * clock, under which they would look fresh.
+   */
+  async keep(p: Process): Promise<void> {
     if (p.life.dead) return;
     p.life.disarm();
+    await p.market.events.relay.release();
     this.#pool.push(p);
   }
 
@@ -207,8 +211,8 @@ export class SimulationWorld implements SimulationContext {
   }
 
   /** Hands the live processes back to the engine for the next run. */
-  finish(): void {
-    for (const p of this.#slots) this.#engine.keep(p);
+  async finish(): Promise<void> {
+    for (const p of this.#slots) await this.#engine.keep(p);
   }
 
   /** Worker `index`, restarted first (a new process) if it crashed. */

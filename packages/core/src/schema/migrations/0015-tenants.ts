@@ -47,7 +47,8 @@ export const tenantsMigration: MarketkitMigration = {
   },
 };
 
-async function tableExists(db: Kysely<unknown>, ctx: MigrationContext, physical: string): Promise<boolean> {
+/** Whether the physical table `physical` exists (a host may have run only some migrations). @internal */
+export async function tableExists(db: Kysely<unknown>, ctx: MigrationContext, physical: string): Promise<boolean> {
   const found = ctx.capabilities.schemas
     ? sql<{ found: unknown }>`select 1 as found where to_regclass(quote_ident(${
         ctx.schema === undefined ? sql`current_schema()` : sql.lit(ctx.schema)

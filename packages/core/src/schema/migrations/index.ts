@@ -14,6 +14,7 @@ import { webhooksMigration } from './0012-webhooks.js';
 import { customerActionsMigration } from './0013-customer-actions.js';
 import { payoutDestinationsMigration } from './0014-payout-destinations.js';
 import { tenantsMigration } from './0015-tenants.js';
+import { traceContextMigration } from './0016-trace-context.js';
 
 /** Every migration, in the order it runs. Append only: never edit or reorder a released migration. */
 export const MIGRATIONS: readonly MarketkitMigration[] = [
@@ -32,4 +33,5 @@ export const MIGRATIONS: readonly MarketkitMigration[] = [
   customerActionsMigration,
   payoutDestinationsMigration,
   tenantsMigration,
+  traceContextMigration,
 ];

@@ -1,0 +1,47 @@
+import { MarketkitError } from '@marketkit/core';
+import type { RequestHandler } from 'express';
+import type { Authenticate } from './actor-source.js';
+import { sendError, sendProblem } from './http-answers.js';
+import { problem } from './problem.js';
+
+/**
+ * The registry `GET /metrics` serves: a prom-client `Registry` (the one given to `createMarketplace({ metrics })`),
+ * typed by the two members the route uses, so `@marketkit/express` does not depend on prom-client.
+ *
+ * @example
+ * ```ts
+ * const registry = new Registry();
+ * const market = createMarketplace({ adapter, metrics: { registry } });
+ * app.use(marketkitRouter(market, { authenticate, metrics: { registry } }));
+ * ```
+ */
+export interface MetricsRouteOptions {
+  readonly registry: { readonly contentType: string; metrics(): Promise<string> };
+}
+
+/**
+ * `GET /metrics`: the registry in Prometheus's text format, for an operator only, as every operator route (401
+ * `UNAUTHENTICATED` without an actor, 403 `FORBIDDEN` for another role). Give the scraper an operator's token.
+ */
+export function metricsRoute(authenticate: Authenticate, options: MetricsRouteOptions): RequestHandler {
+  return (req, res) => {
+    Promise.resolve()
+      .then(() => authenticate(req))
+      .then(async (actor) => {
+        if (actor === undefined) {
+          res.setHeader('WWW-Authenticate', 'Bearer');
+          sendProblem(res, problem('UNAUTHENTICATED', 'Authentication is required.'));
+          return;
+        }
+        if (actor.role !== 'operator') {
+          throw new MarketkitError('FORBIDDEN', {
+            message: 'Only an operator may read metrics.',
+            details: { role: actor.role, actorId: actor.id, operation: 'read metrics' },
+          });
+        }
+        const body = await options.registry.metrics();
+        res.status(200).type(options.registry.contentType).send(body);
+      })
+      .catch((error: unknown) => sendError(res, error));
+  };
+}
