@@ -87,6 +87,11 @@ for (const backend of testBackends()) {
         // The hostile error is shown as text, and nothing of it ran.
         expect(await page.textContent('tr[data-saga="parked-hostile"]')).toContain("<script>document.title='owned'");
         expect(await page.title()).toBe('Marketkit operator console');
+        // Six days of orders: the GMV chart has a bar on each.
+        expect(await page.locator('#charts svg').count()).toBe(3);
+        expect(
+          await page.locator('#charts .gmv rect.mark[height]:not([height="0.00"])').count(),
+        ).toBeGreaterThanOrEqual(6);
         mkdirSync(SCREENSHOTS, { recursive: true });
         await page.screenshot({ path: `${SCREENSHOTS}${backend.name}-overview.png`, fullPage: true });
 

@@ -1,4 +1,4 @@
-import { createMarketplace, type Marketplace, silentLogger } from '@marketkit/core';
+import { createMarketplace, type Marketplace, Money, silentLogger } from '@marketkit/core';
 import { jwtAuthenticator, marketkitRouter, operatorConsole } from '@marketkit/express';
 import { ManualClock, SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
 import express from 'express';
@@ -130,6 +130,25 @@ for (const backend of testBackends()) {
       expect(page).toContain(`<dd id="webhooks-pending">${pending.length}</dd>`);
       expect(page).toContain('<span class="state" id="breaker-state">closed</span>');
       expect(page).toContain('authorization_left_open');
+    });
+
+    it('charts GMV, take rate and escrow by day from market.analytics.daily, with exact tooltips', async () => {
+      const page = (await request(app).get('/console/panels').set(as('operator'))).text;
+      const DAY = 86_400_000;
+      const today = Math.floor(clock.now() / DAY) * DAY;
+      const days = await market.analytics.daily({ from: new Date(today - 29 * DAY), to: new Date(today + DAY) });
+      const paid = days.filter((d) => d.gmv > 0n);
+      expect(paid.length).toBeGreaterThanOrEqual(4);
+      expect(page).toContain('data-currency="USD"');
+      expect(page.match(/<svg /g)).toHaveLength(3);
+      for (const d of paid) {
+        const gmv = Money.fromMinor(d.gmv, 'USD').format();
+        expect(page).toContain(`<title>${d.day}: ${gmv}</title>`);
+        const escrow = Money.fromMinor(d.escrowOutstanding, 'USD').format();
+        expect(page).toContain(`<title>${d.day}: ${escrow}</title>`);
+      }
+      expect(paid.some((d) => d.commission > 0n)).toBe(true);
+      expect(page).toMatch(/<title>\d{4}-\d{2}-\d{2}: [1-9][\d.]* %<\/title>/);
     });
 
     it('escapes every value: hostile text in a saga’s error shows as text, never as markup', async () => {

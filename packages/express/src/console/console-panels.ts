@@ -1,9 +1,8 @@
-import type { PaymentReconciliation, SagaInfo, StuckCheckout, WebhookDelivery } from '@marketkit/core';
+import type { DailyFigures, PaymentReconciliation, SagaInfo, StuckCheckout, WebhookDelivery } from '@marketkit/core';
 import { chart } from './console-charts.js';
 import { formatDuration, formatMinor, formatRatio, formatTime } from './console-format.js';
 import type { ConsoleState, PanelRead, WebhookBacklog } from './console-state.js';
 import { CONSOLE_LIST_CAP, WEBHOOK_LIST_CAP } from './console-state.js';
-import type { ConsoleDailyFigures } from './daily-figures-contract.js';
 import { html, type SafeHtml } from './safe-html.js';
 
 type Tone = 'good' | 'warn' | 'bad' | 'idle';
@@ -177,8 +176,8 @@ function ratioMillionths(ratio: string): bigint {
   return m === null ? 0n : BigInt(`${m[1] ?? '0'}${(m[2] ?? '').padEnd(6, '0')}`);
 }
 
-function currencyCharts(currency: string, days: readonly ConsoleDailyFigures[], locale: string): SafeHtml {
-  const money = (pick: (d: ConsoleDailyFigures) => bigint) =>
+function currencyCharts(currency: string, days: readonly DailyFigures[], locale: string): SafeHtml {
+  const money = (pick: (d: DailyFigures) => bigint) =>
     days.map((d) => ({ label: d.day, value: pick(d), display: formatMinor(pick(d), currency, locale) }));
   return html`<div class="charts" data-currency="${currency}"><h3>${currency}</h3>
 ${chart({ title: `GMV by day (${currency})`, kind: 'bars', series: 'gmv', points: money((d) => d.gmv) })}
@@ -194,20 +193,12 @@ ${chart({ title: `Escrow outstanding at day end (${currency})`, kind: 'bars', se
 
 function chartsPanel(state: ConsoleState, locale: string): SafeHtml {
   const read = state.daily;
-  if (read === undefined) {
-    return panel(
-      'charts',
-      'GMV, take rate and escrow by day',
-      'idle',
-      html`<p class="empty">This marketplace has no <code>market.analytics</code>: the charts need a Marketkit version with analytics.</p>`,
-    );
-  }
   return panel(
     'charts',
-    `GMV, take rate and escrow by day (last ${state.chartDays} days, UTC)`,
+    `GMV, take rate and escrow by day (the days with figures in the last ${state.chartDays}, UTC)`,
     read.ok ? 'idle' : 'warn',
     shown(read, (figures) => {
-      const byCurrency = new Map<string, ConsoleDailyFigures[]>();
+      const byCurrency = new Map<string, DailyFigures[]>();
       for (const f of figures) byCurrency.set(f.currency, [...(byCurrency.get(f.currency) ?? []), f]);
       if (byCurrency.size === 0) return html`<p class="empty">No figures in these days.</p>`;
       return [...byCurrency].map(([currency, days]) =>

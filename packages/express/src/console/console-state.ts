@@ -1,4 +1,5 @@
 import type {
+  DailyFigures,
   Marketplace,
   OutboxBacklog,
   PaymentReconciliation,
@@ -8,7 +9,6 @@ import type {
   WebhookDelivery,
 } from '@marketkit/core';
 import { problemFor } from '../problem.js';
-import { type ConsoleDailyFigures, dailyFiguresSource } from './daily-figures-contract.js';
 
 /** One panel's data, or why it could not be read (the problem's code and its public detail, never internals). */
 export type PanelRead<T> =
@@ -43,8 +43,8 @@ export interface ConsoleState {
   readonly breaker: BreakerView;
   /** `undefined` when reconciliation is turned off. */
   readonly reconciliation: PanelRead<PaymentReconciliation> | undefined;
-  /** `undefined` when the marketplace has no `analytics.daily`. */
-  readonly daily: PanelRead<readonly ConsoleDailyFigures[]> | undefined;
+  /** `market.analytics.daily` over the chart's days. */
+  readonly daily: PanelRead<readonly DailyFigures[]>;
   readonly chartDays: number;
 }
 
@@ -89,7 +89,6 @@ function breakerView(market: Marketplace): BreakerView {
 
 /** Reads every panel at once; a panel whose read fails says why and the others still show. */
 export async function readConsoleState(market: Marketplace, o: ConsoleReadOptions): Promise<ConsoleState> {
-  const daily = dailyFiguresSource(market);
   const today = Math.floor(o.now / DAY_MS) * DAY_MS;
   const rec = o.reconciliation;
   const [sagas, stuck, outbox, webhooks, reconciliation, figures] = await Promise.all([
@@ -105,9 +104,9 @@ export async function readConsoleState(market: Marketplace, o: ConsoleReadOption
       : settle(() =>
           market.payments.reconcile({ from: o.now - rec.settleMs - rec.windowMs, to: o.now - rec.settleMs }),
         ),
-    daily === undefined
-      ? undefined
-      : settle(() => daily({ from: new Date(today - (o.chartDays - 1) * DAY_MS), to: new Date(today + DAY_MS) })),
+    settle(() =>
+      market.analytics.daily({ from: new Date(today - (o.chartDays - 1) * DAY_MS), to: new Date(today + DAY_MS) }),
+    ),
   ]);
   return {
     asOf: o.now,
