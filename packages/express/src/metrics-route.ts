@@ -16,7 +16,12 @@ import { problem } from './problem.js';
  * ```
  */
 export interface MetricsRouteOptions {
-  readonly registry: { readonly contentType: string; metrics(): Promise<string> };
+  readonly registry: {
+    /** The media type of what `metrics()` returns (Prometheus's text format). */
+    readonly contentType: string;
+    /** Every metric of the registry, collected now, in that format. */
+    metrics(): Promise<string>;
+  };
 }
 
 /**

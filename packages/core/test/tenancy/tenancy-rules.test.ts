@@ -9,6 +9,7 @@ import { type TestDatabase, testBackends } from '@marketkit/testing';
 import { CompiledQuery, Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Storage } from '../../src/storage/storage.js';
+import { lockedBatchViolations } from '../storage/locked-batch-check.js';
 import { TestReceiver } from '../webhooks/webhook-fixture.js';
 import {
   insertViolations,
@@ -132,6 +133,16 @@ for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
         for (const verb of ['insert', 'update', 'delete', 'select']) {
           expect(explained.some((s) => s.trimStart().toLowerCase().startsWith(verb))).toBe(true);
         }
+      });
+
+      it('locks every claimed batch in a CTE, never in an IN subquery a plan may rescan, and reports one that does', () => {
+        const claims = [...new Set(recorded.map((s) => s.sql))].filter((s) => /skip locked/i.test(s));
+        expect(claims.length).toBeGreaterThan(3);
+        expect(lockedBatchViolations(recorded)).toEqual([]);
+        const rogue = `update "${prefix}jobs" set "lease_owner" = $1 where "id" in (select "id" from "${prefix}jobs" where "tenant" = $2 and "next_run_at" <= $3 order by "next_run_at" limit $4 for update skip locked) returning *`;
+        expect(lockedBatchViolations([{ sql: rogue, parameters: [] }])).toEqual([
+          expect.stringMatching(/^locks a batch in an IN subquery/),
+        ]);
       });
 
       if (prefix === 'mk_')
