@@ -1,7 +1,7 @@
 /**
- * The example marketplace: Express with Marketkit's router under `/api`, a worker in the same process, the sandbox
- * payment provider, a seeded catalogue, demo sign-in and a storefront page whose order status is live (a WebSocket
- * at `/api/v1/live`). `npm run example` runs it on a SQLite file (PostgreSQL when `MARKETKIT_EXAMPLE_PG_URL` is set)
+ * The example marketplace: Express with Marketkit's router under `/api`, the operator console under `/console`, a
+ * worker in the same process, the sandbox payment provider, a seeded catalogue, demo sign-in and a storefront page
+ * whose order status is live (a WebSocket at `/api/v1/live`). `npm run example` runs it on a SQLite file (PostgreSQL when `MARKETKIT_EXAMPLE_PG_URL` is set)
  * on `PORT` (default 3000) and prints the URL.
  */
 import type { AddressInfo } from 'node:net';
@@ -10,8 +10,14 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { postgresAdapter } from '@marketkit/adapters/postgres';
 import { sqliteAdapter } from '@marketkit/adapters/sqlite';
-import { type Actor, createMarketplace, type Marketplace, type StorageAdapter } from '@marketkit/core';
-import { attachLiveWebSocket, jwtAuthenticator, marketkitRouter } from '@marketkit/express';
+import {
+  type Actor,
+  createMarketplace,
+  type Marketplace,
+  type MarketplaceOptions,
+  type StorageAdapter,
+} from '@marketkit/core';
+import { attachLiveWebSocket, jwtAuthenticator, marketkitRouter, operatorConsole } from '@marketkit/express';
 import { SandboxPaymentProvider } from '@marketkit/testing';
 import express, { type Request, type Response } from 'express';
 import { Registry } from 'prom-client';
@@ -27,6 +33,13 @@ export interface ExampleServerOptions {
   readonly port?: number;
   /** Host to listen on. Default `127.0.0.1`. */
   readonly host?: string;
+  /**
+   * More options of `createMarketplace` (a clock, sagas, a provider breaker, …); `payments` replaces the sandbox.
+   * The console reads the time from `clock` too.
+   */
+  readonly marketplace?: Omit<MarketplaceOptions, 'adapter'>;
+  /** Whether a worker runs in this process. Default true; false leaves due work waiting (as when workers are down). */
+  readonly worker?: boolean;
 }
 
 /** A running example server. */
@@ -43,20 +56,27 @@ export async function startExampleServer(options: ExampleServerOptions): Promise
   // Prometheus metrics of the marketplace, served to operators at GET /api/metrics (docs/observability.md).
   const registry = new Registry();
   const market = createMarketplace({
-    adapter: options.adapter,
     payments: new SandboxPaymentProvider(),
     commission: { kind: 'percentage', percent: '10' },
     metrics: { registry },
+    ...options.marketplace,
+    adapter: options.adapter,
   });
   await market.migrate();
   const catalogue = await seedCatalogue(market);
   const orders = new PartyOrders(market);
-  const worker = market.worker({ pollIntervalMs: 100 });
-  worker.start();
+  const worker = options.worker === false ? undefined : market.worker({ pollIntervalMs: 100 });
+  worker?.start();
 
   const authenticate = jwtAuthenticator(DEMO_JWT);
   const app = express();
   app.use('/api', marketkitRouter(market, { authenticate, metrics: { registry } }));
+  // The operator console: sign in there with an operator token (POST /demo/token {"role":"operator"}).
+  const clock = options.marketplace?.clock;
+  app.use(
+    '/console',
+    operatorConsole(market, { authenticate, ...(clock === undefined ? {} : { now: () => clock.now() }) }),
+  );
   app.post('/demo/token', express.json({ limit: '1kb' }), (req: Request, res: Response) => {
     const role: unknown = (req.body as { role?: unknown } | undefined)?.role;
     if (!isDemoRole(role)) {
@@ -96,7 +116,7 @@ export async function startExampleServer(options: ExampleServerOptions): Promise
       await live.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await worker.stop();
+      await worker?.stop();
       await market.close();
     },
   };
@@ -118,6 +138,9 @@ async function main(): Promise<void> {
   const server = await startExampleServer({ adapter, port, host: process.env['HOST'] ?? '127.0.0.1' });
   console.log(`Marketkit example marketplace on ${where}`);
   console.log(`Open ${server.url} (sign in as buyer in one tab and as seller in another)`);
+  console.log(
+    `Operator console: ${server.url}console/ (a token: curl -X POST -H 'Content-Type: application/json' -d '{"role":"operator"}' ${server.url}demo/token)`,
+  );
   const stop = () => {
     server.close().then(
       () => process.exit(0),

@@ -5,6 +5,7 @@
  * @module @marketkit/express
  */
 export type { Authenticate } from './actor-source.js';
+export { type OperatorConsoleOptions, operatorConsole } from './console/operator-console.js';
 export { type JwtAuthenticatorOptions, jwtAuthenticator } from './jwt-authenticator.js';
 export { DEFAULT_MAX_IN_FLIGHT } from './limits/load-shedding.js';
 export type { RateLimit, RateLimiterLike, RateLimitsOptions, RouteClass } from './limits/rate-limits.js';

@@ -7,10 +7,13 @@ import {
   parseInput,
 } from '@marketkit/core';
 import cors, { type CorsOptions } from 'cors';
-import express, { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 import { z } from 'zod';
+import { forbidden, requireRole } from './actor-roles.js';
 import type { Authenticate } from './actor-source.js';
+import { actorOf, authenticationMiddleware } from './authentication.js';
+import { bodyErrorHandler } from './body-error-handler.js';
 import { ProblemError, sendError, sendProblem, sendResult } from './http-answers.js';
 import { DEFAULT_MAX_IN_FLIGHT, loadSheddingMiddleware } from './limits/load-shedding.js';
 import { type RateLimitsOptions, rateLimitsMiddleware } from './limits/rate-limits.js';
@@ -96,9 +99,6 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 type Handler = (req: Request, res: Response, actor: Actor) => Promise<void>;
 
-const ACTOR = Symbol('marketkit actor');
-type WithActor = Request & { [ACTOR]?: Actor };
-
 /**
  * An Express router with Marketkit's HTTP API under `/v1`, `/healthz` and `/readyz`, to mount under any prefix:
  * `app.use('/market', marketkitRouter(market, { authenticate }))`. Errors are RFC 9457 problem documents
@@ -153,36 +153,21 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
   }
 
   // Authentication before the body is read: an anonymous request costs no parsing.
-  router.use('/v1', (req: WithActor, res, next) => {
-    Promise.resolve()
-      .then(() => options.authenticate(req))
-      .then((actor) => {
-        if (actor === undefined) {
-          res.setHeader('WWW-Authenticate', 'Bearer');
-          sendProblem(res, problem('UNAUTHENTICATED', 'Authentication is required.'));
-          return;
-        }
-        req[ACTOR] = actor;
-        next();
-      }, next);
-  });
+  router.use('/v1', authenticationMiddleware(options.authenticate));
   if (options.rateLimits !== undefined) {
-    router.use(
-      '/v1',
-      rateLimitsMiddleware(options.rateLimits, (req: WithActor) => {
-        const actor = req[ACTOR];
-        if (actor === undefined) throw new MarketkitError('INTERNAL', { message: 'No actor.' });
-        return actor;
-      }),
-    );
+    router.use('/v1', rateLimitsMiddleware(options.rateLimits, actorOf));
   }
   router.use('/v1', express.json({ limit: options.bodyLimit ?? '100kb' }));
 
   const route =
     (handler: Handler): RequestHandler =>
-    (req: WithActor, res, next) => {
-      const actor = req[ACTOR];
-      if (actor === undefined) return next(new MarketkitError('INTERNAL', { message: 'No actor.' }));
+    (req, res, next) => {
+      let actor: Actor;
+      try {
+        actor = actorOf(req);
+      } catch (e) {
+        return next(e);
+      }
       handler(req, res, actor).catch((e: unknown) => sendError(res, e));
     };
 
@@ -351,21 +336,7 @@ export function marketkitRouter(market: Marketplace, options: MarketkitRouterOpt
     }),
   );
 
-  // body-parser's errors (malformed JSON, too large) and anything passed to next().
-  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(error);
-    const type = typeof error === 'object' && error !== null ? (error as { type?: unknown }).type : undefined;
-    if (type === 'entity.too.large') {
-      return sendProblem(res, problem('VALIDATION_FAILED', 'The request body is too large.', {}, 413));
-    }
-    if (type === 'entity.parse.failed') {
-      return sendProblem(res, problem('VALIDATION_FAILED', 'The request body is not valid JSON.', { issues: [] }));
-    }
-    if (type !== undefined && (error as { status?: unknown }).status === 415) {
-      return sendProblem(res, problem('VALIDATION_FAILED', 'The request body encoding is not supported.', {}, 415));
-    }
-    sendError(res, error);
-  });
+  router.use(bodyErrorHandler);
   return router;
 }
 
@@ -373,14 +344,6 @@ const currencyQuery = z.string().regex(/^[A-Z]{3}$/, 'a three-letter ISO 4217 co
 
 function validation(path: string[], message: string): MarketkitError {
   return new MarketkitError('VALIDATION_FAILED', { message, details: { issues: [{ path, message }] } });
-}
-
-function requireRole(actor: Actor, role: Actor['role'], operation: string): void {
-  if (actor.role !== role) throw forbidden(actor, operation, `Only a ${role} may ${operation}.`);
-}
-
-function forbidden(actor: Actor, operation: string, message: string): MarketkitError {
-  return new MarketkitError('FORBIDDEN', { message, details: { role: actor.role, actorId: actor.id, operation } });
 }
 
 function listingNotFound(id: string): MarketkitError {

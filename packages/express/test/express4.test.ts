@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMarketplace, type Marketplace, type ProviderWebhookHandler } from '@marketkit/core';
-import { type Authenticate, marketkitRouter } from '@marketkit/express';
+import { type Authenticate, marketkitRouter, operatorConsole } from '@marketkit/express';
 import { SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
 import express from 'express';
 import request from 'supertest';
@@ -117,6 +117,37 @@ for (const backend of testBackends()) {
       // router has matchers instead).
       const router = marketkitRouter(market, { authenticate: byToken }) as unknown as { stack: { regexp?: unknown }[] };
       expect(router.stack.every((layer) => layer.regexp instanceof RegExp)).toBe(true);
+    });
+
+    it('serves the operator console: the page, its panels to operators only, and JSON-only actions', async () => {
+      const ops = express().use('/console', operatorConsole(market, { authenticate: byToken, reconciliation: false }));
+      for (const path of ['/console', '/console/']) {
+        const page = await request(ops).get(path);
+        expect(page.status).toBe(200);
+        expect(page.headers['content-security-policy']).toMatch(/script-src 'sha256-/);
+      }
+      expectProblem(await request(ops).get('/console/panels'), 401, 'UNAUTHENTICATED');
+      expectProblem(await request(ops).get('/console/panels').set(as('seller', 'bob')), 403, 'FORBIDDEN');
+      const panels = await request(ops).get('/console/panels').set(as('operator', 'ops'));
+      expect(panels.status).toBe(200);
+      expect(panels.text).toContain('No saga is parked.');
+      const form = await request(ops)
+        .post('/console/sagas/s1/retry')
+        .set(as('operator', 'ops'))
+        .type('form')
+        .send('a=1');
+      expectProblem(form, 415, 'VALIDATION_FAILED');
+      expectProblem(
+        await request(ops).post('/console/sagas/s1/retry').set(as('operator', 'ops')).send({}),
+        404,
+        'NOT_FOUND',
+      );
+      const malformed = await request(ops)
+        .post('/console/sagas/s1/resolve')
+        .set(as('operator', 'ops'))
+        .set('Content-Type', 'application/json')
+        .send('{"note": ');
+      expectProblem(malformed, 400, 'VALIDATION_FAILED');
     });
 
     it('hands a provider webhook its raw bytes (and an empty body as empty), outside authentication', async () => {

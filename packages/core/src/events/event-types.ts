@@ -120,3 +120,21 @@ export interface OutboxEvent<P = JsonObject> extends AppendedEvent {
    */
   readonly traceContext?: string;
 }
+
+/**
+ * What `market.events.backlog()` answers: the outbox events no sink has yet, for an operator's view of a worker
+ * that lags.
+ *
+ * @example
+ * ```ts
+ * const backlog: OutboxBacklog = await market.events.backlog({ cap: 1000 });
+ * ```
+ */
+export interface OutboxBacklog {
+  /** Events not yet delivered to every sink, counted up to the cap. */
+  readonly undelivered: number;
+  /** Whether the count stopped at the cap (there may be more). */
+  readonly capped: boolean;
+  /** How long the oldest undelivered event has waited, in ms; `null` when none waits. */
+  readonly oldestAgeMs: number | null;
+}

@@ -8,6 +8,7 @@ export type {
   Jsonified,
   JsonObject,
   JsonValue,
+  OutboxBacklog,
   OutboxEvent,
   OutboxEventInput,
 } from './event-types.js';

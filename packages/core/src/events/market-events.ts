@@ -1,12 +1,13 @@
 import type { Clock } from '../clock/clock.js';
 import { traceFields } from '../logging/correlation.js';
 import { consoleLogger, errorFields, type Logger } from '../logging/logger.js';
+import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { StorageAdapter } from '../storage/storage-adapter.js';
 import { appendEvents } from './append-events.js';
 import { EventListeners } from './event-listeners.js';
 import type { EventSink } from './event-sink.js';
-import type { AppendedEvent, JsonObject, OutboxEventInput } from './event-types.js';
+import type { AppendedEvent, JsonObject, OutboxBacklog, OutboxEventInput } from './event-types.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { type Publisher, publisherSink } from './publisher.js';
 import type { OutboxRelayOptions, RelayErrorInfo } from './relay-options.js';
@@ -106,6 +107,33 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
     const oldest = row?.oldest;
     if (oldest === null || oldest === undefined) return undefined;
     return Math.max(0, this.#clock.now() - Number(oldest));
+  }
+
+  /**
+   * The outbox's backlog: how many events wait for a sink (counted up to `cap`, 1 to 1,000,000, default 10,000;
+   * `capped` when there are at least that many) and how long the oldest has waited (`oldestAgeMs`, `null` when none
+   * waits), in ms of the marketplace's clock, as {@link MarketEvents.oldestUndeliveredAgeMs}. Reads the partial index
+   * of undelivered events only.
+   *
+   * @example
+   * ```ts
+   * const { undelivered, capped, oldestAgeMs } = await market.events.backlog();
+   * console.info(`${undelivered}${capped ? '+' : ''} events waiting, oldest ${oldestAgeMs ?? 0} ms`);
+   * ```
+   */
+  async backlog(options: { readonly cap?: number } = {}): Promise<OutboxBacklog> {
+    const cap = parseRowLimit(options.cap === undefined ? 10_000 : options.cap, 1_000_000, 'backlog cap');
+    const row = await this.#storage.run((db) =>
+      db
+        .selectFrom((eb) =>
+          eb.selectFrom('outbox_events').select('id').where('delivered_at', 'is', null).limit(cap).as('w'),
+        )
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst(),
+    );
+    const undelivered = Number(row?.n ?? 0);
+    const oldestAgeMs = undelivered === 0 ? null : ((await this.oldestUndeliveredAgeMs()) ?? null);
+    return { undelivered, capped: undelivered >= cap, oldestAgeMs };
   }
 
   /** See {@link OutboxRelay.runOnce}. */

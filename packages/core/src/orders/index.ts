@@ -17,3 +17,4 @@ export type { OrderTables } from './order-tables.js';
 export type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from './order-types.js';
 export { Orders } from './orders.js';
 export * from './process/index.js';
+export type { StuckCheckout } from './stuck-checkouts.js';

@@ -41,6 +41,7 @@ import type { Actor, CheckoutInput, Order, OrderEvent, TransitionInput } from '.
 import type { OrdersDeps } from './orders-deps.js';
 import { paymentStates } from './process/customer-action-state.js';
 import type { ProcessDefinition } from './process/process-definition.js';
+import { readStuckCheckouts, type StuckCheckout } from './stuck-checkouts.js';
 
 export type { OrdersDeps } from './orders-deps.js';
 
@@ -323,6 +324,22 @@ export class Orders {
    */
   async feedHead(): Promise<string> {
     return this.#d.storage.read((db) => orderFeedHead(db, this.#d.storage.adapter.capabilities), 'latest');
+  }
+
+  /**
+   * Orders still awaiting their payment after their window closed ({@link StuckCheckout}), oldest checkout first, at
+   * most `limit` (1 to 1000, default 100; else `VALIDATION_FAILED`): what an operator looks at when checkouts hang.
+   * Reads only.
+   *
+   * @example
+   * ```ts
+   * for (const s of await market.orders.stuckCheckouts({ limit: 20 })) console.warn(s.orderId, s.state, s.overdueMs);
+   * ```
+   */
+  async stuckCheckouts(options: { readonly limit?: number } = {}): Promise<StuckCheckout[]> {
+    const limit = parseRowLimit(options.limit === undefined ? 100 : options.limit, 1000, 'stuckCheckouts limit');
+    const now = this.#d.clock.now();
+    return this.#d.storage.run((db) => readStuckCheckouts(db, this.#d.process, now, limit));
   }
 
   /** Checks that escrow closes: terminal orders hold nothing, and every captured unit went to exactly one party. */

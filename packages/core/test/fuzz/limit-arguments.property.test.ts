@@ -44,6 +44,8 @@ for (const backend of testBackends()) {
         'ledger.queryTransfers': () => market.ledger.queryTransfers({ limit: n }),
         'jobs.listFailed': () => market.jobs.listFailed(n),
         'sagas.listFailed': () => market.sagas.listFailed({ limit: n }),
+        'orders.stuckCheckouts': () => market.orders.stuckCheckouts({ limit: n }),
+        'events.backlog': () => market.events.backlog({ cap: n }),
       };
     };
 
@@ -71,6 +73,11 @@ for (const backend of testBackends()) {
       await expect(market.orders.fireDueTransitions(10_000)).resolves.toBe(0);
       await expect(market.listings.expireReservations(10_000)).resolves.toBe(0);
       await expect(market.ledger.expirePendingTransfers(10_000)).resolves.toBe(0);
+      await expect(market.events.backlog({ cap: 1_000_000 })).resolves.toEqual({
+        undelivered: 0,
+        capped: false,
+        oldestAgeMs: null,
+      });
     });
   });
 }
