@@ -119,7 +119,7 @@ for (const backend of testBackends()) {
       const page = await (await browser.newContext()).newPage();
       const { token } = await issueDemoToken('buyer');
       await signIn(page, `${server.url}console/`, token);
-      await expect.poll(() => page.textContent('#message')).toBe('Only a operator may open the operator console.');
+      await expect.poll(() => page.textContent('#message')).toBe('Only an operator may open the operator console.');
       expect(await page.isVisible('#sign-in')).toBe(true);
       expect(await page.$('#sagas')).toBeNull();
       await page.screenshot({ path: `${SCREENSHOTS}${backend.name}-refused.png` });

@@ -1,8 +1,8 @@
-import { MarketkitError } from '@marketkit/core';
 import type { RequestHandler } from 'express';
+import { requireRole } from './actor-roles.js';
 import type { Authenticate } from './actor-source.js';
-import { sendError, sendProblem } from './http-answers.js';
-import { problem } from './problem.js';
+import { actorOf, authenticationMiddleware } from './authentication.js';
+import { sendError } from './http-answers.js';
 
 /**
  * The registry `GET /metrics` serves: a prom-client `Registry` (the one given to `createMarketplace({ metrics })`),
@@ -28,25 +28,15 @@ export interface MetricsRouteOptions {
  * `GET /metrics`: the registry in Prometheus's text format, for an operator only, as every operator route (401
  * `UNAUTHENTICATED` without an actor, 403 `FORBIDDEN` for another role). Give the scraper an operator's token.
  */
-export function metricsRoute(authenticate: Authenticate, options: MetricsRouteOptions): RequestHandler {
-  return (req, res) => {
+export function metricsRoute(authenticate: Authenticate, options: MetricsRouteOptions): RequestHandler[] {
+  const serve: RequestHandler = (req, res) => {
     Promise.resolve()
-      .then(() => authenticate(req))
-      .then(async (actor) => {
-        if (actor === undefined) {
-          res.setHeader('WWW-Authenticate', 'Bearer');
-          sendProblem(res, problem('UNAUTHENTICATED', 'Authentication is required.'));
-          return;
-        }
-        if (actor.role !== 'operator') {
-          throw new MarketkitError('FORBIDDEN', {
-            message: 'Only an operator may read metrics.',
-            details: { role: actor.role, actorId: actor.id, operation: 'read metrics' },
-          });
-        }
+      .then(async () => {
+        requireRole(actorOf(req), 'operator', 'read metrics');
         const body = await options.registry.metrics();
         res.status(200).type(options.registry.contentType).send(body);
       })
       .catch((error: unknown) => sendError(res, error));
   };
+  return [authenticationMiddleware(authenticate), serve];
 }
