@@ -33,6 +33,7 @@ export const handleSchema = z.strictObject({
 export const executeOptionsSchema = z.looseObject({
   retryUniqueViolations: z.boolean().optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
+  contended: z.literal('stock').optional(),
 });
 
 export const beginOptionsSchema = z.looseObject({ lockMs: lockMsSchema.optional() });

@@ -49,6 +49,11 @@ export interface ExecuteOptions<T> {
   readonly retryUniqueViolations?: boolean;
   /** Attempts in all on serialization failures and deadlocks. Default 8. */
   readonly maxAttempts?: number;
+  /**
+   * What the transaction contends for: `stock` (it reserves stock), so each rerun also counts in the metric
+   * `marketkit_stock_contention_retries_total`.
+   */
+  readonly contended?: 'stock';
 }
 
 /** Options of `Idempotency.begin`. */

@@ -537,6 +537,7 @@ function transactionOptions(options: ExecuteOptions<unknown>): TransactionOption
   return {
     ...(options.retryUniqueViolations === undefined ? {} : { retryUniqueViolations: options.retryUniqueViolations }),
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+    ...(options.contended === undefined ? {} : { contended: options.contended }),
   };
 }
 

@@ -79,12 +79,11 @@ export class Listings {
     scope: { readonly actor: string; readonly operation: string; readonly request: unknown },
     work: (trx: MarketkitTransaction) => Promise<T>,
     codec?: ResultCodec<T>,
+    contended?: 'stock',
   ): Promise<T> {
-    if (key === undefined) return this.#storage.transaction(work, { retryUniqueViolations: true });
-    return this.#idempotency.execute({ key, ...scope }, work, {
-      retryUniqueViolations: true,
-      ...(codec === undefined ? {} : { codec }),
-    });
+    const retry = { retryUniqueViolations: true, ...(contended === undefined ? {} : { contended }) };
+    if (key === undefined) return this.#storage.transaction(work, retry);
+    return this.#idempotency.execute({ key, ...scope }, work, { ...retry, ...(codec === undefined ? {} : { codec }) });
   }
 
   /** The stock strategy in use. */
@@ -233,6 +232,8 @@ export class Listings {
           orderId: p.orderId,
         });
       },
+      undefined,
+      'stock',
     );
   }
 

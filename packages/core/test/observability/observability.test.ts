@@ -4,8 +4,9 @@
  * steps) link back to it through the trace context stored on the outbox and saga rows, attributes carry ids only,
  * and each metric counts what the flow did.
  */
-import { createMarketplace, type Marketplace, Money } from '@marketkit/core';
+import { createMarketplace, type Marketplace, Money, silentLogger } from '@marketkit/core';
 import { ManualClock, SandboxPaymentProvider, type TestDatabase, testBackends } from '@marketkit/testing';
+import { Kysely, sql } from 'kysely';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryTracing, parkingSaga } from './observability-fixture.js';
@@ -227,3 +228,83 @@ describe('observability off', () => {
     }
   });
 });
+
+for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
+  describe('stock contention metric on postgres', () => {
+    let database: TestDatabase;
+    let market: Marketplace;
+    const registry = new Registry();
+
+    beforeAll(async () => {
+      database = await backend.createDatabase();
+      market = createMarketplace({
+        adapter: database.adapter(),
+        clock: new ManualClock(),
+        payments: new SandboxPaymentProvider(),
+        metrics: { registry },
+        logger: silentLogger,
+      });
+      await market.migrate();
+      // A serialization failure on the next reservation row written, once per `setval`: the sequence advances
+      // outside the transaction that the failure rolls back, so the rerun goes through.
+      const db = new Kysely<unknown>({ dialect: database.adapter().dialect });
+      try {
+        await sql`create sequence fail_stock`.execute(db);
+        await sql`select setval('fail_stock', 100)`.execute(db);
+        await sql
+          .raw(`create function fail_stock_once() returns trigger language plpgsql as $$
+          begin
+            if nextval('fail_stock') = 1 then raise exception 'injected conflict' using errcode = '40001'; end if;
+            return new;
+          end $$`)
+          .execute(db);
+        await sql`create trigger fail_stock before insert on mk_stock_reservations for each row execute function fail_stock_once()`.execute(
+          db,
+        );
+      } finally {
+        await db.destroy();
+      }
+    });
+    afterAll(async () => {
+      await market?.close();
+      await database?.drop();
+    });
+
+    const failNextReservation = async () => {
+      const db = new Kysely<unknown>({ dialect: database.adapter().dialect });
+      try {
+        await sql`select setval('fail_stock', 1, false)`.execute(db);
+      } finally {
+        await db.destroy();
+      }
+    };
+    const retries = async () => ({
+      stock: await sampleValue(registry, 'marketkit_stock_contention_retries_total', { tenant: '' }),
+      tx: await sampleValue(registry, 'marketkit_db_transaction_retries_total', { tenant: '', reason: 'SERIALIZATION_FAILURE' }),
+    });
+
+    it('counts a rerun of a reservation and of a checkout that lost a race for stock', async () => {
+      const listing = await market.listings.create({
+        sellerId: 'bob',
+        title: 'Lamp',
+        price: Money.of('10.00', 'USD'),
+        quantity: 5,
+      });
+      expect((await retries()).stock ?? 0).toBe(0);
+      await failNextReservation();
+      const hold = await market.listings.reserve({ listingId: listing.id, quantity: 1, ttlMs: 60_000 });
+      expect(hold.status).toBe('active');
+      expect(await retries()).toEqual({ stock: 1, tx: 1 });
+      await failNextReservation();
+      const order = await market.orders.checkout({
+        buyerId: 'alice',
+        listingId: listing.id,
+        quantity: 1,
+        paymentMethod: 'tok_visa',
+      });
+      expect(order.state).toBe('paid');
+      expect(await retries()).toEqual({ stock: 2, tx: 2 });
+      expect((await market.listings.get(listing.id))?.available).toBe(3);
+    });
+  });
+}
