@@ -280,7 +280,10 @@ for (const backend of testBackends().filter((b) => b.name === 'postgres')) {
     };
     const retries = async () => ({
       stock: await sampleValue(registry, 'marketkit_stock_contention_retries_total', { tenant: '' }),
-      tx: await sampleValue(registry, 'marketkit_db_transaction_retries_total', { tenant: '', reason: 'SERIALIZATION_FAILURE' }),
+      tx: await sampleValue(registry, 'marketkit_db_transaction_retries_total', {
+        tenant: '',
+        reason: 'SERIALIZATION_FAILURE',
+      }),
     });
 
     it('counts a rerun of a reservation and of a checkout that lost a race for stock', async () => {
