@@ -12,8 +12,10 @@ import { TENANT } from '../storage/tenant-plugin.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { AppendedEvent, OutboxEventInput } from './event-types.js';
+import { outboxArrayCtes } from './outbox-arrays.js';
+import { type AggregateGroup, groupByAggregate } from './outbox-groups.js';
 import { advanceCounter, idFactory, KEY_SCALE } from './outbox-numbering.js';
-import { appendOneEvent } from './outbox-steps.js';
+import { appendEventsByRows, appendOneEvent } from './outbox-steps.js';
 import { partitionOf } from './partition-of.js';
 
 /**
@@ -42,12 +44,6 @@ export interface AppendEventsOptions {
 
 /** Rows per insert statement: 9 parameters each, well under both drivers' limits (SQLite 32766). */
 const ROWS_PER_INSERT = 2000;
-
-interface AggregateGroup {
-  readonly aggregateType: string;
-  readonly aggregateId: string;
-  readonly indexes: number[];
-}
 
 /**
  * Writes domain events to the outbox inside the caller's transaction, so they commit (and are later delivered)
@@ -80,11 +76,19 @@ export async function appendEvents(
   options: AppendEventsOptions = {},
 ): Promise<AppendedEvent[]> {
   if (events.length === 0) return [];
+  const caps = options.backend?.capabilities;
   if (events.length === 1 && options.templates !== undefined) {
     const clock = options.clock ?? systemClock;
-    const writableCtes = options.backend?.capabilities.writableCtes === true;
-    const jsonType = writableCtes ? options.backend?.columnTypes.json : undefined;
+    const jsonType = caps?.writableCtes === true ? options.backend?.columnTypes.json : undefined;
     return [await appendOneEvent(trx, options.templates, events[0]!, clock, clock.now(), { jsonType })];
+  }
+  if (caps?.arrayParams === true && caps.writableCtes && options.backend !== undefined) {
+    const clock = options.clock ?? systemClock;
+    return appendWithArrays(trx, events, clock, options.backend.columnTypes.json);
+  }
+  if (caps?.writableCtes !== true && options.templates !== undefined) {
+    const clock = options.clock ?? systemClock;
+    return appendEventsByRows(trx, options.templates, events, clock, clock.now());
   }
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const payloads = batch.map((e, i) => serializePayload(e.payload, i));
@@ -132,6 +136,23 @@ export async function appendEvents(
   }
   for (const chunk of chunks(rows, ROWS_PER_INSERT)) await trx.insertInto('outbox_events').values(chunk).execute();
   return appended;
+}
+
+/** PostgreSQL: the counter upsert and the insert as one statement over `unnest` arrays (`outbox-arrays.ts`). */
+async function appendWithArrays(
+  trx: MarketkitTransaction,
+  events: readonly OutboxEventInput[],
+  clock: Clock,
+  jsonType: string,
+): Promise<AppendedEvent[]> {
+  const { ctes, drafts } = outboxArrayCtes('ob', events, clock, clock.now(), jsonType);
+  const result = await sql<{ id: string; seq: string | bigint | number }>`with ${sql.join(ctes)}
+    select id, seq from ob_events`.execute(trx);
+  const seqById = new Map(result.rows.map((r) => [r.id, toNumber(r.seq)]));
+  if (seqById.size !== drafts.length) {
+    throw new MarketkitError('INTERNAL', { message: `outbox insert wrote ${seqById.size} of ${drafts.length} events` });
+  }
+  return drafts.map((d) => ({ ...d, sequence: seqById.get(d.id)! }));
 }
 
 /** Most events the single-statement path writes at once (9 bound values each, well under PostgreSQL's 65,535). */
@@ -210,27 +231,6 @@ interface Row {
 interface Counter {
   readonly firstSeq: number;
   readonly firstKey: number;
-}
-
-function groupByAggregate(batch: readonly { aggregateType: string; aggregateId: string }[]): AggregateGroup[] {
-  const byKey = new Map<string, AggregateGroup>();
-  for (const [index, e] of batch.entries()) {
-    const key = `${e.aggregateType}\u0000${e.aggregateId}`;
-    const group = byKey.get(key);
-    if (group === undefined)
-      byKey.set(key, { aggregateType: e.aggregateType, aggregateId: e.aggregateId, indexes: [index] });
-    else group.indexes.push(index);
-  }
-  // One lock order for everyone: sorted by aggregate.
-  return [...byKey.values()].sort((a, b) =>
-    a.aggregateType === b.aggregateType
-      ? compare(a.aggregateId, b.aggregateId)
-      : compare(a.aggregateType, b.aggregateType),
-  );
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

@@ -9,6 +9,7 @@ import { TENANT } from '../storage/tenant-plugin.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
 import type { AppendedEvent, OutboxEventInput } from './event-types.js';
+import { groupByAggregate } from './outbox-groups.js';
 import { advanceCounter, nextOutboxIds, sortKeyBase } from './outbox-numbering.js';
 import { partitionOf } from './partition-of.js';
 
@@ -40,51 +41,104 @@ export async function appendOneEvent(
   now: number,
   shape: OneEventStatement = {},
 ): Promise<AppendedEvent> {
+  if (shape.jsonType === undefined) return (await appendEventsByRows(trx, templates, [event], clock, now))[0]!;
   const [e] = plainEventBatch([event]) ?? parseInput(eventBatchSchema, [event], 'events');
   const payload = serializePayload(e!.payload, 0);
   const [id] = nextOutboxIds(clock, now, 1);
   const partition = partitionOf(e!.aggregateType, e!.aggregateId);
   const traceContext = activeTraceparent();
-  const appended = (sequence: number): AppendedEvent => ({
-    id: id!,
-    type: e!.type,
-    aggregateType: e!.aggregateType,
-    aggregateId: e!.aggregateId,
-    sequence,
-    partition,
-  });
-  if (shape.jsonType !== undefined) {
-    const template = oneStatement(templates, shape.jsonType);
-    const result = await trx.executeQuery<{ seq: bigint | number | string }>(
-      template.bind({
-        id,
-        aggregate_type: e!.aggregateType,
-        aggregate_id: e!.aggregateId,
-        partition_no: partition,
-        key: sortKeyBase(now),
-        type: e!.type,
-        payload,
-        created_at: now,
-        trace_context: traceContext,
-      }),
+  const template = oneStatement(templates, shape.jsonType);
+  const result = await trx.executeQuery<{ seq: bigint | number | string }>(
+    template.bind({
+      id,
+      aggregate_type: e!.aggregateType,
+      aggregate_id: e!.aggregateId,
+      partition_no: partition,
+      key: sortKeyBase(now),
+      type: e!.type,
+      payload,
+      created_at: now,
+      trace_context: traceContext,
+    }),
+  );
+  const row = result.rows[0];
+  if (row === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox insert wrote no event' });
+  const sequence = toNumber(row.seq);
+  return { id: id!, type: e!.type, aggregateType: e!.aggregateType, aggregateId: e!.aggregateId, sequence, partition };
+}
+
+/**
+ * Appends `events` with two statement templates (compiled once, then only bound): per aggregate, in aggregate order
+ * (every writer's lock order), the counter upsert reserving its events' sequence numbers and sort keys, then an
+ * insert per event. For backends where a statement costs no round trip (SQLite): no statement is built, compiled or
+ * plugin-passed per call, whatever the batch size. Same ids, sequence numbers, sort keys and partitions as
+ * `appendEvents`; throws `VALIDATION_FAILED` like it, before writing anything.
+ */
+export async function appendEventsByRows(
+  trx: StatementRunner,
+  templates: StatementTemplates,
+  events: readonly OutboxEventInput[],
+  clock: Clock,
+  now: number,
+): Promise<AppendedEvent[]> {
+  const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
+  const payloads = batch.map((e, i) => serializePayload(e.payload, i));
+  const ids = nextOutboxIds(clock, now, batch.length);
+  const traceContext = activeTraceparent();
+  const bump = bumpTemplate(templates);
+  const insert = insertTemplate(templates);
+  const appended = new Array<AppendedEvent>(batch.length);
+  for (const group of groupByAggregate(batch)) {
+    const count = group.indexes.length;
+    const counter = await trx.executeQuery<{ last_seq: bigint | number; last_key: bigint | number }>(
+      bump.bind({ type: group.aggregateType, id: group.aggregateId, count, key: sortKeyBase(now) + count - 1 }),
     );
-    const row = result.rows[0];
-    if (row === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox insert wrote no event' });
-    return appended(toNumber(row.seq));
+    const row = counter.rows[0];
+    if (row === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox counter upsert returned no row' });
+    const firstSeq = toNumber(row.last_seq) - count + 1;
+    const firstKey = toNumber(row.last_key) - count + 1;
+    const partition = partitionOf(group.aggregateType, group.aggregateId);
+    for (const [k, index] of group.indexes.entries()) {
+      const e = batch[index]!;
+      await trx.executeQuery(
+        insert.bind({
+          id: ids[index],
+          aggregate_type: e.aggregateType,
+          aggregate_id: e.aggregateId,
+          seq: firstSeq + k,
+          partition_no: partition,
+          sort_key: firstKey + k,
+          type: e.type,
+          payload: payloads[index],
+          created_at: now,
+          trace_context: traceContext,
+        }),
+      );
+      appended[index] = {
+        id: ids[index]!,
+        type: e.type,
+        aggregateType: e.aggregateType,
+        aggregateId: e.aggregateId,
+        sequence: firstSeq + k,
+        partition,
+      };
+    }
   }
-  const bump = templates.get('outbox:bump-one', (db, p) =>
+  return appended;
+}
+
+function bumpTemplate(templates: StatementTemplates) {
+  return templates.get('outbox:bump-one', (db, p) =>
     db
       .insertInto('outbox_aggregates')
       .values({ aggregate_type: p('type'), aggregate_id: p('id'), last_seq: p('count'), last_key: p('key') })
       .onConflict(advanceCounter)
       .returning(['last_seq', 'last_key']),
   );
-  const counter = await trx.executeQuery<{ last_seq: bigint | number; last_key: bigint | number }>(
-    bump.bind({ type: e!.aggregateType, id: e!.aggregateId, count: 1, key: sortKeyBase(now) }),
-  );
-  const row = counter.rows[0];
-  if (row === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox counter upsert returned no row' });
-  const insert = templates.get('outbox:insert-one', (db, p) =>
+}
+
+function insertTemplate(templates: StatementTemplates) {
+  return templates.get('outbox:insert-one', (db, p) =>
     db.insertInto('outbox_events').values({
       id: p('id'),
       aggregate_type: p('aggregate_type'),
@@ -98,22 +152,6 @@ export async function appendOneEvent(
       trace_context: p('trace_context'),
     }),
   );
-  const sequence = toNumber(row.last_seq);
-  await trx.executeQuery(
-    insert.bind({
-      id,
-      aggregate_type: e!.aggregateType,
-      aggregate_id: e!.aggregateId,
-      seq: sequence,
-      partition_no: partition,
-      sort_key: toNumber(row.last_key),
-      type: e!.type,
-      payload,
-      created_at: now,
-      trace_context: traceContext,
-    }),
-  );
-  return appended(sequence);
 }
 
 /**

@@ -1,6 +1,7 @@
+import { outboxArrayCtes } from '../events/outbox-arrays.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
-import type { TransfersCreatedHook } from './apply-transfers.js';
+import type { CreatedTransfersOutput } from './created-transfers.js';
 import type { LedgerRowStatements } from './ledger-row-statements.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
 import type { LedgerSnapshot, PendingState, TransferRecord } from './ledger-state.js';
@@ -23,7 +24,7 @@ export async function applyTransferCalls(
   caps: StorageCapabilities,
   calls: readonly (readonly ParsedTransfer[])[],
   now: number,
-  onCreated?: TransfersCreatedHook,
+  onCreated?: CreatedTransfersOutput,
   rowStatements?: LedgerRowStatements,
 ): Promise<{ readonly results: CreateTransferResult[][]; readonly accounts: LedgerSnapshot['accounts'] }> {
   const transferIds: string[] = [];
@@ -46,8 +47,13 @@ export async function applyTransferCalls(
     results.push(outcome.results);
     created.push(...outcome.created);
   }
-  await writeOutcome(trx, caps, state, created, now, rowStatements);
-  if (onCreated !== undefined && created.length > 0) await onCreated(trx, created);
+  const event = onCreated?.event;
+  const folded =
+    event !== undefined && created.length > 0 && caps.arrayParams === true && caps.writableCtes
+      ? outboxArrayCtes('ob', created.map(event.of), event.clock, now, event.jsonType).ctes
+      : undefined;
+  await writeOutcome(trx, caps, state, created, now, rowStatements, folded);
+  if (onCreated !== undefined && folded === undefined && created.length > 0) await onCreated.hook(trx, created);
   return { results, accounts: state.accounts };
 }
 

@@ -1,13 +1,13 @@
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
 import { applyTransferCalls } from './apply-transfer-calls.js';
+import type { CreatedTransfersOutput } from './created-transfers.js';
 import type { LedgerRowStatements } from './ledger-row-statements.js';
 import type { ParsedTransfer } from './ledger-schemas.js';
-import type { AccountState, TransferRecord } from './ledger-state.js';
+import type { AccountState } from './ledger-state.js';
 import type { CreateTransferResult } from './transfer-types.js';
 
-/** Called with the transfers a batch created, inside its transaction (the outbox hooks in here). */
-export type TransfersCreatedHook = (trx: MarketkitTransaction, created: readonly TransferRecord[]) => Promise<void>;
+export type { TransfersCreatedHook } from './created-transfers.js';
 
 /** The per-item results of a batch and the balances of the accounts it touched, as they stand after it. */
 export interface AppliedBatch {
@@ -28,7 +28,7 @@ export async function applyTransfersWithBalances(
   caps: StorageCapabilities,
   batch: readonly ParsedTransfer[],
   now: number,
-  onCreated?: TransfersCreatedHook,
+  onCreated?: CreatedTransfersOutput,
   rowStatements?: LedgerRowStatements,
 ): Promise<AppliedBatch> {
   const applied = await applyTransferCalls(trx, caps, [batch], now, onCreated, rowStatements);

@@ -8,6 +8,8 @@ import type { AccountState, PendingState, TransferRecord } from './ledger-state.
  * statement, an `unnest` data-modifying CTE per table (`capabilities.writableCtes`; else one statement each), a
  * parameter per column whatever the row count, so compiling, binding and planning cost the same for 1 row and for
  * 8,190 (a VALUES list of 1,000 transfers is 12,000 parameters to bind and parse), in one round trip.
+ * `alsoWrite`: more data-modifying CTEs of the same transaction, sent in the same statement (with `writableCtes`;
+ * the outbox events of the created transfers, `outbox-arrays.ts`).
  */
 export async function writeBatchUnnest(
   trx: MarketkitTransaction,
@@ -16,6 +18,7 @@ export async function writeBatchUnnest(
   pendings: readonly PendingState[],
   accounts: readonly AccountState[],
   now: number,
+  alsoWrite: readonly RawBuilder<unknown>[] = [],
 ): Promise<void> {
   const inserted = pendings.filter((p) => p.isNew);
   const resolved = pendings.filter((p) => !p.isNew);
@@ -25,13 +28,13 @@ export async function writeBatchUnnest(
     resolved.length > 0 ? updatePendings(resolved, now) : undefined,
     accounts.length > 0 ? updateAccounts(accounts) : undefined,
   ].filter((w) => w !== undefined);
-  if (writes.length === 0) return;
-  if (!writableCtes || writes.length === 1) {
-    for (const w of writes) await w.execute(trx);
+  if (writes.length === 0 && alsoWrite.length === 0) return;
+  if (!writableCtes || (writes.length === 1 && alsoWrite.length === 0)) {
+    for (const w of [...writes, ...alsoWrite]) await w.execute(trx);
     return;
   }
   const ctes = writes.map((w, i) => sql`${sql.id(`w${i}`)} as (${w})`);
-  await sql`with ${sql.join(ctes)} select 1`.execute(trx);
+  await sql`with ${sql.join([...ctes, ...alsoWrite])} select 1`.execute(trx);
 }
 
 /** `ids` as one bound `text[]` value, for `id = any(…)`. */

@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { MarketkitError } from '../errors/marketkit-error.js';
 import { chunks } from '../storage/chunks.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { StorageCapabilities } from '../storage/storage-adapter.js';
@@ -110,7 +111,11 @@ export async function writeOutcome(
   created: readonly TransferRecord[],
   now: number,
   rowStatements?: LedgerRowStatements,
+  alsoWrite?: readonly RawBuilder<unknown>[],
 ): Promise<void> {
+  if (alsoWrite !== undefined && !caps.arrayParams) {
+    throw new MarketkitError('INTERNAL', { message: 'ledger writes take more CTEs only where arrays bind' });
+  }
   const rows = perRow(caps, rowStatements);
   if (rows !== undefined) {
     for (const t of created) await rows.insertTransfer(trx, t);
@@ -123,7 +128,7 @@ export async function writeOutcome(
   if (caps.arrayParams) {
     const pendings = [...state.pendings.values()].filter((p) => p.changed);
     const accounts = [...state.accounts.values()].filter((a) => a.changed);
-    await writeBatchUnnest(trx, caps.writableCtes, created, pendings, accounts, now);
+    await writeBatchUnnest(trx, caps.writableCtes, created, pendings, accounts, now, alsoWrite);
     return;
   }
   for (const chunk of chunks(created, ROWS_PER_INSERT)) {

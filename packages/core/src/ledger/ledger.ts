@@ -10,6 +10,7 @@ import type { Account, AccountInput, CreateAccountResult } from './account-types
 import { insertAccounts } from './account-writer.js';
 import { applyTransferCalls } from './apply-transfer-calls.js';
 import { type AppliedBatch, applyTransfersWithBalances, type TransfersCreatedHook } from './apply-transfers.js';
+import type { CreatedTransfersOutput } from './created-transfers.js';
 import { coalesceMaxBatch, type LedgerOptions, ledgerOptionsSchema } from './ledger-options.js';
 import { LedgerRowStatements } from './ledger-row-statements.js';
 import { accountFromRow } from './ledger-rows.js';
@@ -60,7 +61,7 @@ export class Ledger {
   readonly #storage: Storage;
   readonly #clock: Clock;
 
-  readonly #onCreated: TransfersCreatedHook | undefined;
+  readonly #onCreated: CreatedTransfersOutput | undefined;
   readonly #createdEvent: ((t: TransferRecord) => OutboxEventInput) | undefined;
   readonly #coalescer: TransferCoalescer | undefined;
   readonly #rows: LedgerRowStatements;
@@ -68,7 +69,8 @@ export class Ledger {
   /**
    * @param onCreated called with the transfers each batch created, in its transaction (the outbox hooks in here).
    * @param createdEvent the one outbox event `onCreated` writes per created transfer, if that is all it does: lets
-   * other modules write a transfer inside a statement they compile in one piece (`Ledger.postedTransferValues`).
+   * other modules write a transfer inside a statement they compile in one piece (`Ledger.postedTransferValues`), and
+   * lets a batch write those events in its own write statement on PostgreSQL instead of calling `onCreated`.
    * @param options {@link LedgerOptions}, validated here (`VALIDATION_FAILED` with the path `ledger.…`).
    */
   constructor(
@@ -80,7 +82,15 @@ export class Ledger {
   ) {
     this.#storage = storage;
     this.#clock = clock;
-    this.#onCreated = onCreated;
+    this.#onCreated =
+      onCreated === undefined
+        ? undefined
+        : {
+            hook: onCreated,
+            ...(createdEvent === undefined
+              ? {}
+              : { event: { of: createdEvent, clock, jsonType: storage.adapter.columnTypes.json } }),
+          };
     this.#createdEvent = createdEvent;
     const maxBatch = coalesceMaxBatch(
       options === undefined ? undefined : parseInput(ledgerOptionsSchema, options, 'ledger'),

@@ -10,7 +10,7 @@ import {
   partitionOf,
 } from '../../src/events/index.js';
 import type { Storage } from '../../src/storage/storage.js';
-import { commitEvents, openStorage, orderEvent, pendingCount } from './outbox-fixture.js';
+import { commitEvents, commitOptions, openStorage, orderEvent, pendingCount } from './outbox-fixture.js';
 
 for (const backend of testBackends()) {
   describe(`appendEvents on ${backend.name}`, () => {
@@ -85,6 +85,60 @@ for (const backend of testBackends()) {
       ).rejects.toThrow('abort');
       expect((await one(viaTemplates)).sequence).toBe(5);
       expect((await drain()).filter((e) => e.aggregateId === 'mix').map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('numbers batches alike on every path (builder, arrays or per-row templates, one statement of VALUES)', async () => {
+      // Builder: no backend; backend alone: one VALUES statement (PostgreSQL) or the builder (SQLite); backend and
+      // templates (what modules use): `unnest` arrays (PostgreSQL) or per-row templates (SQLite).
+      const paths = [{ clock }, { clock, backend: storage.adapter }, commitOptions(storage, clock)];
+      const batch = (round: number) => [
+        orderEvent('pb', round * 10 + 1),
+        orderEvent('pa', round * 10 + 2),
+        orderEvent('pb', round * 10 + 3),
+        orderEvent('pc', round * 10 + 4),
+        orderEvent('pa', round * 10 + 5),
+      ];
+      const written = [];
+      for (let round = 0; round < 6; round++) {
+        const options = paths[round % paths.length]!;
+        written.push(...(await storage.transaction((trx) => appendEvents(trx, batch(round), options))));
+        if (round === 2) {
+          await expect(
+            storage.transaction(async (trx) => {
+              await appendEvents(trx, batch(99), options);
+              throw new Error('abort');
+            }),
+          ).rejects.toThrow('abort');
+        }
+      }
+      for (const id of ['pa', 'pb', 'pc']) {
+        const mine = written.filter((e) => e.aggregateId === id);
+        expect(mine.map((e) => e.sequence)).toEqual(mine.map((_, i) => i + 1));
+        for (const e of mine) expect(e.partition).toBe(partitionOf('order', id));
+      }
+      const ids = written.map((e) => e.id);
+      expect([...ids].sort()).toEqual(ids);
+      const rows = await storage.db
+        .selectFrom('outbox_events')
+        .select(['id', 'aggregate_id', 'seq', 'sort_key', 'payload'])
+        .where('aggregate_id', 'in', ['pa', 'pb', 'pc'])
+        .orderBy('aggregate_id')
+        .orderBy('seq')
+        .execute();
+      expect(rows.map((r) => r.id).sort()).toEqual([...ids].sort());
+      for (const r of rows) {
+        const e = written.find((w) => w.id === r.id)!;
+        expect([r.aggregate_id, Number(r.seq)]).toEqual([e.aggregateId, e.sequence]);
+      }
+      for (let i = 1; i < rows.length; i++) {
+        if (rows[i]!.aggregate_id === rows[i - 1]!.aggregate_id) {
+          expect(BigInt(rows[i]!.sort_key) > BigInt(rows[i - 1]!.sort_key)).toBe(true);
+        }
+      }
+      const delivered = (await drain()).filter((e) => ['pa', 'pb', 'pc'].includes(e.aggregateId));
+      expect(delivered.map((e) => (e.payload as { n: number }).n).sort((a, b) => a - b)).toEqual(
+        [0, 1, 2, 3, 4, 5].flatMap((round) => batch(round).map((e) => (e.payload as { n: number }).n)),
+      );
     });
 
     it('spreads aggregates over all partitions with a fixed hash', () => {

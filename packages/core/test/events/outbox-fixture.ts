@@ -14,8 +14,13 @@ export async function openStorage(database: TestDatabase, max = 4): Promise<Stor
 
 /** Commits `events` in one transaction, as `market.events.append` does (a single event through statement templates). */
 export function commitEvents(storage: Storage, events: readonly OutboxEventInput[], clock?: Clock) {
+  return storage.transaction((trx) => appendEvents(trx, events, commitOptions(storage, clock)));
+}
+
+/** The options modules append with (`market.events.append`): the backend and the storage's templates. */
+export function commitOptions(storage: Storage, clock?: Clock) {
   const options = { backend: storage.adapter, templates: storage.templates };
-  return storage.transaction((trx) => appendEvents(trx, events, clock === undefined ? options : { ...options, clock }));
+  return clock === undefined ? options : { ...options, clock };
 }
 
 /** An event of aggregate `order/<id>` with a small payload. */
