@@ -31,6 +31,7 @@ export type { MarketkitDatabase } from './schema/database.js';
 export type { MigrateResult, MigrationStatus } from './schema/migrate.js';
 export { JSON_INPUT_LIMITS } from './storage/json-input.js';
 export { retryWhileBusy } from './storage/retry-while-busy.js';
+export { STATEMENT_BATCH } from './storage/statement-template.js';
 /** @internal the transaction wrapper adapters and the conformance suite exercise; not for application code. */
 export {
   type MarketkitTransaction,

@@ -29,6 +29,7 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   updateFromValues: true,
   writableCtes: false,
   arrayParams: false,
+  statementBatches: true,
 });
 
 const COLUMN_TYPES: StorageColumnTypes = Object.freeze({ int64: 'integer', json: 'text' });

@@ -88,7 +88,7 @@ export async function appendEvents(
   }
   if (caps?.writableCtes !== true && options.templates !== undefined) {
     const clock = options.clock ?? systemClock;
-    return appendEventsByRows(trx, options.templates, events, clock, clock.now());
+    return appendEventsByRows(trx, options.templates, events, clock, clock.now(), caps?.statementBatches === true);
   }
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const payloads = batch.map((e, i) => serializePayload(e.payload, i));

@@ -4,7 +4,7 @@ import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
 import { activeTraceparent } from '../observability/tracing.js';
 import { toNumber } from '../storage/int64.js';
-import type { StatementRunner, StatementTemplates } from '../storage/statement-template.js';
+import { runPerRow, type StatementRunner, type StatementTemplates } from '../storage/statement-template.js';
 import { TENANT } from '../storage/tenant-plugin.js';
 import { serializePayload } from './event-payload.js';
 import { eventBatchSchema, plainEventBatch } from './event-schemas.js';
@@ -71,7 +71,8 @@ export async function appendOneEvent(
  * Appends `events` with two statement templates (compiled once, then only bound): per aggregate, in aggregate order
  * (every writer's lock order), the counter upsert reserving its events' sequence numbers and sort keys, then an
  * insert per event. For backends where a statement costs no round trip (SQLite): no statement is built, compiled or
- * plugin-passed per call, whatever the batch size. Same ids, sequence numbers, sort keys and partitions as
+ * plugin-passed per call, whatever the batch size; with `batches` (the adapter's `capabilities.statementBatches`) each
+ * template's rows run as one batched query. Same ids, sequence numbers, sort keys and partitions as
  * `appendEvents`; throws `VALIDATION_FAILED` like it, before writing anything.
  */
 export async function appendEventsByRows(
@@ -80,40 +81,49 @@ export async function appendEventsByRows(
   events: readonly OutboxEventInput[],
   clock: Clock,
   now: number,
+  batches = false,
 ): Promise<AppendedEvent[]> {
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const payloads = batch.map((e, i) => serializePayload(e.payload, i));
   const ids = nextOutboxIds(clock, now, batch.length);
   const traceContext = activeTraceparent();
-  const bump = bumpTemplate(templates);
-  const insert = insertTemplate(templates);
+  const groups = groupByAggregate(batch);
+  const bumps = groups.map((g) => ({
+    type: g.aggregateType,
+    id: g.aggregateId,
+    count: g.indexes.length,
+    key: sortKeyBase(now) + g.indexes.length - 1,
+  }));
+  const counters = await runPerRow<{ last_seq: bigint | number; last_key: bigint | number }>(
+    trx,
+    bumpTemplate(templates),
+    bumps,
+    batches,
+  );
+  if (counters.length !== groups.length) {
+    throw new MarketkitError('INTERNAL', { message: 'outbox counter upsert returned no row' });
+  }
   const appended = new Array<AppendedEvent>(batch.length);
-  for (const group of groupByAggregate(batch)) {
+  const inserts: Record<string, unknown>[] = [];
+  for (const [g, group] of groups.entries()) {
     const count = group.indexes.length;
-    const counter = await trx.executeQuery<{ last_seq: bigint | number; last_key: bigint | number }>(
-      bump.bind({ type: group.aggregateType, id: group.aggregateId, count, key: sortKeyBase(now) + count - 1 }),
-    );
-    const row = counter.rows[0];
-    if (row === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox counter upsert returned no row' });
-    const firstSeq = toNumber(row.last_seq) - count + 1;
-    const firstKey = toNumber(row.last_key) - count + 1;
+    const firstSeq = toNumber(counters[g]!.last_seq) - count + 1;
+    const firstKey = toNumber(counters[g]!.last_key) - count + 1;
     const partition = partitionOf(group.aggregateType, group.aggregateId);
     for (const [k, index] of group.indexes.entries()) {
       const e = batch[index]!;
-      await trx.executeQuery(
-        insert.bind({
-          id: ids[index],
-          aggregate_type: e.aggregateType,
-          aggregate_id: e.aggregateId,
-          seq: firstSeq + k,
-          partition_no: partition,
-          sort_key: firstKey + k,
-          type: e.type,
-          payload: payloads[index],
-          created_at: now,
-          trace_context: traceContext,
-        }),
-      );
+      inserts.push({
+        id: ids[index],
+        aggregate_type: e.aggregateType,
+        aggregate_id: e.aggregateId,
+        seq: firstSeq + k,
+        partition_no: partition,
+        sort_key: firstKey + k,
+        type: e.type,
+        payload: payloads[index],
+        created_at: now,
+        trace_context: traceContext,
+      });
       appended[index] = {
         id: ids[index]!,
         type: e.type,
@@ -124,6 +134,7 @@ export async function appendEventsByRows(
       };
     }
   }
+  await runPerRow(trx, insertTemplate(templates), inserts, batches);
   return appended;
 }
 

@@ -1,44 +1,53 @@
 import { type Selectable, sql } from 'kysely';
-import type { StatementTemplates } from '../storage/statement-template.js';
+import { runPerRow, type StatementTemplate, type StatementTemplates } from '../storage/statement-template.js';
 import type { MarketkitTransaction } from '../storage/storage.js';
 import type { AccountState, PendingState, TransferRecord } from './ledger-state.js';
 import type { AccountsTable, PendingTransfersTable, TransfersTable } from './ledger-tables.js';
+
+type Values = Readonly<Record<string, unknown>>;
 
 /**
  * A ledger batch's reads and writes as one statement per row, each compiled once (`StatementTemplate`) and then only
  * bound: for backends where a row's statement costs little in the database and a multi-row one mostly costs JS
  * (SQLite: no round trip, the adapter keeps prepared statements), so no query is built, run through the plugins or
- * compiled per batch. The tenant is a template parameter, bound from the storage instance.
+ * compiled per batch. With `batches` (the adapter's `capabilities.statementBatches`) a batch's rows of one statement
+ * are bound together and run by one `executeQuery` (`StatementTemplate.bindMany`), so the driver stack is passed once
+ * per statement, not once per row. The tenant is a template parameter, bound from the storage instance.
  */
 export class LedgerRowStatements {
   readonly #t: StatementTemplates;
+  readonly #batches: boolean;
 
-  constructor(templates: StatementTemplates) {
+  constructor(templates: StatementTemplates, batches = false) {
     this.#t = templates;
+    this.#batches = batches;
   }
 
-  async transfer(trx: MarketkitTransaction, id: string): Promise<Selectable<TransfersTable> | undefined> {
+  /** The transfers with these ids that exist. */
+  transfers(trx: MarketkitTransaction, ids: readonly string[]): Promise<Selectable<TransfersTable>[]> {
     const t = this.#t.get('ledger:transfer-by-id', (db, p) =>
       db.selectFrom('transfers').selectAll().where('id', '=', p('id')),
     );
-    return (await trx.executeQuery<Selectable<TransfersTable>>(t.bind({ id }))).rows[0];
+    return this.#run<Selectable<TransfersTable>>(trx, t, ids.map((id) => ({ id })));
   }
 
-  async pending(trx: MarketkitTransaction, id: string): Promise<Selectable<PendingTransfersTable> | undefined> {
+  /** The pending transfers with these ids that exist, in the order of `ids`. */
+  pendings(trx: MarketkitTransaction, ids: readonly string[]): Promise<Selectable<PendingTransfersTable>[]> {
     const t = this.#t.get('ledger:pending-by-id', (db, p) =>
       db.selectFrom('pending_transfers').selectAll().where('id', '=', p('id')),
     );
-    return (await trx.executeQuery<Selectable<PendingTransfersTable>>(t.bind({ id }))).rows[0];
+    return this.#run<Selectable<PendingTransfersTable>>(trx, t, ids.map((id) => ({ id })));
   }
 
-  async account(trx: MarketkitTransaction, id: string): Promise<Selectable<AccountsTable> | undefined> {
+  /** The accounts with these ids that exist, in the order of `ids`. */
+  accounts(trx: MarketkitTransaction, ids: readonly string[]): Promise<Selectable<AccountsTable>[]> {
     const t = this.#t.get('ledger:account-by-id', (db, p) =>
       db.selectFrom('accounts').selectAll().where('id', '=', p('id')),
     );
-    return (await trx.executeQuery<Selectable<AccountsTable>>(t.bind({ id }))).rows[0];
+    return this.#run<Selectable<AccountsTable>>(trx, t, ids.map((id) => ({ id })));
   }
 
-  async insertTransfer(trx: MarketkitTransaction, r: TransferRecord): Promise<void> {
+  async insertTransfers(trx: MarketkitTransaction, records: readonly TransferRecord[]): Promise<void> {
     const t = this.#t.get('ledger:insert-transfer', (db, p) =>
       db.insertInto('transfers').values({
         id: p('id'),
@@ -55,8 +64,10 @@ export class LedgerRowStatements {
         created_at: p('now'),
       }),
     );
-    await trx.executeQuery(
-      t.bind({
+    await this.#run(
+      trx,
+      t,
+      records.map((r) => ({
         id: r.id,
         debit: r.debitAccountId,
         credit: r.creditAccountId,
@@ -69,11 +80,11 @@ export class LedgerRowStatements {
         pending_id: r.pendingId,
         timeout: r.timeoutSeconds,
         now: r.createdAt,
-      }),
+      })),
     );
   }
 
-  async insertPending(trx: MarketkitTransaction, r: PendingState, now: number): Promise<void> {
+  async insertPendings(trx: MarketkitTransaction, rows: readonly PendingState[], now: number): Promise<void> {
     const t = this.#t.get('ledger:insert-pending', (db, p) =>
       db.insertInto('pending_transfers').values({
         id: p('id'),
@@ -87,8 +98,10 @@ export class LedgerRowStatements {
         updated_at: p('now'),
       }),
     );
-    await trx.executeQuery(
-      t.bind({
+    await this.#run(
+      trx,
+      t,
+      rows.map((r) => ({
         id: r.id,
         debit: r.debitAccountId,
         credit: r.creditAccountId,
@@ -98,21 +111,25 @@ export class LedgerRowStatements {
         expires_at: r.expiresAt,
         resolved_by_id: r.resolvedById,
         now,
-      }),
+      })),
     );
   }
 
-  async updatePending(trx: MarketkitTransaction, r: PendingState, now: number): Promise<void> {
+  async updatePendings(trx: MarketkitTransaction, rows: readonly PendingState[], now: number): Promise<void> {
     const t = this.#t.get('ledger:update-pending', (db, p) =>
       db
         .updateTable('pending_transfers')
         .set({ status: p('status'), resolved_by_id: p('resolved_by_id'), updated_at: p('now') })
         .where('id', '=', p('id')),
     );
-    await trx.executeQuery(t.bind({ id: r.id, status: r.status, resolved_by_id: r.resolvedById, now }));
+    await this.#run(
+      trx,
+      t,
+      rows.map((r) => ({ id: r.id, status: r.status, resolved_by_id: r.resolvedById, now })),
+    );
   }
 
-  async updateAccount(trx: MarketkitTransaction, a: AccountState): Promise<void> {
+  async updateAccounts(trx: MarketkitTransaction, accounts: readonly AccountState[]): Promise<void> {
     const t = this.#t.get('ledger:update-balances', (db, p) =>
       db
         .updateTable('accounts')
@@ -125,8 +142,20 @@ export class LedgerRowStatements {
         })
         .where('id', '=', p('id')),
     );
-    await trx.executeQuery(
-      t.bind({ id: a.id, dp: a.debitsPending, dpo: a.debitsPosted, cp: a.creditsPending, cpo: a.creditsPosted }),
+    await this.#run(
+      trx,
+      t,
+      accounts.map((a) => ({
+        id: a.id,
+        dp: a.debitsPending,
+        dpo: a.debitsPosted,
+        cp: a.creditsPending,
+        cpo: a.creditsPosted,
+      })),
     );
+  }
+
+  #run<R>(trx: MarketkitTransaction, t: StatementTemplate, rows: readonly Values[]): Promise<R[]> {
+    return runPerRow<R>(trx, t, rows, this.#batches);
   }
 }

@@ -36,14 +36,9 @@ export async function loadSnapshot(
   const lookup = [...new Set([...transferIds, ...pendingIds])];
   const rows = perRow(caps, rowStatements);
   if (rows !== undefined) {
-    for (const id of lookup) {
-      const r = await rows.transfer(trx, id);
-      if (r !== undefined) transfers.set(r.id, transferRecordFromRow(r));
-    }
+    for (const r of await rows.transfers(trx, lookup)) transfers.set(r.id, transferRecordFromRow(r));
     const ids = new Set(accountIds);
-    for (const id of [...new Set(pendingIds)].sort()) {
-      const r = await rows.pending(trx, id);
-      if (r === undefined) continue;
+    for (const r of await rows.pendings(trx, [...new Set(pendingIds)].sort())) {
       pendings.set(r.id, pendingStateFromRow(r));
       ids.add(r.debit_account_id);
       ids.add(r.credit_account_id);
@@ -86,10 +81,7 @@ export async function lockAccounts(
 ): Promise<void> {
   const rows = perRow(caps, rowStatements);
   if (rows !== undefined) {
-    for (const id of [...ids].sort()) {
-      const r = await rows.account(trx, id);
-      if (r !== undefined) into.set(r.id, accountStateFromRow(r));
-    }
+    for (const r of await rows.accounts(trx, [...ids].sort())) into.set(r.id, accountStateFromRow(r));
     return;
   }
   for (const chunk of chunks([...ids].sort(), caps.arrayParams ? ARRAY_CHUNK : 5000)) {
@@ -118,11 +110,22 @@ export async function writeOutcome(
   }
   const rows = perRow(caps, rowStatements);
   if (rows !== undefined) {
-    for (const t of created) await rows.insertTransfer(trx, t);
-    for (const p of state.pendings.values()) {
-      if (p.changed) await (p.isNew ? rows.insertPending(trx, p, now) : rows.updatePending(trx, p, now));
-    }
-    for (const a of state.accounts.values()) if (a.changed) await rows.updateAccount(trx, a);
+    await rows.insertTransfers(trx, created);
+    const changed = [...state.pendings.values()].filter((p) => p.changed);
+    await rows.insertPendings(
+      trx,
+      changed.filter((p) => p.isNew),
+      now,
+    );
+    await rows.updatePendings(
+      trx,
+      changed.filter((p) => !p.isNew),
+      now,
+    );
+    await rows.updateAccounts(
+      trx,
+      [...state.accounts.values()].filter((a) => a.changed),
+    );
     return;
   }
   if (caps.arrayParams) {

@@ -114,7 +114,7 @@ export class Ledger {
               ),
             maxBatch,
           );
-    this.#rows = new LedgerRowStatements(storage.templates);
+    this.#rows = new LedgerRowStatements(storage.templates, storage.adapter.capabilities.statementBatches === true);
   }
 
   /**

@@ -15,6 +15,19 @@ export interface StatementRunner {
   executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>>;
 }
 
+/**
+ * Marks the parameters of a statement bound for several rows at once (`StatementTemplate.bindMany`): a list of
+ * parameter lists, one per run. An adapter that declares `capabilities.statementBatches` runs the statement once per
+ * list, in order, within the one `executeQuery` call, and returns the rows of every run (a registered symbol, so an
+ * adapter need not import it).
+ *
+ * @example
+ * ```ts
+ * const runs = (parameters as { [STATEMENT_BATCH]?: true })[STATEMENT_BATCH] === true ? parameters : [parameters];
+ * ```
+ */
+export const STATEMENT_BATCH: unique symbol = Symbol.for('marketkit.statementBatch') as never;
+
 /** Stands for the value of the named parameter where a statement template is built. */
 export type ParamRef = (name: string) => never;
 
@@ -75,6 +88,23 @@ export class StatementTemplate {
 
   /** The statement with `values` in place, ready for `db.executeQuery` (in a transaction or not). */
   bind(values: Readonly<Record<string, unknown>>): CompiledQuery {
+    // What `CompiledQuery.raw(this.sql, params)` returns, without freezing a new node, parameter array and query
+    // on every call: nothing holds on to them past the statement.
+    return { sql: this.sql, query: this.#node, parameters: this.#parameters(values), queryId: createQueryId() };
+  }
+
+  /**
+   * The statement once per entry of `rows`, as one query for an adapter with `capabilities.statementBatches`
+   * (SQLite): its parameters are a {@link STATEMENT_BATCH}-marked list of parameter lists, which the adapter runs
+   * one after another in the same call (a read returns the rows of every run, in order). Only for such adapters.
+   */
+  bindMany(rows: readonly Readonly<Record<string, unknown>>[]): CompiledQuery {
+    const batch: unknown[][] & { [STATEMENT_BATCH]?: true } = rows.map((values) => this.#parameters(values));
+    batch[STATEMENT_BATCH] = true;
+    return { sql: this.sql, query: this.#node, parameters: batch, queryId: createQueryId() };
+  }
+
+  #parameters(values: Readonly<Record<string, unknown>>): unknown[] {
     const params = new Array<unknown>(this.#names.length);
     for (let i = 0; i < params.length; i++) {
       const name = this.#names[i]!;
@@ -85,9 +115,7 @@ export class StatementTemplate {
       }
       params[i] = value;
     }
-    // What `CompiledQuery.raw(this.sql, params)` returns, without freezing a new node, parameter array and query
-    // on every call: nothing holds on to them past the statement.
-    return { sql: this.sql, query: this.#node, parameters: params, queryId: createQueryId() };
+    return params;
   }
 }
 
@@ -127,4 +155,21 @@ export class StatementTemplates {
   compile(build: TemplateBuild): StatementTemplate {
     return new StatementTemplate(this.#db, build, this.#prepare, this.#defaults);
   }
+}
+
+/**
+ * Runs `template` once per entry of `rows`, in order, and returns the rows of every run: one batched query
+ * (`bindMany`) with `batches` (the adapter's `capabilities.statementBatches`), else one query per entry.
+ */
+export async function runPerRow<R>(
+  runner: StatementRunner,
+  template: StatementTemplate,
+  rows: readonly Readonly<Record<string, unknown>>[],
+  batches: boolean,
+): Promise<R[]> {
+  if (rows.length === 0) return [];
+  if (batches) return (await runner.executeQuery<R>(template.bindMany(rows))).rows as R[];
+  const out: R[] = [];
+  for (const values of rows) for (const r of (await runner.executeQuery<R>(template.bind(values))).rows) out.push(r);
+  return out;
 }

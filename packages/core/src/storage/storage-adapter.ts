@@ -47,6 +47,12 @@ export interface StorageCapabilities {
    * carries one parameter per column rather than one per value (PostgreSQL). Absent means false.
    */
   readonly arrayParams?: boolean;
+  /**
+   * A statement bound for several rows (`StatementTemplate.bindMany`, parameters marked with `STATEMENT_BATCH`) runs
+   * once per row within one `executeQuery` call, so a batch's per-row statements cost one pass through the driver
+   * stack instead of one each (SQLite, where a statement has no round trip). Absent means false.
+   */
+  readonly statementBatches?: boolean;
 }
 
 /** The column types the shared migrations ask for, spelled in the backend's SQL. */

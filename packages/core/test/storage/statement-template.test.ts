@@ -53,6 +53,40 @@ for (const backend of testBackends()) {
       ]);
     });
 
+    it('runs a statement bound for several rows once per row in one query, where the adapter batches', async (ctx) => {
+      if (storage.adapter.capabilities.statementBatches !== true) return ctx.skip();
+      const insert = storage.templates.compile((db, p) =>
+        db.insertInto('outbox_aggregates').values({
+          aggregate_type: p('type'),
+          aggregate_id: p('id'),
+          last_seq: p('seq'),
+          last_key: p('seq'),
+        }),
+      );
+      const read = storage.templates.compile((db, p) =>
+        db.selectFrom('outbox_aggregates').select(['aggregate_id', 'last_seq']).where('aggregate_id', '=', p('id')),
+      );
+      const rows = [3, 1, 2].map((i) => ({ type: 'batch', id: `b${i}`, seq: i * 7 }));
+      const written = await storage.db.executeQuery(insert.bindMany(rows));
+      expect(written.numAffectedRows).toBe(3n);
+      // A read returns every run's rows, in the order of the runs; a run that finds nothing adds nothing.
+      const found = await storage.db.executeQuery<{ aggregate_id: string; last_seq: unknown }>(
+        read.bindMany(['b2', 'missing', 'b3', 'b1'].map((id) => ({ id }))),
+      );
+      expect(found.rows.map((r) => [r.aggregate_id, Number(r.last_seq)])).toEqual([
+        ['b2', 14],
+        ['b3', 21],
+        ['b1', 7],
+      ]);
+      // A run that fails fails the query, and in a transaction nothing of the batch stays.
+      const clash = [{ type: 'batch', id: 'b4', seq: 1 }, { type: 'batch', id: 'b1', seq: 1 }];
+      await expect(storage.transaction((trx) => trx.executeQuery(insert.bindMany(clash)))).rejects.toMatchObject({
+        code: 'UNIQUE_VIOLATION',
+      });
+      const after = await storage.db.executeQuery(read.bindMany([{ id: 'b4' }]));
+      expect(after.rows).toEqual([]);
+    });
+
     it('hands each template’s text to the adapter’s prepare once, as compiled', () => {
       const seen: string[] = [];
       const recording = new Storage(

@@ -11,7 +11,7 @@ import type {
   TransactionSettings,
 } from 'kysely';
 import { CompiledQuery as Compiled, sql } from 'kysely';
-import type { StorageAdapter } from '../../src/index.js';
+import { STATEMENT_BATCH, type StorageAdapter } from '../../src/index.js';
 import { MARKETKIT_TABLES } from '../../src/schema/database.js';
 import type { Storage } from '../../src/storage/storage.js';
 
@@ -167,7 +167,10 @@ export function recordingAdapter(adapter: StorageAdapter, sink: RecordedStatemen
 function recordingConnection(conn: DatabaseConnection, sink: RecordedStatement[]): DatabaseConnection {
   return {
     executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-      sink.push({ sql: query.sql, parameters: [...query.parameters] });
+      // A statement bound for several rows (`bindMany`) runs once per row: each run is a statement sent.
+      const batch = (query.parameters as { [STATEMENT_BATCH]?: true })[STATEMENT_BATCH] === true;
+      const runs = batch ? (query.parameters as readonly (readonly unknown[])[]) : [query.parameters];
+      for (const parameters of runs) sink.push({ sql: query.sql, parameters: [...parameters] });
       return conn.executeQuery<R>(query);
     },
     streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
