@@ -20,6 +20,11 @@ interface ClientState {
   readonly wrapper: PostgresPoolClient;
   /** The BEGIN of the open transaction, not sent yet: it goes with the transaction's first statement. */
   begin: string | undefined;
+  /**
+   * The answer to a BEGIN sent with a first statement, until it comes: later statements wait for it, and are not
+   * sent at all if it failed (their promises reject with its error).
+   */
+  begun: Promise<unknown> | undefined;
   /** Statements sent and not answered yet on a client not in pipeline mode. */
   inFlight: number;
   /** Settles when the last statement sent on a client not in pipeline mode is answered. */
@@ -34,8 +39,10 @@ interface ClientState {
  * On a client in pipeline mode (`client.pipeline === true`: node-postgres sends every query at once and answers each
  * in order), a transaction's BEGIN is not sent alone: it is answered at once and sent with the transaction's first
  * statement, whose answer then waits for both. If the BEGIN failed, the statement's promise rejects with the
- * BEGIN's error, after the statement's own answer came in. A transaction that sends no statement at all sends no
- * BEGIN either: its COMMIT or ROLLBACK is answered here.
+ * BEGIN's error, after the statement's own answer came in, and statements sent meanwhile wait for the BEGIN's
+ * answer and are never sent when it failed: only that first statement can have run outside the transaction (see
+ * docs/storage.md, "Pipelining"). A transaction that sends no statement at all sends no BEGIN either: its COMMIT or
+ * ROLLBACK is answered here.
  *
  * On a client not in pipeline mode, statements sent while another is in flight wait for it here, one after the
  * other, as node-postgres's own queue would run them (without its deprecation warning).
@@ -51,6 +58,7 @@ export function pipelinedClients(pool: PostgresPool): PostgresPool {
         states.set(client, state);
       }
       state.begin = undefined;
+      state.begun = undefined;
       return state.wrapper;
     },
     end: () => pool.end(),
@@ -60,6 +68,7 @@ export function pipelinedClients(pool: PostgresPool): PostgresPool {
 function wrap(client: PgClient): ClientState {
   const state: ClientState = {
     begin: undefined,
+    begun: undefined,
     inFlight: 0,
     tail: Promise.resolve(),
     wrapper: {
@@ -67,6 +76,7 @@ function wrap(client: PgClient): ClientState {
         client.pipeline === true ? pipelined(client, state, args) : oneByOne(client, state, args)) as never,
       release: (destroy?: boolean) => {
         state.begin = undefined;
+        state.begun = undefined;
         (client.release as (destroy?: boolean) => void)(destroy);
       },
     },
@@ -80,6 +90,12 @@ function pipelined(client: PgClient, state: ClientState, args: unknown[]): Promi
   const bare = typeof text === 'string' && (values === undefined || (Array.isArray(values) && values.length === 0));
   const begin = state.begin;
   if (begin === undefined) {
+    const begun = state.begun;
+    if (begun !== undefined) {
+      // Sent once the BEGIN is answered; never if it failed, except a ROLLBACK (harmless outside a transaction).
+      const send = () => client.query(...args);
+      return begun.then(send, bare && /^\s*rollback\b/i.test(text) ? send : (error: unknown) => Promise.reject(error));
+    }
     if (bare && BEGIN.test(text)) {
       state.begin = text;
       return Promise.resolve(answered('BEGIN'));
@@ -89,6 +105,11 @@ function pipelined(client: PgClient, state: ClientState, args: unknown[]): Promi
   state.begin = undefined;
   if (bare && END.test(text)) return Promise.resolve(answered(END.exec(text)![1]!.toUpperCase()));
   const begun = client.query(begin);
+  state.begun = begun;
+  const settled = () => {
+    if (state.begun === begun) state.begun = undefined;
+  };
+  begun.then(settled, settled);
   const ran = client.query(...args);
   // Both answers awaited: a statement whose BEGIN failed never reports success.
   return begun.then(

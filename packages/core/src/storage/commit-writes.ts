@@ -1,4 +1,11 @@
-import type { CompiledQuery, DatabaseConnection, Dialect, QueryResult } from 'kysely';
+import {
+  AbortedTransactionError,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  isAbortedTransactionError,
+  type QueryResult,
+} from 'kysely';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { forwardingDriver, withDriver } from './wrapped-driver.js';
 
@@ -65,13 +72,15 @@ function settle<T>(start: () => Promise<T>): Promise<Settled<T>> {
  * Sends `writes` and then the commit (`commit`, which must throw when the transaction did not commit) on `conn`
  * without waiting between them, so a pipelining connection sends them all in one round trip; then waits for every
  * answer. A write that failed aborted the transaction, so the COMMIT answered ROLLBACK: the first such write's error
- * is thrown (mapped by its `error`), never the commit's. Nothing is left in flight on `conn` when this returns.
+ * is thrown (mapped by its `error`), never the commit's; `rolledBack` is called first, as the transaction is over
+ * and needs no ROLLBACK. Nothing is left in flight on `conn` when this returns.
  * @internal
  */
 export async function commitWithWrites(
   conn: DatabaseConnection,
   writes: readonly CommitWrite[],
   commit: () => Promise<void>,
+  rolledBack: () => void = () => {},
 ): Promise<void> {
   if (writes.length === 0) return commit();
   const sent = writes.map((w) => settle(() => conn.executeQuery(w.query)));
@@ -81,7 +90,10 @@ export async function commitWithWrites(
     if (answer.ok) continue;
     const write = writes[i]!;
     const error = write.error === undefined ? answer.error : write.error(answer.error);
-    if (!committed.ok) throw error;
+    if (!committed.ok) {
+      if (isAbortedTransactionError(committed.error)) rolledBack();
+      throw error;
+    }
     // The write failed in the client before it reached the server, and the COMMIT went through without it.
     throw new MarketkitError('INTERNAL', {
       message: 'a write queued for commit failed, but the transaction committed without it',
@@ -91,12 +103,13 @@ export async function commitWithWrites(
   if (!committed.ok) throw committed.error;
 }
 
-/** A COMMIT's answer: throws when PostgreSQL completed it as ROLLBACK (an earlier statement aborted the transaction). */
+/**
+ * A COMMIT's answer: throws Kysely's `AbortedTransactionError` (as its drivers do) when PostgreSQL completed it as
+ * ROLLBACK, an earlier statement having aborted the transaction.
+ */
 export function checkCommitted(result: QueryResult<unknown>): void {
   const command = (result.rows[0] as { command?: unknown } | undefined)?.command;
-  if (command === 'ROLLBACK') {
-    throw new MarketkitError('INTERNAL', { message: 'the COMMIT was answered ROLLBACK: the transaction was aborted' });
-  }
+  if (command === 'ROLLBACK') throw new AbortedTransactionError();
 }
 
 /**
@@ -105,6 +118,8 @@ export function checkCommitted(result: QueryResult<unknown>): void {
  * @internal
  */
 export function commitWritesDialect(dialect: Dialect, writes: CommitWrites): Dialect {
+  /** Connections whose COMMIT was answered ROLLBACK for a failed queued write: no ROLLBACK to send. */
+  const over = new WeakSet<DatabaseConnection>();
   return withDriver(dialect, (driver) =>
     forwardingDriver(driver, {
       async beginTransaction(conn, settings) {
@@ -112,14 +127,17 @@ export function commitWritesDialect(dialect: Dialect, writes: CommitWrites): Dia
         writes.open(conn);
       },
       commitTransaction(conn) {
-        return commitWithWrites(conn, writes.take(conn), () => driver.commitTransaction(conn));
+        const commit = () => driver.commitTransaction(conn);
+        return commitWithWrites(conn, writes.take(conn), commit, () => over.add(conn));
       },
-      rollbackTransaction(conn) {
+      async rollbackTransaction(conn) {
         writes.take(conn);
-        return driver.rollbackTransaction(conn);
+        if (over.delete(conn)) return;
+        await driver.rollbackTransaction(conn);
       },
       releaseConnection(conn) {
         writes.take(conn);
+        over.delete(conn);
         return driver.releaseConnection(conn);
       },
     }),

@@ -197,15 +197,20 @@ export class Storage {
         this.db.getExecutor().provideConnection(async (conn) => {
           await this.#waiting(() => conn.executeQuery(this.#begin));
           this.#commitWrites?.open(conn);
+          let over = false;
           try {
             const result = await work(conn);
             const writes = this.#commitWrites?.take(conn) ?? [];
-            await commitWithWrites(conn, writes, async () => checkCommitted(await conn.executeQuery(COMMIT)));
+            const commit = async () => checkCommitted(await conn.executeQuery(COMMIT));
+            await commitWithWrites(conn, writes, commit, () => {
+              over = true;
+            });
             return result;
           } catch (error) {
             this.#commitWrites?.take(conn);
-            // A failed commit can leave the transaction open (SQLite): rolled back too. The first error is reported.
-            await conn.executeQuery(ROLLBACK).catch(() => {});
+            // A failed commit can leave the transaction open (SQLite): rolled back too, unless PostgreSQL answered the
+            // COMMIT with ROLLBACK for a failed queued write. The first error is reported.
+            if (!over) await conn.executeQuery(ROLLBACK).catch(() => {});
             throw error;
           }
         }),
