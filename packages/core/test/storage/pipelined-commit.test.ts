@@ -6,6 +6,7 @@
  * nothing in flight starts one.
  */
 import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgres';
+import { sqliteAdapter } from '@marketkit/adapters/sqlite';
 import { createFreshDatabase, type FreshDatabase, ManualClock, requirePostgresUrl } from '@marketkit/testing';
 import { CompiledQuery, type PostgresPool, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -285,5 +286,38 @@ describe('pipelined transactions on postgres', () => {
     } finally {
       await close();
     }
+  });
+});
+
+describe('Storage.onCommit on sqlite (no round trips: the write runs at once)', () => {
+  let storage: Storage;
+
+  beforeAll(async () => {
+    storage = new Storage(sqliteAdapter({ filename: ':memory:' }));
+    await sql`create table notes (id text primary key)`.execute(storage.db);
+  });
+  afterAll(async () => {
+    await storage?.destroy();
+  });
+
+  const count = async () =>
+    Number((await sql<{ n: number }>`select count(*) as n from notes`.execute(storage.db)).rows[0]?.n);
+
+  it('runs the write in the transaction at once, and a failing one fails the transaction, which rolls back', async () => {
+    expect(storage.queuesCommitWrites).toBe(false);
+    await storage.transaction(async (trx) => {
+      await storage.onCommit(trx, { query: CompiledQuery.raw(`insert into notes (id) values ('a')`) });
+      // Already written: the transaction sees it.
+      expect((await sql<{ id: string }>`select id from notes`.execute(trx)).rows).toEqual([{ id: 'a' }]);
+    });
+    const failed = storage.transaction(async (trx) => {
+      await sql`insert into notes (id) values ('b')`.execute(trx);
+      await storage.onCommit(trx, {
+        query: CompiledQuery.raw(`insert into notes (id) values ('a')`),
+        error: () => new Error('mapped'),
+      });
+    });
+    await expect(failed).rejects.toThrow('mapped');
+    expect(await count()).toBe(1);
   });
 });
