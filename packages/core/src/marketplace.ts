@@ -266,7 +266,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const ledger = new Ledger(
     storage,
     clock,
-    (trx, created) => events.append(trx, created.map(transferCreatedEvent)).then(() => {}),
+    (trx, created) => events.appendOnCommit(trx, created.map(transferCreatedEvent)),
     transferCreatedEvent,
     options.ledger,
   );
@@ -284,7 +284,8 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     }
     return provider;
   };
-  const emit = (trx: MarketkitTransaction, e: readonly OutboxEventInput[]) => events.append(trx, e).then(() => {});
+  // Core's own events: nobody reads their sequence numbers, so they are written with the commit (one round trip).
+  const emit = (trx: MarketkitTransaction, e: readonly OutboxEventInput[]) => events.appendOnCommit(trx, e);
   const webhooks = new Webhooks({
     storage,
     clock,

@@ -64,6 +64,15 @@ export interface PostgresAdapterConfig {
    */
   readonly replanAfterMs?: number;
   /**
+   * Put the connections of the pool the adapter creates in node-postgres pipeline mode (`pipeline: true`, pg 8.23+):
+   * a transaction's BEGIN then goes with its first statement, and the writes core queues for a commit (outbox
+   * events, a saga step's progress) go with the COMMIT, saving round trips on every write transaction. Default
+   * true. Ignored for a given `pool`: each client it hands out is looked at instead (`client.pipeline`), so create
+   * that pool with `pipeline: true` to get the same. A pipelined client refuses cursors and query streams
+   * (`pg-cursor`, `pg-query-stream`); Marketkit uses neither. See docs/storage.md, "Pipelining".
+   */
+  readonly pipeline?: boolean;
+  /**
    * Hot standbys streaming from the primary (PostgreSQL physical replication), at most 16. Reads that core marks
    * replica-safe (listings and orders by id, order history, the order feed, ledger balances and transfer pages) are
    * spread over them, round robin, whenever one has replayed far enough ({@link replicaReads}); every write, every
@@ -196,6 +205,7 @@ export const postgresAdapterConfigSchema = z
     preparedStatements: z.boolean().optional(),
     planCacheMode: z.enum(['force_custom_plan', 'auto', 'force_generic_plan']).optional(),
     replanAfterMs: z.number().min(0).max(MAX_MS).optional(),
+    pipeline: z.boolean().optional(),
     replicas: z.array(replicaSchema).max(16).optional(),
     replicaReads: replicaReadsSchema.optional(),
   })

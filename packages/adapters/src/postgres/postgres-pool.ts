@@ -81,6 +81,8 @@ export async function createPostgresPool(config: PostgresAdapterConfig): Promise
             configured.add(client);
           },
         }),
+    // Statements sent without awaiting go out together (see pipelinedClients); refused only for cursors and streams.
+    pipeline: config.pipeline !== false,
     max: config.max ?? 10,
     connectionTimeoutMillis: config.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
     application_name: config.applicationName ?? 'marketkit',

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { type Clock, systemClock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
@@ -15,7 +15,7 @@ import type { AppendedEvent, OutboxEventInput } from './event-types.js';
 import { outboxArrayCtes } from './outbox-arrays.js';
 import { type AggregateGroup, groupByAggregate } from './outbox-groups.js';
 import { advanceCounter, idFactory, KEY_SCALE } from './outbox-numbering.js';
-import { appendEventsByRows, appendOneEvent } from './outbox-steps.js';
+import { appendEventsByRows, appendOneEvent, oneEventStatement } from './outbox-steps.js';
 import { partitionOf } from './partition-of.js';
 
 /**
@@ -159,6 +159,54 @@ async function appendWithArrays(
 const ONE_STATEMENT_MAX = 1000;
 
 /**
+ * `events` appended as statements bound but not run, in order (one over `unnest` arrays where arrays bind, else one per
+ * {@link ONE_STATEMENT_MAX} events), for a
+ * transaction's commit (`Storage.onCommit`): the events get ids, sequence numbers, sort keys and partitions as with
+ * {@link appendEvents}, taken when the statements run. Needs a backend with data-modifying CTEs (`backend`); the
+ * statements raise no error of their own (every event is inserted with its aggregate's counter). Throws
+ * `VALIDATION_FAILED`, before anything is queued, on malformed input or past `OUTBOX_LIMITS`.
+ * @internal
+ */
+export function appendEventsStatements(
+  trx: MarketkitTransaction,
+  events: readonly OutboxEventInput[],
+  options: AppendEventsOptions & { readonly backend: NonNullable<AppendEventsOptions['backend']> },
+): CompiledQuery[] {
+  if (events.length === 0) return [];
+  const clock = options.clock ?? systemClock;
+  const jsonType = options.backend.columnTypes.json;
+  if (events.length === 1 && options.templates !== undefined) {
+    return [oneEventStatement(options.templates, events[0]!, clock, clock.now(), jsonType).query];
+  }
+  if (options.backend.capabilities.arrayParams === true) {
+    const { ctes } = outboxArrayCtes('ob', events, clock, clock.now(), jsonType);
+    return [sql`with ${sql.join(ctes)} select count(*) as n from ob_events`.compile(trx)];
+  }
+  const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
+  const payloads = batch.map((e, i) => serializePayload(e.payload, i));
+  const now = clock.now();
+  const nextId = idFactory(clock);
+  const ids = batch.map(() => nextId(now));
+  const traceContext = activeTraceparent();
+  const statements: CompiledQuery[] = [];
+  for (let from = 0; from < batch.length; from += ONE_STATEMENT_MAX) {
+    const to = Math.min(batch.length, from + ONE_STATEMENT_MAX);
+    const part = batch.slice(from, to);
+    const statement = oneStatementAppend(
+      part,
+      groupByAggregate(part),
+      ids.slice(from, to),
+      payloads.slice(from, to),
+      now,
+      jsonType,
+      traceContext,
+    );
+    statements.push(statement.compile(trx));
+  }
+  return statements;
+}
+
+/**
  * PostgreSQL: the counter upsert and the event insert as one statement (a data-modifying CTE), saving a round trip
  * on every transaction that writes events. Same numbering as the two-statement path: each aggregate's counter row
  * is locked by the upsert and the events take the `count` sequence numbers and keys it reserved.
@@ -173,6 +221,32 @@ async function appendInOneStatement(
   jsonType: string,
   traceContext: string | null,
 ): Promise<AppendedEvent[]> {
+  const statement = oneStatementAppend(batch, groups, ids, payloads, now, jsonType, traceContext);
+  const result = await statement.execute(trx);
+  const seqById = new Map(result.rows.map((r) => [r.id, toNumber(r.seq)]));
+  if (seqById.size !== batch.length) {
+    throw new MarketkitError('INTERNAL', { message: `outbox insert wrote ${seqById.size} of ${batch.length} events` });
+  }
+  return batch.map((e, index) => ({
+    id: ids[index]!,
+    type: e.type,
+    aggregateType: e.aggregateType,
+    aggregateId: e.aggregateId,
+    sequence: seqById.get(ids[index]!)!,
+    partition: partitionOf(e.aggregateType, e.aggregateId),
+  }));
+}
+
+/** The statement of {@link appendInOneStatement}: it returns each event's `id` and `seq`. */
+function oneStatementAppend(
+  batch: readonly OutboxEventInput[],
+  groups: readonly AggregateGroup[],
+  ids: readonly string[],
+  payloads: readonly string[],
+  now: number,
+  jsonType: string,
+  traceContext: string | null,
+): RawBuilder<{ id: string; seq: string | bigint }> {
   const baseKey = now * KEY_SCALE;
   const counters = groups.map(
     (g) =>
@@ -186,7 +260,7 @@ async function appendInOneStatement(
     }),
   );
   const agg = sql.table('outbox_aggregates');
-  const result = await sql<{ id: string; seq: string | bigint }>`
+  return sql<{ id: string; seq: string | bigint }>`
     with c as (
       insert into ${agg} (tenant, aggregate_type, aggregate_id, last_seq, last_key) values ${sql.join(counters)}
       on conflict (tenant, aggregate_type, aggregate_id) do update set
@@ -200,19 +274,7 @@ async function appendInOneStatement(
       v.type, v.payload, v.created_at, v.trace_context
     from (values ${sql.join(values)}) as v(tenant, id, aggregate_type, aggregate_id, k, cnt, partition_no, type, payload, created_at, trace_context)
     join c on c.aggregate_type = v.aggregate_type and c.aggregate_id = v.aggregate_id
-    returning id, seq`.execute(trx);
-  const seqById = new Map(result.rows.map((r) => [r.id, toNumber(r.seq)]));
-  if (seqById.size !== batch.length) {
-    throw new MarketkitError('INTERNAL', { message: `outbox insert wrote ${seqById.size} of ${batch.length} events` });
-  }
-  return batch.map((e, index) => ({
-    id: ids[index]!,
-    type: e.type,
-    aggregateType: e.aggregateType,
-    aggregateId: e.aggregateId,
-    sequence: seqById.get(ids[index]!)!,
-    partition: partitionOf(e.aggregateType, e.aggregateId),
-  }));
+    returning id, seq`;
 }
 
 interface Row {

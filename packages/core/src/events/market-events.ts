@@ -4,7 +4,7 @@ import { consoleLogger, errorFields, type Logger } from '../logging/logger.js';
 import { parseRowLimit } from '../storage/row-limit.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
 import type { StorageAdapter } from '../storage/storage-adapter.js';
-import { appendEvents } from './append-events.js';
+import { appendEvents, appendEventsStatements } from './append-events.js';
 import { EventListeners } from './event-listeners.js';
 import type { EventSink } from './event-sink.js';
 import type { AppendedEvent, JsonObject, OutboxBacklog, OutboxEventInput } from './event-types.js';
@@ -84,6 +84,45 @@ export class MarketEvents<M extends object = Record<string, JsonObject>> {
       backend: this.#backend,
       templates: this.#storage.templates,
     });
+  }
+
+  /**
+   * Writes events in `trx` with its commit, for a caller that does not need their sequence numbers: as
+   * {@link MarketEvents.append}, they commit exactly when the transaction does, with the same ids, per-aggregate
+   * sequence numbers and order (taken when the write runs, in the order of the calls), but on PostgreSQL the write
+   * is queued and sent together with the COMMIT, a round trip fewer per transaction (two fewer on a pool in
+   * pipeline mode, where it shares the COMMIT's round trip). Until the commit, the transaction does not see the
+   * events, and the aggregates' counter rows are locked only from then on. A failing write (a deadlock, a
+   * serialization failure) fails the transaction with its own error, so `market`'s transactions rerun it as any
+   * other. On SQLite it writes at once, as `append` does. Validates now: malformed events throw `VALIDATION_FAILED`
+   * here, before anything is queued. Only inside a transaction of this marketplace (`trx` as its hooks and steps
+   * receive it).
+   *
+   * @example
+   * ```ts
+   * // A saga's local step: the event commits with the step's writes and progress.
+   * const mark = {
+   *   name: 'mark-shipped',
+   *   kind: 'local',
+   *   run: async ({ trx, input }) => {
+   *     await market.events.appendOnCommit(trx, [
+   *       { type: 'order.shipped', aggregateType: 'order', aggregateId: input.orderId, payload: { carrier: 'dhl' } },
+   *     ]);
+   *   },
+   * } as const;
+   * ```
+   */
+  async appendOnCommit(trx: MarketkitTransaction, events: readonly OutboxEventInput[]): Promise<void> {
+    if (!this.#storage.queuesCommitWrites || !this.#backend.capabilities.writableCtes) {
+      await this.append(trx, events);
+      return;
+    }
+    const statements = appendEventsStatements(trx, events, {
+      clock: this.#clock,
+      backend: this.#backend,
+      templates: this.#storage.templates,
+    });
+    for (const query of statements) await this.#storage.onCommit(trx, { query });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type CompiledQuery, sql } from 'kysely';
 import type { Clock } from '../clock/clock.js';
 import { MarketkitError } from '../errors/marketkit-error.js';
 import { parseInput } from '../errors/validation-error.js';
@@ -42,29 +42,11 @@ export async function appendOneEvent(
   shape: OneEventStatement = {},
 ): Promise<AppendedEvent> {
   if (shape.jsonType === undefined) return (await appendEventsByRows(trx, templates, [event], clock, now))[0]!;
-  const [e] = plainEventBatch([event]) ?? parseInput(eventBatchSchema, [event], 'events');
-  const payload = serializePayload(e!.payload, 0);
-  const [id] = nextOutboxIds(clock, now, 1);
-  const partition = partitionOf(e!.aggregateType, e!.aggregateId);
-  const traceContext = activeTraceparent();
-  const template = oneStatement(templates, shape.jsonType);
-  const result = await trx.executeQuery<{ seq: bigint | number | string }>(
-    template.bind({
-      id,
-      aggregate_type: e!.aggregateType,
-      aggregate_id: e!.aggregateId,
-      partition_no: partition,
-      key: sortKeyBase(now),
-      type: e!.type,
-      payload,
-      created_at: now,
-      trace_context: traceContext,
-    }),
-  );
+  const { query, appended } = oneEventStatement(templates, event, clock, now, shape.jsonType);
+  const result = await trx.executeQuery<{ seq: bigint | number | string }>(query);
   const row = result.rows[0];
   if (row === undefined) throw new MarketkitError('INTERNAL', { message: 'outbox insert wrote no event' });
-  const sequence = toNumber(row.seq);
-  return { id: id!, type: e!.type, aggregateType: e!.aggregateType, aggregateId: e!.aggregateId, sequence, partition };
+  return appended(toNumber(row.seq));
 }
 
 /**
@@ -163,6 +145,44 @@ function insertTemplate(templates: StatementTemplates) {
       trace_context: p('trace_context'),
     }),
   );
+}
+
+/**
+ * {@link appendOneEvent}'s one statement (data-modifying CTEs, `jsonType` the payload's column type), bound but not
+ * run, and the event it appends given the sequence number it returns: for a caller that runs it later (with a
+ * transaction's commit) or reads the number itself. Throws `VALIDATION_FAILED` like `appendEvents`.
+ */
+export function oneEventStatement(
+  templates: StatementTemplates,
+  event: OutboxEventInput,
+  clock: Clock,
+  now: number,
+  jsonType: string,
+): { readonly query: CompiledQuery; readonly appended: (sequence: number) => AppendedEvent } {
+  const [e] = plainEventBatch([event]) ?? parseInput(eventBatchSchema, [event], 'events');
+  const payload = serializePayload(e!.payload, 0);
+  const [id] = nextOutboxIds(clock, now, 1);
+  const partition = partitionOf(e!.aggregateType, e!.aggregateId);
+  const query = oneStatement(templates, jsonType).bind({
+    id,
+    aggregate_type: e!.aggregateType,
+    aggregate_id: e!.aggregateId,
+    partition_no: partition,
+    key: sortKeyBase(now),
+    type: e!.type,
+    payload,
+    created_at: now,
+    trace_context: activeTraceparent(),
+  });
+  const appended = (sequence: number): AppendedEvent => ({
+    id: id!,
+    type: e!.type,
+    aggregateType: e!.aggregateType,
+    aggregateId: e!.aggregateId,
+    sequence,
+    partition,
+  });
+  return { query, appended };
 }
 
 /**

@@ -28,7 +28,11 @@ export class LedgerRowStatements {
     const t = this.#t.get('ledger:transfer-by-id', (db, p) =>
       db.selectFrom('transfers').selectAll().where('id', '=', p('id')),
     );
-    return this.#run<Selectable<TransfersTable>>(trx, t, ids.map((id) => ({ id })));
+    return this.#run<Selectable<TransfersTable>>(
+      trx,
+      t,
+      ids.map((id) => ({ id })),
+    );
   }
 
   /** The pending transfers with these ids that exist, in the order of `ids`. */
@@ -36,7 +40,11 @@ export class LedgerRowStatements {
     const t = this.#t.get('ledger:pending-by-id', (db, p) =>
       db.selectFrom('pending_transfers').selectAll().where('id', '=', p('id')),
     );
-    return this.#run<Selectable<PendingTransfersTable>>(trx, t, ids.map((id) => ({ id })));
+    return this.#run<Selectable<PendingTransfersTable>>(
+      trx,
+      t,
+      ids.map((id) => ({ id })),
+    );
   }
 
   /** The accounts with these ids that exist, in the order of `ids`. */
@@ -44,7 +52,11 @@ export class LedgerRowStatements {
     const t = this.#t.get('ledger:account-by-id', (db, p) =>
       db.selectFrom('accounts').selectAll().where('id', '=', p('id')),
     );
-    return this.#run<Selectable<AccountsTable>>(trx, t, ids.map((id) => ({ id })));
+    return this.#run<Selectable<AccountsTable>>(
+      trx,
+      t,
+      ids.map((id) => ({ id })),
+    );
   }
 
   async insertTransfers(trx: MarketkitTransaction, records: readonly TransferRecord[]): Promise<void> {

@@ -5,6 +5,7 @@
  * the CTEs and of the values start with the shape's `name`, so they cannot clash with the caller's.
  */
 import { type RawBuilder, sql } from 'kysely';
+import type { CommitWrite } from '../storage/commit-writes.js';
 import type { ParamRef } from '../storage/statement-template.js';
 import type { Storage } from '../storage/storage.js';
 import { TENANT } from '../storage/tenant-plugin.js';
@@ -15,6 +16,7 @@ import {
   progressValues,
   SAGA_PARAM_NAMES,
   STEP_COLUMNS,
+  sagaLeaseLost,
   shapeOf,
   startRow,
   startValues,
@@ -115,4 +117,49 @@ function logCte(q: ParamRef, storage: Storage, shape: SagaCteShape): RawBuilder<
 
 function prefixed(p: ParamRef, name: string): ParamRef {
   return (n) => p(`${name}_${n}`);
+}
+
+/** What the fenced write of {@link fencedCommitWrite} raises when its fence matched no row. */
+const FENCE_LOST_MARKER = 'marketkit saga fence lost: ';
+
+/**
+ * The fenced progress write and step-log entries of `writeProgressAndLog`, as a write queued for the transaction's
+ * commit (`Storage.onCommit`), whose row count nobody reads: so the statement itself raises an error when the
+ * fence (`version`) matched no row, which aborts the transaction, and the step's own writes roll back with it.
+ * `error` turns that error into `LEASE_LOST` (after calling `lost`). Needs data-modifying CTEs (PostgreSQL).
+ */
+export function fencedCommitWrite(
+  storage: Storage,
+  id: string,
+  version: bigint,
+  progress: SagaProgress,
+  log: readonly StepLogRow[],
+  now: number,
+  lost: () => void,
+): CommitWrite {
+  const t = storage.templates.get(`saga.progress+log-fenced:${shapeOf(progress)}:${log.length}`, (db, ref) => {
+    const [update, logged] = sagaProgressCtes(ref, storage, { name: 'p', logEntries: log.length, progress });
+    // The raising branch depends on p, so the planner cannot fold it into an error before the update ran.
+    const statement = sql`with ${log.length === 0 ? update : sql.join([update!, logged!])}
+      select case when (select count(*) from p) = 1 then 'ok'
+        else cast(${sql.lit(FENCE_LOST_MARKER)} || (select count(*) from p) as integer)::text end as mk_fence`;
+    return { compile: () => statement.compile(db) };
+  });
+  return {
+    query: t.bind(sagaProgressValues('p', id, version, progress, log, now)),
+    error: (error) => {
+      if (!messageHas(error, FENCE_LOST_MARKER)) return error;
+      lost();
+      return sagaLeaseLost(id, version);
+    },
+  };
+}
+
+/** True when `error`, or an error it was caused by, has `marker` in its message. */
+function messageHas(error: unknown, marker: string): boolean {
+  for (let e: unknown = error; e !== undefined && e !== null; e = (e as { cause?: unknown }).cause) {
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && message.includes(marker)) return true;
+  }
+  return false;
 }

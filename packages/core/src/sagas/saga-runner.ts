@@ -8,6 +8,7 @@ import { backoffDelay, DEFAULT_RETRY_POLICY, defaultClassify, errorSummary } fro
 import { withTimeout } from '../jobs/with-timeout.js';
 import { errorCode, linkTo } from '../observability/tracing.js';
 import type { MarketkitTransaction, Storage } from '../storage/storage.js';
+import { fencedCommitWrite } from './saga-ctes.js';
 import type { SagaDefinition, SagaStep, SagaStepContext } from './saga-definition.js';
 import type { SagaRegistry } from './saga-registry.js';
 import { insertProgressAndLog, writeProgressAndLog } from './saga-statements.js';
@@ -536,6 +537,14 @@ class SagaRun {
     const start = this.#start;
     if (start !== undefined) {
       if (!(await insertProgressAndLog(trx, storage, start, progress, log, now))) throw new AlreadyStarted(start.id);
+    } else if (storage.queuesCommitWrites && storage.adapter.capabilities.writableCtes) {
+      // Nobody reads the write's result: it goes with the COMMIT, and raises (rolling the step back) if the fence
+      // no longer holds.
+      const { id, version } = this.#claimed;
+      const lost = () => {
+        this.#fenceLost = true;
+      };
+      await storage.onCommit(trx, fencedCommitWrite(storage, id, version, progress, log, now, lost));
     } else {
       try {
         await writeProgressAndLog(trx, storage, this.#claimed.id, this.#claimed.version, progress, log, now);

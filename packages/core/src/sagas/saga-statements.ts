@@ -306,7 +306,8 @@ export function startValues(start: SagaStart, p: SagaProgress, now: number, into
   return into;
 }
 
-function sagaLeaseLost(id: string, version: bigint): MarketkitError {
+/** `LEASE_LOST` for the saga `id` whose fencing token `version` no longer holds. @internal */
+export function sagaLeaseLost(id: string, version: bigint): MarketkitError {
   return new MarketkitError('LEASE_LOST', {
     message: `Saga ${id}: the lease with fencing token ${version} was taken over; the step does not commit.`,
     details: { resource: 'saga', id, fence: String(version) },

@@ -133,6 +133,15 @@ export interface StorageAdapter {
    */
   readonly writeLockWait?: WriteLockWait | undefined;
   /**
+   * Optional. True when the statements of one transaction may be sent without waiting for each other's answers
+   * (PostgreSQL): the adapter's connections pipeline them where the driver can (node-postgres clients in pipeline
+   * mode: all sent at once, one round trip) and run them one after the other otherwise, and a statement that fails
+   * aborts the transaction, so every later one fails too and its COMMIT answers ROLLBACK. Core then sends the writes
+   * queued with `Storage.onCommit` together with the transaction's COMMIT. Absent (SQLite, where a statement costs no
+   * round trip and a failed one leaves the transaction open), `Storage.onCommit` runs a write at once.
+   */
+  readonly pipelining?: boolean;
+  /**
    * Optional: read replicas. Core sends the reads it marks replica-safe (they may be stale: see
    * {@link ReplicaReadConsistency}) through {@link ReplicaReads.dialect}; every write, every transaction and every
    * read that guards money or stock stays on {@link dialect} (the primary). Absent, every read goes to the primary.

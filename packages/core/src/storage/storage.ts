@@ -1,9 +1,23 @@
-import { CompiledQuery, Kysely, type KyselyPlugin, type Transaction, WithSchemaPlugin } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  Kysely,
+  type KyselyPlugin,
+  type Transaction,
+  WithSchemaPlugin,
+} from 'kysely';
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import { parseInput, ValidationError } from '../errors/validation-error.js';
 import { NO_OBSERVABILITY, type Observability } from '../observability/observability.js';
 import { MARKETKIT_TABLES, type MarketkitDatabase } from '../schema/database.js';
+import {
+  type CommitWrite,
+  CommitWrites,
+  checkCommitted,
+  commitWithWrites,
+  commitWritesDialect,
+} from './commit-writes.js';
 import { retryWhileBusy } from './retry-while-busy.js';
 import { type StatementRunner, StatementTemplates, TENANT_PARAM_MARK } from './statement-template.js';
 import type { RelaxedCommit, ReplicaReadConsistency, StorageAdapter, WriteLockWait } from './storage-adapter.js';
@@ -106,6 +120,8 @@ export class Storage {
   readonly #plugins: KyselyPlugin[];
   /** {@link db} with the tenant as a template parameter: what templates compile through. */
   readonly #templateDb: Kysely<MarketkitDatabase>;
+  /** Writes queued for the commits of open transactions (`onCommit`), where the adapter pipelines. */
+  readonly #commitWrites: CommitWrites | undefined;
   #relaxed:
     | { readonly from: RelaxedCommit; readonly relax: CompiledQuery; readonly restore: CompiledQuery }
     | undefined;
@@ -126,8 +142,10 @@ export class Storage {
     const placed = parsed.schema === undefined ? prefix : [new WithSchemaPlugin(parsed.schema), ...prefix];
     // The tenant first: it recognises Marketkit's tables by their logical names, before the prefix renames them.
     this.#plugins = [new TenantPlugin(MARKETKIT_TABLES, this.tenant), ...placed];
-    const dialect =
-      metrics === undefined ? adapter.dialect : timedDialect(adapter.dialect, (s) => metrics.dbWait('pool', s));
+    this.#commitWrites = adapter.pipelining === true ? new CommitWrites() : undefined;
+    const base =
+      this.#commitWrites === undefined ? adapter.dialect : commitWritesDialect(adapter.dialect, this.#commitWrites);
+    const dialect = metrics === undefined ? base : timedDialect(base, (s) => metrics.dbWait('pool', s));
     this.db = new Kysely<MarketkitDatabase>({
       dialect: this.#wait === undefined ? dialect : waitingDialect(dialect, this.#wait),
       plugins: this.#plugins,
@@ -178,19 +196,56 @@ export class Storage {
       () =>
         this.db.getExecutor().provideConnection(async (conn) => {
           await this.#waiting(() => conn.executeQuery(this.#begin));
+          this.#commitWrites?.open(conn);
+          let over = false;
           try {
             const result = await work(conn);
-            await conn.executeQuery(COMMIT);
+            const writes = this.#commitWrites?.take(conn) ?? [];
+            const commit = async () => checkCommitted(await conn.executeQuery(COMMIT));
+            await commitWithWrites(conn, writes, commit, () => {
+              over = true;
+            });
             return result;
           } catch (error) {
-            // A failed commit can leave the transaction open (SQLite): rolled back too. The first error is reported.
-            await conn.executeQuery(ROLLBACK).catch(() => {});
+            this.#commitWrites?.take(conn);
+            // A failed commit can leave the transaction open (SQLite): rolled back too, unless PostgreSQL answered the
+            // COMMIT with ROLLBACK for a failed queued write. The first error is reported.
+            if (!over) await conn.executeQuery(ROLLBACK).catch(() => {});
             throw error;
           }
         }),
       options,
     );
     return this.#wrote(done);
+  }
+
+  /**
+   * Runs `write` in the transaction `trx` (of {@link transaction} or {@link templateTransaction}) as part of its
+   * commit, for a write whose result nobody reads: where the adapter pipelines (PostgreSQL,
+   * `StorageAdapter.pipelining`) it is queued and sent with the COMMIT, in the order queued, all in one round trip
+   * when the connection is in pipeline mode; elsewhere (SQLite) it runs at once. Either way it commits exactly when
+   * the transaction does. A queued write that fails fails the whole transaction with ITS error (mapped by
+   * `write.error`) and nothing commits; a serialization failure or deadlock in it reruns the transaction like any
+   * other. The write must raise an error itself when it cannot do its part (its row count is never read), and it
+   * sees the transaction's other writes, but they do not see it.
+   */
+  async onCommit(trx: MarketkitTransaction | StatementRunner, write: CommitWrite): Promise<void> {
+    const writes = this.#commitWrites;
+    if (writes === undefined) {
+      try {
+        await trx.executeQuery(write.query);
+      } catch (error) {
+        throw write.error === undefined ? error : write.error(error);
+      }
+      return;
+    }
+    if ('getExecutor' in trx) await trx.getExecutor().provideConnection(async (conn) => writes.add(conn, write));
+    else writes.add(trx as DatabaseConnection, write);
+  }
+
+  /** True when {@link onCommit} queues writes for the commit (the adapter pipelines) rather than running them at once. */
+  get queuesCommitWrites(): boolean {
+    return this.#commitWrites !== undefined;
   }
 
   /**

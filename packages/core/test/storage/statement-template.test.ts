@@ -79,7 +79,10 @@ for (const backend of testBackends()) {
         ['b1', 7],
       ]);
       // A run that fails fails the query, and in a transaction nothing of the batch stays.
-      const clash = [{ type: 'batch', id: 'b4', seq: 1 }, { type: 'batch', id: 'b1', seq: 1 }];
+      const clash = [
+        { type: 'batch', id: 'b4', seq: 1 },
+        { type: 'batch', id: 'b1', seq: 1 },
+      ];
       await expect(storage.transaction((trx) => trx.executeQuery(insert.bindMany(clash)))).rejects.toMatchObject({
         code: 'UNIQUE_VIOLATION',
       });
