@@ -95,7 +95,7 @@ export async function claimJobs(
 ): Promise<ClaimedJob[]> {
   // One statement: in autocommit, without the BEGIN and COMMIT round trips (retried as a transaction is).
   const rows = await storage.autocommit((db) =>
-    claimLeased(db, storage.adapter.capabilities, 'jobs', owner, limit, now, leaseMs),
+    claimLeased(db, storage.templates, storage.adapter.capabilities, 'jobs', owner, limit, now, leaseMs),
   );
 
   return rows.map((r) => ({

@@ -91,7 +91,7 @@ export async function claimSagas(
 ): Promise<ClaimedSaga[]> {
   // One statement: in autocommit, without the BEGIN and COMMIT round trips (retried as a transaction is).
   const rows = await storage.autocommit((db) =>
-    claimLeased(db, storage.adapter.capabilities, 'saga_instances', owner, limit, now, leaseMs),
+    claimLeased(db, storage.templates, storage.adapter.capabilities, 'saga_instances', owner, limit, now, leaseMs),
   );
 
   return rows.map(claimedFromRow);
