@@ -148,9 +148,12 @@ export class PreparedStatements {
               return client.query(text, params);
             }
             w.cachedSince ??= Date.now();
+            // Whether it was sent inside a transaction, as of now: a write sent with the COMMIT (pipelining) is
+            // answered after the COMMIT went out, and must not be rerun on its own when the transaction aborted.
+            const inTransaction = w.inTransaction;
             return client
               .query({ name, text, values: params })
-              .catch((error: unknown) => this.#lost(error, w, () => client.query(text, params)));
+              .catch((error: unknown) => this.#lost(error, inTransaction, () => client.query(text, params)));
           }
           return client.query(text as never);
         }) as PostgresPoolClient['query'],
@@ -165,10 +168,10 @@ export class PreparedStatements {
 
   /**
    * A named statement failed with `error`. When its name was not where this connection left it, switches to unnamed
-   * statements, then reruns it unnamed (`rerun`) outside a transaction, where nothing ran, or marks the error as
-   * {@link isPreparedStatementLost} inside one, which the failed statement aborted.
+   * statements, then reruns it unnamed (`rerun`) when it was sent outside a transaction, where nothing ran, or marks
+   * the error as {@link isPreparedStatementLost} when it was sent inside one (`inTransaction`), which it aborted.
    */
-  async #lost<R>(error: unknown, w: Wrapped, rerun: () => Promise<R>): Promise<R> {
+  async #lost<R>(error: unknown, inTransaction: boolean, rerun: () => Promise<R>): Promise<R> {
     const code = sqlstateOf(error);
     if (typeof code !== 'string' || !LOST_CODES.has(code)) throw error;
     if (!this.#unnamed) {
@@ -180,7 +183,7 @@ export class PreparedStatements {
           'statement unnamed from now on. Set preparedStatements: false to start that way.',
       );
     }
-    if (!w.inTransaction) return rerun();
+    if (!inTransaction) return rerun();
     if (typeof error === 'object' && error !== null) lostErrors.add(error);
     throw error;
   }

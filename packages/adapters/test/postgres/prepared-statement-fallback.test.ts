@@ -90,6 +90,35 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
     }
   });
 
+  it('a write sent with the COMMIT whose name is gone: the transaction is rerun whole, the write never runs alone', async () => {
+    const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
+    const logger = recordingLogger();
+    adapter.useLogger?.(logger);
+    adapter.prepare?.(UPSERT);
+    const storage = new Storage(adapter);
+    const db = storage.db as unknown as Kysely<unknown>;
+    try {
+      expect(storage.queuesCommitWrites).toBe(true);
+      await db.executeQuery(CompiledQuery.raw(UPSERT, ['e', 0])); // parsed on the connection under its name
+      await sql`deallocate all`.execute(db); // so its Bind at the commit finds nothing: 26000
+      let attempts = 0;
+      await storage.transaction(async (trx) => {
+        attempts++;
+        await trx.executeQuery(CompiledQuery.raw('insert into fb_effects (attempt) values ($1)', [100 + attempts]));
+        await storage.onCommit(trx, { query: CompiledQuery.raw(UPSERT, ['e', 7]) });
+      });
+      expect(attempts).toBe(2);
+      const effects = await sql<{ attempt: number }>`select attempt from fb_effects where attempt > 100`.execute(db);
+      expect(effects.rows).toEqual([{ attempt: 102 }]);
+      // Applied once, by the second attempt's commit: not also on its own after the first attempt rolled back.
+      const row = await sql<{ n: string }>`select n::text from fb_t where id = 'e'`.execute(db);
+      expect(row.rows).toEqual([{ n: '7' }]);
+      expect(logger.warnings).toEqual([{ code: '26000', adapter: 'postgres' }]);
+    } finally {
+      await storage.destroy();
+    }
+  });
+
   it('keeps named statements where they survive (a direct connection, or PgBouncer 1.21+ following them)', async () => {
     const adapter = postgresAdapter({ connectionString: fresh.url, max: 4 });
     const logger = recordingLogger();
