@@ -255,6 +255,7 @@ export interface ConfirmRows {
   readonly clearing: string;
   readonly escrow: string;
   readonly amount: number;
+  readonly authorizationId: string;
   readonly captureId: string;
   readonly outbox: readonly [OutboxDraft, OutboxDraft];
   readonly event: Row;
@@ -322,6 +323,7 @@ export function confirmRows(
     clearing,
     escrow,
     amount,
+    authorizationId: ids.authorizationId,
     captureId: ids.captureId,
     outbox: [
       outbox('transfer.created', 'account', clearing, transferPayload, now),

@@ -48,7 +48,7 @@ export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) =
     cleanup.push(() => db.drop());
     const pool = await newPool(db.url, IN_FLIGHT);
     cleanup.push(() => pool.end());
-    const stats = [0, 1, 2, 3, 4].map(() => new StatementStats());
+    const stats = [0, 1, 2, 3, 4, 5].map(() => new StatementStats());
     const market = createMarketplace({
       adapter: postgresAdapter({ pool: countingPool(pool, stats[0]!) }),
       payments: payments(),
@@ -62,6 +62,7 @@ export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) =
       postgresRawLane('b', pool, stats[2]!, new CheckoutStream('b', key)),
       postgresRawLane('b+named', pool, stats[3]!, new CheckoutStream('bn', key)),
       postgresRawLane('b+named relaxed', pool, stats[4]!, new CheckoutStream('br', key)),
+      postgresRawLane('b+named+saga relaxed', pool, stats[5]!, new CheckoutStream('bs', key)),
     ];
     const trace = { sdk: [] as string[], a: [] as string[], b: [] as string[] };
     for (const [i, t] of [trace.sdk, trace.a, trace.b].entries()) {

@@ -10,6 +10,9 @@
  *   discards every connection's cached plans every `replanAfterMs`: the same re-planning applies to both.
  * - (b+named relaxed) (b+named) with the authorization's record committed as the SDK commits it on PostgreSQL:
  *   `synchronous_commit` off for that one statement (`set_config` in its `where`), the like-for-like rival.
+ * - (b+named+saga relaxed) (b+named relaxed) that also writes the checkout saga's record the SDK writes, in the same
+ *   two statements (the instance and the order step's log entry with the order; the instance's completion, fenced by
+ *   its version, and three log entries with the payment): a hand-written checkout with the SDK's guarantees.
  * (a) and (b) send unnamed statements, parsed and planned on every run, as hand-written node-postgres code does
  * (see the README on named statements).
  */
@@ -28,6 +31,8 @@ import {
   type ListingInfo,
   type OutboxDraft,
   type Row,
+  sagaCompletionRows,
+  sagaStartRows,
   sortKeyBase,
 } from './model.js';
 
@@ -52,9 +57,12 @@ const COMPLETE_KEY = `update mk_idempotency_keys set status = 'succeeded', resul
   lock_token = null, locked_until = null, expires_at = greatest(created_at + 86400000, $2)
   where tenant = '' and actor = $3 and operation = 'orders.checkout' and idempotency_key = $4 and status = 'in_progress'`;
 
+/** The hand-written sides of the PostgreSQL rows. */
+export type RawKind = 'a' | 'b' | 'b+named' | 'b+named relaxed' | 'b+named+saga relaxed';
+
 /** A checkout side on pg; `stats` gets every statement under a readable label. */
 export function postgresRawLane(
-  kind: 'a' | 'b' | 'b+named' | 'b+named relaxed',
+  kind: RawKind,
   pool: pg.Pool,
   stats: StatementStats,
   stream: CheckoutStream,
@@ -63,7 +71,8 @@ export function postgresRawLane(
   /** (b+named): each text's name, as a hand-writer would give it (one per statement, in first-use order). */
   const names = new Map<string, string>();
   const named = (text: string) => {
-    if (!names.has(text)) names.set(text, `raw_${kind === 'b+named' ? 'b' : 'br'}_${names.size}`);
+    const prefix = kind === 'b+named' ? 'b' : kind === 'b+named relaxed' ? 'br' : 'bs';
+    if (!names.has(text)) names.set(text, `raw_${prefix}_${names.size}`);
     return names.get(text)!;
   };
   const q = async (c: Client, label: string, text: string, values: unknown[] = []) => {
@@ -109,14 +118,15 @@ export function postgresRawLane(
       }
     }
   };
-  const create = kind === 'a' ? createA : createB;
-  const confirm = kind === 'a' ? confirmA : confirmB;
+  const saga = kind === 'b+named+saga relaxed';
+  const create = kind === 'a' ? createA : saga ? createWithSaga : createB;
+  const confirm = kind === 'a' ? confirmA : saga ? confirmWithSaga : confirmB;
   return {
     name: `raw (${kind})`,
     async run() {
       const call = stream.next();
       const created = await create(call, q, tx, one);
-      const ids = await pay(payments, call, created.info, one, kind === 'b+named relaxed');
+      const ids = await pay(payments, call, created.info, one, kind.endsWith('relaxed'));
       await confirm(call, confirmRows(call, created.info, ids, created.at, Date.now()), q, tx, one);
     },
   };
@@ -302,7 +312,21 @@ async function confirmA(call: CheckoutCall, r: ConfirmRows, q: Q, tx: Tx, _one: 
 // ---------------------------------------------------------------------------------------------------------------
 // (b): one statement per transaction
 
-const createSqlB = (withKey: boolean) => `with ${withKey ? `k as (${claimSql(11, true)}),` : ''} l as (
+/**
+ * The saga's CTEs of the create statement, from parameter `$p` on: its instance (leased to `worker` as the SDK's
+ * caller holds it) and the order step's log entry, written only when the stock was taken (`l`).
+ */
+const createSagaCtes = (p: number) => `,
+  si as (insert into mk_saga_instances (id, name, status, step_index, input, outputs, attempts, last_error, next_run_at,
+      lease_owner, lease_expires_at, version, created_at, updated_at)
+    select 'checkout:' || $1::text, 'marketkit.checkout', 'running', 1, $${p}::jsonb, $${p + 1}::jsonb, 0, null,
+      $4::int8 + 60000, $${p + 2}::text, $4::int8 + 60000, 1, $4::int8, $4::int8 from l
+    on conflict (tenant, id) do nothing),
+  ss as (insert into mk_saga_steps (id, saga_id, step_index, step_name, phase, outcome, attempt, detail, worker, created_at)
+    select $${p + 3}::text, 'checkout:' || $1::text, 0, 'order', 'run', 'completed', 1, $${p + 4}::jsonb, $${p + 2}::text,
+      $4::int8 from l)`;
+
+const createSqlB = (withKey: boolean, saga = false) => `with ${withKey ? `k as (${claimSql(11, true)}),` : ''} l as (
     update mk_listings set reserved = reserved + $3::int8, updated_at = $4::int8
     where tenant = '' and id = $2::text and status = 'active' and quantity - sold - reserved >= $3::int8
       ${withKey ? 'and exists (select 1 from k)' : ''}
@@ -332,20 +356,28 @@ const createSqlB = (withKey: boolean) => `with ${withKey ? `k as (${claimSql(11,
       jsonb_build_object('orderId', $1::text, 'seq', 1, 'transition', 'checkout', 'from', null, 'to', 'checkout',
         'actor', jsonb_build_object('role', 'buyer', 'id', $6::text), 'listingId', $2::text, 'quantity', $3::int8,
         'amountMinor', (l.price_minor * $3::int8)::text, 'currency', l.currency), $4::int8
-    from g, l)
+    from g, l)${saga ? createSagaCtes(withKey ? 11 + CLAIM_COLUMNS.length : 11) : ''}
   select seller_id, price_minor, currency from l`;
 
 const CREATE_B = createSqlB(false);
 const CREATE_B_KEY = createSqlB(true);
+const CREATE_SAGA = { key: createSqlB(true, true), noKey: createSqlB(false, true) };
 
-async function createB(call: CheckoutCall, _q: Q, _tx: Tx, one: One): Promise<Created> {
+async function createB(call: CheckoutCall, _q: Q, _tx: Tx, one: One, saga = false): Promise<Created> {
   const now = Date.now();
   // The outbox event's id and partition do not depend on the listing: take them from the shared row builder.
   const draft = createRows(call, { sellerId: '', priceMinor: 0, currency: '' }, now).outbox;
   const withKey = call.idempotencyKey !== undefined;
   const claim = withKey ? Object.values(claimRow(call, now)) : [];
   const label = withKey ? 'with … (claim key + create order: 8 writes)' : 'with … (create order: 7 writes)';
-  const rows = await one(label, withKey ? CREATE_B_KEY : CREATE_B, [
+  const sagaValues: unknown[] = [];
+  if (saga) {
+    const rows = sagaStartRows(call, SAGA_WORKER, now);
+    const step = rows.steps[0]!;
+    sagaValues.push(rows.instance['input'], rows.instance['outputs'], SAGA_WORKER, step['id'], step['detail']);
+  }
+  const text = saga ? (withKey ? CREATE_SAGA.key : CREATE_SAGA.noKey) : withKey ? CREATE_B_KEY : CREATE_B;
+  const rows = await one(saga ? `${label} + saga` : label, text, [
     call.orderId,
     call.listingId,
     call.quantity,
@@ -357,11 +389,27 @@ async function createB(call: CheckoutCall, _q: Q, _tx: Tx, one: One): Promise<Cr
     draft.id,
     draft.partition_no,
     ...claim,
+    ...sagaValues,
   ]);
   return { info: infoOf(rows[0], call), at: now };
 }
 
-const confirmSqlB = (withKey: boolean) => `with o as (
+/**
+ * The saga's CTEs of the confirm statement, from parameter `$p` on: the instance completed (lease released, fenced
+ * by the version the create wrote) and three log entries, written only when the order was confirmed (`o`).
+ */
+const confirmSagaCtes = (p: number) => `,
+  su as (update mk_saga_instances set status = 'completed', step_index = 4, outputs = $${p}::jsonb, attempts = 0,
+      updated_at = $3::int8, last_error = null, next_run_at = null, lease_owner = null, lease_expires_at = 0,
+      version = version + 1
+    where tenant = '' and id = 'checkout:' || $1::text and version = 1 and exists (select 1 from o) returning id),
+  sl as (insert into mk_saga_steps (id, saga_id, step_index, step_name, phase, outcome, attempt, detail, worker, created_at)
+    select v.id, 'checkout:' || $1::text, v.i, v.n, 'run', 'completed', 1, v.d, $${p + 1}::text, $3::int8
+    from (values ($${p + 2}::text, 1, 'authorize', $${p + 3}::jsonb), ($${p + 4}::text, 2, 'capture', $${p + 5}::jsonb),
+      ($${p + 6}::text, 3, 'confirm', $${p + 7}::jsonb)) v(id, i, n, d)
+    where exists (select 1 from su))`;
+
+const confirmSqlB = (withKey: boolean, saga = false) => `with o as (
     update mk_orders set capture_id = $2::text, state = 'paid', state_entered_at = $3::int8, updated_at = $3::int8,
       pending_op = null, pending_op_expires_at = null, version = version + 1
     where tenant = '' and id = $1::text and state = 'checkout' returning id),
@@ -396,18 +444,36 @@ const confirmSqlB = (withKey: boolean) => `with o as (
     where tenant = '' and actor = $16::text and operation = 'orders.checkout' and idempotency_key = $17::text
       and status = 'in_progress' and exists (select 1 from o))`
           : ''
-      }
-  select (select count(*) from o) as paid, (select count(*) from r) as sold`;
+      }${saga ? confirmSagaCtes(withKey ? 18 : 15) : ''}
+  select (select count(*) from o) as paid, (select count(*) from r) as sold${saga ? ', (select count(*) from su) as saga' : ''}`;
 const CONFIRM_B = { key: confirmSqlB(true), noKey: confirmSqlB(false) };
+const CONFIRM_SAGA = { key: confirmSqlB(true, true), noKey: confirmSqlB(false, true) };
 
-async function confirmB(call: CheckoutCall, r: ConfirmRows, _q: Q, _tx: Tx, one: One): Promise<void> {
+async function confirmB(call: CheckoutCall, r: ConfirmRows, _q: Q, _tx: Tx, one: One, saga = false): Promise<void> {
   const now = Number(r.transfer['created_at']);
   const [t, o] = r.outbox;
   const values: unknown[] = [call.orderId, r.captureId, now, r.clearing, r.escrow, r.amount, r.transfer['currency']];
   values.push(t.id, t.partition_no, t.payload, o.id, o.partition_no, o.payload, sortKeyBase(now));
   if (call.idempotencyKey !== undefined) values.push(r.result, call.buyerId, call.idempotencyKey);
-  const sql = call.idempotencyKey === undefined ? CONFIRM_B.noKey : CONFIRM_B.key;
-  const rows = await one('with … (confirm payment: 10 writes)', sql, values);
-  if (Number(rows[0]?.['paid']) !== 1 || Number(rows[0]?.['sold']) !== 1)
+  if (saga) {
+    const done = sagaCompletionRows(
+      call,
+      SAGA_WORKER,
+      { authorizationId: r.authorizationId, captureId: r.captureId },
+      now,
+    );
+    values.push(done.outputs, SAGA_WORKER, ...done.steps.flatMap((step) => [step['id'], step['detail']]));
+  }
+  const forms = saga ? CONFIRM_SAGA : CONFIRM_B;
+  const sql = call.idempotencyKey === undefined ? forms.noKey : forms.key;
+  const rows = await one(`with … (confirm payment: 10 writes${saga ? ' + saga' : ''})`, sql, values);
+  if (Number(rows[0]?.['paid']) !== 1 || Number(rows[0]?.['sold']) !== 1 || (saga && Number(rows[0]?.['saga']) !== 1))
     throw new Error(`raw: order ${call.orderId} was not confirmed`);
 }
+
+/** The lease owner the saga lane writes, as the SDK writes its caller's worker id. */
+const SAGA_WORKER = 'bench-raw';
+
+const createWithSaga = (call: CheckoutCall, q: Q, tx: Tx, one: One) => createB(call, q, tx, one, true);
+const confirmWithSaga = (call: CheckoutCall, r: ConfirmRows, q: Q, tx: Tx, one: One) =>
+  confirmB(call, r, q, tx, one, true);
