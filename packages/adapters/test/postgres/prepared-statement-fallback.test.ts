@@ -21,6 +21,16 @@ function recordingLogger(): Logger & { readonly warnings: unknown[] } {
   return { warnings, error: () => {}, warn: (obj) => warnings.push(obj), info: () => {}, debug: () => {} };
 }
 
+/** A storage on `url` whose adapter prepares {@link UPSERT} and logs to a recording logger. */
+function open(url: string, max: number) {
+  const adapter = postgresAdapter({ connectionString: url, max });
+  const logger = recordingLogger();
+  adapter.useLogger?.(logger);
+  adapter.prepare?.(UPSERT);
+  const storage = new Storage(adapter);
+  return { storage, logger, db: storage.db as unknown as Kysely<unknown> };
+}
+
 async function named(db: Kysely<unknown>): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(db);
   return rows.map((r) => r.name);
@@ -42,12 +52,7 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
   });
 
   it('outside a transaction: reruns the statement unnamed (it never ran), switches for good, warns once', async () => {
-    const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
-    const logger = recordingLogger();
-    adapter.useLogger?.(logger);
-    adapter.prepare?.(UPSERT);
-    const storage = new Storage(adapter);
-    const db = storage.db as unknown as Kysely<unknown>;
+    const { storage, logger, db } = open(fresh.url, 1);
     try {
       const run = async (n: number) =>
         (await db.executeQuery<{ n: bigint }>(CompiledQuery.raw(UPSERT, ['a', n]))).rows[0]?.n;
@@ -64,12 +69,7 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
   });
 
   it('inside a transaction: the transaction is rerun whole (its earlier writes once), then unnamed', async () => {
-    const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
-    const logger = recordingLogger();
-    adapter.useLogger?.(logger);
-    adapter.prepare?.(UPSERT);
-    const storage = new Storage(adapter);
-    const db = storage.db as unknown as Kysely<unknown>;
+    const { storage, logger, db } = open(fresh.url, 1);
     try {
       // Another session holds a statement of that name already: this connection's first Parse of it fails (42P05).
       await sql.raw(`prepare "${NAME}" as select 1`).execute(db);
@@ -91,12 +91,7 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
   });
 
   it('a write sent with the COMMIT whose name is gone: the transaction is rerun whole, the write never runs alone', async () => {
-    const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
-    const logger = recordingLogger();
-    adapter.useLogger?.(logger);
-    adapter.prepare?.(UPSERT);
-    const storage = new Storage(adapter);
-    const db = storage.db as unknown as Kysely<unknown>;
+    const { storage, logger, db } = open(fresh.url, 1);
     try {
       expect(storage.queuesCommitWrites).toBe(true);
       await db.executeQuery(CompiledQuery.raw(UPSERT, ['e', 0])); // parsed on the connection under its name
@@ -120,11 +115,7 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
   });
 
   it('keeps named statements where they survive (a direct connection, or PgBouncer 1.21+ following them)', async () => {
-    const adapter = postgresAdapter({ connectionString: fresh.url, max: 4 });
-    const logger = recordingLogger();
-    adapter.useLogger?.(logger);
-    adapter.prepare?.(UPSERT);
-    const storage = new Storage(adapter);
+    const { storage, logger, db } = open(fresh.url, 4);
     try {
       const totals = await Promise.all(
         Array.from({ length: 32 }, () =>
@@ -136,18 +127,14 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
       );
       expect(totals.map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
       expect(logger.warnings).toEqual([]);
-      expect(await named(storage.db as unknown as Kysely<unknown>)).toEqual([NAME]);
+      expect(await named(db)).toEqual([NAME]);
     } finally {
       await storage.destroy();
     }
   });
 
   it('leaves other errors of a named statement alone: not retried, no switch', async () => {
-    const adapter = postgresAdapter({ connectionString: fresh.url, max: 1 });
-    const logger = recordingLogger();
-    adapter.useLogger?.(logger);
-    adapter.prepare?.(UPSERT);
-    const storage = new Storage(adapter);
+    const { storage, logger, db } = open(fresh.url, 1);
     try {
       let attempts = 0;
       const failed = storage.transaction(async (trx) => {
@@ -157,7 +144,6 @@ describe('postgres adapter: a named statement gone missing (as behind PgBouncer 
       await expect(failed).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
       expect(attempts).toBe(1);
       expect(logger.warnings).toEqual([]);
-      const db = storage.db as unknown as Kysely<unknown>;
       await db.executeQuery(CompiledQuery.raw(UPSERT, ['c', 1]));
       expect(await named(db)).toEqual([NAME]);
     } finally {
