@@ -90,17 +90,11 @@ export async function appendEvents(
     const clock = options.clock ?? systemClock;
     return appendEventsByRows(trx, options.templates, events, clock, clock.now(), caps?.statementBatches === true);
   }
-  const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
-  const payloads = batch.map((e, i) => serializePayload(e.payload, i));
-  const clock = options.clock ?? systemClock;
-  const now = clock.now();
-  const groups = groupByAggregate(batch);
-  const nextId = idFactory(clock);
-  const ids = batch.map(() => nextId(now)); // in input order
-  const traceContext = activeTraceparent();
-  if (options.backend?.capabilities.writableCtes === true && batch.length <= ONE_STATEMENT_MAX) {
-    return appendInOneStatement(trx, batch, groups, ids, payloads, now, options.backend.columnTypes.json, traceContext);
+  const prepared = prepareBatch(events, options.clock ?? systemClock);
+  if (options.backend?.capabilities.writableCtes === true && prepared.batch.length <= ONE_STATEMENT_MAX) {
+    return appendInOneStatement(trx, prepared, options.backend.columnTypes.json);
   }
+  const { batch, groups, ids, payloads, now, traceContext } = prepared;
   const counters = await bumpCounters(trx, groups, now * KEY_SCALE);
 
   const rows = new Array<Row>(batch.length);
@@ -182,28 +176,41 @@ export function appendEventsStatements(
     const { ctes } = outboxArrayCtes('ob', events, clock, clock.now(), jsonType);
     return [sql`with ${sql.join(ctes)} select count(*) as n from ob_events`.compile(trx)];
   }
+  const all = prepareBatch(events, clock);
+  const statements: CompiledQuery[] = [];
+  for (let from = 0; from < all.batch.length; from += ONE_STATEMENT_MAX) {
+    const to = Math.min(all.batch.length, from + ONE_STATEMENT_MAX);
+    const batch = all.batch.slice(from, to);
+    const part = {
+      ...all,
+      batch,
+      groups: groupByAggregate(batch),
+      ids: all.ids.slice(from, to),
+      payloads: all.payloads.slice(from, to),
+    };
+    statements.push(oneStatementAppend(part, jsonType).compile(trx));
+  }
+  return statements;
+}
+
+/** A batch of events validated, with their payloads serialized and their ids taken (in input order). */
+interface PreparedBatch {
+  readonly batch: readonly OutboxEventInput[];
+  readonly groups: readonly AggregateGroup[];
+  readonly ids: readonly string[];
+  readonly payloads: readonly string[];
+  readonly now: number;
+  readonly traceContext: string | null;
+}
+
+/** Validates `events` (`VALIDATION_FAILED` on malformed input) and prepares them for an insert at `clock.now()`. */
+function prepareBatch(events: readonly OutboxEventInput[], clock: Clock): PreparedBatch {
   const batch = plainEventBatch(events) ?? parseInput(eventBatchSchema, events, 'events');
   const payloads = batch.map((e, i) => serializePayload(e.payload, i));
   const now = clock.now();
   const nextId = idFactory(clock);
   const ids = batch.map(() => nextId(now));
-  const traceContext = activeTraceparent();
-  const statements: CompiledQuery[] = [];
-  for (let from = 0; from < batch.length; from += ONE_STATEMENT_MAX) {
-    const to = Math.min(batch.length, from + ONE_STATEMENT_MAX);
-    const part = batch.slice(from, to);
-    const statement = oneStatementAppend(
-      part,
-      groupByAggregate(part),
-      ids.slice(from, to),
-      payloads.slice(from, to),
-      now,
-      jsonType,
-      traceContext,
-    );
-    statements.push(statement.compile(trx));
-  }
-  return statements;
+  return { batch, groups: groupByAggregate(batch), ids, payloads, now, traceContext: activeTraceparent() };
 }
 
 /**
@@ -213,16 +220,11 @@ export function appendEventsStatements(
  */
 async function appendInOneStatement(
   trx: MarketkitTransaction,
-  batch: readonly OutboxEventInput[],
-  groups: readonly AggregateGroup[],
-  ids: readonly string[],
-  payloads: readonly string[],
-  now: number,
+  prepared: PreparedBatch,
   jsonType: string,
-  traceContext: string | null,
 ): Promise<AppendedEvent[]> {
-  const statement = oneStatementAppend(batch, groups, ids, payloads, now, jsonType, traceContext);
-  const result = await statement.execute(trx);
+  const { batch, ids } = prepared;
+  const result = await oneStatementAppend(prepared, jsonType).execute(trx);
   const seqById = new Map(result.rows.map((r) => [r.id, toNumber(r.seq)]));
   if (seqById.size !== batch.length) {
     throw new MarketkitError('INTERNAL', { message: `outbox insert wrote ${seqById.size} of ${batch.length} events` });
@@ -239,13 +241,8 @@ async function appendInOneStatement(
 
 /** The statement of {@link appendInOneStatement}: it returns each event's `id` and `seq`. */
 function oneStatementAppend(
-  batch: readonly OutboxEventInput[],
-  groups: readonly AggregateGroup[],
-  ids: readonly string[],
-  payloads: readonly string[],
-  now: number,
+  { batch, groups, ids, payloads, now, traceContext }: PreparedBatch,
   jsonType: string,
-  traceContext: string | null,
 ): RawBuilder<{ id: string; seq: string | bigint }> {
   const baseKey = now * KEY_SCALE;
   const counters = groups.map(

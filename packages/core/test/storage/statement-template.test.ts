@@ -7,6 +7,17 @@ import { defineSaga, SagaRegistry, Sagas } from '../../src/sagas/index.js';
 import { migrate } from '../../src/schema/migrate.js';
 import { Storage } from '../../src/storage/storage.js';
 
+/** A template inserting an aggregate counter row from `type`, `id` and `seq` (as both its seq and key). */
+function counterInsert(storage: Storage) {
+  return storage.templates.compile((db, p) =>
+    db.insertInto('outbox_aggregates').values({
+      aggregate_type: p('type'),
+      aggregate_id: p('id'),
+      last_seq: p('seq'),
+      last_key: p('seq'),
+    }),
+  );
+}
 for (const backend of testBackends()) {
   describe(`statement templates on ${backend.name}`, () => {
     let database: TestDatabase;
@@ -28,14 +39,7 @@ for (const backend of testBackends()) {
     });
 
     it('compiles once under the prefix and schema, then binds new values each time', async () => {
-      const insert = storage.templates.compile((db, p) =>
-        db.insertInto('outbox_aggregates').values({
-          aggregate_type: p('type'),
-          aggregate_id: p('id'),
-          last_seq: p('seq'),
-          last_key: p('seq'),
-        }),
-      );
+      const insert = counterInsert(storage);
       expect(insert.sql).toContain('tpl_outbox_aggregates');
       if (schema !== undefined) expect(insert.sql).toContain(`"${schema}"`);
       // The tenant is a parameter too, bound from the storage (the empty tenant here) without the caller naming it.
@@ -55,14 +59,7 @@ for (const backend of testBackends()) {
 
     it('runs a statement bound for several rows once per row in one query, where the adapter batches', async (ctx) => {
       if (storage.adapter.capabilities.statementBatches !== true) return ctx.skip();
-      const insert = storage.templates.compile((db, p) =>
-        db.insertInto('outbox_aggregates').values({
-          aggregate_type: p('type'),
-          aggregate_id: p('id'),
-          last_seq: p('seq'),
-          last_key: p('seq'),
-        }),
-      );
+      const insert = counterInsert(storage);
       const read = storage.templates.compile((db, p) =>
         db.selectFrom('outbox_aggregates').select(['aggregate_id', 'last_seq']).where('aggregate_id', '=', p('id')),
       );
