@@ -41,7 +41,8 @@ export interface Measured {
 }
 
 /**
- * Warms every lane up, then runs rounds sized so that lane 0 spends about `roundMs` in each. Sequential
+ * Warms every lane up, calls `beforeRounds` (say, to refresh the planner's statistics of what the warm-up wrote),
+ * then runs rounds sized so that lane 0 spends about `roundMs` in each. Sequential
  * (`inFlight` = 1): the lanes take turns call by call, the order rotating, so noise hits all alike. Otherwise each
  * lane runs `inFlight` calls at a time, one lane after another (the first lane rotating from round to round).
  */
@@ -49,7 +50,7 @@ export async function measure(
   o: BenchOptions,
   lanes: readonly Lane[],
   inFlight: number,
-  beforeRounds: () => void = () => {},
+  beforeRounds: () => void | Promise<void> = () => {},
 ): Promise<Measured> {
   const run = (count: number, round: number) =>
     inFlight === 1 ? interleaved(lanes, count) : oneAfterAnother(lanes, count, inFlight, round);
@@ -59,7 +60,7 @@ export async function measure(
     warmCount += k;
   }
   const count = Math.max(inFlight * 4, Math.round((warmCount * o.roundMs) / warmMs));
-  beforeRounds();
+  await beforeRounds();
   const rates: number[][] = lanes.map(() => []);
   const ratios: number[][] = lanes.map(() => []);
   const ms = lanes.map(() => 0);
