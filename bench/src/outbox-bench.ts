@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- outbox [--quick]`: on PostgreSQL, (1) events per second the outbox relay drains from a backlog,
  * with 1 and 4 relays on separate pools, (2) the latency from a writer's commit to an in-process listener (p50,
- * p99) with the relay's polling loop, with and without a `wake()` after commit, and (3) what `appendEvents` adds
- * to a small write transaction. Each figure sits beside a baseline from the same run: a hand-written
+ * p99) with the relay's polling loop, with and without a `wake()` after commit, (3) what `appendEvents` adds
+ * to a small write transaction, and (4) a design sketch: the drain with a per-aggregate delivery cursor
+ * (`outbox-cursor-sketch.ts`), beside the same raw loop. Each figure sits beside a baseline from the same run: a hand-written
  * `SELECT … FOR UPDATE SKIP LOCKED` + `UPDATE` drain loop over a plain queue table through `pg` directly, and the
  * same transaction without the outbox write.
  *
