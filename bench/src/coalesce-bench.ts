@@ -36,11 +36,18 @@ export async function runCoalesceBench(args: readonly string[] = []): Promise<vo
   const cleanup: (() => Promise<unknown>)[] = [];
   const rows: Comparison[] = [];
   let server = '?';
+  // Every database's pool, for statistics of what each warm-up wrote (as autovacuum's analyze would give them; this
+  // machine's server runs without autovacuum, and without statistics every side's cached plans are for empty tables).
+  const pools: { query(sql: string): Promise<unknown> }[] = [];
+  const analyze = async () => {
+    for (const pool of pools) await pool.query('analyze');
+  };
   try {
     const market = async (coalesce: boolean): Promise<Marketplace> => {
       const db = await freshDatabase(base, cleanup);
       const pool = await createPostgresPool({ connectionString: db.url, max: POOL });
       cleanup.push(() => pool.end());
+      pools.push(pool as unknown as pg.Pool);
       const m = createMarketplace({ adapter: postgresAdapter({ pool }), ledger: { coalesce } });
       cleanup.push(() => m.close());
       await seedLedger(m);
@@ -55,6 +62,7 @@ export async function runCoalesceBench(args: readonly string[] = []): Promise<vo
     const rawPool = new pg.Pool({ connectionString: rawDb.url, max: POOL, types: { getTypeParser: int8AsBigInt } });
     rawPool.on('error', () => {});
     cleanup.push(() => rawPool.end());
+    pools.push(rawPool);
     server = (await rawPool.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v ?? '?';
     const raw = { side: postgresRawSide(rawPool, new StatementStats()), work: new Workload(42) };
     const sides = [
@@ -64,7 +72,7 @@ export async function runCoalesceBench(args: readonly string[] = []): Promise<vo
     for (const n of IN_FLIGHT) {
       for (const [name, sdk] of sides) {
         const lanes: Lanes = { sdk, raw };
-        const r = await compare(o, { group: `${n} in flight`, name }, lanes, 1, n);
+        const r = await compare(o, { group: `${n} in flight`, name }, lanes, 1, n, analyze);
         process.stderr.write(`  done: ${n} in flight, ${name}\n`);
         rows.push(r.comparison);
       }
