@@ -21,6 +21,7 @@ import {
   verifyBoth,
   Workload,
 } from './ledger-bench.js';
+import { analyzeDatabases, type SqlRunner } from './planner-statistics.js';
 import { type Comparison, formatComparisons } from './report.js';
 import { StatementStats } from './statement-stats.js';
 
@@ -36,12 +37,8 @@ export async function runCoalesceBench(args: readonly string[] = []): Promise<vo
   const cleanup: (() => Promise<unknown>)[] = [];
   const rows: Comparison[] = [];
   let server = '?';
-  // Every database's pool, for statistics of what each warm-up wrote (as autovacuum's analyze would give them; this
-  // machine's server runs without autovacuum, and without statistics every side's cached plans are for empty tables).
-  const pools: { query(sql: string): Promise<unknown> }[] = [];
-  const analyze = async () => {
-    for (const pool of pools) await pool.query('analyze');
-  };
+  const pools: SqlRunner[] = []; // every database's, analyzed after each warm-up
+  const analyze = () => analyzeDatabases(...pools);
   try {
     const market = async (coalesce: boolean): Promise<Marketplace> => {
       const db = await freshDatabase(base, cleanup);

@@ -15,6 +15,7 @@ import { createFreshDatabase, type FreshDatabase } from '@marketkit/testing';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { type RawEvents, rawEvents } from './ledger-raw-outbox.js';
+import { analyzeDatabases } from './planner-statistics.js';
 import { type Comparison, formatComparisons, formatTable, median, spread } from './report.js';
 import { countingPool, StatementStats, statementLabel } from './statement-stats.js';
 
@@ -787,12 +788,7 @@ async function benchPostgres(o: BenchOptions): Promise<PostgresFigures> {
     const group = 'PostgreSQL';
     const rows: Comparison[] = [];
     const breakdowns: PostgresFigures['breakdowns'] = [];
-    // Statistics of what the warm-up wrote, as autovacuum's analyze would give them (this machine's server runs
-    // without autovacuum; without statistics both sides' cached plans are made for empty tables).
-    const analyze = async () => {
-      await rawPool.query('analyze');
-      await (inner as unknown as pg.Pool).query('analyze');
-    };
+    const analyze = () => analyzeDatabases(rawPool, inner as unknown as pg.Pool);
     const reset = async () => {
       await analyze();
       sdkStats.reset();

@@ -7,6 +7,7 @@ import { createPostgresPool, postgresAdapter } from '@marketkit/adapters/postgre
 import { createMarketplace, type Marketplace } from '@marketkit/core';
 import { createFreshDatabase, SandboxPaymentProvider } from '@marketkit/testing';
 import type pg from 'pg';
+import { analyzeDatabases } from '../planner-statistics.js';
 import { countingPool, StatementStats } from '../statement-stats.js';
 import { type BenchOptions, type Lane, type Measured, measure } from './measure.js';
 import { CheckoutStream, hotListingId, sdkLane, seedListings } from './model.js';
@@ -71,7 +72,7 @@ export async function benchPostgres(o: BenchOptions, withKey: (m: Marketplace) =
       stats[i]!.trace = undefined;
     }
     const reset = async () => {
-      await analyze(pool);
+      await analyzeDatabases(pool);
       for (const s of stats) s.reset();
     };
     const snapshot = () => stats.map((s) => s.clone());
@@ -117,21 +118,11 @@ async function benchContention(o: BenchOptions, url: string, key: boolean, clean
     postgresRawLane('b', pool, stats[3]!, new CheckoutStream('hb', key, hotListingId('raw_b'))),
   ];
   const reset = async () => {
-    await analyze(pool);
+    await analyzeDatabases(pool);
     for (const s of stats) s.reset();
   };
   const measured = await measure(o, lanes, BUYERS_ON_ONE_LISTING, reset);
   return { measured, stats: stats.map((s) => s.clone()) };
-}
-
-/**
- * Gives the planner statistics of what the warm-up wrote, as autovacuum's analyze would on a server that runs it
- * (this machine's has `autovacuum = off`). Without them every lane's cached plans are made for empty tables, where
- * PostgreSQL may read a unique key's row through another index of the tenant (`mk_orders_seller_idx` with `id` as a
- * filter, all the seller's orders per checkout): statements that grow slower as the run writes rows.
- */
-async function analyze(pool: pg.Pool): Promise<void> {
-  await pool.query('analyze');
 }
 
 /** The invariants must hold on everything every lane wrote, and every checkout must have ended paid. */
