@@ -108,21 +108,25 @@ async function benchDrain(
   url: string,
 ): Promise<void> {
   const rows: string[][] = [];
-  for (const workers of [1, 4]) {
-    const sdk: number[] = [];
-    const plain: number[] = [];
-    for (let round = 0; round < s.rounds; round++) {
-      await fillOutbox(storage, s.backlog);
-      sdk.push(await drainWithRelays(open, workers, s.backlog));
-      await fillQueue(raw, s.backlog);
-      plain.push(await drainRaw(url, workers, s.backlog));
+  // Kept: the relay marks each event delivered (the default, 7 days' retention), the raw loop updates its row.
+  // Deleted: the relay with `retentionMs: 0` deletes each batch as it marks it, the raw loop deletes its rows.
+  for (const mode of ['kept', 'deleted'] as const) {
+    for (const workers of [1, 4]) {
+      const sdk: number[] = [];
+      const plain: number[] = [];
+      for (let round = 0; round < s.rounds; round++) {
+        await fillOutbox(storage, s.backlog);
+        sdk.push(await drainWithRelays(open, workers, s.backlog, mode === 'deleted' ? 0 : undefined));
+        await fillQueue(raw, s.backlog);
+        plain.push(await drainRaw(url, workers, s.backlog, mode));
+      }
+      rows.push([
+        `${workers} relay${workers > 1 ? 's' : ''}, ${mode}`,
+        rate(median(sdk)),
+        rate(median(plain)),
+        formatRatio(median(sdk) / median(plain)),
+      ]);
     }
-    rows.push([
-      `${workers} relay${workers > 1 ? 's' : ''}`,
-      rate(median(sdk)),
-      rate(median(plain)),
-      formatRatio(median(sdk) / median(plain)),
-    ]);
   }
   console.log(`\n(1) Drain throughput (events/s, median of ${s.rounds})`);
   console.log(
@@ -132,6 +136,10 @@ async function benchDrain(
       'right',
       'right',
     ]),
+  );
+  console.log(
+    '  kept: events marked delivered (default retention) / the raw loop updates its rows;' +
+      ' deleted: relay with retentionMs 0 / the raw loop deletes its rows',
   );
 }
 
@@ -151,7 +159,12 @@ async function fillQueue(raw: pg.Pool, n: number): Promise<void> {
   await raw.query('analyze bench_queue');
 }
 
-async function drainWithRelays(open: (max: number) => Storage, workers: number, n: number): Promise<number> {
+async function drainWithRelays(
+  open: (max: number) => Storage,
+  workers: number,
+  n: number,
+  retentionMs?: number,
+): Promise<number> {
   const pools = Array.from({ length: workers }, () => open(4));
   let delivered = 0;
   const sink: EventSink = {
@@ -160,7 +173,13 @@ async function drainWithRelays(open: (max: number) => Storage, workers: number, 
       delivered += events.length;
     },
   };
-  const relays = pools.map((p) => new OutboxRelay(p, { sinks: [sink], batchSize: BATCH, partitionsPerRun: 4 }));
+  const options = {
+    sinks: [sink],
+    batchSize: BATCH,
+    partitionsPerRun: 4,
+    ...(retentionMs === undefined ? {} : { retentionMs }),
+  };
+  const relays = pools.map((p) => new OutboxRelay(p, options));
   await Promise.all(pools.map((p) => p.run((db) => db.selectFrom('outbox_partitions').select('fence').execute())));
   const start = performance.now();
   await Promise.all(
@@ -174,7 +193,7 @@ async function drainWithRelays(open: (max: number) => Storage, workers: number, 
   return n / seconds;
 }
 
-async function drainRaw(url: string, workers: number, n: number): Promise<number> {
+async function drainRaw(url: string, workers: number, n: number, mode: 'kept' | 'deleted' = 'kept'): Promise<number> {
   const pools = Array.from({ length: workers }, () => new pg.Pool({ connectionString: url, max: 1 }));
   await Promise.all(pools.map((p) => p.query('select 1')));
   let delivered = 0;
@@ -182,7 +201,7 @@ async function drainRaw(url: string, workers: number, n: number): Promise<number
   await Promise.all(
     pools.map(async (pool) => {
       while (delivered < n) {
-        const got = await rawDrainOnce(pool, () => {});
+        const got = await rawDrainOnce(pool, () => {}, mode);
         delivered += got;
         if (got === 0) await sleep(1);
       }
@@ -194,7 +213,11 @@ async function drainRaw(url: string, workers: number, n: number): Promise<number
 }
 
 /** The baseline: one transaction that locks a batch, hands it on and marks it. */
-async function rawDrainOnce(pool: pg.Pool, handle: (payload: unknown) => void): Promise<number> {
+async function rawDrainOnce(
+  pool: pg.Pool,
+  handle: (payload: unknown) => void,
+  mode: 'kept' | 'deleted' = 'kept',
+): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query('begin');
@@ -203,10 +226,10 @@ async function rawDrainOnce(pool: pg.Pool, handle: (payload: unknown) => void): 
     );
     for (const r of rows) handle(r.payload);
     if (rows.length > 0) {
-      await client.query('update bench_queue set delivered_at = $2 where id = any($1::bigint[])', [
-        rows.map((r) => r.id),
-        Date.now(),
-      ]);
+      const ids = rows.map((r) => r.id);
+      if (mode === 'deleted') await client.query('delete from bench_queue where id = any($1::bigint[])', [ids]);
+      else
+        await client.query('update bench_queue set delivered_at = $2 where id = any($1::bigint[])', [ids, Date.now()]);
     }
     await client.query('commit');
     return rows.length;

@@ -233,12 +233,14 @@ export class OutboxRelay {
     }
     const now = this.#clock.now();
     const ids = events.map((e) => e.id);
+    const remove = this.#options.retentionMs === 0; // nothing delivered is kept: delete rather than mark
     if (events.length < this.#options.batchSize) {
-      await markDelivered(this.#storage, lease, ids, now);
+      await markDelivered(this.#storage, lease, ids, { now, remove });
     } else {
       // A full batch: more is probably waiting. Keep the partition rather than claim it again next round.
       const { batchSize, leaseMs } = this.#options;
-      const marked = await markDelivered(this.#storage, lease, ids, now, now + leaseMs, batchSize);
+      const renewUntil = now + leaseMs;
+      const marked = await markDelivered(this.#storage, lease, ids, { now, renewUntil, readNext: batchSize, remove });
       this.#kept.set(lease.partition, marked.lease);
       if (marked.next !== undefined) this.#prefetched.set(lease.partition, marked.next);
     }

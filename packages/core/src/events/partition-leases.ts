@@ -143,8 +143,20 @@ export interface MarkedBatch {
   readonly next: OutboxEvent[] | undefined;
 }
 
+/** How {@link markDelivered} marks a batch. @internal */
+export interface MarkOptions {
+  /** The delivery time written to `delivered_at`, and the lease's release time. */
+  readonly now: number;
+  /** Keep the lease until then instead of releasing it. */
+  readonly renewUntil?: number;
+  /** Read the partition's next this many undelivered events in the same statement (PostgreSQL). Default 0. */
+  readonly readNext?: number;
+  /** Delete the events instead of setting `delivered_at` (a relay with `retentionMs: 0`). Default false. */
+  readonly remove?: boolean;
+}
+
 /**
- * Marks `ids` delivered and, in the same transaction, checks (and row-locks) the fencing token, clears the backoff
+ * Marks `ids` delivered (or, with `remove`, deletes them) and, in the same transaction, checks (and row-locks) the fencing token, clears the backoff
  * and either releases the lease or, with `renewUntil`, keeps it until then (the relay goes on with the partition's
  * next batch without claiming it again). Throws `LEASE_LOST`, marking nothing, when another relay claimed the
  * partition since: only the latest claim's holder can mark. An expired lease that nobody took over still marks:
@@ -158,13 +170,13 @@ export async function markDelivered(
   storage: Storage,
   lease: PartitionLease,
   ids: readonly string[],
-  now: number,
-  renewUntil?: number,
-  readNext = 0,
+  { now, renewUntil, readNext = 0, remove = false }: MarkOptions,
 ): Promise<MarkedBatch> {
   const marked = { ...lease, attempts: 0, expiresAt: renewUntil ?? now };
   if (storage.adapter.capabilities.writableCtes) {
-    const mark = storage.templates.get('outbox:mark-delivered', markInOneStatement);
+    const mark = remove
+      ? storage.templates.get('outbox:delete-delivered', (db, p) => markInOneStatement(db, p, true))
+      : storage.templates.get('outbox:mark-delivered', (db, p) => markInOneStatement(db, p, false));
     // Its own transaction, rerun on a deadlock or serialization failure as the two-statement form's transaction is.
     const result = await storage.autocommit((db) =>
       db.executeQuery<HeldRow>(
@@ -197,7 +209,8 @@ export async function markDelivered(
       .returning('partition_no')
       .executeTakeFirst();
     if (held === undefined) throw leaseLost(lease);
-    await trx.updateTable('outbox_events').set({ delivered_at: now }).where('id', 'in', ids).execute();
+    if (remove) await trx.deleteFrom('outbox_events').where('id', 'in', ids).execute();
+    else await trx.updateTable('outbox_events').set({ delivered_at: now }).where('id', 'in', ids).execute();
   });
   return { lease: marked, next: undefined };
 }
@@ -213,11 +226,15 @@ type HeldRow = { held: unknown } & { [K in keyof EventRow]: EventRow[K] | null }
  * shows undelivered. `ids` is bound as one array, not one parameter per event. The next batch leaves them out with
  * `not in (select unnest(…))`, a hashed subplan: as `id <> all(…)` the generic plan a named statement settles on
  * compares every pending row with every id (a parameter array is not hashed; 500 × 1,000 text comparisons, half the
- * statement's time for a batch of 500).
+ * statement's time for a batch of 500). With `remove` the events are deleted rather than marked: a relay that keeps
+ * nothing delivered skips writing a new version of each row (and the sweep's later delete of it).
  */
-function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef) {
+function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef, remove: boolean) {
   const events = sql.table('outbox_events');
   const ids = sql`cast(${p('ids')} as text[])`;
+  const change = remove
+    ? sql`delete from ${events}`
+    : sql`update ${events} set delivered_at = cast(${p('now')} as bigint)`;
   const statement = sql<HeldRow>`with held as (
       update ${sql.table('outbox_partitions')} set
         owner = case when cast(${p('release')} as boolean) then null else owner end,
@@ -226,7 +243,7 @@ function markInOneStatement(db: Kysely<MarketkitDatabase>, p: ParamRef) {
         and fence = cast(${p('fence')} as bigint)
       returning partition_no),
     marked as (
-      update ${events} set delivered_at = cast(${p('now')} as bigint)
+      ${change}
       where tenant = ${TENANT} and partition_no = cast(${p('partition')} as bigint) and delivered_at is null
         and id = any(${ids}) and exists (select 1 from held)
       returning 1),

@@ -67,7 +67,11 @@ export interface OutboxRelayOptions {
   readonly backoff?: RelayBackoffOptions;
   /** Idle wait of the `start()` loop between polls that found nothing. Default 100 ms. */
   readonly pollIntervalMs?: number;
-  /** How long delivered events are kept (counted from when they were written) before the sweep deletes them. Default 7 days. */
+  /**
+   * How long delivered events are kept (counted from when they were written) before the sweep deletes them. Default
+   * 7 days. `0` keeps none: each batch is deleted as it is marked delivered, in the same statement, which is cheaper
+   * than marking it and sweeping it later (the drain writes no new row versions).
+   */
   readonly retentionMs?: number;
   /** How often the `start()` loop sweeps delivered events; 0 never. Default 60 s. */
   readonly sweepIntervalMs?: number;

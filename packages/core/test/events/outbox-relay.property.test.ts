@@ -30,6 +30,8 @@ const scenario = fc.record({
   /** One delivery that stalls past the lease, so another relay takes the partition over. */
   stall: fc.option(fc.tuple(fc.nat({ max: RELAYS - 1 }), fc.nat({ max: 6 })), { nil: undefined }),
   sinkPauseMs: fc.array(fc.nat({ max: 2 }), { minLength: RELAYS, maxLength: RELAYS }),
+  /** Per relay: keeps delivered events (the default retention) or deletes each batch it marks (`retentionMs: 0`). */
+  keeps: fc.array(fc.boolean(), { minLength: RELAYS, maxLength: RELAYS }),
 });
 type Scenario = typeof scenario extends fc.Arbitrary<infer S> ? S : never;
 
@@ -129,6 +131,7 @@ for (const backend of testBackends()) {
           // Leases short enough to expire only in runs with a stall; then another relay takes over.
           leaseMs: s.stall === undefined ? 30_000 : LEASE_MS,
           backoff: { baseMs: 1, maxMs: 8 },
+          ...(s.keeps[r] === true ? {} : { retentionMs: 0 }),
         });
         const deadline = Date.now() + 20_000;
         for (;;) {
@@ -190,6 +193,16 @@ for (const backend of testBackends()) {
 
           // Leases keep relays apart: with no failure and no stall, nothing is delivered twice.
           if (s.failures.length === 0 && s.stall === undefined) expect(delivered.length).toBe(committed.size);
+
+          // What is left of the run in the outbox was delivered; a relay with `retentionMs: 0` left nothing it marked.
+          const left = await writer.db
+            .selectFrom('outbox_events')
+            .select(['id', 'delivered_at'])
+            .where('aggregate_id', 'like', `r${run}-%`)
+            .execute();
+          for (const row of left) expect(committed.has(row.id) && row.delivered_at !== null).toBe(true);
+          if (!s.keeps.slice(0, s.relays).includes(true)) expect(left).toEqual([]);
+          if (s.keeps.slice(0, s.relays).every(Boolean)) expect(left.length).toBe(committed.size);
         }),
         { numRuns: RUNS, endOnFailure: true },
       );

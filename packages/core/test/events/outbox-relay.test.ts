@@ -374,6 +374,46 @@ for (const backend of testBackends()) {
       expect(sink.batches.at(-1)?.map((e) => e.sequence)).toEqual([2]);
     });
 
+    it('with retentionMs 0 deletes each batch as it marks it; a fenced relay deletes nothing', async () => {
+      const rows = async (aggregateId: string) =>
+        storage.db
+          .selectFrom('outbox_events')
+          .select(['seq', 'delivered_at'])
+          .where('aggregate_id', '=', aggregateId)
+          .orderBy('seq')
+          .execute();
+      const sink = recordingSink();
+      const r = relay({ sinks: [sink], retentionMs: 0, batchSize: 2, partitionsPerRun: 1 });
+      await commitEvents(
+        storage,
+        [1, 2, 3].map((n) => orderEvent('r0', n)),
+        clock,
+      );
+      expect(await r.runOnce()).toBe(2); // a full batch: deleted in the statement that reads the next one
+      expect((await rows('r0')).map((row) => Number(row.seq))).toEqual([3]);
+      expect(await r.runOnce()).toBe(1); // the last, partial batch: deleted as the lease is released
+      expect(await rows('r0')).toEqual([]);
+      await commitEvents(storage, [orderEvent('r0', 4)], clock);
+      expect(await r.runOnce()).toBe(1);
+      expect(sink.batches.flat().map((e) => e.sequence)).toEqual([1, 2, 3, 4]); // counters outlive the rows
+      expect(await r.sweep()).toBe(0);
+
+      // A relay that lost its lease deletes nothing: the new holder's marking stands.
+      const a = recordingSink('a');
+      const held = gate();
+      a.hold = held.promise;
+      await commitEvents(storage, [orderEvent('r0-fenced', 1)], clock);
+      const runA = relay({ sinks: [a], retentionMs: 0, leaseMs: 1000 }).runOnce();
+      await until(() => a.batches.length === 1);
+      clock.advance(1001);
+      expect(await relay({ sinks: [recordingSink('b')], leaseMs: 1000 }, other).runOnce()).toBe(1);
+      held.open();
+      await expect(runA).rejects.toMatchObject({ code: 'LEASE_LOST' });
+      const kept = await rows('r0-fenced');
+      expect(kept).toHaveLength(1);
+      expect(kept[0]?.delivered_at).not.toBeNull();
+    });
+
     it('start() drains in the background, wake() cuts the idle wait short, stop() ends the loop', async () => {
       // No sleeps: each step waits for something the relay did. With a 60 s poll, only a wake() (or a stop()) can end
       // the loop's idle wait within the bounds below, so a wake() or stop() that does nothing fails here.
