@@ -41,5 +41,24 @@ for (const backend of testBackends()) {
       expect(order).toEqual(['listener:lamp', 'publisher']);
       expect(published.map((e) => [e.id, e.createdAt])).toEqual([[written?.id, clock.now()]]);
     });
+
+    it('passes relay options through: retentionMs 0 keeps no delivered event', async () => {
+      const heard: string[] = [];
+      const events = new MarketEvents(storage, clock, { relay: { retentionMs: 0 } });
+      events.on('listing.created', (e) => {
+        heard.push(e.aggregateId);
+      });
+      const [written] = await storage.transaction((trx) =>
+        events.append(trx, [{ type: 'listing.created', aggregateType: 'listing', aggregateId: 'l2', payload: {} }]),
+      );
+      expect(await events.runOnce()).toBe(1);
+      expect(heard).toEqual(['l2']);
+      const left = await storage.db
+        .selectFrom('outbox_events')
+        .select('id')
+        .where('id', '=', written?.id ?? '')
+        .execute();
+      expect(left).toEqual([]);
+    });
   });
 }
