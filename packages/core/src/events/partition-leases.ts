@@ -156,11 +156,11 @@ export interface MarkOptions {
 }
 
 /**
- * Marks `ids` delivered (or, with `remove`, deletes them) and, in the same transaction, checks (and row-locks) the fencing token, clears the backoff
- * and either releases the lease or, with `renewUntil`, keeps it until then (the relay goes on with the partition's
- * next batch without claiming it again). Throws `LEASE_LOST`, marking nothing, when another relay claimed the
- * partition since: only the latest claim's holder can mark. An expired lease that nobody took over still marks:
- * the token, not the clock, decides.
+ * Marks `ids` delivered (or, with `remove`, deletes them) and, in the same transaction, checks (and row-locks) the
+ * fencing token, clears the backoff and either releases the lease or, with `renewUntil`, keeps it until then (the
+ * relay goes on with the partition's next batch without claiming it again). Throws `LEASE_LOST`, marking nothing,
+ * when another relay claimed the partition since: only the latest claim's holder can mark. An expired lease that
+ * nobody took over still marks: the token, not the clock, decides.
  *
  * With `capabilities.writableCtes` (PostgreSQL) it is one statement, and with `readNext` that statement also reads
  * the partition's next `readNext` undelivered events (what {@link readPartition} would read once it committed), so a
