@@ -100,6 +100,9 @@ export async function runOutboxBench(args: readonly string[] = []): Promise<void
 // ---------------------------------------------------------------------------------------------------------------
 // (1) Drain throughput
 
+/** What a drain does with a delivered event: marks it and keeps it, or deletes it (the relay's `retentionMs: 0`). */
+type DrainMode = 'kept' | 'deleted';
+
 async function benchDrain(
   s: Settings,
   storage: Storage,
@@ -110,7 +113,7 @@ async function benchDrain(
   const rows: string[][] = [];
   // Kept: the relay marks each event delivered (the default, 7 days' retention), the raw loop updates its row.
   // Deleted: the relay with `retentionMs: 0` deletes each batch as it marks it, the raw loop deletes its rows.
-  for (const mode of ['kept', 'deleted'] as const) {
+  for (const mode of ['kept', 'deleted'] satisfies DrainMode[]) {
     for (const workers of [1, 4]) {
       const sdk: number[] = [];
       const plain: number[] = [];
@@ -193,7 +196,7 @@ async function drainWithRelays(
   return n / seconds;
 }
 
-async function drainRaw(url: string, workers: number, n: number, mode: 'kept' | 'deleted' = 'kept'): Promise<number> {
+async function drainRaw(url: string, workers: number, n: number, mode: DrainMode = 'kept'): Promise<number> {
   const pools = Array.from({ length: workers }, () => new pg.Pool({ connectionString: url, max: 1 }));
   await Promise.all(pools.map((p) => p.query('select 1')));
   let delivered = 0;
@@ -216,7 +219,7 @@ async function drainRaw(url: string, workers: number, n: number, mode: 'kept' | 
 async function rawDrainOnce(
   pool: pg.Pool,
   handle: (payload: unknown) => void,
-  mode: 'kept' | 'deleted' = 'kept',
+  mode: DrainMode = 'kept',
 ): Promise<number> {
   const client = await pool.connect();
   try {
